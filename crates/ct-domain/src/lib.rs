@@ -1,0 +1,15 @@
+//! Types shared by the CLI and the worker: what a workflow is asked to do, what
+//! it reports, and the built-in stage templates.
+//!
+//! Everything here crosses a process boundary (Temporal payloads, `--json`
+//! output), so field names are part of the public contract: keep them stable.
+
+mod develop;
+mod status;
+pub mod templates;
+
+pub use develop::{AgentSettings, ApprovalDecision, DevelopInput, StagePlan};
+pub use status::{RunState, StageState, StageStatus, WorkflowStatus};
+
+/// The Temporal task queue the worker polls unless configured otherwise.
+pub const DEFAULT_TASK_QUEUE: &str = "claude-temporal";

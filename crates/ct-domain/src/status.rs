@@ -1,0 +1,89 @@
+use serde::{Deserialize, Serialize};
+
+/// What `status --json` prints and the workflow's status query returns.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct WorkflowStatus {
+    pub workflow_id: String,
+    pub state: RunState,
+    pub project_path: String,
+    pub features: Vec<String>,
+    pub template: String,
+    pub current_stage: Option<String>,
+    pub stages: Vec<StageStatus>,
+    pub total_tokens: u64,
+    pub total_cost_usd: f64,
+    /// Git snapshots taken so far (filled once snapshots exist).
+    pub snapshots: Vec<String>,
+    /// The stage whose approval gate is open, if any.
+    pub awaiting_approval: Option<String>,
+    /// Why the workflow failed or was cancelled.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    #[default]
+    Running,
+    AwaitingApproval,
+    Completed,
+    Failed,
+    Cancelled,
+    /// Reported by the CLI when Temporal ended the run without the workflow's say.
+    Terminated,
+    TimedOut,
+}
+
+impl RunState {
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Running | Self::AwaitingApproval)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct StageStatus {
+    pub name: String,
+    pub state: StageState,
+    /// Activity attempt that produced the agent's result (1 = first try).
+    pub attempts: u32,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    /// As priced by the agent CLI.
+    pub cost_usd: f64,
+    pub tests_passed: Option<u32>,
+    pub tests_failed: Option<u32>,
+    pub duration_ms: u64,
+    pub files_changed: Vec<String>,
+    pub lines_added: u64,
+    pub lines_removed: u64,
+    pub error: Option<String>,
+    pub approval_comment: Option<String>,
+}
+
+impl StageStatus {
+    pub fn pending(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    pub fn total_tokens(&self) -> u64 {
+        self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StageState {
+    #[default]
+    Pending,
+    Running,
+    Testing,
+    AwaitingApproval,
+    Completed,
+    Failed,
+    Cancelled,
+}

@@ -1,0 +1,32 @@
+//! Process-wide logging set-up shared by every claude-temporal binary.
+//!
+//! Logs go to stderr so that stdout stays free for what a command prints for
+//! scripts (`--json`). The level comes from `LOG_LEVEL` or `RUST_LOG`
+//! (default `info`); `LOG_FORMAT=json` switches to one JSON object per line.
+
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// Installs the global subscriber for `service`. Calling it twice is harmless.
+pub fn init(service: &'static str) {
+    let filter = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("LOG_LEVEL"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|err| {
+        eprintln!("{service}: ignoring invalid log filter {filter:?} ({err}); using info");
+        EnvFilter::new("info")
+    });
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = if json {
+        registry
+            .with(fmt::layer().json().with_writer(std::io::stderr))
+            .try_init()
+    } else {
+        registry
+            .with(fmt::layer().with_writer(std::io::stderr).with_target(false))
+            .try_init()
+    };
+    if result.is_ok() {
+        tracing::debug!(service, "logging initialised");
+    }
+}
