@@ -20,6 +20,14 @@ pub struct WorkflowStatus {
     pub error: Option<String>,
 }
 
+impl WorkflowStatus {
+    /// Recomputes the totals from the stages, so they can never drift apart.
+    pub fn refresh_totals(&mut self) {
+        self.total_tokens = self.stages.iter().map(StageStatus::total_tokens).sum();
+        self.total_cost_usd = self.stages.iter().map(|stage| stage.cost_usd).sum();
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {

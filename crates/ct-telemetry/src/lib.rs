@@ -30,3 +30,20 @@ pub fn init(service: &'static str) {
         tracing::debug!(service, "logging initialised");
     }
 }
+
+/// Cancels `token` on SIGINT or SIGTERM, so every binary drains the same way.
+pub async fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        tracing::warn!("cannot install signal handlers; stop the process with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("signal received, shutting down");
+    token.cancel();
+}

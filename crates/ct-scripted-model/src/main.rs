@@ -1,0 +1,62 @@
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Parser;
+use ct_scripted_model::{Scenario, serve};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Serves the Anthropic Messages API from a scenario file, for running the real Claude Code
+/// CLI against scripted answers (ANTHROPIC_BASE_URL=http://<listen address>).
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Scenario JSON file.
+    #[arg(long, env = "CT_SCRIPTED_MODEL_SCENARIO")]
+    scenario: PathBuf,
+    #[arg(long, env = "CT_SCRIPTED_MODEL_LISTEN", default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Write the bound port here once listening, for callers that asked for port 0.
+    #[arg(long, env = "CT_SCRIPTED_MODEL_PORT_FILE")]
+    port_file: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    ct_telemetry::init("ct-scripted-model");
+    let scenario = Scenario::from_file(&args.scenario)?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    if let Some(path) = &args.port_file {
+        write_port_file(path, addr.port())?;
+    }
+    tracing::info!("listening on http://{addr}");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    serve(listener, scenario, shutdown).await?;
+    Ok(())
+}
+
+/// Written to a temporary name and renamed, so a reader polling the file never sees it empty.
+fn write_port_file(path: &Path, port: u16) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{port}\n"))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| format!("cannot write port file {}", path.display()))
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler cannot fail on Unix");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

@@ -1,0 +1,60 @@
+use std::process::ExitCode;
+
+use ct_domain::ApprovalDecision;
+use ct_worker::workflows::DevelopWorkflow;
+use temporalio_client::WorkflowSignalOptions;
+
+use super::Session;
+use crate::cli::{ApproveArgs, RejectArgs};
+use crate::error::CliError;
+use crate::output;
+
+pub(super) async fn approve(session: &Session, args: ApproveArgs) -> anyhow::Result<ExitCode> {
+    let stage = open_gate(session, &args.id, args.stage).await?;
+    session
+        .handle(&args.id)
+        .signal(
+            DevelopWorkflow::approve,
+            ApprovalDecision { stage: stage.clone(), comment: args.comment },
+            WorkflowSignalOptions::default(),
+        )
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot send approval to `{}`: {err}", args.id))?;
+    eprintln!("approved stage `{stage}` of {}", args.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn reject(session: &Session, args: RejectArgs) -> anyhow::Result<ExitCode> {
+    let stage = open_gate(session, &args.id, args.stage).await?;
+    session
+        .handle(&args.id)
+        .signal(
+            DevelopWorkflow::reject,
+            ApprovalDecision { stage: stage.clone(), comment: args.reason },
+            WorkflowSignalOptions::default(),
+        )
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot send rejection to `{}`: {err}", args.id))?;
+    eprintln!("rejected stage `{stage}` of {}", args.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The stage whose gate is open, checked against the one the user named.
+async fn open_gate(session: &Session, id: &str, named: Option<String>) -> anyhow::Result<String> {
+    let status = session.status(id).await?;
+    let Some(awaiting) = status.awaiting_approval else {
+        return Err(CliError::BadInput(format!(
+            "workflow `{id}` is not waiting for approval (state: {}, stage: {})",
+            output::json_name(&status.state),
+            status.current_stage.as_deref().unwrap_or("-")
+        ))
+        .into());
+    };
+    match named {
+        Some(stage) if stage != awaiting => Err(CliError::BadInput(format!(
+            "workflow `{id}` is waiting for approval of `{awaiting}`, not `{stage}`"
+        ))
+        .into()),
+        _ => Ok(awaiting),
+    }
+}

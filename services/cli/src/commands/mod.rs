@@ -1,0 +1,95 @@
+//! One module per subcommand; `Session` holds what they share.
+
+mod cancel;
+mod decide;
+mod list;
+mod start;
+mod status;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ct_domain::WorkflowStatus;
+use ct_worker::workflows::DevelopWorkflow;
+use ct_worker::{TemporalTarget, connect_client};
+use temporalio_client::errors::WorkflowQueryError;
+use temporalio_client::{Client, WorkflowHandle, WorkflowQueryOptions};
+
+use crate::cli::{Cli, Command, TemporalArgs};
+use crate::error::CliError;
+
+/// Queries need a live worker; without one they would hang, so they get a deadline.
+const QUERY_DEADLINE: Duration = Duration::from_secs(10);
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Dev(args) = cli.command {
+        return crate::dev::run(args).await;
+    }
+    let session = Session::connect(cli.temporal).await?;
+    match cli.command {
+        Command::Start(args) => start::run(&session, args).await,
+        Command::Status(args) => status::show(&session, args).await,
+        Command::Result(args) => status::wait_for_result(&session, args).await,
+        Command::Approve(args) => decide::approve(&session, args).await,
+        Command::Reject(args) => decide::reject(&session, args).await,
+        Command::List(args) => list::run(&session, args).await,
+        Command::Cancel(args) => cancel::run(&session, args).await,
+        Command::Dev(_) => unreachable!("handled before connecting"),
+    }
+}
+
+pub(crate) struct Session {
+    client: Client,
+    args: TemporalArgs,
+}
+
+impl Session {
+    async fn connect(args: TemporalArgs) -> anyhow::Result<Self> {
+        let target = TemporalTarget {
+            address: args.temporal_address.clone(),
+            namespace: args.namespace.clone(),
+        };
+        let client = connect_client(&target, "claude-temporal-cli")
+            .await
+            .map_err(|err| CliError::Unreachable(err.to_string()))?;
+        Ok(Self { client, args })
+    }
+
+    fn handle(&self, id: &str) -> WorkflowHandle<Client, DevelopWorkflow> {
+        self.client.get_workflow_handle::<DevelopWorkflow>(id)
+    }
+
+    fn ui_link(&self, id: &str) -> String {
+        format!(
+            "{}/namespaces/{}/workflows/{}",
+            self.args.ui_base_url.trim_end_matches('/'),
+            self.args.namespace,
+            id
+        )
+    }
+
+    fn unknown(&self, id: &str) -> CliError {
+        CliError::UnknownWorkflow(format!(
+            "no workflow `{id}` in namespace `{}`; `claude-temporal list` shows the recent ones",
+            self.args.namespace
+        ))
+    }
+
+    /// The workflow's own view of itself, from its status query.
+    async fn status(&self, id: &str) -> anyhow::Result<WorkflowStatus> {
+        let handle = self.handle(id);
+        let query = handle.query(DevelopWorkflow::status, (), WorkflowQueryOptions::default());
+        match tokio::time::timeout(QUERY_DEADLINE, query).await {
+            Err(_) => Err(CliError::Unreachable(format!(
+                "no worker answered for workflow `{id}` within {}s: is ct-worker running on task queue \
+                 `{}`? (`claude-temporal dev status`)",
+                QUERY_DEADLINE.as_secs(),
+                self.args.task_queue
+            ))
+            .into()),
+            Ok(Err(WorkflowQueryError::NotFound(_))) => Err(self.unknown(id).into()),
+            Ok(Err(err)) => Err(anyhow::anyhow!("status query of workflow `{id}` failed: {err}")),
+            Ok(Ok(status)) => Ok(status),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! How a workflow's status reads on a terminal.
+
+use std::fmt::Write as _;
+
+use ct_domain::{StageState, WorkflowStatus};
+
+pub(crate) fn status_table(status: &WorkflowStatus) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "workflow  {}", status.workflow_id);
+    let _ = writeln!(out, "state     {}", json_name(&status.state));
+    let _ = writeln!(out, "project   {}", status.project_path);
+    if !status.features.is_empty() {
+        let _ = writeln!(out, "features  {}", status.features.join("; "));
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<22} {:<18} {:>3} {:>9} {:>9} {:>10} {:>7} {:>9}",
+        "STAGE", "STATE", "TRY", "IN TOK", "OUT TOK", "COST $", "TESTS", "TIME"
+    );
+    for stage in &status.stages {
+        let tests = match (stage.tests_passed, stage.tests_failed) {
+            (Some(passed), Some(failed)) => format!("{passed}/{}", passed + failed),
+            _ => "-".to_owned(),
+        };
+        let time = if stage.state == StageState::Pending {
+            "-".to_owned()
+        } else {
+            format!("{:.1}s", stage.duration_ms as f64 / 1000.0)
+        };
+        let _ = writeln!(
+            out,
+            "{:<22} {:<18} {:>3} {:>9} {:>9} {:>10.4} {:>7} {:>9}",
+            stage.name,
+            json_name(&stage.state),
+            stage.attempts,
+            stage.input_tokens + stage.cache_read_tokens + stage.cache_write_tokens,
+            stage.output_tokens,
+            stage.cost_usd,
+            tests,
+            time
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\ntotal     {} tokens, ${:.4}",
+        status.total_tokens, status.total_cost_usd
+    );
+    if let Some(stage) = &status.awaiting_approval {
+        let _ = writeln!(
+            out,
+            "waiting   for approval of `{stage}`: claude-temporal approve {id}  |  claude-temporal reject {id} --reason ...",
+            id = status.workflow_id
+        );
+    }
+    if let Some(error) = &status.error {
+        let _ = writeln!(out, "error     {error}");
+    }
+    out
+}
+
+/// The name a state has in `--json` output, so tables and JSON agree.
+pub(crate) fn json_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// One line saying what the workflow is doing now, for progress during waits.
+pub(crate) fn progress_line(status: &WorkflowStatus) -> String {
+    let done = status
+        .stages
+        .iter()
+        .filter(|s| s.state == StageState::Completed)
+        .count();
+    let now = match (&status.awaiting_approval, &status.current_stage) {
+        (Some(stage), _) => format!(
+            "awaiting approval of `{stage}` (claude-temporal approve {})",
+            status.workflow_id
+        ),
+        (None, Some(stage)) => {
+            let state = status
+                .stages
+                .iter()
+                .find(|s| &s.name == stage)
+                .map(|s| json_name(&s.state))
+                .unwrap_or_default();
+            format!("{stage}: {state}")
+        }
+        (None, None) => json_name(&status.state),
+    };
+    format!(
+        "[{done}/{}] {now} | {} tokens, ${:.4}",
+        status.stages.len(),
+        status.total_tokens,
+        status.total_cost_usd
+    )
+}

@@ -1,0 +1,53 @@
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use ct_worker::{Config, TemporalTarget};
+use tokio_util::sync::CancellationToken;
+
+/// Runs claude-temporal's workflows and activities against a Temporal server.
+#[derive(Debug, Parser)]
+#[command(name = "ct-worker", version)]
+struct Args {
+    /// Temporal frontend address (host:port).
+    #[arg(long, env = "TEMPORAL_ADDRESS", default_value = "127.0.0.1:7233")]
+    temporal_address: String,
+    #[arg(long, env = "TEMPORAL_NAMESPACE", default_value = "default")]
+    namespace: String,
+    #[arg(long, env = "TEMPORAL_TASK_QUEUE", default_value = ct_domain::DEFAULT_TASK_QUEUE)]
+    task_queue: String,
+    /// Executor gRPC address.
+    #[arg(long, env = "EXECUTOR_ADDR", default_value = "http://127.0.0.1:50061")]
+    executor_addr: String,
+    /// Test-runner gRPC address.
+    #[arg(long, env = "TEST_RUNNER_ADDR", default_value = "http://127.0.0.1:50062")]
+    test_runner_addr: String,
+    /// Seconds a crashed worker's workflows wait on its sticky queue before another worker takes them.
+    #[arg(long, env = "WORKER_STICKY_TIMEOUT_SECS", default_value_t = 10)]
+    sticky_timeout_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    ct_telemetry::init("ct-worker");
+    let args = Args::parse();
+    let config = Config {
+        temporal: TemporalTarget {
+            address: args.temporal_address,
+            namespace: args.namespace,
+        },
+        task_queue: args.task_queue,
+        executor_addr: args.executor_addr,
+        test_runner_addr: args.test_runner_addr,
+        sticky_timeout: Duration::from_secs(args.sticky_timeout_secs),
+    };
+    let shutdown = CancellationToken::new();
+    tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
+    match ct_worker::run(config, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Running the worker process: connect, register, poll until shut down.
+
+use std::time::Duration;
+
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Endpoint;
+
+use crate::activities::StageActivities;
+use crate::workflows::DevelopWorkflow;
+use crate::{ConnectError, TemporalTarget, connect_client};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub temporal: TemporalTarget,
+    pub task_queue: String,
+    /// e.g. `http://127.0.0.1:50061`
+    pub executor_addr: String,
+    pub test_runner_addr: String,
+    /// How long a crashed worker's workflows wait before another worker takes them.
+    pub sticky_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("invalid {service} address `{address}`: {reason}")]
+    BadServiceAddress {
+        service: &'static str,
+        address: String,
+        reason: String,
+    },
+    #[error("cannot start the Temporal worker: {0}")]
+    Start(String),
+    #[error("the Temporal worker stopped with an error: {0}")]
+    Run(String),
+}
+
+fn endpoint(service: &'static str, address: &str) -> Result<Endpoint, WorkerError> {
+    Endpoint::from_shared(address.to_owned())
+        .map(|endpoint| endpoint.connect_timeout(Duration::from_secs(5)))
+        .map_err(|err| WorkerError::BadServiceAddress {
+            service,
+            address: address.to_owned(),
+            reason: err.to_string(),
+        })
+}
+
+/// Polls the task queue until `shutdown` fires, then lets running tasks finish.
+/// The Temporal worker future is not `Send`: call this on the main task.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), WorkerError> {
+    let activities = StageActivities::new(
+        endpoint("executor", &config.executor_addr)?,
+        endpoint("test-runner", &config.test_runner_addr)?,
+    );
+    let runtime = Runtime::from_current_tokio(Default::default()).map_err(|e| WorkerError::Start(e.to_string()))?;
+    let client = connect_client(&config.temporal, "ct-worker").await?;
+    let options = WorkerOptions::new(config.task_queue.clone())
+        .register_workflow::<DevelopWorkflow>()
+        .map_err(|e| WorkerError::Start(e.to_string()))?
+        .register_activities(activities)
+        .sticky_queue_schedule_to_start_timeout(config.sticky_timeout)
+        .build();
+    let mut worker = Worker::new(&runtime, client, options).map_err(|e| WorkerError::Start(e.to_string()))?;
+    let stop = worker.shutdown_handle();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: finishing running tasks");
+        stop();
+    });
+    tracing::info!(
+        task_queue = %config.task_queue,
+        temporal = %config.temporal.address,
+        executor = %config.executor_addr,
+        test_runner = %config.test_runner_addr,
+        "worker started"
+    );
+    worker.run().await.map_err(|e| WorkerError::Run(e.to_string()))
+}

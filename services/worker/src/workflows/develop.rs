@@ -1,0 +1,271 @@
+//! The develop workflow: the stages of a template in order, each an agent run
+//! followed by the project's tests, with approval gates where a stage asks.
+
+use std::time::{Duration, SystemTime};
+
+use ct_domain::{ApprovalDecision, DevelopInput, RunState, StagePlan, StageState, StageStatus, WorkflowStatus};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ActivityExecutionError, ApplicationFailure, CancellableFuture, SyncWorkflowContext,
+    WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
+};
+
+use super::options;
+use crate::activities::{AgentReport, AgentTask, StageActivities, TestReport, TestTask};
+
+#[workflow]
+#[derive(Default)]
+pub struct DevelopWorkflow {
+    status: WorkflowStatus,
+    /// The decision for the gate that is open now; cleared when a gate opens.
+    decision: Option<Decision>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Decision {
+    Approved(String),
+    Rejected(String),
+}
+
+/// Why the workflow stops early.
+enum Stop {
+    Failed(String),
+    Cancelled(String),
+}
+
+#[workflow_methods]
+impl DevelopWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, input: DevelopInput) -> WorkflowResult<WorkflowStatus> {
+        let workflow_id = ctx.workflow_id().to_owned();
+        ctx.state_mut(|s| {
+            s.status = WorkflowStatus {
+                workflow_id: workflow_id.clone(),
+                state: RunState::Running,
+                project_path: input.project_path.clone(),
+                features: input.features.clone(),
+                template: input.template.clone(),
+                stages: input.stages.iter().map(|stage| StageStatus::pending(&stage.name)).collect(),
+                ..WorkflowStatus::default()
+            };
+        });
+        for (index, stage) in input.stages.iter().enumerate() {
+            if let Err(stop) = run_stage(ctx, &input, index, stage).await {
+                return Err(finish_early(ctx, index, stop));
+            }
+        }
+        Ok(ctx.state_mut(|s| {
+            s.status.state = RunState::Completed;
+            s.status.current_stage = None;
+            s.status.clone()
+        }))
+    }
+
+    /// Approves the stage whose gate is open. A signal for any other stage is ignored.
+    #[signal]
+    pub fn approve(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ApprovalDecision) {
+        self.decide(&decision.stage, Decision::Approved(decision.comment));
+    }
+
+    /// Rejects the stage whose gate is open; the workflow fails with the reason.
+    #[signal]
+    pub fn reject(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ApprovalDecision) {
+        self.decide(&decision.stage, Decision::Rejected(decision.comment));
+    }
+
+    #[query]
+    pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
+        self.status.clone()
+    }
+}
+
+impl DevelopWorkflow {
+    fn decide(&mut self, stage: &str, decision: Decision) {
+        if self.status.awaiting_approval.as_deref() == Some(stage) && self.decision.is_none() {
+            self.decision = Some(decision);
+        }
+    }
+
+    fn stage_mut(&mut self, index: usize) -> &mut StageStatus {
+        &mut self.status.stages[index]
+    }
+}
+
+async fn run_stage(
+    ctx: &mut WorkflowContext<DevelopWorkflow>,
+    input: &DevelopInput,
+    index: usize,
+    stage: &StagePlan,
+) -> Result<(), Stop> {
+    let started = now(ctx);
+    ctx.state_mut(|s| {
+        s.status.current_stage = Some(stage.name.clone());
+        s.stage_mut(index).state = StageState::Running;
+    });
+    let run_id = format!("{}/{}", ctx.workflow_id(), stage.name);
+    let report = ctx
+        .execute_activity(
+            StageActivities::run_agent,
+            AgentTask {
+                run_id: run_id.clone(),
+                project_path: input.project_path.clone(),
+                prompt: stage.prompt.clone(),
+                settings: input.agent.clone(),
+            },
+            options::agent(input.agent.timeout_secs),
+        )
+        .await
+        .map_err(|err| activity_stop(&stage.name, "agent", &err))?;
+    ctx.state_mut(|s| {
+        record_agent(s.stage_mut(index), &report);
+        s.status.refresh_totals();
+    });
+
+    if stage.run_tests {
+        ctx.state_mut(|s| s.stage_mut(index).state = StageState::Testing);
+        let tests = ctx
+            .execute_activity(
+                StageActivities::run_tests,
+                TestTask {
+                    run_id,
+                    project_path: input.project_path.clone(),
+                    timeout_secs: input.test_timeout_secs,
+                },
+                options::tests(input.test_timeout_secs),
+            )
+            .await
+            .map_err(|err| activity_stop(&stage.name, "tests", &err))?;
+        ctx.state_mut(|s| {
+            let status = s.stage_mut(index);
+            status.tests_passed = Some(tests.passed);
+            status.tests_failed = Some(tests.failed);
+        });
+        if !tests.is_green() {
+            return Err(Stop::Failed(tests_failure(&stage.name, &tests)));
+        }
+    }
+
+    if stage.requires_approval {
+        await_approval(ctx, index, &stage.name, input.approval_timeout_secs).await?;
+    }
+    let finished = now(ctx);
+    ctx.state_mut(|s| {
+        let status = s.stage_mut(index);
+        status.state = StageState::Completed;
+        status.duration_ms = elapsed_ms(started, finished);
+    });
+    Ok(())
+}
+
+async fn await_approval(
+    ctx: &mut WorkflowContext<DevelopWorkflow>,
+    index: usize,
+    stage: &str,
+    timeout_secs: u64,
+) -> Result<(), Stop> {
+    ctx.state_mut(|s| {
+        s.decision = None;
+        s.status.state = RunState::AwaitingApproval;
+        s.status.awaiting_approval = Some(stage.to_owned());
+        s.stage_mut(index).state = StageState::AwaitingApproval;
+    });
+    let mut timer = ctx.timer(Duration::from_secs(timeout_secs));
+    let decided = temporalio_sdk::workflows::select! {
+        decided = ctx.wait_condition(|s| s.decision.is_some()) => decided.is_ok(),
+        _ = timer => false,
+    };
+    if decided {
+        timer.cancel();
+    }
+    let decision = ctx.state_mut(|s| {
+        s.status.awaiting_approval = None;
+        s.status.state = RunState::Running;
+        s.decision.take()
+    });
+    match decision {
+        Some(Decision::Approved(comment)) => {
+            ctx.state_mut(|s| s.stage_mut(index).approval_comment = Some(comment));
+            Ok(())
+        }
+        Some(Decision::Rejected(reason)) => Err(Stop::Failed(format!("stage `{stage}` was rejected: {reason}"))),
+        None if ctx.cancellation_token().is_cancelled() => Err(Stop::Cancelled(format!(
+            "cancelled while stage `{stage}` awaited approval"
+        ))),
+        None => Err(Stop::Failed(format!(
+            "approval of stage `{stage}` timed out after {timeout_secs}s; nothing after it ran. \
+             Start the workflow again (or raise --approval-timeout) to continue"
+        ))),
+    }
+}
+
+fn record_agent(status: &mut StageStatus, report: &AgentReport) {
+    status.attempts = report.attempt;
+    status.input_tokens = report.input_tokens;
+    status.output_tokens = report.output_tokens;
+    status.cache_read_tokens = report.cache_read_tokens;
+    status.cache_write_tokens = report.cache_write_tokens;
+    status.cost_usd = report.cost_usd;
+    status.files_changed = report.files_changed.clone();
+    status.lines_added = report.lines_added;
+    status.lines_removed = report.lines_removed;
+}
+
+fn tests_failure(stage: &str, tests: &TestReport) -> String {
+    if tests.timed_out {
+        return format!("stage `{stage}`: tests timed out (`{}`)", tests.command);
+    }
+    let names: Vec<&str> = tests.failures.iter().map(|(name, _)| name.as_str()).collect();
+    if names.is_empty() {
+        format!(
+            "stage `{stage}`: `{}` exited with {}: {}",
+            tests.command,
+            tests.exit_code,
+            tests.output_tail.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+        )
+    } else {
+        format!(
+            "stage `{stage}`: {} test(s) failed: {}",
+            tests.failed,
+            names.join(", ")
+        )
+    }
+}
+
+fn activity_stop(stage: &str, what: &str, err: &ActivityExecutionError) -> Stop {
+    match err {
+        ActivityExecutionError::Cancelled(_) => Stop::Cancelled(format!("cancelled during stage `{stage}`")),
+        _ => Stop::Failed(format!("stage `{stage}` {what} failed: {}", options::failure_message(err))),
+    }
+}
+
+/// Marks the workflow and the stage as ended and returns the termination.
+fn finish_early(ctx: &mut WorkflowContext<DevelopWorkflow>, index: usize, stop: Stop) -> WorkflowTermination {
+    let (run_state, stage_state, message) = match &stop {
+        Stop::Failed(message) => (RunState::Failed, StageState::Failed, message.clone()),
+        Stop::Cancelled(message) => (RunState::Cancelled, StageState::Cancelled, message.clone()),
+    };
+    ctx.state_mut(|s| {
+        s.status.state = run_state;
+        s.status.awaiting_approval = None;
+        s.status.error = Some(message.clone());
+        let stage = s.stage_mut(index);
+        stage.state = stage_state;
+        stage.error = Some(message.clone());
+    });
+    match stop {
+        Stop::Failed(message) => ApplicationFailure::non_retryable(WorkflowError(message)).into(),
+        Stop::Cancelled(_) => WorkflowTermination::cancelled(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct WorkflowError(String);
+
+fn now(ctx: &WorkflowContext<DevelopWorkflow>) -> SystemTime {
+    ctx.workflow_time().unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+fn elapsed_ms(from: SystemTime, to: SystemTime) -> u64 {
+    to.duration_since(from).map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,58 @@
+//! Activity options of the stages: timeouts, heartbeats and retry policies.
+
+use std::time::Duration;
+
+use temporalio_common::RetryPolicy;
+use temporalio_sdk::{ActivityCancellationType, ActivityExecutionError, ActivityOptions};
+
+use crate::activities::NON_RETRYABLE_ERROR_TYPES;
+
+/// A cancel reaches an activity with its next heartbeat, sent at most every
+/// 0.8 × this timeout; it is also how long a dead worker's activity goes unnoticed.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Room for the executor's own timeout to fire and report before Temporal's does.
+const TIMEOUT_MARGIN: Duration = Duration::from_secs(60);
+const AGENT_ATTEMPTS: u32 = 3;
+
+fn retry_policy(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy::builder()
+        .initial_interval(Duration::from_secs(2))
+        .backoff_coefficient(2.0)
+        .maximum_interval(Duration::from_secs(60))
+        .maximum_attempts(max_attempts)
+        .non_retryable_error_types(NON_RETRYABLE_ERROR_TYPES.iter().copied())
+        .build()
+}
+
+fn options(limit: Duration, max_attempts: u32) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(limit + TIMEOUT_MARGIN)
+        .heartbeat_timeout(HEARTBEAT_TIMEOUT)
+        // Without this the workflow moves on while the agent is still being killed.
+        .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
+        .retry_policy(retry_policy(max_attempts))
+        .build()
+}
+
+pub(super) fn agent(timeout_secs: u64) -> ActivityOptions {
+    options(Duration::from_secs(timeout_secs), AGENT_ATTEMPTS)
+}
+
+pub(super) fn tests(timeout_secs: u64) -> ActivityOptions {
+    options(Duration::from_secs(timeout_secs), 2)
+}
+
+/// The most specific message of an activity failure: the application error
+/// the activity raised, not the "activity task failed" wrapper around it.
+pub(super) fn failure_message(err: &ActivityExecutionError) -> String {
+    let Some(mut failure) = err.failure() else {
+        return err.to_string();
+    };
+    let mut message = failure.message.clone();
+    while let Some(cause) = failure.cause.as_deref() {
+        if !cause.message.is_empty() {
+            message = cause.message.clone();
+        }
+        failure = cause;
+    }
+    message
+}
