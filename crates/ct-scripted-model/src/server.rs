@@ -71,6 +71,15 @@ impl Model {
         format!("{prefix}_{:x}{n:06}", self.id_seed)
     }
 
+    /// Counts one more request for this turn of this script and returns the count. Shared by
+    /// every conversation the script answers.
+    fn count_attempt(&self, script_index: usize, turn_index: usize) -> u32 {
+        let mut log = self.log();
+        let attempts = log.attempts.entry((script_index, turn_index)).or_default();
+        *attempts += 1;
+        *attempts
+    }
+
     fn log(&self) -> std::sync::MutexGuard<'_, Log> {
         // A panic while holding the lock leaves only a log behind; keep serving.
         self.log
@@ -129,26 +138,16 @@ async fn messages(State(model): State<Arc<Model>>, body: Bytes) -> Response {
     let first_user_text = request.first_user_text();
     let turn_index = request.turn();
     let script = model.scenario.script_for(&first_user_text);
-    let turn = script.and_then(|(_, s)| s.turns.get(turn_index));
+    model.log().requests.push(RecordedRequest {
+        script: script.map(|(_, s)| s.name.clone()),
+        turn: turn_index,
+        first_user_text: first_user_text.clone(),
+        last_user_text: request.last_user_text(),
+        model: request.model.clone(),
+        system: request.system_text(),
+    });
 
-    let attempt = {
-        let mut log = model.log();
-        log.requests.push(RecordedRequest {
-            script: script.map(|(_, s)| s.name.clone()),
-            turn: turn_index,
-            first_user_text: first_user_text.clone(),
-            last_user_text: request.last_user_text(),
-            model: request.model.clone(),
-            system: request.system_text(),
-        });
-        script.map(|(index, _)| {
-            let attempts = log.attempts.entry((index, turn_index)).or_default();
-            *attempts += 1;
-            *attempts
-        })
-    };
-
-    let Some((_, script)) = script else {
+    let Some((script_index, script)) = script else {
         let message = format!(
             "no script of the scenario matches the first user message and none is a fallback (without \"match\"); the message ends with {:?}",
             tail(&first_user_text, 200)
@@ -158,23 +157,24 @@ async fn messages(State(model): State<Arc<Model>>, body: Bytes) -> Response {
     };
     tracing::info!(script = %script.name, turn = turn_index, "answering");
 
-    let Some(turn) = turn else {
+    let Some(turn) = script.turns.get(turn_index) else {
         let blocks = [Block::Text("Nothing more to do.".to_owned())];
         return stream(&model, &request.model, &blocks, Usage::default());
     };
     if let Some(ms) = turn.delay_ms {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    if let (Some(fail), Some(attempt)) = (turn.fail_first, attempt)
-        && attempt <= fail.times
-    {
-        return error(
-            fail.status,
-            &format!(
-                "scripted failure {attempt} of {} for script {:?} turn {turn_index}",
-                fail.times, script.name
-            ),
-        );
+    if let Some(fail) = turn.fail_first {
+        let attempt = model.count_attempt(script_index, turn_index);
+        if attempt <= fail.times {
+            return error(
+                fail.status,
+                &format!(
+                    "scripted failure {attempt} of {} for script {:?} turn {turn_index}",
+                    fail.times, script.name
+                ),
+            );
+        }
     }
     match blocks(&model, turn, request.cwd().as_deref()) {
         Ok(blocks) => stream(&model, &request.model, &blocks, turn.usage),

@@ -6,32 +6,45 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use ct_scripted_model::{Scenario, ScriptedModel};
+use ct_scripted_model::{Scenario, ScriptedModel, Usage};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-/// `CLAUDE_BIN`, else the workspace's pinned install, else `claude` on PATH.
-fn claude_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("CLAUDE_BIN") {
+/// The workspace root, where `examples/` and the pinned tools (`.tools/`) live.
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A tool from `$env_var`, else from the workspace's pinned install, else from PATH; never a
+/// silent skip, since these tests exist to exercise the real thing.
+fn tool(env_var: &str, pinned: &str, name: &str) -> PathBuf {
+    if let Some(bin) = std::env::var_os(env_var) {
         return bin.into();
     }
-    let pinned =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/npm/node_modules/.bin/claude");
+    let pinned = workspace().join(pinned);
     if pinned.is_file() {
         return pinned;
     }
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|dir| dir.join("claude"))
+        .map(|dir| dir.join(name))
         .find(|bin| bin.is_file())
         .unwrap_or_else(|| {
             panic!(
-                "Claude Code CLI not found (CLAUDE_BIN, {}, PATH): run scripts/install-tools.sh",
+                "{name} not found ({env_var}, {}, PATH): run scripts/install-tools.sh",
                 pinned.display()
             )
         })
 }
 
-/// A fresh git repository to run the CLI in, next to a private HOME/TMPDIR.
+fn claude_bin() -> PathBuf {
+    tool(
+        "CLAUDE_BIN",
+        ".tools/npm/node_modules/.bin/claude",
+        "claude",
+    )
+}
+
+/// A git repository to run the CLI in, next to a private HOME/TMPDIR.
 struct Sandbox {
     _dir: TempDir,
     home: PathBuf,
@@ -39,12 +52,16 @@ struct Sandbox {
 }
 
 impl Sandbox {
-    fn new() -> anyhow::Result<Sandbox> {
+    /// An empty repository, or one holding a copy of `project`.
+    fn new(project: Option<&Path>) -> anyhow::Result<Sandbox> {
         let dir = tempfile::tempdir()?;
         let home = dir.path().join("home");
         let repo = dir.path().join("repo");
         std::fs::create_dir(&home)?;
-        std::fs::create_dir(&repo)?;
+        match project {
+            Some(project) => copy_dir(project, &repo)?,
+            None => std::fs::create_dir(&repo)?,
+        }
         let status = std::process::Command::new("git")
             .args(["init", "-q"])
             .current_dir(&repo)
@@ -126,6 +143,20 @@ async fn run_claude(
     })
 }
 
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 fn scenario(value: Value) -> Scenario {
     Scenario::from_json(&value.to_string()).expect("test scenario is valid")
 }
@@ -147,7 +178,7 @@ async fn write_runs_and_the_cli_sums_usage_over_turns() -> anyhow::Result<()> {
         ]
     }]})))
     .await?;
-    let sandbox = Sandbox::new()?;
+    let sandbox = Sandbox::new(None)?;
 
     let run = run_claude(&model, &sandbox, "Stage: scaffold\nCreate the package.", 0).await?;
 
@@ -213,7 +244,7 @@ async fn bash_runs_in_the_working_directory() -> anyhow::Result<()> {
         ]
     }]})))
     .await?;
-    let sandbox = Sandbox::new()?;
+    let sandbox = Sandbox::new(None)?;
 
     let run = run_claude(&model, &sandbox, "Stage: scaffold\nSay hi in x.txt.", 0).await?;
 
@@ -231,7 +262,7 @@ async fn auth_failure_makes_the_cli_exit_1_with_status_401() -> anyhow::Result<(
         "turns": [{"text": "never sent", "fail_first": {"status": 401, "times": 1000}}]
     }]})))
     .await?;
-    let sandbox = Sandbox::new()?;
+    let sandbox = Sandbox::new(None)?;
 
     let run = run_claude(&model, &sandbox, "Stage: scaffold\nAnything.", 0).await?;
 
@@ -252,7 +283,7 @@ async fn overload_is_retried_by_the_cli_then_answered() -> anyhow::Result<()> {
                    "usage": {"input_tokens": 10, "output_tokens": 2}}]
     }]})))
     .await?;
-    let sandbox = Sandbox::new()?;
+    let sandbox = Sandbox::new(None)?;
 
     let run = run_claude(&model, &sandbox, "Stage: scaffold\nAnything.", 1).await?;
 
@@ -261,6 +292,71 @@ async fn overload_is_retried_by_the_cli_then_answered() -> anyhow::Result<()> {
     assert_eq!(run.result["result"], "Answered after a retry.");
     assert_eq!(run.notices, ["api_retry"]);
     assert_eq!(model.requests().len(), 2);
+    model.shutdown().await;
+    Ok(())
+}
+
+/// The demo's scenario builds the example project up stage by stage: after each stage the
+/// project's own tests pass and the CLI reports exactly the scenario's token counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn develop_textstats_builds_a_passing_project_stage_by_stage() -> anyhow::Result<()> {
+    let scenario =
+        Scenario::from_file(&workspace().join("examples/scenarios/develop-textstats.json"))?;
+    let stages: Vec<_> = scenario.scripts.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        stages,
+        [
+            "scaffold",
+            "core-implementation",
+            "streaming",
+            "error-handling",
+            "testing",
+            "documentation"
+        ]
+    );
+    let model = ScriptedModel::start(scenario.clone()).await?;
+    let sandbox = Sandbox::new(Some(&workspace().join("examples/textstats")))?;
+    let pytest = tool("PYTEST_BIN", ".tools/venv/bin/pytest", "pytest");
+
+    for script in &scenario.scripts {
+        let stage = &script.name;
+        let prompt = format!("Stage: {stage}\nDevelop the textstats library.");
+        let run = run_claude(&model, &sandbox, &prompt, 0).await?;
+        assert_eq!(run.result["is_error"], false, "{stage}: {}", run.result);
+        let tool_uses: usize = script.turns.iter().map(|t| t.tool_uses.len()).sum();
+        assert_eq!(run.result["num_turns"], 1 + tool_uses, "{stage}");
+        let total = |field: fn(&Usage) -> u64| -> u64 {
+            script.turns.iter().map(|t| field(&t.usage)).sum()
+        };
+        let usage = &run.result["usage"];
+        assert_eq!(usage["input_tokens"], total(|u| u.input_tokens), "{stage}");
+        assert_eq!(
+            usage["output_tokens"],
+            total(|u| u.output_tokens),
+            "{stage}"
+        );
+        assert_eq!(
+            usage["cache_read_input_tokens"],
+            total(|u| u.cache_read_input_tokens),
+            "{stage}"
+        );
+        assert_eq!(
+            usage["cache_creation_input_tokens"],
+            total(|u| u.cache_creation_input_tokens),
+            "{stage}"
+        );
+
+        let tests = std::process::Command::new(&pytest)
+            .current_dir(&sandbox.repo)
+            .output()
+            .with_context(|| format!("running {}", pytest.display()))?;
+        assert!(
+            tests.status.success(),
+            "{stage}: the project's tests fail:\n{}{}",
+            String::from_utf8_lossy(&tests.stdout),
+            String::from_utf8_lossy(&tests.stderr)
+        );
+    }
     model.shutdown().await;
     Ok(())
 }

@@ -1,0 +1,19 @@
+//! Recorded workflow histories: replaying them against the current workflow
+//! code catches changes that would break workflows already running.
+
+use std::path::PathBuf;
+
+pub fn fixtures_dir() -> PathBuf {
+    crate::paths::workspace_root().join("tests/e2e/fixtures/histories")
+}
+
+/// Writes `history` as fixture `name` when `CT_RECORD_FIXTURES=1`; otherwise
+/// leaves the committed fixtures alone.
+pub fn save_fixture(name: &str, history: &[u8]) {
+    if std::env::var("CT_RECORD_FIXTURES").as_deref() != Ok("1") {
+        return;
+    }
+    let dir = fixtures_dir();
+    std::fs::create_dir_all(&dir).expect("fixtures dir");
+    std::fs::write(dir.join(format!("{name}.json")), history).expect("write fixture");
+}

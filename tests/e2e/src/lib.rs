@@ -1,0 +1,15 @@
+//! Harness for end-to-end tests: real Temporal dev server, the real service
+//! binaries, the real Claude Code CLI against the scripted model, real git
+//! repositories. Everything binds free loopback ports and is stopped on drop.
+
+mod fixtures;
+mod paths;
+mod process;
+mod project;
+mod stack;
+
+pub use fixtures::{fixtures_dir, save_fixture};
+pub use paths::{bin, example, tool, workspace_root};
+pub use process::{Service, free_port, processes_matching};
+pub use project::{git, git_project};
+pub use stack::{CliOutput, Stack, StackOptions};
