@@ -1,0 +1,363 @@
+//! Running a test command in its own process group, with a deadline.
+
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+
+/// Variables the child must not inherit. A target dir set for the test-runner's
+/// own build would make the project's `cargo test` build elsewhere (and contend
+/// for that dir's lock); rustup exports RUSTUP_TOOLCHAIN to everything it starts
+/// (`cargo run`, `cargo test`), which would override the project's own
+/// rust-toolchain.toml; our log filter means nothing to the project.
+const REMOVED_ENV: [&str; 4] = [
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET_DIR",
+    "RUST_LOG",
+    "RUSTUP_TOOLCHAIN",
+];
+
+/// How much of the interleaved stdout+stderr is kept for `output_tail`.
+const COMBINED_KEEP: usize = 64 * 1024;
+
+/// Once the main process has exited and its group is killed, the pipes close at
+/// once unless something left the group; this bounds the wait for such strays.
+const DRAIN_GRACE: Duration = Duration::from_secs(3);
+
+/// One command line to run in a project directory.
+pub(crate) struct Invocation {
+    pub(crate) program: PathBuf,
+    pub(crate) args: Vec<String>,
+    pub(crate) dir: PathBuf,
+    /// The tool named in the error when `program` cannot be found.
+    pub(crate) tool: &'static str,
+    /// How to install that tool.
+    pub(crate) install_hint: String,
+}
+
+impl Invocation {
+    /// The command as a shell line the user can paste, run from the project directory.
+    pub(crate) fn command_line(&self) -> String {
+        std::iter::once(self.program.to_string_lossy().into_owned())
+            .chain(self.args.iter().cloned())
+            .map(|word| shell_quote(&word))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// What a finished (or killed) run left behind.
+pub(crate) struct Finished {
+    /// The exit status, or 128 + signal number when killed, as shells report it.
+    pub(crate) exit_code: i32,
+    pub(crate) timed_out: bool,
+    pub(crate) duration: Duration,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: Vec<u8>,
+    /// The end of stdout and stderr in the order they arrived.
+    pub(crate) combined: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Captured {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    combined: Vec<u8>,
+}
+
+/// Runs `invocation` until it exits, `timeout` passes or `shutdown` fires. The
+/// whole process group is killed in each case, and also when the returned
+/// future is dropped (the RPC was cancelled), so no test process outlives it.
+pub(crate) async fn run(
+    invocation: &Invocation,
+    timeout: Duration,
+    shutdown: &CancellationToken,
+) -> Result<Finished, Error> {
+    let started = Instant::now();
+    let mut child = command(invocation).spawn().map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::ToolMissing {
+                tool: invocation.tool.to_owned(),
+                hint: format!(
+                    "`{}` was not found (bare names are looked up on the test-runner's PATH); {}",
+                    invocation.program.display(),
+                    invocation.install_hint
+                ),
+            }
+        } else {
+            Error::Spawn {
+                command: invocation.command_line(),
+                dir: invocation.dir.clone(),
+                source,
+            }
+        }
+    })?;
+    let mut group = GroupGuard(child.id().map(|pid| Pid::from_raw(pid as i32)));
+
+    let captured = Arc::new(Mutex::new(Captured::default()));
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|out| tokio::spawn(pump(out, captured.clone(), |c| &mut c.stdout))),
+        child
+            .stderr
+            .take()
+            .map(|err| tokio::spawn(pump(err, captured.clone(), |c| &mut c.stderr))),
+    ];
+
+    let wait_error = |source| Error::Wait {
+        command: invocation.command_line(),
+        source,
+    };
+    let (status, timed_out) = tokio::select! {
+        status = child.wait() => (status.map_err(wait_error)?, false),
+        () = tokio::time::sleep(timeout) => {
+            group.kill();
+            (child.wait().await.map_err(wait_error)?, true)
+        }
+        () = shutdown.cancelled() => return Err(Error::ShuttingDown),
+    };
+    let duration = started.elapsed();
+    // Background processes a test started would otherwise keep the pipes open.
+    group.kill();
+
+    let drained = async {
+        for reader in readers.into_iter().flatten() {
+            let _ = reader.await;
+        }
+    };
+    if tokio::time::timeout(DRAIN_GRACE, drained).await.is_err() {
+        tracing::warn!(
+            command = %invocation.command_line(),
+            "a process that left the test's process group still holds its output open; using the output read so far"
+        );
+    }
+    let captured = std::mem::take(&mut *lock(&captured));
+    Ok(Finished {
+        exit_code: exit_code(status),
+        timed_out,
+        duration,
+        stdout: captured.stdout,
+        stderr: captured.stderr,
+        combined: captured.combined,
+    })
+}
+
+fn command(invocation: &Invocation) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(&invocation.program);
+    command
+        .args(&invocation.args)
+        .current_dir(&invocation.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for name in REMOVED_ENV {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// Kills the process group it holds, at the latest when dropped.
+struct GroupGuard(Option<Pid>);
+
+impl GroupGuard {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            match killpg(pgid, Signal::SIGKILL) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(err) => tracing::warn!(%pgid, %err, "could not kill the test process group"),
+            }
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    into: Arc<Mutex<Captured>>,
+    stream: fn(&mut Captured) -> &mut Vec<u8>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut captured = lock(&into);
+        stream(&mut captured).extend_from_slice(&buf[..n]);
+        captured.combined.extend_from_slice(&buf[..n]);
+        // Trim in large steps so that the copy is rare.
+        if captured.combined.len() > 2 * COMBINED_KEEP {
+            let cut = captured.combined.len() - COMBINED_KEEP;
+            captured.combined.drain(..cut);
+        }
+    }
+}
+
+fn lock(captured: &Mutex<Captured>) -> std::sync::MutexGuard<'_, Captured> {
+    // A reader that panicked mid-append leaves bytes that are still worth reporting.
+    captured
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(-1)
+}
+
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_quote_only_what_needs_it() {
+        let invocation = Invocation {
+            program: "/usr/bin/python3".into(),
+            args: vec![
+                "-m".into(),
+                "pytest".into(),
+                "--junitxml=/tmp/a b/r.xml".into(),
+                "it's".into(),
+            ],
+            dir: "/".into(),
+            tool: "python3",
+            install_hint: String::new(),
+        };
+        assert_eq!(
+            invocation.command_line(),
+            r"/usr/bin/python3 -m pytest '--junitxml=/tmp/a b/r.xml' 'it'\''s'"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_a_missing_tool() {
+        let invocation = Invocation {
+            program: "ct-test-runner-no-such-tool".into(),
+            args: vec![],
+            dir: std::env::temp_dir(),
+            tool: "no-such-tool",
+            install_hint: "install it".into(),
+        };
+        let err = run(
+            &invocation,
+            Duration::from_secs(5),
+            &CancellationToken::new(),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(
+            matches!(err, Error::ToolMissing { ref tool, .. } if tool == "no-such-tool"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_child_does_not_inherit_target_dir_toolchain_or_log_filter() {
+        let invocation = Invocation {
+            program: "cargo".into(),
+            args: vec!["test".into()],
+            dir: std::env::temp_dir(),
+            tool: "cargo",
+            install_hint: String::new(),
+        };
+        let command = command(&invocation);
+        let removed: Vec<_> = command
+            .as_std()
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        for name in REMOVED_ENV {
+            assert!(removed.iter().any(|r| r == name), "{name} is inherited");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_whole_group() {
+        let marker = tempfile::tempdir().unwrap();
+        let pid_file = marker.path().join("pid");
+        let invocation = Invocation {
+            program: "/bin/sh".into(),
+            args: vec![
+                "-c".into(),
+                format!("sleep 30 & echo $! > {}; wait", pid_file.display()),
+            ],
+            dir: std::env::temp_dir(),
+            tool: "sh",
+            install_hint: String::new(),
+        };
+        let finished = run(
+            &invocation,
+            Duration::from_millis(500),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        assert!(finished.timed_out);
+        assert_eq!(finished.exit_code, 128 + 9);
+        assert!(
+            finished.duration < Duration::from_secs(5),
+            "{:?}",
+            finished.duration
+        );
+        let sleeper: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            wait_gone(sleeper).await,
+            "the background sleep {sleeper} survived"
+        );
+    }
+
+    /// A killed orphan is reaped by init shortly after; until then it is a zombie.
+    async fn wait_gone(pid: i32) -> bool {
+        for _ in 0..50 {
+            match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                Err(_) => return true,
+                Ok(stat)
+                    if stat
+                        .rsplit_once(") ")
+                        .is_some_and(|(_, rest)| rest.starts_with('Z')) =>
+                {
+                    return true;
+                }
+                Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        false
+    }
+}

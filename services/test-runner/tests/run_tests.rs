@@ -1,0 +1,612 @@
+//! The real server on a free port, called through the generated client, running
+//! real pytest, cargo, npm/Jest and go projects created in temporary directories.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ct_proto::test_runner::test_runner_client::TestRunnerClient;
+use ct_proto::test_runner::{Framework, RunTestsRequest, RunTestsResponse};
+use ct_proto::tonic::{self, Code, transport::Channel};
+use tokio_util::sync::CancellationToken;
+
+struct Server {
+    client: TestRunnerClient<Channel>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start(config: ct_test_runner::Config) -> anyhow::Result<Server> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(ct_test_runner::serve(listener, config, shutdown.clone()));
+    let client = TestRunnerClient::connect(format!("http://{addr}")).await?;
+    Ok(Server { client, shutdown })
+}
+
+/// The project-local venv has pytest; the system python3 may not.
+fn tools_python() -> Option<PathBuf> {
+    // Not canonicalised: the venv's python is a symlink whose target is not the venv.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?.parent()?;
+    let python = repo.join(".tools/venv/bin/python");
+    python.is_file().then_some(python)
+}
+
+async fn start_with_tools_python() -> anyhow::Result<Server> {
+    start(ct_test_runner::Config {
+        python: tools_python(),
+        ..ct_test_runner::Config::default()
+    })
+    .await
+}
+
+fn project(files: &[(&str, &str)]) -> anyhow::Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix("ct-test-runner-it-")
+        .tempdir()?;
+    for (path, content) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("files live in the project"))?;
+        std::fs::write(path, content)?;
+    }
+    Ok(dir)
+}
+
+fn request(dir: &Path, timeout_ms: u64) -> RunTestsRequest {
+    RunTestsRequest {
+        run_id: "it".into(),
+        project_path: dir.display().to_string(),
+        framework: Framework::Unspecified as i32,
+        timeout_ms,
+    }
+}
+
+async fn run(
+    server: &mut Server,
+    request: RunTestsRequest,
+) -> Result<RunTestsResponse, tonic::Status> {
+    let started = Instant::now();
+    let response = server
+        .client
+        .run_tests(request)
+        .await
+        .map(tonic::Response::into_inner);
+    println!("RunTests answered in {:?}", started.elapsed());
+    response
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
+
+/// Whether `pid` is gone; a killed orphan is a zombie until init reaps it.
+async fn gone(pid: i32) -> bool {
+    for _ in 0..50 {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(stat)
+                if stat
+                    .rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('Z')) =>
+            {
+                return true;
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    false
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+const PYTEST_SAMPLE: &str = r#"import pytest
+
+
+def test_adds():
+    assert 1 + 1 == 2
+
+
+def test_upper():
+    assert "a".upper() == "A"
+
+
+def test_subtracts():
+    assert 3 - 1 == 1, "subtraction is off"
+
+
+@pytest.mark.skip(reason="not yet")
+def test_later():
+    pass
+"#;
+
+#[tokio::test]
+async fn a_pytest_project_is_detected_run_and_parsed() -> anyhow::Result<()> {
+    let dir = project(&[("tests/test_sample.py", PYTEST_SAMPLE)])?;
+    let mut server = start_with_tools_python().await?;
+    let response = run(&mut server, request(dir.path(), 60_000)).await?;
+    println!("{response:#?}");
+
+    assert_eq!(response.framework, Framework::Pytest as i32);
+    assert_eq!(
+        (response.passed, response.failed, response.skipped),
+        (2, 1, 1)
+    );
+    assert_eq!(response.exit_code, 1);
+    assert!(!response.timed_out);
+    assert!(
+        response.command.contains("-m pytest -q --junitxml="),
+        "{}",
+        response.command
+    );
+    assert!(response.command.ends_with("-p no:cacheprovider"));
+    assert_eq!(response.failures.len(), 1);
+    let failure = &response.failures[0];
+    assert_eq!(failure.name, "tests.test_sample::test_subtracts");
+    assert!(
+        failure.output.contains("subtraction is off"),
+        "{}",
+        failure.output
+    );
+    assert!(
+        failure.output.contains("assert (3 - 1) == 1"),
+        "{}",
+        failure.output
+    );
+    assert!(response.duration_ms > 0);
+    assert!(
+        !dir.path().join(".pytest_cache").exists(),
+        "the cache provider is off"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pytest_project_without_tests_is_zero_tests_not_a_crash() -> anyhow::Result<()> {
+    let dir = project(&[
+        ("pytest.ini", "[pytest]\n"),
+        ("tests/helpers.py", "X = 1\n"),
+    ])?;
+    let mut server = start_with_tools_python().await?;
+    let response = run(&mut server, request(dir.path(), 60_000)).await?;
+
+    assert_eq!(
+        (response.passed, response.failed, response.skipped),
+        (0, 0, 0)
+    );
+    assert_eq!(response.exit_code, 0);
+    assert!(
+        response.output_tail.contains("collected no tests"),
+        "{}",
+        response.output_tail
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_interpreter_is_a_failed_precondition_naming_it() -> anyhow::Result<()> {
+    let dir = project(&[("tests/test_sample.py", PYTEST_SAMPLE)])?;
+    let mut server = start(ct_test_runner::Config {
+        python: Some("/nonexistent/bin/python3".into()),
+        ..ct_test_runner::Config::default()
+    })
+    .await?;
+    let status = run(&mut server, request(dir.path(), 60_000))
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("/nonexistent/bin/python3"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        status.message().contains("install Python 3"),
+        "{}",
+        status.message()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_test_past_its_timeout_is_killed_with_everything_it_started() -> anyhow::Result<()> {
+    let dir = project(&[("tests/test_slow.py", SLOW_TEST)])?;
+    let mut server = start_with_tools_python().await?;
+    let started = Instant::now();
+    let response = run(&mut server, request(dir.path(), 2_000)).await?;
+    let elapsed = started.elapsed();
+    println!("{response:#?}");
+
+    assert!(response.timed_out);
+    assert!(
+        elapsed < Duration::from_secs(8),
+        "answered after {elapsed:?}"
+    );
+    assert!(
+        response.output_tail.contains("timed out after 2000 ms"),
+        "{}",
+        response.output_tail
+    );
+    for file in ["pytest.pid", "sleep.pid"] {
+        let pid = read_pid(&dir.path().join(file)).expect("the slow test recorded its pids");
+        assert!(
+            gone(pid).await,
+            "{file}: process {pid} outlived the timeout"
+        );
+    }
+    Ok(())
+}
+
+/// Records its own pid and that of a child it starts, then outlasts any timeout.
+const SLOW_TEST: &str = r#"import os, pathlib, subprocess, time
+
+
+def test_sleeps():
+    root = pathlib.Path(__file__).parent.parent
+    sleeper = subprocess.Popen(["sleep", "30"])
+    (root / "sleep.pid").write_text(str(sleeper.pid))
+    (root / "pytest.pid").write_text(str(os.getpid()))
+    time.sleep(30)
+"#;
+
+#[tokio::test]
+async fn a_dropped_call_kills_the_test_processes() -> anyhow::Result<()> {
+    let dir = project(&[("tests/test_slow.py", SLOW_TEST)])?;
+    let server = start_with_tools_python().await?;
+    let mut client = server.client.clone();
+    let call = tokio::spawn({
+        let request = request(dir.path(), 60_000);
+        async move { client.run_tests(request).await }
+    });
+
+    let pid_files = [dir.path().join("pytest.pid"), dir.path().join("sleep.pid")];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pid_files.iter().any(|f| read_pid(f).is_none()) {
+        assert!(Instant::now() < deadline, "the slow test never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    call.abort();
+    for file in &pid_files {
+        let pid = read_pid(file).expect("checked above");
+        assert!(
+            gone(pid).await,
+            "{}: process {pid} outlived the cancelled call",
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+const CARGO_TOML: &str = r#"[package]
+name = "tiny"
+version = "0.1.0"
+edition = "2021"
+
+[workspace]
+"#;
+
+const CARGO_LIB: &str = r#"pub fn add(a: i32, b: i32) -> i32 {
+    a + b
+}
+
+pub fn sub(a: i32, b: i32) -> i32 {
+    a + b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds() {
+        assert_eq!(add(1, 2), 3);
+    }
+
+    #[test]
+    fn adds_zero() {
+        assert_eq!(add(5, 0), 5);
+    }
+
+    #[test]
+    fn subtracts() {
+        assert_eq!(sub(3, 1), 2, "subtraction is off");
+    }
+}
+"#;
+
+#[tokio::test]
+async fn a_cargo_project_with_a_tests_folder_is_run_with_cargo() -> anyhow::Result<()> {
+    let dir = project(&[
+        ("Cargo.toml", CARGO_TOML),
+        ("src/lib.rs", CARGO_LIB),
+        (
+            "tests/api.rs",
+            "#[test]\nfn adds_from_outside() {\n    assert_eq!(tiny::add(2, 2), 4);\n}\n",
+        ),
+        ("tests/make_fixtures.py", "print('fixtures')\n"),
+    ])?;
+    let mut server = start(ct_test_runner::Config::default()).await?;
+    let response = run(&mut server, request(dir.path(), 300_000)).await?;
+    println!("{response:#?}");
+
+    assert_eq!(response.framework, Framework::Cargo as i32);
+    assert_eq!(response.command, "cargo test --no-fail-fast");
+    assert_eq!(
+        (response.passed, response.failed, response.skipped),
+        (3, 1, 0)
+    );
+    assert_ne!(response.exit_code, 0);
+    assert_eq!(response.failures.len(), 1);
+    let failure = &response.failures[0];
+    assert_eq!(failure.name, "tests::subtracts");
+    assert!(
+        failure.output.contains("subtraction is off"),
+        "{}",
+        failure.output
+    );
+    assert!(failure.output.contains("left: 4"), "{}", failure.output);
+    assert!(
+        dir.path().join("target").is_dir(),
+        "the project builds in its own target dir, whatever CARGO_TARGET_DIR the runner has"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cargo_build_error_is_a_failed_run_that_shows_the_compiler_output() -> anyhow::Result<()>
+{
+    let dir = project(&[
+        ("Cargo.toml", CARGO_TOML),
+        (
+            "src/lib.rs",
+            "pub fn answer() -> i32 {\n    \"forty-two\"\n}\n",
+        ),
+    ])?;
+    let mut server = start(ct_test_runner::Config::default()).await?;
+    let response = run(&mut server, request(dir.path(), 300_000)).await?;
+    println!("{response:#?}");
+
+    assert_eq!((response.passed, response.failed), (0, 0));
+    assert_ne!(response.exit_code, 0);
+    assert!(
+        response
+            .output_tail
+            .contains("the build most likely failed"),
+        "{}",
+        response.output_tail
+    );
+    assert!(
+        response.output_tail.contains("mismatched types"),
+        "{}",
+        response.output_tail
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_jest_project_is_run_through_its_json_report() -> anyhow::Result<()> {
+    if !on_path("npm") || !on_path("npx") {
+        println!("skipped: npm/npx are not on PATH, Jest cannot be installed or run");
+        return Ok(());
+    }
+    let dir = project(&[
+        (
+            "package.json",
+            r#"{"name": "jest-sample", "version": "1.0.0", "private": true, "scripts": {"test": "jest"}}"#,
+        ),
+        ("math.test.js", JEST_SAMPLE),
+    ])?;
+    let started = Instant::now();
+    let install = tokio::process::Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "jest@29"])
+        .current_dir(dir.path())
+        .output()
+        .await?;
+    anyhow::ensure!(
+        install.status.success(),
+        "npm install jest@29 failed: {}",
+        String::from_utf8_lossy(&install.stderr)
+    );
+    println!("npm install jest@29 took {:?}", started.elapsed());
+
+    let mut server = start(ct_test_runner::Config::default()).await?;
+    let response = run(&mut server, request(dir.path(), 120_000)).await?;
+    println!("{response:#?}");
+
+    assert_eq!(response.framework, Framework::Jest as i32);
+    assert!(
+        response
+            .command
+            .starts_with("npx jest --json --outputFile="),
+        "{}",
+        response.command
+    );
+    assert_eq!(
+        (response.passed, response.failed, response.skipped),
+        (2, 1, 1)
+    );
+    assert_eq!(response.failures.len(), 1);
+    let failure = &response.failures[0];
+    assert_eq!(failure.name, "math.test.js::math subtracts");
+    assert!(failure.output.contains("Expected: 2"), "{}", failure.output);
+    assert!(
+        !failure.output.contains('\u{1b}'),
+        "colour codes are stripped"
+    );
+    Ok(())
+}
+
+const JEST_SAMPLE: &str = r#"describe("math", () => {
+  test("adds", () => { expect(1 + 1).toBe(2); });
+  test("multiplies", () => { expect(2 * 3).toBe(6); });
+  test("subtracts", () => { expect(3 - 2).toBe(2); });
+  test.skip("divides", () => { expect(1 / 0).toBe(0); });
+});
+"#;
+
+#[tokio::test]
+async fn a_node_project_without_jest_is_judged_by_npm_test_exit_status() -> anyhow::Result<()> {
+    if !on_path("npm") {
+        println!("skipped: npm is not on PATH");
+        return Ok(());
+    }
+    let dir = project(&[
+        (
+            "package.json",
+            r#"{"name": "plain", "version": "1.0.0", "scripts": {"test": "node check.js"}}"#,
+        ),
+        (
+            "check.js",
+            "console.error('check failed: 2 != 3');\nprocess.exit(1);\n",
+        ),
+    ])?;
+    let mut server = start(ct_test_runner::Config::default()).await?;
+    let response = run(&mut server, request(dir.path(), 60_000)).await?;
+    println!("{response:#?}");
+
+    assert_eq!(response.command, "npm test");
+    assert_eq!((response.passed, response.failed), (0, 1));
+    assert!(
+        response
+            .output_tail
+            .contains("only its exit status is known")
+    );
+    assert!(response.failures[0].output.contains("check failed: 2 != 3"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_go_module_is_run_through_its_json_events() -> anyhow::Result<()> {
+    if !on_path("go") {
+        println!("skipped: go is not on PATH");
+        return Ok(());
+    }
+    let dir = project(&[
+        ("go.mod", "module example.com/calc\n\ngo 1.21\n"),
+        (
+            "calc.go",
+            "package calc\n\nfunc Add(a, b int) int { return a + b }\n\nfunc Sub(a, b int) int { return a + b }\n",
+        ),
+        ("calc_test.go", GO_SAMPLE),
+    ])?;
+    let mut server = start(ct_test_runner::Config::default()).await?;
+    let response = run(&mut server, request(dir.path(), 300_000)).await?;
+    println!("{response:#?}");
+
+    assert_eq!(response.framework, Framework::Go as i32);
+    assert_eq!(response.command, "go test -json ./...");
+    assert_eq!(
+        (response.passed, response.failed, response.skipped),
+        (2, 1, 1)
+    );
+    assert_eq!(response.failures[0].name, "example.com/calc::TestSub");
+    assert!(
+        response.failures[0]
+            .output
+            .contains("Sub(3, 1) = 4, want 2")
+    );
+    Ok(())
+}
+
+const GO_SAMPLE: &str = r#"package calc
+
+import "testing"
+
+func TestAdd(t *testing.T) {
+	if Add(1, 2) != 3 {
+		t.Fatal("Add is off")
+	}
+}
+
+func TestAddZero(t *testing.T) {
+	if Add(5, 0) != 5 {
+		t.Fatal("Add is off")
+	}
+}
+
+func TestSub(t *testing.T) {
+	if got := Sub(3, 1); got != 2 {
+		t.Errorf("Sub(3, 1) = %d, want 2", got)
+	}
+}
+
+func TestLater(t *testing.T) {
+	t.Skip("not yet")
+}
+"#;
+
+#[tokio::test]
+async fn a_bad_project_path_is_an_invalid_argument_naming_it() -> anyhow::Result<()> {
+    let mut server = start(ct_test_runner::Config::default()).await?;
+    let status = run(&mut server, request(Path::new("/no/such/project"), 0))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("/no/such/project"),
+        "{}",
+        status.message()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unrecognised_project_is_a_failed_precondition_saying_what_was_looked_for()
+-> anyhow::Result<()> {
+    let dir = project(&[("README.md", "# nothing to test\n")])?;
+    let mut server = start(ct_test_runner::Config::default()).await?;
+    let status = run(&mut server, request(dir.path(), 0)).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    for looked_for in [
+        "package.json",
+        "Cargo.toml",
+        "go.mod",
+        "pyproject.toml",
+        "`framework`",
+    ] {
+        assert!(
+            status.message().contains(looked_for),
+            "{}",
+            status.message()
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn shutting_down_stops_running_tests_and_says_so() -> anyhow::Result<()> {
+    let dir = project(&[("tests/test_slow.py", SLOW_TEST)])?;
+    let server = start_with_tools_python().await?;
+    let mut client = server.client.clone();
+    let call = tokio::spawn({
+        let request = request(dir.path(), 60_000);
+        async move { client.run_tests(request).await }
+    });
+
+    let pid_file = dir.path().join("sleep.pid");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while read_pid(&pid_file).is_none() {
+        assert!(Instant::now() < deadline, "the slow test never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.shutdown.cancel();
+    let status = tokio::time::timeout(Duration::from_secs(10), call)
+        .await??
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let sleeper = read_pid(&pid_file).expect("checked above");
+    assert!(
+        gone(sleeper).await,
+        "process {sleeper} outlived the shutdown"
+    );
+    Ok(())
+}
