@@ -33,6 +33,11 @@ impl Service {
         Service { name: name.to_owned(), child }
     }
 
+    /// Whether the process has exited (a service that dies at start-up).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -92,8 +92,11 @@ impl Stack {
             .env("PATH", path_with_tools());
         let test_runner = Service::spawn("test-runner", test_runner_cmd, &dir.path().join("test-runner.log"));
 
-        let executor_port = wait_for_port_file(&executor_port_file, &dir.path().join("executor.log"));
-        let test_runner_port = wait_for_port_file(&test_runner_port_file, &dir.path().join("test-runner.log"));
+        let mut executor = executor;
+        let mut test_runner = test_runner;
+        let executor_port = wait_for_port_file(&mut executor, &executor_port_file, &dir.path().join("executor.log"));
+        let test_runner_port =
+            wait_for_port_file(&mut test_runner, &test_runner_port_file, &dir.path().join("test-runner.log"));
         let mut stack = Stack {
             dir,
             temporal_port,
@@ -154,10 +157,11 @@ impl Stack {
             .args(["--executor-addr", &format!("http://127.0.0.1:{}", self.executor_port)])
             .args(["--test-runner-addr", &format!("http://127.0.0.1:{}", self.test_runner_port)])
             .args(["--sticky-timeout-secs", &self.sticky_timeout_secs.to_string()]);
-        let worker = Service::spawn("worker", command, &log);
+        let mut worker = Service::spawn("worker", command, &log);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !std::fs::read_to_string(&log).unwrap_or_default().contains("worker started") {
             assert!(Instant::now() < deadline, "worker did not start; log:\n{}", tail(&log));
+            assert!(!worker.has_exited(), "worker exited at start-up; log:\n{}", tail(&log));
             std::thread::sleep(Duration::from_millis(100));
         }
         self.worker = Some(worker);
@@ -286,12 +290,13 @@ fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
-fn wait_for_port_file(path: &Path, log: &Path) -> u16 {
+fn wait_for_port_file(service: &mut Service, path: &Path, log: &Path) -> u16 {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(port) = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()) {
             return port;
         }
+        assert!(!service.has_exited(), "{} exited at start-up; log:\n{}", service.name, tail(log));
         assert!(Instant::now() < deadline, "{} not written in 30s; log:\n{}", path.display(), tail(log));
         std::thread::sleep(Duration::from_millis(50));
     }

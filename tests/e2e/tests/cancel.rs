@@ -7,8 +7,9 @@ use ct_domain::{RunState, StageState, WorkflowStatus};
 use ct_e2e::{Stack, StackOptions, example, git_project, processes_matching};
 use ct_scripted_model::Scenario;
 
-/// The first stage's agent runs a command that would take 70 minutes.
-const LONG_COMMAND: &str = "sleep 4242";
+/// The first stage's agent runs a command that would take 70 minutes (the CLI refuses a
+/// bare `sleep`).
+const LONG_COMMAND: &str = "timeout 4242 tail -f /dev/null";
 
 fn slow_scenario() -> Scenario {
     Scenario::from_json(

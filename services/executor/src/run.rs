@@ -1,0 +1,499 @@
+//! One agent run: preparing it (checks, private directories, the "before" snapshot, the
+//! process) and driving it to exactly one `AgentResult`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ct_proto::executor::{
+    AgentProgress, AgentResult, FileChanges, RunAgentEvent, RunAgentRequest, TokenUsage,
+    run_agent_event,
+};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::process::Child;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+
+use crate::Config;
+use crate::changes;
+use crate::classify::{Ending, classify};
+use crate::command::{Invocation, RunDirs, base_env, resolve_cli};
+use crate::error::Error;
+use crate::process::RunGuard;
+use crate::transcript::Transcript;
+
+/// How much of the CLI's stderr is kept for failure messages.
+const STDERR_TAIL: usize = 4096;
+/// How long to wait for the stderr reader once the process is gone.
+const STDERR_DRAIN: Duration = Duration::from_secs(2);
+
+pub(crate) type EventSender = mpsc::Sender<Result<RunAgentEvent, Status>>;
+
+/// State shared by all runs of one executor.
+#[derive(Debug)]
+pub(crate) struct Runner {
+    pub(crate) config: Config,
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// A started run: the CLI is running and owes us a result.
+#[derive(Debug)]
+pub(crate) struct Run {
+    project: PathBuf,
+    timeout: Duration,
+    started: Instant,
+    child: Child,
+    // Declared before `_run_dir` so that the processes are dead before their HOME is removed.
+    guard: RunGuard,
+    index: PathBuf,
+    before: Option<String>,
+    // Held for its Drop, which removes HOME, TMPDIR and the scratch index.
+    _run_dir: tempfile::TempDir,
+    _slot: OwnedSemaphorePermit,
+    /// Where the raw output is kept, when the executor keeps transcripts.
+    raw_log: Option<std::fs::File>,
+}
+
+impl Runner {
+    /// Checks the request, takes a slot, takes the "before" snapshot and starts the CLI. Every
+    /// error here reaches the client as a gRPC status, before any stream exists.
+    pub(crate) async fn start(&self, request: RunAgentRequest) -> Result<Run, Error> {
+        if request.prompt.trim().is_empty() {
+            return Err(Error::InvalidRequest(
+                "prompt is empty: say what the agent should do".to_owned(),
+            ));
+        }
+        let project = changes::check_project(&request.project_path).await?;
+        let cli = resolve_cli(&self.config.claude_bin, std::env::var_os("PATH").as_ref())?;
+        let slot = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Error::AtCapacity {
+                limit: self.config.max_concurrent,
+            })?;
+
+        let run_dir = tempfile::Builder::new()
+            .prefix("run-")
+            .tempdir_in(&self.config.state_dir)
+            .map_err(|source| Error::RunDir {
+                dir: self.config.state_dir.clone(),
+                source,
+            })?;
+        let dirs = RunDirs {
+            home: run_dir.path().join("home"),
+            tmp: run_dir.path().join("tmp"),
+            marker: run_dir.path().display().to_string(),
+        };
+        prepare_dirs(&dirs, self.config.credentials_file.as_deref()).map_err(|source| {
+            Error::RunDir {
+                dir: run_dir.path().to_path_buf(),
+                source,
+            }
+        })?;
+
+        let raw_log = match &self.config.transcript_dir {
+            Some(dir) => Some(open_raw_log(dir, &request.run_id)?),
+            None => None,
+        };
+        let index = run_dir.path().join("index");
+        let before = match changes::snapshot(&project, &index).await {
+            Ok(tree) => Some(tree),
+            Err(err) => {
+                tracing::warn!(%err, "cannot snapshot the work tree; the run will report no changes");
+                None
+            }
+        };
+
+        let invocation = Invocation {
+            cli,
+            project: project.clone(),
+            prompt: request.prompt,
+            model: or_default(request.model, &self.config.model),
+            max_turns: nonzero_or(request.max_turns, self.config.max_turns),
+            max_output_tokens: request.max_output_tokens,
+            append_system_prompt: request.append_system_prompt,
+            max_retries: self.config.max_retries,
+        };
+        let timeout = match request.timeout_ms {
+            0 => self.config.timeout,
+            ms => Duration::from_millis(ms),
+        };
+        let env = invocation.env(
+            &base_env(utf8_vars(), &self.config.extra_env),
+            &dirs,
+            nix::unistd::geteuid().is_root(),
+        );
+        // Spawned from a runtime worker thread, which lives as long as the runtime: the CLI's
+        // parent-death signal fires when the spawning *thread* exits, so never spawn it from a
+        // blocking-pool thread.
+        let child = invocation
+            .command(&env)
+            .spawn()
+            .map_err(|source| Error::Spawn {
+                bin: invocation.cli.clone(),
+                source,
+            })?;
+        // Only `None` once the child has been reaped, which cannot have happened yet; checked
+        // anyway because pid 0 would make every later group kill hit the executor itself.
+        let pid = child.id().ok_or_else(|| Error::Spawn {
+            bin: invocation.cli.clone(),
+            source: std::io::Error::other("the CLI exited before its pid was read"),
+        })?;
+        // Linux pids stay below 2^22 (pid_max), so they fit an i32.
+        let pid = pid as i32;
+        tracing::info!(
+            pid,
+            project = %project.display(),
+            max_turns = invocation.max_turns,
+            timeout_s = timeout.as_secs_f64(),
+            "agent started"
+        );
+        Ok(Run {
+            project,
+            timeout,
+            started: Instant::now(),
+            child,
+            guard: RunGuard::new(Pid::from_raw(pid), dirs.marker),
+            index,
+            before,
+            _run_dir: run_dir,
+            _slot: slot,
+            raw_log,
+        })
+    }
+}
+
+fn or_default(value: String, default: &str) -> String {
+    if value.is_empty() {
+        default.to_owned()
+    } else {
+        value
+    }
+}
+
+fn nonzero_or(value: u32, default: u32) -> u32 {
+    if value == 0 { default } else { value }
+}
+
+/// The executor's environment, minus variables that are not UTF-8 (none of the ones passed
+/// through can be).
+fn utf8_vars() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+}
+
+/// Creates the run's HOME and TMPDIR; copies the executor user's Claude login into HOME so
+/// that subscription logins keep working with a fresh HOME per run.
+fn prepare_dirs(dirs: &RunDirs, credentials: Option<&Path>) -> std::io::Result<()> {
+    std::fs::create_dir_all(&dirs.tmp)?;
+    let claude_dir = dirs.home.join(".claude");
+    std::fs::create_dir_all(&claude_dir)?;
+    if let Some(credentials) = credentials.filter(|c| c.is_file()) {
+        let target = claude_dir.join(".credentials.json");
+        std::fs::copy(credentials, &target)?;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// Opens `<dir>/<run id>.jsonl` for appending; the run id's path separators
+/// become `_` so every run lands in `dir` itself.
+fn open_raw_log(dir: &Path, run_id: &str) -> Result<std::fs::File, Error> {
+    let name: String = run_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') { c } else { '_' })
+        .collect();
+    let name = if name.is_empty() { "run".to_owned() } else { name };
+    std::fs::create_dir_all(dir)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("{name}.jsonl")))
+        })
+        .map_err(|source| Error::RunDir { dir: dir.to_path_buf(), source })
+}
+
+/// Why reading the CLI's output stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The CLI exited and its output was read to the end.
+    Finished,
+    TimedOut,
+    /// The client dropped the stream: nobody wants the result.
+    ClientGone,
+    ShuttingDown,
+}
+
+impl Run {
+    fn keep_raw(&mut self, line: &[u8]) {
+        use std::io::Write;
+        if let Some(log) = &mut self.raw_log
+            && let Err(err) = log.write_all(line)
+        {
+            tracing::warn!(%err, "cannot keep the agent's transcript; continuing without it");
+            self.raw_log = None;
+        }
+    }
+
+    /// Reads the CLI's output until it ends, the time is up, the client goes away or the
+    /// executor shuts down; sends progress on the way and ends the stream with one result.
+    pub(crate) async fn drive(mut self, tx: EventSender, shutdown: CancellationToken) {
+        let (Some(stdout), Some(stderr)) = (self.child.stdout.take(), self.child.stderr.take())
+        else {
+            unreachable!("the command is built with piped stdout and stderr");
+        };
+        let stderr_tail = tokio::spawn(tail(stderr, STDERR_TAIL));
+        let mut stdout = BufReader::new(stdout);
+        let deadline = tokio::time::Instant::from_std(self.started + self.timeout);
+        let mut transcript = Transcript::default();
+        let mut line = Vec::new();
+        let mut stdout_open = true;
+        let mut exited = false;
+        // Stays `None` if the CLI's status could not be collected.
+        let mut exit: Option<ExitStatus> = None;
+
+        let stop = 'read: loop {
+            if exited && !stdout_open {
+                break Stop::Finished;
+            }
+            tokio::select! {
+                // `read_until` keeps partial input in `line` when another branch wins, so the
+                // buffer is only cleared after a whole line was handled.
+                read = stdout.read_until(b'\n', &mut line), if stdout_open => {
+                    match read {
+                        Ok(0) => stdout_open = false,
+                        Ok(_) => {
+                            self.keep_raw(&line);
+                            let text = String::from_utf8_lossy(&line);
+                            for progress in transcript.observe(&text, &self.project) {
+                                if send_progress(&tx, progress).is_err() {
+                                    break 'read Stop::ClientGone;
+                                }
+                            }
+                            line.clear();
+                        }
+                        Err(err) => {
+                            tracing::warn!(%err, "cannot read the agent's output");
+                            stdout_open = false;
+                        }
+                    }
+                }
+                status = self.child.wait(), if !exited => {
+                    exited = true;
+                    exit = status
+                        .inspect_err(|err| tracing::warn!(%err, "cannot wait for the agent CLI"))
+                        .ok();
+                    // Anything the CLI left running (a background shell) would keep stdout
+                    // open forever and outlive the run.
+                    let leftovers = self.guard.kill();
+                    if leftovers > 0 {
+                        tracing::info!(leftovers, "killed processes the agent left running");
+                    }
+                }
+                () = tx.closed() => break Stop::ClientGone,
+                () = shutdown.cancelled() => break Stop::ShuttingDown,
+                () = tokio::time::sleep_until(deadline) => break Stop::TimedOut,
+            }
+        };
+
+        if stop != Stop::Finished {
+            let killed = self.guard.kill();
+            tracing::info!(?stop, killed, "stopped the agent");
+            if !exited {
+                exit = self.child.wait().await.ok();
+            }
+        }
+        match stop {
+            Stop::ClientGone => return,
+            Stop::ShuttingDown => {
+                let _ = tx
+                    .send(Err(Status::unavailable(
+                        "executor shutting down; the agent was stopped: retry on another executor",
+                    )))
+                    .await;
+                return;
+            }
+            Stop::Finished | Stop::TimedOut => {}
+        }
+
+        let stderr_tail = match tokio::time::timeout(STDERR_DRAIN, stderr_tail).await {
+            Ok(Ok(tail)) => tail,
+            _ => String::new(),
+        };
+        let changes = self.changes().await;
+        let result = self.result(
+            &transcript,
+            exit,
+            (stop == Stop::TimedOut).then_some(self.timeout),
+            &stderr_tail,
+            changes,
+        );
+        log_result(&result);
+        let _ = tx
+            .send(Ok(RunAgentEvent {
+                event: Some(run_agent_event::Event::Result(result)),
+            }))
+            .await;
+    }
+
+    async fn changes(&self) -> Option<FileChanges> {
+        let before = self.before.as_deref()?;
+        let after = changes::snapshot(&self.project, &self.index).await;
+        let changes = match after {
+            Ok(after) => changes::diff(&self.project, before, &after).await,
+            Err(err) => Err(err),
+        };
+        changes
+            .inspect_err(|err| tracing::warn!(%err, "cannot measure what the agent changed"))
+            .ok()
+    }
+
+    fn result(
+        &self,
+        transcript: &Transcript,
+        exit: Option<ExitStatus>,
+        timed_out: Option<Duration>,
+        stderr_tail: &str,
+        changes: Option<FileChanges>,
+    ) -> AgentResult {
+        let exit_code = exit.and_then(|status| status.code());
+        let failure = classify(&Ending {
+            exit_code,
+            timed_out,
+            result: transcript.result.as_ref(),
+            texts: &transcript.texts,
+            stderr_tail,
+        });
+        let mut result = AgentResult {
+            success: failure.is_none(),
+            failure,
+            session_id: transcript.session_id.clone(),
+            model: transcript.model(),
+            // A signal death is reported the way shells do: 128 + signal number.
+            exit_code: exit_code
+                .or_else(|| exit.and_then(|s| s.signal()).map(|sig| 128 + sig))
+                .unwrap_or(-1),
+            changes,
+            duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            ..AgentResult::default()
+        };
+        if let Some(r) = &transcript.result {
+            result.result_text = r.result.clone().unwrap_or_default();
+            result.is_error = r.is_error;
+            result.subtype = r.subtype.as_str().to_owned();
+            result.terminal_reason = r.terminal_reason.clone().unwrap_or_default();
+            result.num_turns = u32::try_from(r.num_turns).unwrap_or(0);
+            result.total_cost_usd = r.total_cost_usd;
+            result.api_error_status = r.api_error_status.map_or(0, u32::from);
+            result.usage = r.usage.as_ref().map(|u| TokenUsage {
+                input_tokens: u.input_tokens.into(),
+                output_tokens: u.output_tokens.into(),
+                cache_read_tokens: u.cache_read_input_tokens.into(),
+                cache_write_tokens: u.cache_creation_input_tokens.into(),
+            });
+        }
+        result
+    }
+}
+
+/// Progress is best-effort: a client that reads slowly loses some progress events rather than
+/// stalling the agent (whose stdout would fill up) or delaying the timeout.
+fn send_progress(tx: &EventSender, progress: AgentProgress) -> Result<(), ()> {
+    let event = RunAgentEvent {
+        event: Some(run_agent_event::Event::Progress(progress)),
+    };
+    match tx.try_send(Ok(event)) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::debug!("client reads slowly; dropped a progress event");
+            Ok(())
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+    }
+}
+
+/// The last `limit` bytes of a stream, as text.
+async fn tail(mut reader: impl AsyncRead + Unpin, limit: usize) -> String {
+    let mut kept = Vec::with_capacity(limit);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                kept.extend_from_slice(&chunk[..n]);
+                if kept.len() > limit {
+                    kept.drain(..kept.len() - limit);
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+fn log_result(result: &AgentResult) {
+    let usage = result.usage.unwrap_or_default();
+    let failure = result
+        .failure
+        .as_ref()
+        .map(|f| format!("{:?}: {}", f.kind(), f.message))
+        .unwrap_or_default();
+    tracing::info!(
+        success = result.success,
+        failure,
+        exit_code = result.exit_code,
+        num_turns = result.num_turns,
+        gen_ai.usage.input_tokens = usage.input_tokens,
+        gen_ai.usage.output_tokens = usage.output_tokens,
+        cost_usd = result.total_cost_usd,
+        duration_ms = result.duration_ms,
+        "agent finished"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_is_copied_into_the_run_home_readable_only_by_its_owner() -> std::io::Result<()> {
+        let scratch = tempfile::tempdir()?;
+        let login = scratch.path().join("login.json");
+        std::fs::write(&login, r#"{"claudeAiOauth":{}}"#)?;
+        let dirs = RunDirs {
+            home: scratch.path().join("home"),
+            tmp: scratch.path().join("tmp"),
+            marker: "m".to_owned(),
+        };
+        prepare_dirs(&dirs, Some(&login))?;
+        let copied = dirs.home.join(".claude/.credentials.json");
+        assert_eq!(std::fs::read_to_string(&copied)?, r#"{"claudeAiOauth":{}}"#);
+        assert_eq!(
+            std::fs::metadata(&copied)?.permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(dirs.tmp.is_dir());
+
+        let without = RunDirs {
+            home: scratch.path().join("home2"),
+            ..dirs
+        };
+        prepare_dirs(&without, Some(&scratch.path().join("absent.json")))?;
+        assert!(!without.home.join(".claude/.credentials.json").exists());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn only_the_tail_of_a_long_stream_is_kept() {
+        let input: Vec<u8> = (0..10_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let kept = tail(&input[..], 100).await;
+        assert_eq!(kept.as_bytes(), &input[input.len() - 100..]);
+    }
+}

@@ -1,0 +1,222 @@
+//! Reading the CLI's stream-json output: progress for the client while it runs, the final
+//! `result` line for the totals.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use claude_codes::io::ResultMessage;
+use claude_codes::{ClaudeOutput, ContentBlock};
+use ct_proto::executor::{AgentProgress, SessionStarted, ToolUse, agent_progress};
+use serde_json::Value;
+
+/// Longest agent text forwarded as progress, in characters.
+const TEXT_LIMIT: usize = 500;
+/// How many recent texts are kept for failure messages.
+const TEXTS_KEPT: usize = 20;
+/// Longest Bash command shown in a tool-use summary, in characters.
+const COMMAND_LIMIT: usize = 120;
+
+/// What has been learnt from the lines read so far.
+#[derive(Debug, Default)]
+pub(crate) struct Transcript {
+    pub(crate) session_id: String,
+    pub(crate) model: String,
+    /// The final `result` line; totals come only from here because `assistant` lines repeat
+    /// the same message's usage once per content block.
+    pub(crate) result: Option<ResultMessage>,
+    /// The last texts the agent wrote and stdout lines that were not stream-json, kept for
+    /// failure messages (a usage limit arrives as text).
+    pub(crate) texts: VecDeque<String>,
+}
+
+impl Transcript {
+    /// Takes in one stdout line and returns the progress it carries. Lines that are not
+    /// stream-json (or are of a kind this crate version does not know) are skipped: the CLI
+    /// adds message types between releases and a run must not fail on one.
+    pub(crate) fn observe(&mut self, line: &str, project: &Path) -> Vec<AgentProgress> {
+        let line = line.trim();
+        if line.is_empty() {
+            return Vec::new();
+        }
+        let output = match ClaudeOutput::parse_json(line) {
+            Ok(output) => output,
+            Err(err) => {
+                tracing::debug!(error = %err.error_message, "skipping an unparsed CLI output line");
+                self.keep_text(truncate(line, TEXT_LIMIT));
+                return Vec::new();
+            }
+        };
+        match output {
+            ClaudeOutput::System(system) => {
+                let Some(init) = system.as_init() else {
+                    return Vec::new();
+                };
+                self.session_id = init.session_id;
+                self.model = init.model.unwrap_or_default();
+                vec![progress(agent_progress::Kind::Started(SessionStarted {
+                    session_id: self.session_id.clone(),
+                    model: self.model.clone(),
+                }))]
+            }
+            ClaudeOutput::Assistant(assistant) => assistant
+                .message
+                .content
+                .iter()
+                .filter_map(|block| match block {
+                    ContentBlock::Text(text) => {
+                        let text = text.text.trim();
+                        if text.is_empty() {
+                            return None;
+                        }
+                        self.keep_text(text.to_owned());
+                        Some(progress(agent_progress::Kind::Text(truncate(
+                            text, TEXT_LIMIT,
+                        ))))
+                    }
+                    ContentBlock::ToolUse(tool) => {
+                        Some(progress(agent_progress::Kind::ToolUse(ToolUse {
+                            name: tool.name.clone(),
+                            summary: summarize_tool_input(&tool.name, &tool.input, project),
+                        })))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            ClaudeOutput::Result(result) => {
+                if self.session_id.is_empty() {
+                    self.session_id = result.session_id.clone();
+                }
+                self.result = Some(result);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn keep_text(&mut self, text: String) {
+        if self.texts.len() == TEXTS_KEPT {
+            self.texts.pop_front();
+        }
+        self.texts.push_back(text);
+    }
+
+    /// The model the run used: as announced at start, else the one that cost the most.
+    pub(crate) fn model(&self) -> String {
+        if !self.model.is_empty() {
+            return self.model.clone();
+        }
+        self.result
+            .as_ref()
+            .and_then(|r| r.model_usage.as_ref())
+            .and_then(|usage| {
+                usage
+                    .iter()
+                    .max_by(|a, b| a.1.cost_usd.total_cmp(&b.1.cost_usd))
+                    .map(|(name, _)| name.clone())
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn progress(kind: agent_progress::Kind) -> AgentProgress {
+    AgentProgress { kind: Some(kind) }
+}
+
+/// Cuts `text` to at most `limit` characters, marking the cut.
+pub(crate) fn truncate(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// A short description of a tool call for people watching the run. Only fields known to be
+/// harmless are shown; an unknown tool shows nothing rather than risk echoing a secret.
+pub(crate) fn summarize_tool_input(tool: &str, input: &Value, project: &Path) -> String {
+    let field = |name: &str| input.get(name).and_then(Value::as_str).unwrap_or_default();
+    let path = |name: &str| {
+        let value = field(name);
+        Path::new(value)
+            .strip_prefix(project)
+            .map_or_else(|_| value.to_owned(), |p| p.display().to_string())
+    };
+    match tool {
+        "Write" | "Edit" | "MultiEdit" | "Read" => path("file_path"),
+        "NotebookEdit" => path("notebook_path"),
+        "Bash" => {
+            let command = field("command");
+            truncate(command.lines().next().unwrap_or_default(), COMMAND_LIMIT)
+        }
+        "Glob" | "Grep" => field("pattern").to_owned(),
+        "Task" | "Agent" => field("description").to_owned(),
+        "WebFetch" => field("url").to_owned(),
+        "WebSearch" => field("query").to_owned(),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn file_tools_show_the_path_relative_to_the_project() {
+        let project = Path::new("/work/proj");
+        let input = json!({"file_path": "/work/proj/src/main.rs", "content": "secret"});
+        assert_eq!(
+            summarize_tool_input("Write", &input, project),
+            "src/main.rs"
+        );
+        let input = json!({"file_path": "/etc/hosts"});
+        assert_eq!(summarize_tool_input("Read", &input, project), "/etc/hosts");
+    }
+
+    #[test]
+    fn bash_shows_the_first_line_cut_to_120_chars() {
+        let long = "x".repeat(200);
+        let input = json!({"command": format!("{long}\nsecond line")});
+        let summary = summarize_tool_input("Bash", &input, Path::new("/p"));
+        assert_eq!(summary.chars().count(), 121);
+        assert!(summary.ends_with('…'));
+        let input = json!({"command": "cargo test"});
+        assert_eq!(
+            summarize_tool_input("Bash", &input, Path::new("/p")),
+            "cargo test"
+        );
+    }
+
+    #[test]
+    fn unknown_tools_show_nothing() {
+        let input = json!({"token": "sk-secret"});
+        assert_eq!(
+            summarize_tool_input("mcp__vault__read", &input, Path::new("/p")),
+            ""
+        );
+    }
+
+    #[test]
+    fn truncation_respects_multibyte_characters() {
+        assert_eq!(truncate("ééé", 2), "éé…");
+        assert_eq!(truncate("ab", 2), "ab");
+    }
+
+    #[test]
+    fn stream_lines_become_progress_and_the_result_is_kept() {
+        let project = Path::new("/p");
+        let mut transcript = Transcript::default();
+        let init = r#"{"type":"system","subtype":"init","cwd":"/p","session_id":"s-1","tools":[],"mcp_servers":[],"model":"claude-opus-5-5","permissionMode":"bypassPermissions","slash_commands":[],"apiKeySource":"ANTHROPIC_API_KEY","output_style":"default","agents":[],"skills":[],"plugins":[],"uuid":"u"}"#;
+        let started = transcript.observe(init, project);
+        assert!(matches!(
+            &started[..],
+            [AgentProgress { kind: Some(agent_progress::Kind::Started(s)) }] if s.session_id == "s-1"
+        ));
+        assert!(transcript.observe("not json", project).is_empty());
+        assert!(
+            transcript
+                .observe(r#"{"type":"brand_new_kind"}"#, project)
+                .is_empty()
+        );
+        assert_eq!(transcript.model(), "claude-opus-5-5");
+    }
+}

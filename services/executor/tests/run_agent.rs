@@ -1,0 +1,644 @@
+//! The executor served in-process on port 0, running the real Claude Code CLI against the
+//! scripted model in real git repositories.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ct_executor::Config;
+use ct_proto::executor::executor_client::ExecutorClient;
+use ct_proto::executor::{
+    AgentProgress, AgentResult, FailureKind, RunAgentEvent, RunAgentRequest, agent_progress,
+    run_agent_event,
+};
+use ct_scripted_model::{Scenario, ScriptedModel};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic::{Code, Streaming};
+
+/// The pinned CLI, from CLAUDE_BIN or where scripts/install-tools.sh puts it.
+fn claude_bin() -> PathBuf {
+    let bin = std::env::var_os("CLAUDE_BIN").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/npm/node_modules/.bin/claude"),
+        PathBuf::from,
+    );
+    assert!(
+        bin.is_file(),
+        "the Claude Code CLI is not at {}: run scripts/install-tools.sh (or set CLAUDE_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).output()?;
+    if !out.status.success() {
+        bail!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// A git repository with one committed file and one ignored directory.
+fn project() -> Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    git(dir.path(), &["init", "-q"])?;
+    std::fs::write(dir.path().join("README.md"), "# demo\n")?;
+    std::fs::write(dir.path().join(".gitignore"), "build/\n")?;
+    git(dir.path(), &["add", "-A"])?;
+    git(
+        dir.path(),
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "init",
+        ],
+    )?;
+    Ok(dir)
+}
+
+/// A running executor with its own state directory.
+struct Executor {
+    client: ExecutorClient<Channel>,
+    state_dir: tempfile::TempDir,
+    shutdown: CancellationToken,
+}
+
+impl Executor {
+    async fn start(model: &ScriptedModel, adjust: impl FnOnce(&mut Config)) -> Result<Executor> {
+        ct_telemetry::init("ct-executor-test");
+        let state_dir = tempfile::tempdir()?;
+        let mut config = Config {
+            claude_bin: claude_bin(),
+            state_dir: state_dir.path().to_path_buf(),
+            credentials_file: None,
+            extra_env: vec![
+                ("ANTHROPIC_BASE_URL".to_owned(), model.base_url()),
+                ("ANTHROPIC_API_KEY".to_owned(), "sk-test".to_owned()),
+            ],
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(ct_executor::serve(listener, config, shutdown.clone()));
+        let client = ExecutorClient::connect(format!("http://{addr}")).await?;
+        Ok(Executor {
+            client,
+            state_dir,
+            shutdown,
+        })
+    }
+
+    async fn run(
+        &self,
+        request: RunAgentRequest,
+    ) -> Result<Streaming<RunAgentEvent>, tonic::Status> {
+        Ok(self.client.clone().run_agent(request).await?.into_inner())
+    }
+
+    /// Live processes started for this executor's runs (they carry the run marker).
+    fn run_processes(&self) -> Vec<(i32, String)> {
+        marked_processes(&format!(
+            "CT_EXECUTOR_RUN={}",
+            self.state_dir.path().display()
+        ))
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn request(project: &Path, prompt: &str) -> RunAgentRequest {
+    RunAgentRequest {
+        run_id: format!("test/{prompt}/1"),
+        project_path: project.display().to_string(),
+        prompt: prompt.to_owned(),
+        ..RunAgentRequest::default()
+    }
+}
+
+/// Reads a stream to its end: the progress seen and the one result.
+async fn finish(mut stream: Streaming<RunAgentEvent>) -> Result<(Vec<AgentProgress>, AgentResult)> {
+    let mut progress = Vec::new();
+    let mut result = None;
+    while let Some(event) = stream.message().await? {
+        match event.event.context("empty event")? {
+            run_agent_event::Event::Progress(p) => progress.push(p),
+            run_agent_event::Event::Result(r) => {
+                if result.replace(r).is_some() {
+                    bail!("two results in one stream");
+                }
+            }
+        }
+    }
+    Ok((progress, result.context("stream ended without a result")?))
+}
+
+/// Live (non-zombie) processes whose environment contains a variable starting with `prefix`,
+/// with their command lines.
+fn marked_processes(prefix: &str) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if !environ
+            .split(|b| *b == 0)
+            .any(|var| var.starts_with(prefix.as_bytes()))
+        {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .unwrap_or("Z");
+        if state == "Z" || state == "X" {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        found.push((pid, cmdline));
+    }
+    found
+}
+
+/// Polls until `condition` holds, failing after `limit`; returns how long it took.
+async fn wait_until(
+    limit: Duration,
+    what: &str,
+    mut condition: impl FnMut() -> bool,
+) -> Result<Duration> {
+    let start = Instant::now();
+    while !condition() {
+        if start.elapsed() > limit {
+            bail!("{what}: still not true after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(start.elapsed())
+}
+
+fn kind(result: &AgentResult) -> FailureKind {
+    result
+        .failure
+        .as_ref()
+        .map_or(FailureKind::Unspecified, |f| f.kind())
+}
+
+/// A scenario whose only script runs a Bash command that takes 30 s unless killed.
+fn slow_bash_scenario() -> Result<Scenario> {
+    Ok(Scenario::from_json(
+        r#"{"scripts": [{"name": "slow", "turns": [
+            {"text": "Waiting.", "tool_uses": [{"name": "Bash",
+              "input": {"command": "timeout 30 tail -f /dev/null", "description": "wait"}}],
+             "usage": {"input_tokens": 100, "output_tokens": 10}},
+            {"text": "Done.", "usage": {"input_tokens": 100, "output_tokens": 10}}
+        ]}]}"#,
+    )?)
+}
+
+#[tokio::test]
+async fn a_two_turn_run_writes_a_file_and_reports_what_the_cli_reported() -> Result<()> {
+    let model = ScriptedModel::start(Scenario::from_json(
+        r#"{"scripts": [{"name": "write", "match": "Stage: write", "turns": [
+            {"text": "Creating hello.py.",
+             "tool_uses": [{"name": "Write", "input": {"file_path": "{cwd}/src/hello.py",
+                            "content": "print('hello')\nprint('bye')\n"}}],
+             "usage": {"input_tokens": 1200, "output_tokens": 300,
+                       "cache_read_input_tokens": 400, "cache_creation_input_tokens": 50}},
+            {"text": "Done.", "usage": {"input_tokens": 1500, "output_tokens": 40}}
+        ]}]}"#,
+    )?)
+    .await?;
+    let executor = Executor::start(&model, |_| {}).await?;
+    let project = project()?;
+    let index = project.path().join(".git/index");
+    let index_before = std::fs::read(&index)?;
+
+    let started = Instant::now();
+    let stream = executor
+        .run(request(project.path(), "Stage: write a greeting"))
+        .await?;
+    let (progress, result) = finish(stream).await?;
+    eprintln!(
+        "2-turn run took {:?} (CLI says {} ms)",
+        started.elapsed(),
+        result.duration_ms
+    );
+
+    assert!(result.success, "{result:?}");
+    assert_eq!(result.failure, None);
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("src/hello.py"))?,
+        "print('hello')\nprint('bye')\n"
+    );
+    assert_eq!(
+        (result.exit_code, result.is_error, result.num_turns),
+        (0, false, 2)
+    );
+    assert_eq!(result.subtype, "success");
+    assert_eq!(result.result_text, "Done.");
+    let usage = result.usage.context("no usage")?;
+    assert_eq!(
+        (
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens
+        ),
+        (2700, 340, 400, 50)
+    );
+    // The CLI prices its default model (claude-opus-5-5) at 4/20/5/0.2 $ per MTok for
+    // input/output/cache write/cache read.
+    let expected_cost = (2700.0 * 4.0 + 340.0 * 20.0 + 50.0 * 5.0 + 400.0 * 0.2) / 1e6;
+    assert!(
+        (result.total_cost_usd - expected_cost).abs() < 1e-9,
+        "cost {} != {expected_cost}",
+        result.total_cost_usd
+    );
+    assert_eq!(result.model, "claude-opus-5-5");
+    assert!(!result.session_id.is_empty());
+
+    let changes = result.changes.context("no changes")?;
+    assert_eq!(changes.files, ["src/hello.py"]);
+    assert_eq!((changes.lines_added, changes.lines_removed), (2, 0));
+    assert_eq!(
+        std::fs::read(&index)?,
+        index_before,
+        "the user's index was modified"
+    );
+    assert_eq!(
+        git(project.path(), &["status", "--porcelain"])?,
+        "?? src/\n"
+    );
+
+    let kinds: Vec<_> = progress.iter().filter_map(|p| p.kind.clone()).collect();
+    assert!(
+        matches!(kinds.first(), Some(agent_progress::Kind::Started(s)) if s.session_id == result.session_id),
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|k| matches!(k,
+        agent_progress::Kind::ToolUse(t) if t.name == "Write" && t.summary == "src/hello.py")));
+    assert!(kinds.contains(&agent_progress::Kind::Text("Creating hello.py.".to_owned())));
+    assert_eq!(model.requests().len(), 2);
+    assert!(executor.run_processes().is_empty());
+    assert_eq!(
+        std::fs::read_dir(executor.state_dir.path())?.count(),
+        0,
+        "run dir left behind"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn refused_credentials_fail_as_auth() -> Result<()> {
+    let model = ScriptedModel::start(Scenario::from_json(
+        r#"{"scripts": [{"name": "auth", "turns": [
+            {"text": "never", "fail_first": {"status": 401, "times": 100}}
+        ]}]}"#,
+    )?)
+    .await?;
+    let executor = Executor::start(&model, |_| {}).await?;
+    let project = project()?;
+    let (_, result) = finish(executor.run(request(project.path(), "anything")).await?).await?;
+    assert!(!result.success);
+    assert_eq!(kind(&result), FailureKind::Auth, "{result:?}");
+    assert_eq!((result.exit_code, result.api_error_status), (1, 401));
+    assert!(result.is_error);
+    let message = &result.failure.context("no failure")?.message;
+    assert!(message.contains("ANTHROPIC_API_KEY"), "{message}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_overloaded_model_fails_as_transient_and_the_next_run_succeeds() -> Result<()> {
+    let model = ScriptedModel::start(Scenario::from_json(
+        r#"{"scripts": [{"name": "busy", "turns": [
+            {"text": "Done.", "fail_first": {"status": 529, "times": 1},
+             "usage": {"input_tokens": 10, "output_tokens": 5}}
+        ]}]}"#,
+    )?)
+    .await?;
+    let executor = Executor::start(&model, |config| config.max_retries = 0).await?;
+    let project = project()?;
+
+    let (_, first) = finish(executor.run(request(project.path(), "try")).await?).await?;
+    assert_eq!(kind(&first), FailureKind::Transient, "{first:?}");
+    assert_eq!((first.exit_code, first.api_error_status), (1, 529));
+
+    let (_, second) = finish(executor.run(request(project.path(), "try")).await?).await?;
+    assert!(second.success, "{second:?}");
+    assert_eq!(second.result_text, "Done.");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_cli_is_a_failed_precondition_with_the_install_hint() -> Result<()> {
+    let model = ScriptedModel::start(Scenario::from_json(r#"{"scripts": []}"#)?).await?;
+    let executor = Executor::start(&model, |config| {
+        config.claude_bin = PathBuf::from("/nonexistent/bin/claude");
+    })
+    .await?;
+    let project = project()?;
+    let status = executor
+        .run(request(project.path(), "anything"))
+        .await
+        .err()
+        .context("the run started without a CLI")?;
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status
+            .message()
+            .contains("npm install -g @anthropic-ai/claude-code@2.1.331"),
+        "{}",
+        status.message()
+    );
+    assert!(status.message().contains("/nonexistent/bin/claude"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_directory_outside_git_is_an_invalid_argument_with_the_git_init_hint() -> Result<()> {
+    let model = ScriptedModel::start(Scenario::from_json(r#"{"scripts": []}"#)?).await?;
+    let executor = Executor::start(&model, |_| {}).await?;
+    let plain = tempfile::tempdir()?;
+    let status = executor
+        .run(request(plain.path(), "anything"))
+        .await
+        .err()
+        .context("the run started outside git")?;
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("git init"),
+        "{}",
+        status.message()
+    );
+
+    let missing = plain.path().join("missing");
+    let status = executor
+        .run(request(&missing, "anything"))
+        .await
+        .err()
+        .context("the run started in a missing directory")?;
+    assert_eq!(status.code(), Code::InvalidArgument);
+    Ok(())
+}
+
+#[tokio::test]
+async fn dropping_the_stream_kills_every_process_of_the_run() -> Result<()> {
+    let model = ScriptedModel::start(slow_bash_scenario()?).await?;
+    let executor = Executor::start(&model, |_| {}).await?;
+    let project = project()?;
+    let mut stream = executor.run(request(project.path(), "wait")).await?;
+
+    // Wait until the Bash tool's command runs; it lives in a session of its own.
+    while let Some(event) = stream.message().await? {
+        if let Some(run_agent_event::Event::Progress(AgentProgress {
+            kind: Some(agent_progress::Kind::ToolUse(tool)),
+        })) = event.event
+        {
+            assert_eq!(tool.summary, "timeout 30 tail -f /dev/null");
+            break;
+        }
+    }
+    wait_until(Duration::from_secs(10), "the Bash command starts", || {
+        executor
+            .run_processes()
+            .iter()
+            .any(|(_, cmd)| cmd.starts_with("tail -f /dev/null"))
+    })
+    .await?;
+    let before = executor.run_processes();
+    assert!(
+        before.len() >= 3,
+        "expected CLI, shell and tool processes: {before:?}"
+    );
+
+    drop(stream);
+    let took = wait_until(Duration::from_secs(3), "all run processes are dead", || {
+        executor.run_processes().is_empty()
+    })
+    .await?;
+    eprintln!(
+        "{} processes gone {took:?} after the stream was dropped",
+        before.len()
+    );
+    wait_until(
+        Duration::from_secs(3),
+        "the run directory is removed",
+        || std::fs::read_dir(executor.state_dir.path()).is_ok_and(|d| d.count() == 0),
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_run_over_its_time_limit_is_killed_and_fails_as_timeout() -> Result<()> {
+    let model = ScriptedModel::start(slow_bash_scenario()?).await?;
+    let executor = Executor::start(&model, |_| {}).await?;
+    let project = project()?;
+    let started = Instant::now();
+    let stream = executor
+        .run(RunAgentRequest {
+            timeout_ms: 2000,
+            ..request(project.path(), "wait")
+        })
+        .await?;
+    let (progress, result) = finish(stream).await?;
+    let took = started.elapsed();
+    eprintln!("timed-out run returned after {took:?}");
+
+    assert_eq!(kind(&result), FailureKind::Timeout, "{result:?}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert_eq!(result.exit_code, 128 + 9, "killed by SIGKILL");
+    assert!(!result.session_id.is_empty(), "what was parsed is kept");
+    assert!(!progress.is_empty());
+    assert!(
+        executor.run_processes().is_empty(),
+        "{:?}",
+        executor.run_processes()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_run_beyond_capacity_is_refused() -> Result<()> {
+    let model = ScriptedModel::start(slow_bash_scenario()?).await?;
+    let executor = Executor::start(&model, |config| config.max_concurrent = 1).await?;
+    let project = project()?;
+    let first = executor.run(request(project.path(), "wait")).await?;
+    let status = executor
+        .run(request(project.path(), "wait"))
+        .await
+        .err()
+        .context("a second run started beyond capacity")?;
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(
+        status.message().contains("capacity"),
+        "{}",
+        status.message()
+    );
+
+    drop(first);
+    wait_until(Duration::from_secs(3), "the first run is gone", || {
+        executor.run_processes().is_empty()
+    })
+    .await?;
+    // The slot is free again once the first run has been cleaned up.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let again = loop {
+        match executor.run(request(project.path(), "wait")).await {
+            Err(status)
+                if status.code() == Code::ResourceExhausted && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => break other?,
+        }
+    };
+    drop(again);
+    Ok(())
+}
+
+#[tokio::test]
+async fn when_the_executor_is_killed_the_agent_and_its_tools_die_too() -> Result<()> {
+    let model = ScriptedModel::start(slow_bash_scenario()?).await?;
+    let state_dir = tempfile::tempdir()?;
+    let port_file = state_dir.path().join("port");
+    let mut executor = tokio::process::Command::new(env!("CARGO_BIN_EXE_ct-executor"))
+        .arg("--listen=127.0.0.1:0")
+        .arg("--port-file")
+        .arg(&port_file)
+        .arg("--claude-bin")
+        .arg(claude_bin())
+        .arg("--state-dir")
+        .arg(state_dir.path())
+        .env("ANTHROPIC_BASE_URL", model.base_url())
+        .env("ANTHROPIC_API_KEY", "sk-test")
+        .kill_on_drop(true)
+        .spawn()?;
+    wait_until(
+        Duration::from_secs(10),
+        "the executor writes its port",
+        || std::fs::read_to_string(&port_file).is_ok_and(|p| !p.is_empty()),
+    )
+    .await?;
+    let port = std::fs::read_to_string(&port_file)?;
+    let mut client = ExecutorClient::connect(format!("http://127.0.0.1:{port}")).await?;
+    let project = project()?;
+    let _stream = client.run_agent(request(project.path(), "wait")).await?;
+    let marker = format!("CT_EXECUTOR_RUN={}", state_dir.path().display());
+    wait_until(Duration::from_secs(10), "the Bash command starts", || {
+        marked_processes(&marker)
+            .iter()
+            .any(|(_, cmd)| cmd.starts_with("tail -f /dev/null"))
+    })
+    .await?;
+
+    executor.start_kill()?;
+    executor.wait().await?;
+    // The parent-death signal is SIGTERM, on which the CLI ends its tools' process trees.
+    let took = wait_until(
+        Duration::from_secs(10),
+        "the agent and its tools die",
+        || marked_processes(&marker).is_empty(),
+    )
+    .await?;
+    eprintln!("agent and tools gone {took:?} after the executor was SIGKILLed");
+    Ok(())
+}
+
+#[tokio::test]
+async fn shutting_down_stops_running_agents_with_unavailable() -> Result<()> {
+    let model = ScriptedModel::start(slow_bash_scenario()?).await?;
+    let executor = Executor::start(&model, |_| {}).await?;
+    let project = project()?;
+    let mut stream = executor.run(request(project.path(), "wait")).await?;
+    wait_until(Duration::from_secs(10), "the Bash command starts", || {
+        executor
+            .run_processes()
+            .iter()
+            .any(|(_, cmd)| cmd.starts_with("tail -f /dev/null"))
+    })
+    .await?;
+
+    executor.shutdown.cancel();
+    let status = loop {
+        match stream.message().await {
+            Ok(Some(_)) => {}
+            Ok(None) => bail!("the stream ended without an error"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        executor.run_processes().is_empty(),
+        "{:?}",
+        executor.run_processes()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn running_out_of_turns_fails_as_max_turns() -> Result<()> {
+    let model = ScriptedModel::start(Scenario::from_json(
+        r#"{"scripts": [{"name": "long", "turns": [
+            {"tool_uses": [{"name": "Write", "input": {"file_path": "{cwd}/a.txt", "content": "a\n"}}]},
+            {"tool_uses": [{"name": "Write", "input": {"file_path": "{cwd}/b.txt", "content": "b\n"}}]},
+            {"text": "Done."}
+        ]}]}"#,
+    )?)
+    .await?;
+    let executor = Executor::start(&model, |_| {}).await?;
+    let project = project()?;
+    let stream = executor
+        .run(RunAgentRequest {
+            max_turns: 1,
+            ..request(project.path(), "write two files")
+        })
+        .await?;
+    let (_, result) = finish(stream).await?;
+    assert_eq!(kind(&result), FailureKind::MaxTurns, "{result:?}");
+    assert_eq!(result.subtype, "error_max_turns");
+    assert_eq!(result.changes.context("no changes")?.files, ["a.txt"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unreachable_model_fails_as_transient() -> Result<()> {
+    let model = ScriptedModel::start(Scenario::from_json(r#"{"scripts": []}"#)?).await?;
+    // A port that was just free: nothing listens there.
+    let closed = TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
+    let executor = Executor::start(&model, |config| {
+        config.max_retries = 0;
+        config.extra_env[0].1 = format!("http://{closed}");
+    })
+    .await?;
+    let project = project()?;
+    let (_, result) = finish(executor.run(request(project.path(), "anything")).await?).await?;
+    assert_eq!(kind(&result), FailureKind::Transient, "{result:?}");
+    assert_eq!(result.api_error_status, 0);
+    assert!(model.requests().is_empty());
+    Ok(())
+}
