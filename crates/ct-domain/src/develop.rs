@@ -27,6 +27,9 @@ pub struct StagePlan {
     pub requires_approval: bool,
     /// Whether the project's tests run after the agent.
     pub run_tests: bool,
+    /// A critical stage is snapshotted before it runs and rolled back when it fails.
+    #[serde(default)]
+    pub critical_path: bool,
 }
 
 /// How every agent run of a workflow is configured.

@@ -9,6 +9,7 @@ pub struct StageTemplate {
     pub prompt: &'static str,
     pub requires_approval: bool,
     pub run_tests: bool,
+    pub critical_path: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +49,7 @@ pub const LLM_WRAPPER: Template = Template {
                      Create the package layout, configuration and a smoke test. {rules}",
             requires_approval: false,
             run_tests: true,
+            critical_path: false,
         },
         StageTemplate {
             name: "core-implementation",
@@ -55,6 +57,7 @@ pub const LLM_WRAPPER: Template = Template {
                      {features}. {rules}",
             requires_approval: true,
             run_tests: true,
+            critical_path: true,
         },
         StageTemplate {
             name: "streaming",
@@ -62,6 +65,7 @@ pub const LLM_WRAPPER: Template = Template {
                      Results must be consumable incrementally. {rules}",
             requires_approval: false,
             run_tests: true,
+            critical_path: true,
         },
         StageTemplate {
             name: "error-handling",
@@ -69,6 +73,7 @@ pub const LLM_WRAPPER: Template = Template {
                      Bad input must fail with clear errors. {rules}",
             requires_approval: false,
             run_tests: true,
+            critical_path: true,
         },
         StageTemplate {
             name: "testing",
@@ -76,6 +81,7 @@ pub const LLM_WRAPPER: Template = Template {
                      edge cases and failures. {rules}",
             requires_approval: false,
             run_tests: true,
+            critical_path: false,
         },
         StageTemplate {
             name: "documentation",
@@ -83,6 +89,7 @@ pub const LLM_WRAPPER: Template = Template {
                      examples, and docstrings. {rules}",
             requires_approval: false,
             run_tests: false,
+            critical_path: false,
         },
     ],
 };
@@ -110,6 +117,7 @@ impl Template {
                     prompt: render_prompt(stage.name, stage.prompt, ctx)?,
                     requires_approval: stage.requires_approval,
                     run_tests: stage.run_tests,
+                    critical_path: stage.critical_path,
                 })
             })
             .collect()
