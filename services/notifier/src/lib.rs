@@ -1,0 +1,142 @@
+//! The notifier: a durable consumer of claude-temporal events that fans them
+//! out to the console, a Slack incoming webhook and a generic webhook signed
+//! per the Standard Webhooks spec, in any combination, each with its own
+//! event filter.
+//!
+//! Delivery is at-least-once: a message is acked only after every matching
+//! backend accepted it or it was dead-lettered for that backend
+//! (`ct.deadletter.<backend>.<workflow>.<type>`, see [`DEADLETTER_STREAM`]).
+//! Within a process a backend never gets the same event id twice; across a
+//! restart a redelivery can repeat one, which webhook receivers recognise by
+//! `webhook-id` (the event id). Webhook URLs and secrets are never logged.
+
+mod backend;
+mod config;
+mod deadletter;
+mod dispatch;
+mod error;
+mod filter;
+mod recent;
+mod render;
+mod retry;
+mod secret;
+
+use std::time::Duration;
+
+use ct_events::{ConsumerSettings, EventConsumer, StreamSettings};
+use tokio_util::sync::CancellationToken;
+
+use backend::{Backend, Console, HttpClient, Slack, Webhook};
+pub use config::{
+    BackendConfig, ConfigError, DEFAULT_CONSOLE_EVENTS, DEFAULT_SLACK_EVENTS,
+    DEFAULT_WEBHOOK_EVENTS, Settings,
+};
+pub use deadletter::{DEADLETTER_PREFIX, DEADLETTER_STREAM};
+pub use error::Error;
+pub use filter::{EventFilter, FilterError};
+pub use retry::RetryPolicy;
+pub use secret::{SecretError, SecretUrl, WebhookSecret};
+
+/// Durable consumer name unless configured otherwise.
+pub const DEFAULT_CONSUMER: &str = "ct-notifier";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub nats_url: String,
+    pub consumer: ConsumerSettings,
+    pub backends: Vec<BackendConfig>,
+    pub retry: RetryPolicy,
+    /// Per HTTP attempt, connecting included.
+    pub http_timeout: Duration,
+}
+
+impl Config {
+    pub fn new(nats_url: impl Into<String>, backends: Vec<BackendConfig>) -> Self {
+        Self {
+            nats_url: nats_url.into(),
+            consumer: ConsumerSettings::new(StreamSettings::default(), DEFAULT_CONSUMER),
+            backends,
+            retry: RetryPolicy::default(),
+            http_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Consumes and delivers until `shutdown`. NATS may be down at start or go
+/// away meanwhile: consuming waits for it. An event being delivered when
+/// `shutdown` comes is left unacked and is delivered again later.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
+    let http = HttpClient::new(config.http_timeout).map_err(Error::Http)?;
+    for backend in &config.backends {
+        match backend {
+            BackendConfig::Console { filter } => tracing::info!(%filter, "backend console"),
+            BackendConfig::Slack { url, filter, .. } => {
+                tracing::info!(%url, %filter, "backend slack")
+            }
+            BackendConfig::Webhook { url, filter, .. } => {
+                tracing::info!(%url, %filter, "backend webhook")
+            }
+        }
+    }
+    let routes = config
+        .backends
+        .into_iter()
+        .map(|backend| route(backend, &http))
+        .collect();
+    let client = ct_events::connect(&config.nats_url, "ct-notifier").await?;
+    let ack_wait = config.consumer.ack_wait;
+    let mut consumer = EventConsumer::new(client, config.consumer);
+    let mut dispatcher = dispatch::Dispatcher {
+        routes,
+        retry: config.retry,
+        dead_letters: deadletter::DeadLetters::new(consumer.jetstream().clone()),
+        ack_wait,
+    };
+
+    'consuming: loop {
+        let batch = tokio::select! {
+            () = shutdown.cancelled() => break,
+            batch = consumer.next_batch(64) => batch,
+        };
+        for message in batch {
+            tokio::select! {
+                () = shutdown.cancelled() => break 'consuming,
+                () = dispatcher.handle(message) => {}
+            }
+        }
+    }
+    consumer.close().await;
+    Ok(())
+}
+
+fn route(backend: BackendConfig, http: &HttpClient) -> dispatch::Route {
+    match backend {
+        BackendConfig::Console { filter } => {
+            dispatch::Route::new(Backend::Console(Console), filter)
+        }
+        BackendConfig::Slack {
+            url,
+            channel,
+            filter,
+        } => dispatch::Route::new(
+            Backend::Slack(Slack {
+                http: http.clone(),
+                url,
+                channel,
+            }),
+            filter,
+        ),
+        BackendConfig::Webhook {
+            url,
+            secret,
+            filter,
+        } => dispatch::Route::new(
+            Backend::Webhook(Webhook {
+                http: http.clone(),
+                url,
+                secret,
+            }),
+            filter,
+        ),
+    }
+}

@@ -1,0 +1,117 @@
+//! Trying one backend again: exponential backoff with jitter, Retry-After
+//! honoured, a bounded number of attempts.
+
+use std::time::Duration;
+
+use ct_events::CloudEvent;
+
+use crate::backend::{Backend, DeliveryError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles after each failure.
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    /// A receiver asking to wait longer than this (Retry-After) gets the
+    /// event as a dead letter instead of holding up every later event.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Equal jitter: half the exponential delay fixed, half random, so
+    /// notifiers retrying together spread out but never retry early.
+    fn backoff(&self, failures: u32) -> Duration {
+        let exponential = self
+            .initial_delay
+            .saturating_mul(1 << failures.saturating_sub(1).min(20))
+            .min(self.max_delay);
+        let half = exponential / 2;
+        half + half.mul_f64(rand::random_range(0.0..=1.0))
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub(crate) enum Outcome {
+    Delivered { attempts: u32 },
+    GaveUp { attempts: u32, reason: String },
+}
+
+pub(crate) async fn deliver_with_retries(
+    backend: &Backend,
+    event: &CloudEvent,
+    body: &[u8],
+    policy: &RetryPolicy,
+) -> Outcome {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let (reason, retry_after) = match backend.deliver(event, body).await {
+            Ok(()) => return Outcome::Delivered { attempts },
+            Err(DeliveryError::Permanent { reason }) => {
+                return Outcome::GaveUp { attempts, reason };
+            }
+            Err(DeliveryError::Retryable {
+                reason,
+                retry_after,
+            }) => (reason, retry_after),
+        };
+        if attempts >= policy.max_attempts {
+            return Outcome::GaveUp {
+                attempts,
+                reason: format!("{reason} (after {attempts} attempts)"),
+            };
+        }
+        if let Some(asked) = retry_after.filter(|asked| *asked > policy.max_retry_after) {
+            return Outcome::GaveUp {
+                attempts,
+                reason: format!(
+                    "{reason}; asked to retry after {asked:?}, beyond the {:?} limit",
+                    policy.max_retry_after
+                ),
+            };
+        }
+        let delay = policy
+            .backoff(attempts)
+            .max(retry_after.unwrap_or_default());
+        tracing::warn!(
+            backend = backend.name(), event.id = %event.id, attempts, %reason, ?delay,
+            "delivery failed; retrying"
+        );
+        tokio::time::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_ceiling() {
+        let policy = RetryPolicy {
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            ..RetryPolicy::default()
+        };
+        for _ in 0..100 {
+            let first = policy.backoff(1);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = policy.backoff(3);
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+            let late = policy.backoff(30);
+            assert!(late >= Duration::from_millis(500) && late <= Duration::from_secs(1));
+        }
+    }
+}
