@@ -30,6 +30,28 @@ pub struct StagePlan {
     /// A critical stage is snapshotted before it runs and rolled back when it fails.
     #[serde(default)]
     pub critical_path: bool,
+    /// The stage's own agent settings; each one left unset falls back to the workflow's
+    /// [`AgentSettings`]. Skipped when unset so plans without overrides serialize as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_turns: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
+}
+
+impl StagePlan {
+    /// The agent settings of this stage's run: its own where it sets them, else the workflow's.
+    pub fn agent_settings(&self, workflow: &AgentSettings) -> AgentSettings {
+        AgentSettings {
+            model: self.model.clone().unwrap_or_else(|| workflow.model.clone()),
+            max_turns: self.max_turns.unwrap_or(workflow.max_turns),
+            timeout_secs: self.timeout_secs.unwrap_or(workflow.timeout_secs),
+            max_output_tokens: self.max_output_tokens.unwrap_or(workflow.max_output_tokens),
+        }
+    }
 }
 
 /// How every agent run of a workflow is configured.
@@ -52,4 +74,49 @@ pub struct ApprovalDecision {
     pub stage: String,
     /// The approver's comment, or the reason for a rejection.
     pub comment: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_recorded_before_stage_settings_existed_still_reads() {
+        let old = r#"{"name":"scaffold","prompt":"Stage: scaffold","requires_approval":false,"run_tests":true}"#;
+        let plan: StagePlan = serde_json::from_str(old).unwrap();
+        assert_eq!(plan.model, None);
+        assert!(!plan.critical_path);
+        let again = serde_json::to_string(&plan).unwrap();
+        assert!(!again.contains("max_turns"), "unset overrides stay out of the payload: {again}");
+    }
+
+    #[test]
+    fn stage_settings_override_the_workflow_s_one_by_one() {
+        let workflow = AgentSettings {
+            model: "claude-sonnet-4-5".to_owned(),
+            max_turns: 30,
+            timeout_secs: 1800,
+            max_output_tokens: 0,
+        };
+        let plan = StagePlan {
+            name: "docs".to_owned(),
+            prompt: "p".to_owned(),
+            requires_approval: false,
+            run_tests: false,
+            critical_path: false,
+            model: Some("claude-haiku-4-5".to_owned()),
+            max_turns: None,
+            timeout_secs: Some(300),
+            max_output_tokens: None,
+        };
+        assert_eq!(
+            plan.agent_settings(&workflow),
+            AgentSettings {
+                model: "claude-haiku-4-5".to_owned(),
+                max_turns: 30,
+                timeout_secs: 300,
+                max_output_tokens: 0,
+            }
+        );
+    }
 }

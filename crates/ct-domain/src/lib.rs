@@ -4,11 +4,17 @@
 //! Everything here crosses a process boundary (Temporal payloads, `--json`
 //! output), so field names are part of the public contract: keep them stable.
 
+mod command;
 mod develop;
+mod iterate;
+mod parallel;
 mod status;
 pub mod templates;
 
+pub use command::SlashCommand;
 pub use develop::{AgentSettings, ApprovalDecision, DevelopInput, StagePlan};
+pub use iterate::{IterateInput, IterationProgress};
+pub use parallel::{FeaturePlan, ParallelInput};
 pub use status::{RunState, StageState, StageStatus, WorkflowStatus};
 
 /// The Temporal task queue the worker polls unless configured otherwise.

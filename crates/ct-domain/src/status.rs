@@ -18,6 +18,9 @@ pub struct WorkflowStatus {
     pub awaiting_approval: Option<String>,
     /// Why the workflow failed or was cancelled.
     pub error: Option<String>,
+    /// Iterate workflows only: which iteration runs, and which is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iteration: Option<crate::IterationProgress>,
 }
 
 impl WorkflowStatus {
@@ -68,6 +71,11 @@ pub struct StageStatus {
     pub lines_removed: u64,
     pub error: Option<String>,
     pub approval_comment: Option<String>,
+    /// Parallel workflows only: the feature's branch, and its worktree while it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<String>,
 }
 
 impl StageStatus {

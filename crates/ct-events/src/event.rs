@@ -65,7 +65,9 @@ macro_rules! event_types {
                 }
             }
 
-            fn decode(kind: EventType, data: serde_json::Value) -> Result<Self, serde_json::Error> {
+            /// Rebuilds typed data from its type and JSON form: producers that
+            /// must stay deterministic (workflow code) hand events over as JSON.
+            pub fn decode(kind: EventType, data: serde_json::Value) -> Result<Self, serde_json::Error> {
                 Ok(match kind {
                     $(EventType::$variant => EventData::$variant(serde_json::from_value(data)?),)+
                 })

@@ -49,13 +49,26 @@ impl MessagesRequest {
         text_of(&self.system)
     }
 
+    /// The `role: "system"` entries of `messages[]`, one after the other.
+    pub(crate) fn context_text(&self) -> String {
+        self.messages
+            .iter()
+            .filter(|m| m.role == "system")
+            .map(|m| text_of(&m.content))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// The directory the CLI runs in, as it tells the model. 2.1.331 puts it in a
-    /// `role: "system"` message; older releases put it in the system prompt.
+    /// `role: "system"` message for its default model and in a reminder at the start of the
+    /// first user message for other models (`--model claude-sonnet-4-5`); older releases put
+    /// it in the system prompt.
     pub(crate) fn cwd(&self) -> Option<String> {
         self.messages
             .iter()
             .filter(|m| m.role == "system")
             .map(|m| text_of(&m.content))
+            .chain(self.user_messages().next().map(|m| text_of(&m.content)))
             .chain(std::iter::once(self.system_text()))
             .find_map(|text| {
                 let (_, rest) = text.split_once(CWD_MARKER)?;
@@ -175,6 +188,10 @@ mod tests {
         );
         assert_eq!(request.last_user_text(), "File created\nnote");
         assert_eq!(request.system_text(), "You are Claude.");
+        assert_eq!(
+            request.context_text(),
+            "# Environment\n - Primary working directory: /tmp/repo\n - Is a git repository: true"
+        );
     }
 
     #[test]
@@ -191,6 +208,11 @@ mod tests {
             request(json!([{"role": "user", "content": "hi"}])).cwd(),
             None
         );
+        let other_model = request(json!([{"role": "user", "content": [
+            {"type": "text", "text": "<system-reminder>\n# Environment\n - Primary working directory: /tmp/other\n</system-reminder>"},
+            {"type": "text", "text": "Stage: x"}
+        ]}]));
+        assert_eq!(other_model.cwd().as_deref(), Some("/tmp/other"));
     }
 
     #[test]

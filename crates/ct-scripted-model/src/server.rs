@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -35,6 +35,12 @@ pub struct RecordedRequest {
     pub last_user_text: String,
     pub model: String,
     pub system: String,
+    /// Text of the `role: "system"` entries of `messages[]`: the CLI's environment notes and
+    /// what hooks added to the prompt.
+    pub context: String,
+    /// When the request arrived, before any `delay_ms`: tests compare these to tell
+    /// whether agent runs overlapped.
+    pub received_at: Instant,
 }
 
 struct Model {
@@ -145,6 +151,8 @@ async fn messages(State(model): State<Arc<Model>>, body: Bytes) -> Response {
         last_user_text: request.last_user_text(),
         model: request.model.clone(),
         system: request.system_text(),
+        context: request.context_text(),
+        received_at: Instant::now(),
     });
 
     let Some((script_index, script)) = script else {

@@ -13,24 +13,32 @@ use crate::dev::DevArgs;
 #[derive(Debug, Parser)]
 #[command(name = "claude-temporal", version, propagate_version = true)]
 pub struct Cli {
+    /// Config file (default: ./claude-temporal.toml, else
+    /// $XDG_CONFIG_HOME/claude-temporal/config.toml). `config show` lists every setting.
+    #[arg(long, global = true, env = "CLAUDE_TEMPORAL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub temporal: TemporalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Where Temporal is. Unset flags come from the configuration (TEMPORAL_ADDRESS,
+/// TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, TEMPORAL_UI_BASE_URL, config file, defaults).
 #[derive(Debug, Args)]
 pub struct TemporalArgs {
-    /// Temporal frontend address (host:port).
-    #[arg(long, global = true, env = "TEMPORAL_ADDRESS", default_value = "127.0.0.1:7233")]
-    pub temporal_address: String,
-    #[arg(long, global = true, env = "TEMPORAL_NAMESPACE", default_value = "default")]
-    pub namespace: String,
-    #[arg(long, global = true, env = "TEMPORAL_TASK_QUEUE", default_value = ct_domain::DEFAULT_TASK_QUEUE)]
-    pub task_queue: String,
-    /// Base URL of the Temporal Web UI, for links.
-    #[arg(long, global = true, env = "TEMPORAL_UI_BASE_URL", default_value = "http://127.0.0.1:8233")]
-    pub ui_base_url: String,
+    /// Temporal frontend address, host:port [default: 127.0.0.1:7233].
+    #[arg(long, global = true)]
+    pub temporal_address: Option<String>,
+    /// Temporal namespace [default: default].
+    #[arg(long, global = true)]
+    pub namespace: Option<String>,
+    /// Task queue the workers poll [default: claude-temporal].
+    #[arg(long, global = true)]
+    pub task_queue: Option<String>,
+    /// Base URL of the Temporal Web UI, for links [default: http://127.0.0.1:8233].
+    #[arg(long, global = true)]
+    pub ui_base_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,42 +59,81 @@ pub enum Command {
     Cancel(CancelArgs),
     /// Run the local stack: Temporal dev server, NATS, worker, executor, test-runner.
     Dev(DevArgs),
+    /// Show the stages a `start` would run: built-in templates, the project's
+    /// .claude-temporal.toml, or a --stages file.
+    Stages(StagesArgs),
+    /// Show the effective configuration and where each value comes from.
+    Config(ConfigArgs),
+    /// Hooks the agent CLI calls during runs (registered by the executor).
+    #[command(hide = true)]
+    Hook(HookArgs),
+    /// List the git snapshots a workflow took of its project: stage, time, files.
+    Snapshots(IdArgs),
+    /// Put the project's files back as a snapshot holds them (default: the latest), while
+    /// the workflow is not running a stage. HEAD and the index are left as they are.
+    Rollback(RollbackArgs),
+    /// Run the agent on one issue until the tests pass; each iteration sees what failed.
+    #[command(alias = "iterative")]
+    Iterate(IterateArgs),
+    /// Build several features at once, each on branch feature-<i>-<slug> in its own worktree.
+    Parallel(ParallelArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct StartArgs {
-    /// Path of the git work tree the agent works in.
-    pub project: PathBuf,
+    /// Path of the git work tree the agent works in (default: PROJECT_PATH).
+    pub project: Option<PathBuf>,
     /// Features to build; each stage's prompt names them.
     #[arg(long, num_args = 1.., value_name = "FEATURE")]
     pub features: Vec<String>,
-    /// Stage template.
-    #[arg(long, default_value = "llm-wrapper")]
-    pub template: String,
+    #[command(flatten)]
+    pub stages: StageSelectionArgs,
     /// Workflow id (default: develop-<project>-<time>).
     #[arg(long)]
     pub id: Option<String>,
-    /// Seconds an approval gate waits before the workflow fails.
-    #[arg(long, env = "APPROVAL_TIMEOUT", default_value_t = 3600)]
-    pub approval_timeout: u64,
-    /// Model for the agent (default: the executor's).
-    #[arg(long, env = "CLAUDE_MODEL", default_value = "")]
-    pub model: String,
-    /// Turn limit of each agent run (0: the executor's default).
-    #[arg(long, env = "CLAUDE_MAX_TURNS", default_value_t = 0)]
-    pub max_turns: u32,
-    /// Seconds one agent run may take.
-    #[arg(long, env = "CLAUDE_TIMEOUT", default_value_t = 1800)]
-    pub agent_timeout: u64,
-    /// Cap on output tokens per model response (0: the CLI's default).
-    #[arg(long, env = "CLAUDE_MAX_TOKENS", default_value_t = 0)]
-    pub max_output_tokens: u32,
-    /// Seconds one run of the project's tests may take.
-    #[arg(long, env = "TEST_TIMEOUT", default_value_t = 600)]
-    pub test_timeout: u64,
+    #[command(flatten)]
+    pub settings: RunSettingsArgs,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which stages run: a built-in template, adjusted or replaced by the project's
+/// .claude-temporal.toml, or a stage file.
+#[derive(Debug, Args)]
+pub struct StageSelectionArgs {
+    /// Built-in stage template: llm-wrapper, api, frontend [default: llm-wrapper, or the stage
+    /// file's `template`].
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Stage file (TOML) to use instead of the project's .claude-temporal.toml.
+    #[arg(long, value_name = "FILE")]
+    pub stages: Option<PathBuf>,
+}
+
+/// Limits of a run. Unset flags come from the configuration: environment (APPROVAL_TIMEOUT,
+/// CLAUDE_MODEL, CLAUDE_MAX_TURNS, CLAUDE_TIMEOUT, CLAUDE_MAX_TOKENS, TEST_TIMEOUT), .env,
+/// config file, the CLAUDE_TEMPORAL_ENV preset, defaults. Stages may set their own.
+#[derive(Debug, Args)]
+pub struct RunSettingsArgs {
+    /// Seconds an approval gate waits before the workflow fails [env: APPROVAL_TIMEOUT].
+    #[arg(long)]
+    pub approval_timeout: Option<u64>,
+    /// Model for the agent; empty: the executor's [env: CLAUDE_MODEL].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Turn limit of each agent run; 0: the executor's [env: CLAUDE_MAX_TURNS].
+    #[arg(long)]
+    pub max_turns: Option<u32>,
+    /// Seconds one agent run may take [env: CLAUDE_TIMEOUT].
+    #[arg(long)]
+    pub agent_timeout: Option<u64>,
+    /// Cap on output tokens per model response; 0: the CLI's [env: CLAUDE_MAX_TOKENS].
+    #[arg(long)]
+    pub max_output_tokens: Option<u32>,
+    /// Seconds one run of the project's tests may take [env: TEST_TIMEOUT].
+    #[arg(long)]
+    pub test_timeout: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -131,4 +178,162 @@ pub struct CancelArgs {
     pub id: String,
     #[arg(long, default_value = "cancelled from the command line")]
     pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    pub id: String,
+    /// Snapshot number, as `snapshots` lists them (default: the latest).
+    pub number: Option<u32>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How the agent of an iterate or parallel run is configured.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Model for the agent (default: the executor's).
+    #[arg(long, env = "CLAUDE_MODEL", default_value = "")]
+    pub model: String,
+    /// Turn limit of each agent run (0: the executor's default).
+    #[arg(long, env = "CLAUDE_MAX_TURNS", default_value_t = 0)]
+    pub max_turns: u32,
+    /// Seconds one agent run may take.
+    #[arg(long, env = "CLAUDE_TIMEOUT", default_value_t = 1800)]
+    pub agent_timeout: u64,
+    /// Cap on output tokens per model response (0: the CLI's default).
+    #[arg(long, env = "CLAUDE_MAX_TOKENS", default_value_t = 0)]
+    pub max_output_tokens: u32,
+    /// Seconds one run of the project's tests may take.
+    #[arg(long, env = "TEST_TIMEOUT", default_value_t = 600)]
+    pub test_timeout: u64,
+}
+
+impl AgentArgs {
+    pub fn settings(&self) -> ct_domain::AgentSettings {
+        ct_domain::AgentSettings {
+            model: self.model.clone(),
+            max_turns: self.max_turns,
+            timeout_secs: self.agent_timeout,
+            max_output_tokens: self.max_output_tokens,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct IterateArgs {
+    /// Path of the git work tree the agent works in.
+    pub project: PathBuf,
+    /// What to fix or build.
+    pub issue: String,
+    #[arg(long, default_value_t = 5)]
+    pub max_iterations: u32,
+    /// Seconds to wait before the second iteration; doubled before each later one.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub backoff: u64,
+    /// Longest wait between iterations, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub max_backoff: u64,
+    /// Workflow id (default: iterate-<project>-<time>).
+    #[arg(long)]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub agent: AgentArgs,
+    /// Wait for the end and print the final status.
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ParallelArgs {
+    /// Path of the git work tree; it is left untouched (features start from its HEAD).
+    pub project: PathBuf,
+    /// The features, one agent each.
+    #[arg(required = true, num_args = 1..)]
+    pub features: Vec<String>,
+    /// Keep the worktrees at the end (the branches are kept either way).
+    #[arg(long)]
+    pub keep: bool,
+    /// Workflow id (default: parallel-<project>-<time>).
+    #[arg(long)]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub agent: AgentArgs,
+    /// Wait for the end and print a table per feature.
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StagesArgs {
+    #[command(subcommand)]
+    pub command: StagesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StagesCommand {
+    /// List the stages with their gates and agent settings.
+    List(StagesListArgs),
+    /// Show one stage: its settings, effective limits and prompt.
+    Show(StagesShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StagesListArgs {
+    /// Project whose .claude-temporal.toml applies (default: PROJECT_PATH, else the current
+    /// directory).
+    #[arg(long)]
+    pub project: Option<PathBuf>,
+    #[command(flatten)]
+    pub stages: StageSelectionArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StagesShowArgs {
+    /// Stage name.
+    pub name: String,
+    #[command(flatten)]
+    pub list: StagesListArgs,
+    #[command(flatten)]
+    pub settings: RunSettingsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every setting, its value (secrets redacted) and where it came from.
+    Show(ConfigShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigShowArgs {
+    /// Show the values a `start` with these flags would use.
+    #[command(flatten)]
+    pub settings: RunSettingsArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub command: HookCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// UserPromptSubmit: reads the hook's JSON on stdin and prints the project's context for
+    /// the agent. Local only; never fails the prompt.
+    PromptSubmit,
 }

@@ -4,7 +4,9 @@ pub mod cli;
 mod commands;
 mod dev;
 mod error;
+mod hook;
 mod output;
+mod settings;
 
 pub use commands::run;
 pub use error::exit_code;

@@ -52,6 +52,13 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
             id = status.workflow_id
         );
     }
+    if let Some(progress) = &status.iteration {
+        let best = progress.best.map_or_else(String::new, |best| format!(", best so far: {best}"));
+        let _ = writeln!(out, "iteration {} of {}{best}", progress.current, progress.max);
+        if let Some(reason) = &progress.stop_reason {
+            let _ = writeln!(out, "stopped   {reason}");
+        }
+    }
     if let Some(error) = &status.error {
         let _ = writeln!(out, "error     {error}");
     }
@@ -95,4 +102,11 @@ pub(crate) fn progress_line(status: &WorkflowStatus) -> String {
         status.total_tokens,
         status.total_cost_usd
     )
+}
+
+/// Writes to stdout, ignoring a closed pipe: `claude-temporal config show | head` is fine.
+pub(crate) fn print_stdout(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }

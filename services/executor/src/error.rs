@@ -41,6 +41,20 @@ pub enum Error {
     #[error("cannot start the agent CLI {bin}: {source}")]
     Spawn { bin: PathBuf, source: io::Error },
 
+    #[error(
+        "the prompt runs slash command `{command}`, but no command file {file} exists (looked in \
+         {looked}); available: {available}"
+    )]
+    UnknownCommand {
+        command: String,
+        file: String,
+        looked: String,
+        available: String,
+    },
+
+    #[error("{0}")]
+    Library(String),
+
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -49,7 +63,9 @@ impl From<Error> for Status {
     fn from(err: Error) -> Status {
         let message = err.to_string();
         match err {
-            Error::InvalidRequest(_) | Error::InvalidProjectPath { .. } => {
+            Error::InvalidRequest(_)
+            | Error::InvalidProjectPath { .. }
+            | Error::UnknownCommand { .. } => {
                 Status::invalid_argument(message)
             }
             Error::CliNotFound { .. } | Error::GitMissing(_) => {
@@ -59,6 +75,7 @@ impl From<Error> for Status {
             Error::Git { .. }
             | Error::RunDir { .. }
             | Error::Spawn { .. }
+            | Error::Library(_)
             | Error::Transport(_) => Status::internal(message),
         }
     }

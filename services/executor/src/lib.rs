@@ -10,6 +10,7 @@ mod changes;
 mod classify;
 mod command;
 mod error;
+mod library;
 mod process;
 mod run;
 mod service;
@@ -53,6 +54,12 @@ pub struct Config {
     /// When set, each run's raw stream-json output is kept as `<dir>/<run id>.jsonl`, an
     /// audit trail of what the agent did and what the CLI reported.
     pub transcript_dir: Option<PathBuf>,
+    /// The command library (`<category>/<name>.md`), copied into every run's HOME so that
+    /// stages can run its slash commands without touching the user's repository.
+    pub commands_dir: Option<PathBuf>,
+    /// The `claude-temporal` binary, registered in every run's HOME as the prompt-submit hook
+    /// (`claude-temporal hook prompt-submit`) that adds the project's context to prompts.
+    pub hook_bin: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -72,6 +79,8 @@ impl Default for Config {
             }),
             extra_env: Vec::new(),
             transcript_dir: None,
+            commands_dir: None,
+            hook_bin: None,
         }
     }
 }
@@ -94,6 +103,9 @@ impl std::fmt::Debug for Config {
             .field("max_retries", &self.max_retries)
             .field("credentials_file", &self.credentials_file)
             .field("extra_env", &extra_env)
+            .field("transcript_dir", &self.transcript_dir)
+            .field("commands_dir", &self.commands_dir)
+            .field("hook_bin", &self.hook_bin)
             .finish()
     }
 }
@@ -105,6 +117,12 @@ pub async fn serve(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    library::check(config.commands_dir.as_deref(), config.hook_bin.as_deref())?;
+    tracing::info!(
+        commands_dir = ?config.commands_dir,
+        hook_bin = ?config.hook_bin,
+        "agent runs get this command library and prompt hook"
+    );
     std::fs::create_dir_all(&config.state_dir).map_err(|source| Error::RunDir {
         dir: config.state_dir.clone(),
         source,

@@ -44,6 +44,14 @@ struct Args {
     /// Keep each run's raw stream-json output as <DIR>/<run id>.jsonl.
     #[arg(long, env = "CT_TRANSCRIPT_DIR")]
     transcript_dir: Option<PathBuf>,
+    /// The command library copied into every run's HOME (default: the repository's
+    /// .claude/commands next to the build, if there is one). Empty: none.
+    #[arg(long, env = "CT_COMMANDS_DIR")]
+    commands_dir: Option<PathBuf>,
+    /// The claude-temporal binary registered as the runs' prompt-submit hook (default: the one
+    /// next to this executable, if there is one). Empty: no hook.
+    #[arg(long, env = "CT_HOOK_BIN")]
+    hook_bin: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -60,6 +68,16 @@ async fn main() -> anyhow::Result<()> {
         state_dir: args.state_dir.unwrap_or(defaults.state_dir),
         max_retries: args.max_retries,
         transcript_dir: args.transcript_dir,
+        commands_dir: given_or_found(
+            args.commands_dir,
+            &[
+                "../../.claude/commands",
+                // The source tree this binary was built from, for builds whose target
+                // directory lives elsewhere (CARGO_TARGET_DIR).
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../../.claude/commands"),
+            ],
+        ),
+        hook_bin: given_or_found(args.hook_bin, &["claude-temporal"]),
         ..defaults
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -76,6 +94,25 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(stop_on_signal(shutdown.clone()));
     ct_executor::serve(listener, config, shutdown).await?;
     Ok(())
+}
+
+/// A path given on the command line (empty meaning none), else the first candidate that
+/// exists; relative candidates are taken from this executable's directory, which holds the
+/// other binaries in a build tree and in an install that keeps them together.
+fn given_or_found(given: Option<PathBuf>, candidates: &[&str]) -> Option<PathBuf> {
+    match given {
+        Some(path) if path.as_os_str().is_empty() => None,
+        Some(path) => Some(std::path::absolute(&path).unwrap_or(path)),
+        None => {
+            let exe = std::env::current_exe().ok()?;
+            let exe_dir = exe.parent()?;
+            candidates
+                .iter()
+                .map(|candidate| exe_dir.join(candidate))
+                .find(|candidate| candidate.exists())
+                .map(|found| found.canonicalize().unwrap_or(found))
+        }
+    }
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

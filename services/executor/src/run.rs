@@ -24,6 +24,7 @@ use crate::changes;
 use crate::classify::{Ending, classify};
 use crate::command::{Invocation, RunDirs, base_env, resolve_cli};
 use crate::error::Error;
+use crate::library;
 use crate::process::RunGuard;
 use crate::transcript::Transcript;
 
@@ -70,6 +71,7 @@ impl Runner {
             ));
         }
         let project = changes::check_project(&request.project_path).await?;
+        library::check_command(&request.prompt, self.config.commands_dir.as_deref(), &project)?;
         let cli = resolve_cli(&self.config.claude_bin, std::env::var_os("PATH").as_ref())?;
         let slot = self
             .slots
@@ -91,12 +93,18 @@ impl Runner {
             tmp: run_dir.path().join("tmp"),
             marker: run_dir.path().display().to_string(),
         };
-        prepare_dirs(&dirs, self.config.credentials_file.as_deref()).map_err(|source| {
-            Error::RunDir {
+        prepare_dirs(&dirs, self.config.credentials_file.as_deref())
+            .and_then(|()| {
+                library::install(
+                    &dirs.home,
+                    self.config.commands_dir.as_deref(),
+                    self.config.hook_bin.as_deref(),
+                )
+            })
+            .map_err(|source| Error::RunDir {
                 dir: run_dir.path().to_path_buf(),
                 source,
-            }
-        })?;
+            })?;
 
         let raw_log = match &self.config.transcript_dir {
             Some(dir) => Some(open_raw_log(dir, &request.run_id)?),

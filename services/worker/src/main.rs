@@ -25,6 +25,14 @@ struct Args {
     /// Seconds a crashed worker's workflows wait on its sticky queue before another worker takes them.
     #[arg(long, env = "WORKER_STICKY_TIMEOUT_SECS", default_value_t = 10)]
     sticky_timeout_secs: u64,
+    /// Activities (agent runs, test runs, git work) run at once.
+    #[arg(long, env = "WORKER_MAX_ACTIVITIES", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    max_activities: u64,
+    /// Workflow tasks processed at once.
+    #[arg(long, env = "WORKER_MAX_WORKFLOWS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(2..=10_000))]
+    max_workflows: u64,
 }
 
 #[tokio::main]
@@ -40,6 +48,9 @@ async fn main() -> ExitCode {
         executor_addr: args.executor_addr,
         test_runner_addr: args.test_runner_addr,
         sticky_timeout: Duration::from_secs(args.sticky_timeout_secs),
+        // The parser keeps both within 10 000.
+        max_activities: args.max_activities as usize,
+        max_workflows: args.max_workflows as usize,
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));

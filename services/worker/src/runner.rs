@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
+use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
 
-use crate::activities::StageActivities;
-use crate::workflows::DevelopWorkflow;
+use crate::activities::{StageActivities, WorkspaceActivities};
+use crate::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
 use crate::{ConnectError, TemporalTarget, connect_client};
 
 #[derive(Debug, Clone)]
@@ -19,6 +20,10 @@ pub struct Config {
     pub test_runner_addr: String,
     /// How long a crashed worker's workflows wait before another worker takes them.
     pub sticky_timeout: Duration,
+    /// Activities (agent runs, test runs, git work) this worker runs at once.
+    pub max_activities: usize,
+    /// Workflow tasks this worker processes at once.
+    pub max_workflows: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +64,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
     let options = WorkerOptions::new(config.task_queue.clone())
         .register_workflow::<DevelopWorkflow>()
         .map_err(|e| WorkerError::Start(e.to_string()))?
+        .register_workflow::<IterateWorkflow>()
+        .map_err(|e| WorkerError::Start(e.to_string()))?
+        .register_workflow::<ParallelWorkflow>()
+        .map_err(|e| WorkerError::Start(e.to_string()))?
+        .register_workflow::<FeatureWorkflow>()
+        .map_err(|e| WorkerError::Start(e.to_string()))?
         .register_activities(activities)
+        .register_activities(WorkspaceActivities)
         .sticky_queue_schedule_to_start_timeout(config.sticky_timeout)
+        .tuner(
+            TunerHolder::builder()
+                .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(config.max_workflows))
+                .activity_task_slot_supplier(FixedSizeSlotSupplier::new(config.max_activities))
+                .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(config.max_activities))
+                .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+                .build(),
+        )
         .build();
     let mut worker = Worker::new(&runtime, client, options).map_err(|e| WorkerError::Start(e.to_string()))?;
     let stop = worker.shutdown_handle();

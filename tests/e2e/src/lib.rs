@@ -11,5 +11,5 @@ mod stack;
 pub use fixtures::{fixtures_dir, save_fixture};
 pub use paths::{bin, example, tool, workspace_root};
 pub use process::{Service, free_port, processes_matching};
-pub use project::{git, git_project};
+pub use project::{checkout_state, files, git, git_project};
 pub use stack::{CliOutput, Stack, StackOptions};

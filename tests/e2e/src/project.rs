@@ -45,3 +45,40 @@ pub fn git_project(source: &Path) -> tempfile::TempDir {
     git(dir.path(), &["commit", "-q", "-m", "initial"]);
     dir
 }
+
+/// What git keeps about a checkout, as bytes: the index file, HEAD, and every ref except
+/// the ones claude-temporal adds (snapshots, feature branches).
+pub fn checkout_state(dir: &Path) -> (Vec<u8>, Vec<u8>, String) {
+    let refs = git(dir, &["for-each-ref", "--format=%(refname) %(objectname)"])
+        .lines()
+        .filter(|line| !line.starts_with("refs/claude-temporal/") && !line.starts_with("refs/heads/feature-"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (
+        std::fs::read(dir.join(".git/index")).unwrap_or_default(),
+        std::fs::read(dir.join(".git/HEAD")).expect("HEAD"),
+        refs,
+    )
+}
+
+/// Every file of the work tree outside `.git` and the caches tests leave, with its content.
+pub fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).expect("read dir") {
+            let path = entry.expect("dir entry").path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            if [".git", "__pycache__", ".pytest_cache"].contains(&name.as_str()) {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let relative = path.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
+                out.insert(relative, std::fs::read(&path).expect("read file"));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use ct_domain::WorkflowStatus;
 use ct_scripted_model::{Scenario, ScriptedModel};
-use ct_worker::workflows::DevelopWorkflow;
+use ct_worker::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
 use ct_worker::{TemporalTarget, connect_client};
 use temporalio_client::{Client, WorkflowFetchHistoryOptions};
 
@@ -78,6 +78,10 @@ impl Stack {
             .arg(dir.path().join("transcripts"))
             .arg("--claude-bin")
             .arg(tool("claude"))
+            .arg("--commands-dir")
+            .arg(crate::paths::workspace_root().join(".claude/commands"))
+            .arg("--hook-bin")
+            .arg(bin("claude-temporal"))
             .env("ANTHROPIC_BASE_URL", model.base_url())
             .env("ANTHROPIC_API_KEY", "e2e-test-key")
             .env("CLAUDE_CODE_MAX_RETRIES", "0");
@@ -227,6 +231,12 @@ impl Stack {
         let replayer = WorkflowReplayer::new(
             WorkflowReplayerOptions::new()
                 .register_workflow::<DevelopWorkflow>()
+                .expect("register")
+                .register_workflow::<IterateWorkflow>()
+                .expect("register")
+                .register_workflow::<ParallelWorkflow>()
+                .expect("register")
+                .register_workflow::<FeatureWorkflow>()
                 .expect("register")
                 .build(),
         )

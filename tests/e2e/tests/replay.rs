@@ -2,7 +2,7 @@
 //! current workflow code, so a change that breaks running workflows fails here.
 
 use ct_e2e::fixtures_dir;
-use ct_worker::workflows::DevelopWorkflow;
+use ct_worker::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
@@ -18,6 +18,12 @@ async fn recorded_histories_replay_against_current_code() {
     let replayer = WorkflowReplayer::new(
         WorkflowReplayerOptions::new()
             .register_workflow::<DevelopWorkflow>()
+            .expect("register")
+            .register_workflow::<IterateWorkflow>()
+            .expect("register")
+            .register_workflow::<ParallelWorkflow>()
+            .expect("register")
+            .register_workflow::<FeatureWorkflow>()
             .expect("register")
             .build(),
     )

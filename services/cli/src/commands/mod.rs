@@ -1,8 +1,14 @@
 //! One module per subcommand; `Session` holds what they share.
 
 mod cancel;
+mod config;
 mod decide;
 mod list;
+mod iterate;
+mod parallel;
+mod project;
+mod snapshots;
+mod stages;
 mod start;
 mod status;
 
@@ -15,7 +21,7 @@ use ct_worker::{TemporalTarget, connect_client};
 use temporalio_client::errors::WorkflowQueryError;
 use temporalio_client::{Client, WorkflowHandle, WorkflowQueryOptions};
 
-use crate::cli::{Cli, Command, TemporalArgs};
+use crate::cli::{Cli, Command, ConfigCommand};
 use crate::error::CliError;
 
 /// Queries need a live worker; without one they would hang, so they get a deadline.
@@ -25,28 +31,72 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Dev(args) = cli.command {
         return crate::dev::run(args).await;
     }
-    let session = Session::connect(cli.temporal).await?;
+    // The hook runs inside agent runs: it must not depend on configuration or Temporal.
+    if let Command::Hook(args) = cli.command {
+        return Ok(crate::hook::run(args));
+    }
+    let mut flags = cli.temporal.flags();
+    match &cli.command {
+        Command::Start(args) => {
+            flags.extend(args.settings.flags());
+            if let Some(project) = &args.project {
+                flags.push(ct_config::Flag {
+                    key: ct_config::key::PROJECT_PATH,
+                    value: project.display().to_string(),
+                    flag: "argument PROJECT",
+                });
+            }
+        }
+        Command::Config(args) => match &args.command {
+            ConfigCommand::Show(show) => flags.extend(show.settings.flags()),
+        },
+        Command::Stages(args) => {
+            if let crate::cli::StagesCommand::Show(show) = &args.command {
+                flags.extend(show.settings.flags());
+            }
+        }
+        _ => {}
+    }
+    let config = crate::settings::load(cli.config, flags)?;
+    if let Command::Config(args) = cli.command {
+        return config::run(&config, args);
+    }
+    if let Command::Stages(args) = cli.command {
+        return stages::run(&config, args);
+    }
+    if let Command::Start(args) = cli.command {
+        let plan = start::plan(&config, args)?;
+        let session = Session::connect(&config).await?;
+        return start::run(&session, plan).await;
+    }
+    let session = Session::connect(&config).await?;
     match cli.command {
-        Command::Start(args) => start::run(&session, args).await,
         Command::Status(args) => status::show(&session, args).await,
         Command::Result(args) => status::wait_for_result(&session, args).await,
         Command::Approve(args) => decide::approve(&session, args).await,
         Command::Reject(args) => decide::reject(&session, args).await,
         Command::List(args) => list::run(&session, args).await,
         Command::Cancel(args) => cancel::run(&session, args).await,
-        Command::Dev(_) => unreachable!("handled before connecting"),
+        Command::Snapshots(args) => snapshots::list(&session, args).await,
+        Command::Rollback(args) => snapshots::rollback(&session, args).await,
+        Command::Iterate(args) => iterate::run(&session, args).await,
+        Command::Parallel(args) => parallel::run(&session, args).await,
+        Command::Dev(_) | Command::Hook(_) | Command::Config(_) | Command::Stages(_) | Command::Start(_) => {
+            unreachable!("handled before connecting")
+        }
     }
 }
 
 pub(crate) struct Session {
     client: Client,
-    args: TemporalArgs,
+    args: ct_config::TemporalSettings,
 }
 
 impl Session {
-    async fn connect(args: TemporalArgs) -> anyhow::Result<Self> {
+    async fn connect(config: &ct_config::Config) -> anyhow::Result<Self> {
+        let args = config.settings.temporal.clone();
         let target = TemporalTarget {
-            address: args.temporal_address.clone(),
+            address: args.address.clone(),
             namespace: args.namespace.clone(),
         };
         let client = connect_client(&target, "claude-temporal-cli")

@@ -2,7 +2,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ct_domain::templates::{self, PromptContext};
+use ct_config::stages::{self, StageSelection};
+use ct_domain::templates::PromptContext;
 use ct_domain::{AgentSettings, DevelopInput};
 use ct_worker::workflows::DevelopWorkflow;
 use temporalio_client::WorkflowStartOptions;
@@ -12,8 +13,19 @@ use super::Session;
 use crate::cli::StartArgs;
 use crate::error::CliError;
 
-pub(super) async fn run(session: &Session, args: StartArgs) -> anyhow::Result<ExitCode> {
-    let project = validate_project(&args.project)?;
+/// A checked start: everything that can be wrong with the input is found before Temporal is
+/// contacted, so bad input fails the same way with or without a server.
+pub(super) struct StartPlan {
+    id: String,
+    project: PathBuf,
+    input: DevelopInput,
+    origin: String,
+    json: bool,
+}
+
+pub(super) fn plan(config: &ct_config::Config, args: StartArgs) -> Result<StartPlan, CliError> {
+    let settings = &config.settings;
+    let project = validate_project(project(config)?)?;
     let project_path = project.to_string_lossy().into_owned();
     let features: Vec<String> = args
         .features
@@ -21,28 +33,52 @@ pub(super) async fn run(session: &Session, args: StartArgs) -> anyhow::Result<Ex
         .map(|f| f.trim().to_owned())
         .filter(|f| !f.is_empty())
         .collect();
-    let template = templates::find(&args.template).map_err(|err| CliError::BadInput(err.to_string()))?;
-    let stages = template
-        .render(&PromptContext {
-            project_path: &project_path,
-            features: &features,
-        })
+    let selected = stages::select(StageSelection {
+        template: args.stages.template.as_deref(),
+        stages_file: args.stages.stages.as_deref(),
+        project: Some(&project),
+    })
+    .map_err(|err| CliError::BadInput(err.to_string()))?;
+    let stages = selected
+        .template
+        .render(&PromptContext::new(&project_path, &features))
         .map_err(|err| CliError::BadInput(err.to_string()))?;
     let id = args.id.clone().unwrap_or_else(|| default_id(&project));
     let input = DevelopInput {
         project_path,
         features,
-        template: template.name.to_owned(),
+        template: selected.template.name.clone(),
         stages,
-        approval_timeout_secs: args.approval_timeout,
+        approval_timeout_secs: settings.workflow.approval_timeout_secs,
         agent: AgentSettings {
-            model: args.model,
-            max_turns: args.max_turns,
-            timeout_secs: args.agent_timeout,
-            max_output_tokens: args.max_output_tokens,
+            model: settings.claude.model.clone(),
+            max_turns: settings.claude.max_turns,
+            timeout_secs: settings.claude.timeout_secs,
+            max_output_tokens: settings.claude.max_tokens,
         },
-        test_timeout_secs: args.test_timeout,
+        test_timeout_secs: settings.workflow.test_timeout_secs,
     };
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(StartPlan {
+        id,
+        project,
+        input,
+        origin: selected.origin,
+        json: args.json,
+    })
+}
+
+pub(super) async fn run(session: &Session, plan: StartPlan) -> anyhow::Result<ExitCode> {
+    let StartPlan {
+        id,
+        project,
+        input,
+        origin,
+        json,
+    } = plan;
+    let stage_names: Vec<String> = input.stages.iter().map(|stage| stage.name.clone()).collect();
     session
         .client
         .start_workflow(
@@ -58,15 +94,25 @@ pub(super) async fn run(session: &Session, args: StartArgs) -> anyhow::Result<Ex
             other => CliError::Unreachable(format!("cannot start workflow `{id}`: {other}")),
         })?;
     let ui_url = session.ui_link(&id);
-    if args.json {
+    if json {
         println!("{}", serde_json::json!({ "workflow_id": id, "ui_url": ui_url }));
     } else {
         println!("{id}");
         eprintln!("started develop workflow `{id}` on {}", project.display());
+        eprintln!("  stages:  {} from {origin}", stage_names.join(", "));
         eprintln!("  watch:   claude-temporal status {id}");
         eprintln!("  web ui:  {ui_url}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The project argument, else PROJECT_PATH from the configuration.
+fn project(config: &ct_config::Config) -> Result<&Path, CliError> {
+    config.settings.project_path.as_deref().ok_or_else(|| {
+        CliError::BadInput(
+            "no project given: pass the path of a git work tree, or set PROJECT_PATH".to_owned(),
+        )
+    })
 }
 
 /// The agent may only work in an existing git work tree: its changes must be

@@ -6,6 +6,7 @@
 mod agent;
 mod failure;
 mod tests;
+mod workspace;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tonic::transport::{Channel, Endpoint};
 
 pub use failure::NON_RETRYABLE_ERROR_TYPES;
+pub use workspace::{CommitTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, WorkspaceActivities, WorktreesTask};
 
 /// The activities' connections. Channels connect lazily and reconnect on their
 /// own, so a service that starts after the worker is picked up when it comes up.
@@ -39,6 +41,10 @@ pub struct AgentTask {
     pub project_path: String,
     pub prompt: String,
     pub settings: ct_domain::AgentSettings,
+    /// Snapshot to put the work tree back to before a retry, so that a failed attempt's
+    /// half-done edits never reach the next one.
+    #[serde(default)]
+    pub restore_on_retry: Option<String>,
 }
 
 /// What a successful agent run reports back to the workflow.
@@ -97,6 +103,18 @@ impl StageActivities {
         ctx: ActivityContext,
         task: AgentTask,
     ) -> Result<AgentReport, ActivityError> {
+        if ctx.info().attempt > 1
+            && let Some(reference) = &task.restore_on_retry
+        {
+            let restored = workspace::restore(task.project_path.clone(), reference.clone()).await?;
+            tracing::info!(
+                run_id = %task.run_id,
+                snapshot = %reference,
+                written = restored.written.len(),
+                removed = restored.removed.len(),
+                "restored the stage's snapshot before retrying"
+            );
+        }
         agent::run(self.executor.clone(), &ctx, task).await
     }
 

@@ -4,13 +4,14 @@
 use std::time::{Duration, SystemTime};
 
 use ct_domain::{ApprovalDecision, DevelopInput, RunState, StagePlan, StageState, StageStatus, WorkflowStatus};
+use ct_workspace::Snapshot;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityExecutionError, ApplicationFailure, CancellableFuture, SyncWorkflowContext,
     WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
-use super::options;
+use super::{options, snapshots};
 use crate::activities::{AgentReport, AgentTask, StageActivities, TestReport, TestTask};
 
 #[workflow]
@@ -103,19 +104,28 @@ async fn run_stage(
         s.stage_mut(index).state = StageState::Running;
     });
     let run_id = format!("{}/{}", ctx.workflow_id(), stage.name);
+    let snapshot = snapshot_before(ctx, input, stage).await?;
+    let settings = stage.agent_settings(&input.agent);
     let report = ctx
         .execute_activity(
             StageActivities::run_agent,
             AgentTask {
                 run_id: run_id.clone(),
+                restore_on_retry: snapshot.as_ref().map(|s| s.reference.clone()),
                 project_path: input.project_path.clone(),
                 prompt: stage.prompt.clone(),
-                settings: input.agent.clone(),
+                settings: settings.clone(),
             },
-            options::agent(input.agent.timeout_secs),
+            options::agent(settings.timeout_secs),
         )
-        .await
-        .map_err(|err| activity_stop(&stage.name, "agent", &err))?;
+        .await;
+    let report = match report {
+        Ok(report) => report,
+        Err(err) => {
+            let stop = activity_stop(&stage.name, "agent", &err);
+            return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
+        }
+    };
     ctx.state_mut(|s| {
         record_agent(s.stage_mut(index), &report);
         s.status.refresh_totals();
@@ -133,15 +143,22 @@ async fn run_stage(
                 },
                 options::tests(input.test_timeout_secs),
             )
-            .await
-            .map_err(|err| activity_stop(&stage.name, "tests", &err))?;
+            .await;
+        let tests = match tests {
+            Ok(tests) => tests,
+            Err(err) => {
+                let stop = activity_stop(&stage.name, "tests", &err);
+                return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
+            }
+        };
         ctx.state_mut(|s| {
             let status = s.stage_mut(index);
             status.tests_passed = Some(tests.passed);
             status.tests_failed = Some(tests.failed);
         });
         if !tests.is_green() {
-            return Err(Stop::Failed(tests_failure(&stage.name, &tests)));
+            let stop = Stop::Failed(tests_failure(&stage.name, &tests));
+            return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
         }
     }
 
@@ -155,6 +172,42 @@ async fn run_stage(
         status.duration_ms = elapsed_ms(started, finished);
     });
     Ok(())
+}
+
+/// Snapshots the work tree before a stage, so that a retried agent attempt starts from it
+/// and a failed critical stage can be rolled back. Every stage gets one, not only critical
+/// ones: without it a retry would start from the failed attempt's half-done edits.
+async fn snapshot_before(
+    ctx: &mut WorkflowContext<DevelopWorkflow>,
+    input: &DevelopInput,
+    stage: &StagePlan,
+) -> Result<Option<Snapshot>, Stop> {
+    if !ctx.patched(snapshots::SNAPSHOTS_PATCH) {
+        return Ok(None);
+    }
+    let number = ctx.state(|s| s.status.snapshots.len()) as u32 + 1;
+    let snapshot = snapshots::take(ctx, &input.project_path, number, &stage.name)
+        .await
+        .map_err(|err| activity_stop(&stage.name, "snapshot", &err))?;
+    ctx.state_mut(|s| s.status.snapshots.push(snapshots::label(&snapshot)));
+    Ok(Some(snapshot))
+}
+
+/// A critical stage that failed is rolled back to its snapshot before the workflow ends.
+/// A rejected stage is left as it is for the reviewer (`claude-temporal rollback` undoes it).
+async fn roll_back_critical(
+    ctx: &mut WorkflowContext<DevelopWorkflow>,
+    input: &DevelopInput,
+    stage: &StagePlan,
+    snapshot: Option<&Snapshot>,
+    stop: Stop,
+) -> Stop {
+    match (stop, snapshot) {
+        (Stop::Failed(message), Some(snapshot)) if stage.critical_path => {
+            Stop::Failed(snapshots::roll_back(ctx, &input.project_path, snapshot, message).await)
+        }
+        (stop, _) => stop,
+    }
 }
 
 async fn await_approval(
@@ -198,7 +251,7 @@ async fn await_approval(
     }
 }
 
-fn record_agent(status: &mut StageStatus, report: &AgentReport) {
+pub(super) fn record_agent(status: &mut StageStatus, report: &AgentReport) {
     status.attempts = report.attempt;
     status.input_tokens = report.input_tokens;
     status.output_tokens = report.output_tokens;
@@ -210,7 +263,7 @@ fn record_agent(status: &mut StageStatus, report: &AgentReport) {
     status.lines_removed = report.lines_removed;
 }
 
-fn tests_failure(stage: &str, tests: &TestReport) -> String {
+pub(super) fn tests_failure(stage: &str, tests: &TestReport) -> String {
     if tests.timed_out {
         return format!("stage `{stage}`: tests timed out (`{}`)", tests.command);
     }
@@ -260,7 +313,7 @@ fn finish_early(ctx: &mut WorkflowContext<DevelopWorkflow>, index: usize, stop: 
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct WorkflowError(String);
+pub(super) struct WorkflowError(pub(super) String);
 
 fn now(ctx: &WorkflowContext<DevelopWorkflow>) -> SystemTime {
     ctx.workflow_time().unwrap_or(SystemTime::UNIX_EPOCH)

@@ -2,6 +2,11 @@
 //! workflow context, no I/O, no randomness; everything else is an activity.
 
 mod develop;
+mod iterate;
 mod options;
+mod parallel;
+mod snapshots;
 
 pub use develop::DevelopWorkflow;
+pub use iterate::IterateWorkflow;
+pub use parallel::{FeatureTask, FeatureWorkflow, ParallelWorkflow};

@@ -41,6 +41,22 @@ pub(super) fn tests(timeout_secs: u64) -> ActivityOptions {
     options(Duration::from_secs(timeout_secs), 2)
 }
 
+/// Git work on the local repository: seconds normally, retried a few times in case a
+/// concurrent git command holds a lock.
+pub(super) fn workspace() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
+        .retry_policy(retry_policy(3))
+        .build()
+}
+
+/// Like [`workspace`], but it runs even when the workflow is being cancelled: cleanup.
+pub(super) fn workspace_cleanup() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
+        .retry_policy(retry_policy(3))
+        .cancellation_token(temporalio_sdk::WorkflowCancellationToken::new())
+        .build()
+}
+
 /// The most specific message of an activity failure: the application error
 /// the activity raised, not the "activity task failed" wrapper around it.
 pub(super) fn failure_message(err: &ActivityExecutionError) -> String {

@@ -1,0 +1,456 @@
+//! Every setting: its key in config files, the environment variable users know it by, its
+//! default, whether it is a secret, and how a value is checked.
+
+/// The keys, for code that reads or overrides one setting.
+pub mod key {
+    pub const ENVIRONMENT: &str = "environment";
+    pub const TEMPORAL_ADDRESS: &str = "temporal.address";
+    pub const TEMPORAL_NAMESPACE: &str = "temporal.namespace";
+    pub const TEMPORAL_TASK_QUEUE: &str = "temporal.task_queue";
+    pub const TEMPORAL_UI_BASE_URL: &str = "temporal.ui_base_url";
+    pub const CLAUDE_MODEL: &str = "claude.model";
+    pub const CLAUDE_MAX_TOKENS: &str = "claude.max_tokens";
+    pub const CLAUDE_TIMEOUT_SECS: &str = "claude.timeout_secs";
+    pub const CLAUDE_MAX_TURNS: &str = "claude.max_turns";
+    pub const CLAUDE_TEMPERATURE: &str = "claude.temperature";
+    pub const APPROVAL_TIMEOUT_SECS: &str = "workflow.approval_timeout_secs";
+    pub const TEST_TIMEOUT_SECS: &str = "workflow.test_timeout_secs";
+    pub const WORKER_MAX_ACTIVITIES: &str = "worker.max_activities";
+    pub const WORKER_MAX_WORKFLOWS: &str = "worker.max_workflows";
+    pub const PROJECT_PATH: &str = "project_path";
+    pub const METRICS_FILE: &str = "metrics_file";
+    pub const LOG_LEVEL: &str = "log_level";
+    pub const NOTIFICATION_TYPE: &str = "notification.type";
+    pub const SLACK_WEBHOOK_URL: &str = "notification.slack_webhook_url";
+    pub const SLACK_CHANNEL: &str = "notification.slack_channel";
+    pub const WEBHOOK_URL: &str = "notification.webhook_url";
+    pub const WEBHOOK_SECRET: &str = "notification.webhook_secret";
+}
+
+/// How much of a value may be shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrecy {
+    Public,
+    /// A URL whose path is a credential (Slack and webhook URLs): only scheme and host show.
+    Url,
+    /// Never shown.
+    Secret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Environment,
+    HostPort,
+    /// A non-empty name without spaces.
+    Name,
+    HttpUrl,
+    /// An http(s) URL, or empty for none.
+    OptionalUrl,
+    /// Any text; empty means unset.
+    Text,
+    Number {
+        min: u64,
+        max: u64,
+    },
+    /// Accepted so that configurations written for other tools load, then reported as unused.
+    Temperature,
+    Path,
+    LogLevel,
+    NotificationTypes,
+}
+
+#[derive(Debug)]
+pub struct KeyDef {
+    pub key: &'static str,
+    pub env: &'static str,
+    pub(crate) kind: Kind,
+    pub default: &'static str,
+    pub secrecy: Secrecy,
+    pub help: &'static str,
+}
+
+const SECS: Kind = Kind::Number {
+    min: 1,
+    max: 365 * 24 * 3600,
+};
+const COUNT: Kind = Kind::Number {
+    min: 1,
+    max: 10_000,
+};
+const ZERO_MEANS_DEFAULT: Kind = Kind::Number {
+    min: 0,
+    max: u32::MAX as u64,
+};
+
+pub const KEYS: &[KeyDef] = &[
+    KeyDef {
+        key: key::ENVIRONMENT,
+        env: "CLAUDE_TEMPORAL_ENV",
+        kind: Kind::Environment,
+        default: "development",
+        secrecy: Secrecy::Public,
+        help: "preset: development, staging or production",
+    },
+    KeyDef {
+        key: key::TEMPORAL_ADDRESS,
+        env: "TEMPORAL_ADDRESS",
+        kind: Kind::HostPort,
+        default: "127.0.0.1:7233",
+        secrecy: Secrecy::Public,
+        help: "Temporal frontend, host:port",
+    },
+    KeyDef {
+        key: key::TEMPORAL_NAMESPACE,
+        env: "TEMPORAL_NAMESPACE",
+        kind: Kind::Name,
+        default: "default",
+        secrecy: Secrecy::Public,
+        help: "Temporal namespace",
+    },
+    KeyDef {
+        key: key::TEMPORAL_TASK_QUEUE,
+        env: "TEMPORAL_TASK_QUEUE",
+        kind: Kind::Name,
+        default: ct_domain::DEFAULT_TASK_QUEUE,
+        secrecy: Secrecy::Public,
+        help: "task queue the worker polls",
+    },
+    KeyDef {
+        key: key::TEMPORAL_UI_BASE_URL,
+        env: "TEMPORAL_UI_BASE_URL",
+        kind: Kind::HttpUrl,
+        default: "http://127.0.0.1:8233",
+        secrecy: Secrecy::Public,
+        help: "Temporal Web UI, for links",
+    },
+    KeyDef {
+        key: key::CLAUDE_MODEL,
+        env: "CLAUDE_MODEL",
+        kind: Kind::Text,
+        default: "",
+        secrecy: Secrecy::Public,
+        help: "model of every agent run; empty: the executor's default",
+    },
+    KeyDef {
+        key: key::CLAUDE_MAX_TOKENS,
+        env: "CLAUDE_MAX_TOKENS",
+        kind: ZERO_MEANS_DEFAULT,
+        default: "0",
+        secrecy: Secrecy::Public,
+        help: "cap on output tokens per model response; 0: the CLI's default",
+    },
+    KeyDef {
+        key: key::CLAUDE_TIMEOUT_SECS,
+        env: "CLAUDE_TIMEOUT",
+        kind: SECS,
+        default: "1800",
+        secrecy: Secrecy::Public,
+        help: "seconds one agent run may take",
+    },
+    KeyDef {
+        key: key::CLAUDE_MAX_TURNS,
+        env: "CLAUDE_MAX_TURNS",
+        kind: ZERO_MEANS_DEFAULT,
+        default: "0",
+        secrecy: Secrecy::Public,
+        help: "turn limit of one agent run; 0: the executor's default",
+    },
+    KeyDef {
+        key: key::CLAUDE_TEMPERATURE,
+        env: "CLAUDE_TEMPERATURE",
+        kind: Kind::Temperature,
+        default: "",
+        secrecy: Secrecy::Public,
+        help: "not supported: the Claude Code CLI has no temperature setting",
+    },
+    KeyDef {
+        key: key::APPROVAL_TIMEOUT_SECS,
+        env: "APPROVAL_TIMEOUT",
+        kind: SECS,
+        default: "3600",
+        secrecy: Secrecy::Public,
+        help: "seconds an approval gate waits before the workflow fails",
+    },
+    KeyDef {
+        key: key::TEST_TIMEOUT_SECS,
+        env: "TEST_TIMEOUT",
+        kind: SECS,
+        default: "600",
+        secrecy: Secrecy::Public,
+        help: "seconds one run of the project's tests may take",
+    },
+    KeyDef {
+        key: key::WORKER_MAX_ACTIVITIES,
+        env: "WORKER_MAX_ACTIVITIES",
+        kind: COUNT,
+        default: "20",
+        secrecy: Secrecy::Public,
+        help: "activities (agent runs, test runs, git work) one worker runs at once; read by ct-worker",
+    },
+    KeyDef {
+        key: key::WORKER_MAX_WORKFLOWS,
+        env: "WORKER_MAX_WORKFLOWS",
+        kind: Kind::Number {
+            min: 2,
+            max: 10_000,
+        },
+        default: "100",
+        secrecy: Secrecy::Public,
+        help: "workflow tasks one worker processes at once; read by ct-worker",
+    },
+    KeyDef {
+        key: key::PROJECT_PATH,
+        env: "PROJECT_PATH",
+        kind: Kind::Path,
+        default: "",
+        secrecy: Secrecy::Public,
+        help: "project `start` works on when none is given",
+    },
+    KeyDef {
+        key: key::METRICS_FILE,
+        env: "METRICS_FILE",
+        kind: Kind::Path,
+        default: "metrics.jsonl",
+        secrecy: Secrecy::Public,
+        help: "JSONL file the metrics-sink appends one line per stage to",
+    },
+    KeyDef {
+        key: key::LOG_LEVEL,
+        env: "LOG_LEVEL",
+        kind: Kind::LogLevel,
+        default: "info",
+        secrecy: Secrecy::Public,
+        help: "log level of the services (trace, debug, info, warn, error)",
+    },
+    KeyDef {
+        key: key::NOTIFICATION_TYPE,
+        env: "NOTIFICATION_TYPE",
+        kind: Kind::NotificationTypes,
+        default: "console",
+        secrecy: Secrecy::Public,
+        help: "where the notifier sends events: console, slack, webhook (comma-separated)",
+    },
+    KeyDef {
+        key: key::SLACK_WEBHOOK_URL,
+        env: "SLACK_WEBHOOK_URL",
+        kind: Kind::OptionalUrl,
+        default: "",
+        secrecy: Secrecy::Url,
+        help: "Slack incoming-webhook URL",
+    },
+    KeyDef {
+        key: key::SLACK_CHANNEL,
+        env: "SLACK_CHANNEL",
+        kind: Kind::Text,
+        default: "",
+        secrecy: Secrecy::Public,
+        help: "Slack channel instead of the webhook's own",
+    },
+    KeyDef {
+        key: key::WEBHOOK_URL,
+        env: "NOTIFICATION_WEBHOOK_URL",
+        kind: Kind::OptionalUrl,
+        default: "",
+        secrecy: Secrecy::Url,
+        help: "generic webhook URL",
+    },
+    KeyDef {
+        key: key::WEBHOOK_SECRET,
+        env: "NOTIFICATION_WEBHOOK_SECRET",
+        kind: Kind::Text,
+        default: "",
+        secrecy: Secrecy::Secret,
+        help: "signing secret of the generic webhook",
+    },
+];
+
+pub(crate) fn def(key: &str) -> Option<&'static KeyDef> {
+    KEYS.iter().find(|def| def.key == key)
+}
+
+/// The presets `environment` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Staging,
+    Production,
+}
+
+impl Environment {
+    pub const ALL: [Environment; 3] = [
+        Environment::Development,
+        Environment::Staging,
+        Environment::Production,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Environment::Development => "development",
+            Environment::Staging => "staging",
+            Environment::Production => "production",
+        }
+    }
+
+    pub(crate) fn parse(value: &str) -> Result<Environment, String> {
+        let value = value.trim().to_ascii_lowercase();
+        match value.as_str() {
+            "development" | "dev" => Ok(Environment::Development),
+            "staging" => Ok(Environment::Staging),
+            "production" | "prod" => Ok(Environment::Production),
+            _ => Err("expected development, staging or production".to_owned()),
+        }
+    }
+}
+
+impl Kind {
+    /// Checks a value, saying what is wrong in terms a user can act on.
+    pub(crate) fn check(self, value: &str) -> Result<(), String> {
+        match self {
+            Kind::Environment => Environment::parse(value).map(drop),
+            Kind::HostPort => host_port(value),
+            Kind::Name => {
+                if value.trim().is_empty() || value.contains(char::is_whitespace) {
+                    Err("expected a non-empty name without spaces".to_owned())
+                } else {
+                    Ok(())
+                }
+            }
+            Kind::HttpUrl => http_url(value),
+            Kind::OptionalUrl if value.is_empty() => Ok(()),
+            Kind::OptionalUrl => http_url(value),
+            Kind::Text | Kind::Path => Ok(()),
+            Kind::Number { min, max } => number(value, min, max).map(drop),
+            Kind::Temperature => temperature(value).map(drop),
+            Kind::LogLevel => log_level(value),
+            Kind::NotificationTypes => notification_types(value).map(drop),
+        }
+    }
+}
+
+pub(crate) fn number(value: &str, min: u64, max: u64) -> Result<u64, String> {
+    let n: u64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a whole number from {min} to {max}"))?;
+    if n < min || n > max {
+        return Err(format!("{n} is out of range: expected {min} to {max}"));
+    }
+    Ok(n)
+}
+
+pub(crate) fn temperature(value: &str) -> Result<Option<f64>, String> {
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    match value.trim().parse::<f64>() {
+        Ok(t) if (0.0..=1.0).contains(&t) => Ok(Some(t)),
+        _ => Err("expected a number from 0 to 1".to_owned()),
+    }
+}
+
+fn host_port(value: &str) -> Result<(), String> {
+    let bare = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"))
+        .unwrap_or(value);
+    let (host, port) = bare
+        .rsplit_once(':')
+        .ok_or_else(|| "expected host:port, e.g. 127.0.0.1:7233".to_owned())?;
+    if host.is_empty() || host.contains(['/', ' ']) {
+        return Err("expected host:port, e.g. 127.0.0.1:7233".to_owned());
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("port `{port}` is not a port number (1-65535)")),
+    }
+}
+
+fn http_url(value: &str) -> Result<(), String> {
+    let rest = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"))
+        .ok_or_else(|| "expected an http:// or https:// URL".to_owned())?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err("the URL has no host".to_owned());
+    }
+    Ok(())
+}
+
+const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+
+fn log_level(value: &str) -> Result<(), String> {
+    // A tracing filter (`info,ct_worker=debug`) is accepted as long as every level in it is.
+    let levels_ok = !value.trim().is_empty()
+        && value.split(',').all(|directive| {
+            let level = directive.rsplit('=').next().unwrap_or_default().trim();
+            LEVELS.contains(&level.to_ascii_lowercase().as_str())
+        });
+    if levels_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected one of {}, or a filter such as info,ct_worker=debug",
+            LEVELS.join(", ")
+        ))
+    }
+}
+
+/// The notifier's backends.
+pub(crate) fn notification_types(value: &str) -> Result<Vec<String>, String> {
+    const KNOWN: [&str; 3] = ["console", "slack", "webhook"];
+    let types: Vec<String> = value
+        .split(',')
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if let Some(unknown) = types.iter().find(|t| !KNOWN.contains(&t.as_str())) {
+        return Err(format!(
+            "unknown notification type `{unknown}`; expected {}",
+            KNOWN.join(", ")
+        ));
+    }
+    Ok(types)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_default_passes_its_own_check() {
+        for def in KEYS {
+            def.kind.check(def.default).unwrap_or_else(|reason| {
+                panic!("{}: default {:?}: {reason}", def.key, def.default)
+            });
+        }
+    }
+
+    #[test]
+    fn checks_say_what_was_expected() {
+        assert_eq!(
+            number("lots", 0, 10).unwrap_err(),
+            "expected a whole number from 0 to 10"
+        );
+        assert_eq!(
+            number("0", 1, 10).unwrap_err(),
+            "0 is out of range: expected 1 to 10"
+        );
+        assert!(host_port("temporal:7233").is_ok());
+        assert!(host_port("http://temporal:7233").is_ok());
+        assert!(host_port("temporal").is_err());
+        assert!(host_port("temporal:http").is_err());
+        assert!(http_url("https://hooks.slack.com/services/T/B/x").is_ok());
+        assert!(http_url("hooks.slack.com").is_err());
+        assert!(log_level("info,ct_worker=debug").is_ok());
+        assert!(log_level("verbose").is_err());
+        assert_eq!(
+            notification_types("console, Slack").unwrap(),
+            ["console", "slack"]
+        );
+        assert!(notification_types("email").is_err());
+        assert_eq!(temperature("0.2").unwrap(), Some(0.2));
+        assert!(temperature("2").is_err());
+        assert_eq!(Environment::parse("PROD").unwrap(), Environment::Production);
+    }
+}

@@ -1,0 +1,61 @@
+use serde::{Deserialize, Serialize};
+
+use crate::AgentSettings;
+
+/// Input of the iterate workflow: run the agent on one issue until the project's tests pass.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IterateInput {
+    /// Absolute path of the git work tree the agent changes.
+    pub project_path: String,
+    /// What to fix or build, as the user wrote it.
+    pub issue: String,
+    pub max_iterations: u32,
+    /// Wait before the second iteration; doubled before each later one, up to `backoff_max_secs`.
+    pub backoff_initial_secs: u64,
+    pub backoff_max_secs: u64,
+    pub agent: AgentSettings,
+    pub test_timeout_secs: u64,
+}
+
+impl IterateInput {
+    /// The wait before iteration `next` (2 or later): initial × 2^(next-2), capped.
+    pub fn backoff_secs(&self, next: u32) -> u64 {
+        let doublings = next.saturating_sub(2).min(32);
+        self.backoff_initial_secs
+            .saturating_mul(1u64 << doublings)
+            .min(self.backoff_max_secs)
+    }
+}
+
+/// Where an iterate workflow's loop is, in its status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct IterationProgress {
+    /// The iteration running, or the last one run (1-based).
+    pub current: u32,
+    pub max: u32,
+    /// The iteration with the fewest failing tests so far; its state is what is kept.
+    pub best: Option<u32>,
+    /// Why the loop ended, once it has.
+    pub stop_reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let input = IterateInput {
+            project_path: String::new(),
+            issue: String::new(),
+            max_iterations: 10,
+            backoff_initial_secs: 3,
+            backoff_max_secs: 20,
+            agent: AgentSettings::default(),
+            test_timeout_secs: 1,
+        };
+        let waits: Vec<u64> = (2..=6).map(|n| input.backoff_secs(n)).collect();
+        assert_eq!(waits, [3, 6, 12, 20, 20]);
+        assert_eq!(input.backoff_secs(200), 20, "no overflow far out");
+    }
+}

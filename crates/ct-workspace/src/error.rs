@@ -1,0 +1,79 @@
+use std::path::PathBuf;
+
+/// What went wrong with a project's repository, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("project path {path} does not exist: check the path (it must be a git work tree)")]
+    MissingPath { path: PathBuf },
+    #[error(
+        "{path} is not a git repository; snapshots and worktrees need one. Run \
+         `git init && git add -A && git commit -m initial` there first"
+    )]
+    NotARepository { path: PathBuf },
+    #[error("{path} is a bare repository: point at a work tree with files in it")]
+    Bare { path: PathBuf },
+    #[error("the repository at {path} is in the middle of a {operation}; finish it first ({hint})")]
+    OperationInProgress {
+        path: PathBuf,
+        operation: &'static str,
+        hint: &'static str,
+    },
+    #[error(
+        "snapshot `{reference}` does not exist in {path}; `claude-temporal snapshots ID` lists the ones there are"
+    )]
+    SnapshotNotFound { reference: String, path: PathBuf },
+    #[error("feature {feature:?} cannot name a branch: {reason}")]
+    InvalidFeature { feature: String, reason: String },
+    #[error(
+        "features {first:?} and {second:?} would share the branch suffix `{slug}`: name them differently"
+    )]
+    DuplicateFeature {
+        first: String,
+        second: String,
+        slug: String,
+    },
+    #[error(
+        "branch `{branch}` already exists in {path} and does not point at HEAD; delete it \
+         (`git branch -D {branch}`) or rename the feature"
+    )]
+    BranchExists { branch: String, path: PathBuf },
+    #[error("cannot {action} in {path}: {source}")]
+    Git {
+        action: String,
+        path: PathBuf,
+        source: git2::Error,
+    },
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub(crate) trait GitContext<T> {
+    /// Names what was being done and where, for a libgit2 error.
+    fn git(self, action: impl Into<String>, path: &std::path::Path) -> Result<T, WorkspaceError>;
+}
+
+impl<T> GitContext<T> for Result<T, git2::Error> {
+    fn git(self, action: impl Into<String>, path: &std::path::Path) -> Result<T, WorkspaceError> {
+        self.map_err(|source| WorkspaceError::Git {
+            action: action.into(),
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+pub(crate) fn io(
+    action: &'static str,
+    path: &std::path::Path,
+) -> impl FnOnce(std::io::Error) -> WorkspaceError {
+    let path = path.to_path_buf();
+    move |source| WorkspaceError::Io {
+        action,
+        path,
+        source,
+    }
+}

@@ -1,0 +1,21 @@
+//! A project's git repository as the workflows use it, through libgit2: snapshots of the
+//! whole work tree that never move HEAD, a branch or the index; exact restores; and
+//! feature branches checked out in worktrees of their own.
+
+mod error;
+mod repo;
+mod snapshot;
+mod worktree;
+
+pub use error::WorkspaceError;
+pub use snapshot::{RestoreReport, Snapshot, list, restore, snapshot, snapshot_ref};
+pub use worktree::{
+    FeatureWorktree, branch_name, commit_worktree, create_worktree, feature_branches,
+    remove_worktree,
+};
+
+/// Checks that `path` is a git work tree a workflow can snapshot: it exists, is in a
+/// repository with a work tree, and no merge, rebase or similar is half done.
+pub fn check_project(path: &std::path::Path) -> Result<(), WorkspaceError> {
+    repo::open_clean(path).map(|_| ())
+}

@@ -1,0 +1,303 @@
+//! Snapshots of a work tree as commits under `refs/claude-temporal/snapshots/<workflow>/<n>`,
+//! and restoring a work tree to one of them.
+//!
+//! HEAD, the branch and the index are never moved or written: a snapshot is a commit whose
+//! parent is HEAD (when there is one) and which no branch contains, reachable only from its
+//! ref, so `git gc` keeps it and `git log` does not show it.
+
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use git2::{Delta, DiffOptions, FileMode, Oid, Signature};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{GitContext, WorkspaceError, io};
+use crate::repo::{self, Project, work_tree_tree};
+
+const REF_ROOT: &str = "refs/claude-temporal/snapshots";
+
+/// One snapshot, as listed and as the snapshot activity reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Snapshot {
+    /// 1 for the workflow's first snapshot.
+    pub number: u32,
+    /// Full ref name, e.g. `refs/claude-temporal/snapshots/develop-x/2`.
+    pub reference: String,
+    pub commit: String,
+    /// The stage it was taken before.
+    pub stage: String,
+    /// Seconds since the Unix epoch.
+    pub created_unix: i64,
+    /// Files that differ from the commit HEAD was on when it was taken.
+    pub files: Vec<String>,
+}
+
+/// What a restore changed in the work tree, relative to the work tree's root.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Files written back (changed or deleted since the snapshot).
+    pub written: Vec<String>,
+    /// Files removed (created since the snapshot).
+    pub removed: Vec<String>,
+}
+
+/// The ref of snapshot `number` of `workflow_id`.
+pub fn snapshot_ref(workflow_id: &str, number: u32) -> String {
+    format!("{REF_ROOT}/{}/{number}", ref_component(workflow_id))
+}
+
+/// A workflow id as one ref path component: characters git refuses in ref names become `-`.
+fn ref_component(workflow_id: &str) -> String {
+    let mut out: String = workflow_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while out.contains("..") {
+        out = out.replace("..", "-.");
+    }
+    let out = out.trim_start_matches('.').to_owned();
+    let out = out
+        .strip_suffix(".lock")
+        .map_or(out.clone(), |s| format!("{s}-lock"));
+    if out.is_empty() { "-".to_owned() } else { out }
+}
+
+/// Records the whole work tree holding `project` as snapshot `number` of `workflow_id`,
+/// taken before `stage`. Taking the same number again replaces it, so a retried activity
+/// is harmless.
+pub fn snapshot(
+    project: &Path,
+    workflow_id: &str,
+    number: u32,
+    stage: &str,
+) -> Result<Snapshot, WorkspaceError> {
+    let project = repo::open_clean(project)?;
+    let path = project.workdir.clone();
+    let repo = &project.repo;
+    let tree_id = work_tree_tree(&project)?;
+    let tree = repo
+        .find_tree(tree_id)
+        .git("read the snapshot tree", &path)?;
+    let parent = match repo.head() {
+        Ok(head) => Some(head.peel_to_commit().git("read the HEAD commit", &path)?),
+        Err(err)
+            if err.code() == git2::ErrorCode::UnbornBranch
+                || err.code() == git2::ErrorCode::NotFound =>
+        {
+            None
+        }
+        Err(err) => return Err(err).git("read HEAD", &path),
+    };
+    // A fixed identity: the user may have none configured, and these commits are ours.
+    let signature = Signature::now("claude-temporal", "claude-temporal@localhost")
+        .git("make a signature", &path)?;
+    let message = format!(
+        "claude-temporal snapshot {number} of {workflow_id} before `{stage}`\n\nWorkflow: {workflow_id}\nStage: {stage}\n"
+    );
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    let commit = repo
+        .commit(None, &signature, &signature, &message, &tree, &parents)
+        .git("write the snapshot commit", &path)?;
+    let reference = snapshot_ref(workflow_id, number);
+    repo.reference(
+        &reference,
+        commit,
+        true,
+        &format!("snapshot before {stage}"),
+    )
+    .git(format!("create ref {reference}"), &path)?;
+    describe(&project, number, &reference)
+}
+
+/// Every snapshot of `workflow_id` in the repository holding `project`, oldest first.
+pub fn list(project: &Path, workflow_id: &str) -> Result<Vec<Snapshot>, WorkspaceError> {
+    let project = repo::open(project)?;
+    let path = project.workdir.clone();
+    let prefix = format!("{REF_ROOT}/{}/", ref_component(workflow_id));
+    let mut numbered = Vec::new();
+    for reference in project
+        .repo
+        .references_glob(&format!("{prefix}*"))
+        .git("list snapshot refs", &path)?
+    {
+        let reference = reference.git("read a snapshot ref", &path)?;
+        let Ok(name) = reference.name() else { continue };
+        if let Some(number) = name
+            .strip_prefix(&prefix)
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            numbered.push((number, name.to_owned()));
+        }
+    }
+    numbered.sort();
+    numbered
+        .into_iter()
+        .map(|(number, reference)| describe(&project, number, &reference))
+        .collect()
+}
+
+fn describe(project: &Project, number: u32, reference: &str) -> Result<Snapshot, WorkspaceError> {
+    let path = &project.workdir;
+    let repo = &project.repo;
+    let commit = repo
+        .find_reference(reference)
+        .and_then(|r| r.peel_to_commit())
+        .git(format!("read snapshot {reference}"), path)?;
+    let stage = commit
+        .message()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("Stage: "))
+        .unwrap_or_default()
+        .to_owned();
+    let tree = commit.tree().git("read a snapshot tree", path)?;
+    let parent_tree = match commit.parent(0) {
+        Ok(parent) => Some(parent.tree().git("read a snapshot's parent tree", path)?),
+        Err(_) => None,
+    };
+    let diff = repo
+        .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), None)
+        .git("diff a snapshot against its parent", path)?;
+    let files = diff
+        .deltas()
+        .filter_map(|d| d.new_file().path().or(d.old_file().path()))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    Ok(Snapshot {
+        number,
+        reference: reference.to_owned(),
+        commit: commit.id().to_string(),
+        stage,
+        created_unix: commit.time().seconds(),
+        files,
+    })
+}
+
+/// Puts the project's files back exactly as snapshot `reference` holds them: files changed
+/// or deleted since are written back, files created since are removed, ignored files stay
+/// as they are. HEAD, branches and the index are left alone, so what the user had staged
+/// stays staged. When the project is a subdirectory of its work tree, only that
+/// subdirectory is restored.
+pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, WorkspaceError> {
+    let project = repo::open_clean(project)?;
+    let path = project.workdir.clone();
+    let repo = &project.repo;
+    let target = repo
+        .revparse_single(reference)
+        .and_then(|object| object.peel_to_tree())
+        .map_err(|_| WorkspaceError::SnapshotNotFound {
+            reference: reference.to_owned(),
+            path: path.clone(),
+        })?;
+    let current = repo
+        .find_tree(work_tree_tree(&project)?)
+        .git("read the work tree's tree", &path)?;
+    let mut options = DiffOptions::new();
+    options.include_typechange(true);
+    if !project.prefix.as_os_str().is_empty() {
+        options.pathspec(&project.prefix);
+    }
+    let diff = repo
+        .diff_tree_to_tree(Some(&current), Some(&target), Some(&mut options))
+        .git("compare the work tree with the snapshot", &path)?;
+
+    let mut report = RestoreReport::default();
+    let mut writes = Vec::new();
+    // Removals first, so that a file can take the place of a directory that held it.
+    for delta in diff.deltas() {
+        let old = delta.old_file();
+        let new = delta.new_file();
+        if matches!(delta.status(), Delta::Deleted | Delta::Typechange) {
+            let relative = old.path().unwrap_or(Path::new("")).to_path_buf();
+            remove_file(&project.workdir, &relative)?;
+            if delta.status() == Delta::Deleted {
+                report.removed.push(relative.to_string_lossy().into_owned());
+            }
+        }
+        if matches!(
+            delta.status(),
+            Delta::Added | Delta::Modified | Delta::Typechange
+        ) {
+            let relative = new.path().unwrap_or(Path::new("")).to_path_buf();
+            writes.push((relative, new.id(), new.mode()));
+        }
+    }
+    for (relative, blob, mode) in writes {
+        write_file(&project, &relative, blob, mode)?;
+        report.written.push(relative.to_string_lossy().into_owned());
+    }
+    Ok(report)
+}
+
+fn remove_file(workdir: &Path, relative: &Path) -> Result<(), WorkspaceError> {
+    let file = workdir.join(relative);
+    match std::fs::remove_file(&file) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(io("remove", &file)(err)),
+    }
+    // Directories the removed files leave empty go too, as they came with those files.
+    let mut dir = file.parent();
+    while let Some(current) = dir {
+        if current == workdir || std::fs::remove_dir(current).is_err() {
+            break;
+        }
+        dir = current.parent();
+    }
+    Ok(())
+}
+
+fn write_file(
+    project: &Project,
+    relative: &Path,
+    blob: Oid,
+    mode: FileMode,
+) -> Result<(), WorkspaceError> {
+    let file: PathBuf = project.workdir.join(relative);
+    if mode == FileMode::Commit {
+        // A submodule's content lives in its own repository.
+        return Ok(());
+    }
+    let content = project.repo.find_blob(blob).git(
+        format!("read {} from the snapshot", relative.display()),
+        &project.workdir,
+    )?;
+    if let Some(parent) = file.parent() {
+        std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
+    }
+    let previous_mode = std::fs::symlink_metadata(&file)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.permissions().mode());
+    match std::fs::remove_file(&file) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(io("replace", &file)(err)),
+    }
+    if mode == FileMode::Link {
+        let target = String::from_utf8_lossy(content.content()).into_owned();
+        return std::os::unix::fs::symlink(target, &file).map_err(io("create symlink", &file));
+    }
+    let mut out = std::fs::File::create(&file).map_err(io("create", &file))?;
+    out.write_all(content.content())
+        .map_err(io("write", &file))?;
+    let base = previous_mode.unwrap_or_else(|| {
+        out.metadata()
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0o644)
+    });
+    let wanted = if mode == FileMode::BlobExecutable {
+        base | ((base & 0o444) >> 2)
+    } else {
+        base & !0o111
+    };
+    out.set_permissions(std::fs::Permissions::from_mode(wanted))
+        .map_err(io("set permissions of", &file))
+}

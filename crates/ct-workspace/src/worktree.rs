@@ -1,0 +1,253 @@
+//! Feature worktrees: one branch `feature-<i>-<slug>` per feature, made from HEAD and
+//! checked out in its own directory outside the user's work tree, so parallel agents
+//! never see each other's files and the user's checkout, HEAD and index stay as they are.
+//!
+//! The directories live in the repository's git directory,
+//! `<git-dir>/claude-temporal/worktrees/<workflow>/<i>`: always writable where the
+//! repository is, invisible to `git status`, and gone with the repository.
+
+use std::path::{Path, PathBuf};
+
+use git2::{
+    BranchType, IndexAddOption, Reference, Repository, Signature, WorktreeAddOptions,
+    WorktreePruneOptions,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{GitContext, WorkspaceError, io};
+use crate::repo;
+
+/// Longest slug kept from a feature name; branch names stay readable.
+const MAX_SLUG: usize = 40;
+
+/// A feature's checkout.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeatureWorktree {
+    /// 1-based position of the feature.
+    pub index: u32,
+    pub feature: String,
+    pub branch: String,
+    pub path: String,
+}
+
+/// The branch name of feature `index` (1-based): `feature-<index>-<slug>`, where the slug
+/// keeps the name's letters and digits in lower case and turns every other run into `-`.
+pub fn branch_name(index: u32, feature: &str) -> Result<String, WorkspaceError> {
+    let slug = slug(feature);
+    if slug.is_empty() {
+        return Err(WorkspaceError::InvalidFeature {
+            feature: feature.to_owned(),
+            reason: "it has no letters or digits".to_owned(),
+        });
+    }
+    let branch = format!("feature-{index}-{slug}");
+    if !Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+        return Err(WorkspaceError::InvalidFeature {
+            feature: feature.to_owned(),
+            reason: format!("`{branch}` is not a valid git branch name"),
+        });
+    }
+    Ok(branch)
+}
+
+/// Branch names for a list of features, refusing empty names and names that only differ
+/// in what the slug drops (they would be indistinguishable on their branches).
+pub fn feature_branches(features: &[String]) -> Result<Vec<String>, WorkspaceError> {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    let mut branches = Vec::with_capacity(features.len());
+    for (position, feature) in features.iter().enumerate() {
+        let branch = branch_name(position as u32 + 1, feature)?;
+        let slug = slug(feature);
+        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == slug) {
+            return Err(WorkspaceError::DuplicateFeature {
+                first: (*first).to_owned(),
+                second: feature.clone(),
+                slug,
+            });
+        }
+        seen.push((slug, feature));
+        branches.push(branch);
+    }
+    Ok(branches)
+}
+
+fn slug(feature: &str) -> String {
+    let mut slug = String::new();
+    for c in feature.trim().chars() {
+        if c.is_alphanumeric() {
+            slug.extend(c.to_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let mut slug: String = slug.chars().take(MAX_SLUG).collect();
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    slug
+}
+
+/// Where feature `index` of `workflow_id` is checked out.
+fn worktree_path(repo: &Repository, workflow_id: &str, index: u32) -> PathBuf {
+    repo.commondir()
+        .join("claude-temporal/worktrees")
+        .join(dir_name(workflow_id))
+        .join(index.to_string())
+}
+
+fn dir_name(workflow_id: &str) -> String {
+    workflow_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_owned()
+}
+
+/// Creates branch `feature-<index>-<slug>` at HEAD and checks it out in a worktree of its
+/// own. Calling it again for the same feature returns the worktree made the first time.
+pub fn create_worktree(
+    project: &Path,
+    workflow_id: &str,
+    index: u32,
+    feature: &str,
+) -> Result<FeatureWorktree, WorkspaceError> {
+    let branch = branch_name(index, feature)?;
+    let project = repo::open_clean(project)?;
+    let repo = &project.repo;
+    let root = &project.workdir;
+    let path = worktree_path(repo, workflow_id, index);
+    let made = FeatureWorktree {
+        index,
+        feature: feature.to_owned(),
+        branch: branch.clone(),
+        path: path.to_string_lossy().into_owned(),
+    };
+    if path.join(".git").exists() {
+        let existing = Repository::open(&path).git("open the feature worktree", &path)?;
+        let on = existing
+            .head()
+            .ok()
+            .and_then(|h| h.shorthand().ok().map(str::to_owned));
+        if on.as_deref() == Some(branch.as_str()) {
+            return Ok(made);
+        }
+    }
+    let head = repo.head().and_then(|h| h.peel_to_commit()).git(
+        "read the HEAD commit (a feature branch starts there; commit something first)",
+        root,
+    )?;
+    let branch_ref = match repo.find_branch(&branch, BranchType::Local) {
+        Ok(existing) if existing.get().target() == Some(head.id()) => existing.into_reference(),
+        Ok(_) => {
+            return Err(WorkspaceError::BranchExists {
+                branch,
+                path: root.clone(),
+            });
+        }
+        Err(_) => repo
+            .branch(&branch, &head, false)
+            .git(format!("create branch {branch}"), root)?
+            .into_reference(),
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
+    }
+    let mut options = WorktreeAddOptions::new();
+    options.reference(Some(&branch_ref));
+    repo.worktree(&admin_name(workflow_id, index), &path, Some(&options))
+        .git(
+            format!("add a worktree for {branch} at {}", path.display()),
+            root,
+        )?;
+    Ok(made)
+}
+
+/// The name git knows the worktree by (`.git/worktrees/<name>`), unique per workflow and feature.
+fn admin_name(workflow_id: &str, index: u32) -> String {
+    let base: String = dir_name(workflow_id).chars().take(60).collect();
+    format!("ct-{base}-{index}")
+}
+
+/// Commits everything in the feature worktree at `path` (as `git add -A && git commit`)
+/// onto its branch. Returns the new commit, or `None` when nothing changed.
+pub fn commit_worktree(path: &Path, message: &str) -> Result<Option<String>, WorkspaceError> {
+    let project = repo::open_clean(path)?;
+    let repo = &project.repo;
+    let root = &project.workdir;
+    let mut index = repo.index().git("read the worktree's index", root)?;
+    index
+        .add_all(["*"], IndexAddOption::DEFAULT, None)
+        .git("stage the feature's files", root)?;
+    index
+        .update_all(["*"], None)
+        .git("stage deleted files", root)?;
+    index.write().git("write the worktree's index", root)?;
+    let tree_id = index.write_tree().git("write the feature's tree", root)?;
+    let head = repo
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .git("read the worktree's HEAD", root)?;
+    if head.tree_id() == tree_id {
+        return Ok(None);
+    }
+    let tree = repo
+        .find_tree(tree_id)
+        .git("read the feature's tree", root)?;
+    let signature = repo
+        .signature()
+        .or_else(|_| Signature::now("claude-temporal", "claude-temporal@localhost"))
+        .git("make a signature", root)?;
+    let commit = repo
+        .commit(
+            Some("HEAD"),
+            &signature,
+            &signature,
+            message,
+            &tree,
+            &[&head],
+        )
+        .git("commit the feature", root)?;
+    Ok(Some(commit.to_string()))
+}
+
+/// Removes the feature worktree at `path` (its directory and git's record of it). The
+/// branch stays, with whatever was committed on it. Removing one that is gone already is
+/// not an error.
+pub fn remove_worktree(project: &Path, path: &Path) -> Result<(), WorkspaceError> {
+    let project = repo::open(project)?;
+    let repo = &project.repo;
+    let root = &project.workdir;
+    let names = repo.worktrees().git("list worktrees", root)?;
+    for name in names.iter().filter_map(|n| n.ok().flatten()) {
+        let worktree = repo
+            .find_worktree(name)
+            .git(format!("open worktree {name}"), root)?;
+        if same_path(worktree.path(), path) {
+            let mut options = WorktreePruneOptions::new();
+            options.valid(true).working_tree(true);
+            worktree
+                .prune(Some(&mut options))
+                .git(format!("remove worktree {}", path.display()), root)?;
+        }
+    }
+    if path.exists() {
+        std::fs::remove_dir_all(path).map_err(io("remove", path))?;
+    }
+    // The per-workflow directory goes once its last worktree has.
+    if let Some(parent) = path.parent() {
+        let _ = std::fs::remove_dir(parent);
+    }
+    Ok(())
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    let resolve = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    resolve(a) == resolve(b)
+}

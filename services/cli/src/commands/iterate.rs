@@ -1,0 +1,73 @@
+use std::process::ExitCode;
+
+use ct_domain::IterateInput;
+use ct_worker::workflows::IterateWorkflow;
+use temporalio_client::WorkflowStartOptions;
+use temporalio_client::errors::WorkflowStartError;
+
+use super::{Session, project, status};
+use crate::cli::{IdArgs, IterateArgs};
+use crate::error::CliError;
+
+pub(super) async fn run(session: &Session, args: IterateArgs) -> anyhow::Result<ExitCode> {
+    let project = project::checked(&args.project)?;
+    let issue = args.issue.trim().to_owned();
+    if issue.is_empty() {
+        return Err(CliError::BadInput(
+            "the issue is empty: say what the agent should fix or build".to_owned(),
+        )
+        .into());
+    }
+    if args.max_iterations == 0 {
+        return Err(CliError::BadInput("--max-iterations must be at least 1".to_owned()).into());
+    }
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| project::default_id("iterate", &project));
+    let input = IterateInput {
+        project_path: project.to_string_lossy().into_owned(),
+        issue,
+        max_iterations: args.max_iterations,
+        backoff_initial_secs: args.backoff,
+        backoff_max_secs: args.max_backoff.max(args.backoff),
+        agent: args.agent.settings(),
+        test_timeout_secs: args.agent.test_timeout,
+    };
+    session
+        .client
+        .start_workflow(
+            IterateWorkflow::run,
+            input,
+            WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build(),
+        )
+        .await
+        .map_err(|err| start_error(&id, err))?;
+    project::announce(
+        "iterate",
+        &id,
+        &project,
+        &session.ui_link(&id),
+        args.json && !args.wait,
+    );
+    if args.wait {
+        return status::wait_for_result(
+            session,
+            IdArgs {
+                id,
+                json: args.json,
+            },
+        )
+        .await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn start_error(id: &str, err: WorkflowStartError) -> CliError {
+    match err {
+        WorkflowStartError::AlreadyStarted { .. } => CliError::BadInput(format!(
+            "a workflow with id `{id}` is already running; pick another --id"
+        )),
+        other => CliError::Unreachable(format!("cannot start workflow `{id}`: {other}")),
+    }
+}

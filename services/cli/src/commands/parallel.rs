@@ -1,0 +1,132 @@
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use ct_domain::{FeaturePlan, ParallelInput, StageState, WorkflowStatus};
+use ct_worker::workflows::ParallelWorkflow;
+use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+
+use super::{Session, iterate::start_error, project};
+use crate::cli::ParallelArgs;
+use crate::error::CliError;
+use crate::output;
+
+pub(super) async fn run(session: &Session, args: ParallelArgs) -> anyhow::Result<ExitCode> {
+    let project = project::checked(&args.project)?;
+    let names: Vec<String> = args.features.iter().map(|f| f.trim().to_owned()).collect();
+    ct_workspace::feature_branches(&names).map_err(|err| CliError::BadInput(err.to_string()))?;
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| project::default_id("parallel", &project));
+    let input = ParallelInput {
+        project_path: project.to_string_lossy().into_owned(),
+        features: names
+            .iter()
+            .map(|name| FeaturePlan {
+                name: name.clone(),
+                prompt: prompt(name),
+            })
+            .collect(),
+        keep_worktrees: args.keep,
+        agent: args.agent.settings(),
+        test_timeout_secs: args.agent.test_timeout,
+    };
+    let handle = session
+        .client
+        .start_workflow(
+            ParallelWorkflow::run,
+            input,
+            WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build(),
+        )
+        .await
+        .map_err(|err| start_error(&id, err))?;
+    project::announce(
+        "parallel",
+        &id,
+        &project,
+        &session.ui_link(&id),
+        args.json && !args.wait,
+    );
+    if !args.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = handle.get_result(WorkflowGetResultOptions::default()).await;
+    // The table comes from the workflow's own account, which has every feature, failed or not.
+    let status = match &outcome {
+        Ok(status) => status.clone(),
+        Err(_) => session.status(&id).await?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", table(&status));
+    }
+    match outcome {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(err) => Err(CliError::WorkflowUnsuccessful(format!(
+            "workflow `{id}` {}: {}",
+            output::json_name(&status.state),
+            status.error.clone().unwrap_or_else(|| err.to_string())
+        ))
+        .into()),
+    }
+}
+
+/// The prompt of one feature's agent. It runs in the feature's worktree, so it names no
+/// path; the `Feature:` line lets a scripted model tell the runs apart.
+fn prompt(feature: &str) -> String {
+    format!(
+        "Stage: feature\nFeature: {feature}\nImplement this feature in the project in the current \
+         directory: {feature}. The directory is a git worktree on the feature's own branch; other \
+         features are built elsewhere at the same time, so change only what this feature needs. \
+         Keep the project's tests passing and add tests for what you build. Do not commit: the \
+         workflow commits your work on the branch."
+    )
+}
+
+/// One row per feature: its branch, whether its tests passed, tokens and cost.
+fn table(status: &WorkflowStatus) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "workflow  {}", status.workflow_id);
+    let _ = writeln!(out, "state     {}", output::json_name(&status.state));
+    let _ = writeln!(out, "project   {}\n", status.project_path);
+    let _ = writeln!(
+        out,
+        "{:<28} {:<36} {:<7} {:>7} {:>10} {:>10}",
+        "FEATURE", "BRANCH", "RESULT", "TESTS", "TOKENS", "COST $"
+    );
+    for (feature, stage) in status.features.iter().zip(&status.stages) {
+        let result = match stage.state {
+            StageState::Completed => "passed",
+            StageState::Cancelled => "cancel",
+            StageState::Failed => "failed",
+            _ => "running",
+        };
+        let tests = match (stage.tests_passed, stage.tests_failed) {
+            (Some(passed), Some(failed)) => format!("{passed}/{}", passed + failed),
+            _ => "-".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<28} {:<36} {:<7} {:>7} {:>10} {:>10.4}",
+            feature,
+            stage.branch.as_deref().unwrap_or(&stage.name),
+            result,
+            tests,
+            stage.total_tokens(),
+            stage.cost_usd
+        );
+        if let Some(worktree) = &stage.worktree {
+            let _ = writeln!(out, "{:<28} worktree kept: {worktree}", "");
+        }
+        if let Some(error) = &stage.error {
+            let _ = writeln!(out, "{:<28} {error}", "");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\ntotal     {} tokens, ${:.4}",
+        status.total_tokens, status.total_cost_usd
+    );
+    out
+}

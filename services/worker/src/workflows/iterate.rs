@@ -1,0 +1,438 @@
+//! The iterate workflow: run the agent on one issue, test, and go again with the failing
+//! tests in the prompt until the tests pass, an iteration changes nothing, or the
+//! iterations run out. Each iteration starts with a snapshot; at the end the work tree
+//! holds the iteration with the fewest failing tests.
+
+use std::time::Duration;
+
+use ct_domain::{
+    IterateInput, IterationProgress, RunState, StageState, StageStatus, WorkflowStatus,
+};
+use ct_workspace::Snapshot;
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ActivityExecutionError, ApplicationFailure, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination,
+};
+
+use super::develop::{WorkflowError, record_agent, tests_failure};
+use super::{options, snapshots};
+use crate::activities::{AgentTask, StageActivities, TestReport, TestTask};
+
+/// How much of the previous run's test output goes into the next prompt.
+const FAILURES_SHOWN: usize = 10;
+const FAILURE_EXCERPT_CHARS: usize = 1500;
+const OUTPUT_TAIL_CHARS: usize = 3000;
+
+#[workflow]
+#[derive(Default)]
+pub struct IterateWorkflow {
+    status: WorkflowStatus,
+}
+
+/// How the loop ended.
+enum End {
+    Green(u32),
+    Exhausted,
+    NoChange(u32),
+    Failed(String),
+    Cancelled(String),
+}
+
+/// What the loop knows about the work tree's states.
+#[derive(Default)]
+struct Tracker {
+    /// `snapshots[n - 1]` was taken before iteration n, so it holds iteration n-1's result.
+    snapshots: Vec<Snapshot>,
+    /// (iteration, failing tests) of the best tested iteration; later wins a tie.
+    best: Option<(u32, u32)>,
+    /// The iteration whose result the work tree holds now (0: the state it started in).
+    tree_is: u32,
+}
+
+#[workflow_methods]
+impl IterateWorkflow {
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: IterateInput,
+    ) -> WorkflowResult<WorkflowStatus> {
+        let workflow_id = ctx.workflow_id().to_owned();
+        ctx.state_mut(|s| {
+            s.status = WorkflowStatus {
+                workflow_id,
+                state: RunState::Running,
+                project_path: input.project_path.clone(),
+                features: vec![input.issue.clone()],
+                template: "iterate".to_owned(),
+                iteration: Some(IterationProgress {
+                    max: input.max_iterations,
+                    ..IterationProgress::default()
+                }),
+                ..WorkflowStatus::default()
+            };
+        });
+        let mut tracker = Tracker::default();
+        let end = iterate(ctx, &input, &mut tracker).await;
+        let kept = keep_best(ctx, &input, &tracker, &end).await;
+        finish(ctx, end, kept)
+    }
+
+    #[query]
+    pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
+        self.status.clone()
+    }
+}
+
+fn progress(status: &mut WorkflowStatus) -> &mut IterationProgress {
+    status
+        .iteration
+        .get_or_insert_with(IterationProgress::default)
+}
+
+async fn iterate(
+    ctx: &mut WorkflowContext<IterateWorkflow>,
+    input: &IterateInput,
+    tracker: &mut Tracker,
+) -> End {
+    let mut previous: Option<TestReport> = None;
+    for n in 1..=input.max_iterations.max(1) {
+        if n > 1 {
+            let wait = input.backoff_secs(n);
+            if wait > 0 {
+                ctx.timer(Duration::from_secs(wait)).await;
+            }
+            if ctx.cancellation_token().is_cancelled() {
+                return End::Cancelled(format!("cancelled before iteration {n}"));
+            }
+        }
+        let index = (n - 1) as usize;
+        let name = format!("iteration-{n}");
+        ctx.state_mut(|s| {
+            let mut stage = StageStatus::pending(&name);
+            stage.state = StageState::Running;
+            s.status.stages.push(stage);
+            s.status.current_stage = Some(name.clone());
+            progress(&mut s.status).current = n;
+        });
+        let snapshot = match snapshots::take(ctx, &input.project_path, n, &name).await {
+            Ok(snapshot) => snapshot,
+            Err(err) => return stop(&name, "snapshot", &err),
+        };
+        ctx.state_mut(|s| s.status.snapshots.push(snapshots::label(&snapshot)));
+        tracker.snapshots.push(snapshot.clone());
+
+        let agent = ctx
+            .execute_activity(
+                StageActivities::run_agent,
+                AgentTask {
+                    run_id: format!("{}/{name}", ctx.workflow_id()),
+                    project_path: input.project_path.clone(),
+                    prompt: prompt(n, input, previous.as_ref()),
+                    settings: input.agent.clone(),
+                    restore_on_retry: Some(snapshot.reference.clone()),
+                },
+                options::agent(input.agent.timeout_secs),
+            )
+            .await;
+        let report = match agent {
+            Ok(report) => report,
+            Err(err) => {
+                return match stop(&name, "agent", &err) {
+                    End::Failed(message) => {
+                        // A failed run's half-done edits are no iteration's result.
+                        tracker.tree_is = n - 1;
+                        End::Failed(
+                            snapshots::roll_back(ctx, &input.project_path, &snapshot, message)
+                                .await,
+                        )
+                    }
+                    other => other,
+                };
+            }
+        };
+        ctx.state_mut(|s| {
+            record_agent(&mut s.status.stages[index], &report);
+            s.status.refresh_totals();
+        });
+        // After failing tests, an iteration that changes nothing would see the same failures
+        // again. The first one is still tested: the project may be green already.
+        if report.files_changed.is_empty() && n > 1 {
+            ctx.state_mut(|s| s.status.stages[index].state = StageState::Completed);
+            return End::NoChange(n);
+        }
+        tracker.tree_is = n;
+
+        ctx.state_mut(|s| s.status.stages[index].state = StageState::Testing);
+        let tests = ctx
+            .execute_activity(
+                StageActivities::run_tests,
+                TestTask {
+                    run_id: format!("{}/{name}", ctx.workflow_id()),
+                    project_path: input.project_path.clone(),
+                    timeout_secs: input.test_timeout_secs,
+                },
+                options::tests(input.test_timeout_secs),
+            )
+            .await;
+        let tests = match tests {
+            Ok(tests) => tests,
+            Err(err) => return stop(&name, "tests", &err),
+        };
+        let failing = failing(&tests);
+        if tracker.best.is_none_or(|(_, fewest)| failing <= fewest) {
+            tracker.best = Some((n, failing));
+        }
+        let best = tracker.best.map(|(iteration, _)| iteration);
+        ctx.state_mut(|s| {
+            let stage = &mut s.status.stages[index];
+            stage.tests_passed = Some(tests.passed);
+            stage.tests_failed = Some(tests.failed);
+            if tests.is_green() {
+                stage.state = StageState::Completed;
+            } else {
+                stage.state = StageState::Failed;
+                stage.error = Some(tests_failure(&name, &tests));
+            }
+            progress(&mut s.status).best = best;
+        });
+        if tests.is_green() {
+            return End::Green(n);
+        }
+        previous = Some(tests);
+    }
+    End::Exhausted
+}
+
+/// Puts the best iteration's result back when the work tree holds a worse one. Returns the
+/// iteration kept, or why it could not be.
+async fn keep_best(
+    ctx: &mut WorkflowContext<IterateWorkflow>,
+    input: &IterateInput,
+    tracker: &Tracker,
+    end: &End,
+) -> Result<Option<u32>, String> {
+    if matches!(end, End::Cancelled(_)) {
+        return Ok(None);
+    }
+    let Some((best, _)) = tracker.best else {
+        return Ok(None);
+    };
+    if best == tracker.tree_is {
+        return Ok(Some(best));
+    }
+    // Taken before iteration best+1, which ran since the tree has moved on from `best`.
+    let snapshot = &tracker.snapshots[best as usize];
+    snapshots::restore(ctx, &input.project_path, &snapshot.reference)
+        .await
+        .map(|_| Some(best))
+        .map_err(|err| {
+            format!(
+                "restoring iteration {best}'s result ({}) failed: {}",
+                snapshot.reference,
+                options::failure_message(&err)
+            )
+        })
+}
+
+fn finish(
+    ctx: &mut WorkflowContext<IterateWorkflow>,
+    end: End,
+    kept: Result<Option<u32>, String>,
+) -> WorkflowResult<WorkflowStatus> {
+    let kept_text = match &kept {
+        Err(message) => format!("; {message}"),
+        Ok(Some(iteration)) => {
+            let failing = ctx.state(|s| {
+                s.status.stages[(*iteration - 1) as usize]
+                    .tests_failed
+                    .unwrap_or(0)
+            });
+            format!("; kept iteration {iteration} ({failing} failing test(s))")
+        }
+        Ok(None) => String::new(),
+    };
+    let (state, reason) = match &end {
+        End::Green(n) => (
+            RunState::Completed,
+            format!("tests pass after iteration {n}"),
+        ),
+        End::Exhausted => (
+            RunState::Failed,
+            format!(
+                "tests still fail after {} iteration(s){kept_text}",
+                ctx.state(|s| s.status.stages.len())
+            ),
+        ),
+        End::NoChange(n) => (
+            RunState::Failed,
+            format!(
+                "iteration {n} changed nothing, so another would not either; stopped{kept_text}"
+            ),
+        ),
+        End::Failed(message) => (RunState::Failed, format!("{message}{kept_text}")),
+        End::Cancelled(message) => (RunState::Cancelled, message.clone()),
+    };
+    let status = ctx.state_mut(|s| {
+        s.status.state = state;
+        s.status.current_stage = None;
+        if state != RunState::Completed {
+            s.status.error = Some(reason.clone());
+        }
+        progress(&mut s.status).stop_reason = Some(reason.clone());
+        if let Some(stage) = s.status.stages.last_mut()
+            && matches!(stage.state, StageState::Running | StageState::Testing)
+        {
+            stage.state = if state == RunState::Cancelled {
+                StageState::Cancelled
+            } else {
+                StageState::Failed
+            };
+        }
+        s.status.clone()
+    });
+    match state {
+        RunState::Completed => Ok(status),
+        RunState::Cancelled => Err(WorkflowTermination::cancelled()),
+        _ => Err(ApplicationFailure::non_retryable(WorkflowError(reason)).into()),
+    }
+}
+
+fn stop(iteration: &str, what: &str, err: &ActivityExecutionError) -> End {
+    match err {
+        ActivityExecutionError::Cancelled(_) => {
+            End::Cancelled(format!("cancelled during {iteration}"))
+        }
+        _ => End::Failed(format!(
+            "{iteration}: {what} failed: {}",
+            options::failure_message(err)
+        )),
+    }
+}
+
+/// A failing count that is never 0 for a red run (a crash or timeout fails no named test).
+fn failing(tests: &TestReport) -> u32 {
+    if tests.is_green() {
+        0
+    } else {
+        tests.failed.max(1)
+    }
+}
+
+/// The prompt of iteration `n`. Its first line is `Iteration: <n>`, and that text appears
+/// nowhere else in it, so a scripted model can tell the iterations apart.
+fn prompt(n: u32, input: &IterateInput, previous: Option<&TestReport>) -> String {
+    let mut prompt = format!(
+        "Iteration: {n}\nWork only inside {}. Resolve this issue so that the project's tests pass:\n\n{}\n",
+        input.project_path,
+        input.issue.trim()
+    );
+    if let Some(tests) = previous {
+        prompt.push_str(&format!(
+            "\nThe previous attempt (number {}) did not make the tests pass: `{}` exited with {}{}, {} failed, {} passed.\n",
+            n - 1,
+            tests.command,
+            tests.exit_code,
+            if tests.timed_out { " after timing out" } else { "" },
+            tests.failed,
+            tests.passed
+        ));
+        if !tests.failures.is_empty() {
+            prompt.push_str("\nFailing tests:\n");
+        }
+        for (name, output) in tests.failures.iter().take(FAILURES_SHOWN) {
+            prompt.push_str(&format!(
+                "\n- {name}\n```\n{}\n```\n",
+                last_chars(output.trim_end(), FAILURE_EXCERPT_CHARS)
+            ));
+        }
+        if tests.failures.len() > FAILURES_SHOWN {
+            prompt.push_str(&format!(
+                "\n(and {} more)\n",
+                tests.failures.len() - FAILURES_SHOWN
+            ));
+        }
+        prompt.push_str(&format!(
+            "\nEnd of the test output:\n```\n{}\n```\n",
+            last_chars(tests.output_tail.trim_end(), OUTPUT_TAIL_CHARS)
+        ));
+    }
+    prompt.push_str(
+        "\nFix the cause rather than the tests. Do not commit: the workflow snapshots and reviews your changes.\n",
+    );
+    prompt
+}
+
+fn last_chars(text: &str, max: usize) -> &str {
+    let start = text
+        .char_indices()
+        .rev()
+        .nth(max.saturating_sub(1))
+        .map_or(0, |(i, _)| i);
+    &text[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> IterateInput {
+        IterateInput {
+            project_path: "/p".to_owned(),
+            issue: "count words".to_owned(),
+            max_iterations: 3,
+            backoff_initial_secs: 1,
+            backoff_max_secs: 1,
+            agent: ct_domain::AgentSettings::default(),
+            test_timeout_secs: 10,
+        }
+    }
+
+    #[test]
+    fn the_first_prompt_names_the_iteration_and_the_issue() {
+        let prompt = prompt(1, &input(), None);
+        assert!(prompt.starts_with("Iteration: 1\n"), "{prompt}");
+        assert!(prompt.contains("count words"));
+    }
+
+    #[test]
+    fn a_later_prompt_carries_the_failing_tests_and_the_output() {
+        let tests = TestReport {
+            command: "pytest".to_owned(),
+            failed: 1,
+            passed: 4,
+            exit_code: 1,
+            failures: vec![(
+                "tests/test_w.py::test_words".to_owned(),
+                "assert 1 == 2".to_owned(),
+            )],
+            output_tail: "1 failed, 4 passed".to_owned(),
+            ..TestReport::default()
+        };
+        let prompt = prompt(2, &input(), Some(&tests));
+        assert!(prompt.starts_with("Iteration: 2\n"), "{prompt}");
+        assert_eq!(prompt.matches("Iteration: ").count(), 1, "{prompt}");
+        assert!(
+            prompt.contains("- tests/test_w.py::test_words\n```\nassert 1 == 2\n```"),
+            "{prompt}"
+        );
+        assert!(prompt.contains("1 failed, 4 passed"), "{prompt}");
+    }
+
+    #[test]
+    fn excerpts_keep_the_end_of_the_output() {
+        assert_eq!(last_chars("abcdef", 3), "def");
+        assert_eq!(last_chars("ab", 3), "ab");
+        assert_eq!(last_chars("éàü", 2), "àü");
+    }
+
+    #[test]
+    fn a_red_run_without_named_failures_still_counts_as_failing() {
+        let crashed = TestReport {
+            exit_code: 2,
+            ..TestReport::default()
+        };
+        assert_eq!(failing(&crashed), 1);
+        assert_eq!(failing(&TestReport::default()), 0);
+    }
+}

@@ -1,0 +1,404 @@
+//! The parallel workflow: one child workflow per feature, all at once, each with its own
+//! branch `feature-<i>-<slug>` from HEAD checked out in a worktree of its own, so the agents
+//! never see each other's files and the user's checkout, HEAD and index stay untouched.
+//! Each child runs the agent and the tests in its worktree and commits the result on its
+//! branch; the worktrees are removed at the end unless asked to keep them.
+
+use ct_domain::{AgentSettings, ParallelInput, RunState, StageState, StageStatus, WorkflowStatus};
+use ct_workspace::FeatureWorktree;
+use serde::{Deserialize, Serialize};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ActivityExecutionError, ApplicationFailure, ChildWorkflowOptions, WorkflowContext,
+    WorkflowContextView, WorkflowResult, WorkflowTermination,
+};
+
+use super::develop::{WorkflowError, record_agent, tests_failure};
+use super::options;
+use crate::activities::{
+    AgentTask, CommitTask, RemoveWorktreeTask, StageActivities, TestTask, WorkspaceActivities,
+    WorktreesTask,
+};
+
+#[workflow]
+#[derive(Default)]
+pub struct ParallelWorkflow {
+    status: WorkflowStatus,
+}
+
+#[workflow_methods]
+impl ParallelWorkflow {
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: ParallelInput,
+    ) -> WorkflowResult<WorkflowStatus> {
+        let workflow_id = ctx.workflow_id().to_owned();
+        let names: Vec<String> = input.features.iter().map(|f| f.name.clone()).collect();
+        let branches = ct_workspace::feature_branches(&names)
+            .map_err(|err| ApplicationFailure::non_retryable(WorkflowError(err.to_string())))?;
+        ctx.state_mut(|s| {
+            s.status = WorkflowStatus {
+                workflow_id: workflow_id.clone(),
+                state: RunState::Running,
+                project_path: input.project_path.clone(),
+                features: names.clone(),
+                template: "parallel".to_owned(),
+                stages: branches
+                    .iter()
+                    .map(|branch| StageStatus {
+                        branch: Some(branch.clone()),
+                        ..StageStatus::pending(branch)
+                    })
+                    .collect(),
+                ..WorkflowStatus::default()
+            };
+        });
+
+        let worktrees = ctx
+            .execute_activity(
+                WorkspaceActivities::create_worktrees,
+                WorktreesTask {
+                    project_path: input.project_path.clone(),
+                    workflow_id: workflow_id.clone(),
+                    features: names,
+                },
+                options::workspace(),
+            )
+            .await;
+        let worktrees = match worktrees {
+            Ok(worktrees) => worktrees,
+            Err(err) => return finish(ctx, Some(activity_failure("creating the worktrees", &err))),
+        };
+        ctx.state_mut(|s| {
+            for (stage, worktree) in s.status.stages.iter_mut().zip(&worktrees) {
+                stage.worktree = Some(worktree.path.clone());
+            }
+        });
+
+        let runs: Vec<_> = worktrees
+            .iter()
+            .zip(&input.features)
+            .enumerate()
+            .map(|(index, (worktree, plan))| {
+                run_feature(
+                    ctx.clone(),
+                    index,
+                    FeatureTask {
+                        worktree: worktree.clone(),
+                        prompt: plan.prompt.clone(),
+                        agent: input.agent.clone(),
+                        test_timeout_secs: input.test_timeout_secs,
+                    },
+                )
+            })
+            .collect();
+        temporalio_sdk::workflows::join_all(runs).await;
+
+        if !input.keep_worktrees {
+            remove_worktrees(ctx, &input.project_path, &worktrees).await;
+        }
+        finish(ctx, None)
+    }
+
+    #[query]
+    pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
+        self.status.clone()
+    }
+}
+
+/// Starts feature `index`'s child workflow and records its outcome in the parent's status.
+async fn run_feature(ctx: WorkflowContext<ParallelWorkflow>, index: usize, task: FeatureTask) {
+    let child_id = format!("{}-feature-{}", ctx.workflow_id(), task.worktree.index);
+    let started = ctx
+        .start_child_workflow(
+            FeatureWorkflow::run,
+            task,
+            ChildWorkflowOptions::workflow_id(child_id.clone()),
+        )
+        .await;
+    let outcome = match started {
+        Err(err) => Err(format!("child workflow {child_id} did not start: {err}")),
+        Ok(child) => {
+            ctx.state_mut(|s| s.status.stages[index].state = StageState::Running);
+            child
+                .result()
+                .await
+                .map_err(|err| format!("child workflow {child_id}: {err}"))
+        }
+    };
+    let cancelled = ctx.cancellation_token().is_cancelled();
+    ctx.state_mut(|s| {
+        let stage = &mut s.status.stages[index];
+        match outcome {
+            Ok(result) => {
+                *stage = StageStatus {
+                    worktree: stage.worktree.take(),
+                    ..result
+                }
+            }
+            Err(message) => {
+                stage.state = if cancelled {
+                    StageState::Cancelled
+                } else {
+                    StageState::Failed
+                };
+                stage.error = Some(message);
+            }
+        }
+        s.status.refresh_totals();
+    });
+}
+
+/// Removes the worktrees one after the other, also after a cancel: they are ours to clean.
+async fn remove_worktrees(
+    ctx: &mut WorkflowContext<ParallelWorkflow>,
+    project_path: &str,
+    worktrees: &[FeatureWorktree],
+) {
+    for (index, worktree) in worktrees.iter().enumerate() {
+        let removed = ctx
+            .execute_activity(
+                WorkspaceActivities::remove_worktree,
+                RemoveWorktreeTask {
+                    project_path: project_path.to_owned(),
+                    worktree_path: worktree.path.clone(),
+                },
+                options::workspace_cleanup(),
+            )
+            .await;
+        ctx.state_mut(|s| {
+            let stage = &mut s.status.stages[index];
+            match removed {
+                Ok(()) => stage.worktree = None,
+                Err(err) => {
+                    let note = format!(
+                        "worktree {} was not removed: {}",
+                        worktree.path,
+                        options::failure_message(&err)
+                    );
+                    stage.error = Some(
+                        stage
+                            .error
+                            .take()
+                            .map_or(note.clone(), |e| format!("{e}; {note}")),
+                    );
+                }
+            }
+        });
+    }
+}
+
+fn finish(
+    ctx: &mut WorkflowContext<ParallelWorkflow>,
+    failure: Option<String>,
+) -> WorkflowResult<WorkflowStatus> {
+    let cancelled = ctx.cancellation_token().is_cancelled();
+    let status = ctx.state_mut(|s| {
+        let failed: Vec<String> = s
+            .status
+            .stages
+            .iter()
+            .filter(|stage| stage.state != StageState::Completed)
+            .map(|stage| match &stage.error {
+                Some(error) => format!("{} ({error})", stage.name),
+                None => stage.name.clone(),
+            })
+            .collect();
+        s.status.current_stage = None;
+        if cancelled {
+            s.status.state = RunState::Cancelled;
+            s.status.error = Some("cancelled".to_owned());
+        } else if let Some(failure) = &failure {
+            s.status.state = RunState::Failed;
+            s.status.error = Some(failure.clone());
+        } else if failed.is_empty() {
+            s.status.state = RunState::Completed;
+        } else {
+            s.status.state = RunState::Failed;
+            s.status.error = Some(format!(
+                "{} of {} feature(s) failed: {}",
+                failed.len(),
+                s.status.stages.len(),
+                failed.join("; ")
+            ));
+        }
+        s.status.clone()
+    });
+    match status.state {
+        RunState::Completed => Ok(status),
+        RunState::Cancelled => Err(WorkflowTermination::cancelled()),
+        _ => Err(ApplicationFailure::non_retryable(WorkflowError(
+            status.error.unwrap_or_default(),
+        ))
+        .into()),
+    }
+}
+
+fn activity_failure(what: &str, err: &ActivityExecutionError) -> String {
+    format!("{what} failed: {}", options::failure_message(err))
+}
+
+/// Input of one feature's child workflow.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FeatureTask {
+    pub worktree: FeatureWorktree,
+    pub prompt: String,
+    pub agent: AgentSettings,
+    pub test_timeout_secs: u64,
+}
+
+/// One feature in its worktree: the agent, the tests, and a commit of the result on the
+/// feature's branch. A failing feature is reported, not raised, so that the parent's table
+/// has its tokens and cost; only a cancel ends it otherwise.
+#[workflow]
+#[derive(Default)]
+pub struct FeatureWorkflow {
+    status: WorkflowStatus,
+}
+
+#[workflow_methods]
+impl FeatureWorkflow {
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        task: FeatureTask,
+    ) -> WorkflowResult<StageStatus> {
+        let workflow_id = ctx.workflow_id().to_owned();
+        let worktree = task.worktree.clone();
+        ctx.state_mut(|s| {
+            s.status = WorkflowStatus {
+                workflow_id: workflow_id.clone(),
+                state: RunState::Running,
+                project_path: worktree.path.clone(),
+                features: vec![worktree.feature.clone()],
+                template: "feature".to_owned(),
+                current_stage: Some(worktree.branch.clone()),
+                stages: vec![StageStatus {
+                    state: StageState::Running,
+                    branch: Some(worktree.branch.clone()),
+                    ..StageStatus::pending(&worktree.branch)
+                }],
+                ..WorkflowStatus::default()
+            };
+        });
+        let outcome = feature(ctx, &task).await;
+        let stage = ctx.state_mut(|s| {
+            let stage = &mut s.status.stages[0];
+            match &outcome {
+                Ok(()) => {}
+                Err(Some(message)) => {
+                    stage.state = StageState::Failed;
+                    stage.error = Some(message.clone());
+                }
+                Err(None) => stage.state = StageState::Cancelled,
+            }
+            s.status.state = match stage.state {
+                StageState::Completed => RunState::Completed,
+                StageState::Cancelled => RunState::Cancelled,
+                _ => RunState::Failed,
+            };
+            s.status.error = stage.error.clone();
+            s.status.current_stage = None;
+            stage.clone()
+        });
+        match outcome {
+            Err(None) => Err(WorkflowTermination::cancelled()),
+            _ => Ok(stage),
+        }
+    }
+
+    #[query]
+    pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
+        self.status.clone()
+    }
+}
+
+/// Runs the feature; `Err(Some(why))` when it failed, `Err(None)` when it was cancelled.
+async fn feature(
+    ctx: &mut WorkflowContext<FeatureWorkflow>,
+    task: &FeatureTask,
+) -> Result<(), Option<String>> {
+    let worktree = &task.worktree;
+    let run_id = format!("{}/{}", ctx.workflow_id(), worktree.branch);
+    let report = ctx
+        .execute_activity(
+            StageActivities::run_agent,
+            AgentTask {
+                run_id: run_id.clone(),
+                project_path: worktree.path.clone(),
+                prompt: task.prompt.clone(),
+                settings: task.agent.clone(),
+                // Nothing is committed on the branch before the end, so its HEAD is where
+                // every attempt starts from.
+                restore_on_retry: Some("HEAD".to_owned()),
+            },
+            options::agent(task.agent.timeout_secs),
+        )
+        .await
+        .map_err(|err| failure("agent", &err))?;
+    ctx.state_mut(|s| {
+        record_agent(&mut s.status.stages[0], &report);
+        s.status.refresh_totals();
+        s.status.stages[0].state = StageState::Testing;
+    });
+    let tests = ctx
+        .execute_activity(
+            StageActivities::run_tests,
+            TestTask {
+                run_id,
+                project_path: worktree.path.clone(),
+                timeout_secs: task.test_timeout_secs,
+            },
+            options::tests(task.test_timeout_secs),
+        )
+        .await;
+    let verdict = match &tests {
+        Ok(tests) => {
+            ctx.state_mut(|s| {
+                let stage = &mut s.status.stages[0];
+                stage.tests_passed = Some(tests.passed);
+                stage.tests_failed = Some(tests.failed);
+            });
+            if tests.is_green() {
+                format!("tests: {} passed", tests.passed)
+            } else {
+                format!("tests: {} passed, {} failed", tests.passed, tests.failed)
+            }
+        }
+        Err(err) => format!("tests could not run: {}", options::failure_message(err)),
+    };
+    // The agent's work goes on the branch whatever the tests say: the branch is where the
+    // user looks at it, and the worktree may be removed next.
+    let committed = ctx
+        .execute_activity(
+            WorkspaceActivities::commit_worktree,
+            CommitTask {
+                worktree_path: worktree.path.clone(),
+                message: format!(
+                    "{}\n\nMade by claude-temporal workflow {}; {verdict}.\n",
+                    worktree.feature,
+                    ctx.workflow_id()
+                ),
+            },
+            options::workspace(),
+        )
+        .await
+        .map_err(|err| failure("committing the feature", &err))?;
+    if committed.is_none() {
+        return Err(Some("the agent changed nothing".to_owned()));
+    }
+    let tests = tests.map_err(|err| failure("tests", &err))?;
+    if !tests.is_green() {
+        return Err(Some(tests_failure(&worktree.branch, &tests)));
+    }
+    ctx.state_mut(|s| s.status.stages[0].state = StageState::Completed);
+    Ok(())
+}
+
+fn failure(what: &str, err: &ActivityExecutionError) -> Option<String> {
+    match err {
+        ActivityExecutionError::Cancelled(_) => None,
+        _ => Some(format!("{what} failed: {}", options::failure_message(err))),
+    }
+}

@@ -1,0 +1,76 @@
+//! Snapshots from inside workflows: taking one before a stage, and rolling back to it.
+
+use ct_workspace::{RestoreReport, Snapshot};
+use temporalio_sdk::{ActivityExecutionError, WorkflowContext};
+
+use super::options;
+use crate::activities::{RestoreTask, SnapshotTask, WorkspaceActivities};
+
+/// Marks histories whose stages are snapshotted. Histories recorded before snapshots
+/// existed replay without these commands.
+pub(super) const SNAPSHOTS_PATCH: &str = "stage-snapshots";
+
+/// How a snapshot is listed in a workflow's status: `<n>:<stage>:<ref>`.
+pub(super) fn label(snapshot: &Snapshot) -> String {
+    format!(
+        "{}:{}:{}",
+        snapshot.number, snapshot.stage, snapshot.reference
+    )
+}
+
+pub(super) async fn take<W>(
+    ctx: &WorkflowContext<W>,
+    project_path: &str,
+    number: u32,
+    stage: &str,
+) -> Result<Snapshot, ActivityExecutionError> {
+    ctx.execute_activity(
+        WorkspaceActivities::snapshot,
+        SnapshotTask {
+            project_path: project_path.to_owned(),
+            workflow_id: ctx.workflow_id().to_owned(),
+            number,
+            stage: stage.to_owned(),
+        },
+        options::workspace(),
+    )
+    .await
+}
+
+pub(super) async fn restore<W>(
+    ctx: &WorkflowContext<W>,
+    project_path: &str,
+    reference: &str,
+) -> Result<RestoreReport, ActivityExecutionError> {
+    ctx.execute_activity(
+        WorkspaceActivities::restore,
+        RestoreTask {
+            project_path: project_path.to_owned(),
+            reference: reference.to_owned(),
+        },
+        options::workspace(),
+    )
+    .await
+}
+
+/// Rolls back to `snapshot` after a failure and says so in the failure's message.
+pub(super) async fn roll_back<W>(
+    ctx: &WorkflowContext<W>,
+    project_path: &str,
+    snapshot: &Snapshot,
+    failure: String,
+) -> String {
+    match restore(ctx, project_path, &snapshot.reference).await {
+        Ok(_) => format!(
+            "{failure}; rolled back to snapshot {} (taken before `{}`, {})",
+            snapshot.number, snapshot.stage, snapshot.reference
+        ),
+        Err(err) => format!(
+            "{failure}; rolling back to snapshot {} failed: {} (`claude-temporal rollback {} {}` retries it)",
+            snapshot.number,
+            options::failure_message(&err),
+            ctx.workflow_id(),
+            snapshot.number
+        ),
+    }
+}

@@ -1,0 +1,194 @@
+//! The iterate workflow end to end: each iteration's prompt carries the previous run's
+//! failing tests, the loop stops when the tests pass or an iteration changes nothing, and
+//! the work tree ends with the best iteration's result.
+
+use ct_domain::{RunState, StageState, WorkflowStatus};
+use ct_e2e::{Stack, StackOptions, checkout_state, example, files, git_project};
+use ct_scripted_model::Scenario;
+use serde_json::{Value, json};
+
+const WRONG: &str = "def count_words(text):\n    return 1\n";
+const RIGHT: &str = "def count_words(text):\n    return len(text.split())\n";
+const TEST: &str = "from textstats.words import count_words\n\n\ndef test_count_words_counts_every_word():\n    assert count_words('one two three') == 3\n";
+const SECOND_TEST: &str = "from textstats.words import count_words\n\n\ndef test_count_words_of_nothing():\n    assert count_words('') == 0\n";
+
+fn write(path: &str, content: &str) -> Value {
+    json!({ "name": "Write", "input": { "file_path": format!("{{cwd}}/{path}"), "content": content } })
+}
+
+fn iteration(n: u32, tool_uses: Vec<Value>) -> Value {
+    let mut turns = Vec::new();
+    if !tool_uses.is_empty() {
+        turns.push(
+            json!({ "text": format!("Attempt {n}."), "tool_uses": tool_uses,
+                           "usage": { "input_tokens": 100 * n, "output_tokens": 40 } }),
+        );
+    }
+    turns.push(json!({ "text": "Done.", "usage": { "input_tokens": 10, "output_tokens": 5 } }));
+    json!({ "name": format!("iteration-{n}"), "match": format!("Iteration: {n}\n"), "turns": turns })
+}
+
+fn scenario(iterations: Vec<Value>) -> Scenario {
+    Scenario::from_json(&json!({ "scripts": iterations }).to_string()).expect("scenario")
+}
+
+fn iterate(stack: &Stack, project: &std::path::Path, max: &str) -> (String, i32, WorkflowStatus) {
+    let project = project.to_str().unwrap();
+    let started = stack.cli(&[
+        "iterate",
+        project,
+        "Add textstats.words.count_words",
+        "--max-iterations",
+        max,
+        "--backoff",
+        "1",
+        "--max-backoff",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    let id = started.json()["workflow_id"].as_str().unwrap().to_owned();
+    let result = stack.cli(&["result", &id, "--json"]);
+    let status = serde_json::from_value(result.json()).unwrap();
+    (id, result.code, status)
+}
+
+fn first_prompt_of(stack: &Stack, script: &str) -> Option<String> {
+    stack
+        .model
+        .requests()
+        .into_iter()
+        .find(|r| r.script.as_deref() == Some(script) && r.turn == 0)
+        .map(|r| r.first_user_text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iterate_converges_on_the_second_iteration_with_the_first_failure_in_its_prompt() {
+    let stack = Stack::start(StackOptions::new(scenario(vec![
+        iteration(
+            1,
+            vec![
+                write("textstats/words.py", WRONG),
+                write("tests/test_words.py", TEST),
+            ],
+        ),
+        iteration(2, vec![write("textstats/words.py", RIGHT)]),
+    ])))
+    .await;
+    let project = git_project(&example("textstats"));
+    let checkout_before = checkout_state(project.path());
+    let (id, code, status) = iterate(&stack, project.path(), "4");
+
+    assert_eq!(code, 0, "{status:?}\n{}", stack.logs());
+    assert_eq!(status.state, RunState::Completed);
+    let names: Vec<&str> = status.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["iteration-1", "iteration-2"]);
+    assert_eq!(
+        (status.stages[0].tests_failed, status.stages[0].state),
+        (Some(1), StageState::Failed)
+    );
+    assert_eq!(
+        (status.stages[1].tests_failed, status.stages[1].state),
+        (Some(0), StageState::Completed)
+    );
+    let progress = status.iteration.clone().unwrap();
+    assert_eq!(
+        (progress.current, progress.max, progress.best),
+        (2, 4, Some(2))
+    );
+    assert_eq!(
+        progress.stop_reason.as_deref(),
+        Some("tests pass after iteration 2")
+    );
+    assert_eq!(status.snapshots.len(), 2);
+    assert!(status.total_cost_usd > 0.0);
+
+    let first = first_prompt_of(&stack, "iteration-1").unwrap();
+    assert!(first.contains("Add textstats.words.count_words"), "{first}");
+    let second = first_prompt_of(&stack, "iteration-2").expect("a second iteration ran");
+    assert!(second.contains("Iteration: 2\n"), "{second}");
+    assert!(
+        second.contains("test_count_words_counts_every_word"),
+        "the failing test's name: {second}"
+    );
+    assert!(
+        second.contains("assert 1 == 3"),
+        "the failure's output: {second}"
+    );
+    assert!(
+        first_prompt_of(&stack, "iteration-3").is_none(),
+        "green stops the loop"
+    );
+
+    assert_eq!(
+        files(project.path())["textstats/words.py"],
+        RIGHT.as_bytes()
+    );
+    assert_eq!(checkout_state(project.path()), checkout_before);
+    let shown = stack.cli(&["status", &id]);
+    assert!(
+        shown.stdout.contains("iteration 2 of 4, best so far: 2"),
+        "{}",
+        shown.stdout
+    );
+
+    let history = stack.replay(&id).await;
+    ct_e2e::save_fixture("iterate-converged", &history);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iterate_stops_when_nothing_changes_and_keeps_the_best_iteration() {
+    let stack = Stack::start(StackOptions::new(scenario(vec![
+        // One failing test.
+        iteration(
+            1,
+            vec![
+                write("textstats/words.py", WRONG),
+                write("tests/test_words.py", TEST),
+            ],
+        ),
+        // Worse: the old failure stays and a second test fails too.
+        iteration(
+            2,
+            vec![
+                write(
+                    "textstats/words.py",
+                    "def count_words(text):\n    return -1\n",
+                ),
+                write("tests/test_nothing.py", SECOND_TEST),
+            ],
+        ),
+        // No change at all.
+        iteration(3, vec![]),
+    ])))
+    .await;
+    let project = git_project(&example("textstats"));
+    let (id, code, status) = iterate(&stack, project.path(), "5");
+
+    assert_eq!(code, 1, "{status:?}");
+    assert_eq!(status.state, RunState::Failed);
+    assert_eq!(status.stages.len(), 3, "{status:?}");
+    assert_eq!(status.stages[1].tests_failed, Some(2));
+    assert!(status.stages[2].files_changed.is_empty());
+    let error = status.error.unwrap();
+    assert!(error.contains("iteration 3 changed nothing"), "{error}");
+    assert!(
+        error.contains("kept iteration 1 (1 failing test(s))"),
+        "{error}"
+    );
+    assert_eq!(status.iteration.unwrap().best, Some(1));
+    assert!(first_prompt_of(&stack, "iteration-4").is_none());
+
+    // Iteration 1's result is back: its code, and not iteration 2's extra test.
+    let tree = files(project.path());
+    assert_eq!(tree["textstats/words.py"], WRONG.as_bytes());
+    assert!(tree.contains_key("tests/test_words.py"));
+    assert!(
+        !tree.contains_key("tests/test_nothing.py"),
+        "{:?}",
+        tree.keys()
+    );
+
+    let history = stack.replay(&id).await;
+    ct_e2e::save_fixture("iterate-kept-best", &history);
+}

@@ -1,0 +1,233 @@
+//! The parallel workflow end to end: three features at once, each agent in its own
+//! worktree on its own branch, tested there and committed there; the user's checkout,
+//! index and HEAD are byte-identical before and after, and the worktrees are gone.
+
+use std::time::Instant;
+
+use ct_domain::{RunState, StageState, WorkflowStatus};
+use ct_e2e::{Stack, StackOptions, checkout_state, example, files, git, git_project};
+use ct_scripted_model::Scenario;
+use serde_json::json;
+
+const FEATURES: [(&str, &str, &str); 3] = [
+    ("word counts", "words", "len(text.split())"),
+    ("line counts", "lines", "len(text.splitlines())"),
+    ("char counts", "chars", "len(text)"),
+];
+
+/// Each feature's agent waits two seconds before writing its module and test, so runs that
+/// truly overlap finish in about the time of one.
+fn scenario() -> Scenario {
+    let scripts: Vec<_> = FEATURES
+        .iter()
+        .map(|(feature, module, body)| {
+            json!({ "name": module, "match": format!("Feature: {feature}\n"), "turns": [
+                { "text": format!("Adding {module}."), "delay_ms": 2000,
+                  "tool_uses": [
+                      { "name": "Write", "input": { "file_path": format!("{{cwd}}/textstats/{module}.py"),
+                        "content": format!("def count(text):\n    return {body}\n") } },
+                      { "name": "Write", "input": { "file_path": format!("{{cwd}}/tests/test_{module}.py"),
+                        "content": format!("from textstats.{module} import count\n\n\ndef test_{module}():\n    assert count('') == 0\n") } }
+                  ],
+                  "usage": { "input_tokens": 200, "output_tokens": 50 } },
+                { "text": "Done.", "usage": { "input_tokens": 20, "output_tokens": 5 } }
+            ]})
+        })
+        .collect();
+    Scenario::from_json(&json!({ "scripts": scripts }).to_string()).expect("scenario")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_features_run_at_once_each_on_its_own_branch() {
+    let stack = Stack::start(StackOptions::new(scenario())).await;
+    let project = git_project(&example("textstats"));
+    let root = project.path();
+    std::fs::write(root.join("README.md"), "the user's staged edit\n").unwrap();
+    git(root, &["add", "README.md"]);
+    std::fs::write(root.join("NOTES.txt"), "the user's untracked notes\n").unwrap();
+    let before = (checkout_state(root), files(root));
+
+    let mut args = vec!["parallel", root.to_str().unwrap()];
+    args.extend(FEATURES.iter().map(|(feature, _, _)| *feature));
+    args.push("--json");
+    let started = stack.cli(&args);
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    let id = started.json()["workflow_id"].as_str().unwrap().to_owned();
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+
+    assert_eq!(status.state, RunState::Completed);
+    let branches: Vec<&str> = status
+        .stages
+        .iter()
+        .map(|s| s.branch.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        branches,
+        [
+            "feature-1-word-counts",
+            "feature-2-line-counts",
+            "feature-3-char-counts"
+        ]
+    );
+    for stage in &status.stages {
+        assert_eq!(stage.state, StageState::Completed, "{stage:?}");
+        assert_eq!(stage.tests_failed, Some(0), "{stage:?}");
+        assert!(
+            stage.tests_passed.unwrap() >= 3,
+            "the feature's test ran with the smoke tests: {stage:?}"
+        );
+        assert!(stage.cost_usd > 0.0 && stage.output_tokens > 0, "{stage:?}");
+        assert_eq!(stage.worktree, None, "worktree removed");
+    }
+
+    // The agent runs overlapped: every run started before any of them ended.
+    let requests = stack.model.requests();
+    let span = |module: &str| -> (Instant, Instant) {
+        let times: Vec<Instant> = requests
+            .iter()
+            .filter(|r| r.script.as_deref() == Some(module))
+            .map(|r| r.received_at)
+            .collect();
+        (*times.iter().min().unwrap(), *times.iter().max().unwrap())
+    };
+    let spans: Vec<_> = FEATURES.iter().map(|(_, module, _)| span(module)).collect();
+    let last_start = spans.iter().map(|s| s.0).max().unwrap();
+    let first_end = spans.iter().map(|s| s.1).min().unwrap();
+    assert!(
+        last_start < first_end,
+        "agent runs did not overlap: {spans:?}"
+    );
+
+    // Each branch holds its own feature and nothing else, on top of HEAD.
+    for (i, (_, module, _)) in FEATURES.iter().enumerate() {
+        let diff = git(root, &["diff", "--name-only", "main", branches[i]]);
+        assert_eq!(
+            diff,
+            format!("tests/test_{module}.py\ntextstats/{module}.py\n"),
+            "{}",
+            branches[i]
+        );
+        assert_eq!(
+            git(
+                root,
+                &["rev-list", "--count", &format!("main..{}", branches[i])]
+            )
+            .trim(),
+            "1"
+        );
+    }
+    assert_eq!(
+        git(root, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1,
+        "only the user's"
+    );
+    assert_eq!(
+        (checkout_state(root), files(root)),
+        before,
+        "the user's checkout is untouched"
+    );
+
+    let table = stack.cli(&["status", &id]);
+    assert!(
+        table.stdout.contains("feature-2-line-counts"),
+        "{}",
+        table.stdout
+    );
+    let history = stack.replay(&id).await;
+    ct_e2e::save_fixture("parallel-three-features", &history);
+    let child = stack.replay(&format!("{id}-feature-1")).await;
+    ct_e2e::save_fixture("parallel-feature-child", &child);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_leaves_the_worktrees_and_bad_input_is_refused() {
+    let stack = Stack::start(StackOptions::new(scenario())).await;
+    let project = git_project(&example("textstats"));
+    let root = project.path().to_str().unwrap();
+
+    let kept = stack.cli(&["parallel", root, "word counts", "--keep", "--wait"]);
+    assert_eq!(kept.code, 0, "{}\n{}", kept.stderr, stack.logs());
+    assert!(
+        kept.stdout.contains("feature-1-word-counts") && kept.stdout.contains("passed"),
+        "{}",
+        kept.stdout
+    );
+    assert!(kept.stdout.contains("worktree kept: "), "{}", kept.stdout);
+    let listed = git(project.path(), &["worktree", "list", "--porcelain"]);
+    assert!(
+        listed.contains("branch refs/heads/feature-1-word-counts"),
+        "{listed}"
+    );
+
+    for (features, expected) in [
+        (
+            vec!["word counts", "Word-Counts"],
+            "would share the branch suffix `word-counts`",
+        ),
+        (vec!["ok", "!!!"], "has no letters or digits"),
+    ] {
+        let mut args = vec!["parallel", root];
+        args.extend(features);
+        let refused = stack.cli(&args);
+        assert_eq!(refused.code, 2, "{}", refused.stderr);
+        assert!(refused.stderr.contains(expected), "{}", refused.stderr);
+    }
+
+    let plain = tempfile::tempdir().unwrap();
+    let not_git = stack.cli(&["parallel", plain.path().to_str().unwrap(), "x"]);
+    assert_eq!(not_git.code, 2);
+    assert!(
+        not_git.stderr.contains("not a git repository") && not_git.stderr.contains("git init"),
+        "{}",
+        not_git.stderr
+    );
+    let missing = stack.cli(&["iterate", "/nonexistent/project", "fix it"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing
+            .stderr
+            .contains("/nonexistent/project does not exist"),
+        "{}",
+        missing.stderr
+    );
+
+    // A branch of the same name that moved on is not taken over, and the worktrees made
+    // before the clash are removed again.
+    let clash = git_project(&example("textstats"));
+    let c = clash.path();
+    git(c, &["checkout", "-q", "-b", "feature-2-b"]);
+    git(c, &["commit", "-q", "--allow-empty", "-m", "someone else's work"]);
+    git(c, &["checkout", "-q", "main"]);
+    let clashed = stack.cli(&["parallel", c.to_str().unwrap(), "a", "b", "--wait"]);
+    assert_eq!(clashed.code, 1, "{}", clashed.stderr);
+    assert!(clashed.stderr.contains("git branch -D feature-2-b"), "{}", clashed.stderr);
+    let listed = git(c, &["worktree", "list", "--porcelain"]);
+    assert_eq!(listed.matches("worktree ").count(), 1, "{listed}");
+
+    // A repository in the middle of a merge.
+    let merging = git_project(&example("textstats"));
+    let m = merging.path();
+    git(m, &["checkout", "-q", "-b", "other"]);
+    std::fs::write(m.join("README.md"), "other\n").unwrap();
+    git(m, &["commit", "-q", "-am", "other"]);
+    git(m, &["checkout", "-q", "main"]);
+    std::fs::write(m.join("README.md"), "main\n").unwrap();
+    git(m, &["commit", "-q", "-am", "main"]);
+    let _ = std::process::Command::new("git")
+        .arg("-C")
+        .arg(m)
+        .args(["merge", "-q", "other"])
+        .output();
+    let mid_merge = stack.cli(&["parallel", m.to_str().unwrap(), "x"]);
+    assert_eq!(mid_merge.code, 2);
+    assert!(
+        mid_merge.stderr.contains("middle of a merge")
+            && mid_merge.stderr.contains("git merge --abort"),
+        "{}",
+        mid_merge.stderr
+    );
+}
