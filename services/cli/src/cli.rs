@@ -75,6 +75,10 @@ pub enum Command {
     /// Run the agent on one issue until the tests pass; each iteration sees what failed.
     #[command(alias = "iterative")]
     Iterate(IterateArgs),
+    /// Follow a workflow live from its events on NATS: stages, tool uses, tokens, cost, tests.
+    Watch(WatchArgs),
+    /// Summarise the metrics file: cost per workflow and stage, failures.
+    Metrics(MetricsArgs),
     /// Build several features at once, each on branch feature-<i>-<slug> in its own worktree.
     Parallel(ParallelArgs),
 }
@@ -336,4 +340,28 @@ pub enum HookCommand {
     /// UserPromptSubmit: reads the hook's JSON on stdin and prints the project's context for
     /// the agent. Local only; never fails the prompt.
     PromptSubmit,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Workflow id.
+    pub id: String,
+    /// NATS server holding the events.
+    #[arg(long, env = "NATS_URL", default_value = ct_events::DEFAULT_NATS_URL)]
+    pub nats_url: String,
+    /// Print each event as its CloudEvents JSON, one per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// The JSONL file the metrics-sink writes.
+    #[arg(long, env = "METRICS_FILE", default_value = "metrics.jsonl")]
+    pub metrics_file: std::path::PathBuf,
+    /// Only stages finished within this long: 90s, 30m, 12h, 7d.
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }

@@ -22,6 +22,9 @@ struct Args {
     /// Test-runner gRPC address.
     #[arg(long, env = "TEST_RUNNER_ADDR", default_value = "http://127.0.0.1:50062")]
     test_runner_addr: String,
+    /// NATS server for events (they are buffered while it is unreachable).
+    #[arg(long, env = "NATS_URL", default_value = ct_events::DEFAULT_NATS_URL)]
+    nats_url: String,
     /// Seconds a crashed worker's workflows wait on its sticky queue before another worker takes them.
     #[arg(long, env = "WORKER_STICKY_TIMEOUT_SECS", default_value_t = 10)]
     sticky_timeout_secs: u64,
@@ -47,6 +50,7 @@ async fn main() -> ExitCode {
         task_queue: args.task_queue,
         executor_addr: args.executor_addr,
         test_runner_addr: args.test_runner_addr,
+        nats_url: args.nats_url,
         sticky_timeout: Duration::from_secs(args.sticky_timeout_secs),
         // The parser keeps both within 10 000.
         max_activities: args.max_activities as usize,

@@ -7,7 +7,12 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
 
-use crate::activities::{StageActivities, WorkspaceActivities};
+use ct_events::{Publisher, PublisherConfig};
+
+use crate::activities::{EventActivities, StageActivities, WorkspaceActivities};
+
+/// How long shutdown waits for buffered events to reach NATS.
+const EVENT_FLUSH: Duration = Duration::from_secs(5);
 use crate::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
 use crate::{ConnectError, TemporalTarget, connect_client};
 
@@ -18,6 +23,8 @@ pub struct Config {
     /// e.g. `http://127.0.0.1:50061`
     pub executor_addr: String,
     pub test_runner_addr: String,
+    /// NATS server the events go to; they wait in a buffer while it is down.
+    pub nats_url: String,
     /// How long a crashed worker's workflows wait before another worker takes them.
     pub sticky_timeout: Duration,
     /// Activities (agent runs, test runs, git work) this worker runs at once.
@@ -36,6 +43,8 @@ pub enum WorkerError {
         address: String,
         reason: String,
     },
+    #[error("cannot publish events: {0}")]
+    Events(#[from] ct_events::Error),
     #[error("cannot start the Temporal worker: {0}")]
     Start(String),
     #[error("the Temporal worker stopped with an error: {0}")]
@@ -55,9 +64,11 @@ fn endpoint(service: &'static str, address: &str) -> Result<Endpoint, WorkerErro
 /// Polls the task queue until `shutdown` fires, then lets running tasks finish.
 /// The Temporal worker future is not `Send`: call this on the main task.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), WorkerError> {
+    let publisher = Publisher::connect(PublisherConfig::new(config.nats_url.clone(), "ct-worker")).await?;
     let activities = StageActivities::new(
         endpoint("executor", &config.executor_addr)?,
         endpoint("test-runner", &config.test_runner_addr)?,
+        publisher.clone(),
     );
     let runtime = Runtime::from_current_tokio(Default::default()).map_err(|e| WorkerError::Start(e.to_string()))?;
     let client = connect_client(&config.temporal, "ct-worker").await?;
@@ -72,6 +83,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
         .map_err(|e| WorkerError::Start(e.to_string()))?
         .register_activities(activities)
         .register_activities(WorkspaceActivities)
+        .register_activities(EventActivities::new(publisher.clone()))
         .sticky_queue_schedule_to_start_timeout(config.sticky_timeout)
         .tuner(
             TunerHolder::builder()
@@ -96,5 +108,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
         test_runner = %config.test_runner_addr,
         "worker started"
     );
-    worker.run().await.map_err(|e| WorkerError::Run(e.to_string()))
+    let outcome = worker.run().await.map_err(|e| WorkerError::Run(e.to_string()));
+    if let Err(err) = publisher.flush(EVENT_FLUSH).await {
+        tracing::warn!(%err, "events still unpublished at shutdown");
+    }
+    outcome
 }

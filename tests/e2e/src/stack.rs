@@ -3,6 +3,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ct_domain::WorkflowStatus;
+use ct_events::testing::NatsServer;
 use ct_scripted_model::{Scenario, ScriptedModel};
 use ct_worker::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
 use ct_worker::{TemporalTarget, connect_client};
@@ -29,6 +30,8 @@ pub struct Stack {
     pub dir: tempfile::TempDir,
     pub temporal_port: u16,
     pub model: ScriptedModel,
+    /// Where the worker publishes events; tests may restart it.
+    pub nats: NatsServer,
     temporal: Service,
     executor: Service,
     test_runner: Service,
@@ -65,6 +68,7 @@ impl Stack {
         let temporal = Service::spawn("temporal", temporal_cmd, &dir.path().join("temporal.log"));
 
         let model = ScriptedModel::start(options.scenario).await.expect("scripted model starts");
+        let nats = NatsServer::start();
 
         let executor_port_file = dir.path().join("executor.port");
         let mut executor_cmd = Command::new(bin("ct-executor"));
@@ -105,6 +109,7 @@ impl Stack {
             dir,
             temporal_port,
             model,
+            nats,
             temporal,
             executor,
             test_runner,
@@ -160,7 +165,8 @@ impl Stack {
             .args(["--temporal-address", &self.temporal_address()])
             .args(["--executor-addr", &format!("http://127.0.0.1:{}", self.executor_port)])
             .args(["--test-runner-addr", &format!("http://127.0.0.1:{}", self.test_runner_port)])
-            .args(["--sticky-timeout-secs", &self.sticky_timeout_secs.to_string()]);
+            .args(["--sticky-timeout-secs", &self.sticky_timeout_secs.to_string()])
+            .args(["--nats-url", &self.nats.url()]);
         let mut worker = Service::spawn("worker", command, &log);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !std::fs::read_to_string(&log).unwrap_or_default().contains("worker started") {
@@ -187,6 +193,7 @@ impl Stack {
         let output = Command::new(bin("claude-temporal"))
             .args(args)
             .env("TEMPORAL_ADDRESS", self.temporal_address())
+            .env("NATS_URL", self.nats.url())
             .env_remove("TEMPORAL_NAMESPACE")
             .env_remove("TEMPORAL_TASK_QUEUE")
             .output()

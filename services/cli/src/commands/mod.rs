@@ -4,12 +4,14 @@ mod cancel;
 mod config;
 mod decide;
 mod list;
+mod metrics;
 mod iterate;
 mod parallel;
 mod project;
 mod snapshots;
 mod stages;
 mod start;
+mod watch;
 mod status;
 
 use std::process::ExitCode;
@@ -32,6 +34,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return crate::dev::run(args).await;
     }
     // The hook runs inside agent runs: it must not depend on configuration or Temporal.
+    if let Command::Watch(args) = cli.command {
+        return watch::run(args).await;
+    }
+    if let Command::Metrics(args) = cli.command {
+        return metrics::run(args).await;
+    }
     if let Command::Hook(args) = cli.command {
         return Ok(crate::hook::run(args));
     }
@@ -81,7 +89,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rollback(args) => snapshots::rollback(&session, args).await,
         Command::Iterate(args) => iterate::run(&session, args).await,
         Command::Parallel(args) => parallel::run(&session, args).await,
-        Command::Dev(_) | Command::Hook(_) | Command::Config(_) | Command::Stages(_) | Command::Start(_) => {
+        Command::Dev(_) | Command::Hook(_) | Command::Watch(_) | Command::Metrics(_) | Command::Config(_) | Command::Stages(_) | Command::Start(_) => {
             unreachable!("handled before connecting")
         }
     }

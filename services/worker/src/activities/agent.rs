@@ -9,7 +9,9 @@ use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
 use super::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS, AGENT_UNAVAILABLE};
-use super::{AgentReport, AgentTask};
+use super::{AgentReport, AgentTask, EVENT_SOURCE};
+use ct_events::data::AgentProgress;
+use ct_events::{CloudEvent, EventData, Publisher};
 
 /// Heartbeats go out at least this often even when the agent is quiet, so the
 /// server notices a dead worker and delivers cancels promptly.
@@ -17,6 +19,7 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) async fn run(
     channel: Channel,
+    events: &Publisher,
     ctx: &ActivityContext,
     task: AgentTask,
 ) -> Result<AgentReport, ActivityError> {
@@ -55,6 +58,7 @@ pub(super) async fn run(
                     Some(Ok(event)) => match event.event {
                         Some(run_agent_event::Event::Progress(progress)) => {
                             progress_count += 1;
+                            publish_progress(events, ctx, &task.run_id, progress.kind.as_ref());
                             log_progress(&task.run_id, progress.kind);
                             ctx.record_heartbeat(progress_count).await?;
                         }
@@ -71,6 +75,22 @@ pub(super) async fn run(
         _ = ctx.cancelled() => return Err(ActivityError::cancelled()),
     };
     into_report(result, attempt)
+}
+
+/// `agent.progress` for tool uses and text, so `watch` and any subscriber see
+/// what the agent does while it works.
+fn publish_progress(events: &Publisher, ctx: &ActivityContext, run_id: &str, kind: Option<&agent_progress::Kind>) {
+    let (tool, message) = match kind {
+        Some(agent_progress::Kind::ToolUse(tool)) => (Some(tool.name.clone()), tool.summary.clone()),
+        Some(agent_progress::Kind::Text(text)) => (None, text.clone()),
+        _ => return,
+    };
+    let Some(workflow_id) = ctx.info().workflow_id.clone() else {
+        return;
+    };
+    let stage = run_id.rsplit_once('/').map_or(run_id, |(_, stage)| stage).to_owned();
+    let data = EventData::AgentProgress(AgentProgress { workflow_id, stage, tool, message });
+    events.publish(CloudEvent::new(EVENT_SOURCE, data));
 }
 
 fn log_progress(run_id: &str, kind: Option<agent_progress::Kind>) {

@@ -4,6 +4,7 @@
 //! retrying can fix.
 
 mod agent;
+mod events;
 mod failure;
 mod tests;
 mod workspace;
@@ -15,6 +16,7 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tonic::transport::{Channel, Endpoint};
 
+pub use events::{EVENT_SOURCE, EmitEvent, EventActivities};
 pub use failure::NON_RETRYABLE_ERROR_TYPES;
 pub use workspace::{CommitTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, WorkspaceActivities, WorktreesTask};
 
@@ -23,13 +25,16 @@ pub use workspace::{CommitTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, W
 pub struct StageActivities {
     executor: Channel,
     test_runner: Channel,
+    /// Where the agent's progress goes as `agent.progress` events.
+    events: ct_events::Publisher,
 }
 
 impl StageActivities {
-    pub fn new(executor: Endpoint, test_runner: Endpoint) -> Self {
+    pub fn new(executor: Endpoint, test_runner: Endpoint, events: ct_events::Publisher) -> Self {
         Self {
             executor: executor.connect_lazy(),
             test_runner: test_runner.connect_lazy(),
+            events,
         }
     }
 }
@@ -115,7 +120,7 @@ impl StageActivities {
                 "restored the stage's snapshot before retrying"
             );
         }
-        agent::run(self.executor.clone(), &ctx, task).await
+        agent::run(self.executor.clone(), &self.events, &ctx, task).await
     }
 
     /// Runs the project's tests through the test-runner.

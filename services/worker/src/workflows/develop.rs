@@ -11,6 +11,13 @@ use temporalio_sdk::{
     WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
+use ct_events::EventData;
+use ct_events::data::{
+    ApprovalDecision as ApprovalEvent, ApprovalRequested, ApprovalTimedOut, CostUpdated, Snapshot as SnapshotEvent,
+    StageStarted, TestsCompleted, WorkflowStarted,
+};
+
+use super::events::{self, emit};
 use super::{options, snapshots};
 use crate::activities::{AgentReport, AgentTask, StageActivities, TestReport, TestTask};
 
@@ -27,6 +34,8 @@ enum Decision {
     Approved(String),
     Rejected(String),
 }
+
+const KIND: &str = "develop";
 
 /// Why the workflow stops early.
 enum Stop {
@@ -50,16 +59,32 @@ impl DevelopWorkflow {
                 ..WorkflowStatus::default()
             };
         });
+        let started = now(ctx);
+        emit(
+            ctx,
+            EventData::WorkflowStarted(WorkflowStarted {
+                workflow_id: workflow_id.clone(),
+                workflow_kind: KIND.to_owned(),
+                project_path: input.project_path.clone(),
+                features: input.features.clone(),
+                template: input.template.clone(),
+                stages: input.stages.iter().map(|stage| stage.name.clone()).collect(),
+            }),
+        )
+        .await;
         for (index, stage) in input.stages.iter().enumerate() {
             if let Err(stop) = run_stage(ctx, &input, index, stage).await {
-                return Err(finish_early(ctx, index, stop));
+                return Err(finish_early(ctx, index, stop, started).await);
             }
         }
-        Ok(ctx.state_mut(|s| {
+        let status = ctx.state_mut(|s| {
             s.status.state = RunState::Completed;
             s.status.current_stage = None;
             s.status.clone()
-        }))
+        });
+        let finished = events::finished(KIND, &status, elapsed_ms(started, now(ctx)));
+        emit(ctx, EventData::WorkflowCompleted(finished)).await;
+        Ok(status)
     }
 
     /// Approves the stage whose gate is open. A signal for any other stage is ignored.
@@ -104,6 +129,16 @@ async fn run_stage(
         s.stage_mut(index).state = StageState::Running;
     });
     let run_id = format!("{}/{}", ctx.workflow_id(), stage.name);
+    emit(
+        ctx,
+        EventData::StageStarted(StageStarted {
+            workflow_id: ctx.workflow_id().to_owned(),
+            workflow_kind: KIND.to_owned(),
+            stage: stage.name.clone(),
+            attempt: 1,
+        }),
+    )
+    .await;
     let snapshot = snapshot_before(ctx, input, stage).await?;
     let settings = stage.agent_settings(&input.agent);
     let report = ctx
@@ -126,10 +161,19 @@ async fn run_stage(
             return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
         }
     };
-    ctx.state_mut(|s| {
+    let cost = ctx.state_mut(|s| {
         record_agent(s.stage_mut(index), &report);
         s.status.refresh_totals();
+        CostUpdated {
+            workflow_id: s.status.workflow_id.clone(),
+            stage: stage.name.clone(),
+            model: Some(report.model.clone()).filter(|m| !m.is_empty()),
+            tokens: events::tokens(&s.status.stages[index]),
+            stage_cost_usd: report.cost_usd,
+            total_cost_usd: s.status.total_cost_usd,
+        }
     });
+    emit(ctx, EventData::CostUpdated(cost)).await;
 
     if stage.run_tests {
         ctx.state_mut(|s| s.stage_mut(index).state = StageState::Testing);
@@ -156,6 +200,22 @@ async fn run_stage(
             status.tests_passed = Some(tests.passed);
             status.tests_failed = Some(tests.failed);
         });
+        emit(
+            ctx,
+            EventData::TestsCompleted(TestsCompleted {
+                workflow_id: ctx.workflow_id().to_owned(),
+                stage: stage.name.clone(),
+                framework: tests.framework.clone(),
+                counts: ct_events::data::TestCounts {
+                    passed: tests.passed,
+                    failed: tests.failed,
+                    skipped: tests.skipped,
+                },
+                duration_ms: tests.duration_ms,
+                failures: tests.failures.iter().take(20).map(|(name, _)| name.clone()).collect(),
+            }),
+        )
+        .await;
         if !tests.is_green() {
             let stop = Stop::Failed(tests_failure(&stage.name, &tests));
             return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
@@ -166,11 +226,14 @@ async fn run_stage(
         await_approval(ctx, index, &stage.name, input.approval_timeout_secs).await?;
     }
     let finished = now(ctx);
-    ctx.state_mut(|s| {
+    let outcome = ctx.state_mut(|s| {
         let status = s.stage_mut(index);
         status.state = StageState::Completed;
         status.duration_ms = elapsed_ms(started, finished);
+        let model = Some(report.model.clone()).filter(|m| !m.is_empty());
+        events::stage_outcome(KIND, &s.status, &s.status.stages[index], model)
     });
+    emit(ctx, EventData::StageCompleted(outcome)).await;
     Ok(())
 }
 
@@ -190,6 +253,16 @@ async fn snapshot_before(
         .await
         .map_err(|err| activity_stop(&stage.name, "snapshot", &err))?;
     ctx.state_mut(|s| s.status.snapshots.push(snapshots::label(&snapshot)));
+    emit(
+        ctx,
+        EventData::SnapshotCreated(SnapshotEvent {
+            workflow_id: ctx.workflow_id().to_owned(),
+            stage: Some(stage.name.clone()),
+            commit: snapshot.commit.clone(),
+            reason: Some(format!("before stage `{}`", stage.name)),
+        }),
+    )
+    .await;
     Ok(Some(snapshot))
 }
 
@@ -204,7 +277,18 @@ async fn roll_back_critical(
 ) -> Stop {
     match (stop, snapshot) {
         (Stop::Failed(message), Some(snapshot)) if stage.critical_path => {
-            Stop::Failed(snapshots::roll_back(ctx, &input.project_path, snapshot, message).await)
+            let message = snapshots::roll_back(ctx, &input.project_path, snapshot, message).await;
+            emit(
+                ctx,
+                EventData::SnapshotRestored(SnapshotEvent {
+                    workflow_id: ctx.workflow_id().to_owned(),
+                    stage: Some(stage.name.clone()),
+                    commit: snapshot.commit.clone(),
+                    reason: Some(message.clone()),
+                }),
+            )
+            .await;
+            Stop::Failed(message)
         }
         (stop, _) => stop,
     }
@@ -216,12 +300,31 @@ async fn await_approval(
     stage: &str,
     timeout_secs: u64,
 ) -> Result<(), Stop> {
-    ctx.state_mut(|s| {
+    let request = ctx.state_mut(|s| {
         s.decision = None;
         s.status.state = RunState::AwaitingApproval;
         s.status.awaiting_approval = Some(stage.to_owned());
-        s.stage_mut(index).state = StageState::AwaitingApproval;
+        let status = s.stage_mut(index);
+        status.state = StageState::AwaitingApproval;
+        let summary = format!(
+            "{} files changed (+{}/-{}), tests {}",
+            status.files_changed.len(),
+            status.lines_added,
+            status.lines_removed,
+            match (status.tests_passed, status.tests_failed) {
+                (Some(passed), Some(failed)) => format!("{passed} passed, {failed} failed"),
+                _ => "not run".to_owned(),
+            }
+        );
+        ApprovalRequested {
+            workflow_id: s.status.workflow_id.clone(),
+            stage: stage.to_owned(),
+            summary: Some(summary),
+            cost_so_far_usd: s.status.total_cost_usd,
+            timeout_secs: Some(timeout_secs),
+        }
     });
+    emit(ctx, EventData::ApprovalRequested(request)).await;
     let mut timer = ctx.timer(Duration::from_secs(timeout_secs));
     let decided = temporalio_sdk::workflows::select! {
         decided = ctx.wait_condition(|s| s.decision.is_some()) => decided.is_ok(),
@@ -235,6 +338,25 @@ async fn await_approval(
         s.status.state = RunState::Running;
         s.decision.take()
     });
+    let workflow_id = ctx.workflow_id().to_owned();
+    let decision_event = |comment: &str| ApprovalEvent {
+        workflow_id: workflow_id.clone(),
+        stage: stage.to_owned(),
+        comment: Some(comment.to_owned()).filter(|c| !c.is_empty()),
+    };
+    match &decision {
+        Some(Decision::Approved(comment)) => emit(ctx, EventData::ApprovalGranted(decision_event(comment))).await,
+        Some(Decision::Rejected(reason)) => emit(ctx, EventData::ApprovalRejected(decision_event(reason))).await,
+        None if ctx.cancellation_token().is_cancelled() => {}
+        None => {
+            let timed_out = ApprovalTimedOut {
+                workflow_id: workflow_id.clone(),
+                stage: stage.to_owned(),
+                waited_secs: timeout_secs,
+            };
+            emit(ctx, EventData::ApprovalTimedOut(timed_out)).await;
+        }
+    }
     match decision {
         Some(Decision::Approved(comment)) => {
             ctx.state_mut(|s| s.stage_mut(index).approval_comment = Some(comment));
@@ -291,20 +413,37 @@ fn activity_stop(stage: &str, what: &str, err: &ActivityExecutionError) -> Stop 
     }
 }
 
-/// Marks the workflow and the stage as ended and returns the termination.
-fn finish_early(ctx: &mut WorkflowContext<DevelopWorkflow>, index: usize, stop: Stop) -> WorkflowTermination {
+/// Marks the workflow and the stage as ended, says so on the event bus and
+/// returns the termination.
+async fn finish_early(
+    ctx: &mut WorkflowContext<DevelopWorkflow>,
+    index: usize,
+    stop: Stop,
+    started: SystemTime,
+) -> WorkflowTermination {
     let (run_state, stage_state, message) = match &stop {
         Stop::Failed(message) => (RunState::Failed, StageState::Failed, message.clone()),
         Stop::Cancelled(message) => (RunState::Cancelled, StageState::Cancelled, message.clone()),
     };
-    ctx.state_mut(|s| {
+    let status = ctx.state_mut(|s| {
         s.status.state = run_state;
         s.status.awaiting_approval = None;
         s.status.error = Some(message.clone());
         let stage = s.stage_mut(index);
         stage.state = stage_state;
         stage.error = Some(message.clone());
+        s.status.clone()
     });
+    emit(ctx, EventData::StageFailed(events::stage_outcome(KIND, &status, &status.stages[index], None))).await;
+    let finished = events::finished(KIND, &status, elapsed_ms(started, now(ctx)));
+    emit(
+        ctx,
+        match stop {
+            Stop::Failed(_) => EventData::WorkflowFailed(finished),
+            Stop::Cancelled(_) => EventData::WorkflowCancelled(finished),
+        },
+    )
+    .await;
     match stop {
         Stop::Failed(message) => ApplicationFailure::non_retryable(WorkflowError(message)).into(),
         Stop::Cancelled(_) => WorkflowTermination::cancelled(),

@@ -2,6 +2,7 @@
 //! workflow context, no I/O, no randomness; everything else is an activity.
 
 mod develop;
+mod events;
 mod iterate;
 mod options;
 mod parallel;

@@ -1,0 +1,73 @@
+//! Emitting events from workflow code. The id comes from the workflow's
+//! deterministic random source, so a replay or a retried publish reuses it and
+//! JetStream keeps one copy.
+
+use std::time::Duration;
+
+use ct_domain::{StageStatus, WorkflowStatus};
+use ct_events::EventData;
+use ct_events::data::{StageOutcome, TestCounts, TokenUsage, WorkflowFinished};
+use temporalio_sdk::{LocalActivityOptions, WorkflowCancellationToken, WorkflowContext};
+
+use crate::activities::{EmitEvent, EventActivities};
+
+/// Marks histories that emit events. Histories recorded before events existed
+/// replay without these local activities.
+const EVENTS_PATCH: &str = "emit-events";
+
+/// Publishes `data`; never fails the workflow. It runs even while the workflow
+/// is being cancelled, so `workflow.cancelled` still goes out.
+pub(super) async fn emit<W>(ctx: &WorkflowContext<W>, data: EventData) {
+    if !ctx.patched(EVENTS_PATCH) {
+        return;
+    }
+    let event = EmitEvent::new(ctx.uuid4(), &data);
+    let options = LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(10))
+        .cancellation_token(WorkflowCancellationToken::new())
+        .build();
+    if let Err(err) = ctx.execute_local_activity(EventActivities::publish, event, options).await {
+        tracing::warn!(%err, "event not published");
+    }
+}
+
+pub(super) fn tokens(stage: &StageStatus) -> TokenUsage {
+    TokenUsage {
+        input_tokens: stage.input_tokens,
+        output_tokens: stage.output_tokens,
+        cache_read_tokens: stage.cache_read_tokens,
+        cache_write_tokens: stage.cache_write_tokens,
+    }
+}
+
+/// `stage.completed` / `stage.failed` figures of one stage.
+pub(super) fn stage_outcome(kind: &str, status: &WorkflowStatus, stage: &StageStatus, model: Option<String>) -> StageOutcome {
+    StageOutcome {
+        workflow_id: status.workflow_id.clone(),
+        workflow_kind: kind.to_owned(),
+        stage: stage.name.clone(),
+        model,
+        tokens: tokens(stage),
+        cost_usd: stage.cost_usd,
+        duration_ms: stage.duration_ms,
+        files_modified: stage.files_changed.clone(),
+        lines_added: stage.lines_added,
+        lines_removed: stage.lines_removed,
+        tests: match (stage.tests_passed, stage.tests_failed) {
+            (Some(passed), Some(failed)) => Some(TestCounts { passed, failed, skipped: 0 }),
+            _ => None,
+        },
+        error: stage.error.clone(),
+    }
+}
+
+pub(super) fn finished(kind: &str, status: &WorkflowStatus, duration_ms: u64) -> WorkflowFinished {
+    WorkflowFinished {
+        workflow_id: status.workflow_id.clone(),
+        workflow_kind: kind.to_owned(),
+        total_tokens: status.total_tokens,
+        total_cost_usd: status.total_cost_usd,
+        duration_ms,
+        error: status.error.clone(),
+    }
+}

@@ -1,0 +1,73 @@
+//! Every step of a workflow is an event on NATS, and a NATS restart in the
+//! middle of a workflow loses none of them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use ct_e2e::{Stack, StackOptions, example, git_project};
+use ct_scripted_model::Scenario;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workflow_events_survive_a_nats_restart_and_watch_shows_them() {
+    let scenario = Scenario::from_file(&example("scenarios/develop-textstats.json")).expect("scenario");
+    let mut stack = Stack::start(StackOptions::new(scenario)).await;
+    let project = git_project(&example("textstats"));
+    let start = stack.cli(&["start", project.path().to_str().unwrap(), "--features", "word counts", "--json"]);
+    assert_eq!(start.code, 0, "{}", start.stderr);
+    let id = start.json()["workflow_id"].as_str().unwrap().to_owned();
+
+    // NATS goes away while the first stages run and comes back a few seconds later.
+    stack.nats.kill();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stack.nats.restart();
+
+    stack.wait_for_status(&id, "approval gate", |s| s.awaiting_approval.is_some());
+    assert_eq!(stack.cli(&["approve", &id]).code, 0);
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+
+    // `watch --json` replays the stored events and ends with workflow.completed.
+    let watch = stack.cli(&["watch", &id, "--json"]);
+    assert_eq!(watch.code, 0, "watch: {}", watch.stderr);
+    let events: Vec<serde_json::Value> = watch
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("CloudEvents JSON"))
+        .collect();
+    let ids: HashSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), events.len(), "no event twice");
+    for event in &events {
+        assert_eq!(event["specversion"], "1.0");
+        assert_eq!(event["datacontenttype"], "application/json");
+        assert_eq!(event["data"]["workflow_id"], id.as_str());
+    }
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for event in &events {
+        let kind = event["type"].as_str().unwrap().trim_start_matches("dev.claude-temporal.");
+        *counts.entry(kind.to_owned()).or_default() += 1;
+    }
+    let expect = |kind: &str, n: usize| assert_eq!(counts.get(kind).copied().unwrap_or(0), n, "{kind} in {counts:?}");
+    expect("workflow.started", 1);
+    expect("stage.started", 6);
+    expect("stage.completed", 6);
+    expect("cost.updated", 6);
+    expect("tests.completed", 5);
+    expect("snapshot.created", 6);
+    expect("approval.requested", 1);
+    expect("approval.granted", 1);
+    expect("workflow.completed", 1);
+    assert!(counts.get("agent.progress").copied().unwrap_or(0) >= 6, "{counts:?}");
+    let first = events.first().unwrap()["type"].as_str().unwrap();
+    let last = events.last().unwrap()["type"].as_str().unwrap();
+    assert_eq!(first, "dev.claude-temporal.workflow.started");
+    assert_eq!(last, "dev.claude-temporal.workflow.completed");
+
+    // The human view of the same events reads as a progress log.
+    let human = stack.cli(&["watch", &id]);
+    assert_eq!(human.code, 0, "{}", human.stderr);
+    assert!(human.stdout.contains("▶ scaffold"), "{}", human.stdout);
+    assert!(human.stdout.contains("core-implementation awaits approval"), "{}", human.stdout);
+    assert!(human.stdout.contains("workflow completed"), "{}", human.stdout);
+    let history = stack.replay(&id).await;
+    ct_e2e::save_fixture("develop-with-events", &history);
+}
