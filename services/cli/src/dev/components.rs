@@ -21,19 +21,23 @@ pub(crate) enum Component {
     Executor,
     TestRunner,
     Worker,
+    Notifier,
+    MetricsSink,
 }
 
 /// What the scripted model accepts as an API key; the executor must send something.
 const SCRIPTED_MODEL_KEY: &str = "scripted-model-key";
 
 impl Component {
-    pub(crate) const ALL: [Self; 6] = [
+    pub(crate) const ALL: [Self; 8] = [
         Self::Temporal,
         Self::Nats,
         Self::ScriptedModel,
         Self::Executor,
         Self::TestRunner,
         Self::Worker,
+        Self::Notifier,
+        Self::MetricsSink,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -44,6 +48,8 @@ impl Component {
             Self::Executor => "executor",
             Self::TestRunner => "test-runner",
             Self::Worker => "worker",
+            Self::Notifier => "notifier",
+            Self::MetricsSink => "metrics-sink",
         }
     }
 
@@ -55,6 +61,8 @@ impl Component {
             Self::Executor => "ct-executor",
             Self::TestRunner => "ct-test-runner",
             Self::Worker => "ct-worker",
+            Self::Notifier => "ct-notifier",
+            Self::MetricsSink => "ct-metrics-sink",
         }
     }
 
@@ -62,7 +70,8 @@ impl Component {
     pub(crate) fn needs(self, scripted_model: bool) -> &'static [Self] {
         match self {
             Self::Executor if scripted_model => &[Self::ScriptedModel],
-            Self::Worker => &[Self::Temporal, Self::Executor, Self::TestRunner],
+            Self::Worker => &[Self::Temporal, Self::Executor, Self::TestRunner, Self::Nats],
+            Self::Notifier | Self::MetricsSink => &[Self::Nats],
             _ => &[],
         }
     }
@@ -225,10 +234,34 @@ pub(crate) fn launch(
                 &wired(&stack.executor_url, "executor")?,
                 &"--test-runner-addr",
                 &wired(&stack.test_runner_url, "test-runner")?,
+                &"--nats-url",
+                &wired(&stack.nats_url, "nats")?,
             ]),
             Readiness::LogLine {
                 log: state.log_path(component),
                 needle: "worker started",
+            },
+        ),
+        // Which backends it delivers to comes from the user's NOTIFICATION_* variables.
+        Component::Notifier => (
+            argv([&"--nats-url", &wired(&stack.nats_url, "nats")?]),
+            Readiness::LogLine {
+                log: state.log_path(component),
+                needle: "backend ",
+            },
+        ),
+        Component::MetricsSink => (
+            argv([
+                &"--nats-url",
+                &wired(&stack.nats_url, "nats")?,
+                &"--metrics-file",
+                &root.join("metrics.jsonl"),
+                &"--listen",
+                &format!("127.0.0.1:{}", options.metrics_port),
+            ]),
+            Readiness::HttpOk {
+                address: format!("127.0.0.1:{}", options.metrics_port),
+                path: "/healthz",
             },
         ),
     };

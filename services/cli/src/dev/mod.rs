@@ -55,6 +55,9 @@ struct UpArgs {
     /// HTTP monitoring port of nats-server (/healthz, /jsz).
     #[arg(long, default_value_t = 8222)]
     nats_monitor_port: u16,
+    /// Port of the metrics-sink's Prometheus /metrics.
+    #[arg(long, default_value_t = 9464)]
+    metrics_port: u16,
     /// Serve the agent's model from this scenario file (ct-scripted-model) instead of the
     /// Anthropic API, so runs cost nothing and are repeatable.
     #[arg(long, value_name = "FILE")]

@@ -40,7 +40,14 @@ pub(crate) struct StackOptions {
     pub(crate) ui_port: u16,
     pub(crate) nats_port: u16,
     pub(crate) nats_monitor_port: u16,
+    /// Where the metrics-sink serves Prometheus `/metrics`.
+    #[serde(default = "default_metrics_port")]
+    pub(crate) metrics_port: u16,
     pub(crate) scripted_model: Option<PathBuf>,
+}
+
+fn default_metrics_port() -> u16 {
+    9464
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -30,6 +30,7 @@ pub(super) async fn up(state: &StateDir, args: UpArgs) -> anyhow::Result<ExitCod
         ui_port: args.ui_port,
         nats_port: args.nats_port,
         nats_monitor_port: args.nats_monitor_port,
+        metrics_port: args.metrics_port,
         scripted_model: scenario,
     };
     state.create()?;
@@ -153,6 +154,9 @@ fn check_ports_free(options: &StackOptions) -> anyhow::Result<()> {
         fixed.push((options.nats_port, "--nats-port"));
         fixed.push((options.nats_monitor_port, "--nats-monitor-port"));
     }
+    if options.components.contains(&Component::MetricsSink) {
+        fixed.push((options.metrics_port, "--metrics-port"));
+    }
     for (i, (port, flag)) in fixed.iter().enumerate() {
         if let Some((_, other)) = fixed[..i].iter().find(|(p, _)| p == port) {
             bail!("{flag} and {other} are both {port}: give each its own port");
@@ -272,7 +276,8 @@ async fn start(
             }
             Some(address)
         }
-        Component::Worker => None,
+        Component::MetricsSink => Some(format!("127.0.0.1:{}", stack.options.metrics_port)),
+        Component::Worker | Component::Notifier => None,
     };
     if let Some(record) = stack.components.last_mut() {
         record.address = address;
@@ -303,7 +308,7 @@ mod tests {
     fn the_default_selection_starts_everything_but_an_unasked_scripted_model() {
         let all = select(&[], false).unwrap();
         assert!(!all.contains(&Component::ScriptedModel));
-        assert_eq!(all.len(), 5);
+        assert_eq!(all.len(), Component::ALL.len() - 1);
         assert_eq!(select(&[], true).unwrap(), Component::ALL.to_vec());
     }
 
@@ -332,6 +337,7 @@ mod tests {
             ui_port: 17233,
             nats_port: 4222,
             nats_monitor_port: 8222,
+            metrics_port: 9464,
             scripted_model: None,
         };
         let err = check_ports_free(&options).unwrap_err();
