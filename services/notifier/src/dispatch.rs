@@ -49,6 +49,7 @@ pub(crate) struct Dispatcher {
     pub(crate) dead_letters: DeadLetters,
     /// The consumer's ack wait: long deliveries report progress within it.
     pub(crate) ack_wait: Duration,
+    pub(crate) metrics: std::sync::Arc<crate::metrics::DeliveryMetrics>,
 }
 
 impl Dispatcher {
@@ -110,9 +111,11 @@ impl Dispatcher {
             match outcome {
                 Outcome::Delivered { attempts } => {
                     tracing::debug!(backend, attempts, "delivered");
+                    self.metrics.delivered(backend);
                     self.routes[i].delivered.insert(&event.id);
                 }
                 Outcome::GaveUp { attempts, reason } => {
+                    self.metrics.failed(backend);
                     let letter = DeadLetter {
                         backend,
                         event,

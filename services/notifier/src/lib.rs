@@ -16,6 +16,7 @@ mod deadletter;
 mod dispatch;
 mod error;
 mod filter;
+mod metrics;
 mod recent;
 mod render;
 mod retry;
@@ -48,6 +49,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Per HTTP attempt, connecting included.
     pub http_timeout: Duration,
+    /// Where delivery counters are served as Prometheus `/metrics`; none when unset.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -58,6 +61,7 @@ impl Config {
             backends,
             retry: RetryPolicy::default(),
             http_timeout: Duration::from_secs(10),
+            metrics_listen: None,
         }
     }
 }
@@ -78,6 +82,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
             }
         }
     }
+    let metrics = std::sync::Arc::new(metrics::DeliveryMetrics::new());
+    if let Some(listen) = config.metrics_listen {
+        let (metrics, shutdown) = (metrics.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(err) = metrics::serve(listen, metrics, shutdown).await {
+                tracing::error!(%listen, %err, "cannot serve /metrics; delivering without it");
+            }
+        });
+    }
     let routes = config
         .backends
         .into_iter()
@@ -91,6 +104,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         retry: config.retry,
         dead_letters: deadletter::DeadLetters::new(consumer.jetstream().clone()),
         ack_wait,
+        metrics,
     };
 
     'consuming: loop {

@@ -73,6 +73,9 @@ struct Args {
     /// Seconds before an unacknowledged event is delivered again.
     #[arg(long, env = "CT_NOTIFIER_ACK_WAIT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     ack_wait_secs: u64,
+    /// Serve delivery counters per backend as Prometheus /metrics on this address.
+    #[arg(long, env = "CT_NOTIFIER_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main]
@@ -113,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
         max_retry_after: Duration::from_secs(args.retry_after_max_secs),
     };
     config.http_timeout = Duration::from_millis(args.http_timeout_ms);
+    config.metrics_listen = args.metrics_listen;
 
     let shutdown = CancellationToken::new();
     tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));

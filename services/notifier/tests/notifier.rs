@@ -129,6 +129,7 @@ fn slack(url: &str, filter: &str) -> anyhow::Result<BackendConfig> {
 struct Notifier {
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), ct_notifier::Error>>,
+    metrics: std::net::SocketAddr,
 }
 
 impl Notifier {
@@ -143,9 +144,18 @@ impl Notifier {
         };
         config.http_timeout = Duration::from_secs(2);
         config.consumer.ack_wait = Duration::from_secs(5);
+        let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        config.metrics_listen = Some(metrics);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(ct_notifier::run(config, shutdown.clone()));
-        Self { shutdown, task }
+        Self { shutdown, task, metrics }
+    }
+
+    /// The notifier's Prometheus text.
+    async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(reqwest::get(format!("http://{}/metrics", self.metrics)).await?.text().await?)
     }
 
     async fn stop(self) -> anyhow::Result<()> {
@@ -311,6 +321,9 @@ async fn a_receiver_that_fails_three_times_gets_exactly_one_accepted_delivery() 
     for request in &requests {
         verify_signature(request)?;
     }
+    let metrics = notifier.metrics().await?;
+    assert!(metrics.contains("ct_notifier_deliveries_total{backend=\"webhook\"} 1"), "{metrics}");
+    assert!(!metrics.contains("ct_notifier_failures_total{"), "{metrics}");
     notifier.stop().await
 }
 
@@ -344,6 +357,8 @@ async fn a_dead_receiver_yields_a_dead_letter() -> anyhow::Result<()> {
         "the URL leaked: {reason}"
     );
     assert_eq!(CloudEvent::from_json(&letter.payload)?, event);
+    let metrics = notifier.metrics().await?;
+    assert!(metrics.contains("ct_notifier_failures_total{backend=\"webhook\"} 1"), "{metrics}");
     notifier.stop().await
 }
 

@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+use ct_worker::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+
 pub fn fixtures_dir() -> PathBuf {
     crate::paths::workspace_root().join("tests/e2e/fixtures/histories")
 }
@@ -16,4 +19,21 @@ pub fn save_fixture(name: &str, history: &[u8]) {
     let dir = fixtures_dir();
     std::fs::create_dir_all(&dir).expect("fixtures dir");
     std::fs::write(dir.join(format!("{name}.json")), history).expect("write fixture");
+}
+
+/// A replayer that knows every workflow the worker registers.
+pub fn replayer() -> WorkflowReplayer {
+    WorkflowReplayer::new(
+        WorkflowReplayerOptions::new()
+            .register_workflow::<DevelopWorkflow>()
+            .expect("register")
+            .register_workflow::<IterateWorkflow>()
+            .expect("register")
+            .register_workflow::<ParallelWorkflow>()
+            .expect("register")
+            .register_workflow::<FeatureWorkflow>()
+            .expect("register")
+            .build(),
+    )
+    .expect("replayer")
 }

@@ -8,7 +8,7 @@ mod process;
 mod project;
 mod stack;
 
-pub use fixtures::{fixtures_dir, save_fixture};
+pub use fixtures::{fixtures_dir, replayer, save_fixture};
 pub use paths::{bin, example, tool, workspace_root};
 pub use process::{Service, free_port, processes_matching};
 pub use project::{checkout_state, files, git, git_project};

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use ct_domain::WorkflowStatus;
 use ct_events::testing::NatsServer;
 use ct_scripted_model::{Scenario, ScriptedModel};
-use ct_worker::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
+use ct_worker::workflows::DevelopWorkflow;
 use ct_worker::{TemporalTarget, connect_client};
 use temporalio_client::{Client, WorkflowFetchHistoryOptions};
 
@@ -227,7 +227,6 @@ impl Stack {
     /// Replays the workflow's recorded history against the current workflow code
     /// and returns the history JSON (for fixtures).
     pub async fn replay(&self, id: &str) -> Vec<u8> {
-        use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
         let client = self.client().await;
         let json = client
             .get_workflow_handle::<DevelopWorkflow>(id)
@@ -235,19 +234,7 @@ impl Stack {
             .to_json()
             .await
             .expect("history");
-        let replayer = WorkflowReplayer::new(
-            WorkflowReplayerOptions::new()
-                .register_workflow::<DevelopWorkflow>()
-                .expect("register")
-                .register_workflow::<IterateWorkflow>()
-                .expect("register")
-                .register_workflow::<ParallelWorkflow>()
-                .expect("register")
-                .register_workflow::<FeatureWorkflow>()
-                .expect("register")
-                .build(),
-        )
-        .expect("replayer");
+        let replayer = crate::fixtures::replayer();
         let history = temporalio_client::WorkflowHistory::from_json(&json).expect("history JSON");
         replayer
             .replay_workflow(history)

@@ -1,10 +1,8 @@
 //! Histories recorded by the end-to-end tests replay cleanly against the
 //! current workflow code, so a change that breaks running workflows fails here.
 
-use ct_e2e::fixtures_dir;
-use ct_worker::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
+use ct_e2e::{fixtures_dir, replayer};
 use temporalio_client::WorkflowHistory;
-use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
 #[tokio::test]
 async fn recorded_histories_replay_against_current_code() {
@@ -15,19 +13,7 @@ async fn recorded_histories_replay_against_current_code() {
         .collect();
     fixtures.sort();
     assert!(fixtures.len() >= 3, "expected recorded histories, found {fixtures:?}");
-    let replayer = WorkflowReplayer::new(
-        WorkflowReplayerOptions::new()
-            .register_workflow::<DevelopWorkflow>()
-            .expect("register")
-            .register_workflow::<IterateWorkflow>()
-            .expect("register")
-            .register_workflow::<ParallelWorkflow>()
-            .expect("register")
-            .register_workflow::<FeatureWorkflow>()
-            .expect("register")
-            .build(),
-    )
-    .expect("replayer");
+    let replayer = replayer();
     for fixture in fixtures {
         let json = std::fs::read(&fixture).expect("read fixture");
         let history = WorkflowHistory::from_json(&json).expect("history JSON");

@@ -244,10 +244,15 @@ pub(crate) fn launch(
         ),
         // Which backends it delivers to comes from the user's NOTIFICATION_* variables.
         Component::Notifier => (
-            argv([&"--nats-url", &wired(&stack.nats_url, "nats")?]),
-            Readiness::LogLine {
-                log: state.log_path(component),
-                needle: "backend ",
+            argv([
+                &"--nats-url",
+                &wired(&stack.nats_url, "nats")?,
+                &"--metrics-listen",
+                &format!("127.0.0.1:{}", options.notifier_metrics_port),
+            ]),
+            Readiness::HttpOk {
+                address: format!("127.0.0.1:{}", options.notifier_metrics_port),
+                path: "/healthz",
             },
         ),
         Component::MetricsSink => (

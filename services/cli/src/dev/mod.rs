@@ -58,6 +58,9 @@ struct UpArgs {
     /// Port of the metrics-sink's Prometheus /metrics.
     #[arg(long, default_value_t = 9464)]
     metrics_port: u16,
+    /// Port of the notifier's Prometheus /metrics (deliveries and failures per backend).
+    #[arg(long, default_value_t = 9465)]
+    notifier_metrics_port: u16,
     /// Serve the agent's model from this scenario file (ct-scripted-model) instead of the
     /// Anthropic API, so runs cost nothing and are repeatable.
     #[arg(long, value_name = "FILE")]

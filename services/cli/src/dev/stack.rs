@@ -43,7 +43,13 @@ pub(crate) struct StackOptions {
     /// Where the metrics-sink serves Prometheus `/metrics`.
     #[serde(default = "default_metrics_port")]
     pub(crate) metrics_port: u16,
+    #[serde(default = "default_notifier_metrics_port")]
+    pub(crate) notifier_metrics_port: u16,
     pub(crate) scripted_model: Option<PathBuf>,
+}
+
+fn default_notifier_metrics_port() -> u16 {
+    9465
 }
 
 fn default_metrics_port() -> u16 {
@@ -215,12 +221,22 @@ async fn terminate(component: &RunningComponent) -> anyhow::Result<StopOutcome> 
 async fn exited_within(component: &RunningComponent, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
-        if !process_runs(component.pid, &component.binary) {
+        if !process_exists(component.pid) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    !process_runs(component.pid, &component.binary)
+    !process_exists(component.pid)
+}
+
+/// Whether the pid still has a live process. Only used after the pid was checked to be
+/// ours: an exiting process loses its command line before it is gone, so the command line
+/// cannot tell whether it has finished exiting.
+fn process_exists(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rsplit(')').next().unwrap_or_default().trim_start();
+        !(state.starts_with('Z') || state.starts_with('X'))
+    })
 }
 
 /// A zombie has an empty command line, so it counts as gone: its parent may be an init that

@@ -31,6 +31,7 @@ pub(super) async fn up(state: &StateDir, args: UpArgs) -> anyhow::Result<ExitCod
         nats_port: args.nats_port,
         nats_monitor_port: args.nats_monitor_port,
         metrics_port: args.metrics_port,
+        notifier_metrics_port: args.notifier_metrics_port,
         scripted_model: scenario,
     };
     state.create()?;
@@ -157,6 +158,9 @@ fn check_ports_free(options: &StackOptions) -> anyhow::Result<()> {
     if options.components.contains(&Component::MetricsSink) {
         fixed.push((options.metrics_port, "--metrics-port"));
     }
+    if options.components.contains(&Component::Notifier) {
+        fixed.push((options.notifier_metrics_port, "--notifier-metrics-port"));
+    }
     for (i, (port, flag)) in fixed.iter().enumerate() {
         if let Some((_, other)) = fixed[..i].iter().find(|(p, _)| p == port) {
             bail!("{flag} and {other} are both {port}: give each its own port");
@@ -277,7 +281,8 @@ async fn start(
             Some(address)
         }
         Component::MetricsSink => Some(format!("127.0.0.1:{}", stack.options.metrics_port)),
-        Component::Worker | Component::Notifier => None,
+        Component::Notifier => Some(format!("127.0.0.1:{}", stack.options.notifier_metrics_port)),
+        Component::Worker => None,
     };
     if let Some(record) = stack.components.last_mut() {
         record.address = address;
@@ -338,6 +343,7 @@ mod tests {
             nats_port: 4222,
             nats_monitor_port: 8222,
             metrics_port: 9464,
+            notifier_metrics_port: 9465,
             scripted_model: None,
         };
         let err = check_ports_free(&options).unwrap_err();

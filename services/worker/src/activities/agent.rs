@@ -90,7 +90,9 @@ fn publish_progress(events: &Publisher, ctx: &ActivityContext, run_id: &str, kin
     };
     let stage = run_id.rsplit_once('/').map_or(run_id, |(_, stage)| stage).to_owned();
     let data = EventData::AgentProgress(AgentProgress { workflow_id, stage, tool, message });
-    events.publish(CloudEvent::new(EVENT_SOURCE, data));
+    let event = CloudEvent::new(EVENT_SOURCE, data);
+    let trace = super::events::trace_of(ctx, &event.id);
+    events.publish_traced(event, trace);
 }
 
 fn log_progress(run_id: &str, kind: Option<agent_progress::Kind>) {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ct_events::{CloudEvent, EventData, EventType, Publisher};
+use ct_events::{CloudEvent, EventData, EventType, Publisher, TraceContext};
 use serde::{Deserialize, Serialize};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -44,14 +44,28 @@ impl EventActivities {
 impl EventActivities {
     /// Queues one event for publishing; the id makes a retried call harmless.
     #[activity]
-    pub async fn publish(self: Arc<Self>, _ctx: ActivityContext, event: EmitEvent) -> Result<(), ActivityError> {
+    pub async fn publish(self: Arc<Self>, ctx: ActivityContext, event: EmitEvent) -> Result<(), ActivityError> {
         match decode(&event) {
-            Ok(data) => self.publisher.publish(CloudEvent::new(EVENT_SOURCE, data).with_id(event.id)),
+            Ok(data) => {
+                let trace = trace_of(&ctx, &event.id);
+                self.publisher
+                    .publish_traced(CloudEvent::new(EVENT_SOURCE, data).with_id(event.id), trace);
+            }
             // A malformed event is a bug in the emitting code; losing it must not fail the workflow.
             Err(err) => tracing::error!(kind = %event.kind, %err, "dropping an event that does not decode"),
         }
         Ok(())
     }
+}
+
+/// The `traceparent` of an event of the workflow run this activity serves.
+pub(crate) fn trace_of(ctx: &ActivityContext, event_id: &str) -> TraceContext {
+    let info = ctx.info();
+    TraceContext::for_workflow(
+        info.workflow_id.as_deref().unwrap_or_default(),
+        info.workflow_run_id.as_deref().unwrap_or_default(),
+        event_id,
+    )
 }
 
 fn decode(event: &EmitEvent) -> Result<EventData, String> {

@@ -1,0 +1,96 @@
+//! Delivery counters per backend, served as Prometheus `/metrics`, so a
+//! failing Slack or webhook receiver shows up on a dashboard, not only in logs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+use tokio_util::sync::CancellationToken;
+
+pub(crate) struct DeliveryMetrics {
+    registry: Registry,
+    deliveries: IntCounterVec,
+    failures: IntCounterVec,
+}
+
+impl DeliveryMetrics {
+    pub(crate) fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str| {
+            let counter = IntCounterVec::new(Opts::new(name, help), &["backend"])
+                .expect("static metric definitions are valid");
+            registry
+                .register(Box::new(counter.clone()))
+                .expect("each metric is registered once");
+            counter
+        };
+        let deliveries = counter(
+            "ct_notifier_deliveries_total",
+            "Events a backend accepted",
+        );
+        let failures = counter(
+            "ct_notifier_failures_total",
+            "Events given up on after the last retry (dead-lettered)",
+        );
+        Self { registry, deliveries, failures }
+    }
+
+    pub(crate) fn delivered(&self, backend: &str) {
+        self.deliveries.with_label_values(&[backend]).inc();
+    }
+
+    pub(crate) fn failed(&self, backend: &str) {
+        self.failures.with_label_values(&[backend]).inc();
+    }
+
+    fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut body = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut body)?;
+        Ok(body)
+    }
+}
+
+/// Serves `/metrics` and `/healthz` on `listen` until `shutdown`.
+pub(crate) async fn serve(
+    listen: SocketAddr,
+    metrics: Arc<DeliveryMetrics>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+    let app = Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(metrics);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+async fn metrics_text(State(metrics): State<Arc<DeliveryMetrics>>) -> Response {
+    match metrics.render() {
+        Ok(body) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response(),
+        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_backend_appear_in_the_text_format() {
+        let metrics = DeliveryMetrics::new();
+        metrics.delivered("slack");
+        metrics.delivered("slack");
+        metrics.failed("webhook");
+        let text = String::from_utf8(metrics.render().unwrap()).unwrap();
+        assert!(text.contains("ct_notifier_deliveries_total{backend=\"slack\"} 2"), "{text}");
+        assert!(text.contains("ct_notifier_failures_total{backend=\"webhook\"} 1"), "{text}");
+    }
+}
