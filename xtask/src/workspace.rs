@@ -33,7 +33,12 @@ impl Workspace {
 
 /// Runs scripts/install-tools.sh, then `cargo build --workspace --bins`.
 pub(crate) fn prepare() -> anyhow::Result<Workspace> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+    // `cargo run` sets CARGO_MANIFEST_DIR for the process too; preferring it keeps a binary
+    // built from another checkout sharing the target directory from using that checkout.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let root = manifest_dir
         .parent()
         .context("xtask lives one level below the workspace root")?
         .to_owned();

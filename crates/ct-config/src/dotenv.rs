@@ -12,12 +12,7 @@ pub(crate) struct Assignment {
     pub(crate) line: usize,
 }
 
-/// What is wrong on which line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
-    pub(crate) line: usize,
-    pub(crate) reason: String,
-}
+pub(crate) use crate::file::Problem;
 
 pub(crate) fn parse(text: &str) -> Result<Vec<Assignment>, Problem> {
     let lines: Vec<&str> = text.lines().collect();

@@ -13,6 +13,7 @@ pub(crate) struct FileValue {
     pub(crate) line: usize,
 }
 
+/// What is wrong on which line (of a config file or a `.env` file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Problem {
     pub(crate) line: usize,

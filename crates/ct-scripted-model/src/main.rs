@@ -1,5 +1,5 @@
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
@@ -24,7 +24,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args: Args = ct_telemetry::parse_args();
     ct_telemetry::init("ct-scripted-model");
     let scenario = Scenario::from_file(&args.scenario)?;
     let listener = TcpListener::bind(args.listen)
@@ -32,31 +32,13 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     if let Some(path) = &args.port_file {
-        write_port_file(path, addr.port())?;
+        ct_telemetry::write_port_file(path, addr.port())
+            .with_context(|| format!("cannot write port file {}", path.display()))?;
     }
     tracing::info!("listening on http://{addr}");
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
     serve(listener, scenario, shutdown).await?;
     Ok(())
-}
-
-/// Written to a temporary name and renamed, so a reader polling the file never sees it empty.
-fn write_port_file(path: &Path, port: u16) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{port}\n"))
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .with_context(|| format!("cannot write port file {}", path.display()))
-}
-
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler cannot fail on Unix");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down");
-    shutdown.cancel();
 }

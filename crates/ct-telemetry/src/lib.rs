@@ -47,3 +47,25 @@ pub async fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
     tracing::info!("signal received, shutting down");
     token.cancel();
 }
+
+/// Parses the process flags; a usage error exits 64 (EX_USAGE), so a bad
+/// configuration is told apart from a crash. `--help` and `--version` exit 0.
+pub fn parse_args<A: clap::Parser>() -> A {
+    A::try_parse().unwrap_or_else(|err| {
+        if err.use_stderr() {
+            let _ = err.print();
+            std::process::exit(64);
+        }
+        err.exit()
+    })
+}
+
+/// Writes the bound port for whoever started the process on port 0. Written
+/// under a temporary name and renamed, so a reader polling the file never sees
+/// it empty or half-written.
+pub fn write_port_file(path: &std::path::Path, port: u16) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, port.to_string())?;
+    std::fs::rename(&tmp, path)
+}

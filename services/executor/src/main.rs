@@ -85,13 +85,13 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     if let Some(port_file) = &args.port_file {
-        std::fs::write(port_file, addr.port().to_string())
+        ct_telemetry::write_port_file(port_file, addr.port())
             .with_context(|| format!("cannot write the port to {}", port_file.display()))?;
     }
     tracing::info!("listening on {addr}");
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
     ct_executor::serve(listener, config, shutdown).await?;
     Ok(())
 }
@@ -113,22 +113,4 @@ fn given_or_found(given: Option<PathBuf>, candidates: &[&str]) -> Option<PathBuf
                 .map(|found| found.canonicalize().unwrap_or(found))
         }
     }
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(err) => {
-            tracing::error!(%err, "cannot listen for SIGTERM; stop with SIGINT");
-            let _ = tokio::signal::ctrl_c().await;
-            shutdown.cancel();
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down: stopping running agents");
-    shutdown.cancel();
 }

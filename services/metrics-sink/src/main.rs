@@ -38,14 +38,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ct_telemetry::init("ct-metrics-sink");
-    let args = Args::try_parse().unwrap_or_else(|err| {
-        if err.use_stderr() {
-            let _ = err.print();
-            // EX_USAGE: a configuration error, distinct from a crash.
-            std::process::exit(64);
-        }
-        err.exit()
-    });
+    let args: Args = ct_telemetry::parse_args();
     let stream = StreamSettings::from_env().unwrap_or_else(|err| {
         eprintln!("ct-metrics-sink: {err}");
         std::process::exit(64);

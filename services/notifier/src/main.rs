@@ -83,14 +83,7 @@ async fn main() -> anyhow::Result<()> {
     // reqwest is built without a crypto provider of its own (no aws-lc).
     let _ = rustls::crypto::ring::default_provider().install_default();
     ct_telemetry::init("ct-notifier");
-    let args = Args::try_parse().unwrap_or_else(|err| {
-        if err.use_stderr() {
-            let _ = err.print();
-            // EX_USAGE: a configuration error, distinct from a crash.
-            std::process::exit(64);
-        }
-        err.exit()
-    });
+    let args: Args = ct_telemetry::parse_args();
     let settings = Settings {
         types: args.types,
         slack_webhook_url: args.slack_webhook_url,

@@ -1,5 +1,5 @@
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -30,14 +30,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     ct_telemetry::init("ct-test-runner");
-    let args = Args::try_parse().unwrap_or_else(|err| {
-        if err.use_stderr() {
-            let _ = err.print();
-            // EX_USAGE: a configuration error, distinct from a crash.
-            std::process::exit(64);
-        }
-        err.exit()
-    });
+    let args: Args = ct_telemetry::parse_args();
     let config = ct_test_runner::Config {
         default_timeout: Duration::from_secs(args.default_timeout_secs),
         python: args.python,
@@ -51,45 +44,13 @@ async fn main() -> anyhow::Result<()> {
         .context("could not read the bound address")?;
     tracing::info!("listening on {addr}");
     if let Some(path) = &args.port_file {
-        write_port_file(path, addr.port())?;
+        ct_telemetry::write_port_file(path, addr.port())
+            .with_context(|| format!("could not write the port file {}", path.display()))?;
     }
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
     ct_test_runner::serve(listener, config, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Written whole and renamed into place, so that a reader never sees a partial number.
-fn write_port_file(path: &Path, port: u16) -> anyhow::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, port.to_string()).with_context(|| {
-        format!(
-            "could not write the port file {}",
-            Path::new(&tmp).display()
-        )
-    })?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("could not move the port file into {}", path.display()))
-}
-
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(err) => {
-                tracing::error!(%err, "could not listen for SIGTERM; stopping on SIGINT only");
-                let _ = tokio::signal::ctrl_c().await;
-                shutdown.cancel();
-                return;
-            }
-        };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
-    tracing::info!("shutting down; test runs still going are stopped");
-    shutdown.cancel();
 }
