@@ -4,6 +4,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "claude_temporal/executor.proto",
         "claude_temporal/test_runner.proto",
+        "claude_temporal/control.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

@@ -1,4 +1,5 @@
-//! Generated gRPC clients, servers and messages for the executor and the test-runner.
+//! Generated messages of the executor and the test-runner runs, and the control API
+//! (client and server) both serve.
 
 pub use prost;
 pub use tonic;
@@ -9,4 +10,8 @@ pub mod executor {
 
 pub mod test_runner {
     tonic::include_proto!("claude_temporal.test_runner.v1");
+}
+
+pub mod control {
+    tonic::include_proto!("claude_temporal.control.v1");
 }

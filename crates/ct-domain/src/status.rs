@@ -71,6 +71,14 @@ pub struct StageStatus {
     pub lines_removed: u64,
     pub error: Option<String>,
     pub approval_comment: Option<String>,
+    /// The executor the stage's agent ran on (its Temporal worker identity,
+    /// `executor:<host>:<pid>@<control address>`); while it runs, the one running it.
+    #[serde(default)]
+    pub executor_id: Option<String>,
+    /// While the stage's work waits in its task queue for a free executor or test-runner:
+    /// for how long, in milliseconds. Filled in by `status` from Temporal, not by the workflow.
+    #[serde(default)]
+    pub queued_ms: Option<u64>,
     /// Parallel workflows only: the feature's branch, and its worktree while it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
@@ -96,6 +104,8 @@ impl StageStatus {
 pub enum StageState {
     #[default]
     Pending,
+    /// Scheduled, waiting in a task queue for a free slot.
+    Queued,
     Running,
     Testing,
     AwaitingApproval,

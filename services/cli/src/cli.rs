@@ -81,6 +81,20 @@ pub enum Command {
     Metrics(MetricsArgs),
     /// Build several features at once, each on branch feature-<i>-<slug> in its own worktree.
     Parallel(ParallelArgs),
+    /// List the executors and test-runners polling their task queues: capacity, runs in
+    /// flight, queued work, agent CLIs and test tools. Needs the stack's control token.
+    Fleet(FleetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// File with the control API's token [default: control.token in the local stack's state
+    /// directory]; CT_CONTROL_TOKEN, if set, is used instead.
+    #[arg(long, env = "CT_CONTROL_TOKEN_FILE")]
+    pub control_token_file: Option<std::path::PathBuf>,
+    /// Print the fleet as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,4 @@
-//! What can go wrong before an agent run starts, and how each case reaches the gRPC client.
+//! What can go wrong before an agent run starts, and how each case fails the activity.
 //!
 //! Failures of the agent itself are not errors: they end the stream with an `AgentResult`
 //! whose `failure` says what happened.
@@ -6,7 +6,8 @@
 use std::io;
 use std::path::PathBuf;
 
-use tonic::Status;
+use ct_activities::failure::{self, AGENT_UNAVAILABLE, INVALID_PROJECT, NOT_ALLOWED};
+use temporalio_sdk::activities::ActivityError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -32,8 +33,11 @@ pub enum Error {
         stderr: String,
     },
 
-    #[error("executor at capacity ({limit} runs in flight): retry on another executor or later")]
-    AtCapacity { limit: usize },
+    #[error(transparent)]
+    OutsideRoots(#[from] ct_fleet::RootsError),
+
+    #[error("model `{model}` is not allowed on this executor (EXECUTOR_ALLOWED_MODELS: {allowed})")]
+    ModelNotAllowed { model: String, allowed: String },
 
     #[error("cannot prepare the run directory under {dir}: {source}")]
     RunDir { dir: PathBuf, source: io::Error },
@@ -55,28 +59,40 @@ pub enum Error {
     #[error("{0}")]
     Library(String),
 
-    #[error("gRPC server failed: {0}")]
-    Transport(#[from] tonic::transport::Error),
+    #[error("the control API failed: {0}")]
+    Control(#[from] tonic::transport::Error),
+
+    #[error("cannot listen for the control API on {address}: {source}")]
+    Listen { address: String, source: io::Error },
+
+    #[error(transparent)]
+    Token(#[from] ct_fleet::TokenError),
+
+    #[error(transparent)]
+    Temporal(#[from] ct_fleet::ConnectError),
+
+    #[error(transparent)]
+    Worker(#[from] ct_fleet::WorkerError),
+
+    #[error("cannot publish events: {0}")]
+    Events(#[from] ct_events::Error),
 }
 
-impl From<Error> for Status {
-    fn from(err: Error) -> Status {
-        let message = err.to_string();
-        match err {
-            Error::InvalidRequest(_)
-            | Error::InvalidProjectPath { .. }
-            | Error::UnknownCommand { .. } => {
-                Status::invalid_argument(message)
+impl Error {
+    /// Problems with the request or this executor's set-up fail the stage at once (another
+    /// attempt would fail the same way); anything else is retried.
+    pub(crate) fn into_activity_error(self) -> ActivityError {
+        let message = self.to_string();
+        match self {
+            Error::InvalidRequest(_) | Error::InvalidProjectPath { .. } => {
+                failure::non_retryable(INVALID_PROJECT, message)
             }
-            Error::CliNotFound { .. } | Error::GitMissing(_) => {
-                Status::failed_precondition(message)
+            Error::UnknownCommand { .. } | Error::CliNotFound { .. } | Error::GitMissing(_) => {
+                failure::non_retryable(AGENT_UNAVAILABLE, message)
             }
-            Error::AtCapacity { .. } => Status::resource_exhausted(message),
-            Error::Git { .. }
-            | Error::RunDir { .. }
-            | Error::Spawn { .. }
-            | Error::Library(_)
-            | Error::Transport(_) => Status::internal(message),
+            Error::OutsideRoots(ct_fleet::RootsError::Missing { .. }) => failure::non_retryable(INVALID_PROJECT, message),
+            Error::OutsideRoots(_) | Error::ModelNotAllowed { .. } => failure::non_retryable(NOT_ALLOWED, message),
+            _ => failure::retryable(message),
         }
     }
 }

@@ -1,41 +1,52 @@
-//! The executor: runs the Claude Code CLI once per `RunAgent` call in a project directory,
-//! streams what the agent does, and ends with one `AgentResult` (success or a classified
-//! failure, token usage and cost as the CLI reported them, and the files the run changed).
+//! The executor: a Temporal activity worker on the agents task queue. Each
+//! `StageActivities::run_agent` activity runs the Claude Code CLI once in a project directory,
+//! publishes what the agent does to NATS, and returns one result (success or a classified
+//! failure, token usage and cost as the CLI reported them, and the files the run changed). It
+//! also serves the git work on the project's files (snapshots, restores, worktrees), and a
+//! small authenticated control API (what it is, what it runs, kill a run).
 //!
 //! Each run gets a scrubbed environment, a fresh HOME and TMPDIR, its own process group and a
-//! parent-death signal; when the client goes away, the run times out or the executor shuts
-//! down, every process of the run is killed.
+//! parent-death signal; when the attempt is cancelled, its lease is lost, the run times out or
+//! the executor shuts down, every process of the run is killed.
 
+mod activity;
 mod changes;
 mod classify;
 mod command;
 mod error;
 mod library;
+mod limits;
 mod process;
 mod run;
-mod service;
+mod serve;
 mod transcript;
+mod workspace;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ct_proto::executor::executor_server::ExecutorServer;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tokio_stream::wrappers::TcpListenerStream;
+use ct_fleet::WorkspaceRoots;
+use ct_proto::executor::{RunAgentEvent, RunAgentRequest};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::activity::EVENT_SOURCE;
 pub use crate::error::Error;
+pub use crate::limits::Limits;
+pub use crate::serve::{Fleet, run};
 use crate::run::Runner;
-use crate::service::ExecutorService;
 
 #[derive(Clone)]
 pub struct Config {
     /// The agent CLI: a path, or a name looked up on PATH.
     pub claude_bin: PathBuf,
-    /// Runs allowed at once; further requests get RESOURCE_EXHAUSTED.
+    /// Runs at once: the activity slots this executor offers on its task queue.
     pub max_concurrent: usize,
+    /// The only directories agents may work in.
+    pub roots: WorkspaceRoots,
+    /// Bounds on every run, whatever the workflow asks.
+    pub limits: Limits,
     /// Model for requests that name none; empty leaves the CLI's default.
     pub model: String,
     /// Turn limit for requests that set none.
@@ -67,6 +78,9 @@ impl Default for Config {
         Config {
             claude_bin: PathBuf::from("claude"),
             max_concurrent: 2,
+            // The system temp dir always exists; a real executor is given its roots.
+            roots: WorkspaceRoots::new([std::env::temp_dir()]).expect("the system temp dir exists"),
+            limits: Limits::default(),
             model: String::new(),
             max_turns: 30,
             timeout: Duration::from_secs(1800),
@@ -96,6 +110,8 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("claude_bin", &self.claude_bin)
             .field("max_concurrent", &self.max_concurrent)
+            .field("roots", &self.roots)
+            .field("limits", &self.limits)
             .field("model", &self.model)
             .field("max_turns", &self.max_turns)
             .field("timeout", &self.timeout)
@@ -110,33 +126,58 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// Serves the executor on `listener` until `shutdown` is cancelled; running agents are then
-/// stopped and their streams end with UNAVAILABLE.
-pub async fn serve(
-    listener: TcpListener,
-    config: Config,
-    shutdown: CancellationToken,
-) -> Result<(), Error> {
-    library::check(config.commands_dir.as_deref(), config.hook_bin.as_deref())?;
-    tracing::info!(
-        commands_dir = ?config.commands_dir,
-        hook_bin = ?config.hook_bin,
-        "agent runs get this command library and prompt hook"
-    );
-    std::fs::create_dir_all(&config.state_dir).map_err(|source| Error::RunDir {
-        dir: config.state_dir.clone(),
-        source,
-    })?;
-    let runner = Runner {
-        slots: Arc::new(Semaphore::new(config.max_concurrent)),
-        config,
-        shutdown: shutdown.clone(),
-    };
-    tonic::transport::Server::builder()
-        .add_service(ExecutorServer::new(ExecutorService::new(runner)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
-        .await?;
-    Ok(())
+/// Runs agents in this process: what the `run_agent` activity does between its checks and its
+/// lease, usable without Temporal.
+#[derive(Debug, Clone)]
+pub struct Agents {
+    runner: Arc<Runner>,
+}
+
+/// A started run. Its events end with one result unless it is stopped; dropping the handle
+/// stops the run too.
+#[derive(Debug)]
+pub struct RunHandle {
+    pub events: mpsc::Receiver<RunAgentEvent>,
+    stop: CancellationToken,
+    driving: tokio::task::JoinHandle<()>,
+}
+
+/// Events buffered per run before progress starts being dropped.
+const EVENT_BUFFER: usize = 128;
+
+impl Agents {
+    /// Checks the command library and hook, and makes the state directory.
+    pub fn new(config: Config) -> Result<Self, Error> {
+        library::check(config.commands_dir.as_deref(), config.hook_bin.as_deref())?;
+        std::fs::create_dir_all(&config.state_dir).map_err(|source| Error::RunDir {
+            dir: config.state_dir.clone(),
+            source,
+        })?;
+        Ok(Self { runner: Arc::new(Runner { config }) })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.runner.config
+    }
+
+    /// Checks the request against the limits and starts the agent CLI.
+    pub async fn start(&self, request: RunAgentRequest) -> Result<RunHandle, Error> {
+        let run = self.runner.start(request).await?;
+        let stop = CancellationToken::new();
+        let (tx, events) = mpsc::channel(EVENT_BUFFER);
+        let driving = tokio::spawn(tracing::Instrument::in_current_span(run.drive(tx, stop.clone())));
+        Ok(RunHandle { events, stop, driving })
+    }
+}
+
+impl RunHandle {
+    /// Kills every process of the run and waits until they are gone.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        if let Err(err) = self.driving.await {
+            tracing::error!(%err, "the run's driver failed");
+        }
+    }
 }
 
 #[cfg(test)]

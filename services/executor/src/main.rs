@@ -1,4 +1,4 @@
-//! `ct-executor`: serves `Executor::RunAgent` over gRPC.
+//! `ct-executor`: runs agent activities from the agents task queue, and serves the control API.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -8,22 +8,55 @@ use anyhow::Context;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-/// Runs the Claude Code CLI for claude-temporal workers.
+/// Runs the Claude Code CLI for claude-temporal: polls the agents task queue of Temporal, one
+/// agent run per activity slot, and serves an authenticated control API.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Address to serve gRPC on (port 0 picks a free one).
+    /// Temporal frontend address (host:port).
+    #[arg(long, env = "TEMPORAL_ADDRESS", default_value = "127.0.0.1:7233")]
+    temporal_address: String,
+    #[arg(long, env = "TEMPORAL_NAMESPACE", default_value = "default")]
+    namespace: String,
+    /// The workflow worker's task queue; this executor polls `<it>.agents`.
+    #[arg(long, env = "TEMPORAL_TASK_QUEUE", default_value = "claude-temporal")]
+    task_queue: String,
+    /// NATS server for the agents' progress events (buffered while it is unreachable).
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// Directories projects may live in, `:`-separated; anything else is refused.
+    #[arg(long = "workspace-root", env = "CT_WORKSPACE_ROOTS", value_delimiter = ':', required = true)]
+    workspace_roots: Vec<PathBuf>,
+    /// Address of the control API (port 0 picks a free one). Binding beyond loopback needs a
+    /// token given through CT_CONTROL_TOKEN or --control-token-file.
     #[arg(long, env = "CT_EXECUTOR_LISTEN", default_value = "127.0.0.1:50061")]
     listen: String,
-    /// Write the bound port to this file once listening (for scripts that start on port 0).
+    /// Write the control API's port to this file once the executor polls.
     #[arg(long, env = "CT_EXECUTOR_PORT_FILE")]
     port_file: Option<PathBuf>,
+    /// File holding the control API's token; made (mode 0600) when missing and the address is
+    /// loopback [default: <state dir>/control.token].
+    #[arg(long, env = "CT_CONTROL_TOKEN_FILE")]
+    control_token_file: Option<PathBuf>,
     /// The agent CLI: a path, or a name looked up on PATH.
     #[arg(long, env = "CLAUDE_BIN", default_value = "claude")]
     claude_bin: PathBuf,
-    /// Agent runs allowed at once.
+    /// Agent runs at once (its activity slots); more wait in Temporal's queue.
     #[arg(long, env = "EXECUTOR_MAX_CONCURRENT", default_value = "2")]
     max_concurrent: NonZeroUsize,
+    /// Longest agent run allowed, in seconds, whatever a workflow asks.
+    #[arg(long, env = "EXECUTOR_MAX_TIMEOUT", value_parser = clap::value_parser!(u64).range(1..))]
+    max_timeout_secs: Option<u64>,
+    /// Most turns an agent run may take, whatever a workflow asks.
+    #[arg(long, env = "EXECUTOR_MAX_TURNS", value_parser = clap::value_parser!(u32).range(1..))]
+    turns_cap: Option<u32>,
+    /// Models runs may use, comma-separated; empty allows any.
+    #[arg(long, env = "EXECUTOR_ALLOWED_MODELS", value_delimiter = ',')]
+    allowed_models: Vec<String>,
+    /// Seconds running agents get after SIGTERM before they are killed and their attempts
+    /// retried elsewhere.
+    #[arg(long, env = "EXECUTOR_SHUTDOWN_GRACE", default_value_t = 2)]
+    grace_secs: u64,
     /// Default model; empty uses the CLI's default.
     #[arg(long, env = "CLAUDE_MODEL", default_value = "")]
     model: String,
@@ -56,12 +89,18 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
     ct_telemetry::init("ct-executor");
+    let args: Args = ct_telemetry::parse_args();
     let defaults = ct_executor::Config::default();
     let config = ct_executor::Config {
         claude_bin: args.claude_bin,
         max_concurrent: args.max_concurrent.get(),
+        roots: ct_fleet::WorkspaceRoots::new(args.workspace_roots)?,
+        limits: ct_executor::Limits {
+            max_timeout: args.max_timeout_secs.map(Duration::from_secs),
+            max_turns: args.turns_cap,
+            allowed_models: args.allowed_models.into_iter().filter(|m| !m.is_empty()).collect(),
+        },
         model: args.model,
         max_turns: args.max_turns,
         timeout: Duration::from_secs(args.timeout_secs),
@@ -84,15 +123,29 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    if let Some(port_file) = &args.port_file {
-        ct_telemetry::write_port_file(port_file, addr.port())
-            .with_context(|| format!("cannot write the port to {}", port_file.display()))?;
-    }
-    tracing::info!("listening on {addr}");
+    let token_file = args.control_token_file.unwrap_or_else(|| config.state_dir.join("control.token"));
+    let control_token = ct_fleet::ControlToken::resolve(std::env::var("CT_CONTROL_TOKEN").ok(), &token_file, addr)?;
+    let fleet = ct_executor::Fleet {
+        temporal: ct_fleet::TemporalTarget { address: args.temporal_address, namespace: args.namespace },
+        task_queue: ct_activities::agents_queue(&args.task_queue),
+        nats_url: args.nats_url,
+        control_token,
+        grace: Duration::from_secs(args.grace_secs),
+    };
 
     let shutdown = CancellationToken::new();
     tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
-    ct_executor::serve(listener, config, shutdown).await?;
+    let port_file = args.port_file;
+    ct_executor::run(config, fleet, listener, shutdown, |_| {
+        if let Some(path) = &port_file
+            && let Err(err) = ct_telemetry::write_port_file(path, addr.port())
+        {
+            // Whoever started us waits for this file; without it we are unreachable to them.
+            tracing::error!("cannot write the port to {}: {err}", path.display());
+            std::process::exit(1);
+        }
+    })
+    .await?;
     Ok(())
 }
 

@@ -5,7 +5,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ct_proto::executor::{
@@ -15,9 +14,8 @@ use ct_proto::executor::{
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::Child;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tonic::Status;
 
 use crate::Config;
 use crate::changes;
@@ -33,14 +31,13 @@ const STDERR_TAIL: usize = 4096;
 /// How long to wait for the stderr reader once the process is gone.
 const STDERR_DRAIN: Duration = Duration::from_secs(2);
 
-pub(crate) type EventSender = mpsc::Sender<Result<RunAgentEvent, Status>>;
+pub(crate) type EventSender = mpsc::Sender<RunAgentEvent>;
 
-/// State shared by all runs of one executor.
+/// State shared by all runs of one executor. How many run at once is Temporal's to enforce
+/// (the worker's activity slots), so nothing here counts them.
 #[derive(Debug)]
 pub(crate) struct Runner {
     pub(crate) config: Config,
-    pub(crate) slots: Arc<Semaphore>,
-    pub(crate) shutdown: CancellationToken,
 }
 
 /// A started run: the CLI is running and owes us a result.
@@ -56,14 +53,13 @@ pub(crate) struct Run {
     before: Option<String>,
     // Held for its Drop, which removes HOME, TMPDIR and the scratch index.
     _run_dir: tempfile::TempDir,
-    _slot: OwnedSemaphorePermit,
     /// Where the raw output is kept, when the executor keeps transcripts.
     raw_log: Option<std::fs::File>,
 }
 
 impl Runner {
-    /// Checks the request, takes a slot, takes the "before" snapshot and starts the CLI. Every
-    /// error here reaches the client as a gRPC status, before any stream exists.
+    /// Checks the request against the executor's limits, takes the "before" snapshot and
+    /// starts the CLI. Every error here is the activity's failure; no agent has run yet.
     pub(crate) async fn start(&self, request: RunAgentRequest) -> Result<Run, Error> {
         if request.prompt.trim().is_empty() {
             return Err(Error::InvalidRequest(
@@ -71,16 +67,11 @@ impl Runner {
             ));
         }
         let project = changes::check_project(&request.project_path).await?;
+        let project = self.config.roots.check(&project.to_string_lossy())?;
+        let model = or_default(request.model, &self.config.model);
+        self.config.limits.check_model(&model)?;
         library::check_command(&request.prompt, self.config.commands_dir.as_deref(), &project)?;
         let cli = resolve_cli(&self.config.claude_bin, std::env::var_os("PATH").as_ref())?;
-        let slot = self
-            .slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Error::AtCapacity {
-                limit: self.config.max_concurrent,
-            })?;
-
         let run_dir = tempfile::Builder::new()
             .prefix("run-")
             .tempdir_in(&self.config.state_dir)
@@ -123,16 +114,16 @@ impl Runner {
             cli,
             project: project.clone(),
             prompt: request.prompt,
-            model: or_default(request.model, &self.config.model),
-            max_turns: nonzero_or(request.max_turns, self.config.max_turns),
+            model,
+            max_turns: self.config.limits.turns(nonzero_or(request.max_turns, self.config.max_turns)),
             max_output_tokens: request.max_output_tokens,
             append_system_prompt: request.append_system_prompt,
             max_retries: self.config.max_retries,
         };
-        let timeout = match request.timeout_ms {
+        let timeout = self.config.limits.timeout(match request.timeout_ms {
             0 => self.config.timeout,
             ms => Duration::from_millis(ms),
-        };
+        });
         let env = invocation.env(
             &base_env(utf8_vars(), &self.config.extra_env),
             &dirs,
@@ -172,7 +163,6 @@ impl Runner {
             index,
             before,
             _run_dir: run_dir,
-            _slot: slot,
             raw_log,
         })
     }
@@ -235,9 +225,8 @@ enum Stop {
     /// The CLI exited and its output was read to the end.
     Finished,
     TimedOut,
-    /// The client dropped the stream: nobody wants the result.
-    ClientGone,
-    ShuttingDown,
+    /// Whoever waits for the run stopped it (cancel, lost lease, kill, shutdown) or went away.
+    Stopped,
 }
 
 impl Run {
@@ -251,9 +240,10 @@ impl Run {
         }
     }
 
-    /// Reads the CLI's output until it ends, the time is up, the client goes away or the
-    /// executor shuts down; sends progress on the way and ends the stream with one result.
-    pub(crate) async fn drive(mut self, tx: EventSender, shutdown: CancellationToken) {
+    /// Reads the CLI's output until it ends, the time is up or `stop` fires (or the receiver
+    /// goes away); sends progress on the way and, unless stopped, one result at the end. When
+    /// this returns, every process of the run is dead.
+    pub(crate) async fn drive(mut self, tx: EventSender, stop: CancellationToken) {
         let (Some(stdout), Some(stderr)) = (self.child.stdout.take(), self.child.stderr.take())
         else {
             unreachable!("the command is built with piped stdout and stderr");
@@ -283,7 +273,7 @@ impl Run {
                             let text = String::from_utf8_lossy(&line);
                             for progress in transcript.observe(&text, &self.project) {
                                 if send_progress(&tx, progress).is_err() {
-                                    break 'read Stop::ClientGone;
+                                    break 'read Stop::Stopped;
                                 }
                             }
                             line.clear();
@@ -306,8 +296,8 @@ impl Run {
                         tracing::info!(leftovers, "killed processes the agent left running");
                     }
                 }
-                () = tx.closed() => break Stop::ClientGone,
-                () = shutdown.cancelled() => break Stop::ShuttingDown,
+                () = tx.closed() => break Stop::Stopped,
+                () = stop.cancelled() => break Stop::Stopped,
                 () = tokio::time::sleep_until(deadline) => break Stop::TimedOut,
             }
         };
@@ -319,17 +309,8 @@ impl Run {
                 exit = self.child.wait().await.ok();
             }
         }
-        match stop {
-            Stop::ClientGone => return,
-            Stop::ShuttingDown => {
-                let _ = tx
-                    .send(Err(Status::unavailable(
-                        "executor shutting down; the agent was stopped: retry on another executor",
-                    )))
-                    .await;
-                return;
-            }
-            Stop::Finished | Stop::TimedOut => {}
+        if stop == Stop::Stopped {
+            return;
         }
 
         let stderr_tail = match tokio::time::timeout(STDERR_DRAIN, stderr_tail).await {
@@ -346,9 +327,9 @@ impl Run {
         );
         log_result(&result);
         let _ = tx
-            .send(Ok(RunAgentEvent {
+            .send(RunAgentEvent {
                 event: Some(run_agent_event::Event::Result(result)),
-            }))
+            })
             .await;
     }
 
@@ -412,16 +393,16 @@ impl Run {
     }
 }
 
-/// Progress is best-effort: a client that reads slowly loses some progress events rather than
+/// Progress is best-effort: a reader that falls behind loses some progress events rather than
 /// stalling the agent (whose stdout would fill up) or delaying the timeout.
 fn send_progress(tx: &EventSender, progress: AgentProgress) -> Result<(), ()> {
     let event = RunAgentEvent {
         event: Some(run_agent_event::Event::Progress(progress)),
     };
-    match tx.try_send(Ok(event)) {
+    match tx.try_send(event) {
         Ok(()) => Ok(()),
         Err(mpsc::error::TrySendError::Full(_)) => {
-            tracing::debug!("client reads slowly; dropped a progress event");
+            tracing::debug!("progress reader falls behind; dropped a progress event");
             Ok(())
         }
         Err(mpsc::error::TrySendError::Closed(_)) => Err(()),

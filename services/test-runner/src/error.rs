@@ -1,5 +1,8 @@
 use std::path::PathBuf;
 
+use ct_activities::failure::{self, AGENT_FAILED, INVALID_PROJECT, NOT_ALLOWED, NO_TEST_FRAMEWORK};
+use temporalio_sdk::activities::ActivityError;
+
 /// Why a test run could not be carried out. Failing tests are not an error:
 /// they are a normal [`RunTestsResponse`](ct_proto::test_runner::RunTestsResponse).
 #[derive(Debug, thiserror::Error)]
@@ -71,31 +74,41 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("the test-runner is shutting down; the test run was stopped, retry it")]
-    ShuttingDown,
+    #[error("the test run was stopped (cancelled, its lease lost, or the test-runner shutting down); retry it")]
+    Stopped,
 
-    #[error("the gRPC server failed: {0}")]
-    Serve(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    OutsideRoots(#[from] ct_fleet::RootsError),
+
+    #[error("the test-runner could not serve: {0}")]
+    Serve(String),
 }
 
-impl From<Error> for tonic::Status {
-    fn from(err: Error) -> Self {
-        let message = err.to_string();
-        match err {
+impl Error {
+    /// The activity failure type the workflow sees: a bad path or a project without tests
+    /// fails the stage at once, anything else is retried.
+    pub fn failure_type(&self) -> &'static str {
+        match self {
             Error::EmptyProjectPath
             | Error::RelativeProjectPath(_)
             | Error::ProjectMissing(_)
             | Error::NotADirectory(_)
-            | Error::UnknownFramework(_) => tonic::Status::invalid_argument(message),
+            | Error::UnknownFramework(_)
+            | Error::OutsideRoots(ct_fleet::RootsError::Missing { .. }) => INVALID_PROJECT,
+            Error::OutsideRoots(_) => NOT_ALLOWED,
             Error::NoFramework(_)
             | Error::NoTestScript(_)
             | Error::ReadProjectFile { .. }
             | Error::InvalidPackageJson { .. }
-            | Error::ToolMissing { .. } => tonic::Status::failed_precondition(message),
-            Error::ShuttingDown => tonic::Status::unavailable(message),
-            Error::Spawn { .. } | Error::TempDir(_) | Error::Wait { .. } | Error::Serve(_) => {
-                tonic::Status::internal(message)
+            | Error::ToolMissing { .. } => NO_TEST_FRAMEWORK,
+            Error::Stopped | Error::Spawn { .. } | Error::TempDir(_) | Error::Wait { .. } | Error::Serve(_) => {
+                AGENT_FAILED
             }
         }
+    }
+
+    pub(crate) fn into_activity_error(self) -> ActivityError {
+        let kind = self.failure_type();
+        failure::typed(kind, self.to_string(), kind != AGENT_FAILED)
     }
 }

@@ -1,8 +1,10 @@
-//! The test-runner service: detects a project's test framework, runs its tests
-//! in their own process group under a deadline, and parses the outcome from the
-//! runner's structured output (JUnit XML, Jest JSON, `go test -json`) or, for
-//! cargo on stable Rust, libtest's plain output.
+//! The test-runner: a Temporal activity worker on the tests task queue. Each
+//! `StageActivities::run_tests` activity detects a project's test framework, runs its tests
+//! in their own process group under a deadline, and parses the outcome from the runner's
+//! structured output (JUnit XML, Jest JSON, `go test -json`) or, for cargo on stable Rust,
+//! libtest's plain output. Beside it, the authenticated control API.
 
+mod activity;
 mod cargo;
 mod detect;
 mod error;
@@ -11,23 +13,29 @@ mod node;
 mod process;
 mod pytest;
 mod report;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ct_proto::test_runner::test_runner_server::{TestRunner, TestRunnerServer};
+use ct_fleet::WorkspaceRoots;
 use ct_proto::test_runner::{Framework, RunTestsRequest, RunTestsResponse};
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 pub use error::Error;
+pub use serve::{Fleet, run};
 
 /// Settings of the test-runner process.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Applied when a request's `timeout_ms` is 0.
     pub default_timeout: Duration,
+    /// Longest run allowed, whatever a request asks.
+    pub max_timeout: Option<Duration>,
+    /// The only directories whose tests it runs.
+    pub roots: WorkspaceRoots,
+    /// Test runs at once: the activity slots it offers on its task queue.
+    pub capacity: usize,
     /// The interpreter for pytest when the project has no `.venv/bin/python`;
     /// `python3` from PATH when unset.
     pub python: Option<PathBuf>,
@@ -37,27 +45,13 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             default_timeout: Duration::from_secs(600),
+            max_timeout: None,
+            // The system temp dir always exists; a real test-runner is given its roots.
+            roots: WorkspaceRoots::new([std::env::temp_dir()]).expect("the system temp dir exists"),
+            capacity: 2,
             python: None,
         }
     }
-}
-
-/// Serves `TestRunner` on `listener` until `shutdown` is cancelled. Test runs
-/// still going at that moment are killed and answered with UNAVAILABLE.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    config: Config,
-    shutdown: CancellationToken,
-) -> Result<(), Error> {
-    let service = Service {
-        config,
-        shutdown: shutdown.clone(),
-    };
-    tonic::transport::Server::builder()
-        .add_service(TestRunnerServer::new(service))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
-        .await?;
-    Ok(())
 }
 
 /// What a framework module needs for one run.
@@ -68,25 +62,39 @@ pub(crate) struct RunContext<'a> {
     pub(crate) shutdown: &'a CancellationToken,
 }
 
-struct Service {
+/// Runs tests in this process: what the `run_tests` activity does inside its lease, usable
+/// without Temporal.
+#[derive(Debug, Clone)]
+pub struct Tests {
     config: Config,
-    shutdown: CancellationToken,
 }
 
-impl Service {
-    async fn run_tests(&self, request: RunTestsRequest) -> Result<RunTestsResponse, Error> {
+impl Tests {
+    pub fn new(config: Config) -> Self {
+        Self { config }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs the project's tests until they finish, time out or `stop` fires; every process
+    /// they started is dead when this returns.
+    pub async fn run(&self, request: RunTestsRequest, stop: &CancellationToken) -> Result<RunTestsResponse, Error> {
         let dir = detect::project_dir(&request.project_path)?;
+        let dir = self.config.roots.check(&dir.to_string_lossy())?;
         let framework = detect::choose(request.framework, &dir)?;
-        let timeout = match request.timeout_ms {
+        let asked = match request.timeout_ms {
             0 => self.config.default_timeout,
             ms => Duration::from_millis(ms),
         };
+        let timeout = self.config.max_timeout.map_or(asked, |max| asked.min(max));
         tracing::info!(framework = framework.as_str_name(), project = %dir.display(), "running tests");
         let ctx = RunContext {
             dir: &dir,
             timeout,
             python: self.config.python.as_deref(),
-            shutdown: &self.shutdown,
+            shutdown: stop,
         };
         let outcome = match framework {
             Framework::Pytest => pytest::run(&ctx).await?,
@@ -108,33 +116,5 @@ impl Service {
             "tests finished"
         );
         Ok(response)
-    }
-}
-
-#[tonic::async_trait]
-impl TestRunner for Service {
-    async fn run_tests(
-        &self,
-        request: tonic::Request<RunTestsRequest>,
-    ) -> Result<tonic::Response<RunTestsResponse>, tonic::Status> {
-        let request = request.into_inner();
-        let span = tracing::info_span!(
-            "TestRunner/RunTests",
-            rpc.system = "grpc",
-            rpc.service = "claude_temporal.test_runner.v1.TestRunner",
-            rpc.method = "RunTests",
-            run_id = %request.run_id,
-        );
-        async {
-            self.run_tests(request)
-                .await
-                .map(tonic::Response::new)
-                .map_err(|err| {
-                    tracing::warn!(error = %err, "test run refused or failed");
-                    tonic::Status::from(err)
-                })
-        }
-        .instrument(span)
-        .await
     }
 }

@@ -123,7 +123,7 @@ pub(crate) async fn run(
             group.kill();
             (child.wait().await.map_err(wait_error)?, true)
         }
-        () = shutdown.cancelled() => return Err(Error::ShuttingDown),
+        () = shutdown.cancelled() => return Err(Error::Stopped),
     };
     let duration = started.elapsed();
     // Background processes a test started would otherwise keep the pipes open.

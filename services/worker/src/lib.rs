@@ -1,10 +1,10 @@
-//! The worker: Temporal workflows (develop) and the activities that call the
-//! executor and the test-runner over gRPC.
+//! The worker: claude-temporal's Temporal workflows (develop, iterate, parallel). It schedules
+//! agent runs and git work onto the agents queue (executors) and test runs onto the tests
+//! queue (test-runners); it runs no agent, test or git work itself.
 
 pub mod activities;
-mod connect;
 mod runner;
 pub mod workflows;
 
-pub use connect::{ConnectError, TemporalTarget, connect_client};
+pub use ct_fleet::{ConnectError, TemporalTarget, connect_client};
 pub use runner::{Config, WorkerError, run};

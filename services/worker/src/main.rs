@@ -16,19 +16,14 @@ struct Args {
     namespace: String,
     #[arg(long, env = "TEMPORAL_TASK_QUEUE", default_value = ct_domain::DEFAULT_TASK_QUEUE)]
     task_queue: String,
-    /// Executor gRPC address.
-    #[arg(long, env = "EXECUTOR_ADDR", default_value = "http://127.0.0.1:50061")]
-    executor_addr: String,
-    /// Test-runner gRPC address.
-    #[arg(long, env = "TEST_RUNNER_ADDR", default_value = "http://127.0.0.1:50062")]
-    test_runner_addr: String,
     /// NATS server for events (they are buffered while it is unreachable).
     #[arg(long, env = "NATS_URL", default_value = ct_events::DEFAULT_NATS_URL)]
     nats_url: String,
     /// Seconds a crashed worker's workflows wait on its sticky queue before another worker takes them.
     #[arg(long, env = "WORKER_STICKY_TIMEOUT_SECS", default_value_t = 10)]
     sticky_timeout_secs: u64,
-    /// Activities (agent runs, test runs, git work) run at once.
+    /// Event-publishing local activities run at once (agent, test and git work runs on the
+    /// executors and test-runners).
     #[arg(long, env = "WORKER_MAX_ACTIVITIES", default_value_t = 20,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     max_activities: u64,
@@ -41,15 +36,13 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     ct_telemetry::init("ct-worker");
-    let args = Args::parse();
+    let args: Args = ct_telemetry::parse_args();
     let config = Config {
         temporal: TemporalTarget {
             address: args.temporal_address,
             namespace: args.namespace,
         },
         task_queue: args.task_queue,
-        executor_addr: args.executor_addr,
-        test_runner_addr: args.test_runner_addr,
         nats_url: args.nats_url,
         sticky_timeout: Duration::from_secs(args.sticky_timeout_secs),
         // The parser keeps both within 10 000.

@@ -5,11 +5,10 @@ use std::time::Duration;
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Endpoint;
 
 use ct_events::{Publisher, PublisherConfig};
 
-use crate::activities::{EventActivities, StageActivities, WorkspaceActivities};
+use crate::activities::EventActivities;
 
 /// How long shutdown waits for buffered events to reach NATS.
 const EVENT_FLUSH: Duration = Duration::from_secs(5);
@@ -19,15 +18,13 @@ use crate::{ConnectError, TemporalTarget, connect_client};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub temporal: TemporalTarget,
+    /// The workflows' queue; agents and tests go to `<it>.agents` and `<it>.tests`.
     pub task_queue: String,
-    /// e.g. `http://127.0.0.1:50061`
-    pub executor_addr: String,
-    pub test_runner_addr: String,
     /// NATS server the events go to; they wait in a buffer while it is down.
     pub nats_url: String,
     /// How long a crashed worker's workflows wait before another worker takes them.
     pub sticky_timeout: Duration,
-    /// Activities (agent runs, test runs, git work) this worker runs at once.
+    /// Event-publishing local activities this worker runs at once.
     pub max_activities: usize,
     /// Workflow tasks this worker processes at once.
     pub max_workflows: usize,
@@ -37,12 +34,6 @@ pub struct Config {
 pub enum WorkerError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
-    #[error("invalid {service} address `{address}`: {reason}")]
-    BadServiceAddress {
-        service: &'static str,
-        address: String,
-        reason: String,
-    },
     #[error("cannot publish events: {0}")]
     Events(#[from] ct_events::Error),
     #[error("cannot start the Temporal worker: {0}")]
@@ -51,25 +42,10 @@ pub enum WorkerError {
     Run(String),
 }
 
-fn endpoint(service: &'static str, address: &str) -> Result<Endpoint, WorkerError> {
-    Endpoint::from_shared(address.to_owned())
-        .map(|endpoint| endpoint.connect_timeout(Duration::from_secs(5)))
-        .map_err(|err| WorkerError::BadServiceAddress {
-            service,
-            address: address.to_owned(),
-            reason: err.to_string(),
-        })
-}
-
 /// Polls the task queue until `shutdown` fires, then lets running tasks finish.
 /// The Temporal worker future is not `Send`: call this on the main task.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), WorkerError> {
     let publisher = Publisher::connect(PublisherConfig::new(config.nats_url.clone(), "ct-worker")).await?;
-    let activities = StageActivities::new(
-        endpoint("executor", &config.executor_addr)?,
-        endpoint("test-runner", &config.test_runner_addr)?,
-        publisher.clone(),
-    );
     let runtime = Runtime::from_current_tokio(Default::default()).map_err(|e| WorkerError::Start(e.to_string()))?;
     let client = connect_client(&config.temporal, "ct-worker").await?;
     let options = WorkerOptions::new(config.task_queue.clone())
@@ -81,8 +57,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
         .map_err(|e| WorkerError::Start(e.to_string()))?
         .register_workflow::<FeatureWorkflow>()
         .map_err(|e| WorkerError::Start(e.to_string()))?
-        .register_activities(activities)
-        .register_activities(WorkspaceActivities)
         .register_activities(EventActivities::new(publisher.clone()))
         .sticky_queue_schedule_to_start_timeout(config.sticky_timeout)
         .tuner(
@@ -104,8 +78,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
     tracing::info!(
         task_queue = %config.task_queue,
         temporal = %config.temporal.address,
-        executor = %config.executor_addr,
-        test_runner = %config.test_runner_addr,
+        agents = %ct_activities::agents_queue(&config.task_queue),
+        tests = %ct_activities::tests_queue(&config.task_queue),
         "worker started"
     );
     let outcome = worker.run().await.map_err(|e| WorkerError::Run(e.to_string()));

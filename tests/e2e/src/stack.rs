@@ -16,11 +16,29 @@ pub struct StackOptions {
     pub scenario: Scenario,
     /// Seconds before another worker may take a dead worker's workflows.
     pub sticky_timeout_secs: u64,
+    /// Executors polling the agents queue.
+    pub executors: usize,
+    /// Agent runs each executor takes at once.
+    pub executor_capacity: usize,
 }
 
 impl StackOptions {
     pub fn new(scenario: Scenario) -> Self {
-        Self { scenario, sticky_timeout_secs: 10 }
+        Self { scenario, sticky_timeout_secs: 10, executors: 1, executor_capacity: 4 }
+    }
+}
+
+/// One executor process of the stack.
+pub struct Executor {
+    service: Service,
+    /// Its control API port.
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Executor {
+    pub fn pid(&self) -> u32 {
+        self.service.pid()
     }
 }
 
@@ -32,14 +50,18 @@ pub struct Stack {
     pub model: ScriptedModel,
     /// Where the worker publishes events; tests may restart it.
     pub nats: NatsServer,
-    temporal: Service,
-    executor: Service,
-    test_runner: Service,
+    temporal: Option<Service>,
+    pub executors: Vec<Executor>,
+    test_runner: Option<Service>,
     worker: Option<Service>,
-    executor_port: u16,
-    test_runner_port: u16,
+    /// The control API's token file every executor and test-runner requires.
+    pub control_token_file: PathBuf,
+    pub test_runner_port: u16,
     sticky_timeout_secs: u64,
+    executor_capacity: usize,
     worker_starts: u32,
+    executor_starts: u32,
+    temporal_starts: u32,
 }
 
 pub struct CliOutput {
@@ -59,72 +81,117 @@ impl Stack {
     pub async fn start(options: StackOptions) -> Stack {
         let dir = tempfile::Builder::new().prefix("ct-e2e-stack-").tempdir().expect("tempdir");
         let temporal_port = free_port();
+        let model = ScriptedModel::start(options.scenario).await.expect("scripted model starts");
+        let nats = NatsServer::start();
+        let control_token_file = dir.path().join("control.token");
+        ct_fleet::ControlToken::create(&control_token_file).expect("control token");
+
+        let mut stack = Stack {
+            temporal_port,
+            model,
+            nats,
+            temporal: None,
+            executors: Vec::new(),
+            test_runner: None,
+            worker: None,
+            control_token_file,
+            test_runner_port: 0,
+            sticky_timeout_secs: options.sticky_timeout_secs,
+            executor_capacity: options.executor_capacity,
+            worker_starts: 0,
+            executor_starts: 0,
+            temporal_starts: 0,
+            dir,
+        };
+        stack.start_temporal();
+        stack.wait_for_temporal().await;
+
+        let test_runner_port_file = stack.dir.path().join("test-runner.port");
+        let test_runner_log = stack.dir.path().join("test-runner.log");
+        let mut test_runner_cmd = Command::new(bin("ct-test-runner"));
+        test_runner_cmd
+            .args(["--listen", "127.0.0.1:0"])
+            .args(["--temporal-address", &stack.temporal_address()])
+            .arg("--port-file")
+            .arg(&test_runner_port_file)
+            .arg("--control-token-file")
+            .arg(&stack.control_token_file)
+            .arg("--workspace-root")
+            .arg(std::env::temp_dir())
+            .env("PATH", path_with_tools());
+        let mut test_runner = Service::spawn("test-runner", test_runner_cmd, &test_runner_log);
+        stack.test_runner_port = wait_for_port_file(&mut test_runner, &test_runner_port_file, &test_runner_log);
+        stack.test_runner = Some(test_runner);
+        for _ in 0..options.executors {
+            stack.start_executor();
+        }
+        stack.start_worker();
+        stack
+    }
+
+    /// Starts the Temporal dev server on the stack's port and database (again, after
+    /// [`Stack::stop_temporal`]: its history survives).
+    pub fn start_temporal(&mut self) {
+        self.temporal_starts += 1;
         let mut temporal_cmd = Command::new(tool("temporal"));
         temporal_cmd
             .args(["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "warn"])
-            .args(["--port", &temporal_port.to_string()])
+            .args(["--port", &self.temporal_port.to_string()])
             .arg("--db-filename")
-            .arg(dir.path().join("temporal.db"));
-        let temporal = Service::spawn("temporal", temporal_cmd, &dir.path().join("temporal.log"));
+            .arg(self.dir.path().join("temporal.db"));
+        let log = self.dir.path().join(format!("temporal-{}.log", self.temporal_starts));
+        self.temporal = Some(Service::spawn("temporal", temporal_cmd, &log));
+    }
 
-        let model = ScriptedModel::start(options.scenario).await.expect("scripted model starts");
-        let nats = NatsServer::start();
+    /// Stops the dev server (SIGTERM), as an outage would cut it off.
+    pub fn stop_temporal(&mut self) {
+        if let Some(mut temporal) = self.temporal.take() {
+            temporal.stop();
+        }
+    }
 
-        let executor_port_file = dir.path().join("executor.port");
-        let mut executor_cmd = Command::new(bin("ct-executor"));
-        executor_cmd
-            .args(["--listen", "127.0.0.1:0", "--max-concurrent", "4"])
+    /// Starts one more executor and waits until it polls.
+    pub fn start_executor(&mut self) -> &Executor {
+        self.executor_starts += 1;
+        let n = self.executor_starts;
+        let port_file = self.dir.path().join(format!("executor-{n}.port"));
+        let log = self.dir.path().join(format!("executor-{n}.log"));
+        let mut command = Command::new(bin("ct-executor"));
+        command
+            .args(["--listen", "127.0.0.1:0", "--max-concurrent", &self.executor_capacity.to_string()])
+            .args(["--temporal-address", &self.temporal_address()])
+            .args(["--nats-url", &self.nats.url()])
             .arg("--port-file")
-            .arg(&executor_port_file)
+            .arg(&port_file)
+            .arg("--control-token-file")
+            .arg(&self.control_token_file)
+            .arg("--workspace-root")
+            .arg(std::env::temp_dir())
             .arg("--state-dir")
-            .arg(dir.path().join("executor"))
+            .arg(self.dir.path().join(format!("executor-{n}")))
             .arg("--transcript-dir")
-            .arg(dir.path().join("transcripts"))
+            .arg(self.dir.path().join("transcripts"))
             .arg("--claude-bin")
             .arg(tool("claude"))
             .arg("--commands-dir")
             .arg(crate::paths::workspace_root().join(".claude/commands"))
             .arg("--hook-bin")
             .arg(bin("claude-temporal"))
-            .env("ANTHROPIC_BASE_URL", model.base_url())
+            .env("ANTHROPIC_BASE_URL", self.model.base_url())
             .env("ANTHROPIC_API_KEY", "e2e-test-key")
             .env("CLAUDE_CODE_MAX_RETRIES", "0");
-        let executor = Service::spawn("executor", executor_cmd, &dir.path().join("executor.log"));
-
-        let test_runner_port_file = dir.path().join("test-runner.port");
-        let mut test_runner_cmd = Command::new(bin("ct-test-runner"));
-        test_runner_cmd
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--port-file")
-            .arg(&test_runner_port_file)
-            .env("PATH", path_with_tools());
-        let test_runner = Service::spawn("test-runner", test_runner_cmd, &dir.path().join("test-runner.log"));
-
-        let mut executor = executor;
-        let mut test_runner = test_runner;
-        let executor_port = wait_for_port_file(&mut executor, &executor_port_file, &dir.path().join("executor.log"));
-        let test_runner_port =
-            wait_for_port_file(&mut test_runner, &test_runner_port_file, &dir.path().join("test-runner.log"));
-        let mut stack = Stack {
-            dir,
-            temporal_port,
-            model,
-            nats,
-            temporal,
-            executor,
-            test_runner,
-            worker: None,
-            executor_port,
-            test_runner_port,
-            sticky_timeout_secs: options.sticky_timeout_secs,
-            worker_starts: 0,
-        };
-        stack.wait_for_temporal().await;
-        stack.start_worker();
-        stack
+        let mut service = Service::spawn(&format!("executor-{n}"), command, &log);
+        let port = wait_for_port_file(&mut service, &port_file, &log);
+        self.executors.push(Executor { service, port, log });
+        self.executors.last().expect("just pushed")
     }
 
-    async fn wait_for_temporal(&self) {
+    /// SIGKILLs executor `index`, as a crash would.
+    pub fn kill_executor(&mut self, index: usize) {
+        self.executors[index].service.kill_hard();
+    }
+
+    pub async fn wait_for_temporal(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if self.client_once().await.is_ok() {
@@ -133,7 +200,7 @@ impl Stack {
             assert!(
                 Instant::now() < deadline,
                 "Temporal dev server not ready in 30s; log:\n{}",
-                tail(&self.dir.path().join("temporal.log"))
+                tail(&self.dir.path().join(format!("temporal-{}.log", self.temporal_starts)))
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -163,8 +230,6 @@ impl Stack {
         let mut command = Command::new(bin("ct-worker"));
         command
             .args(["--temporal-address", &self.temporal_address()])
-            .args(["--executor-addr", &format!("http://127.0.0.1:{}", self.executor_port)])
-            .args(["--test-runner-addr", &format!("http://127.0.0.1:{}", self.test_runner_port)])
             .args(["--sticky-timeout-secs", &self.sticky_timeout_secs.to_string()])
             .args(["--nats-url", &self.nats.url()]);
         let mut worker = Service::spawn("worker", command, &log);
@@ -185,7 +250,7 @@ impl Stack {
     }
 
     pub fn executor_pid(&self) -> u32 {
-        self.executor.pid()
+        self.executors[0].pid()
     }
 
     /// Runs the real `claude-temporal` binary against this stack.
@@ -194,6 +259,8 @@ impl Stack {
             .args(args)
             .env("TEMPORAL_ADDRESS", self.temporal_address())
             .env("NATS_URL", self.nats.url())
+            .env("CT_CONTROL_TOKEN_FILE", &self.control_token_file)
+            .env_remove("CT_CONTROL_TOKEN")
             .env_remove("TEMPORAL_NAMESPACE")
             .env_remove("TEMPORAL_TASK_QUEUE")
             .output()
@@ -282,9 +349,15 @@ impl Drop for Stack {
         if let Some(mut worker) = self.worker.take() {
             worker.stop();
         }
-        self.executor.stop();
-        self.test_runner.stop();
-        self.temporal.stop();
+        for executor in &mut self.executors {
+            executor.service.stop();
+        }
+        if let Some(mut test_runner) = self.test_runner.take() {
+            test_runner.stop();
+        }
+        if let Some(mut temporal) = self.temporal.take() {
+            temporal.stop();
+        }
     }
 }
 
@@ -315,3 +388,4 @@ fn path_with_tools() -> String {
     }
     std::env::join_paths(paths).expect("PATH").to_string_lossy().into_owned()
 }
+

@@ -19,11 +19,20 @@ pub(super) async fn run(session: &Session, args: ListArgs) -> anyhow::Result<Exi
             .start_time()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs());
+        let status = format!("{:?}", execution.status()).to_lowercase();
+        // Only a running workflow has work in flight; describing the others would cost a call each.
+        let (queued, running) = if status == "running" {
+            super::pending::counts(&super::pending::of(session, execution.id()).await)
+        } else {
+            (0, 0)
+        };
         rows.push(serde_json::json!({
             "workflow_id": execution.id(),
             "type": execution.workflow_type(),
-            "status": format!("{:?}", execution.status()).to_lowercase(),
+            "status": status,
             "start_time_unix": started,
+            "queued": queued,
+            "running": running,
         }));
     }
     if args.json {
@@ -33,12 +42,17 @@ pub(super) async fn run(session: &Session, args: ListArgs) -> anyhow::Result<Exi
     if rows.is_empty() {
         eprintln!("no workflows in namespace `{}`", session.args.namespace);
     }
+    if !rows.is_empty() {
+        println!("{:<48} {:<18} {:<11} {:>6} {:>7} STARTED", "WORKFLOW", "TYPE", "STATUS", "QUEUED", "RUNNING");
+    }
     for row in &rows {
         println!(
-            "{:<48} {:<18} {:<11} {}",
+            "{:<48} {:<18} {:<11} {:>6} {:>7} {}",
             row["workflow_id"].as_str().unwrap_or_default(),
             row["type"].as_str().unwrap_or_default(),
             row["status"].as_str().unwrap_or_default(),
+            row["queued"],
+            row["running"],
             row["start_time_unix"]
         );
     }

@@ -3,10 +3,12 @@
 mod cancel;
 mod config;
 mod decide;
+mod fleet;
 mod list;
 mod metrics;
 mod iterate;
 mod parallel;
+mod pending;
 mod project;
 mod snapshots;
 mod stages;
@@ -84,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approve(args) => decide::approve(&session, args).await,
         Command::Reject(args) => decide::reject(&session, args).await,
         Command::List(args) => list::run(&session, args).await,
+        Command::Fleet(args) => fleet::run(&session, args).await,
         Command::Cancel(args) => cancel::run(&session, args).await,
         Command::Snapshots(args) => snapshots::list(&session, args).await,
         Command::Rollback(args) => snapshots::rollback(&session, args).await,

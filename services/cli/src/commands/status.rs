@@ -13,7 +13,8 @@ use crate::output;
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 pub(super) async fn show(session: &Session, args: IdArgs) -> anyhow::Result<ExitCode> {
-    let status = session.status(&args.id).await?;
+    let mut status = session.status(&args.id).await?;
+    super::pending::overlay(&mut status, &super::pending::of(session, &args.id).await);
     print_status(&status, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

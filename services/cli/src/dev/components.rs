@@ -69,8 +69,10 @@ impl Component {
     /// Components that must be in the same stack for this one to work.
     pub(crate) fn needs(self, scripted_model: bool) -> &'static [Self] {
         match self {
-            Self::Executor if scripted_model => &[Self::ScriptedModel],
-            Self::Worker => &[Self::Temporal, Self::Executor, Self::TestRunner, Self::Nats],
+            Self::Executor if scripted_model => &[Self::Temporal, Self::Nats, Self::ScriptedModel],
+            Self::Executor => &[Self::Temporal, Self::Nats],
+            Self::TestRunner => &[Self::Temporal],
+            Self::Worker => &[Self::Temporal, Self::Nats],
             Self::Notifier | Self::MetricsSink => &[Self::Nats],
             _ => &[],
         }
@@ -221,19 +223,32 @@ pub(crate) fn launch(
                 env.push(("ANTHROPIC_BASE_URL", url.clone()));
                 env.push(("ANTHROPIC_API_KEY", SCRIPTED_MODEL_KEY.to_owned()));
             }
-            let mut args = listen(Vec::new());
+            env.push(("CT_WORKSPACE_ROOTS", roots_var(&options.workspace_roots)?));
+            let mut args = listen(argv([
+                &"--temporal-address",
+                &wired(&stack.temporal_address, "temporal")?,
+                &"--nats-url",
+                &wired(&stack.nats_url, "nats")?,
+                &"--control-token-file",
+                &stack.control_token_file,
+            ]));
             args.extend(argv([&"--state-dir", &root.join("executor")]));
             (args, Readiness::PortFile(port_file.clone()))
         }
-        Component::TestRunner => (listen(Vec::new()), Readiness::PortFile(port_file.clone())),
+        Component::TestRunner => {
+            env.push(("CT_WORKSPACE_ROOTS", roots_var(&options.workspace_roots)?));
+            let args = listen(argv([
+                &"--temporal-address",
+                &wired(&stack.temporal_address, "temporal")?,
+                &"--control-token-file",
+                &stack.control_token_file,
+            ]));
+            (args, Readiness::PortFile(port_file.clone()))
+        }
         Component::Worker => (
             argv([
                 &"--temporal-address",
                 &wired(&stack.temporal_address, "temporal")?,
-                &"--executor-addr",
-                &wired(&stack.executor_url, "executor")?,
-                &"--test-runner-addr",
-                &wired(&stack.test_runner_url, "test-runner")?,
                 &"--nats-url",
                 &wired(&stack.nats_url, "nats")?,
             ]),
@@ -275,6 +290,12 @@ pub(crate) fn launch(
         env,
         readiness,
     })
+}
+
+/// The roots as `CT_WORKSPACE_ROOTS` holds them: `:`-separated.
+fn roots_var(roots: &[PathBuf]) -> anyhow::Result<String> {
+    let joined = std::env::join_paths(roots).context("a workspace root holds a ':'")?;
+    Ok(joined.to_string_lossy().into_owned())
 }
 
 fn argv<const N: usize>(items: [&dyn AsRef<OsStr>; N]) -> Vec<OsString> {

@@ -28,8 +28,8 @@ pub struct DevArgs {
 
 #[derive(Debug, Subcommand)]
 enum DevCommand {
-    /// Start the local stack (Temporal dev server, NATS, executor, test-runner, worker)
-    /// in the background and wait until every part answers.
+    /// Start the local stack (Temporal dev server, NATS, executor, test-runner, worker,
+    /// notifier, metrics-sink) in the background and wait until every part answers.
     Up(UpArgs),
     /// Stop what `up` started.
     Down,
@@ -69,6 +69,10 @@ struct UpArgs {
     /// with --scripted-model].
     #[arg(long, value_delimiter = ',', value_name = "PART")]
     only: Vec<Component>,
+    /// A directory executors and test-runners accept projects under; repeat for more
+    /// [default: $HOME and the system temp dir].
+    #[arg(long, env = "CT_WORKSPACE_ROOTS", value_delimiter = ':', value_name = "DIR")]
+    workspace_root: Vec<PathBuf>,
     /// Seconds each part may take to become ready.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -226,13 +230,19 @@ fn print_addresses(stack: &Stack) {
         ("Web UI", &stack.temporal_ui_url),
         ("NATS", &stack.nats_url),
         ("scripted model", &stack.scripted_model_url),
-        ("executor", &stack.executor_url),
-        ("test-runner", &stack.test_runner_url),
+        ("executor", &stack.executor_control),
+        ("test-runner", &stack.test_runner_control),
     ];
     for (label, value) in rows {
         if let Some(value) = value {
             println!("{label:<15} {value}");
         }
     }
+    println!("{:<15} {}", "control token", stack.control_token_file.display());
     println!("{:<15} {}", "logs", stack.log_dir.display());
+}
+
+/// The local stack's control-API token file (`CT_STATE_DIR` or the default state directory).
+pub(crate) fn control_token_file() -> anyhow::Result<PathBuf> {
+    Ok(StateDir::resolve(std::env::var_os("CT_STATE_DIR").map(PathBuf::from))?.control_token_file())
 }

@@ -26,8 +26,11 @@ pub(crate) struct Stack {
     pub(crate) temporal_ui_url: Option<String>,
     pub(crate) nats_url: Option<String>,
     pub(crate) scripted_model_url: Option<String>,
-    pub(crate) executor_url: Option<String>,
-    pub(crate) test_runner_url: Option<String>,
+    /// Control API addresses (host:port) of the executor and the test-runner.
+    pub(crate) executor_control: Option<String>,
+    pub(crate) test_runner_control: Option<String>,
+    /// The stack's control-API token (mode 0600); every executor and test-runner requires it.
+    pub(crate) control_token_file: PathBuf,
     /// In start order.
     pub(crate) components: Vec<RunningComponent>,
 }
@@ -46,6 +49,9 @@ pub(crate) struct StackOptions {
     #[serde(default = "default_notifier_metrics_port")]
     pub(crate) notifier_metrics_port: u16,
     pub(crate) scripted_model: Option<PathBuf>,
+    /// Where executors and test-runners accept projects.
+    #[serde(default)]
+    pub(crate) workspace_roots: Vec<PathBuf>,
 }
 
 fn default_notifier_metrics_port() -> u16 {
@@ -104,6 +110,10 @@ impl StateDir {
 
     pub(crate) fn log_path(&self, component: Component) -> PathBuf {
         self.log_dir().join(format!("{}.log", component.name()))
+    }
+
+    pub(crate) fn control_token_file(&self) -> PathBuf {
+        self.root.join("control.token")
     }
 
     pub(crate) fn port_file(&self, component: Component) -> PathBuf {

@@ -33,6 +33,7 @@ pub(super) async fn up(state: &StateDir, args: UpArgs) -> anyhow::Result<ExitCod
         metrics_port: args.metrics_port,
         notifier_metrics_port: args.notifier_metrics_port,
         scripted_model: scenario,
+        workspace_roots: workspace_roots(args.workspace_root)?,
     };
     state.create()?;
 
@@ -73,10 +74,14 @@ pub(super) async fn up(state: &StateDir, args: UpArgs) -> anyhow::Result<ExitCod
         temporal_ui_url: None,
         nats_url: None,
         scripted_model_url: None,
-        executor_url: None,
-        test_runner_url: None,
+        executor_control: None,
+        test_runner_control: None,
+        control_token_file: state.control_token_file(),
         components: Vec::new(),
     };
+    if !stack.control_token_file.exists() {
+        ct_fleet::ControlToken::create(&stack.control_token_file)?;
+    }
     let child_path = child_path(tools.as_deref())?;
     let deadline = Duration::from_secs(args.timeout);
     let started = Instant::now();
@@ -272,11 +277,10 @@ async fn start(
                 "127.0.0.1:{}",
                 port.context("a port-file readiness check yields the port")?
             );
-            let url = Some(format!("http://{address}"));
             match component {
-                Component::ScriptedModel => stack.scripted_model_url = url,
-                Component::Executor => stack.executor_url = url,
-                _ => stack.test_runner_url = url,
+                Component::ScriptedModel => stack.scripted_model_url = Some(format!("http://{address}")),
+                Component::Executor => stack.executor_control = Some(address.clone()),
+                _ => stack.test_runner_control = Some(address.clone()),
             }
             Some(address)
         }
@@ -288,6 +292,23 @@ async fn start(
         record.address = address;
     }
     state.save(stack)
+}
+
+/// The roots given, made absolute, or the home directory and the system temp dir (where the
+/// demo puts its project): where a user's projects usually are.
+fn workspace_roots(given: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    let roots = if given.is_empty() {
+        std::env::var_os("HOME").map(PathBuf::from).into_iter().chain([std::env::temp_dir()]).collect()
+    } else {
+        given
+    };
+    roots
+        .into_iter()
+        .map(|root| {
+            root.canonicalize()
+                .with_context(|| format!("workspace root {} does not exist: create it or pass another --workspace-root", root.display()))
+        })
+        .collect()
 }
 
 fn remove_if_present(path: &Path) -> anyhow::Result<()> {
@@ -324,7 +345,7 @@ mod tests {
             [Component::Temporal, Component::Nats]
         );
         let err = select(&[Component::Worker, Component::Temporal], false).unwrap_err();
-        assert!(err.to_string().contains("worker needs executor"), "{err}");
+        assert!(err.to_string().contains("worker needs nats"), "{err}");
         let err = select(&[Component::ScriptedModel], false).unwrap_err();
         assert!(err.to_string().contains("--scripted-model"), "{err}");
         let err = select(&[Component::Executor], true).unwrap_err();
@@ -345,6 +366,7 @@ mod tests {
             metrics_port: 9464,
             notifier_metrics_port: 9465,
             scripted_model: None,
+            workspace_roots: Vec::new(),
         };
         let err = check_ports_free(&options).unwrap_err();
         assert!(

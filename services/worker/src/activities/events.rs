@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use ct_events::{CloudEvent, EventData, EventType, Publisher, TraceContext};
+use ct_events::{CloudEvent, EventData, EventType, Publisher};
 use serde::{Deserialize, Serialize};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -47,7 +47,7 @@ impl EventActivities {
     pub async fn publish(self: Arc<Self>, ctx: ActivityContext, event: EmitEvent) -> Result<(), ActivityError> {
         match decode(&event) {
             Ok(data) => {
-                let trace = trace_of(&ctx, &event.id);
+                let trace = ct_fleet::trace_of(&ctx, &event.id);
                 self.publisher
                     .publish_traced(CloudEvent::new(EVENT_SOURCE, data).with_id(event.id), trace);
             }
@@ -56,16 +56,6 @@ impl EventActivities {
         }
         Ok(())
     }
-}
-
-/// The `traceparent` of an event of the workflow run this activity serves.
-pub(crate) fn trace_of(ctx: &ActivityContext, event_id: &str) -> TraceContext {
-    let info = ctx.info();
-    TraceContext::for_workflow(
-        info.workflow_id.as_deref().unwrap_or_default(),
-        info.workflow_run_id.as_deref().unwrap_or_default(),
-        event_id,
-    )
 }
 
 fn decode(event: &EmitEvent) -> Result<EventData, String> {

@@ -19,7 +19,7 @@ use ct_events::data::{
 
 use super::events::{self, emit};
 use super::{options, snapshots};
-use crate::activities::{AgentReport, AgentTask, StageActivities, TestReport, TestTask};
+use ct_activities::{AgentReport, AgentTask, StageActivities, TestReport, TestTask};
 
 #[workflow]
 #[derive(Default)]
@@ -151,7 +151,7 @@ async fn run_stage(
                 prompt: stage.prompt.clone(),
                 settings: settings.clone(),
             },
-            options::agent(settings.timeout_secs),
+            options::agent(ctx.task_queue(), settings.timeout_secs),
         )
         .await;
     let report = match report {
@@ -185,7 +185,7 @@ async fn run_stage(
                     project_path: input.project_path.clone(),
                     timeout_secs: input.test_timeout_secs,
                 },
-                options::tests(input.test_timeout_secs),
+                options::tests(ctx.task_queue(), input.test_timeout_secs),
             )
             .await;
         let tests = match tests {
@@ -383,6 +383,7 @@ pub(super) fn record_agent(status: &mut StageStatus, report: &AgentReport) {
     status.files_changed = report.files_changed.clone();
     status.lines_added = report.lines_added;
     status.lines_removed = report.lines_removed;
+    status.executor_id = Some(report.executor_id.clone()).filter(|id| !id.is_empty());
 }
 
 pub(super) fn tests_failure(stage: &str, tests: &TestReport) -> String {

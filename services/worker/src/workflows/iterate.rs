@@ -17,7 +17,7 @@ use temporalio_sdk::{
 
 use super::develop::{WorkflowError, record_agent, tests_failure};
 use super::{options, snapshots};
-use crate::activities::{AgentTask, StageActivities, TestReport, TestTask};
+use ct_activities::{AgentTask, StageActivities, TestReport, TestTask};
 
 /// How much of the previous run's test output goes into the next prompt.
 const FAILURES_SHOWN: usize = 10;
@@ -132,7 +132,7 @@ async fn iterate(
                     settings: input.agent.clone(),
                     restore_on_retry: Some(snapshot.reference.clone()),
                 },
-                options::agent(input.agent.timeout_secs),
+                options::agent(ctx.task_queue(), input.agent.timeout_secs),
             )
             .await;
         let report = match agent {
@@ -172,7 +172,7 @@ async fn iterate(
                     project_path: input.project_path.clone(),
                     timeout_secs: input.test_timeout_secs,
                 },
-                options::tests(input.test_timeout_secs),
+                options::tests(ctx.task_queue(), input.test_timeout_secs),
             )
             .await;
         let tests = match tests {

@@ -5,10 +5,12 @@ use std::time::Duration;
 use temporalio_common::RetryPolicy;
 use temporalio_sdk::{ActivityCancellationType, ActivityExecutionError, ActivityOptions};
 
-use crate::activities::NON_RETRYABLE_ERROR_TYPES;
+use ct_activities::failure::NON_RETRYABLE_ERROR_TYPES;
 
 /// A cancel reaches an activity with its next heartbeat, sent at most every
 /// 0.8 × this timeout; it is also how long a dead worker's activity goes unnoticed.
+/// It is also the executor's lease: an executor that cannot heartbeat for nearly this long
+/// kills its run, so a retried attempt never overlaps the one it replaces.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Room for the executor's own timeout to fire and report before Temporal's does.
 const TIMEOUT_MARGIN: Duration = Duration::from_secs(60);
@@ -24,8 +26,9 @@ fn retry_policy(max_attempts: u32) -> RetryPolicy {
         .build()
 }
 
-fn options(limit: Duration, max_attempts: u32) -> ActivityOptions {
+fn options(task_queue: String, limit: Duration, max_attempts: u32) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(limit + TIMEOUT_MARGIN)
+        .task_queue(task_queue)
         .heartbeat_timeout(HEARTBEAT_TIMEOUT)
         // Without this the workflow moves on while the agent is still being killed.
         .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
@@ -33,25 +36,30 @@ fn options(limit: Duration, max_attempts: u32) -> ActivityOptions {
         .build()
 }
 
-pub(super) fn agent(timeout_secs: u64) -> ActivityOptions {
-    options(Duration::from_secs(timeout_secs), AGENT_ATTEMPTS)
+/// An agent run, on an executor. It waits in the agents queue, with no schedule-to-start
+/// limit, until an executor has a free slot: a busy fleet delays work, never fails it.
+pub(super) fn agent(workflow_queue: &str, timeout_secs: u64) -> ActivityOptions {
+    options(ct_activities::agents_queue(workflow_queue), Duration::from_secs(timeout_secs), AGENT_ATTEMPTS)
 }
 
-pub(super) fn tests(timeout_secs: u64) -> ActivityOptions {
-    options(Duration::from_secs(timeout_secs), 2)
+/// A test run, on a test-runner.
+pub(super) fn tests(workflow_queue: &str, timeout_secs: u64) -> ActivityOptions {
+    options(ct_activities::tests_queue(workflow_queue), Duration::from_secs(timeout_secs), 2)
 }
 
-/// Git work on the local repository: seconds normally, retried a few times in case a
-/// concurrent git command holds a lock.
-pub(super) fn workspace() -> ActivityOptions {
+/// Git work on the project's files, where they are: seconds normally, retried a few times
+/// in case a concurrent git command holds a lock.
+pub(super) fn workspace(workflow_queue: &str) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
+        .task_queue(ct_activities::files_queue(workflow_queue))
         .retry_policy(retry_policy(3))
         .build()
 }
 
 /// Like [`workspace`], but it runs even when the workflow is being cancelled: cleanup.
-pub(super) fn workspace_cleanup() -> ActivityOptions {
+pub(super) fn workspace_cleanup(workflow_queue: &str) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
+        .task_queue(ct_activities::files_queue(workflow_queue))
         .retry_policy(retry_policy(3))
         .cancellation_token(temporalio_sdk::WorkflowCancellationToken::new())
         .build()

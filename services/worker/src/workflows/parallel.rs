@@ -15,7 +15,7 @@ use temporalio_sdk::{
 
 use super::develop::{WorkflowError, record_agent, tests_failure};
 use super::options;
-use crate::activities::{
+use ct_activities::{
     AgentTask, CommitTask, RemoveWorktreeTask, StageActivities, TestTask, WorkspaceActivities,
     WorktreesTask,
 };
@@ -63,7 +63,7 @@ impl ParallelWorkflow {
                     workflow_id: workflow_id.clone(),
                     features: names,
                 },
-                options::workspace(),
+                options::workspace(ctx.task_queue()),
             )
             .await;
         let worktrees = match worktrees {
@@ -164,7 +164,7 @@ async fn remove_worktrees(
                     project_path: project_path.to_owned(),
                     worktree_path: worktree.path.clone(),
                 },
-                options::workspace_cleanup(),
+                options::workspace_cleanup(ctx.task_queue()),
             )
             .await;
         ctx.state_mut(|s| {
@@ -333,7 +333,7 @@ async fn feature(
                 // every attempt starts from.
                 restore_on_retry: Some("HEAD".to_owned()),
             },
-            options::agent(task.agent.timeout_secs),
+            options::agent(ctx.task_queue(), task.agent.timeout_secs),
         )
         .await
         .map_err(|err| failure("agent", &err))?;
@@ -350,7 +350,7 @@ async fn feature(
                 project_path: worktree.path.clone(),
                 timeout_secs: task.test_timeout_secs,
             },
-            options::tests(task.test_timeout_secs),
+            options::tests(ctx.task_queue(), task.test_timeout_secs),
         )
         .await;
     let verdict = match &tests {
@@ -381,7 +381,7 @@ async fn feature(
                     ctx.workflow_id()
                 ),
             },
-            options::workspace(),
+            options::workspace(ctx.task_queue()),
         )
         .await
         .map_err(|err| failure("committing the feature", &err))?;

@@ -4,7 +4,7 @@ use ct_workspace::{RestoreReport, Snapshot};
 use temporalio_sdk::{ActivityExecutionError, WorkflowContext};
 
 use super::options;
-use crate::activities::{RestoreTask, SnapshotTask, WorkspaceActivities};
+use ct_activities::{RestoreTask, SnapshotTask, WorkspaceActivities};
 
 /// Marks histories whose stages are snapshotted. Histories recorded before snapshots
 /// existed replay without these commands.
@@ -32,7 +32,7 @@ pub(super) async fn take<W>(
             number,
             stage: stage.to_owned(),
         },
-        options::workspace(),
+        options::workspace(ctx.task_queue()),
     )
     .await
 }
@@ -48,7 +48,7 @@ pub(super) async fn restore<W>(
             project_path: project_path.to_owned(),
             reference: reference.to_owned(),
         },
-        options::workspace(),
+        options::workspace(ctx.task_queue()),
     )
     .await
 }

@@ -1,94 +1,56 @@
-//! Git work in the worker process (the worker owns the repository side): snapshots,
-//! restores and feature worktrees, through ct-workspace. libgit2 blocks, so every call
-//! runs on the blocking pool.
+//! Git work where the files are: snapshots, restores and feature worktrees, through
+//! ct-workspace, served from the files queue (which, with one shared workspace, is the agents
+//! queue). Every path is checked against the executor's workspace roots. libgit2 blocks, so
+//! every call runs on the blocking pool.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ct_activities::failure::{self, INVALID_PROJECT};
+use ct_activities::{CommitTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, WorktreesTask, names};
+use ct_fleet::WorkspaceRoots;
 use ct_workspace::{FeatureWorktree, RestoreReport, Snapshot, WorkspaceError};
-use serde::{Deserialize, Serialize};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use super::failure::{self, INVALID_PROJECT};
-
-/// Activities on the project's repository; they hold no state of their own.
-pub struct WorkspaceActivities;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SnapshotTask {
-    pub project_path: String,
-    pub workflow_id: String,
-    pub number: u32,
-    pub stage: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RestoreTask {
-    pub project_path: String,
-    /// A snapshot ref (or any commit-ish whose tree to restore).
-    pub reference: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct WorktreesTask {
-    pub project_path: String,
-    pub workflow_id: String,
-    pub features: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CommitTask {
-    pub worktree_path: String,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RemoveWorktreeTask {
-    pub project_path: String,
-    pub worktree_path: String,
+/// Activities on the project's repository.
+pub(crate) struct WorkspaceActivities {
+    pub(crate) roots: WorkspaceRoots,
 }
 
 #[activities]
 impl WorkspaceActivities {
     /// Records the whole work tree as a snapshot commit under the workflow's refs.
-    #[activity]
-    pub async fn snapshot(
+    #[activity(name = names::SNAPSHOT)]
+    pub(crate) async fn snapshot(
         self: Arc<Self>,
         _ctx: ActivityContext,
         task: SnapshotTask,
     ) -> Result<Snapshot, ActivityError> {
-        blocking(move || {
-            ct_workspace::snapshot(
-                PathBuf::from(&task.project_path).as_path(),
-                &task.workflow_id,
-                task.number,
-                &task.stage,
-            )
-        })
-        .await
+        let project = self.allowed(&task.project_path)?;
+        blocking(move || ct_workspace::snapshot(&project, &task.workflow_id, task.number, &task.stage)).await
     }
 
     /// Puts the work tree back as a snapshot holds it.
-    #[activity]
-    pub async fn restore(
+    #[activity(name = names::RESTORE)]
+    pub(crate) async fn restore(
         self: Arc<Self>,
         _ctx: ActivityContext,
         task: RestoreTask,
     ) -> Result<RestoreReport, ActivityError> {
-        restore(task.project_path, task.reference).await
+        restore(self.allowed(&task.project_path)?, task.reference).await
     }
 
     /// Creates one branch and worktree per feature, one after the other: git's
     /// worktree bookkeeping is not made for concurrent writers.
-    #[activity]
-    pub async fn create_worktrees(
+    #[activity(name = names::CREATE_WORKTREES)]
+    pub(crate) async fn create_worktrees(
         self: Arc<Self>,
         _ctx: ActivityContext,
         task: WorktreesTask,
     ) -> Result<Vec<FeatureWorktree>, ActivityError> {
+        let project = self.allowed(&task.project_path)?;
         blocking(move || {
-            let project = PathBuf::from(&task.project_path);
             ct_workspace::feature_branches(&task.features)?;
             let mut made = Vec::with_capacity(task.features.len());
             for (i, feature) in task.features.iter().enumerate() {
@@ -113,44 +75,37 @@ impl WorkspaceActivities {
     }
 
     /// Commits everything in a feature worktree onto its branch.
-    #[activity]
-    pub async fn commit_worktree(
+    #[activity(name = names::COMMIT_WORKTREE)]
+    pub(crate) async fn commit_worktree(
         self: Arc<Self>,
         _ctx: ActivityContext,
         task: CommitTask,
     ) -> Result<Option<String>, ActivityError> {
-        blocking(move || {
-            ct_workspace::commit_worktree(
-                PathBuf::from(&task.worktree_path).as_path(),
-                &task.message,
-            )
-        })
-        .await
+        let worktree = self.allowed(&task.worktree_path)?;
+        blocking(move || ct_workspace::commit_worktree(&worktree, &task.message)).await
     }
 
-    #[activity]
-    pub async fn remove_worktree(
+    #[activity(name = names::REMOVE_WORKTREE)]
+    pub(crate) async fn remove_worktree(
         self: Arc<Self>,
         _ctx: ActivityContext,
         task: RemoveWorktreeTask,
     ) -> Result<(), ActivityError> {
-        blocking(move || {
-            ct_workspace::remove_worktree(
-                PathBuf::from(&task.project_path).as_path(),
-                PathBuf::from(&task.worktree_path).as_path(),
-            )
-        })
-        .await
+        let project = self.allowed(&task.project_path)?;
+        let worktree = PathBuf::from(&task.worktree_path);
+        blocking(move || ct_workspace::remove_worktree(&project, &worktree)).await
     }
 }
 
-/// Restores `reference` in `project_path`; also what a retried agent attempt does first.
-pub(crate) async fn restore(
-    project_path: String,
-    reference: String,
-) -> Result<RestoreReport, ActivityError> {
-    blocking(move || ct_workspace::restore(PathBuf::from(&project_path).as_path(), &reference))
-        .await
+impl WorkspaceActivities {
+    fn allowed(&self, path: &str) -> Result<PathBuf, ActivityError> {
+        self.roots.check(path).map_err(|err| crate::Error::from(err).into_activity_error())
+    }
+}
+
+/// Restores `reference` in `project`; also what a retried agent attempt does first.
+pub(crate) async fn restore(project: PathBuf, reference: String) -> Result<RestoreReport, ActivityError> {
+    blocking(move || ct_workspace::restore(&project, &reference)).await
 }
 
 async fn blocking<T: Send + 'static>(

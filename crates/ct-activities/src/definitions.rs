@@ -1,0 +1,69 @@
+//! The activities by name, input and output, without their bodies: the workflow worker
+//! calls these, the executor and the test-runner implement them
+//! (`#[activity(name = names::…)]`), and [`crate::implements`] makes the compiler check that
+//! both sides agree on input and output.
+
+#![allow(unreachable_pub)]
+
+use ct_workspace::{FeatureWorktree, RestoreReport, Snapshot};
+use temporalio_macros::activity_definitions;
+use temporalio_sdk::activities::ActivityError;
+
+use crate::names;
+use crate::tasks::{
+    AgentReport, AgentTask, CommitTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, TestReport, TestTask,
+    WorktreesTask,
+};
+
+/// The agent and test runs of a stage.
+pub struct StageActivities;
+
+#[activity_definitions]
+impl StageActivities {
+    /// Runs the coding agent once, on an executor (agents queue).
+    #[activity(name = names::RUN_AGENT)]
+    pub fn run_agent(task: AgentTask) -> Result<AgentReport, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Runs the project's tests once, on a test-runner (tests queue).
+    #[activity(name = names::RUN_TESTS)]
+    pub fn run_tests(task: TestTask) -> Result<TestReport, ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// Git work on the project's files, where the files are (files queue).
+pub struct WorkspaceActivities;
+
+#[activity_definitions]
+impl WorkspaceActivities {
+    /// Records the whole work tree as a snapshot commit under the workflow's refs.
+    #[activity(name = names::SNAPSHOT)]
+    pub fn snapshot(task: SnapshotTask) -> Result<Snapshot, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Puts the work tree back as a snapshot holds it.
+    #[activity(name = names::RESTORE)]
+    pub fn restore(task: RestoreTask) -> Result<RestoreReport, ActivityError> {
+        unimplemented!()
+    }
+
+    /// One branch and worktree per feature, all or none.
+    #[activity(name = names::CREATE_WORKTREES)]
+    pub fn create_worktrees(task: WorktreesTask) -> Result<Vec<FeatureWorktree>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Commits everything in a feature worktree onto its branch.
+    #[activity(name = names::COMMIT_WORKTREE)]
+    pub fn commit_worktree(task: CommitTask) -> Result<Option<String>, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = names::REMOVE_WORKTREE)]
+    pub fn remove_worktree(task: RemoveWorktreeTask) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+}

@@ -1,0 +1,44 @@
+//! The error types activities fail with, and which of them retrying cannot fix.
+
+use temporalio_sdk::{ApplicationFailure, activities::ActivityError};
+
+/// Error types the retry policies must never retry: the same input fails the same way.
+pub const NON_RETRYABLE_ERROR_TYPES: &[&str] = &[
+    AGENT_AUTH_FAILED,
+    AGENT_UNAVAILABLE,
+    INVALID_PROJECT,
+    AGENT_MAX_TURNS,
+    NO_TEST_FRAMEWORK,
+    NOT_ALLOWED,
+];
+
+/// The model endpoint refused the credentials.
+pub const AGENT_AUTH_FAILED: &str = "AgentAuthFailed";
+/// The agent CLI is missing or a slash command it was asked to run does not exist.
+pub const AGENT_UNAVAILABLE: &str = "AgentUnavailable";
+/// The project path is missing, not a git repository, or in a state git work cannot start from.
+pub const INVALID_PROJECT: &str = "InvalidProject";
+pub const AGENT_MAX_TURNS: &str = "AgentMaxTurns";
+pub const NO_TEST_FRAMEWORK: &str = "NoTestFramework";
+/// The service's own limits refuse the request (a path outside its workspace roots, a model
+/// it does not allow).
+pub const NOT_ALLOWED: &str = "NotAllowed";
+/// Anything worth another attempt: a transient API error, a timeout, a lost executor.
+pub const AGENT_FAILED: &str = "AgentFailed";
+
+pub fn typed(type_name: &str, message: String, non_retryable: bool) -> ActivityError {
+    ActivityError::application(
+        ApplicationFailure::builder(message)
+            .type_name(type_name.to_owned())
+            .non_retryable(non_retryable)
+            .build(),
+    )
+}
+
+pub fn retryable(message: String) -> ActivityError {
+    typed(AGENT_FAILED, message, false)
+}
+
+pub fn non_retryable(type_name: &str, message: String) -> ActivityError {
+    typed(type_name, message, true)
+}

@@ -1,0 +1,104 @@
+//! Inputs and outputs of the activities, as they travel in Temporal payloads (JSON).
+//! New fields carry `#[serde(default)]` so results recorded by older builds still decode.
+
+use serde::{Deserialize, Serialize};
+
+/// One agent run, as the workflow asks for it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AgentTask {
+    pub run_id: String,
+    pub project_path: String,
+    pub prompt: String,
+    pub settings: ct_domain::AgentSettings,
+    /// Snapshot to put the work tree back to before a retry, so that a failed attempt's
+    /// half-done edits never reach the next one.
+    #[serde(default)]
+    pub restore_on_retry: Option<String>,
+}
+
+/// What a successful agent run reports back to the workflow.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct AgentReport {
+    pub attempt: u32,
+    pub session_id: String,
+    pub num_turns: u32,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub cost_usd: f64,
+    pub files_changed: Vec<String>,
+    pub lines_added: u64,
+    pub lines_removed: u64,
+    pub result_text: String,
+    pub model: String,
+    /// The executor that ran the successful attempt (its Temporal worker identity).
+    #[serde(default)]
+    pub executor_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TestTask {
+    pub run_id: String,
+    pub project_path: String,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct TestReport {
+    pub framework: String,
+    pub command: String,
+    pub passed: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    /// (test name, output excerpt)
+    pub failures: Vec<(String, String)>,
+    pub duration_ms: u64,
+    pub exit_code: i32,
+    pub timed_out: bool,
+    pub output_tail: String,
+    /// The test-runner that ran them (its Temporal worker identity).
+    #[serde(default)]
+    pub runner_id: String,
+}
+
+impl TestReport {
+    /// Green means the runner finished in time, nothing failed and it exited cleanly.
+    pub fn is_green(&self) -> bool {
+        !self.timed_out && self.failed == 0 && self.exit_code == 0
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SnapshotTask {
+    pub project_path: String,
+    pub workflow_id: String,
+    pub number: u32,
+    pub stage: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RestoreTask {
+    pub project_path: String,
+    /// A snapshot ref (or any commit-ish whose tree to restore).
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WorktreesTask {
+    pub project_path: String,
+    pub workflow_id: String,
+    pub features: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommitTask {
+    pub worktree_path: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RemoveWorktreeTask {
+    pub project_path: String,
+    pub worktree_path: String,
+}

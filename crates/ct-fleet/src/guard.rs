@@ -1,0 +1,46 @@
+//! Running an activity's work only while the attempt is ours: the lease holds, nobody killed
+//! the run through the control API, and the worker has not cancelled it.
+
+use std::future::Future;
+
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+use crate::{Lease, Lost, RunTicket};
+
+/// Why the work was stopped before it finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interruption {
+    Lost(Lost),
+    /// Killed through the control API.
+    Killed,
+    /// The worker cancelled the activity (it is shutting down, or core learnt of a cancel).
+    Cancelled,
+}
+
+impl Interruption {
+    /// What the attempt reports: a cancel as a cancellation, everything else as a retryable
+    /// failure that names the service instance (`who`) that stopped.
+    pub fn into_activity_error(self, who: &str) -> ActivityError {
+        match self {
+            Self::Lost(Lost::Cancelled) | Self::Cancelled => ActivityError::cancelled(),
+            Self::Lost(lost) => ct_activities::failure::retryable(format!("{who} stopped the run: {lost}")),
+            Self::Killed => ct_activities::failure::retryable(format!("the run was killed through {who}'s control API")),
+        }
+    }
+}
+
+/// Drives `work` while heartbeating for the attempt. On an interruption `work` is dropped, so
+/// whatever it runs must die with it (or be stopped by the caller before returning).
+pub async fn until_interrupted<T>(
+    ctx: &ActivityContext,
+    ticket: &RunTicket,
+    work: impl Future<Output = T>,
+) -> Result<T, Interruption> {
+    let lease = Lease::new(ctx);
+    tokio::select! {
+        done = work => Ok(done),
+        lost = lease.held() => Err(Interruption::Lost(lost)),
+        () = ticket.killed().cancelled() => Err(Interruption::Killed),
+        () = ctx.cancelled() => Err(Interruption::Cancelled),
+    }
+}

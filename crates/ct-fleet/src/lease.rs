@@ -1,0 +1,116 @@
+//! Heartbeats from the process that runs the work, straight to the Temporal server, with the
+//! attempt's own task token.
+//!
+//! Temporal times an attempt out when no heartbeat reached it for the heartbeat timeout, and
+//! then gives the attempt to someone else. Whoever still runs the old attempt must stop before
+//! that happens, or two attempts overlap. The SDK's own heartbeats are throttled and their
+//! failures are not visible to the activity, so the lease sends its own: each answered
+//! heartbeat extends the lease to (time it was *sent*) + heartbeat timeout − margin, which is
+//! never later than the server's own deadline; when that passes without an answer, the lease
+//! is lost and the caller kills its run.
+
+use std::time::Duration;
+
+use temporalio_client::{ActivityIdentifier, AsyncActivityHandle, Client, RpcOptions};
+use temporalio_common::protos::TaskToken;
+use temporalio_sdk::activities::ActivityContext;
+use tokio::time::Instant;
+
+/// How often a heartbeat goes out.
+const EVERY: Duration = Duration::from_secs(1);
+
+/// Why the attempt is no longer ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lost {
+    /// The workflow asked to cancel the activity.
+    Cancelled,
+    /// The server no longer knows this attempt: it timed out or the workflow ended.
+    Gone,
+    /// No heartbeat was answered for this long, so Temporal may already have timed the
+    /// attempt out.
+    Unreachable(Duration),
+}
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cancelled => f.write_str("the workflow cancelled this attempt"),
+            Self::Gone => f.write_str("Temporal no longer knows this attempt (it timed out or its workflow ended)"),
+            Self::Unreachable(for_how_long) => write!(
+                f,
+                "no heartbeat reached Temporal for {:.1} s, so the attempt may already run elsewhere",
+                for_how_long.as_secs_f64()
+            ),
+        }
+    }
+}
+
+pub struct Lease {
+    handle: AsyncActivityHandle<Client>,
+    /// None when the activity was scheduled without a heartbeat timeout: then only a cancel or
+    /// the server forgetting the attempt ends the lease.
+    ttl: Option<Duration>,
+    started: Instant,
+}
+
+impl Lease {
+    pub fn new(ctx: &ActivityContext) -> Self {
+        let info = ctx.info();
+        let token = TaskToken::from(info.task_token.clone());
+        let handle = ctx.client().get_async_activity_handle(ActivityIdentifier::from_task_token(token));
+        // Room for the server's clock reading of our last heartbeat and for killing the run.
+        let ttl = info.heartbeat_timeout.map(|timeout| timeout.saturating_sub(margin(timeout)));
+        Self { handle, ttl, started: Instant::now() }
+    }
+
+    /// Heartbeats until the attempt is lost; never returns while it is held.
+    pub async fn held(&self) -> Lost {
+        let mut expires = self.ttl.map(|ttl| self.started + ttl);
+        let mut last_answer = self.started;
+        let mut ticker = tokio::time::interval(EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let sent = Instant::now();
+            let call = self.handle.heartbeat::<()>(None, RpcOptions::builder().timeout(EVERY * 2).build());
+            let answer = match expires {
+                Some(at) => match tokio::time::timeout_at(at, call).await {
+                    Ok(answer) => answer,
+                    Err(_) => return Lost::Unreachable(last_answer.elapsed()),
+                },
+                None => call.await,
+            };
+            match answer {
+                Ok(response) if response.cancel_requested => return Lost::Cancelled,
+                Ok(_) => {
+                    last_answer = sent;
+                    expires = self.ttl.map(|ttl| sent + ttl);
+                }
+                Err(temporalio_client::errors::AsyncActivityError::NotFound(_)) => return Lost::Gone,
+                Err(err) => {
+                    tracing::warn!(%err, "heartbeat not answered");
+                    if expires.is_some_and(|at| Instant::now() >= at) {
+                        return Lost::Unreachable(last_answer.elapsed());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A fifth of the timeout, at least half a second and at most two.
+fn margin(timeout: Duration) -> Duration {
+    (timeout / 5).clamp(Duration::from_millis(500), Duration::from_secs(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_ends_before_the_server_would_time_the_attempt_out() {
+        assert_eq!(margin(Duration::from_secs(5)), Duration::from_secs(1));
+        assert_eq!(margin(Duration::from_secs(1)), Duration::from_millis(500));
+        assert_eq!(margin(Duration::from_secs(60)), Duration::from_secs(2));
+    }
+}

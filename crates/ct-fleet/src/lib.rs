@@ -1,0 +1,33 @@
+//! What every member of the fleet (executor, test-runner) shares.
+//!
+//! - [`connect_client`]: the Temporal client, also used by the worker and the CLI.
+//! - [`ActivityWorker`]: polls one task queue with as many slots as the service has capacity,
+//!   so work waits in Temporal until a slot is free.
+//! - [`Lease`]: heartbeats an activity from the process that runs it and says when the attempt
+//!   is lost (cancelled, timed out, or Temporal out of reach for too long), so the run is
+//!   killed before Temporal can hand the attempt to someone else.
+//! - [`WorkspaceRoots`]: the only directories a service works in.
+//! - [`control`]: the authenticated control API (describe, runs in flight, kill).
+
+mod connect;
+mod guard;
+pub mod control;
+mod lease;
+mod member;
+mod roots;
+mod runs;
+mod token;
+mod trace;
+mod worker;
+mod identity;
+
+pub use connect::{ConnectError, TemporalTarget, connect_client};
+pub use guard::{Interruption, until_interrupted};
+pub use lease::{Lease, Lost};
+pub use member::{ControlPlane, run_member};
+pub use roots::{RootsError, WorkspaceRoots};
+pub use runs::{RunInfo, RunRegistry, RunTicket};
+pub use token::{ControlToken, TokenError};
+pub use trace::trace_of;
+pub use identity::{control_address, instance_identity};
+pub use worker::{ActivityWorker, WorkerError};

@@ -1,0 +1,69 @@
+//! A Temporal worker that runs activities only, on one task queue, with as many slots as
+//! the service can run at once. Work beyond that waits in Temporal's queue, durably, until a
+//! slot frees here or on another replica; nothing is ever refused for being busy.
+
+use std::time::Duration;
+
+use temporalio_client::Client;
+use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct ActivityWorker {
+    pub task_queue: String,
+    /// Activities run at once.
+    pub capacity: usize,
+    /// After shutdown begins, running activities get this long before they are cancelled
+    /// (and their runs killed, so that their retries start elsewhere).
+    pub grace: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot start the Temporal worker on task queue `{queue}`: {reason}")]
+    Start { queue: String, reason: String },
+    #[error("the Temporal worker on task queue `{queue}` stopped with an error: {reason}")]
+    Run { queue: String, reason: String },
+}
+
+impl ActivityWorker {
+    /// Options with the queue, the slots and the grace period set; register the activities on
+    /// them, then [`ActivityWorker::run`].
+    pub fn options(&self) -> WorkerOptions {
+        WorkerOptions::new(self.task_queue.clone())
+            .tuner(
+                TunerHolder::builder()
+                    .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(2))
+                    .activity_task_slot_supplier(FixedSizeSlotSupplier::new(self.capacity))
+                    .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+                    .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+                    .build(),
+            )
+            .graceful_shutdown_period(self.grace)
+            .build()
+    }
+
+    /// Polls until `shutdown` fires, then drains. The worker future is not `Send`: call this
+    /// on the main task. `on_polling` runs once the worker is built, before it first polls.
+    pub async fn run(
+        &self,
+        client: Client,
+        options: WorkerOptions,
+        shutdown: CancellationToken,
+        on_polling: impl FnOnce(),
+    ) -> Result<(), WorkerError> {
+        let queue = self.task_queue.clone();
+        let start_err = |reason: String| WorkerError::Start { queue: queue.clone(), reason };
+        let runtime = Runtime::from_current_tokio(Default::default()).map_err(|e| start_err(e.to_string()))?;
+        let mut worker = Worker::new(&runtime, client, options).map_err(|e| start_err(e.to_string()))?;
+        let stop = worker.shutdown_handle();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            tracing::info!("shutting down: no new work; running work gets the grace period");
+            stop();
+        });
+        on_polling();
+        worker.run().await.map_err(|e| WorkerError::Run { queue: self.task_queue.clone(), reason: e.to_string() })
+    }
+}

@@ -1,0 +1,185 @@
+//! `StageActivities::run_agent` as the executor serves it from the agents task queue: the
+//! process that runs the agent is the one that heartbeats for it, so a cancel, a lost lease or
+//! a kill through the control API reaches the agent directly, and the attempt never outlives
+//! Temporal's view of it.
+
+use std::sync::Arc;
+
+use ct_activities::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
+use ct_activities::{AgentReport, AgentTask, names};
+use ct_events::data::AgentProgress as ProgressEvent;
+use ct_events::{CloudEvent, EventData, Publisher};
+use ct_fleet::{RunInfo, RunRegistry};
+use ct_proto::executor::{AgentResult, FailureKind, RunAgentRequest, agent_progress, run_agent_event};
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tracing::Instrument;
+
+use crate::Agents;
+
+/// Where the executor's events say they come from.
+pub const EVENT_SOURCE: &str = "/claude-temporal/executor";
+
+pub(crate) struct AgentActivities {
+    pub(crate) agents: Agents,
+    pub(crate) events: Publisher,
+    pub(crate) runs: RunRegistry,
+    /// This executor's Temporal identity, reported with every result.
+    pub(crate) identity: String,
+}
+
+#[activities]
+impl AgentActivities {
+    #[activity(name = names::RUN_AGENT)]
+    pub(crate) async fn run_agent(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        task: AgentTask,
+    ) -> Result<AgentReport, ActivityError> {
+        let attempt = ctx.info().attempt;
+        let run_id = format!("{}/{attempt}", task.run_id);
+        let span = tracing::info_span!(
+            "invoke_agent",
+            run_id = %run_id,
+            gen_ai.operation.name = "invoke_agent",
+            gen_ai.request.model = %task.settings.model,
+        );
+        self.run(&ctx, task, run_id).instrument(span).await
+    }
+}
+
+impl AgentActivities {
+    async fn run(&self, ctx: &ActivityContext, task: AgentTask, run_id: String) -> Result<AgentReport, ActivityError> {
+        let attempt = ctx.info().attempt;
+        if attempt > 1
+            && let Some(reference) = &task.restore_on_retry
+        {
+            let project = self.agents.config().roots.check(&task.project_path).map_err(|e| {
+                crate::Error::from(e).into_activity_error()
+            })?;
+            let restored = crate::workspace::restore(project, reference.clone()).await?;
+            tracing::info!(
+                snapshot = %reference,
+                written = restored.written.len(),
+                removed = restored.removed.len(),
+                "restored the stage's snapshot before retrying"
+            );
+        }
+        let request = RunAgentRequest {
+            run_id: run_id.clone(),
+            project_path: task.project_path.clone(),
+            prompt: task.prompt.clone(),
+            model: task.settings.model.clone(),
+            max_turns: task.settings.max_turns,
+            timeout_ms: task.settings.timeout_secs.saturating_mul(1000),
+            max_output_tokens: task.settings.max_output_tokens,
+            append_system_prompt: String::new(),
+        };
+        let mut run = self.agents.start(request).await.map_err(|err| {
+            tracing::warn!(%err, "agent run refused");
+            err.into_activity_error()
+        })?;
+        let info = ctx.info();
+        let ticket = self.runs.register(RunInfo::started_now(
+            run_id.clone(),
+            info.workflow_id.clone().unwrap_or_default(),
+            info.activity_id.clone(),
+            attempt,
+            task.project_path.clone(),
+        ));
+        let waiting = async {
+            loop {
+                match run.events.recv().await.and_then(|e| e.event) {
+                    Some(run_agent_event::Event::Progress(progress)) => {
+                        self.publish_progress(ctx, &task.run_id, progress.kind.as_ref());
+                        log_progress(progress.kind);
+                    }
+                    Some(run_agent_event::Event::Result(result)) => return Some(result),
+                    None => return None,
+                }
+            }
+        };
+        let outcome = ct_fleet::until_interrupted(ctx, &ticket, waiting).await;
+        // Whatever ended the wait, the agent is dead before the attempt is given back.
+        run.stop().await;
+        match outcome {
+            Ok(Some(result)) => into_report(result, attempt, &self.identity),
+            Ok(None) => Err(failure::retryable(format!(
+                "executor {}: the agent's run ended without a result",
+                self.identity
+            ))),
+            Err(interruption) => {
+                tracing::warn!(?interruption, "stopped the agent before it finished");
+                Err(interruption.into_activity_error(&format!("executor {}", self.identity)))
+            }
+        }
+    }
+
+    /// `agent.progress` for tool uses and text, straight from the process that sees them.
+    fn publish_progress(&self, ctx: &ActivityContext, run_id: &str, kind: Option<&agent_progress::Kind>) {
+        let (tool, message) = match kind {
+            Some(agent_progress::Kind::ToolUse(tool)) => (Some(tool.name.clone()), tool.summary.clone()),
+            Some(agent_progress::Kind::Text(text)) => (None, text.clone()),
+            _ => return,
+        };
+        let Some(workflow_id) = ctx.info().workflow_id.clone() else {
+            return;
+        };
+        let stage = run_id.rsplit_once('/').map_or(run_id, |(_, stage)| stage).to_owned();
+        let data = EventData::AgentProgress(ProgressEvent { workflow_id, stage, tool, message });
+        let event = CloudEvent::new(EVENT_SOURCE, data);
+        let trace = ct_fleet::trace_of(ctx, &event.id);
+        self.events.publish_traced(event, trace);
+    }
+}
+
+fn log_progress(kind: Option<agent_progress::Kind>) {
+    match kind {
+        Some(agent_progress::Kind::ToolUse(tool)) => {
+            tracing::info!(tool = %tool.name, summary = %tool.summary, "agent tool use");
+        }
+        Some(agent_progress::Kind::Text(text)) => tracing::debug!(%text, "agent text"),
+        Some(agent_progress::Kind::Started(started)) => {
+            tracing::info!(session = %started.session_id, model = %started.model, "agent started");
+        }
+        None => {}
+    }
+}
+
+fn into_report(result: AgentResult, attempt: u32, identity: &str) -> Result<AgentReport, ActivityError> {
+    if !result.success {
+        let failure = result.failure.unwrap_or_default();
+        let kind = FailureKind::try_from(failure.kind).unwrap_or(FailureKind::Agent);
+        let message = format!(
+            "agent failed ({}): {} [exit code {}, {} turns, ${:.4} spent]",
+            kind.as_str_name().trim_start_matches("FAILURE_KIND_").to_lowercase(),
+            failure.message,
+            result.exit_code,
+            result.num_turns,
+            result.total_cost_usd
+        );
+        return Err(match kind {
+            FailureKind::Auth => failure::non_retryable(AGENT_AUTH_FAILED, message),
+            FailureKind::MaxTurns => failure::non_retryable(AGENT_MAX_TURNS, message),
+            _ => failure::retryable(message),
+        });
+    }
+    let usage = result.usage.unwrap_or_default();
+    let changes = result.changes.unwrap_or_default();
+    Ok(AgentReport {
+        attempt,
+        session_id: result.session_id,
+        num_turns: result.num_turns,
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        cache_read_tokens: usage.cache_read_tokens,
+        cache_write_tokens: usage.cache_write_tokens,
+        cost_usd: result.total_cost_usd,
+        files_changed: changes.files,
+        lines_added: changes.lines_added,
+        lines_removed: changes.lines_removed,
+        result_text: result.result_text,
+        model: result.model,
+        executor_id: identity.to_owned(),
+    })
+}

@@ -1,0 +1,146 @@
+//! Running the executor process: the activity worker on the agents queue, the control API
+//! beside it, and the event publisher both share.
+
+use std::time::Duration;
+
+use ct_events::{Publisher, PublisherConfig};
+use ct_fleet::{ActivityWorker, ControlPlane, ControlToken, RunRegistry, TemporalTarget};
+use ct_proto::control::{DescribeResponse, Limits as LimitsMessage, Tool};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::activity::AgentActivities;
+use crate::command::resolve_cli;
+use crate::workspace::WorkspaceActivities;
+use crate::{Agents, Config, Error};
+
+/// How long shutdown waits for buffered events to reach NATS.
+const EVENT_FLUSH: Duration = Duration::from_secs(5);
+/// How long `claude --version` may take at start-up.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the executor gets its work and sends its events.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    pub temporal: TemporalTarget,
+    /// The agents queue it polls (`<workflow queue>.agents`).
+    pub task_queue: String,
+    pub nats_url: String,
+    pub control_token: ControlToken,
+    /// After shutdown begins, running agents get this long before they are killed.
+    pub grace: Duration,
+}
+
+/// Polls the agents queue and serves the control API on `control` until `shutdown` fires.
+/// `on_ready` gets the executor's identity once it is about to poll.
+pub async fn run(
+    config: Config,
+    fleet: Fleet,
+    control: TcpListener,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(&str),
+) -> Result<(), Error> {
+    let control_addr = control.local_addr().map_err(|source| Error::Listen {
+        address: "the control listener".to_owned(),
+        source,
+    })?;
+    let identity = ct_fleet::instance_identity("executor", control_addr);
+    let capacity = config.max_concurrent;
+    let description = describe(&config, &fleet.task_queue, &identity).await;
+    let agents = Agents::new(config)?;
+    tracing::info!(
+        commands_dir = ?agents.config().commands_dir,
+        hook_bin = ?agents.config().hook_bin,
+        roots = %agents.config().roots,
+        "agent runs get this command library, prompt hook and workspace roots"
+    );
+    let client = ct_fleet::connect_client(&fleet.temporal, &identity).await?;
+    let events = Publisher::connect(PublisherConfig::new(fleet.nats_url.clone(), "ct-executor")).await?;
+    let runs = RunRegistry::default();
+
+    let worker = ActivityWorker { task_queue: fleet.task_queue.clone(), capacity, grace: fleet.grace };
+    let mut options = worker.options();
+    let roots = agents.config().roots.clone();
+    let agent_activities = AgentActivities { agents, events: events.clone(), runs: runs.clone(), identity: identity.clone() };
+    check_contracts()?;
+    options.register_activities(agent_activities);
+    options.register_activities(WorkspaceActivities { roots });
+
+    let control = ControlPlane { listener: control, token: fleet.control_token.clone(), description, runs };
+    let outcome = ct_fleet::run_member(&worker, client, options, control, shutdown, || {
+        tracing::info!(
+            task_queue = %fleet.task_queue,
+            temporal = %fleet.temporal.address,
+            control = %control_addr,
+            capacity,
+            identity = %identity,
+            "executor polling"
+        );
+        on_ready(&identity);
+    })
+    .await;
+    if let Err(err) = events.flush(EVENT_FLUSH).await {
+        tracing::warn!(%err, "events still unpublished at shutdown");
+    }
+    Ok(outcome?)
+}
+
+/// Every activity registered here under the name and types of its contract.
+fn check_contracts() -> Result<(), Error> {
+    use ct_activities::{StageActivities, WorkspaceActivities as Contract, implements};
+    [
+        implements(&StageActivities::run_agent, &AgentActivities::run_agent),
+        implements(&Contract::snapshot, &WorkspaceActivities::snapshot),
+        implements(&Contract::restore, &WorkspaceActivities::restore),
+        implements(&Contract::create_worktrees, &WorkspaceActivities::create_worktrees),
+        implements(&Contract::commit_worktree, &WorkspaceActivities::commit_worktree),
+        implements(&Contract::remove_worktree, &WorkspaceActivities::remove_worktree),
+    ]
+    .into_iter()
+    .collect::<Result<(), String>>()
+    .map_err(Error::Library)
+}
+
+async fn describe(config: &Config, task_queue: &str, identity: &str) -> DescribeResponse {
+    let cli = resolve_cli(&config.claude_bin, std::env::var_os("PATH").as_ref());
+    let tool = match cli {
+        Ok(path) => Tool {
+            name: "claude".to_owned(),
+            version: version_of(&path).await,
+            path: path.display().to_string(),
+        },
+        Err(err) => {
+            tracing::warn!(%err, "the agent CLI is missing: every run will fail until it is installed");
+            Tool { name: "claude".to_owned(), path: config.claude_bin.display().to_string(), version: String::new() }
+        }
+    };
+    DescribeResponse {
+        service: "executor".to_owned(),
+        instance_id: identity.to_owned(),
+        task_queue: task_queue.to_owned(),
+        capacity: u32::try_from(config.max_concurrent).unwrap_or(u32::MAX),
+        running: 0,
+        tools: vec![tool],
+        confinement: "own process group, parent-death signal, scrubbed environment, private HOME and TMPDIR, \
+                      wall-clock limit; workspace roots enforced"
+            .to_owned(),
+        workspace_roots: config.roots.paths().iter().map(|p| p.display().to_string()).collect(),
+        limits: Some(LimitsMessage {
+            max_timeout_secs: config.limits.max_timeout.map_or(0, |d| d.as_secs()),
+            max_turns: config.limits.max_turns.unwrap_or(0),
+            allowed_models: config.limits.allowed_models.clone(),
+        }),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
+}
+
+/// The first line `--version` prints, or empty when it cannot be run.
+async fn version_of(path: &std::path::Path) -> String {
+    let run = tokio::process::Command::new(path).arg("--version").kill_on_drop(true).output();
+    match tokio::time::timeout(VERSION_TIMEOUT, run).await {
+        Ok(Ok(out)) if out.status.success() => {
+            String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().trim().to_owned()
+        }
+        _ => String::new(),
+    }
+}

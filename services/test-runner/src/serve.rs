@@ -1,0 +1,99 @@
+//! Running the test-runner process: the activity worker on the tests queue and the control
+//! API beside it.
+
+use std::time::Duration;
+
+use ct_fleet::{ActivityWorker, ControlPlane, ControlToken, RunRegistry, TemporalTarget};
+use ct_proto::control::{DescribeResponse, Limits, Tool};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::activity::TestActivities;
+use crate::{Config, Error, Tests};
+
+/// Where the test-runner gets its work.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    pub temporal: TemporalTarget,
+    /// The tests queue it polls (`<workflow queue>.tests`).
+    pub task_queue: String,
+    pub control_token: ControlToken,
+    pub grace: Duration,
+}
+
+/// Polls the tests queue and serves the control API on `control` until `shutdown` fires.
+pub async fn run(
+    config: Config,
+    fleet: Fleet,
+    control: TcpListener,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(&str),
+) -> Result<(), Error> {
+    let control_addr = control.local_addr().map_err(|source| Error::Serve(source.to_string()))?;
+    let identity = ct_fleet::instance_identity("test-runner", control_addr);
+    let description = describe(&config, &fleet.task_queue, &identity).await;
+    let worker = ActivityWorker { task_queue: fleet.task_queue.clone(), capacity: config.capacity, grace: fleet.grace };
+    let client = ct_fleet::connect_client(&fleet.temporal, &identity)
+        .await
+        .map_err(|e| Error::Serve(e.to_string()))?;
+    ct_activities::implements(&ct_activities::StageActivities::run_tests, &TestActivities::run_tests)
+        .map_err(Error::Serve)?;
+    let runs = RunRegistry::default();
+    let mut options = worker.options();
+    options.register_activities(TestActivities { tests: Tests::new(config), runs: runs.clone(), identity: identity.clone() });
+    let control = ControlPlane { listener: control, token: fleet.control_token, description, runs };
+    ct_fleet::run_member(&worker, client, options, control, shutdown, || {
+        tracing::info!(
+            task_queue = %fleet.task_queue,
+            temporal = %fleet.temporal.address,
+            control = %control_addr,
+            identity = %identity,
+            "test-runner polling"
+        );
+        on_ready(&identity);
+    })
+    .await
+    .map_err(|e| Error::Serve(e.to_string()))
+}
+
+async fn describe(config: &Config, task_queue: &str, identity: &str) -> DescribeResponse {
+    let python = config.python.clone().unwrap_or_else(|| "python3".into());
+    let mut tools = Vec::new();
+    for (name, program, args) in [
+        ("python", python.to_string_lossy().into_owned(), &["--version"][..]),
+        ("pytest", python.to_string_lossy().into_owned(), &["-m", "pytest", "--version"][..]),
+        ("npm", "npm".to_owned(), &["--version"][..]),
+        ("cargo", "cargo".to_owned(), &["--version"][..]),
+        ("go", "go".to_owned(), &["version"][..]),
+    ] {
+        tools.push(Tool { name: name.to_owned(), path: program.clone(), version: version_of(&program, args).await });
+    }
+    DescribeResponse {
+        service: "test-runner".to_owned(),
+        instance_id: identity.to_owned(),
+        task_queue: task_queue.to_owned(),
+        capacity: u32::try_from(config.capacity).unwrap_or(u32::MAX),
+        running: 0,
+        tools,
+        confinement: "own process group, killed with everything it started on timeout or stop; workspace roots enforced"
+            .to_owned(),
+        workspace_roots: config.roots.paths().iter().map(|p| p.display().to_string()).collect(),
+        limits: Some(Limits {
+            max_timeout_secs: config.max_timeout.map_or(0, |d| d.as_secs()),
+            ..Limits::default()
+        }),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
+}
+
+/// The first line a version command prints (some print to stderr), or empty.
+async fn version_of(program: &str, args: &[&str]) -> String {
+    let run = tokio::process::Command::new(program).args(args).kill_on_drop(true).output();
+    match tokio::time::timeout(Duration::from_secs(10), run).await {
+        Ok(Ok(out)) if out.status.success() => {
+            let text = if out.stdout.is_empty() { out.stderr } else { out.stdout };
+            String::from_utf8_lossy(&text).lines().next().unwrap_or_default().trim().to_owned()
+        }
+        _ => String::new(),
+    }
+}
