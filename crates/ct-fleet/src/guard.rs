@@ -29,18 +29,27 @@ impl Interruption {
     }
 }
 
-/// Drives `work` while heartbeating for the attempt. On an interruption `work` is dropped, so
-/// whatever it runs must die with it (or be stopped by the caller before returning).
-pub async fn until_interrupted<T>(
-    ctx: &ActivityContext,
-    ticket: &RunTicket,
-    work: impl Future<Output = T>,
-) -> Result<T, Interruption> {
-    let lease = Lease::new(ctx);
-    tokio::select! {
-        done = work => Ok(done),
-        lost = lease.held() => Err(Interruption::Lost(lost)),
-        () = ticket.killed().cancelled() => Err(Interruption::Killed),
-        () = ctx.cancelled() => Err(Interruption::Cancelled),
+/// An attempt's lease and kill switch, to race its work against in one or more steps.
+pub struct Guard<'a> {
+    ctx: &'a ActivityContext,
+    ticket: &'a RunTicket,
+    lease: Lease<'a>,
+}
+
+impl<'a> Guard<'a> {
+    /// Starts heartbeating now: make it first thing in the activity.
+    pub fn new(ctx: &'a ActivityContext, ticket: &'a RunTicket) -> Self {
+        Self { ctx, ticket, lease: Lease::new(ctx) }
+    }
+
+    /// Drives `work` while the attempt is ours. On an interruption `work` is dropped, so
+    /// whatever it runs must die with it (or be stopped by the caller before returning).
+    pub async fn run<T>(&self, work: impl Future<Output = T>) -> Result<T, Interruption> {
+        tokio::select! {
+            done = work => Ok(done),
+            lost = self.lease.held() => Err(Interruption::Lost(lost)),
+            () = self.ticket.killed().cancelled() => Err(Interruption::Killed),
+            () = self.ctx.cancelled() => Err(Interruption::Cancelled),
+        }
     }
 }

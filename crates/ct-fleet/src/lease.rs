@@ -45,32 +45,45 @@ impl std::fmt::Display for Lost {
     }
 }
 
-pub struct Lease {
+pub struct Lease<'a> {
+    ctx: &'a ActivityContext,
     handle: AsyncActivityHandle<Client>,
     /// None when the activity was scheduled without a heartbeat timeout: then only a cancel or
     /// the server forgetting the attempt ends the lease.
     ttl: Option<Duration>,
-    started: Instant,
+    /// When the last answered heartbeat was sent (at first: when the lease was made), kept
+    /// across calls of [`Lease::held`] so the work can be raced against it in several steps.
+    last_answer: std::sync::Mutex<Instant>,
 }
 
-impl Lease {
-    pub fn new(ctx: &ActivityContext) -> Self {
+impl<'a> Lease<'a> {
+    pub fn new(ctx: &'a ActivityContext) -> Self {
         let info = ctx.info();
         let token = TaskToken::from(info.task_token.clone());
         let handle = ctx.client().get_async_activity_handle(ActivityIdentifier::from_task_token(token));
         // Room for the server's clock reading of our last heartbeat and for killing the run.
         let ttl = info.heartbeat_timeout.map(|timeout| timeout.saturating_sub(margin(timeout)));
-        Self { handle, ttl, started: Instant::now() }
+        Self { ctx, handle, ttl, last_answer: std::sync::Mutex::new(Instant::now()) }
     }
 
-    /// Heartbeats until the attempt is lost; never returns while it is held.
+    fn last_answer(&self) -> Instant {
+        *self.last_answer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Heartbeats until the attempt is lost; never returns while it is held. Make the lease
+    /// first thing in an activity: the server's clock runs from the attempt's start.
     pub async fn held(&self) -> Lost {
-        let mut expires = self.ttl.map(|ttl| self.started + ttl);
-        let mut last_answer = self.started;
+        let mut last_answer = self.last_answer();
+        let mut expires = self.ttl.map(|ttl| last_answer + ttl);
         let mut ticker = tokio::time::interval(EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
+            // The SDK times an activity out locally when it records no heartbeat for the
+            // heartbeat timeout; recording one also lets it deliver cancels it hears of.
+            if let Err(err) = self.ctx.record_heartbeat(()).await {
+                tracing::warn!(%err, "cannot record a heartbeat");
+            }
             let sent = Instant::now();
             let call = self.handle.heartbeat::<()>(None, RpcOptions::builder().timeout(EVERY * 2).build());
             let answer = match expires {
@@ -84,6 +97,7 @@ impl Lease {
                 Ok(response) if response.cancel_requested => return Lost::Cancelled,
                 Ok(_) => {
                     last_answer = sent;
+                    *self.last_answer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = sent;
                     expires = self.ttl.map(|ttl| sent + ttl);
                 }
                 Err(temporalio_client::errors::AsyncActivityError::NotFound(_)) => return Lost::Gone,

@@ -22,7 +22,7 @@ mod worker;
 mod identity;
 
 pub use connect::{ConnectError, TemporalTarget, connect_client};
-pub use guard::{Interruption, until_interrupted};
+pub use guard::{Guard, Interruption};
 pub use lease::{Lease, Lost};
 pub use member::{ControlPlane, run_member};
 pub use roots::{RootsError, WorkspaceRoots};

@@ -50,36 +50,8 @@ impl AgentActivities {
 
 impl AgentActivities {
     async fn run(&self, ctx: &ActivityContext, task: AgentTask, run_id: String) -> Result<AgentReport, ActivityError> {
-        let attempt = ctx.info().attempt;
-        if attempt > 1
-            && let Some(reference) = &task.restore_on_retry
-        {
-            let project = self.agents.config().roots.check(&task.project_path).map_err(|e| {
-                crate::Error::from(e).into_activity_error()
-            })?;
-            let restored = crate::workspace::restore(project, reference.clone()).await?;
-            tracing::info!(
-                snapshot = %reference,
-                written = restored.written.len(),
-                removed = restored.removed.len(),
-                "restored the stage's snapshot before retrying"
-            );
-        }
-        let request = RunAgentRequest {
-            run_id: run_id.clone(),
-            project_path: task.project_path.clone(),
-            prompt: task.prompt.clone(),
-            model: task.settings.model.clone(),
-            max_turns: task.settings.max_turns,
-            timeout_ms: task.settings.timeout_secs.saturating_mul(1000),
-            max_output_tokens: task.settings.max_output_tokens,
-            append_system_prompt: String::new(),
-        };
-        let mut run = self.agents.start(request).await.map_err(|err| {
-            tracing::warn!(%err, "agent run refused");
-            err.into_activity_error()
-        })?;
         let info = ctx.info();
+        let attempt = info.attempt;
         let ticket = self.runs.register(RunInfo::started_now(
             run_id.clone(),
             info.workflow_id.clone().unwrap_or_default(),
@@ -87,6 +59,15 @@ impl AgentActivities {
             attempt,
             task.project_path.clone(),
         ));
+        // Heartbeats start before anything else: Temporal's heartbeat clock runs from the
+        // attempt's start, and restoring a snapshot or starting the CLI can take seconds.
+        let guard = ct_fleet::Guard::new(ctx, &ticket);
+        let who = format!("executor {}", self.identity);
+        let started = guard.run(self.prepare(&task, run_id, attempt)).await;
+        let mut run = match started {
+            Ok(started) => started?,
+            Err(interruption) => return Err(interruption.into_activity_error(&who)),
+        };
         let waiting = async {
             loop {
                 match run.events.recv().await.and_then(|e| e.event) {
@@ -99,20 +80,50 @@ impl AgentActivities {
                 }
             }
         };
-        let outcome = ct_fleet::until_interrupted(ctx, &ticket, waiting).await;
+        let outcome = guard.run(waiting).await;
         // Whatever ended the wait, the agent is dead before the attempt is given back.
         run.stop().await;
         match outcome {
             Ok(Some(result)) => into_report(result, attempt, &self.identity),
-            Ok(None) => Err(failure::retryable(format!(
-                "executor {}: the agent's run ended without a result",
-                self.identity
-            ))),
+            Ok(None) => Err(failure::retryable(format!("{who}: the agent's run ended without a result"))),
             Err(interruption) => {
                 tracing::warn!(?interruption, "stopped the agent before it finished");
-                Err(interruption.into_activity_error(&format!("executor {}", self.identity)))
+                Err(interruption.into_activity_error(&who))
             }
         }
+    }
+
+    /// Puts a retried attempt's work tree back to the stage's snapshot, then starts the agent.
+    async fn prepare(&self, task: &AgentTask, run_id: String, attempt: u32) -> Result<crate::RunHandle, ActivityError> {
+        if let Some(reference) = task.restore_on_retry.as_ref().filter(|_| attempt > 1) {
+            let project = self
+                .agents
+                .config()
+                .roots
+                .check(&task.project_path)
+                .map_err(|e| crate::Error::from(e).into_activity_error())?;
+            let restored = crate::workspace::restore(project, reference.clone()).await?;
+            tracing::info!(
+                snapshot = %reference,
+                written = restored.written.len(),
+                removed = restored.removed.len(),
+                "restored the stage's snapshot before retrying"
+            );
+        }
+        let request = RunAgentRequest {
+            run_id,
+            project_path: task.project_path.clone(),
+            prompt: task.prompt.clone(),
+            model: task.settings.model.clone(),
+            max_turns: task.settings.max_turns,
+            timeout_ms: task.settings.timeout_secs.saturating_mul(1000),
+            max_output_tokens: task.settings.max_output_tokens,
+            append_system_prompt: String::new(),
+        };
+        self.agents.start(request).await.map_err(|err| {
+            tracing::warn!(%err, "agent run refused");
+            err.into_activity_error()
+        })
     }
 
     /// `agent.progress` for tool uses and text, straight from the process that sees them.

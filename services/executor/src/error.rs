@@ -6,7 +6,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use ct_activities::failure::{self, AGENT_UNAVAILABLE, INVALID_PROJECT, NOT_ALLOWED};
+use ct_activities::failure::{self, AGENT_FAILED, AGENT_UNAVAILABLE, INVALID_PROJECT, NOT_ALLOWED};
 use temporalio_sdk::activities::ActivityError;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,14 +59,8 @@ pub enum Error {
     #[error("{0}")]
     Library(String),
 
-    #[error("the control API failed: {0}")]
-    Control(#[from] tonic::transport::Error),
-
     #[error("cannot listen for the control API on {address}: {source}")]
     Listen { address: String, source: io::Error },
-
-    #[error(transparent)]
-    Token(#[from] ct_fleet::TokenError),
 
     #[error(transparent)]
     Temporal(#[from] ct_fleet::ConnectError),
@@ -79,20 +73,22 @@ pub enum Error {
 }
 
 impl Error {
-    /// Problems with the request or this executor's set-up fail the stage at once (another
-    /// attempt would fail the same way); anything else is retried.
-    pub(crate) fn into_activity_error(self) -> ActivityError {
-        let message = self.to_string();
+    /// The activity failure type the workflow sees: problems with the request or this
+    /// executor's set-up fail the stage at once (another attempt would fail the same way);
+    /// anything else is retried.
+    pub fn failure_type(&self) -> &'static str {
         match self {
-            Error::InvalidRequest(_) | Error::InvalidProjectPath { .. } => {
-                failure::non_retryable(INVALID_PROJECT, message)
-            }
-            Error::UnknownCommand { .. } | Error::CliNotFound { .. } | Error::GitMissing(_) => {
-                failure::non_retryable(AGENT_UNAVAILABLE, message)
-            }
-            Error::OutsideRoots(ct_fleet::RootsError::Missing { .. }) => failure::non_retryable(INVALID_PROJECT, message),
-            Error::OutsideRoots(_) | Error::ModelNotAllowed { .. } => failure::non_retryable(NOT_ALLOWED, message),
-            _ => failure::retryable(message),
+            Error::InvalidRequest(_)
+            | Error::InvalidProjectPath { .. }
+            | Error::OutsideRoots(ct_fleet::RootsError::Missing { .. }) => INVALID_PROJECT,
+            Error::UnknownCommand { .. } | Error::CliNotFound { .. } | Error::GitMissing(_) => AGENT_UNAVAILABLE,
+            Error::OutsideRoots(_) | Error::ModelNotAllowed { .. } => NOT_ALLOWED,
+            _ => AGENT_FAILED,
         }
+    }
+
+    pub(crate) fn into_activity_error(self) -> ActivityError {
+        let kind = self.failure_type();
+        failure::typed(kind, self.to_string(), kind != AGENT_FAILED)
     }
 }

@@ -1,22 +1,19 @@
-//! The executor served in-process on port 0, running the real Claude Code CLI against the
-//! scripted model in real git repositories.
+//! Agent runs in-process (what the executor's `run_agent` activity does inside its lease),
+//! running the real Claude Code CLI against the scripted model in real git repositories. The
+//! Temporal side (queues, leases, crashes) is tested end to end in tests/e2e.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ct_executor::Config;
-use ct_proto::executor::executor_client::ExecutorClient;
+use ct_activities::failure::{AGENT_UNAVAILABLE, INVALID_PROJECT, NOT_ALLOWED};
+use ct_executor::{Agents, Config, RunHandle};
 use ct_proto::executor::{
-    AgentProgress, AgentResult, FailureKind, RunAgentEvent, RunAgentRequest, agent_progress,
-    run_agent_event,
+    AgentProgress, AgentResult, FailureKind, RunAgentRequest, agent_progress, run_agent_event,
 };
 use ct_scripted_model::{Scenario, ScriptedModel};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
-use tonic::{Code, Streaming};
 
 /// The pinned CLI, from CLAUDE_BIN or where scripts/install-tools.sh puts it.
 fn claude_bin() -> PathBuf {
@@ -62,11 +59,10 @@ fn project() -> Result<tempfile::TempDir> {
     Ok(dir)
 }
 
-/// A running executor with its own state directory.
+/// An executor's agent runner with its own state directory.
 struct Executor {
-    client: ExecutorClient<Channel>,
+    agents: Agents,
     state_dir: tempfile::TempDir,
-    shutdown: CancellationToken,
 }
 
 impl Executor {
@@ -84,23 +80,14 @@ impl Executor {
             ..Config::default()
         };
         adjust(&mut config);
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let shutdown = CancellationToken::new();
-        tokio::spawn(ct_executor::serve(listener, config, shutdown.clone()));
-        let client = ExecutorClient::connect(format!("http://{addr}")).await?;
         Ok(Executor {
-            client,
+            agents: Agents::new(config)?,
             state_dir,
-            shutdown,
         })
     }
 
-    async fn run(
-        &self,
-        request: RunAgentRequest,
-    ) -> Result<Streaming<RunAgentEvent>, tonic::Status> {
-        Ok(self.client.clone().run_agent(request).await?.into_inner())
+    async fn run(&self, request: RunAgentRequest) -> Result<RunHandle, ct_executor::Error> {
+        self.agents.start(request).await
     }
 
     /// Live processes started for this executor's runs (they carry the run marker).
@@ -109,12 +96,6 @@ impl Executor {
             "CT_EXECUTOR_RUN={}",
             self.state_dir.path().display()
         ))
-    }
-}
-
-impl Drop for Executor {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }
 
@@ -127,21 +108,21 @@ fn request(project: &Path, prompt: &str) -> RunAgentRequest {
     }
 }
 
-/// Reads a stream to its end: the progress seen and the one result.
-async fn finish(mut stream: Streaming<RunAgentEvent>) -> Result<(Vec<AgentProgress>, AgentResult)> {
+/// Reads a run's events to their end: the progress seen and the one result.
+async fn finish(mut run: RunHandle) -> Result<(Vec<AgentProgress>, AgentResult)> {
     let mut progress = Vec::new();
     let mut result = None;
-    while let Some(event) = stream.message().await? {
+    while let Some(event) = run.events.recv().await {
         match event.event.context("empty event")? {
             run_agent_event::Event::Progress(p) => progress.push(p),
             run_agent_event::Event::Result(r) => {
                 if result.replace(r).is_some() {
-                    bail!("two results in one stream");
+                    bail!("two results in one run");
                 }
             }
         }
     }
-    Ok((progress, result.context("stream ended without a result")?))
+    Ok((progress, result.context("the run ended without a result")?))
 }
 
 /// Live (non-zombie) processes whose environment contains a variable starting with `prefix`,
@@ -351,66 +332,82 @@ async fn an_overloaded_model_fails_as_transient_and_the_next_run_succeeds() -> R
 }
 
 #[tokio::test]
-async fn a_missing_cli_is_a_failed_precondition_with_the_install_hint() -> Result<()> {
+async fn a_missing_cli_fails_the_stage_at_once_with_the_install_hint() -> Result<()> {
     let model = ScriptedModel::start(Scenario::from_json(r#"{"scripts": []}"#)?).await?;
     let executor = Executor::start(&model, |config| {
         config.claude_bin = PathBuf::from("/nonexistent/bin/claude");
     })
     .await?;
     let project = project()?;
-    let status = executor
+    let err = executor
         .run(request(project.path(), "anything"))
         .await
         .err()
         .context("the run started without a CLI")?;
-    assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(
-        status
-            .message()
-            .contains("npm install -g @anthropic-ai/claude-code@2.1.331"),
-        "{}",
-        status.message()
-    );
-    assert!(status.message().contains("/nonexistent/bin/claude"));
+    assert_eq!(err.failure_type(), AGENT_UNAVAILABLE);
+    let message = err.to_string();
+    assert!(message.contains("npm install -g @anthropic-ai/claude-code@2.1.331"), "{message}");
+    assert!(message.contains("/nonexistent/bin/claude"));
     Ok(())
 }
 
 #[tokio::test]
-async fn a_directory_outside_git_is_an_invalid_argument_with_the_git_init_hint() -> Result<()> {
+async fn a_directory_outside_git_is_an_invalid_project_with_the_git_init_hint() -> Result<()> {
     let model = ScriptedModel::start(Scenario::from_json(r#"{"scripts": []}"#)?).await?;
     let executor = Executor::start(&model, |_| {}).await?;
     let plain = tempfile::tempdir()?;
-    let status = executor
+    let err = executor
         .run(request(plain.path(), "anything"))
         .await
         .err()
         .context("the run started outside git")?;
-    assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(
-        status.message().contains("git init"),
-        "{}",
-        status.message()
-    );
+    assert_eq!(err.failure_type(), INVALID_PROJECT);
+    assert!(err.to_string().contains("git init"), "{err}");
 
     let missing = plain.path().join("missing");
-    let status = executor
+    let err = executor
         .run(request(&missing, "anything"))
         .await
         .err()
         .context("the run started in a missing directory")?;
-    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(err.failure_type(), INVALID_PROJECT);
     Ok(())
 }
 
 #[tokio::test]
-async fn dropping_the_stream_kills_every_process_of_the_run() -> Result<()> {
+async fn a_project_outside_the_workspace_roots_is_refused_before_any_agent_starts() -> Result<()> {
+    let model = ScriptedModel::start(slow_bash_scenario()?).await?;
+    let root = tempfile::tempdir()?;
+    let inside = tempfile::tempdir_in(root.path())?;
+    let executor = Executor::start(&model, |config| {
+        config.roots = ct_fleet::WorkspaceRoots::new([root.path().to_path_buf()]).expect("root");
+    })
+    .await?;
+    let outside = project()?;
+    std::os::unix::fs::symlink(outside.path(), inside.path().join("link"))?;
+    for refused in [outside.path().to_path_buf(), inside.path().join("link")] {
+        let err = executor
+            .run(request(&refused, "wait"))
+            .await
+            .err()
+            .with_context(|| format!("a run started in {}", refused.display()))?;
+        assert_eq!(err.failure_type(), NOT_ALLOWED, "{err}");
+        assert!(err.to_string().contains("outside this service's workspace roots"), "{err}");
+    }
+    assert!(model.requests().is_empty(), "no agent may reach the model");
+    assert!(executor.run_processes().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn stopping_a_run_kills_every_process_of_the_run() -> Result<()> {
     let model = ScriptedModel::start(slow_bash_scenario()?).await?;
     let executor = Executor::start(&model, |_| {}).await?;
     let project = project()?;
-    let mut stream = executor.run(request(project.path(), "wait")).await?;
+    let mut run = executor.run(request(project.path(), "wait")).await?;
 
     // Wait until the Bash tool's command runs; it lives in a session of its own.
-    while let Some(event) = stream.message().await? {
+    while let Some(event) = run.events.recv().await {
         if let Some(run_agent_event::Event::Progress(AgentProgress {
             kind: Some(agent_progress::Kind::ToolUse(tool)),
         })) = event.event
@@ -432,15 +429,15 @@ async fn dropping_the_stream_kills_every_process_of_the_run() -> Result<()> {
         "expected CLI, shell and tool processes: {before:?}"
     );
 
-    drop(stream);
-    let took = wait_until(Duration::from_secs(3), "all run processes are dead", || {
-        executor.run_processes().is_empty()
-    })
-    .await?;
-    eprintln!(
-        "{} processes gone {took:?} after the stream was dropped",
-        before.len()
+    let stopping = Instant::now();
+    run.stop().await;
+    let took = stopping.elapsed();
+    assert!(
+        executor.run_processes().is_empty(),
+        "stop returned with processes alive: {:?}",
+        executor.run_processes()
     );
+    eprintln!("{} processes gone {took:?} after the run was stopped", before.len());
     wait_until(
         Duration::from_secs(3),
         "the run directory is removed",
@@ -456,13 +453,13 @@ async fn a_run_over_its_time_limit_is_killed_and_fails_as_timeout() -> Result<()
     let executor = Executor::start(&model, |_| {}).await?;
     let project = project()?;
     let started = Instant::now();
-    let stream = executor
+    let run = executor
         .run(RunAgentRequest {
             timeout_ms: 2000,
             ..request(project.path(), "wait")
         })
         .await?;
-    let (progress, result) = finish(stream).await?;
+    let (progress, result) = finish(run).await?;
     let took = started.elapsed();
     eprintln!("timed-out run returned after {took:?}");
 
@@ -483,124 +480,6 @@ async fn a_run_over_its_time_limit_is_killed_and_fails_as_timeout() -> Result<()
 }
 
 #[tokio::test]
-async fn a_second_run_beyond_capacity_is_refused() -> Result<()> {
-    let model = ScriptedModel::start(slow_bash_scenario()?).await?;
-    let executor = Executor::start(&model, |config| config.max_concurrent = 1).await?;
-    let project = project()?;
-    let first = executor.run(request(project.path(), "wait")).await?;
-    let status = executor
-        .run(request(project.path(), "wait"))
-        .await
-        .err()
-        .context("a second run started beyond capacity")?;
-    assert_eq!(status.code(), Code::ResourceExhausted);
-    assert!(
-        status.message().contains("capacity"),
-        "{}",
-        status.message()
-    );
-
-    drop(first);
-    wait_until(Duration::from_secs(3), "the first run is gone", || {
-        executor.run_processes().is_empty()
-    })
-    .await?;
-    // The slot is free again once the first run has been cleaned up.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let again = loop {
-        match executor.run(request(project.path(), "wait")).await {
-            Err(status)
-                if status.code() == Code::ResourceExhausted && Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            other => break other?,
-        }
-    };
-    drop(again);
-    Ok(())
-}
-
-#[tokio::test]
-async fn when_the_executor_is_killed_the_agent_and_its_tools_die_too() -> Result<()> {
-    let model = ScriptedModel::start(slow_bash_scenario()?).await?;
-    let state_dir = tempfile::tempdir()?;
-    let port_file = state_dir.path().join("port");
-    let mut executor = tokio::process::Command::new(env!("CARGO_BIN_EXE_ct-executor"))
-        .arg("--listen=127.0.0.1:0")
-        .arg("--port-file")
-        .arg(&port_file)
-        .arg("--claude-bin")
-        .arg(claude_bin())
-        .arg("--state-dir")
-        .arg(state_dir.path())
-        .env("ANTHROPIC_BASE_URL", model.base_url())
-        .env("ANTHROPIC_API_KEY", "sk-test")
-        .kill_on_drop(true)
-        .spawn()?;
-    wait_until(
-        Duration::from_secs(10),
-        "the executor writes its port",
-        || std::fs::read_to_string(&port_file).is_ok_and(|p| !p.is_empty()),
-    )
-    .await?;
-    let port = std::fs::read_to_string(&port_file)?;
-    let mut client = ExecutorClient::connect(format!("http://127.0.0.1:{port}")).await?;
-    let project = project()?;
-    let _stream = client.run_agent(request(project.path(), "wait")).await?;
-    let marker = format!("CT_EXECUTOR_RUN={}", state_dir.path().display());
-    wait_until(Duration::from_secs(10), "the Bash command starts", || {
-        marked_processes(&marker)
-            .iter()
-            .any(|(_, cmd)| cmd.starts_with("tail -f /dev/null"))
-    })
-    .await?;
-
-    executor.start_kill()?;
-    executor.wait().await?;
-    // The parent-death signal is SIGTERM, on which the CLI ends its tools' process trees.
-    let took = wait_until(
-        Duration::from_secs(10),
-        "the agent and its tools die",
-        || marked_processes(&marker).is_empty(),
-    )
-    .await?;
-    eprintln!("agent and tools gone {took:?} after the executor was SIGKILLed");
-    Ok(())
-}
-
-#[tokio::test]
-async fn shutting_down_stops_running_agents_with_unavailable() -> Result<()> {
-    let model = ScriptedModel::start(slow_bash_scenario()?).await?;
-    let executor = Executor::start(&model, |_| {}).await?;
-    let project = project()?;
-    let mut stream = executor.run(request(project.path(), "wait")).await?;
-    wait_until(Duration::from_secs(10), "the Bash command starts", || {
-        executor
-            .run_processes()
-            .iter()
-            .any(|(_, cmd)| cmd.starts_with("tail -f /dev/null"))
-    })
-    .await?;
-
-    executor.shutdown.cancel();
-    let status = loop {
-        match stream.message().await {
-            Ok(Some(_)) => {}
-            Ok(None) => bail!("the stream ended without an error"),
-            Err(status) => break status,
-        }
-    };
-    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-    assert!(
-        executor.run_processes().is_empty(),
-        "{:?}",
-        executor.run_processes()
-    );
-    Ok(())
-}
-
-#[tokio::test]
 async fn running_out_of_turns_fails_as_max_turns() -> Result<()> {
     let model = ScriptedModel::start(Scenario::from_json(
         r#"{"scripts": [{"name": "long", "turns": [
@@ -612,13 +491,13 @@ async fn running_out_of_turns_fails_as_max_turns() -> Result<()> {
     .await?;
     let executor = Executor::start(&model, |_| {}).await?;
     let project = project()?;
-    let stream = executor
+    let run = executor
         .run(RunAgentRequest {
             max_turns: 1,
             ..request(project.path(), "write two files")
         })
         .await?;
-    let (_, result) = finish(stream).await?;
+    let (_, result) = finish(run).await?;
     assert_eq!(kind(&result), FailureKind::MaxTurns, "{result:?}");
     assert_eq!(result.subtype, "error_max_turns");
     assert_eq!(result.changes.context("no changes")?.files, ["a.txt"]);

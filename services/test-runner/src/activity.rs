@@ -50,7 +50,7 @@ impl TestActivities {
         };
         // Dropping the run on an interruption kills its process group.
         let stop = CancellationToken::new();
-        let outcome = ct_fleet::until_interrupted(ctx, &ticket, self.tests.run(request, &stop)).await;
+        let outcome = ct_fleet::Guard::new(ctx, &ticket).run(self.tests.run(request, &stop)).await;
         let who = format!("test-runner {}", self.identity);
         let response = match outcome {
             Ok(Ok(response)) => response,

@@ -1,32 +1,21 @@
-//! The real server on a free port, called through the generated client, running
-//! real pytest, cargo, npm/Jest and go projects created in temporary directories.
+//! Test runs in-process (what the test-runner's `run_tests` activity does inside its lease),
+//! running real pytest, cargo, npm/Jest and go projects created in temporary directories.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ct_proto::test_runner::test_runner_client::TestRunnerClient;
+use ct_activities::failure::{INVALID_PROJECT, NO_TEST_FRAMEWORK};
 use ct_proto::test_runner::{Framework, RunTestsRequest, RunTestsResponse};
-use ct_proto::tonic::{self, Code, transport::Channel};
+use ct_test_runner::{Error, Tests};
 use tokio_util::sync::CancellationToken;
 
 struct Server {
-    client: TestRunnerClient<Channel>,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+    tests: Tests,
+    stop: CancellationToken,
 }
 
 async fn start(config: ct_test_runner::Config) -> anyhow::Result<Server> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let shutdown = CancellationToken::new();
-    tokio::spawn(ct_test_runner::serve(listener, config, shutdown.clone()));
-    let client = TestRunnerClient::connect(format!("http://{addr}")).await?;
-    Ok(Server { client, shutdown })
+    Ok(Server { tests: Tests::new(config), stop: CancellationToken::new() })
 }
 
 /// The project-local venv has pytest; the system python3 may not.
@@ -66,17 +55,10 @@ fn request(dir: &Path, timeout_ms: u64) -> RunTestsRequest {
     }
 }
 
-async fn run(
-    server: &mut Server,
-    request: RunTestsRequest,
-) -> Result<RunTestsResponse, tonic::Status> {
+async fn run(server: &mut Server, request: RunTestsRequest) -> Result<RunTestsResponse, Error> {
     let started = Instant::now();
-    let response = server
-        .client
-        .run_tests(request)
-        .await
-        .map(tonic::Response::into_inner);
-    println!("RunTests answered in {:?}", started.elapsed());
+    let response = server.tests.run(request, &server.stop).await;
+    println!("the run answered in {:?}", started.elapsed());
     response
 }
 
@@ -191,28 +173,20 @@ async fn a_pytest_project_without_tests_is_zero_tests_not_a_crash() -> anyhow::R
 }
 
 #[tokio::test]
-async fn a_missing_interpreter_is_a_failed_precondition_naming_it() -> anyhow::Result<()> {
+async fn a_missing_interpreter_fails_the_stage_at_once_naming_it() -> anyhow::Result<()> {
     let dir = project(&[("tests/test_sample.py", PYTEST_SAMPLE)])?;
     let mut server = start(ct_test_runner::Config {
         python: Some("/nonexistent/bin/python3".into()),
         ..ct_test_runner::Config::default()
     })
     .await?;
-    let status = run(&mut server, request(dir.path(), 60_000))
+    let err = run(&mut server, request(dir.path(), 60_000))
         .await
         .unwrap_err();
 
-    assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(
-        status.message().contains("/nonexistent/bin/python3"),
-        "{}",
-        status.message()
-    );
-    assert!(
-        status.message().contains("install Python 3"),
-        "{}",
-        status.message()
-    );
+    assert_eq!(err.failure_type(), NO_TEST_FRAMEWORK);
+    assert!(err.to_string().contains("/nonexistent/bin/python3"), "{err}");
+    assert!(err.to_string().contains("install Python 3"), "{err}");
     Ok(())
 }
 
@@ -258,13 +232,13 @@ def test_sleeps():
 "#;
 
 #[tokio::test]
-async fn a_dropped_call_kills_the_test_processes() -> anyhow::Result<()> {
+async fn a_dropped_run_kills_the_test_processes() -> anyhow::Result<()> {
     let dir = project(&[("tests/test_slow.py", SLOW_TEST)])?;
     let server = start_with_tools_python().await?;
-    let mut client = server.client.clone();
+    let tests = server.tests.clone();
     let call = tokio::spawn({
         let request = request(dir.path(), 60_000);
-        async move { client.run_tests(request).await }
+        async move { tests.run(request, &CancellationToken::new()).await }
     });
 
     let pid_files = [dir.path().join("pytest.pid"), dir.path().join("sleep.pid")];
@@ -544,27 +518,39 @@ func TestLater(t *testing.T) {
 "#;
 
 #[tokio::test]
-async fn a_bad_project_path_is_an_invalid_argument_naming_it() -> anyhow::Result<()> {
+async fn a_bad_project_path_is_an_invalid_project_naming_it() -> anyhow::Result<()> {
     let mut server = start(ct_test_runner::Config::default()).await?;
-    let status = run(&mut server, request(Path::new("/no/such/project"), 0))
+    let err = run(&mut server, request(Path::new("/no/such/project"), 0))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(
-        status.message().contains("/no/such/project"),
-        "{}",
-        status.message()
-    );
+    assert_eq!(err.failure_type(), INVALID_PROJECT);
+    assert!(err.to_string().contains("/no/such/project"), "{err}");
     Ok(())
 }
 
 #[tokio::test]
-async fn an_unrecognised_project_is_a_failed_precondition_saying_what_was_looked_for()
+async fn a_project_outside_the_workspace_roots_is_refused_without_running_anything() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let dir = project(&[("tests/test_slow.py", SLOW_TEST)])?;
+    let mut server = start(ct_test_runner::Config {
+        roots: ct_fleet::WorkspaceRoots::new([root.path().to_path_buf()])?,
+        ..ct_test_runner::Config::default()
+    })
+    .await?;
+    let err = run(&mut server, request(dir.path(), 60_000)).await.unwrap_err();
+    assert!(matches!(err, Error::OutsideRoots(_)), "{err}");
+    assert!(err.to_string().contains("outside this service's workspace roots"), "{err}");
+    assert!(read_pid(&dir.path().join("pytest.pid")).is_none(), "the tests ran anyway");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unrecognised_project_fails_the_stage_at_once_saying_what_was_looked_for()
 -> anyhow::Result<()> {
     let dir = project(&[("README.md", "# nothing to test\n")])?;
     let mut server = start(ct_test_runner::Config::default()).await?;
-    let status = run(&mut server, request(dir.path(), 0)).await.unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
+    let err = run(&mut server, request(dir.path(), 0)).await.unwrap_err();
+    assert_eq!(err.failure_type(), NO_TEST_FRAMEWORK);
     for looked_for in [
         "package.json",
         "Cargo.toml",
@@ -572,23 +558,20 @@ async fn an_unrecognised_project_is_a_failed_precondition_saying_what_was_looked
         "pyproject.toml",
         "`framework`",
     ] {
-        assert!(
-            status.message().contains(looked_for),
-            "{}",
-            status.message()
-        );
+        assert!(err.to_string().contains(looked_for), "{err}");
     }
     Ok(())
 }
 
 #[tokio::test]
-async fn shutting_down_stops_running_tests_and_says_so() -> anyhow::Result<()> {
+async fn stopping_a_run_kills_its_tests_and_says_so() -> anyhow::Result<()> {
     let dir = project(&[("tests/test_slow.py", SLOW_TEST)])?;
     let server = start_with_tools_python().await?;
-    let mut client = server.client.clone();
+    let tests = server.tests.clone();
+    let stop = server.stop.clone();
     let call = tokio::spawn({
         let request = request(dir.path(), 60_000);
-        async move { client.run_tests(request).await }
+        async move { tests.run(request, &stop).await }
     });
 
     let pid_file = dir.path().join("sleep.pid");
@@ -597,12 +580,12 @@ async fn shutting_down_stops_running_tests_and_says_so() -> anyhow::Result<()> {
         assert!(Instant::now() < deadline, "the slow test never started");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    server.shutdown.cancel();
-    let status = tokio::time::timeout(Duration::from_secs(10), call)
+    server.stop.cancel();
+    let err = tokio::time::timeout(Duration::from_secs(10), call)
         .await??
         .unwrap_err();
 
-    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(matches!(err, Error::Stopped), "{err:?}");
     let sleeper = read_pid(&pid_file).expect("checked above");
     assert!(
         gone(sleeper).await,

@@ -139,6 +139,12 @@ struct ComponentStatus<'a> {
     /// or one that is not running.
     answering: Option<bool>,
     address: Option<&'a str>,
+    /// Executors and test-runners, from their control API: runs they take at once and runs in
+    /// flight now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capacity: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    running_now: Option<u32>,
     log: &'a Path,
 }
 
@@ -172,12 +178,20 @@ async fn status(state: &StateDir, json: bool) -> anyhow::Result<ExitCode> {
             Some(address) if running => Some(readiness::tcp_answers(address).await),
             _ => None,
         };
+        let load = match (component.name, &component.address) {
+            (Component::Executor | Component::TestRunner, Some(address)) if answering == Some(true) => {
+                control_load(address, &stack.control_token_file).await
+            }
+            _ => None,
+        };
         rows.push(ComponentStatus {
             name: component.name,
             pid: component.pid,
             running,
             answering,
             address: component.address.as_deref(),
+            capacity: load.map(|(capacity, _)| capacity),
+            running_now: load.map(|(_, running)| running),
             log: &component.log,
         });
     }
@@ -196,8 +210,12 @@ async fn status(state: &StateDir, json: bool) -> anyhow::Result<ExitCode> {
                 (true, Some(false)) => "running, not answering",
                 (true, _) => "up",
             };
+            let load = match (row.running_now, row.capacity) {
+                (Some(running), Some(capacity)) => format!("  {running}/{capacity} busy"),
+                _ => String::new(),
+            };
             println!(
-                "{:<15} {:<23} pid {:<8} {}",
+                "{:<15} {:<23} pid {:<8} {}{load}",
                 row.name,
                 condition,
                 row.pid,
@@ -211,6 +229,15 @@ async fn status(state: &StateDir, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// (capacity, runs in flight) from a member's control API, if it answers with the stack's token.
+async fn control_load(address: &str, token_file: &Path) -> Option<(u32, u32)> {
+    let token = std::fs::read_to_string(token_file).ok()?;
+    let caller =
+        ct_fleet::control::Caller::new(address, ct_fleet::ControlToken::new(token.trim()), std::time::Duration::from_secs(2)).ok()?;
+    let described = caller.describe().await.ok()?;
+    Some((described.capacity, described.running))
 }
 
 /// What `up` prints once the stack runs: stack.json with `--json`, else where to find things.

@@ -349,10 +349,9 @@ mod tests {
         let err = select(&[Component::ScriptedModel], false).unwrap_err();
         assert!(err.to_string().contains("--scripted-model"), "{err}");
         let err = select(&[Component::Executor], true).unwrap_err();
-        assert!(
-            err.to_string().contains("executor needs scripted-model"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("executor needs temporal"), "{err}");
+        let err = select(&[Component::Temporal, Component::Nats, Component::Executor], true).unwrap_err();
+        assert!(err.to_string().contains("executor needs scripted-model"), "{err}");
     }
 
     #[test]

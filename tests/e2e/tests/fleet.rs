@@ -1,0 +1,328 @@
+//! Executors and test-runners as Temporal workers: work waits in the queue instead of being
+//! refused, spreads over every executor, survives an executor's crash, and an executor that
+//! loses Temporal stops its own agent before anyone else may take the attempt.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ct_domain::{RunState, StageState, WorkflowStatus};
+use ct_e2e::{Stack, StackOptions, example, git_project, processes_matching};
+use ct_scripted_model::Scenario;
+
+/// One stage whose prompt names the workflow's feature, so each model request tells which
+/// workflow it belongs to.
+const ONE_STAGE: &str = r#"
+name = "one-stage"
+
+[[stages]]
+name = "build"
+prompt = "Stage: build\nFeature: {features}"
+"#;
+
+/// Each run waits two seconds for the model, so runs are bound by slots more than by CPU.
+fn steady_scenario() -> Scenario {
+    Scenario::from_json(
+        &serde_json::json!({
+            "scripts": [{
+                "name": "build",
+                "match": "Stage: build",
+                "turns": [
+                    {
+                        "tool_uses": [{ "name": "Write", "input": { "file_path": "{cwd}/built.txt", "content": "built\n" } }],
+                        "usage": { "input_tokens": 10, "output_tokens": 5 },
+                        "delay_ms": 2000
+                    },
+                    { "text": "Built.", "usage": { "input_tokens": 12, "output_tokens": 3 } }
+                ]
+            }]
+        })
+        .to_string(),
+    )
+    .expect("scenario")
+}
+
+/// The first attempt leaves a half-done file and then hangs (until it is killed); any later
+/// attempt finds the marker outside the project and goes on to write the real result.
+fn hangs_once_scenario(marker: &Path) -> Scenario {
+    let command = format!(
+        "if [ -e {m} ]; then echo again; else touch {m}; echo half > {{cwd}}/half-done.txt; timeout 4343 tail -f /dev/null; fi",
+        m = marker.display()
+    );
+    Scenario::from_json(
+        &serde_json::json!({
+            "scripts": [{
+                "name": "build",
+                "match": "Stage: build",
+                "turns": [
+                    {
+                        "tool_uses": [{ "name": "Bash", "input": { "command": command, "description": "set up" } }],
+                        "usage": { "input_tokens": 10, "output_tokens": 5 }
+                    },
+                    {
+                        "tool_uses": [{ "name": "Write", "input": { "file_path": "{cwd}/built.txt", "content": "built\n" } }],
+                        "usage": { "input_tokens": 10, "output_tokens": 5 }
+                    },
+                    { "text": "Built.", "usage": { "input_tokens": 12, "output_tokens": 3 } }
+                ]
+            }]
+        })
+        .to_string(),
+    )
+    .expect("scenario")
+}
+
+const HANGING: &str = "timeout 4343 tail -f /dev/null";
+
+fn stages_file(stack: &Stack) -> String {
+    let path = stack.dir.path().join("stages.toml");
+    std::fs::write(&path, ONE_STAGE).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn start(stack: &Stack, project: &Path, stages: &str, feature: &str) -> String {
+    let out = stack.cli(&["start", project.to_str().unwrap(), "--stages", stages, "--features", feature, "--json"]);
+    assert_eq!(out.code, 0, "start: {}", out.stderr);
+    out.json()["workflow_id"].as_str().unwrap().to_owned()
+}
+
+fn status(stack: &Stack, id: &str) -> Option<WorkflowStatus> {
+    let out = stack.cli(&["status", id, "--json"]);
+    (out.code == 0).then(|| serde_json::from_str(&out.stdout).expect("status JSON"))
+}
+
+struct Burst {
+    wall: Duration,
+    executors_used: BTreeSet<String>,
+    saw_queued_stage: bool,
+    saw_queued_count: bool,
+}
+
+/// Starts `n` one-stage workflows at once and waits until all are done; every one must
+/// complete on its first attempt, with exactly one agent run per workflow reaching the model.
+fn burst(stack: &Stack, n: usize) -> Burst {
+    let stages = stages_file(stack);
+    let projects: Vec<_> = (0..n).map(|_| git_project(&example("textstats"))).collect();
+    let began = Instant::now();
+    let ids: Vec<String> =
+        projects.iter().enumerate().map(|(i, p)| start(stack, p.path(), &stages, &format!("feature-{i}"))).collect();
+    let mut saw_queued_stage = false;
+    let mut saw_queued_count = false;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        // The last workflow started waits longest; while it does, status says so.
+        if !saw_queued_stage && let Some(last) = status(stack, &ids[n - 1]) {
+            saw_queued_stage = last.stages[0].state == StageState::Queued && last.stages[0].queued_ms.is_some();
+        }
+        let list = stack.cli(&["list", "--limit", "100", "--json"]);
+        assert_eq!(list.code, 0, "list: {}", list.stderr);
+        let rows = list.json();
+        let rows = rows.as_array().unwrap();
+        saw_queued_count |= rows.iter().any(|r| r["queued"].as_u64().unwrap_or(0) > 0);
+        let done = rows
+            .iter()
+            .filter(|r| ids.iter().any(|id| r["workflow_id"] == id.as_str()) && r["status"] != "running")
+            .count();
+        if done == n {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{done} of {n} workflows done after 300 s\n{}", stack.logs());
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let wall = began.elapsed();
+
+    let mut executors_used = BTreeSet::new();
+    for id in &ids {
+        let result = stack.cli(&["result", id, "--json"]);
+        let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+        assert_eq!(result.code, 0, "{id} did not complete: {finished:?}\n{}", stack.logs());
+        assert_eq!(finished.state, RunState::Completed);
+        let stage = &finished.stages[0];
+        assert_eq!(stage.attempts, 1, "{id}: a run was refused or retried: {stage:?}\n{}", stack.logs());
+        executors_used.insert(stage.executor_id.clone().expect("the stage names its executor"));
+    }
+    for project in &projects {
+        assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
+    }
+    // Exactly one agent run per workflow reached the model: no stage ran twice.
+    let mut first_requests: BTreeMap<String, usize> = BTreeMap::new();
+    for request in stack.model.requests().into_iter().filter(|r| r.turn == 0) {
+        let feature = request
+            .first_user_text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Feature: ").map(str::to_owned))
+            .expect("the prompt names its feature");
+        *first_requests.entry(feature).or_default() += 1;
+    }
+    assert_eq!(first_requests.len(), n, "{first_requests:?}");
+    assert!(first_requests.values().all(|&runs| runs == 1), "{first_requests:?}");
+    Burst { wall, executors_used, saw_queued_stage, saw_queued_count }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_workflows_wait_their_turn_and_more_executors_finish_them_sooner() {
+    let mut options = StackOptions::new(steady_scenario());
+    options.executor_capacity = 2;
+    let one = {
+        let stack = Stack::start(options).await;
+        burst(&stack, 20)
+    };
+    assert!(one.saw_queued_stage, "no stage ever showed `queued` while it waited");
+    assert!(one.saw_queued_count, "`list` never counted queued work");
+    assert_eq!(one.executors_used.len(), 1);
+
+    let mut options = StackOptions::new(steady_scenario());
+    options.executor_capacity = 2;
+    options.executors = 3;
+    let three = {
+        let stack = Stack::start(options).await;
+        burst(&stack, 20)
+    };
+    eprintln!(
+        "20 workflows: 1 executor x 2 slots {:.1} s, 3 executors x 2 slots {:.1} s ({:.2}x)",
+        one.wall.as_secs_f64(),
+        three.wall.as_secs_f64(),
+        one.wall.as_secs_f64() / three.wall.as_secs_f64()
+    );
+    assert_eq!(three.executors_used.len(), 3, "runs did not spread: {:?}", three.executors_used);
+    assert!(three.wall < one.wall, "3 executors took {:?}, 1 took {:?}", three.wall, one.wall);
+}
+
+fn wait_for(what: &str, limit: Duration, stack: &Stack, mut done: impl FnMut() -> bool) -> Instant {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}\n{}", stack.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Instant::now()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_killed_mid_run_loses_the_attempt_to_another_which_starts_from_the_snapshot() {
+    let marker_dir = tempfile::tempdir().unwrap();
+    let mut options = StackOptions::new(hangs_once_scenario(&marker_dir.path().join("ran-once")));
+    options.executors = 2;
+    options.executor_capacity = 1;
+    let mut stack = Stack::start(options).await;
+    let project = git_project(&example("textstats"));
+    let stages = stages_file(&stack);
+    let id = start(&stack, project.path(), &stages, "crash");
+
+    wait_for("the first attempt hangs", Duration::from_secs(60), &stack, || {
+        project.path().join("half-done.txt").exists() && !processes_matching(HANGING).is_empty()
+    });
+    let running = stack.wait_for_status(&id, "the stage names its executor", |s| s.stages[0].executor_id.is_some());
+    let victim_id = running.stages[0].executor_id.clone().unwrap();
+    let victim = stack
+        .executors
+        .iter()
+        .position(|e| victim_id.ends_with(&format!("127.0.0.1:{}", e.port)))
+        .expect("the executor_id names one of the stack's executors");
+    stack.kill_executor(victim);
+    let killed_at = Instant::now();
+    let result = stack.cli(&["result", &id, "--json"]);
+    let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert_eq!(result.code, 0, "{finished:?}\n{}", stack.logs());
+    let stage = &finished.stages[0];
+    assert_eq!(stage.attempts, 2, "{stage:?}");
+    let survivor = stage.executor_id.clone().unwrap();
+    assert_ne!(survivor, victim_id, "the retry ran on the killed executor");
+    assert!(!project.path().join("half-done.txt").exists(), "the retry did not start from the snapshot");
+    assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
+    eprintln!("attempt 2 completed {:.1} s after the executor was killed", killed_at.elapsed().as_secs_f64());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_cut_off_from_temporal_kills_its_agent_before_the_retry_starts() {
+    let marker_dir = tempfile::tempdir().unwrap();
+    let stack_options = StackOptions::new(hangs_once_scenario(&marker_dir.path().join("ran-once")));
+    let mut stack = Stack::start(stack_options).await;
+    let project = git_project(&example("textstats"));
+    let stages = stages_file(&stack);
+    let id = start(&stack, project.path(), &stages, "outage");
+    wait_for("the first attempt hangs", Duration::from_secs(60), &stack, || {
+        project.path().join("half-done.txt").exists() && !processes_matching(HANGING).is_empty()
+    });
+    let project_path = project.path().to_str().unwrap().to_owned();
+
+    stack.stop_temporal();
+    let cut_at = Instant::now();
+    let agent_gone_at = wait_for("the executor kills its own agent", Duration::from_secs(20), &stack, || {
+        processes_matching(HANGING).is_empty() && processes_matching(&project_path).is_empty()
+    });
+    let took = agent_gone_at - cut_at;
+    eprintln!("agent killed {:.2} s after Temporal went away (heartbeat timeout 5 s)", took.as_secs_f64());
+    assert!(took < Duration::from_secs(5), "the agent outlived the heartbeat timeout: {took:?}");
+
+    // Longer than the heartbeat timeout, so Temporal times the first attempt out.
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(cut_at.elapsed()));
+    stack.start_temporal();
+    stack.wait_for_temporal().await;
+
+    let result = stack.cli(&["result", &id, "--json"]);
+    let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert_eq!(result.code, 0, "{finished:?}\n{}", stack.logs());
+    assert_eq!(finished.stages[0].attempts, 2, "{:?}", finished.stages[0]);
+    let first_turns: Vec<Instant> =
+        stack.model.requests().into_iter().filter(|r| r.turn == 0).map(|r| r.received_at).collect();
+    assert_eq!(first_turns.len(), 2, "two attempts reached the model");
+    assert!(first_turns[1] > agent_gone_at, "the retry reached the model while the first attempt's agent lived");
+    assert!(!project.path().join("half-done.txt").exists(), "the first attempt's edits survived");
+    assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_control_api_needs_the_token_and_the_fleet_view_uses_it() {
+    use ct_proto::control::DescribeRequest;
+    use ct_proto::control::control_client::ControlClient;
+
+    let stack = Stack::start(StackOptions::new(steady_scenario())).await;
+    let address = format!("http://127.0.0.1:{}", stack.executors[0].port);
+    let mut bare = ControlClient::connect(address.clone()).await.unwrap();
+    let refused = bare.describe(DescribeRequest {}).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    assert!(refused.message().contains("control.token"), "{}", refused.message());
+
+    let wrong = ct_fleet::control::Caller::new(&address, ct_fleet::ControlToken::new("not-the-token"), Duration::from_secs(3))
+        .unwrap();
+    assert_eq!(wrong.describe().await.unwrap_err().code(), tonic::Code::Unauthenticated);
+
+    let token = std::fs::read_to_string(&stack.control_token_file).unwrap();
+    let right = ct_fleet::control::Caller::new(&address, ct_fleet::ControlToken::new(token.trim()), Duration::from_secs(3))
+        .unwrap();
+    let described = right.describe().await.unwrap();
+    assert_eq!(described.service, "executor");
+    assert_eq!(described.task_queue, "claude-temporal.agents");
+    assert_eq!(described.capacity, 4);
+    assert!(described.tools.iter().any(|t| t.name == "claude" && t.version.contains("2.1.331")), "{described:?}");
+
+    let fleet = stack.cli(&["fleet", "--json"]);
+    assert_eq!(fleet.code, 0, "{}", fleet.stderr);
+    let fleet = fleet.json();
+    let queues = fleet["queues"].as_array().unwrap();
+    let agents = queues.iter().find(|q| q["kind"] == "agents").unwrap();
+    let tests = queues.iter().find(|q| q["kind"] == "tests").unwrap();
+    assert_eq!(agents["members"].as_array().unwrap().len(), 1, "{fleet}");
+    assert_eq!(agents["members"][0]["reachable"], true, "{fleet}");
+    assert_eq!(agents["members"][0]["capacity"], 4);
+    assert_eq!(tests["members"][0]["reachable"], true, "{fleet}");
+
+    // A project outside the executors' workspace roots (the temp dir) fails at once, and no
+    // agent reaches the model.
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap();
+    let outside_dir = tempfile::Builder::new().prefix(".ct-e2e-outside-").tempdir_in(&home).unwrap();
+    let outside = git_project(&example("textstats"));
+    let moved = outside_dir.path().join("project");
+    std::fs::rename(outside.path(), &moved).unwrap();
+    let stages = stages_file(&stack);
+    let id = start(&stack, &moved, &stages, "outside");
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 1, "{}", result.stdout);
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    let error = status.error.unwrap_or_default();
+    assert!(error.contains("outside this service's workspace roots"), "{error}");
+    assert!(stack.model.requests().is_empty(), "an agent ran outside the roots");
+
+    let logs = stack.logs();
+    assert!(!logs.contains(token.trim()), "the control token reached a log");
+}
