@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone)]
+/// The default holds no root and refuses every path.
+#[derive(Debug, Clone, Default)]
 pub struct WorkspaceRoots {
     roots: Vec<PathBuf>,
 }
@@ -55,6 +56,9 @@ impl WorkspaceRoots {
 
     /// The project's real path, if it lies under a root.
     pub fn check(&self, project: &str) -> Result<PathBuf, RootsError> {
+        if self.roots.is_empty() {
+            return Err(RootsError::NoneGiven);
+        }
         let real = Path::new(project).canonicalize().map_err(|err| RootsError::Missing {
             path: project.to_owned(),
             reason: err.to_string(),

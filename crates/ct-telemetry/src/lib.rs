@@ -69,3 +69,14 @@ pub fn write_port_file(path: &std::path::Path, port: u16) -> std::io::Result<()>
     std::fs::write(&tmp, port.to_string())?;
     std::fs::rename(&tmp, path)
 }
+
+/// Writes the port file once the process is ready to be used, or exits 1: whoever started it
+/// waits for that file and could never reach it without.
+pub fn announce_port(path: Option<&std::path::Path>, port: u16) {
+    if let Some(path) = path
+        && let Err(err) = write_port_file(path, port)
+    {
+        tracing::error!("cannot write the port file {}: {err}", path.display());
+        std::process::exit(1);
+    }
+}

@@ -136,16 +136,8 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
     let port_file = args.port_file;
-    ct_executor::run(config, fleet, listener, shutdown, |_| {
-        if let Some(path) = &port_file
-            && let Err(err) = ct_telemetry::write_port_file(path, addr.port())
-        {
-            // Whoever started us waits for this file; without it we are unreachable to them.
-            tracing::error!("cannot write the port to {}: {err}", path.display());
-            std::process::exit(1);
-        }
-    })
-    .await?;
+    ct_executor::run(config, fleet, listener, shutdown, |_| ct_telemetry::announce_port(port_file.as_deref(), addr.port()))
+        .await?;
     Ok(())
 }
 

@@ -6,5 +6,4 @@ pub mod activities;
 mod runner;
 pub mod workflows;
 
-pub use ct_fleet::{ConnectError, TemporalTarget, connect_client};
 pub use runner::{Config, WorkerError, run};

@@ -2,7 +2,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ct_worker::{Config, TemporalTarget};
+use ct_fleet::TemporalTarget;
+use ct_worker::Config;
 use tokio_util::sync::CancellationToken;
 
 /// Runs claude-temporal's workflows and activities against a Temporal server.

@@ -8,12 +8,13 @@ use tokio_util::sync::CancellationToken;
 
 use ct_events::{Publisher, PublisherConfig};
 
+use ct_fleet::{ConnectError, TemporalTarget, connect_client};
+
 use crate::activities::EventActivities;
+use crate::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
 
 /// How long shutdown waits for buffered events to reach NATS.
 const EVENT_FLUSH: Duration = Duration::from_secs(5);
-use crate::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
-use crate::{ConnectError, TemporalTarget, connect_client};
 
 #[derive(Debug, Clone)]
 pub struct Config {

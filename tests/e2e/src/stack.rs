@@ -6,7 +6,7 @@ use ct_domain::WorkflowStatus;
 use ct_events::testing::NatsServer;
 use ct_scripted_model::{Scenario, ScriptedModel};
 use ct_worker::workflows::DevelopWorkflow;
-use ct_worker::{TemporalTarget, connect_client};
+use ct_fleet::{TemporalTarget, connect_client};
 use temporalio_client::{Client, WorkflowFetchHistoryOptions};
 
 use crate::paths::{bin, tool};

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use ct_domain::WorkflowStatus;
 use ct_worker::workflows::DevelopWorkflow;
-use ct_worker::{TemporalTarget, connect_client};
+use ct_fleet::{TemporalTarget, connect_client};
 use temporalio_client::errors::WorkflowQueryError;
 use temporalio_client::{Client, WorkflowHandle, WorkflowQueryOptions};
 
