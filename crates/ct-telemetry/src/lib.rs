@@ -80,3 +80,11 @@ pub fn announce_port(path: Option<&std::path::Path>, port: u16) {
         std::process::exit(1);
     }
 }
+
+/// Says why the process cannot go on, in one line on stderr, and exits with `code`: 64
+/// (EX_USAGE) for a bad setting, 1 for a failure while running.
+pub fn exit_with(service: &str, code: i32, err: &dyn std::fmt::Display) -> ! {
+    tracing::error!("{err}");
+    eprintln!("{service}: {err}");
+    std::process::exit(code)
+}

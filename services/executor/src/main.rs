@@ -88,14 +88,14 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     ct_telemetry::init("ct-executor");
     let args: Args = ct_telemetry::parse_args();
     let defaults = ct_executor::Config::default();
     let config = ct_executor::Config {
         claude_bin: args.claude_bin,
         max_concurrent: args.max_concurrent.get(),
-        roots: ct_fleet::WorkspaceRoots::new(args.workspace_roots)?,
+        roots: ct_fleet::WorkspaceRoots::new(args.workspace_roots).unwrap_or_else(|e| bad_setting(&e)),
         limits: ct_executor::Limits {
             max_timeout: args.max_timeout_secs.map(Duration::from_secs),
             max_turns: args.turns_cap,
@@ -121,10 +121,12 @@ async fn main() -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = listener.local_addr()?;
+        .with_context(|| format!("cannot listen on {}", args.listen))
+        .unwrap_or_else(|e| bad_setting(&format!("{e:#}")));
+    let addr = listener.local_addr().unwrap_or_else(|e| bad_setting(&e));
     let token_file = args.control_token_file.unwrap_or_else(|| config.state_dir.join("control.token"));
-    let control_token = ct_fleet::ControlToken::resolve(std::env::var("CT_CONTROL_TOKEN").ok(), &token_file, addr)?;
+    let control_token = ct_fleet::ControlToken::resolve(std::env::var("CT_CONTROL_TOKEN").ok(), &token_file, addr)
+        .unwrap_or_else(|e| bad_setting(&e));
     let fleet = ct_executor::Fleet {
         temporal: ct_fleet::TemporalTarget { address: args.temporal_address, namespace: args.namespace },
         task_queue: ct_activities::agents_queue(&args.task_queue),
@@ -136,9 +138,13 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
     let port_file = args.port_file;
-    ct_executor::run(config, fleet, listener, shutdown, |_| ct_telemetry::announce_port(port_file.as_deref(), addr.port()))
-        .await?;
-    Ok(())
+    let ran = ct_executor::run(config, fleet, listener, shutdown, |_| {
+        ct_telemetry::announce_port(port_file.as_deref(), addr.port())
+    })
+    .await;
+    if let Err(err) = ran {
+        ct_telemetry::exit_with("ct-executor", 1, &err);
+    }
 }
 
 /// A path given on the command line (empty meaning none), else the first candidate that
@@ -158,4 +164,8 @@ fn given_or_found(given: Option<PathBuf>, candidates: &[&str]) -> Option<PathBuf
                 .map(|found| found.canonicalize().unwrap_or(found))
         }
     }
+}
+
+fn bad_setting(err: &dyn std::fmt::Display) -> ! {
+    ct_telemetry::exit_with("ct-executor", 64, err)
 }

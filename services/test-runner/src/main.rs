@@ -59,25 +59,27 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     ct_telemetry::init("ct-test-runner");
     let args: Args = ct_telemetry::parse_args();
     let config = ct_test_runner::Config {
         default_timeout: Duration::from_secs(args.default_timeout_secs),
         max_timeout: args.max_timeout_secs.map(Duration::from_secs),
-        roots: ct_fleet::WorkspaceRoots::new(args.workspace_roots)?,
+        roots: ct_fleet::WorkspaceRoots::new(args.workspace_roots).unwrap_or_else(|e| bad_setting(&e)),
         capacity: args.max_concurrent as usize,
         python: args.python,
     };
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("could not listen on {}", args.listen))?;
-    let addr = listener.local_addr().context("could not read the bound address")?;
+        .with_context(|| format!("could not listen on {}", args.listen))
+        .unwrap_or_else(|e| bad_setting(&format!("{e:#}")));
+    let addr = listener.local_addr().unwrap_or_else(|e| bad_setting(&e));
     let token_file = args
         .control_token_file
         .unwrap_or_else(|| std::env::temp_dir().join("ct-test-runner.token"));
-    let control_token = ct_fleet::ControlToken::resolve(std::env::var("CT_CONTROL_TOKEN").ok(), &token_file, addr)?;
+    let control_token = ct_fleet::ControlToken::resolve(std::env::var("CT_CONTROL_TOKEN").ok(), &token_file, addr)
+        .unwrap_or_else(|e| bad_setting(&e));
     let fleet = ct_test_runner::Fleet {
         temporal: ct_fleet::TemporalTarget { address: args.temporal_address, namespace: args.namespace },
         task_queue: ct_activities::tests_queue(&args.task_queue),
@@ -88,8 +90,16 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
     let port_file = args.port_file;
-    ct_test_runner::run(config, fleet, listener, shutdown, |_| ct_telemetry::announce_port(port_file.as_deref(), addr.port()))
-        .await?;
+    let ran = ct_test_runner::run(config, fleet, listener, shutdown, |_| {
+        ct_telemetry::announce_port(port_file.as_deref(), addr.port())
+    })
+    .await;
+    if let Err(err) = ran {
+        ct_telemetry::exit_with("ct-test-runner", 1, &err);
+    }
     tracing::info!("stopped");
-    Ok(())
+}
+
+fn bad_setting(err: &dyn std::fmt::Display) -> ! {
+    ct_telemetry::exit_with("ct-test-runner", 64, err)
 }
