@@ -112,9 +112,10 @@ impl<'a> Lease<'a> {
     }
 }
 
-/// A fifth of the timeout, at least half a second and at most two.
+/// Three tenths of the timeout, at least half a second and at most three: room for the
+/// server's reading of the last heartbeat and for the kill itself.
 fn margin(timeout: Duration) -> Duration {
-    (timeout / 5).clamp(Duration::from_millis(500), Duration::from_secs(2))
+    timeout.mul_f64(0.3).clamp(Duration::from_millis(500), Duration::from_secs(3))
 }
 
 #[cfg(test)]
@@ -123,8 +124,8 @@ mod tests {
 
     #[test]
     fn the_lease_ends_before_the_server_would_time_the_attempt_out() {
-        assert_eq!(margin(Duration::from_secs(5)), Duration::from_secs(1));
+        assert_eq!(margin(Duration::from_secs(5)), Duration::from_millis(1500));
         assert_eq!(margin(Duration::from_secs(1)), Duration::from_millis(500));
-        assert_eq!(margin(Duration::from_secs(60)), Duration::from_secs(2));
+        assert_eq!(margin(Duration::from_secs(60)), Duration::from_secs(3));
     }
 }

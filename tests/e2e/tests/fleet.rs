@@ -323,6 +323,25 @@ async fn the_control_api_needs_the_token_and_the_fleet_view_uses_it() {
     assert!(error.contains("outside this service's workspace roots"), "{error}");
     assert!(stack.model.requests().is_empty(), "an agent ran outside the roots");
 
+    // Killing a run through the control API fails its attempt; Temporal retries it.
+    let project = git_project(&example("textstats"));
+    let id = start(&stack, project.path(), &stages, "killed");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        if let Some(run) = right.list_runs().await.unwrap().into_iter().find(|r| r.workflow_id == id) {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "the run never showed up in ListRuns\n{}", stack.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(run.attempt, 1);
+    assert!(right.kill_run(&run.run_id).await.unwrap(), "KillRun found no run {}", run.run_id);
+    assert!(!right.kill_run("no/such/run").await.unwrap());
+    let result = stack.cli(&["result", &id, "--json"]);
+    let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert_eq!(result.code, 0, "{finished:?}\n{}", stack.logs());
+    assert_eq!(finished.stages[0].attempts, 2, "{:?}", finished.stages[0]);
+
     let logs = stack.logs();
     assert!(!logs.contains(token.trim()), "the control token reached a log");
 }
