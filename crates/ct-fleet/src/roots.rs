@@ -45,11 +45,6 @@ impl WorkspaceRoots {
         Ok(Self { roots })
     }
 
-    /// Roots from a `:`-separated list, as `CT_WORKSPACE_ROOTS` holds them.
-    pub fn parse(list: &str) -> Result<Self, RootsError> {
-        Self::new(std::env::split_paths(list))
-    }
-
     pub fn paths(&self) -> &[PathBuf] {
         &self.roots
     }
@@ -109,7 +104,7 @@ mod tests {
 
     #[test]
     fn no_root_or_a_missing_root_is_a_configuration_error() {
-        assert!(matches!(WorkspaceRoots::parse("").unwrap_err(), RootsError::NoneGiven));
-        assert!(matches!(WorkspaceRoots::parse("/no/such/root").unwrap_err(), RootsError::BadRoot { .. }));
+        assert!(matches!(WorkspaceRoots::new([]).unwrap_err(), RootsError::NoneGiven));
+        assert!(matches!(WorkspaceRoots::new([PathBuf::from("/no/such/root")]).unwrap_err(), RootsError::BadRoot { .. }));
     }
 }

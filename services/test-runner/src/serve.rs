@@ -58,16 +58,20 @@ pub async fn run(
 
 async fn describe(config: &Config, task_queue: &str, identity: &str) -> DescribeResponse {
     let python = config.python.clone().unwrap_or_else(|| "python3".into());
-    let mut tools = Vec::new();
-    for (name, program, args) in [
-        ("python", python.to_string_lossy().into_owned(), &["--version"][..]),
-        ("pytest", python.to_string_lossy().into_owned(), &["-m", "pytest", "--version"][..]),
+    let python = python.to_string_lossy().into_owned();
+    let probes = [
+        ("python", python.clone(), &["--version"][..]),
+        ("pytest", python, &["-m", "pytest", "--version"][..]),
         ("npm", "npm".to_owned(), &["--version"][..]),
         ("cargo", "cargo".to_owned(), &["--version"][..]),
         ("go", "go".to_owned(), &["version"][..]),
-    ] {
-        tools.push(Tool { name: name.to_owned(), path: program.clone(), version: version_of(&program, args).await });
-    }
+    ];
+    // At once, not one after the other: each may take a second and start-up waits for all.
+    let tools = futures::future::join_all(probes.into_iter().map(|(name, program, args)| async move {
+        let version = version_of(&program, args).await;
+        Tool { name: name.to_owned(), path: program, version }
+    }))
+    .await;
     DescribeResponse {
         service: "test-runner".to_owned(),
         instance_id: identity.to_owned(),
