@@ -191,16 +191,27 @@ impl Stack {
         self.executors[index].service.kill_hard();
     }
 
-    pub async fn wait_for_temporal(&self) {
+    /// Waits until the dev server answers. The dev server picks its HTTP and internal ports
+    /// itself, between choosing one and binding it another test's process may take it; a
+    /// server that died that way is started again (on the same gRPC port, which is ours).
+    pub async fn wait_for_temporal(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut restarts = 0;
         loop {
             if self.client_once().await.is_ok() {
                 return;
             }
+            let log = self.dir.path().join(format!("temporal-{}.log", self.temporal_starts));
+            let died = self.temporal.as_mut().is_some_and(Service::has_exited);
+            if died && restarts < 3 && tail(&log).contains("address already in use") {
+                restarts += 1;
+                self.start_temporal();
+                continue;
+            }
             assert!(
-                Instant::now() < deadline,
-                "Temporal dev server not ready in 30s; log:\n{}",
-                tail(&self.dir.path().join(format!("temporal-{}.log", self.temporal_starts)))
+                !died && Instant::now() < deadline,
+                "Temporal dev server not ready in 30s (exited: {died}); log:\n{}",
+                tail(&log)
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
