@@ -23,8 +23,8 @@ impl Interruption {
     pub fn into_activity_error(self, who: &str) -> ActivityError {
         match self {
             Self::Lost(Lost::Cancelled) | Self::Cancelled => ActivityError::cancelled(),
-            Self::Lost(lost) => ct_activities::failure::retryable(format!("{who} stopped the run: {lost}")),
-            Self::Killed => ct_activities::failure::retryable(format!("the run was killed through {who}'s control API")),
+            Self::Lost(lost) => ct_contracts::failure::retryable(format!("{who} stopped the run: {lost}")),
+            Self::Killed => ct_contracts::failure::retryable(format!("the run was killed through {who}'s control API")),
         }
     }
 }

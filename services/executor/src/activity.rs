@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use ct_activities::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
-use ct_activities::{AgentReport, AgentTask, names};
+use ct_contracts::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
+use ct_contracts::{AgentReport, AgentTask, names};
 use ct_events::data::AgentProgress as ProgressEvent;
 use ct_events::{CloudEvent, EventData, Publisher};
 use ct_fleet::{RunInfo, RunRegistry};

@@ -6,7 +6,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use ct_activities::failure::{self, AGENT_FAILED, AGENT_UNAVAILABLE, INVALID_PROJECT, NOT_ALLOWED};
+use ct_contracts::failure::{self, AGENT_FAILED, AGENT_UNAVAILABLE, INVALID_PROJECT, NOT_ALLOWED};
 use temporalio_sdk::activities::ActivityError;
 
 #[derive(Debug, thiserror::Error)]

@@ -129,7 +129,7 @@ async fn main() {
         .unwrap_or_else(|e| bad_setting(&e));
     let fleet = ct_executor::Fleet {
         temporal: ct_fleet::TemporalTarget { address: args.temporal_address, namespace: args.namespace },
-        task_queue: ct_activities::agents_queue(&args.task_queue),
+        task_queue: ct_contracts::agents_queue(&args.task_queue),
         nats_url: args.nats_url,
         control_token,
         grace: Duration::from_secs(args.grace_secs),

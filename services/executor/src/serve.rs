@@ -87,7 +87,7 @@ pub async fn run(
 
 /// Every activity registered here under the name and types of its contract.
 fn check_contracts() -> Result<(), Error> {
-    use ct_activities::{StageActivities, WorkspaceActivities as Contract, implements};
+    use ct_contracts::{StageActivities, WorkspaceActivities as Contract, implements};
     [
         implements(&StageActivities::run_agent, &AgentActivities::run_agent),
         implements(&Contract::snapshot, &WorkspaceActivities::snapshot),

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ct_activities::failure::{self, INVALID_PROJECT};
-use ct_activities::{CommitTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, WorktreesTask, names};
+use ct_contracts::failure::{self, INVALID_PROJECT};
+use ct_contracts::{CommitTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, WorktreesTask, names};
 use ct_fleet::WorkspaceRoots;
 use ct_workspace::{FeatureWorktree, RestoreReport, Snapshot, WorkspaceError};
 use temporalio_macros::activities;

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ct_activities::failure::{AGENT_UNAVAILABLE, INVALID_PROJECT, NOT_ALLOWED};
+use ct_contracts::failure::{AGENT_UNAVAILABLE, INVALID_PROJECT, NOT_ALLOWED};
 use ct_executor::{Agents, Config, RunHandle};
 use ct_proto::executor::{
     AgentProgress, AgentResult, FailureKind, RunAgentRequest, agent_progress, run_agent_event,

@@ -13,7 +13,7 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWriteExt;
 
 use crate::error::Error;
-use crate::line::MetricsLine;
+use ct_metrics::MetricsLine;
 
 pub(crate) struct Journal {
     path: PathBuf,

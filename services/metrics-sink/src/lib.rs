@@ -6,16 +6,13 @@
 //! carries its event id, so a crash or a redelivery neither loses nor
 //! doubles a line. Messages that are not events are logged, counted and
 //! terminated, never fatal.
-//!
-//! [`summarize`] reads the metrics file back for `claude-temporal metrics`.
+//! The line format and its summary live in `ct-metrics`, which the CLI reads too.
 
 mod error;
 mod http;
 mod journal;
-mod line;
 mod prom;
 mod sink;
-mod summary;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,8 +21,7 @@ use ct_events::{ConsumerSettings, EventConsumer, StreamSettings};
 use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
-pub use line::MetricsLine;
-pub use summary::{Failure, Summary, Totals, summarize};
+pub use ct_metrics::MetricsLine;
 
 /// Durable consumer name unless configured otherwise.
 pub const DEFAULT_CONSUMER: &str = "ct-metrics-sink";

@@ -10,7 +10,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::line::MetricsLine;
+use ct_metrics::MetricsLine;
 
 pub(crate) struct Metrics {
     registry: Registry,

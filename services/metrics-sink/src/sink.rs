@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::journal::Journal;
-use crate::line::MetricsLine;
+use ct_metrics::MetricsLine;
 use crate::prom::Metrics;
 
 /// Consumes until `shutdown`; fails only when the metrics file cannot be

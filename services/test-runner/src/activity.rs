@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ct_activities::{TestReport, TestTask, names};
+use ct_contracts::{TestReport, TestTask, names};
 use ct_fleet::{RunInfo, RunRegistry};
 use ct_proto::test_runner::{Framework, RunTestsRequest};
 use temporalio_macros::activities;

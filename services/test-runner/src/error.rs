@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use ct_activities::failure::{self, AGENT_FAILED, INVALID_PROJECT, NOT_ALLOWED, NO_TEST_FRAMEWORK};
+use ct_contracts::failure::{self, AGENT_FAILED, INVALID_PROJECT, NOT_ALLOWED, NO_TEST_FRAMEWORK};
 use temporalio_sdk::activities::ActivityError;
 
 /// Why a test run could not be carried out. Failing tests are not an error:

@@ -82,7 +82,7 @@ async fn main() {
         .unwrap_or_else(|e| bad_setting(&e));
     let fleet = ct_test_runner::Fleet {
         temporal: ct_fleet::TemporalTarget { address: args.temporal_address, namespace: args.namespace },
-        task_queue: ct_activities::tests_queue(&args.task_queue),
+        task_queue: ct_contracts::tests_queue(&args.task_queue),
         control_token,
         grace: Duration::from_secs(args.grace_secs),
     };

@@ -36,7 +36,7 @@ pub async fn run(
     let client = ct_fleet::connect_client(&fleet.temporal, &identity)
         .await
         .map_err(|e| Error::Serve(e.to_string()))?;
-    ct_activities::implements(&ct_activities::StageActivities::run_tests, &TestActivities::run_tests)
+    ct_contracts::implements(&ct_contracts::StageActivities::run_tests, &TestActivities::run_tests)
         .map_err(Error::Serve)?;
     let runs = RunRegistry::default();
     let mut options = worker.options();

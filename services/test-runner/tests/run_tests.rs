@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ct_activities::failure::{INVALID_PROJECT, NO_TEST_FRAMEWORK};
+use ct_contracts::failure::{INVALID_PROJECT, NO_TEST_FRAMEWORK};
 use ct_proto::test_runner::{Framework, RunTestsRequest, RunTestsResponse};
 use ct_test_runner::{Error, Tests};
 use tokio_util::sync::CancellationToken;

@@ -43,9 +43,18 @@ pub enum WorkerError {
     Run(String),
 }
 
+/// The workflows the CLI starts are the ones registered here, by name and by type.
+fn check_contracts() -> Result<(), String> {
+    use ct_contracts::workflows::{self, Develop, Iterate, Parallel};
+    workflows::implements(&Develop, &DevelopWorkflow::run)?;
+    workflows::implements(&Iterate, &IterateWorkflow::run)?;
+    workflows::implements(&Parallel, &ParallelWorkflow::run)
+}
+
 /// Polls the task queue until `shutdown` fires, then lets running tasks finish.
 /// The Temporal worker future is not `Send`: call this on the main task.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), WorkerError> {
+    check_contracts().map_err(WorkerError::Start)?;
     let publisher = Publisher::connect(PublisherConfig::new(config.nats_url.clone(), "ct-worker")).await?;
     let runtime = Runtime::from_current_tokio(Default::default()).map_err(|e| WorkerError::Start(e.to_string()))?;
     let client = connect_client(&config.temporal, "ct-worker").await?;
@@ -79,8 +88,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
     tracing::info!(
         task_queue = %config.task_queue,
         temporal = %config.temporal.address,
-        agents = %ct_activities::agents_queue(&config.task_queue),
-        tests = %ct_activities::tests_queue(&config.task_queue),
+        agents = %ct_contracts::agents_queue(&config.task_queue),
+        tests = %ct_contracts::tests_queue(&config.task_queue),
         "worker started"
     );
     let outcome = worker.run().await.map_err(|e| WorkerError::Run(e.to_string()));
@@ -88,4 +97,34 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
         tracing::warn!(%err, "events still unpublished at shutdown");
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use ct_contracts::workflows::{Approve, Reject, Status};
+    use temporalio_common::{QueryDefinition, SignalDefinition};
+
+    use super::*;
+
+    fn same_signal<D: SignalDefinition, I: SignalDefinition<Input = D::Input>>(definition: &D, implementation: &I) {
+        assert_eq!(definition.name(), implementation.name());
+    }
+
+    fn same_query<D, I>(definition: &D, implementation: &I)
+    where
+        D: QueryDefinition,
+        I: QueryDefinition<Input = D::Input, Output = D::Output>,
+    {
+        assert_eq!(definition.name(), implementation.name());
+    }
+
+    #[test]
+    fn the_contracts_the_cli_uses_match_the_workflows() {
+        check_contracts().unwrap();
+        same_signal(&Approve, &DevelopWorkflow::approve);
+        same_signal(&Reject, &DevelopWorkflow::reject);
+        same_query(&Status, &DevelopWorkflow::status);
+        same_query(&Status, &IterateWorkflow::status);
+        same_query(&Status, &ParallelWorkflow::status);
+    }
 }

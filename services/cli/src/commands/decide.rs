@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use ct_domain::ApprovalDecision;
-use ct_worker::workflows::DevelopWorkflow;
+use ct_contracts::workflows::{Approve, Reject};
 use temporalio_client::WorkflowSignalOptions;
 
 use super::Session;
@@ -14,7 +14,7 @@ pub(super) async fn approve(session: &Session, args: ApproveArgs) -> anyhow::Res
     session
         .handle(&args.id)
         .signal(
-            DevelopWorkflow::approve,
+            Approve,
             ApprovalDecision { stage: stage.clone(), comment: args.comment },
             WorkflowSignalOptions::default(),
         )
@@ -29,7 +29,7 @@ pub(super) async fn reject(session: &Session, args: RejectArgs) -> anyhow::Resul
     session
         .handle(&args.id)
         .signal(
-            DevelopWorkflow::reject,
+            Reject,
             ApprovalDecision { stage: stage.clone(), comment: args.reason },
             WorkflowSignalOptions::default(),
         )

@@ -72,8 +72,8 @@ pub(super) async fn run(session: &Session, args: FleetArgs) -> anyhow::Result<Ex
     let workflow_queue = session.args.task_queue.clone();
     let mut queues = Vec::new();
     for (kind, name) in [
-        ("agents", ct_activities::agents_queue(&workflow_queue)),
-        ("tests", ct_activities::tests_queue(&workflow_queue)),
+        ("agents", ct_contracts::agents_queue(&workflow_queue)),
+        ("tests", ct_contracts::tests_queue(&workflow_queue)),
     ] {
         queues.push(queue(session, kind, name, &token).await?);
     }

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use ct_domain::IterateInput;
-use ct_worker::workflows::IterateWorkflow;
+use ct_contracts::workflows::Iterate;
 use temporalio_client::WorkflowStartOptions;
 use temporalio_client::errors::WorkflowStartError;
 
@@ -37,7 +37,7 @@ pub(super) async fn run(session: &Session, args: IterateArgs) -> anyhow::Result<
     session
         .client
         .start_workflow(
-            IterateWorkflow::run,
+            Iterate,
             input,
             WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build(),
         )

@@ -8,7 +8,7 @@ use crate::error::CliError;
 
 pub(super) async fn run(args: MetricsArgs) -> anyhow::Result<ExitCode> {
     let since = args.since.as_deref().map(parse_since).transpose()?;
-    let summary = ct_metrics_sink::summarize(&args.metrics_file, since).map_err(|err| {
+    let summary = ct_metrics::summarize(&args.metrics_file, since).map_err(|err| {
         CliError::BadInput(format!(
             "cannot summarise {}: {err} (set METRICS_FILE or --metrics-file to the metrics-sink's file)",
             args.metrics_file.display()

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ct_domain::WorkflowStatus;
-use ct_worker::workflows::DevelopWorkflow;
+use ct_contracts::workflows::{Develop, Status};
 use ct_fleet::{TemporalTarget, connect_client};
 use temporalio_client::errors::WorkflowQueryError;
 use temporalio_client::{Client, WorkflowHandle, WorkflowQueryOptions};
@@ -116,8 +116,8 @@ impl Session {
         Ok(Self { client, args })
     }
 
-    fn handle(&self, id: &str) -> WorkflowHandle<Client, DevelopWorkflow> {
-        self.client.get_workflow_handle::<DevelopWorkflow>(id)
+    fn handle(&self, id: &str) -> WorkflowHandle<Client, Develop> {
+        self.client.get_workflow_handle::<Develop>(id)
     }
 
     fn ui_link(&self, id: &str) -> String {
@@ -139,7 +139,7 @@ impl Session {
     /// The workflow's own view of itself, from its status query.
     async fn status(&self, id: &str) -> anyhow::Result<WorkflowStatus> {
         let handle = self.handle(id);
-        let query = handle.query(DevelopWorkflow::status, (), WorkflowQueryOptions::default());
+        let query = handle.query(Status, (), WorkflowQueryOptions::default());
         match tokio::time::timeout(QUERY_DEADLINE, query).await {
             Err(_) => Err(CliError::Unreachable(format!(
                 "no worker answered for workflow `{id}` within {}s: is ct-worker running on task queue \

@@ -2,7 +2,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use ct_domain::{FeaturePlan, ParallelInput, StageState, WorkflowStatus};
-use ct_worker::workflows::ParallelWorkflow;
+use ct_contracts::workflows::Parallel;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 
 use super::{Session, iterate::start_error, project};
@@ -34,7 +34,7 @@ pub(super) async fn run(session: &Session, args: ParallelArgs) -> anyhow::Result
     let handle = session
         .client
         .start_workflow(
-            ParallelWorkflow::run,
+            Parallel,
             input,
             WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build(),
         )

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ct_activities::names;
+use ct_contracts::names;
 use ct_domain::{StageState, WorkflowStatus};
 use temporalio_client::WorkflowDescribeOptions;
 use temporalio_common::protos::temporal::api::enums::v1::PendingActivityState;

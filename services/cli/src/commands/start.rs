@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ct_config::stages::{self, StageSelection};
 use ct_domain::templates::PromptContext;
 use ct_domain::{AgentSettings, DevelopInput};
-use ct_worker::workflows::DevelopWorkflow;
+use ct_contracts::workflows::Develop;
 use temporalio_client::WorkflowStartOptions;
 use temporalio_client::errors::WorkflowStartError;
 
@@ -82,7 +82,7 @@ pub(super) async fn run(session: &Session, plan: StartPlan) -> anyhow::Result<Ex
     session
         .client
         .start_workflow(
-            DevelopWorkflow::run,
+            Develop,
             input,
             WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build(),
         )

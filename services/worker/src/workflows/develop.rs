@@ -19,7 +19,7 @@ use ct_events::data::{
 
 use super::events::{self, emit};
 use super::{options, snapshots};
-use ct_activities::{AgentReport, AgentTask, StageActivities, TestReport, TestTask};
+use ct_contracts::{AgentReport, AgentTask, StageActivities, TestReport, TestTask};
 
 #[workflow]
 #[derive(Default)]

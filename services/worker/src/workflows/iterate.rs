@@ -17,7 +17,7 @@ use temporalio_sdk::{
 
 use super::develop::{WorkflowError, record_agent, tests_failure};
 use super::{options, snapshots};
-use ct_activities::{AgentTask, StageActivities, TestReport, TestTask};
+use ct_contracts::{AgentTask, StageActivities, TestReport, TestTask};
 
 /// How much of the previous run's test output goes into the next prompt.
 const FAILURES_SHOWN: usize = 10;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use temporalio_common::RetryPolicy;
 use temporalio_sdk::{ActivityCancellationType, ActivityExecutionError, ActivityOptions};
 
-use ct_activities::failure::NON_RETRYABLE_ERROR_TYPES;
+use ct_contracts::failure::NON_RETRYABLE_ERROR_TYPES;
 
 /// A cancel reaches an activity with its next heartbeat, sent at most every
 /// 0.8 × this timeout; it is also how long a dead worker's activity goes unnoticed.
@@ -39,19 +39,19 @@ fn options(task_queue: String, limit: Duration, max_attempts: u32) -> ActivityOp
 /// An agent run, on an executor. It waits in the agents queue, with no schedule-to-start
 /// limit, until an executor has a free slot: a busy fleet delays work, never fails it.
 pub(super) fn agent(workflow_queue: &str, timeout_secs: u64) -> ActivityOptions {
-    options(ct_activities::agents_queue(workflow_queue), Duration::from_secs(timeout_secs), AGENT_ATTEMPTS)
+    options(ct_contracts::agents_queue(workflow_queue), Duration::from_secs(timeout_secs), AGENT_ATTEMPTS)
 }
 
 /// A test run, on a test-runner.
 pub(super) fn tests(workflow_queue: &str, timeout_secs: u64) -> ActivityOptions {
-    options(ct_activities::tests_queue(workflow_queue), Duration::from_secs(timeout_secs), 2)
+    options(ct_contracts::tests_queue(workflow_queue), Duration::from_secs(timeout_secs), 2)
 }
 
 /// Git work on the project's files, where they are: seconds normally, retried a few times
 /// in case a concurrent git command holds a lock.
 pub(super) fn workspace(workflow_queue: &str) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
-        .task_queue(ct_activities::files_queue(workflow_queue))
+        .task_queue(ct_contracts::files_queue(workflow_queue))
         .retry_policy(retry_policy(3))
         .build()
 }
@@ -59,7 +59,7 @@ pub(super) fn workspace(workflow_queue: &str) -> ActivityOptions {
 /// Like [`workspace`], but it runs even when the workflow is being cancelled: cleanup.
 pub(super) fn workspace_cleanup(workflow_queue: &str) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
-        .task_queue(ct_activities::files_queue(workflow_queue))
+        .task_queue(ct_contracts::files_queue(workflow_queue))
         .retry_policy(retry_policy(3))
         .cancellation_token(temporalio_sdk::WorkflowCancellationToken::new())
         .build()

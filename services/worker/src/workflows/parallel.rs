@@ -15,7 +15,7 @@ use temporalio_sdk::{
 
 use super::develop::{WorkflowError, record_agent, tests_failure};
 use super::options;
-use ct_activities::{
+use ct_contracts::{
     AgentTask, CommitTask, RemoveWorktreeTask, StageActivities, TestTask, WorkspaceActivities,
     WorktreesTask,
 };

@@ -4,7 +4,7 @@ use ct_workspace::{RestoreReport, Snapshot};
 use temporalio_sdk::{ActivityExecutionError, WorkflowContext};
 
 use super::options;
-use ct_activities::{RestoreTask, SnapshotTask, WorkspaceActivities};
+use ct_contracts::{RestoreTask, SnapshotTask, WorkspaceActivities};
 
 /// Marks histories whose stages are snapshotted. Histories recorded before snapshots
 /// existed replay without these commands.

@@ -1,5 +1,6 @@
-//! The activity contracts. The workflow worker schedules these activities by name onto the
-//! task queues below; the executor and the test-runner implement them. Keeping the names,
+//! The contracts between the CLI, the workflow worker and the services: the workflows the
+//! CLI starts ([`workflows`]) and the activities. The workflow worker schedules these
+//! activities by name onto the task queues below; the executor and the test-runner implement them. Keeping the names,
 //! inputs and outputs in one crate that both sides build against means a rename or a changed
 //! field breaks the build, not a running workflow.
 //!
@@ -12,6 +13,7 @@ pub mod failure;
 pub mod names;
 mod queues;
 mod tasks;
+pub mod workflows;
 
 pub use definitions::{StageActivities, WorkspaceActivities};
 pub use queues::{AGENTS_SUFFIX, TESTS_SUFFIX, agents_queue, files_queue, tests_queue};

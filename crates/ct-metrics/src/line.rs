@@ -48,7 +48,7 @@ pub struct MetricsLine {
 }
 
 impl MetricsLine {
-    pub(crate) fn from_stage(event: &CloudEvent, outcome: &StageOutcome) -> Self {
+    pub fn from_stage(event: &CloudEvent, outcome: &StageOutcome) -> Self {
         Self {
             stage: outcome.stage.clone(),
             tokens_used: outcome.tokens.total(),

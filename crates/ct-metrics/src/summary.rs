@@ -8,8 +8,16 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::error::Error;
 use crate::line::MetricsLine;
+
+/// The metrics file could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the metrics file {path}: {source}")]
+pub struct SummaryError {
+    pub path: std::path::PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
 
 /// Sums over a set of stage lines.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -55,8 +63,8 @@ pub struct Summary {
 
 /// Sums the metrics file at `path`, counting only stages that finished at
 /// or after `since` when given. A missing file is an error naming the path.
-pub fn summarize(path: &Path, since: Option<SystemTime>) -> Result<Summary, Error> {
-    let io_error = |source| Error::MetricsFile {
+pub fn summarize(path: &Path, since: Option<SystemTime>) -> Result<Summary, SummaryError> {
+    let io_error = |source| SummaryError {
         path: path.to_owned(),
         source,
     };
