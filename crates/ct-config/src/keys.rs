@@ -25,7 +25,91 @@ pub mod key {
     pub const SLACK_CHANNEL: &str = "notification.slack_channel";
     pub const WEBHOOK_URL: &str = "notification.webhook_url";
     pub const WEBHOOK_SECRET: &str = "notification.webhook_secret";
+    pub const CONSOLE_EVENTS: &str = "notification.console_events";
+    pub const SLACK_EVENTS: &str = "notification.slack_events";
+    pub const WEBHOOK_EVENTS: &str = "notification.webhook_events";
+    pub const NOTIFY_MAX_ATTEMPTS: &str = "notification.max_attempts";
+    pub const NATS_URL: &str = "nats.url";
+    pub const WORKSPACE_ROOTS: &str = "workspace.roots";
+    pub const CLAUDE_BIN: &str = "claude.bin";
+    pub const CLAUDE_API_RETRIES: &str = "claude.api_retries";
+    pub const EXECUTOR_MAX_CONCURRENT: &str = "executor.max_concurrent";
+    pub const EXECUTOR_MAX_TIMEOUT_SECS: &str = "executor.max_timeout_secs";
+    pub const EXECUTOR_MAX_TURNS: &str = "executor.max_turns";
+    pub const EXECUTOR_ALLOWED_MODELS: &str = "executor.allowed_models";
+    pub const EXECUTOR_SHUTDOWN_GRACE_SECS: &str = "executor.shutdown_grace_secs";
+    pub const TEST_RUNNER_MAX_CONCURRENT: &str = "test_runner.max_concurrent";
+    pub const TEST_RUNNER_MAX_TIMEOUT_SECS: &str = "test_runner.max_timeout_secs";
+    pub const TEST_RUNNER_SHUTDOWN_GRACE_SECS: &str = "test_runner.shutdown_grace_secs";
 }
+
+/// The binaries that read the configuration; each reads the keys that name it in `used_by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    Cli,
+    Worker,
+    Executor,
+    TestRunner,
+    Notifier,
+    MetricsSink,
+}
+
+impl Service {
+    pub const ALL: [Service; 6] = [
+        Service::Cli,
+        Service::Worker,
+        Service::Executor,
+        Service::TestRunner,
+        Service::Notifier,
+        Service::MetricsSink,
+    ];
+
+    /// As `config show --service` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Cli => "cli",
+            Service::Worker => "worker",
+            Service::Executor => "executor",
+            Service::TestRunner => "test-runner",
+            Service::Notifier => "notifier",
+            Service::MetricsSink => "metrics-sink",
+        }
+    }
+
+    /// The process that runs it, for messages.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Service::Cli => "claude-temporal",
+            Service::Worker => "ct-worker",
+            Service::Executor => "ct-executor",
+            Service::TestRunner => "ct-test-runner",
+            Service::Notifier => "ct-notifier",
+            Service::MetricsSink => "ct-metrics-sink",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Service, String> {
+        Service::ALL.into_iter().find(|s| s.name() == name || s.binary() == name).ok_or_else(|| {
+            let names: Vec<&str> = Service::ALL.iter().map(|s| s.name()).collect();
+            format!("unknown service `{name}`; expected one of {}", names.join(", "))
+        })
+    }
+}
+
+const EVERY_BINARY: &[Service] = &Service::ALL;
+const SERVICES: &[Service] = &[
+    Service::Worker,
+    Service::Executor,
+    Service::TestRunner,
+    Service::Notifier,
+    Service::MetricsSink,
+];
+const TEMPORAL_CLIENTS: &[Service] = &[Service::Cli, Service::Worker, Service::Executor, Service::TestRunner];
+const CLI_ONLY: &[Service] = &[Service::Cli];
+const CLI_AND_EXECUTOR: &[Service] = &[Service::Cli, Service::Executor];
+const NOTIFIER: &[Service] = &[Service::Notifier];
+const EXECUTOR: &[Service] = &[Service::Executor];
+const TEST_RUNNER: &[Service] = &[Service::TestRunner];
 
 /// How much of a value may be shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +139,10 @@ pub(crate) enum Kind {
     /// Accepted so that configurations written for other tools load, then reported as unused.
     Temperature,
     Path,
+    /// `:`-separated absolute directories; empty for none.
+    PathList,
+    /// `nats://host:port` (or `tls://`, `ws://`), several comma-separated.
+    NatsUrls,
     LogLevel,
     NotificationTypes,
 }
@@ -66,6 +154,7 @@ pub struct KeyDef {
     pub(crate) kind: Kind,
     pub default: &'static str,
     pub secrecy: Secrecy,
+    pub used_by: &'static [Service],
     pub help: &'static str,
 }
 
@@ -77,6 +166,7 @@ const COUNT: Kind = Kind::Number {
     min: 1,
     max: 10_000,
 };
+const GRACE_SECS: Kind = Kind::Number { min: 0, max: 3600 };
 const ZERO_MEANS_DEFAULT: Kind = Kind::Number {
     min: 0,
     max: u32::MAX as u64,
@@ -89,6 +179,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Environment,
         default: "development",
         secrecy: Secrecy::Public,
+        used_by: EVERY_BINARY,
         help: "preset: development, staging or production",
     },
     KeyDef {
@@ -97,6 +188,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::HostPort,
         default: "127.0.0.1:7233",
         secrecy: Secrecy::Public,
+        used_by: TEMPORAL_CLIENTS,
         help: "Temporal frontend, host:port",
     },
     KeyDef {
@@ -105,6 +197,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Name,
         default: "default",
         secrecy: Secrecy::Public,
+        used_by: TEMPORAL_CLIENTS,
         help: "Temporal namespace",
     },
     KeyDef {
@@ -113,6 +206,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Name,
         default: ct_domain::DEFAULT_TASK_QUEUE,
         secrecy: Secrecy::Public,
+        used_by: TEMPORAL_CLIENTS,
         help: "task queue the worker polls",
     },
     KeyDef {
@@ -121,6 +215,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::HttpUrl,
         default: "http://127.0.0.1:8233",
         secrecy: Secrecy::Public,
+        used_by: CLI_ONLY,
         help: "Temporal Web UI, for links",
     },
     KeyDef {
@@ -129,6 +224,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Text,
         default: "",
         secrecy: Secrecy::Public,
+        used_by: CLI_AND_EXECUTOR,
         help: "model of every agent run; empty: the executor's default",
     },
     KeyDef {
@@ -137,6 +233,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: ZERO_MEANS_DEFAULT,
         default: "0",
         secrecy: Secrecy::Public,
+        used_by: CLI_ONLY,
         help: "cap on output tokens per model response; 0: the CLI's default",
     },
     KeyDef {
@@ -145,6 +242,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: SECS,
         default: "1800",
         secrecy: Secrecy::Public,
+        used_by: CLI_AND_EXECUTOR,
         help: "seconds one agent run may take",
     },
     KeyDef {
@@ -153,6 +251,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: ZERO_MEANS_DEFAULT,
         default: "0",
         secrecy: Secrecy::Public,
+        used_by: CLI_AND_EXECUTOR,
         help: "turn limit of one agent run; 0: the executor's default",
     },
     KeyDef {
@@ -161,6 +260,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Temperature,
         default: "",
         secrecy: Secrecy::Public,
+        used_by: CLI_ONLY,
         help: "not supported: the Claude Code CLI has no temperature setting",
     },
     KeyDef {
@@ -169,6 +269,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: SECS,
         default: "3600",
         secrecy: Secrecy::Public,
+        used_by: CLI_ONLY,
         help: "seconds an approval gate waits before the workflow fails",
     },
     KeyDef {
@@ -177,6 +278,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: SECS,
         default: "600",
         secrecy: Secrecy::Public,
+        used_by: &[Service::Cli, Service::TestRunner],
         help: "seconds one run of the project's tests may take",
     },
     KeyDef {
@@ -185,6 +287,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: COUNT,
         default: "20",
         secrecy: Secrecy::Public,
+        used_by: &[Service::Worker],
         help: "activities (agent runs, test runs, git work) one worker runs at once; read by ct-worker",
     },
     KeyDef {
@@ -196,6 +299,7 @@ pub const KEYS: &[KeyDef] = &[
         },
         default: "100",
         secrecy: Secrecy::Public,
+        used_by: &[Service::Worker],
         help: "workflow tasks one worker processes at once; read by ct-worker",
     },
     KeyDef {
@@ -204,6 +308,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Path,
         default: "",
         secrecy: Secrecy::Public,
+        used_by: CLI_ONLY,
         help: "project `start` works on when none is given",
     },
     KeyDef {
@@ -212,6 +317,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Path,
         default: "metrics.jsonl",
         secrecy: Secrecy::Public,
+        used_by: &[Service::Cli, Service::MetricsSink],
         help: "JSONL file the metrics-sink appends one line per stage to",
     },
     KeyDef {
@@ -220,6 +326,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::LogLevel,
         default: "info",
         secrecy: Secrecy::Public,
+        used_by: SERVICES,
         help: "log level of the services (trace, debug, info, warn, error)",
     },
     KeyDef {
@@ -228,6 +335,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::NotificationTypes,
         default: "console",
         secrecy: Secrecy::Public,
+        used_by: NOTIFIER,
         help: "where the notifier sends events: console, slack, webhook (comma-separated)",
     },
     KeyDef {
@@ -236,6 +344,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::OptionalUrl,
         default: "",
         secrecy: Secrecy::Url,
+        used_by: NOTIFIER,
         help: "Slack incoming-webhook URL",
     },
     KeyDef {
@@ -244,6 +353,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Text,
         default: "",
         secrecy: Secrecy::Public,
+        used_by: NOTIFIER,
         help: "Slack channel instead of the webhook's own",
     },
     KeyDef {
@@ -252,6 +362,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::OptionalUrl,
         default: "",
         secrecy: Secrecy::Url,
+        used_by: NOTIFIER,
         help: "generic webhook URL",
     },
     KeyDef {
@@ -260,7 +371,153 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Text,
         default: "",
         secrecy: Secrecy::Secret,
+        used_by: NOTIFIER,
         help: "signing secret of the generic webhook",
+    },
+    KeyDef {
+        key: key::CONSOLE_EVENTS,
+        env: "NOTIFY_CONSOLE_EVENTS",
+        kind: Kind::Text,
+        default: "*,!agent.progress,!cost.updated",
+        secrecy: Secrecy::Public,
+        used_by: NOTIFIER,
+        help: "events the console shows: types, families (stage.*), * and !exclusions",
+    },
+    KeyDef {
+        key: key::SLACK_EVENTS,
+        env: "NOTIFY_SLACK_EVENTS",
+        kind: Kind::Text,
+        default: "workflow.completed,workflow.failed,workflow.cancelled,stage.failed,approval.requested,approval.timed_out",
+        secrecy: Secrecy::Public,
+        used_by: NOTIFIER,
+        help: "events posted to Slack",
+    },
+    KeyDef {
+        key: key::WEBHOOK_EVENTS,
+        env: "NOTIFY_WEBHOOK_EVENTS",
+        kind: Kind::Text,
+        default: "*,!agent.progress,!cost.updated",
+        secrecy: Secrecy::Public,
+        used_by: NOTIFIER,
+        help: "events sent to the webhook",
+    },
+    KeyDef {
+        key: key::NOTIFY_MAX_ATTEMPTS,
+        env: "NOTIFY_MAX_ATTEMPTS",
+        kind: Kind::Number { min: 1, max: 100 },
+        default: "5",
+        secrecy: Secrecy::Public,
+        used_by: NOTIFIER,
+        help: "attempts per event and backend before the event is dead-lettered",
+    },
+    KeyDef {
+        key: key::NATS_URL,
+        env: "NATS_URL",
+        kind: Kind::NatsUrls,
+        default: "nats://127.0.0.1:4222",
+        secrecy: Secrecy::Url,
+        used_by: &[Service::Cli, Service::Worker, Service::Executor, Service::Notifier, Service::MetricsSink],
+        help: "NATS server(s) for events",
+    },
+    KeyDef {
+        key: key::WORKSPACE_ROOTS,
+        env: "CT_WORKSPACE_ROOTS",
+        kind: Kind::PathList,
+        default: "",
+        secrecy: Secrecy::Public,
+        used_by: &[Service::Cli, Service::Executor, Service::TestRunner],
+        help: "`:`-separated directories projects may live in; executors and test-runners refuse others \
+               (dev up: $HOME and the temp dir)",
+    },
+    KeyDef {
+        key: key::CLAUDE_BIN,
+        env: "CLAUDE_BIN",
+        kind: Kind::Name,
+        default: "claude",
+        secrecy: Secrecy::Public,
+        used_by: EXECUTOR,
+        help: "the agent CLI: a path, or a name looked up on PATH",
+    },
+    KeyDef {
+        key: key::CLAUDE_API_RETRIES,
+        env: "CLAUDE_CODE_MAX_RETRIES",
+        kind: Kind::Number { min: 0, max: 100 },
+        default: "2",
+        secrecy: Secrecy::Public,
+        used_by: EXECUTOR,
+        help: "retries the agent CLI makes on API errors (Temporal retries the whole run)",
+    },
+    KeyDef {
+        key: key::EXECUTOR_MAX_CONCURRENT,
+        env: "EXECUTOR_MAX_CONCURRENT",
+        kind: COUNT,
+        default: "2",
+        secrecy: Secrecy::Public,
+        used_by: EXECUTOR,
+        help: "agent runs one executor takes at once; more wait in Temporal's queue",
+    },
+    KeyDef {
+        key: key::EXECUTOR_MAX_TIMEOUT_SECS,
+        env: "EXECUTOR_MAX_TIMEOUT",
+        kind: ZERO_MEANS_DEFAULT,
+        default: "0",
+        secrecy: Secrecy::Public,
+        used_by: EXECUTOR,
+        help: "cap on the seconds of any agent run, whatever a workflow asks; 0: none",
+    },
+    KeyDef {
+        key: key::EXECUTOR_MAX_TURNS,
+        env: "EXECUTOR_MAX_TURNS",
+        kind: ZERO_MEANS_DEFAULT,
+        default: "0",
+        secrecy: Secrecy::Public,
+        used_by: EXECUTOR,
+        help: "cap on the turns of any agent run, whatever a workflow asks; 0: none",
+    },
+    KeyDef {
+        key: key::EXECUTOR_ALLOWED_MODELS,
+        env: "EXECUTOR_ALLOWED_MODELS",
+        kind: Kind::Text,
+        default: "",
+        secrecy: Secrecy::Public,
+        used_by: EXECUTOR,
+        help: "models agent runs may use, comma-separated; empty: any",
+    },
+    KeyDef {
+        key: key::EXECUTOR_SHUTDOWN_GRACE_SECS,
+        env: "EXECUTOR_SHUTDOWN_GRACE",
+        kind: GRACE_SECS,
+        default: "2",
+        secrecy: Secrecy::Public,
+        used_by: EXECUTOR,
+        help: "seconds running agents get after SIGTERM before they are killed and retried elsewhere",
+    },
+    KeyDef {
+        key: key::TEST_RUNNER_MAX_CONCURRENT,
+        env: "TEST_RUNNER_MAX_CONCURRENT",
+        kind: COUNT,
+        default: "2",
+        secrecy: Secrecy::Public,
+        used_by: TEST_RUNNER,
+        help: "test runs one test-runner takes at once; more wait in Temporal's queue",
+    },
+    KeyDef {
+        key: key::TEST_RUNNER_MAX_TIMEOUT_SECS,
+        env: "TEST_MAX_TIMEOUT",
+        kind: ZERO_MEANS_DEFAULT,
+        default: "0",
+        secrecy: Secrecy::Public,
+        used_by: TEST_RUNNER,
+        help: "cap on the seconds of any test run, whatever a workflow asks; 0: none",
+    },
+    KeyDef {
+        key: key::TEST_RUNNER_SHUTDOWN_GRACE_SECS,
+        env: "TEST_RUNNER_SHUTDOWN_GRACE",
+        kind: GRACE_SECS,
+        default: "2",
+        secrecy: Secrecy::Public,
+        used_by: TEST_RUNNER,
+        help: "seconds running tests get after SIGTERM before they are killed and retried elsewhere",
     },
 ];
 
@@ -319,6 +576,8 @@ impl Kind {
             Kind::OptionalUrl if value.is_empty() => Ok(()),
             Kind::OptionalUrl => http_url(value),
             Kind::Text | Kind::Path => Ok(()),
+            Kind::PathList => path_list(value),
+            Kind::NatsUrls => nats_urls(value),
             Kind::Number { min, max } => number(value, min, max).map(drop),
             Kind::Temperature => temperature(value).map(drop),
             Kind::LogLevel => log_level(value),
@@ -373,6 +632,37 @@ fn http_url(value: &str) -> Result<(), String> {
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if host.is_empty() || host.contains(char::is_whitespace) {
         return Err("the URL has no host".to_owned());
+    }
+    Ok(())
+}
+
+fn path_list(value: &str) -> Result<(), String> {
+    match std::env::split_paths(value).find(|dir| !dir.as_os_str().is_empty() && !dir.is_absolute()) {
+        Some(relative) => Err(format!(
+            "`{}` is relative: give absolute directories, `:`-separated",
+            relative.display()
+        )),
+        None => Ok(()),
+    }
+}
+
+fn nats_urls(value: &str) -> Result<(), String> {
+    let expected = "expected nats://host:port (or tls://, ws://), several comma-separated";
+    for url in value.split(',').map(str::trim) {
+        let bare = ["nats://", "tls://", "ws://", "wss://"]
+            .iter()
+            .find_map(|scheme| url.strip_prefix(scheme))
+            .unwrap_or(url);
+        // Credentials may precede the host (nats://user:pass@host:port).
+        let host_port = bare.rsplit('@').next().unwrap_or_default();
+        if host_port.contains("://") || host_port.is_empty() {
+            return Err(expected.to_owned());
+        }
+        if let Some((host, port)) = host_port.rsplit_once(':')
+            && (host.is_empty() || port.parse::<u16>().is_err())
+        {
+            return Err(expected.to_owned());
+        }
     }
     Ok(())
 }
@@ -449,6 +739,11 @@ mod tests {
             ["console", "slack"]
         );
         assert!(notification_types("email").is_err());
+        assert!(nats_urls("nats://127.0.0.1:4222,tls://user:pw@nats:4443").is_ok());
+        assert!(nats_urls("nats://127.0.0.1:port").is_err());
+        assert!(nats_urls("http://x:1").is_err());
+        assert!(path_list("/work:/tmp").is_ok());
+        assert!(path_list("work").is_err());
         assert_eq!(temperature("0.2").unwrap(), Some(0.2));
         assert!(temperature("2").is_err());
         assert_eq!(Environment::parse("PROD").unwrap(), Environment::Production);

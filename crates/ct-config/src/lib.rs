@@ -15,17 +15,20 @@ mod file;
 mod keys;
 mod load;
 mod presets;
+mod service;
 mod settings;
+pub mod show;
 pub mod stages;
 
 use std::fmt;
 use std::path::PathBuf;
 
-pub use keys::{Environment, KEYS, KeyDef, Secrecy, key};
+pub use keys::{Environment, KEYS, KeyDef, Secrecy, Service, key};
+pub use service::ConfigArgs;
 pub use load::{Config, Entry, Flag, Source, Sources, load, redact};
 pub use settings::{
-    ClaudeSettings, NotificationSettings, Secret, Settings, TemporalSettings, WorkerSettings,
-    WorkflowSettings,
+    ClaudeSettings, ExecutorSettings, NotificationSettings, Secret, Settings, TemporalSettings,
+    TestRunnerSettings, WorkerSettings, WorkflowSettings,
 };
 
 /// A value that failed its check. `value` is already redacted when the key is a secret.

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::keys::{self, Environment, KEYS, KeyDef, Secrecy, key};
-use crate::settings::Settings;
+use crate::keys::{self, Environment, KEYS, KeyDef, Secrecy, Service, key};
+use crate::settings::{Secret, Settings};
 use crate::{ConfigError, Invalid, dotenv, file, presets};
 
 /// Where a value came from.
@@ -56,6 +56,19 @@ pub struct Flag {
     pub value: String,
     /// As the user typed it, e.g. `--max-output-tokens`.
     pub flag: &'static str,
+}
+
+impl Flag {
+    /// The flag `flag` for `key`, when it was given.
+    pub fn given(key: &'static str, flag: &'static str, value: Option<impl ToString>) -> Option<Flag> {
+        value.map(|value| Flag { key, value: value.to_string(), flag })
+    }
+
+    /// A repeatable path flag for a `:`-separated list setting, when given at least once.
+    pub fn given_paths(key: &'static str, flag: &'static str, paths: &[PathBuf]) -> Option<Flag> {
+        let joined = std::env::join_paths(paths).ok()?;
+        Flag::given(key, flag, Some(joined.to_string_lossy()).filter(|v| !v.is_empty()))
+    }
 }
 
 /// Everything the configuration is read from. Tests build one by hand; programs use
@@ -120,6 +133,7 @@ pub struct Entry {
     pub value: String,
     pub source: Source,
     pub help: &'static str,
+    pub used_by: &'static [Service],
 }
 
 /// The effective configuration.
@@ -136,6 +150,25 @@ pub struct Config {
     pub dotenv_file: Option<PathBuf>,
     /// Where a config file was looked for when none was named and none was found.
     pub config_candidates: Vec<PathBuf>,
+    /// Every value as given, for handing on to the processes that use it.
+    values: BTreeMap<&'static str, Secret>,
+}
+
+impl Config {
+    /// The settings `service` reads, in table order.
+    pub fn entries_for(&self, service: Service) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(move |entry| entry.used_by.contains(&service))
+    }
+
+    /// What a process started for `service` needs in its environment to run with these
+    /// settings: every setting of it that is not its default, under its variable. Secrets
+    /// travel this way, never on a command line that `ps` shows.
+    pub fn environment_for(&self, service: Service) -> Vec<(&'static str, String)> {
+        self.entries_for(service)
+            .filter(|entry| entry.source != Source::Default)
+            .map(|entry| (entry.env, self.values[entry.key].expose().to_owned()))
+            .collect()
+    }
 }
 
 struct Layers {
@@ -285,6 +318,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
                 value: redact(def.secrecy, &value),
                 source,
                 help: def.help,
+                used_by: def.used_by,
             }
         })
         .collect();
@@ -299,6 +333,10 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         } else {
             sources.config_candidates()
         },
+        values: resolved
+            .into_iter()
+            .map(|(key, (value, _))| (key, Secret::new(value)))
+            .collect(),
     })
 }
 

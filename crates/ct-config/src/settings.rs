@@ -10,6 +10,10 @@ use crate::keys::{self, Environment, Kind, key};
 pub struct Secret(String);
 
 impl Secret {
+    pub(crate) fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -33,6 +37,32 @@ pub struct Settings {
     pub metrics_file: PathBuf,
     pub log_level: String,
     pub notification: NotificationSettings,
+    /// Comma-separated NATS URLs.
+    pub nats_url: String,
+    /// Directories projects may live in; empty: none given.
+    pub workspace_roots: Vec<PathBuf>,
+    pub executor: ExecutorSettings,
+    pub test_runner: TestRunnerSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    pub claude_bin: PathBuf,
+    /// Retries the agent CLI itself makes on API errors.
+    pub api_retries: u32,
+    pub max_concurrent: usize,
+    pub max_timeout_secs: Option<u64>,
+    pub max_turns: Option<u32>,
+    /// Empty: any model.
+    pub allowed_models: Vec<String>,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestRunnerSettings {
+    pub max_concurrent: usize,
+    pub max_timeout_secs: Option<u64>,
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -76,9 +106,24 @@ pub struct NotificationSettings {
     pub slack_channel: Option<String>,
     pub webhook_url: Option<Secret>,
     pub webhook_secret: Option<Secret>,
+    /// Event filters of each backend.
+    pub console_events: String,
+    pub slack_events: String,
+    pub webhook_events: String,
+    pub max_attempts: u32,
 }
 
 impl Settings {
+    /// The workspace roots, for a service that cannot run without them.
+    pub fn required_workspace_roots(&self) -> Result<Vec<PathBuf>, String> {
+        if self.workspace_roots.is_empty() {
+            return Err("no workspace root: set CT_WORKSPACE_ROOTS (`:`-separated), workspace.roots in \
+                        the config file, or --workspace-root"
+                .to_owned());
+        }
+        Ok(self.workspace_roots.clone())
+    }
+
     /// Builds the settings from values that already passed their checks.
     pub(crate) fn from_resolved<'a>(
         environment: Environment,
@@ -92,6 +137,7 @@ impl Settings {
         };
         let text = |k: &str| get(k).to_owned();
         let optional = |k: &str| Some(get(k).to_owned()).filter(|v| !v.is_empty());
+        let cap = |k: &str| Some(number(k)).filter(|&n| n > 0);
         Settings {
             environment,
             temporal: TemporalSettings {
@@ -127,6 +173,33 @@ impl Settings {
                 slack_channel: optional(key::SLACK_CHANNEL),
                 webhook_url: optional(key::WEBHOOK_URL).map(Secret),
                 webhook_secret: optional(key::WEBHOOK_SECRET).map(Secret),
+                console_events: text(key::CONSOLE_EVENTS),
+                slack_events: text(key::SLACK_EVENTS),
+                webhook_events: text(key::WEBHOOK_EVENTS),
+                max_attempts: number(key::NOTIFY_MAX_ATTEMPTS) as u32,
+            },
+            nats_url: text(key::NATS_URL),
+            workspace_roots: std::env::split_paths(get(key::WORKSPACE_ROOTS))
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .collect(),
+            executor: ExecutorSettings {
+                claude_bin: PathBuf::from(get(key::CLAUDE_BIN)),
+                api_retries: number(key::CLAUDE_API_RETRIES) as u32,
+                max_concurrent: number(key::EXECUTOR_MAX_CONCURRENT) as usize,
+                max_timeout_secs: cap(key::EXECUTOR_MAX_TIMEOUT_SECS),
+                max_turns: cap(key::EXECUTOR_MAX_TURNS).map(|n| n as u32),
+                allowed_models: get(key::EXECUTOR_ALLOWED_MODELS)
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                shutdown_grace_secs: number(key::EXECUTOR_SHUTDOWN_GRACE_SECS),
+            },
+            test_runner: TestRunnerSettings {
+                max_concurrent: number(key::TEST_RUNNER_MAX_CONCURRENT) as usize,
+                max_timeout_secs: cap(key::TEST_RUNNER_MAX_TIMEOUT_SECS),
+                shutdown_grace_secs: number(key::TEST_RUNNER_SHUTDOWN_GRACE_SECS),
             },
         }
     }

@@ -1,16 +1,21 @@
 //! Process-wide logging set-up shared by every claude-temporal binary.
 //!
 //! Logs go to stderr so that stdout stays free for what a command prints for
-//! scripts (`--json`). The level comes from `LOG_LEVEL` or `RUST_LOG`
-//! (default `info`); `LOG_FORMAT=json` switches to one JSON object per line.
+//! scripts (`--json`). The level comes from `RUST_LOG`, else the configuration's `log_level`
+//! (`LOG_LEVEL`, default `info`); `LOG_FORMAT=json` switches to one JSON object per line.
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-/// Installs the global subscriber for `service`. Calling it twice is harmless.
+/// Installs the global subscriber for `service` at the level `LOG_LEVEL` gives (default
+/// `info`). Calling it twice is harmless.
 pub fn init(service: &'static str) {
-    let filter = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".to_owned());
+    init_at(service, &std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".to_owned()));
+}
+
+/// Installs the global subscriber for `service` at `level` (the configuration's `log_level`);
+/// `RUST_LOG` wins when set.
+pub fn init_at(service: &'static str, level: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_owned());
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|err| {
         eprintln!("{service}: ignoring invalid log filter {filter:?} ({err}); using info");
         EnvFilter::new("info")

@@ -207,35 +207,25 @@ pub struct RollbackArgs {
     pub json: bool,
 }
 
-/// How the agent of an iterate or parallel run is configured.
+/// How the agent of an iterate or parallel run is configured. Unset flags come from the
+/// configuration, as for `start`.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
-    /// Model for the agent (default: the executor's).
-    #[arg(long, env = "CLAUDE_MODEL", default_value = "")]
-    pub model: String,
-    /// Turn limit of each agent run (0: the executor's default).
-    #[arg(long, env = "CLAUDE_MAX_TURNS", default_value_t = 0)]
-    pub max_turns: u32,
-    /// Seconds one agent run may take.
-    #[arg(long, env = "CLAUDE_TIMEOUT", default_value_t = 1800)]
-    pub agent_timeout: u64,
-    /// Cap on output tokens per model response (0: the CLI's default).
-    #[arg(long, env = "CLAUDE_MAX_TOKENS", default_value_t = 0)]
-    pub max_output_tokens: u32,
-    /// Seconds one run of the project's tests may take.
-    #[arg(long, env = "TEST_TIMEOUT", default_value_t = 600)]
-    pub test_timeout: u64,
-}
-
-impl AgentArgs {
-    pub fn settings(&self) -> ct_domain::AgentSettings {
-        ct_domain::AgentSettings {
-            model: self.model.clone(),
-            max_turns: self.max_turns,
-            timeout_secs: self.agent_timeout,
-            max_output_tokens: self.max_output_tokens,
-        }
-    }
+    /// Model for the agent; empty: the executor's [env: CLAUDE_MODEL].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Turn limit of each agent run; 0: the executor's [env: CLAUDE_MAX_TURNS].
+    #[arg(long)]
+    pub max_turns: Option<u32>,
+    /// Seconds one agent run may take [env: CLAUDE_TIMEOUT].
+    #[arg(long)]
+    pub agent_timeout: Option<u64>,
+    /// Cap on output tokens per model response; 0: the CLI's [env: CLAUDE_MAX_TOKENS].
+    #[arg(long)]
+    pub max_output_tokens: Option<u32>,
+    /// Seconds one run of the project's tests may take [env: TEST_TIMEOUT].
+    #[arg(long)]
+    pub test_timeout: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -336,6 +326,11 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Args)]
 pub struct ConfigShowArgs {
+    /// Show only the settings this service reads (cli, worker, executor, test-runner, notifier
+    /// or metrics-sink); `dev up` hands it every one that is not its default, and wires the
+    /// addresses of the stack's own servers itself. The service's --print-config shows the same.
+    #[arg(long, value_name = "NAME", value_parser = parse_service)]
+    pub service: Option<ct_config::Service>,
     /// Show the values a `start` with these flags would use.
     #[command(flatten)]
     pub settings: RunSettingsArgs,
@@ -360,9 +355,9 @@ pub enum HookCommand {
 pub struct WatchArgs {
     /// Workflow id.
     pub id: String,
-    /// NATS server holding the events.
-    #[arg(long, env = "NATS_URL", default_value = ct_events::DEFAULT_NATS_URL)]
-    pub nats_url: String,
+    /// NATS server holding the events [env: NATS_URL; default: the configuration's].
+    #[arg(long)]
+    pub nats_url: Option<String>,
     /// Print each event as its CloudEvents JSON, one per line.
     #[arg(long)]
     pub json: bool,
@@ -370,12 +365,17 @@ pub struct WatchArgs {
 
 #[derive(Debug, Args)]
 pub struct MetricsArgs {
-    /// The JSONL file the metrics-sink writes.
-    #[arg(long, env = "METRICS_FILE", default_value = "metrics.jsonl")]
-    pub metrics_file: std::path::PathBuf,
+    /// The JSONL file the metrics-sink writes [env: METRICS_FILE; default: the configured
+    /// file, else the local stack's (`dev up`), else ./metrics.jsonl].
+    #[arg(long)]
+    pub metrics_file: Option<std::path::PathBuf>,
     /// Only stages finished within this long: 90s, 30m, 12h, 7d.
     #[arg(long)]
     pub since: Option<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_service(name: &str) -> Result<ct_config::Service, String> {
+    ct_config::Service::parse(name)
 }

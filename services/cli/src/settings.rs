@@ -7,12 +7,10 @@ use ct_config::{Config, Flag, Sources, key};
 use crate::cli::{RunSettingsArgs, TemporalArgs};
 use crate::error::CliError;
 
+use crate::cli::AgentArgs;
+
 fn flag(key: &'static str, flag: &'static str, value: Option<impl ToString>) -> Option<Flag> {
-    value.map(|value| Flag {
-        key,
-        value: value.to_string(),
-        flag,
-    })
+    Flag::given(key, flag, value)
 }
 
 impl TemporalArgs {
@@ -70,6 +68,32 @@ impl RunSettingsArgs {
         .into_iter()
         .flatten()
         .collect()
+    }
+}
+
+impl AgentArgs {
+    pub(crate) fn flags(&self) -> Vec<Flag> {
+        [
+            flag(key::CLAUDE_MODEL, "--model", self.model.as_ref()),
+            flag(key::CLAUDE_MAX_TURNS, "--max-turns", self.max_turns),
+            flag(key::CLAUDE_TIMEOUT_SECS, "--agent-timeout", self.agent_timeout),
+            flag(key::CLAUDE_MAX_TOKENS, "--max-output-tokens", self.max_output_tokens),
+            flag(key::TEST_TIMEOUT_SECS, "--test-timeout", self.test_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+/// The agent settings of an iterate or parallel run.
+pub(crate) fn agent_settings(config: &Config) -> ct_domain::AgentSettings {
+    let claude = &config.settings.claude;
+    ct_domain::AgentSettings {
+        model: claude.model.clone(),
+        max_turns: claude.max_turns,
+        timeout_secs: claude.timeout_secs,
+        max_output_tokens: claude.max_tokens,
     }
 }
 

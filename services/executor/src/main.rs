@@ -1,31 +1,38 @@
 //! `ct-executor`: runs agent activities from the agents task queue, and serves the control API.
 
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use ct_config::{Flag, Service, key};
 use tokio_util::sync::CancellationToken;
 
 /// Runs the Claude Code CLI for claude-temporal: polls the agents task queue of Temporal, one
 /// agent run per activity slot, and serves an authenticated control API.
+///
+/// Settings come from the same layers as the CLI's (defaults, CLAUDE_TEMPORAL_ENV preset,
+/// config file, .env, environment, these flags); `--print-config` shows them.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Temporal frontend address (host:port).
-    #[arg(long, env = "TEMPORAL_ADDRESS", default_value = "127.0.0.1:7233")]
-    temporal_address: String,
-    #[arg(long, env = "TEMPORAL_NAMESPACE", default_value = "default")]
-    namespace: String,
-    /// The workflow worker's task queue; this executor polls `<it>.agents`.
-    #[arg(long, env = "TEMPORAL_TASK_QUEUE", default_value = "claude-temporal")]
-    task_queue: String,
-    /// NATS server for the agents' progress events (buffered while it is unreachable).
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    nats_url: String,
-    /// Directories projects may live in, `:`-separated; anything else is refused.
-    #[arg(long = "workspace-root", env = "CT_WORKSPACE_ROOTS", value_delimiter = ':', required = true)]
+    #[command(flatten)]
+    config: ct_config::ConfigArgs,
+    /// Temporal frontend address, host:port [env: TEMPORAL_ADDRESS].
+    #[arg(long)]
+    temporal_address: Option<String>,
+    /// Temporal namespace [env: TEMPORAL_NAMESPACE].
+    #[arg(long)]
+    namespace: Option<String>,
+    /// The workflow worker's task queue; this executor polls `<it>.agents` [env: TEMPORAL_TASK_QUEUE].
+    #[arg(long)]
+    task_queue: Option<String>,
+    /// NATS server for the agents' progress events, buffered while it is unreachable [env: NATS_URL].
+    #[arg(long)]
+    nats_url: Option<String>,
+    /// A directory projects may live in; repeat for more. Anything else is refused
+    /// [env: CT_WORKSPACE_ROOTS, `:`-separated; required].
+    #[arg(long = "workspace-root", value_name = "DIR")]
     workspace_roots: Vec<PathBuf>,
     /// Address of the control API (port 0 picks a free one). Binding beyond loopback needs a
     /// token given through CT_CONTROL_TOKEN or --control-token-file.
@@ -38,42 +45,42 @@ struct Args {
     /// loopback [default: <state dir>/control.token].
     #[arg(long, env = "CT_CONTROL_TOKEN_FILE")]
     control_token_file: Option<PathBuf>,
-    /// The agent CLI: a path, or a name looked up on PATH.
-    #[arg(long, env = "CLAUDE_BIN", default_value = "claude")]
-    claude_bin: PathBuf,
-    /// Agent runs at once (its activity slots); more wait in Temporal's queue.
-    #[arg(long, env = "EXECUTOR_MAX_CONCURRENT", default_value = "2")]
-    max_concurrent: NonZeroUsize,
-    /// Longest agent run allowed, in seconds, whatever a workflow asks.
-    #[arg(long, env = "EXECUTOR_MAX_TIMEOUT", value_parser = clap::value_parser!(u64).range(1..))]
-    max_timeout_secs: Option<u64>,
-    /// Most turns an agent run may take, whatever a workflow asks.
-    #[arg(long, env = "EXECUTOR_MAX_TURNS", value_parser = clap::value_parser!(u32).range(1..))]
-    turns_cap: Option<u32>,
-    /// Models runs may use, comma-separated; empty allows any.
-    #[arg(long, env = "EXECUTOR_ALLOWED_MODELS", value_delimiter = ',')]
-    allowed_models: Vec<String>,
+    /// The agent CLI: a path, or a name looked up on PATH [env: CLAUDE_BIN].
+    #[arg(long)]
+    claude_bin: Option<PathBuf>,
+    /// Agent runs at once (its activity slots); more wait in Temporal's queue
+    /// [env: EXECUTOR_MAX_CONCURRENT].
+    #[arg(long)]
+    max_concurrent: Option<String>,
+    /// Longest agent run allowed, in seconds, whatever a workflow asks [env: EXECUTOR_MAX_TIMEOUT].
+    #[arg(long)]
+    max_timeout_secs: Option<String>,
+    /// Most turns an agent run may take, whatever a workflow asks [env: EXECUTOR_MAX_TURNS].
+    #[arg(long)]
+    turns_cap: Option<String>,
+    /// Models runs may use, comma-separated; empty allows any [env: EXECUTOR_ALLOWED_MODELS].
+    #[arg(long)]
+    allowed_models: Option<String>,
     /// Seconds running agents get after SIGTERM before they are killed and their attempts
-    /// retried elsewhere.
-    #[arg(long, env = "EXECUTOR_SHUTDOWN_GRACE", default_value_t = 2)]
-    grace_secs: u64,
-    /// Default model; empty uses the CLI's default.
-    #[arg(long, env = "CLAUDE_MODEL", default_value = "")]
-    model: String,
-    /// Default turn limit per run.
-    #[arg(long, env = "CLAUDE_MAX_TURNS", default_value_t = 30,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    max_turns: u32,
-    /// Default wall-clock limit per run, in seconds.
-    #[arg(long, env = "CLAUDE_TIMEOUT", default_value_t = 1800,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    timeout_secs: u64,
+    /// retried elsewhere [env: EXECUTOR_SHUTDOWN_GRACE].
+    #[arg(long)]
+    grace_secs: Option<String>,
+    /// Default model; empty uses the CLI's default [env: CLAUDE_MODEL].
+    #[arg(long)]
+    model: Option<String>,
+    /// Default turn limit per run; 0: 30 [env: CLAUDE_MAX_TURNS].
+    #[arg(long)]
+    max_turns: Option<String>,
+    /// Default wall-clock limit per run, in seconds [env: CLAUDE_TIMEOUT].
+    #[arg(long)]
+    timeout_secs: Option<String>,
+    /// Retries the CLI itself makes on API errors; Temporal retries the whole run
+    /// [env: CLAUDE_CODE_MAX_RETRIES].
+    #[arg(long)]
+    max_retries: Option<String>,
     /// Directory for the runs' private HOME and TMPDIR (default: the system temp dir).
     #[arg(long, env = "CT_STATE_DIR")]
     state_dir: Option<PathBuf>,
-    /// Retries the CLI itself makes on API errors (Temporal retries the whole run).
-    #[arg(long, env = "CLAUDE_CODE_MAX_RETRIES", default_value_t = 2)]
-    max_retries: u32,
     /// Keep each run's raw stream-json output as <DIR>/<run id>.jsonl.
     #[arg(long, env = "CT_TRANSCRIPT_DIR")]
     transcript_dir: Option<PathBuf>,
@@ -87,25 +94,55 @@ struct Args {
     hook_bin: Option<PathBuf>,
 }
 
+/// A turn limit for runs that ask for none and a configuration that sets none.
+const DEFAULT_MAX_TURNS: u32 = 30;
+
+impl Args {
+    fn flags(&self) -> Vec<Option<Flag>> {
+        vec![
+            Flag::given(key::TEMPORAL_ADDRESS, "--temporal-address", self.temporal_address.as_ref()),
+            Flag::given(key::TEMPORAL_NAMESPACE, "--namespace", self.namespace.as_ref()),
+            Flag::given(key::TEMPORAL_TASK_QUEUE, "--task-queue", self.task_queue.as_ref()),
+            Flag::given(key::NATS_URL, "--nats-url", self.nats_url.as_ref()),
+            Flag::given_paths(key::WORKSPACE_ROOTS, "--workspace-root", &self.workspace_roots),
+            Flag::given(key::CLAUDE_BIN, "--claude-bin", self.claude_bin.as_ref().map(|p| p.display())),
+            Flag::given(key::EXECUTOR_MAX_CONCURRENT, "--max-concurrent", self.max_concurrent.as_ref()),
+            Flag::given(key::EXECUTOR_MAX_TIMEOUT_SECS, "--max-timeout-secs", self.max_timeout_secs.as_ref()),
+            Flag::given(key::EXECUTOR_MAX_TURNS, "--turns-cap", self.turns_cap.as_ref()),
+            Flag::given(key::EXECUTOR_ALLOWED_MODELS, "--allowed-models", self.allowed_models.as_ref()),
+            Flag::given(key::EXECUTOR_SHUTDOWN_GRACE_SECS, "--grace-secs", self.grace_secs.as_ref()),
+            Flag::given(key::CLAUDE_MODEL, "--model", self.model.as_ref()),
+            Flag::given(key::CLAUDE_MAX_TURNS, "--max-turns", self.max_turns.as_ref()),
+            Flag::given(key::CLAUDE_TIMEOUT_SECS, "--timeout-secs", self.timeout_secs.as_ref()),
+            Flag::given(key::CLAUDE_API_RETRIES, "--max-retries", self.max_retries.as_ref()),
+        ]
+    }
+}
+
 #[tokio::main]
 async fn main() {
-    ct_telemetry::init("ct-executor");
     let args: Args = ct_telemetry::parse_args();
+    let settings = args.config.load(Service::Executor, args.flags()).settings;
+    ct_telemetry::init_at("ct-executor", &settings.log_level);
+    let executor = &settings.executor;
     let defaults = ct_executor::Config::default();
     let config = ct_executor::Config {
-        claude_bin: args.claude_bin,
-        max_concurrent: args.max_concurrent.get(),
-        roots: ct_fleet::WorkspaceRoots::new(args.workspace_roots).unwrap_or_else(|e| bad_setting(&e)),
+        claude_bin: executor.claude_bin.clone(),
+        max_concurrent: executor.max_concurrent,
+        roots: settings
+            .required_workspace_roots()
+            .and_then(|roots| ct_fleet::WorkspaceRoots::new(roots).map_err(|e| e.to_string()))
+            .unwrap_or_else(|e| bad_setting(&e)),
         limits: ct_executor::Limits {
-            max_timeout: args.max_timeout_secs.map(Duration::from_secs),
-            max_turns: args.turns_cap,
-            allowed_models: args.allowed_models.into_iter().filter(|m| !m.is_empty()).collect(),
+            max_timeout: executor.max_timeout_secs.map(Duration::from_secs),
+            max_turns: executor.max_turns,
+            allowed_models: executor.allowed_models.clone(),
         },
-        model: args.model,
-        max_turns: args.max_turns,
-        timeout: Duration::from_secs(args.timeout_secs),
+        model: settings.claude.model.clone(),
+        max_turns: Some(settings.claude.max_turns).filter(|&n| n > 0).unwrap_or(DEFAULT_MAX_TURNS),
+        timeout: Duration::from_secs(settings.claude.timeout_secs),
         state_dir: args.state_dir.unwrap_or(defaults.state_dir),
-        max_retries: args.max_retries,
+        max_retries: executor.api_retries,
         transcript_dir: args.transcript_dir,
         commands_dir: given_or_found(
             args.commands_dir,
@@ -127,12 +164,13 @@ async fn main() {
     let token_file = args.control_token_file.unwrap_or_else(|| config.state_dir.join("control.token"));
     let control_token = ct_fleet::ControlToken::resolve(std::env::var("CT_CONTROL_TOKEN").ok(), &token_file, addr)
         .unwrap_or_else(|e| bad_setting(&e));
+    let temporal = settings.temporal;
     let fleet = ct_executor::Fleet {
-        temporal: ct_fleet::TemporalTarget { address: args.temporal_address, namespace: args.namespace },
-        task_queue: ct_contracts::agents_queue(&args.task_queue),
-        nats_url: args.nats_url,
+        temporal: ct_fleet::TemporalTarget { address: temporal.address, namespace: temporal.namespace },
+        task_queue: ct_contracts::agents_queue(&temporal.task_queue),
+        nats_url: settings.nats_url,
         control_token,
-        grace: Duration::from_secs(args.grace_secs),
+        grace: Duration::from_secs(settings.executor.shutdown_grace_secs),
     };
 
     let shutdown = CancellationToken::new();

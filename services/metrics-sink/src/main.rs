@@ -4,19 +4,27 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use ct_config::{Flag, Service, key};
 use ct_events::{ConsumerSettings, StreamSettings};
 use tokio_util::sync::CancellationToken;
 
 /// Writes one JSONL line per finished stage and serves Prometheus /metrics.
+///
+/// Settings come from the same layers as the CLI's (defaults, CLAUDE_TEMPORAL_ENV preset,
+/// config file, .env, environment, these flags); `--print-config` shows them.
 #[derive(Parser)]
 #[command(name = "ct-metrics-sink", version)]
 struct Args {
-    #[arg(long, env = "NATS_URL", default_value = ct_events::DEFAULT_NATS_URL)]
-    nats_url: String,
+    #[command(flatten)]
+    config: ct_config::ConfigArgs,
 
-    /// The JSONL file lines are appended to.
-    #[arg(long, env = "METRICS_FILE", default_value = "metrics.jsonl")]
-    metrics_file: PathBuf,
+    /// NATS server holding the events [env: NATS_URL].
+    #[arg(long)]
+    nats_url: Option<String>,
+
+    /// The JSONL file lines are appended to [env: METRICS_FILE].
+    #[arg(long)]
+    metrics_file: Option<PathBuf>,
 
     /// Address of the /metrics endpoint; port 0 picks a free one.
     #[arg(long, env = "CT_METRICS_SINK_LISTEN", default_value = "127.0.0.1:9464")]
@@ -37,8 +45,13 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ct_telemetry::init("ct-metrics-sink");
     let args: Args = ct_telemetry::parse_args();
+    let flags = [
+        Flag::given(key::NATS_URL, "--nats-url", args.nats_url.as_ref()),
+        Flag::given(key::METRICS_FILE, "--metrics-file", args.metrics_file.as_ref().map(|p| p.display())),
+    ];
+    let settings = args.config.load(Service::MetricsSink, flags).settings;
+    ct_telemetry::init_at("ct-metrics-sink", &settings.log_level);
     let stream = StreamSettings::from_env().unwrap_or_else(|err| {
         eprintln!("ct-metrics-sink: {err}");
         std::process::exit(64);
@@ -46,8 +59,8 @@ async fn main() -> anyhow::Result<()> {
     let mut consumer = ConsumerSettings::new(stream, args.consumer);
     consumer.ack_wait = Duration::from_secs(args.ack_wait_secs);
     let config = ct_metrics_sink::Config {
-        nats_url: args.nats_url,
-        metrics_file: args.metrics_file,
+        nats_url: settings.nats_url,
+        metrics_file: settings.metrics_file,
         consumer,
         batch_size: args.batch as usize,
     };

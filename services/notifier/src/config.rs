@@ -233,4 +233,15 @@ mod tests {
                 .starts_with("NOTIFY_CONSOLE_EVENTS")
         );
     }
+
+    fn configured_default(key: &str) -> &'static str {
+        ct_config::KEYS.iter().find(|def| def.key == key).map(|def| def.default).unwrap()
+    }
+
+    #[test]
+    fn the_filters_default_to_what_the_configuration_says() {
+        assert_eq!(DEFAULT_CONSOLE_EVENTS, configured_default(ct_config::key::CONSOLE_EVENTS));
+        assert_eq!(DEFAULT_SLACK_EVENTS, configured_default(ct_config::key::SLACK_EVENTS));
+        assert_eq!(DEFAULT_WEBHOOK_EVENTS, configured_default(ct_config::key::WEBHOOK_EVENTS));
+    }
 }

@@ -2,53 +2,50 @@ use std::time::Duration;
 
 use clap::Parser;
 use ct_events::{ConsumerSettings, StreamSettings};
-use ct_notifier::{
-    DEFAULT_CONSOLE_EVENTS, DEFAULT_SLACK_EVENTS, DEFAULT_WEBHOOK_EVENTS, RetryPolicy, Settings,
-};
+use ct_config::{Flag, Service, key};
+use ct_notifier::{RetryPolicy, Settings};
 use tokio_util::sync::CancellationToken;
 
 /// Sends claude-temporal events to the console, Slack and signed webhooks.
+///
+/// Settings come from the same layers as the CLI's (defaults, CLAUDE_TEMPORAL_ENV preset,
+/// config file, .env, environment, these flags); `--print-config` shows them. The webhook URLs
+/// and the signing secret have no flags, so they never show in `ps`: set SLACK_WEBHOOK_URL,
+/// NOTIFICATION_WEBHOOK_URL and NOTIFICATION_WEBHOOK_SECRET, or their keys in the config file.
 #[derive(Parser)]
 #[command(name = "ct-notifier", version)]
 struct Args {
-    #[arg(long, env = "NATS_URL", default_value = ct_events::DEFAULT_NATS_URL)]
-    nats_url: String,
+    #[command(flatten)]
+    config: ct_config::ConfigArgs,
 
-    /// Backends, comma-separated: console, slack, webhook.
-    #[arg(long = "types", env = "NOTIFICATION_TYPE", default_value = "console")]
-    types: String,
+    /// NATS server holding the events [env: NATS_URL].
+    #[arg(long)]
+    nats_url: Option<String>,
 
-    /// Slack incoming-webhook URL (a credential: never logged).
-    #[arg(long, env = "SLACK_WEBHOOK_URL", hide_env_values = true)]
-    slack_webhook_url: Option<String>,
+    /// Backends, comma-separated: console, slack, webhook [env: NOTIFICATION_TYPE].
+    #[arg(long = "types")]
+    types: Option<String>,
 
-    /// Channel to post to instead of the webhook's own.
-    #[arg(long, env = "SLACK_CHANNEL")]
+    /// Channel to post to instead of the Slack webhook's own [env: SLACK_CHANNEL].
+    #[arg(long)]
     slack_channel: Option<String>,
 
-    /// Generic webhook URL (never logged).
-    #[arg(long, env = "NOTIFICATION_WEBHOOK_URL", hide_env_values = true)]
-    webhook_url: Option<String>,
+    /// Events the console shows: types, families (stage.*), * and !exclusions
+    /// [env: NOTIFY_CONSOLE_EVENTS].
+    #[arg(long)]
+    console_events: Option<String>,
 
-    /// Standard Webhooks signing secret, whsec_<base64> (never logged).
-    #[arg(long, env = "NOTIFICATION_WEBHOOK_SECRET", hide_env_values = true)]
-    webhook_secret: Option<String>,
+    /// Events sent to Slack [env: NOTIFY_SLACK_EVENTS].
+    #[arg(long)]
+    slack_events: Option<String>,
 
-    /// Events the console shows: types, families (stage.*), * and !exclusions.
-    #[arg(long, env = "NOTIFY_CONSOLE_EVENTS", default_value = DEFAULT_CONSOLE_EVENTS)]
-    console_events: String,
+    /// Events sent to the webhook [env: NOTIFY_WEBHOOK_EVENTS].
+    #[arg(long)]
+    webhook_events: Option<String>,
 
-    /// Events sent to Slack.
-    #[arg(long, env = "NOTIFY_SLACK_EVENTS", default_value = DEFAULT_SLACK_EVENTS)]
-    slack_events: String,
-
-    /// Events sent to the webhook.
-    #[arg(long, env = "NOTIFY_WEBHOOK_EVENTS", default_value = DEFAULT_WEBHOOK_EVENTS)]
-    webhook_events: String,
-
-    /// Attempts per event and backend before it is dead-lettered.
-    #[arg(long, env = "NOTIFY_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-    max_attempts: u32,
+    /// Attempts per event and backend before it is dead-lettered [env: NOTIFY_MAX_ATTEMPTS].
+    #[arg(long)]
+    max_attempts: Option<String>,
 
     /// Backoff before the second attempt, doubling after each failure.
     #[arg(long, env = "NOTIFY_RETRY_INITIAL_MS", default_value_t = 1000)]
@@ -82,28 +79,40 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     // reqwest is built without a crypto provider of its own (no aws-lc).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    ct_telemetry::init("ct-notifier");
     let args: Args = ct_telemetry::parse_args();
+    let flags = [
+        Flag::given(key::NATS_URL, "--nats-url", args.nats_url.as_ref()),
+        Flag::given(key::NOTIFICATION_TYPE, "--types", args.types.as_ref()),
+        Flag::given(key::SLACK_CHANNEL, "--slack-channel", args.slack_channel.as_ref()),
+        Flag::given(key::CONSOLE_EVENTS, "--console-events", args.console_events.as_ref()),
+        Flag::given(key::SLACK_EVENTS, "--slack-events", args.slack_events.as_ref()),
+        Flag::given(key::WEBHOOK_EVENTS, "--webhook-events", args.webhook_events.as_ref()),
+        Flag::given(key::NOTIFY_MAX_ATTEMPTS, "--max-attempts", args.max_attempts.as_ref()),
+    ];
+    let configured = args.config.load(Service::Notifier, flags).settings;
+    ct_telemetry::init_at("ct-notifier", &configured.log_level);
+    let notification = &configured.notification;
+    let exposed = |secret: &Option<ct_config::Secret>| secret.as_ref().map(|s| s.expose().to_owned());
     let settings = Settings {
-        types: args.types,
-        slack_webhook_url: args.slack_webhook_url,
-        slack_channel: args.slack_channel,
-        webhook_url: args.webhook_url,
-        webhook_secret: args.webhook_secret,
-        console_events: args.console_events,
-        slack_events: args.slack_events,
-        webhook_events: args.webhook_events,
+        types: notification.types.join(","),
+        slack_webhook_url: exposed(&notification.slack_webhook_url),
+        slack_channel: notification.slack_channel.clone(),
+        webhook_url: exposed(&notification.webhook_url),
+        webhook_secret: exposed(&notification.webhook_secret),
+        console_events: notification.console_events.clone(),
+        slack_events: notification.slack_events.clone(),
+        webhook_events: notification.webhook_events.clone(),
     };
     let (backends, stream) = match (settings.backends(), StreamSettings::from_env()) {
         (Ok(backends), Ok(stream)) => (backends, stream),
         (Err(err), _) => usage_error(&err),
         (_, Err(err)) => usage_error(&err),
     };
-    let mut config = ct_notifier::Config::new(args.nats_url, backends);
+    let mut config = ct_notifier::Config::new(configured.nats_url.clone(), backends);
     config.consumer = ConsumerSettings::new(stream, args.consumer);
     config.consumer.ack_wait = Duration::from_secs(args.ack_wait_secs);
     config.retry = RetryPolicy {
-        max_attempts: args.max_attempts,
+        max_attempts: notification.max_attempts,
         initial_delay: Duration::from_millis(args.retry_initial_ms),
         max_delay: Duration::from_millis(args.retry_max_ms),
         max_retry_after: Duration::from_secs(args.retry_after_max_secs),

@@ -3,37 +3,51 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use ct_config::{Flag, Service, key};
 use tokio_util::sync::CancellationToken;
 
 /// Runs the projects' tests for claude-temporal: polls the tests task queue of Temporal, one
 /// test run per activity slot, and serves an authenticated control API.
+///
+/// Settings come from the same layers as the CLI's (defaults, CLAUDE_TEMPORAL_ENV preset,
+/// config file, .env, environment, these flags); `--print-config` shows them.
 #[derive(Parser)]
 #[command(name = "ct-test-runner", version)]
 struct Args {
-    /// Temporal frontend address (host:port).
-    #[arg(long, env = "TEMPORAL_ADDRESS", default_value = "127.0.0.1:7233")]
-    temporal_address: String,
-    #[arg(long, env = "TEMPORAL_NAMESPACE", default_value = "default")]
-    namespace: String,
-    /// The workflow worker's task queue; this test-runner polls `<it>.tests`.
-    #[arg(long, env = "TEMPORAL_TASK_QUEUE", default_value = "claude-temporal")]
-    task_queue: String,
+    #[command(flatten)]
+    config: ct_config::ConfigArgs,
+    /// Temporal frontend address, host:port [env: TEMPORAL_ADDRESS].
+    #[arg(long)]
+    temporal_address: Option<String>,
+    /// Temporal namespace [env: TEMPORAL_NAMESPACE].
+    #[arg(long)]
+    namespace: Option<String>,
+    /// The workflow worker's task queue; this test-runner polls `<it>.tests` [env: TEMPORAL_TASK_QUEUE].
+    #[arg(long)]
+    task_queue: Option<String>,
 
-    /// Directories projects may live in, `:`-separated; anything else is refused.
-    #[arg(long = "workspace-root", env = "CT_WORKSPACE_ROOTS", value_delimiter = ':', required = true)]
+    /// A directory projects may live in; repeat for more. Anything else is refused
+    /// [env: CT_WORKSPACE_ROOTS, `:`-separated; required].
+    #[arg(long = "workspace-root", value_name = "DIR")]
     workspace_roots: Vec<PathBuf>,
 
-    /// Test runs at once (its activity slots); more wait in Temporal's queue.
-    #[arg(long, env = "TEST_RUNNER_MAX_CONCURRENT", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    max_concurrent: u32,
+    /// Test runs at once (its activity slots); more wait in Temporal's queue
+    /// [env: TEST_RUNNER_MAX_CONCURRENT].
+    #[arg(long)]
+    max_concurrent: Option<String>,
 
-    /// Timeout for a run whose request gives none.
-    #[arg(long, env = "TEST_TIMEOUT", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
-    default_timeout_secs: u64,
+    /// Timeout for a run whose request gives none, in seconds [env: TEST_TIMEOUT].
+    #[arg(long)]
+    default_timeout_secs: Option<String>,
 
-    /// Longest test run allowed, in seconds, whatever a workflow asks.
-    #[arg(long, env = "TEST_MAX_TIMEOUT", value_parser = clap::value_parser!(u64).range(1..))]
-    max_timeout_secs: Option<u64>,
+    /// Longest test run allowed, in seconds, whatever a workflow asks [env: TEST_MAX_TIMEOUT].
+    #[arg(long)]
+    max_timeout_secs: Option<String>,
+
+    /// Seconds running tests get after SIGTERM before they are killed and retried elsewhere
+    /// [env: TEST_RUNNER_SHUTDOWN_GRACE].
+    #[arg(long)]
+    grace_secs: Option<String>,
 
     /// Python interpreter for pytest when a project has no .venv/bin/python [default: python3 on PATH].
     #[arg(long, env = "PYTHON")]
@@ -52,21 +66,37 @@ struct Args {
     /// loopback [default: the system temp dir's ct-test-runner.token].
     #[arg(long, env = "CT_CONTROL_TOKEN_FILE")]
     control_token_file: Option<PathBuf>,
+}
 
-    /// Seconds running tests get after SIGTERM before they are killed and retried elsewhere.
-    #[arg(long, env = "TEST_RUNNER_SHUTDOWN_GRACE", default_value_t = 2)]
-    grace_secs: u64,
+impl Args {
+    fn flags(&self) -> Vec<Option<Flag>> {
+        vec![
+            Flag::given(key::TEMPORAL_ADDRESS, "--temporal-address", self.temporal_address.as_ref()),
+            Flag::given(key::TEMPORAL_NAMESPACE, "--namespace", self.namespace.as_ref()),
+            Flag::given(key::TEMPORAL_TASK_QUEUE, "--task-queue", self.task_queue.as_ref()),
+            Flag::given_paths(key::WORKSPACE_ROOTS, "--workspace-root", &self.workspace_roots),
+            Flag::given(key::TEST_RUNNER_MAX_CONCURRENT, "--max-concurrent", self.max_concurrent.as_ref()),
+            Flag::given(key::TEST_TIMEOUT_SECS, "--default-timeout-secs", self.default_timeout_secs.as_ref()),
+            Flag::given(key::TEST_RUNNER_MAX_TIMEOUT_SECS, "--max-timeout-secs", self.max_timeout_secs.as_ref()),
+            Flag::given(key::TEST_RUNNER_SHUTDOWN_GRACE_SECS, "--grace-secs", self.grace_secs.as_ref()),
+        ]
+    }
 }
 
 #[tokio::main]
 async fn main() {
-    ct_telemetry::init("ct-test-runner");
     let args: Args = ct_telemetry::parse_args();
+    let settings = args.config.load(Service::TestRunner, args.flags()).settings;
+    ct_telemetry::init_at("ct-test-runner", &settings.log_level);
+    let runner = &settings.test_runner;
     let config = ct_test_runner::Config {
-        default_timeout: Duration::from_secs(args.default_timeout_secs),
-        max_timeout: args.max_timeout_secs.map(Duration::from_secs),
-        roots: ct_fleet::WorkspaceRoots::new(args.workspace_roots).unwrap_or_else(|e| bad_setting(&e)),
-        capacity: args.max_concurrent as usize,
+        default_timeout: Duration::from_secs(settings.workflow.test_timeout_secs),
+        max_timeout: runner.max_timeout_secs.map(Duration::from_secs),
+        roots: settings
+            .required_workspace_roots()
+            .and_then(|roots| ct_fleet::WorkspaceRoots::new(roots).map_err(|e| e.to_string()))
+            .unwrap_or_else(|e| bad_setting(&e)),
+        capacity: runner.max_concurrent,
         python: args.python,
     };
 
@@ -80,11 +110,13 @@ async fn main() {
         .unwrap_or_else(|| std::env::temp_dir().join("ct-test-runner.token"));
     let control_token = ct_fleet::ControlToken::resolve(std::env::var("CT_CONTROL_TOKEN").ok(), &token_file, addr)
         .unwrap_or_else(|e| bad_setting(&e));
+    let grace = Duration::from_secs(settings.test_runner.shutdown_grace_secs);
+    let temporal = settings.temporal;
     let fleet = ct_test_runner::Fleet {
-        temporal: ct_fleet::TemporalTarget { address: args.temporal_address, namespace: args.namespace },
-        task_queue: ct_contracts::tests_queue(&args.task_queue),
+        temporal: ct_fleet::TemporalTarget { address: temporal.address, namespace: temporal.namespace },
+        task_queue: ct_contracts::tests_queue(&temporal.task_queue),
         control_token,
-        grace: Duration::from_secs(args.grace_secs),
+        grace,
     };
 
     let shutdown = CancellationToken::new();

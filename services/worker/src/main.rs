@@ -2,53 +2,72 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use ct_config::{Flag, Service, key};
 use ct_fleet::TemporalTarget;
 use ct_worker::Config;
 use tokio_util::sync::CancellationToken;
 
-/// Runs claude-temporal's workflows and activities against a Temporal server.
+/// Runs claude-temporal's workflows against a Temporal server (agent, test and git work runs
+/// on the executors and test-runners).
+///
+/// Settings come from the same layers as the CLI's (defaults, CLAUDE_TEMPORAL_ENV preset,
+/// config file, .env, environment, these flags); `--print-config` shows them.
 #[derive(Debug, Parser)]
 #[command(name = "ct-worker", version)]
 struct Args {
-    /// Temporal frontend address (host:port).
-    #[arg(long, env = "TEMPORAL_ADDRESS", default_value = "127.0.0.1:7233")]
-    temporal_address: String,
-    #[arg(long, env = "TEMPORAL_NAMESPACE", default_value = "default")]
-    namespace: String,
-    #[arg(long, env = "TEMPORAL_TASK_QUEUE", default_value = ct_domain::DEFAULT_TASK_QUEUE)]
-    task_queue: String,
-    /// NATS server for events (they are buffered while it is unreachable).
-    #[arg(long, env = "NATS_URL", default_value = ct_events::DEFAULT_NATS_URL)]
-    nats_url: String,
+    #[command(flatten)]
+    config: ct_config::ConfigArgs,
+    /// Temporal frontend address, host:port [env: TEMPORAL_ADDRESS].
+    #[arg(long)]
+    temporal_address: Option<String>,
+    /// Temporal namespace [env: TEMPORAL_NAMESPACE].
+    #[arg(long)]
+    namespace: Option<String>,
+    /// The task queue of the workflows [env: TEMPORAL_TASK_QUEUE].
+    #[arg(long)]
+    task_queue: Option<String>,
+    /// NATS server for events, buffered while it is unreachable [env: NATS_URL].
+    #[arg(long)]
+    nats_url: Option<String>,
+    /// Event-publishing local activities run at once [env: WORKER_MAX_ACTIVITIES].
+    #[arg(long)]
+    max_activities: Option<String>,
+    /// Workflow tasks processed at once [env: WORKER_MAX_WORKFLOWS].
+    #[arg(long)]
+    max_workflows: Option<String>,
     /// Seconds a crashed worker's workflows wait on its sticky queue before another worker takes them.
     #[arg(long, env = "WORKER_STICKY_TIMEOUT_SECS", default_value_t = 10)]
     sticky_timeout_secs: u64,
-    /// Event-publishing local activities run at once (agent, test and git work runs on the
-    /// executors and test-runners).
-    #[arg(long, env = "WORKER_MAX_ACTIVITIES", default_value_t = 20,
-          value_parser = clap::value_parser!(u64).range(1..=10_000))]
-    max_activities: u64,
-    /// Workflow tasks processed at once.
-    #[arg(long, env = "WORKER_MAX_WORKFLOWS", default_value_t = 100,
-          value_parser = clap::value_parser!(u64).range(2..=10_000))]
-    max_workflows: u64,
+}
+
+impl Args {
+    fn flags(&self) -> Vec<Option<Flag>> {
+        vec![
+            Flag::given(key::TEMPORAL_ADDRESS, "--temporal-address", self.temporal_address.as_ref()),
+            Flag::given(key::TEMPORAL_NAMESPACE, "--namespace", self.namespace.as_ref()),
+            Flag::given(key::TEMPORAL_TASK_QUEUE, "--task-queue", self.task_queue.as_ref()),
+            Flag::given(key::NATS_URL, "--nats-url", self.nats_url.as_ref()),
+            Flag::given(key::WORKER_MAX_ACTIVITIES, "--max-activities", self.max_activities.as_ref()),
+            Flag::given(key::WORKER_MAX_WORKFLOWS, "--max-workflows", self.max_workflows.as_ref()),
+        ]
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    ct_telemetry::init("ct-worker");
     let args: Args = ct_telemetry::parse_args();
+    let settings = args.config.load(Service::Worker, args.flags()).settings;
+    ct_telemetry::init_at("ct-worker", &settings.log_level);
     let config = Config {
         temporal: TemporalTarget {
-            address: args.temporal_address,
-            namespace: args.namespace,
+            address: settings.temporal.address,
+            namespace: settings.temporal.namespace,
         },
-        task_queue: args.task_queue,
-        nats_url: args.nats_url,
+        task_queue: settings.temporal.task_queue,
+        nats_url: settings.nats_url,
         sticky_timeout: Duration::from_secs(args.sticky_timeout_secs),
-        // The parser keeps both within 10 000.
-        max_activities: args.max_activities as usize,
-        max_workflows: args.max_workflows as usize,
+        max_activities: settings.worker.max_activities,
+        max_workflows: settings.worker.max_workflows,
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));

@@ -9,7 +9,7 @@ use super::{Session, project, status};
 use crate::cli::{IdArgs, IterateArgs};
 use crate::error::CliError;
 
-pub(super) async fn run(session: &Session, args: IterateArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(session: &Session, config: &ct_config::Config, args: IterateArgs) -> anyhow::Result<ExitCode> {
     let project = project::checked(&args.project)?;
     let issue = args.issue.trim().to_owned();
     if issue.is_empty() {
@@ -31,8 +31,8 @@ pub(super) async fn run(session: &Session, args: IterateArgs) -> anyhow::Result<
         max_iterations: args.max_iterations,
         backoff_initial_secs: args.backoff,
         backoff_max_secs: args.max_backoff.max(args.backoff),
-        agent: args.agent.settings(),
-        test_timeout_secs: args.agent.test_timeout,
+        agent: crate::settings::agent_settings(config),
+        test_timeout_secs: config.settings.workflow.test_timeout_secs,
     };
     session
         .client

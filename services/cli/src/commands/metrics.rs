@@ -1,17 +1,19 @@
 //! `claude-temporal metrics`: what the metrics file says about cost and failures.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use crate::cli::MetricsArgs;
 use crate::error::CliError;
 
-pub(super) async fn run(args: MetricsArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(config: &ct_config::Config, args: MetricsArgs) -> anyhow::Result<ExitCode> {
     let since = args.since.as_deref().map(parse_since).transpose()?;
-    let summary = ct_metrics::summarize(&args.metrics_file, since).map_err(|err| {
+    let metrics_file = metrics_file(config)?;
+    let summary = ct_metrics::summarize(&metrics_file, since).map_err(|err| {
         CliError::BadInput(format!(
             "cannot summarise {}: {err} (set METRICS_FILE or --metrics-file to the metrics-sink's file)",
-            args.metrics_file.display()
+            metrics_file.display()
         ))
     })?;
     if args.json {
@@ -45,6 +47,19 @@ pub(super) async fn run(args: MetricsArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `--since` as a duration back from now: `90s`, `30m`, `12h`, `7d`.
+/// The file the user named in any layer; else the one the local stack's sink writes, when a
+/// stack was started; else the default.
+fn metrics_file(config: &ct_config::Config) -> anyhow::Result<PathBuf> {
+    let named = config
+        .entries
+        .iter()
+        .any(|e| e.key == ct_config::key::METRICS_FILE && e.source != ct_config::Source::Default);
+    if !named && let Some(recorded) = crate::dev::recorded_metrics_file()? {
+        return Ok(recorded);
+    }
+    Ok(config.settings.metrics_file.clone())
+}
+
 fn parse_since(text: &str) -> Result<SystemTime, CliError> {
     let bad = || CliError::BadInput(format!("--since `{text}`: expected a number with s, m, h or d, e.g. 24h"));
     let (number, unit) = text.split_at(text.len().saturating_sub(1));

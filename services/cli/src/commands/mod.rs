@@ -32,21 +32,21 @@ use crate::error::CliError;
 const QUERY_DEADLINE: Duration = Duration::from_secs(10);
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Dev(args) = cli.command {
-        return crate::dev::run(args).await;
-    }
     // The hook runs inside agent runs: it must not depend on configuration or Temporal.
-    if let Command::Watch(args) = cli.command {
-        return watch::run(args).await;
-    }
-    if let Command::Metrics(args) = cli.command {
-        return metrics::run(args).await;
-    }
     if let Command::Hook(args) = cli.command {
         return Ok(crate::hook::run(args));
     }
     let mut flags = cli.temporal.flags();
     match &cli.command {
+        Command::Iterate(args) => flags.extend(args.agent.flags()),
+        Command::Parallel(args) => flags.extend(args.agent.flags()),
+        Command::Watch(args) => flags.extend(ct_config::Flag::given(ct_config::key::NATS_URL, "--nats-url", args.nats_url.as_ref())),
+        Command::Metrics(args) => flags.extend(ct_config::Flag::given(
+            ct_config::key::METRICS_FILE,
+            "--metrics-file",
+            args.metrics_file.as_ref().map(|p| p.display()),
+        )),
+        Command::Dev(args) => flags.extend(args.flags()),
         Command::Start(args) => {
             flags.extend(args.settings.flags());
             if let Some(project) = &args.project {
@@ -68,6 +68,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let config = crate::settings::load(cli.config, flags)?;
+    match cli.command {
+        Command::Dev(args) => return crate::dev::run(&config, args).await,
+        Command::Watch(args) => return watch::run(&config, args).await,
+        Command::Metrics(args) => return metrics::run(&config, args).await,
+        _ => {}
+    }
     if let Command::Config(args) = cli.command {
         return config::run(&config, args);
     }
@@ -90,8 +96,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => cancel::run(&session, args).await,
         Command::Snapshots(args) => snapshots::list(&session, args).await,
         Command::Rollback(args) => snapshots::rollback(&session, args).await,
-        Command::Iterate(args) => iterate::run(&session, args).await,
-        Command::Parallel(args) => parallel::run(&session, args).await,
+        Command::Iterate(args) => iterate::run(&session, &config, args).await,
+        Command::Parallel(args) => parallel::run(&session, &config, args).await,
         Command::Dev(_) | Command::Hook(_) | Command::Watch(_) | Command::Metrics(_) | Command::Config(_) | Command::Stages(_) | Command::Start(_) => {
             unreachable!("handled before connecting")
         }

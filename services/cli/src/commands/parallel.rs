@@ -10,7 +10,7 @@ use crate::cli::ParallelArgs;
 use crate::error::CliError;
 use crate::output;
 
-pub(super) async fn run(session: &Session, args: ParallelArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(session: &Session, config: &ct_config::Config, args: ParallelArgs) -> anyhow::Result<ExitCode> {
     let project = project::checked(&args.project)?;
     let names: Vec<String> = args.features.iter().map(|f| f.trim().to_owned()).collect();
     ct_workspace::feature_branches(&names).map_err(|err| CliError::BadInput(err.to_string()))?;
@@ -28,8 +28,8 @@ pub(super) async fn run(session: &Session, args: ParallelArgs) -> anyhow::Result
             })
             .collect(),
         keep_worktrees: args.keep,
-        agent: args.agent.settings(),
-        test_timeout_secs: args.agent.test_timeout,
+        agent: crate::settings::agent_settings(config),
+        test_timeout_secs: config.settings.workflow.test_timeout_secs,
     };
     let handle = session
         .client

@@ -8,10 +8,11 @@ use futures::StreamExt;
 use crate::cli::WatchArgs;
 use crate::error::CliError;
 
-pub(super) async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
-    let client = ct_events::connect(&args.nats_url, "claude-temporal-watch")
+pub(super) async fn run(config: &ct_config::Config, args: WatchArgs) -> anyhow::Result<ExitCode> {
+    let nats_url = &config.settings.nats_url;
+    let client = ct_events::connect(nats_url, "claude-temporal-watch")
         .await
-        .map_err(|err| CliError::Unreachable(format!("cannot connect to NATS at {}: {err}", ct_events::redact_credentials(&args.nats_url))))?;
+        .map_err(|err| CliError::Unreachable(format!("cannot connect to NATS at {}: {err}", ct_events::redact_credentials(nats_url))))?;
     let jetstream = async_nats::jetstream::new(client);
     let mut events = ct_events::watch(&jetstream, STREAM_NAME, Some(&args.id))
         .await

@@ -66,6 +66,18 @@ impl Component {
         }
     }
 
+    /// The configuration's name for it, when it is one of ours that reads the configuration.
+    pub(crate) fn service(self) -> Option<ct_config::Service> {
+        match self {
+            Self::Executor => Some(ct_config::Service::Executor),
+            Self::TestRunner => Some(ct_config::Service::TestRunner),
+            Self::Worker => Some(ct_config::Service::Worker),
+            Self::Notifier => Some(ct_config::Service::Notifier),
+            Self::MetricsSink => Some(ct_config::Service::MetricsSink),
+            Self::Temporal | Self::Nats | Self::ScriptedModel => None,
+        }
+    }
+
     /// Components that must be in the same stack for this one to work.
     pub(crate) fn needs(self, scripted_model: bool) -> &'static [Self] {
         match self {
@@ -168,7 +180,13 @@ pub(crate) fn launch(
             .clone()
             .with_context(|| format!("{} needs {what} in the same stack", component.name()))
     };
-    let mut env = Vec::new();
+    // The user's settings reach each service through its environment (secrets included,
+    // never on a command line); what the stack wires itself (addresses) comes as flags,
+    // which rank above.
+    let mut env: Vec<(&'static str, String)> = component
+        .service()
+        .map(|service| options.settings.env_of(service).to_vec())
+        .unwrap_or_default();
     let (args, readiness) = match component {
         Component::Temporal => (
             argv([
@@ -223,7 +241,7 @@ pub(crate) fn launch(
                 env.push(("ANTHROPIC_BASE_URL", url.clone()));
                 env.push(("ANTHROPIC_API_KEY", SCRIPTED_MODEL_KEY.to_owned()));
             }
-            env.push(("CT_WORKSPACE_ROOTS", roots_var(&options.workspace_roots)?));
+            env.push((WORKSPACE_ROOTS_VAR, roots_var(&options.workspace_roots)?));
             let mut args = listen(argv([
                 &"--temporal-address",
                 &wired(&stack.temporal_address, "temporal")?,
@@ -236,7 +254,7 @@ pub(crate) fn launch(
             (args, Readiness::PortFile(port_file.clone()))
         }
         Component::TestRunner => {
-            env.push(("CT_WORKSPACE_ROOTS", roots_var(&options.workspace_roots)?));
+            env.push((WORKSPACE_ROOTS_VAR, roots_var(&options.workspace_roots)?));
             let args = listen(argv([
                 &"--temporal-address",
                 &wired(&stack.temporal_address, "temporal")?,
@@ -257,7 +275,6 @@ pub(crate) fn launch(
                 needle: "worker started",
             },
         ),
-        // Which backends it delivers to comes from the user's NOTIFICATION_* variables.
         Component::Notifier => (
             argv([
                 &"--nats-url",
@@ -275,7 +292,7 @@ pub(crate) fn launch(
                 &"--nats-url",
                 &wired(&stack.nats_url, "nats")?,
                 &"--metrics-file",
-                &root.join("metrics.jsonl"),
+                &options.metrics_file,
                 &"--listen",
                 &format!("127.0.0.1:{}", options.metrics_port),
             ]),
@@ -291,6 +308,8 @@ pub(crate) fn launch(
         readiness,
     })
 }
+
+const WORKSPACE_ROOTS_VAR: &str = "CT_WORKSPACE_ROOTS";
 
 /// The roots as `CT_WORKSPACE_ROOTS` holds them: `:`-separated.
 fn roots_var(roots: &[PathBuf]) -> anyhow::Result<String> {

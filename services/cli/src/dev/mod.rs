@@ -70,8 +70,8 @@ struct UpArgs {
     #[arg(long, value_delimiter = ',', value_name = "PART")]
     only: Vec<Component>,
     /// A directory executors and test-runners accept projects under; repeat for more
-    /// [default: $HOME and the system temp dir].
-    #[arg(long, env = "CT_WORKSPACE_ROOTS", value_delimiter = ':', value_name = "DIR")]
+    /// [env: CT_WORKSPACE_ROOTS; default: $HOME and the system temp dir].
+    #[arg(long, value_name = "DIR")]
     workspace_root: Vec<PathBuf>,
     /// Seconds each part may take to become ready.
     #[arg(long, default_value_t = 60)]
@@ -81,10 +81,20 @@ struct UpArgs {
     json: bool,
 }
 
-pub(crate) async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
+impl DevArgs {
+    /// `up`'s flags that are settings of the services it starts.
+    pub(crate) fn flags(&self) -> Option<ct_config::Flag> {
+        let DevCommand::Up(up) = &self.command else {
+            return None;
+        };
+        ct_config::Flag::given_paths(ct_config::key::WORKSPACE_ROOTS, "--workspace-root", &up.workspace_root)
+    }
+}
+
+pub(crate) async fn run(config: &ct_config::Config, args: DevArgs) -> anyhow::Result<ExitCode> {
     let state = StateDir::resolve(args.state_dir)?;
     match args.command {
-        DevCommand::Up(up_args) => up::up(&state, up_args).await,
+        DevCommand::Up(up_args) => up::up(&state, config, up_args).await,
         DevCommand::Down => down(&state).await,
         DevCommand::Status { json } => status(&state, json).await,
     }
@@ -267,6 +277,12 @@ fn print_addresses(stack: &Stack) {
     }
     println!("{:<15} {}", "control token", stack.control_token_file.display());
     println!("{:<15} {}", "logs", stack.log_dir.display());
+}
+
+/// The metrics file the local stack's sink writes, when a stack was started.
+pub(crate) fn recorded_metrics_file() -> anyhow::Result<Option<PathBuf>> {
+    let state = StateDir::resolve(std::env::var_os("CT_STATE_DIR").map(PathBuf::from))?;
+    Ok(state.load()?.map(|stack| stack.options.metrics_file))
 }
 
 /// The local stack's control-API token file (`CT_STATE_DIR` or the default state directory).

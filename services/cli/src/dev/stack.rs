@@ -52,6 +52,59 @@ pub(crate) struct StackOptions {
     /// Where executors and test-runners accept projects.
     #[serde(default)]
     pub(crate) workspace_roots: Vec<PathBuf>,
+    /// The file the metrics-sink appends to.
+    #[serde(default)]
+    pub(crate) metrics_file: PathBuf,
+    /// Each service's settings from the configuration, as handed to it.
+    #[serde(default)]
+    pub(crate) settings: ServiceSettings,
+}
+
+/// The environment each service is started with, from the configuration. Serialised only as
+/// a digest: stack.json must not hold secrets, yet a changed setting must restart the stack.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServiceSettings {
+    pub(crate) by_service: Vec<(ct_config::Service, Vec<(&'static str, String)>)>,
+    digest: String,
+}
+
+impl ServiceSettings {
+    pub(crate) fn new(by_service: Vec<(ct_config::Service, Vec<(&'static str, String)>)>) -> ServiceSettings {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        for (service, env) in &by_service {
+            for (name, value) in env {
+                context.update(format!("{}\0{name}\0{}\0", service.name(), value.len()).as_bytes());
+                context.update(value.as_bytes());
+            }
+        }
+        let digest = context.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        ServiceSettings { by_service, digest }
+    }
+
+    pub(crate) fn env_of(&self, service: ct_config::Service) -> &[(&'static str, String)] {
+        self.by_service.iter().find(|(s, _)| *s == service).map_or(&[], |(_, env)| env.as_slice())
+    }
+}
+
+impl PartialEq for ServiceSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.digest == other.digest
+    }
+}
+
+impl Eq for ServiceSettings {}
+
+impl Serialize for ServiceSettings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.digest)
+    }
+}
+
+impl<'de> Deserialize<'de> for ServiceSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let digest = String::deserialize(deserializer)?;
+        Ok(ServiceSettings { by_service: Vec::new(), digest })
+    }
 }
 
 fn default_notifier_metrics_port() -> u16 {

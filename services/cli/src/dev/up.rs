@@ -13,9 +13,9 @@ use anyhow::{Context, bail};
 use super::UpArgs;
 use super::components::{self, Component};
 use super::readiness::{Probe, tail};
-use super::stack::{RunningComponent, Stack, StackOptions, StateDir};
+use super::stack::{RunningComponent, ServiceSettings, Stack, StackOptions, StateDir};
 
-pub(super) async fn up(state: &StateDir, args: UpArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn up(state: &StateDir, config: &ct_config::Config, args: UpArgs) -> anyhow::Result<ExitCode> {
     let scenario = args
         .scripted_model
         .as_deref()
@@ -24,8 +24,16 @@ pub(super) async fn up(state: &StateDir, args: UpArgs) -> anyhow::Result<ExitCod
                 .with_context(|| format!("scenario file {} not found", path.display()))
         })
         .transpose()?;
+    let components = select(&args.only, scenario.is_some())?;
+    let settings = ServiceSettings::new(
+        components
+            .iter()
+            .filter_map(|c| c.service())
+            .map(|service| (service, config.environment_for(service)))
+            .collect(),
+    );
     let options = StackOptions {
-        components: select(&args.only, scenario.is_some())?,
+        components,
         temporal_port: args.temporal_port,
         ui_port: args.ui_port,
         nats_port: args.nats_port,
@@ -33,7 +41,9 @@ pub(super) async fn up(state: &StateDir, args: UpArgs) -> anyhow::Result<ExitCod
         metrics_port: args.metrics_port,
         notifier_metrics_port: args.notifier_metrics_port,
         scripted_model: scenario,
-        workspace_roots: workspace_roots(args.workspace_root)?,
+        workspace_roots: workspace_roots(&config.settings.workspace_roots)?,
+        metrics_file: metrics_file(config, state)?,
+        settings,
     };
     state.create()?;
 
@@ -294,13 +304,13 @@ async fn start(
     state.save(stack)
 }
 
-/// The roots given, made absolute, or the home directory and the system temp dir (where the
-/// demo puts its project): where a user's projects usually are.
-fn workspace_roots(given: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
-    let roots = if given.is_empty() {
+/// The roots configured, made absolute, or the home directory and the system temp dir (where
+/// the demo puts its project): where a user's projects usually are.
+fn workspace_roots(configured: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let roots = if configured.is_empty() {
         std::env::var_os("HOME").map(PathBuf::from).into_iter().chain([std::env::temp_dir()]).collect()
     } else {
-        given
+        configured.to_vec()
     };
     roots
         .into_iter()
@@ -309,6 +319,20 @@ fn workspace_roots(given: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
                 .with_context(|| format!("workspace root {} does not exist: create it or pass another --workspace-root", root.display()))
         })
         .collect()
+}
+
+/// The metrics file the user configured (relative to here), or one in the state directory,
+/// which `claude-temporal metrics` then reads.
+fn metrics_file(config: &ct_config::Config, state: &StateDir) -> anyhow::Result<PathBuf> {
+    let configured = config
+        .entries
+        .iter()
+        .any(|e| e.key == ct_config::key::METRICS_FILE && e.source != ct_config::Source::Default);
+    if !configured {
+        return Ok(state.root().join("metrics.jsonl"));
+    }
+    std::path::absolute(&config.settings.metrics_file)
+        .with_context(|| format!("METRICS_FILE {} cannot be made absolute", config.settings.metrics_file.display()))
 }
 
 fn remove_if_present(path: &Path) -> anyhow::Result<()> {
@@ -366,6 +390,8 @@ mod tests {
             notifier_metrics_port: 9465,
             scripted_model: None,
             workspace_roots: Vec::new(),
+            metrics_file: PathBuf::new(),
+            settings: ServiceSettings::default(),
         };
         let err = check_ports_free(&options).unwrap_err();
         assert!(
