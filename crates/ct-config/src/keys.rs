@@ -119,6 +119,8 @@ pub enum Secrecy {
     Url,
     /// Never shown.
     Secret,
+    /// A server URL that may carry `user:password@`: only that part is hidden.
+    UserInfo,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -415,7 +417,7 @@ pub const KEYS: &[KeyDef] = &[
         env: "NATS_URL",
         kind: Kind::NatsUrls,
         default: "nats://127.0.0.1:4222",
-        secrecy: Secrecy::Url,
+        secrecy: Secrecy::UserInfo,
         used_by: &[Service::Cli, Service::Worker, Service::Executor, Service::Notifier, Service::MetricsSink],
         help: "NATS server(s) for events",
     },

@@ -265,6 +265,39 @@ mod tests {
     }
 
     #[test]
+    fn a_service_sees_its_own_settings_and_gets_what_is_not_default_in_its_environment() {
+        let scratch = Scratch::new();
+        let file = scratch.write(
+            "claude-temporal.toml",
+            "metrics_file = \"/data/m.jsonl\"\n[executor]\nmax_concurrent = 4\n[notification]\nwebhook_secret = \"whsec_ZmlsZXNlY3JldA==\"\n",
+        );
+        let mut sources = scratch.sources(
+            &[("EXECUTOR_MAX_CONCURRENT", "5"), ("NATS_URL", "nats://u:hunter2@nats:4222")],
+            &[("executor.max_concurrent", "6")],
+        );
+        sources.config_file = Some(file.clone());
+        let config = load(&sources).unwrap();
+        let executor: Vec<&str> = config.entries_for(Service::Executor).map(|e| e.key).collect();
+        assert!(executor.contains(&key::EXECUTOR_MAX_CONCURRENT) && !executor.contains(&key::WEBHOOK_SECRET));
+        // flag > env > file
+        assert_eq!(config.settings.executor.max_concurrent, 6);
+        assert_eq!(entry(&config, key::EXECUTOR_MAX_CONCURRENT).source.kind(), "flag");
+        assert_eq!(entry(&config, key::NATS_URL).value, "nats://***@nats:4222");
+        let env = config.environment_for(Service::Notifier);
+        assert!(env.contains(&("NOTIFICATION_WEBHOOK_SECRET", "whsec_ZmlsZXNlY3JldA==".to_owned())), "{env:?}");
+        assert!(!env.iter().any(|(name, _)| *name == "METRICS_FILE"), "the notifier does not read it");
+        let sink = config.environment_for(Service::MetricsSink);
+        assert!(sink.contains(&("METRICS_FILE", "/data/m.jsonl".to_owned())), "{sink:?}");
+        assert!(!format!("{config:?}").contains("ZmlsZXNlY3JldA"), "Debug shows a secret");
+
+        let mut env_only = scratch.sources(&[("EXECUTOR_MAX_CONCURRENT", "5")], &[]);
+        env_only.config_file = Some(file);
+        let config = load(&env_only).unwrap();
+        assert_eq!(config.settings.executor.max_concurrent, 5);
+        assert_eq!(entry(&config, key::EXECUTOR_MAX_CONCURRENT).source.to_string(), "env EXECUTOR_MAX_CONCURRENT");
+    }
+
+    #[test]
     fn secrets_are_redacted_and_temperature_is_reported_as_unsupported() {
         let scratch = Scratch::new();
         let config = load(&scratch.sources(

@@ -389,6 +389,18 @@ pub fn redact(secrecy: Secrecy, value: &str) -> String {
     match secrecy {
         Secrecy::Public => value.to_owned(),
         Secrecy::Secret => "***".to_owned(),
+        Secrecy::UserInfo => value
+            .split(',')
+            .map(|url| match url.split_once('@') {
+                Some((before, host)) => {
+                    let scheme = before.split_once("://").map_or("", |(scheme, _)| scheme);
+                    let scheme = if scheme.is_empty() { String::new() } else { format!("{scheme}://") };
+                    format!("{scheme}***@{host}")
+                }
+                None => url.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
         Secrecy::Url => match value.split_once("://") {
             Some((scheme, rest)) => {
                 let host = rest.split(['/', '?', '#']).next().unwrap_or_default();

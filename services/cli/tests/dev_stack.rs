@@ -35,7 +35,12 @@ impl DevState {
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with(&[], args)
+    }
+
+    fn run_with(&self, env: &[(&str, &Path)], args: &[&str]) -> Output {
         let output = Command::new(env!("CARGO_BIN_EXE_claude-temporal"))
+            .envs(env.iter().copied())
             .arg("dev")
             .arg("--state-dir")
             .arg(self.dir.path())
@@ -202,4 +207,193 @@ fn up_with_a_missing_scenario_names_the_file() {
     let up = state.run(&["up", "--scripted-model", "no/such/scenario.json"]);
     assert!(!up.status.success());
     assert!(String::from_utf8_lossy(&up.stderr).contains("no/such/scenario.json"));
+}
+
+/// One HTTP request a webhook receiver got.
+struct Received {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> &str {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// A webhook receiver on a free loopback port that answers 200 to every request.
+fn webhook_receiver() -> (u16, std::sync::mpsc::Receiver<Received>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut headers = Vec::new();
+            let mut line = String::new();
+            use std::io::BufRead;
+            reader.read_line(&mut line).unwrap();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap() == 0 || line.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.trim_end().split_once(':') {
+                    headers.push((name.trim().to_owned(), value.trim().to_owned()));
+                }
+            }
+            let length: usize = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            if tx.send(Received { headers, body }).is_err() {
+                return;
+            }
+        }
+    });
+    (port, rx)
+}
+
+fn stage_completed(workflow_id: &str) -> ct_events::CloudEvent {
+    ct_events::CloudEvent::new(
+        "/claude-temporal/test",
+        ct_events::EventData::StageCompleted(ct_events::data::StageOutcome {
+            workflow_id: workflow_id.to_owned(),
+            workflow_kind: "develop".to_owned(),
+            stage: "scaffold".to_owned(),
+            model: Some("claude-sonnet-4-5".to_owned()),
+            tokens: ct_events::data::TokenUsage {
+                input_tokens: 1000,
+                output_tokens: 200,
+                cache_read_tokens: 0,
+                cache_write_tokens: 0,
+            },
+            cost_usd: 0.25,
+            duration_ms: 1200,
+            files_modified: vec!["a.py".to_owned()],
+            lines_added: 3,
+            lines_removed: 1,
+            tests: None,
+            error: None,
+        }),
+    )
+}
+
+fn wait_until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_only_in_a_config_file_reach_the_notifier_and_the_metrics_sink_and_no_secret_leaks() {
+    use base64::Engine as _;
+    let state = DevState::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver_port, received) = webhook_receiver();
+    let signing_key = b"e2e-webhook-signing-key-0123456789";
+    let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(signing_key));
+    let hook_token = "T0KEN-in-the-hook-path";
+    let metrics_file = dir.path().join("stage-metrics.jsonl");
+    let config_file = dir.path().join("claude-temporal.toml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "metrics_file = \"{}\"\n\n[notification]\ntype = \"console,webhook\"\nwebhook_url = \"http://127.0.0.1:{receiver_port}/hooks/{hook_token}\"\nwebhook_secret = \"{secret}\"\n",
+            metrics_file.display()
+        ),
+    )
+    .unwrap();
+    let config = [("CLAUDE_TEMPORAL_CONFIG", config_file.as_path())];
+    let [nats_port, monitor_port, metrics_port, notifier_port] = free_ports();
+    let up = state.run_with(
+        &config,
+        &[
+            "up",
+            "--only",
+            "nats,notifier,metrics-sink",
+            "--nats-port",
+            &nats_port.to_string(),
+            "--nats-monitor-port",
+            &monitor_port.to_string(),
+            "--metrics-port",
+            &metrics_port.to_string(),
+            "--notifier-metrics-port",
+            &notifier_port.to_string(),
+            "--json",
+        ],
+    );
+    assert!(up.status.success());
+    let stack = stdout_json(&up);
+
+    let publisher = ct_events::Publisher::connect(ct_events::PublisherConfig::new(
+        stack["nats_url"].as_str().unwrap(),
+        "dev-stack-test",
+    ))
+    .await
+    .unwrap();
+    let event = stage_completed("wf-config-file");
+    let event_id = event.id.clone();
+    publisher.publish(event);
+    publisher.flush(Duration::from_secs(10)).await.unwrap();
+
+    // The webhook set only in the file got the event, signed with the file's secret.
+    let request = wait_until("the webhook receives the event", Duration::from_secs(30), || {
+        received.recv_timeout(Duration::from_millis(100)).ok().filter(|r| r.header("webhook-id") == event_id)
+    });
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, signing_key);
+    let signed = format!("{}.{}.", request.header("webhook-id"), request.header("webhook-timestamp"));
+    let mut message = signed.into_bytes();
+    message.extend_from_slice(&request.body);
+    let signature = request.header("webhook-signature").strip_prefix("v1,").expect("a v1 signature");
+    let signature = base64::engine::general_purpose::STANDARD.decode(signature).unwrap();
+    ring::hmac::verify(&key, &message, &signature).expect("the signature is made with the file's secret");
+
+    // The metrics file named only in the config file holds the stage's line, and `metrics`
+    // reads that same file.
+    wait_until("the sink writes the configured file", Duration::from_secs(30), || {
+        std::fs::read_to_string(&metrics_file).ok().filter(|text| text.contains(&event_id))
+    });
+    let summary = Command::new(env!("CARGO_BIN_EXE_claude-temporal"))
+        .envs(config)
+        .args(["metrics", "--json"])
+        .output()
+        .unwrap();
+    assert!(summary.status.success(), "{}", String::from_utf8_lossy(&summary.stderr));
+    assert_eq!(stdout_json(&summary)["total"]["stages"], 1);
+
+    // The secret and the hook's path are on no command line, in no log, not in stack.json and
+    // not in `config show`.
+    let mut seen = Vec::new();
+    for component in stack["components"].as_array().unwrap() {
+        let pid = component["pid"].as_u64().unwrap();
+        seen.push(String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap()).replace('\0', " "));
+    }
+    for entry in std::fs::read_dir(stack["log_dir"].as_str().unwrap()).unwrap() {
+        seen.push(std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+    }
+    seen.push(std::fs::read_to_string(state.dir.path().join("stack.json")).unwrap());
+    for service in ["notifier", "metrics-sink"] {
+        let show = Command::new(env!("CARGO_BIN_EXE_claude-temporal"))
+            .envs(config)
+            .args(["config", "show", "--service", service])
+            .output()
+            .unwrap();
+        assert!(show.status.success());
+        seen.push(String::from_utf8_lossy(&show.stdout).into_owned());
+    }
+    assert!(seen.last().unwrap().contains("stage-metrics.jsonl"), "{}", seen.last().unwrap());
+    for text in &seen {
+        assert!(!text.contains(&secret) && !text.contains(hook_token), "a secret leaked into:\n{text}");
+    }
 }
