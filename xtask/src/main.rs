@@ -1,5 +1,6 @@
 //! Developer entry points, run as `cargo xtask <task>` (alias in .cargo/config.toml).
 
+mod compose;
 mod demo;
 mod workspace;
 
@@ -26,12 +27,20 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cargo_test_args: Vec<String>,
     },
+    /// Install Docker and Compose where missing (Debian's packages, needs root), start the
+    /// engine if it is not running, build every image, and run the compose stack test.
+    ComposeTest {
+        /// Passed on to the test binary after `--ignored --nocapture`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        test_args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().task {
         Task::Demo => demo::run(),
         Task::Test { cargo_test_args } => test(&cargo_test_args),
+        Task::ComposeTest { test_args } => compose::run(&test_args),
     };
     result.unwrap_or_else(|err| {
         eprintln!("xtask: error: {err:#}");
@@ -57,7 +66,7 @@ mod tests {
     fn test_args(argv: &[&str]) -> Vec<String> {
         match Cli::try_parse_from(argv).unwrap().task {
             Task::Test { cargo_test_args } => cargo_test_args,
-            Task::Demo => panic!("parsed as demo"),
+            other => panic!("parsed as {other:?}"),
         }
     }
 

@@ -14,6 +14,11 @@ pub(crate) struct Workspace {
 }
 
 impl Workspace {
+    /// Cargo's target directory, where tasks keep their logs too.
+    pub(crate) fn target_dir(&self) -> &Path {
+        &self.target_dir
+    }
+
     /// Where `cargo build` put the binaries (debug profile).
     pub(crate) fn bin_dir(&self) -> PathBuf {
         self.target_dir.join("debug")

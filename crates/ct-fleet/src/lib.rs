@@ -29,5 +29,5 @@ pub use roots::{RootsError, WorkspaceRoots};
 pub use runs::{RunInfo, RunRegistry, RunTicket};
 pub use token::{ControlToken, TokenError};
 pub use trace::trace_of;
-pub use identity::{control_address, instance_identity};
+pub use identity::{advertised_address, control_address, instance_identity};
 pub use worker::{ActivityWorker, WorkerError};

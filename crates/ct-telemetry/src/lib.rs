@@ -69,19 +69,41 @@ pub fn parse_args<A: clap::Parser>() -> A {
 /// under a temporary name and renamed, so a reader polling the file never sees
 /// it empty or half-written.
 pub fn write_port_file(path: &std::path::Path, port: u16) -> std::io::Result<()> {
+    write_ready_file(path, &port.to_string())
+}
+
+fn write_ready_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    std::fs::write(&tmp, port.to_string())?;
+    std::fs::write(&tmp, contents)?;
     std::fs::rename(&tmp, path)
+}
+
+/// Removes a readiness file left by an earlier run of the process (a restarted container keeps
+/// its files), so that nobody takes this run for ready before it says so.
+pub fn withdraw_ready_file(path: Option<&std::path::Path>) {
+    if let Some(path) = path
+        && let Err(err) = std::fs::remove_file(path)
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::error!("cannot remove the stale readiness file {}: {err}", path.display());
+        std::process::exit(1);
+    }
 }
 
 /// Writes the port file once the process is ready to be used, or exits 1: whoever started it
 /// waits for that file and could never reach it without.
 pub fn announce_port(path: Option<&std::path::Path>, port: u16) {
+    announce_ready(path, &port.to_string());
+}
+
+/// Writes `contents` to the readiness file once the process is ready, or exits 1 (see
+/// [`announce_port`]).
+pub fn announce_ready(path: Option<&std::path::Path>, contents: &str) {
     if let Some(path) = path
-        && let Err(err) = write_port_file(path, port)
+        && let Err(err) = write_ready_file(path, contents)
     {
-        tracing::error!("cannot write the port file {}: {err}", path.display());
+        tracing::error!("cannot write the readiness file {}: {err}", path.display());
         std::process::exit(1);
     }
 }

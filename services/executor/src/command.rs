@@ -95,7 +95,9 @@ pub(crate) fn base_env(
     let vertex = is_enabled(all.get("CLAUDE_CODE_USE_VERTEX"));
     let mut env: BTreeMap<String, String> = all
         .into_iter()
-        .filter(|(name, _)| passes_through(name, bedrock, vertex))
+        // An empty variable is one a deployment left unset (compose passes `${X:-}` as ""):
+        // the CLI would take an empty ANTHROPIC_BASE_URL for an address.
+        .filter(|(name, value)| !value.is_empty() && passes_through(name, bedrock, vertex))
         .collect();
     env.extend(extra.iter().cloned());
     env
@@ -236,6 +238,7 @@ mod tests {
                 ("PATH", "/usr/bin"),
                 ("LC_ALL", "C.UTF-8"),
                 ("ANTHROPIC_API_KEY", "sk-test"),
+                ("ANTHROPIC_BASE_URL", ""),
                 ("CLAUDE_CODE_USE_BEDROCK", "1"),
                 ("AWS_REGION", "eu-west-1"),
                 ("GOOGLE_APPLICATION_CREDENTIALS", "/secret.json"),

@@ -59,9 +59,6 @@ pub enum Error {
     #[error("{0}")]
     Library(String),
 
-    #[error("cannot listen for the control API on {address}: {source}")]
-    Listen { address: String, source: io::Error },
-
     #[error(transparent)]
     Temporal(#[from] ct_fleet::ConnectError),
 

@@ -38,11 +38,16 @@ struct Args {
     /// token given through CT_CONTROL_TOKEN or --control-token-file.
     #[arg(long, env = "CT_EXECUTOR_LISTEN", default_value = "127.0.0.1:50061")]
     listen: String,
+    /// Address the fleet reaches the control API on, IP:PORT [default: the listen address; for a
+    /// wildcard one, this host's address toward Temporal].
+    #[arg(long, env = "CT_CONTROL_ADVERTISE", value_name = "IP:PORT")]
+    control_advertise: Option<std::net::SocketAddr>,
     /// Write the control API's port to this file once the executor polls.
     #[arg(long, env = "CT_EXECUTOR_PORT_FILE")]
     port_file: Option<PathBuf>,
     /// File holding the control API's token; made (mode 0600) when missing and the address is
-    /// loopback [default: <state dir>/control.token].
+    /// loopback [default: <state dir>/control.token]. The token itself in the environment
+    /// wins over any file, for containers [env: CT_CONTROL_TOKEN].
     #[arg(long, env = "CT_CONTROL_TOKEN_FILE")]
     control_token_file: Option<PathBuf>,
     /// The agent CLI: a path, or a name looked up on PATH [env: CLAUDE_BIN].
@@ -165,17 +170,22 @@ async fn main() {
     let control_token = ct_fleet::ControlToken::resolve(std::env::var("CT_CONTROL_TOKEN").ok(), &token_file, addr)
         .unwrap_or_else(|e| bad_setting(&e));
     let temporal = settings.temporal;
+    let advertise = ct_fleet::advertised_address(addr, args.control_advertise, &temporal.address)
+        .with_context(|| format!("cannot tell which address reaches this control API from {}", temporal.address))
+        .unwrap_or_else(|e| bad_setting(&format!("{e:#}; give it with --control-advertise IP:PORT")));
     let fleet = ct_executor::Fleet {
         temporal: ct_fleet::TemporalTarget { address: temporal.address, namespace: temporal.namespace },
         task_queue: ct_contracts::agents_queue(&temporal.task_queue),
         nats_url: settings.nats_url,
         control_token,
+        advertise,
         grace: Duration::from_secs(settings.executor.shutdown_grace_secs),
     };
 
     let shutdown = CancellationToken::new();
     tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
     let port_file = args.port_file;
+    ct_telemetry::withdraw_ready_file(port_file.as_deref());
     let ran = ct_executor::run(config, fleet, listener, shutdown, |_| {
         ct_telemetry::announce_port(port_file.as_deref(), addr.port())
     })

@@ -27,6 +27,8 @@ pub struct Fleet {
     pub task_queue: String,
     pub nats_url: String,
     pub control_token: ControlToken,
+    /// Where the fleet reaches the control API (the listener's address, or one given).
+    pub advertise: std::net::SocketAddr,
     /// After shutdown begins, running agents get this long before they are killed.
     pub grace: Duration,
 }
@@ -40,10 +42,7 @@ pub async fn run(
     shutdown: CancellationToken,
     on_ready: impl FnOnce(&str),
 ) -> Result<(), Error> {
-    let control_addr = control.local_addr().map_err(|source| Error::Listen {
-        address: "the control listener".to_owned(),
-        source,
-    })?;
+    let control_addr = fleet.advertise;
     let identity = ct_fleet::instance_identity("executor", control_addr);
     let capacity = config.max_concurrent;
     let description = describe(&config, &fleet.task_queue, &identity).await;

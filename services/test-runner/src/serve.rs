@@ -18,6 +18,8 @@ pub struct Fleet {
     /// The tests queue it polls (`<workflow queue>.tests`).
     pub task_queue: String,
     pub control_token: ControlToken,
+    /// Where the fleet reaches the control API (the listener's address, or one given).
+    pub advertise: std::net::SocketAddr,
     pub grace: Duration,
 }
 
@@ -29,7 +31,7 @@ pub async fn run(
     shutdown: CancellationToken,
     on_ready: impl FnOnce(&str),
 ) -> Result<(), Error> {
-    let control_addr = control.local_addr().map_err(|source| Error::Serve(source.to_string()))?;
+    let control_addr = fleet.advertise;
     let identity = ct_fleet::instance_identity("test-runner", control_addr);
     let description = describe(&config, &fleet.task_queue, &identity).await;
     let worker = ActivityWorker { task_queue: fleet.task_queue.clone(), capacity: config.capacity, grace: fleet.grace };

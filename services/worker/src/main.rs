@@ -38,6 +38,9 @@ struct Args {
     /// Seconds a crashed worker's workflows wait on its sticky queue before another worker takes them.
     #[arg(long, env = "WORKER_STICKY_TIMEOUT_SECS", default_value_t = 10)]
     sticky_timeout_secs: u64,
+    /// Write this file (it holds the task queue) once the worker polls; a container's health check.
+    #[arg(long, env = "CT_READY_FILE", value_name = "PATH")]
+    ready_file: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -71,7 +74,12 @@ async fn main() -> ExitCode {
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
-    match ct_worker::run(config, shutdown).await {
+    let ready_file = args.ready_file;
+    ct_telemetry::withdraw_ready_file(ready_file.as_deref());
+    let ran = ct_worker::run(config, shutdown, |task_queue| {
+        ct_telemetry::announce_ready(ready_file.as_deref(), task_queue)
+    });
+    match ran.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err}");

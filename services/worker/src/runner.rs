@@ -53,7 +53,8 @@ fn check_contracts() -> Result<(), String> {
 
 /// Polls the task queue until `shutdown` fires, then lets running tasks finish.
 /// The Temporal worker future is not `Send`: call this on the main task.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), WorkerError> {
+/// `on_ready` gets the task queue once the worker is about to poll it.
+pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnOnce(&str)) -> Result<(), WorkerError> {
     check_contracts().map_err(WorkerError::Start)?;
     let publisher = Publisher::connect(PublisherConfig::new(config.nats_url.clone(), "ct-worker")).await?;
     let runtime = Runtime::from_current_tokio(Default::default()).map_err(|e| WorkerError::Start(e.to_string()))?;
@@ -92,6 +93,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
         tests = %ct_contracts::tests_queue(&config.task_queue),
         "worker started"
     );
+    on_ready(&config.task_queue);
     let outcome = worker.run().await.map_err(|e| WorkerError::Run(e.to_string()));
     if let Err(err) = publisher.flush(EVENT_FLUSH).await {
         tracing::warn!(%err, "events still unpublished at shutdown");

@@ -2,12 +2,14 @@
 //! binaries, the real Claude Code CLI against the scripted model, real git
 //! repositories. Everything binds free loopback ports and is stopped on drop.
 
+mod compose;
 mod fixtures;
 mod paths;
 mod process;
 mod project;
 mod stack;
 
+pub use compose::{ComposeService, compose_services, interpolate};
 pub use fixtures::{fixtures_dir, replayer, save_fixture};
 pub use paths::{bin, example, tool, workspace_root};
 pub use process::{Service, free_port, processes_matching};

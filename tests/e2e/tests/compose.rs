@@ -1,0 +1,336 @@
+//! The compose stack for real: `docker-compose.yml` brought up with 3 executors and 2
+//! test-runners on its own network, a develop workflow and a parallel workflow of four features
+//! run on projects in the shared workspace with the real Claude Code CLI in the executor image
+//! (the scripted model reached through ANTHROPIC_BASE_URL), one executor container killed while
+//! it runs an agent, and `down -v` leaving nothing behind.
+//!
+//! Needs a Docker engine and the images: run it with `cargo xtask compose-test`, which installs
+//! and starts Docker where needed and builds the images first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use ct_domain::{RunState, StageState, WorkflowStatus};
+use ct_e2e::{bin, example, free_port, git, workspace_root};
+use serde_json::json;
+
+const EXECUTORS: usize = 3;
+const TEST_RUNNERS: usize = 2;
+const FEATURES: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
+/// The uid the services run as (the images' `ct` user); the workspace belongs to it.
+const SERVICE_UID: &str = "10001";
+
+fn docker() -> Command {
+    Command::new(std::env::var("DOCKER").unwrap_or_else(|_| "docker".to_owned()))
+}
+
+fn run(mut command: Command, what: &str) -> Output {
+    let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The develop scenario plus one script per parallel feature; each feature's agent takes three
+/// seconds over its first turn, so there is an agent to kill.
+fn scenario() -> serde_json::Value {
+    let develop: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(example("scenarios/develop-textstats.json")).unwrap()).unwrap();
+    let mut scripts: Vec<serde_json::Value> = FEATURES
+        .iter()
+        .map(|feature| {
+            json!({ "name": feature, "match": format!("Feature: {feature}\n"), "turns": [
+                { "text": format!("Adding {feature}."), "delay_ms": 3000,
+                  "tool_uses": [
+                      { "name": "Write", "input": { "file_path": format!("{{cwd}}/textstats/{feature}.py"),
+                        "content": "def count(text):\n    return len(text)\n" } },
+                      { "name": "Write", "input": { "file_path": format!("{{cwd}}/tests/test_{feature}.py"),
+                        "content": format!("from textstats.{feature} import count\n\n\ndef test_{feature}():\n    assert count('') == 0\n") } }
+                  ],
+                  "usage": { "input_tokens": 200, "output_tokens": 50 } },
+                { "text": "Done.", "usage": { "input_tokens": 20, "output_tokens": 5 } }
+            ]})
+        })
+        .collect();
+    scripts.extend(develop["scripts"].as_array().unwrap().iter().cloned());
+    json!({ "scripts": scripts })
+}
+
+/// A compose project of its own (`ct-compose-<pid>`), torn down with its volumes on drop.
+struct ComposeStack {
+    project: String,
+    env: BTreeMap<String, String>,
+    workspace: PathBuf,
+}
+
+impl ComposeStack {
+    fn compose(&self, args: &[&str]) -> Command {
+        let program = std::env::var("COMPOSE").unwrap_or_else(|_| "docker-compose".to_owned());
+        let mut words = program.split_whitespace();
+        let mut command = Command::new(words.next().expect("COMPOSE names a program"));
+        command
+            .args(words)
+            .args(["-p", &self.project, "-f", "docker-compose.yml", "-f", "deploy/compose.scripted-model.yml"])
+            .args(args)
+            .current_dir(workspace_root())
+            .envs(&self.env);
+        command
+    }
+
+    /// `service state health` of every container of the project.
+    fn containers(&self) -> Vec<(String, String, String)> {
+        let mut ps = docker();
+        ps.args(["ps", "-a", "--filter", &format!("label=com.docker.compose.project={}", self.project)])
+            .args(["--format", "{{.Label \"com.docker.compose.service\"}} {{.ID}} {{.Status}}"]);
+        stdout(&run(ps, "docker ps"))
+            .lines()
+            .map(|line| {
+                let mut words = line.splitn(3, ' ');
+                let service = words.next().unwrap_or_default().to_owned();
+                let id = words.next().unwrap_or_default().to_owned();
+                (service, id, words.next().unwrap_or_default().to_owned())
+            })
+            .collect()
+    }
+
+    fn wait_healthy(&self, expected: usize, deadline: Duration) {
+        let start = Instant::now();
+        loop {
+            let containers = self.containers();
+            let healthy = containers.iter().filter(|(_, _, status)| status.contains("(healthy)")).count();
+            if containers.len() == expected && healthy == expected {
+                eprintln!("compose: {expected} containers healthy after {:.1?}", start.elapsed());
+                return;
+            }
+            assert!(start.elapsed() < deadline, "not all healthy after {deadline:?}: {containers:#?}\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn logs(&self) -> String {
+        self.compose(&["logs", "--no-color", "--tail", "40"])
+            .output()
+            .map(|out| stdout(&out))
+            .unwrap_or_default()
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin("claude-temporal"))
+            .args(args)
+            .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", self.env["TEMPORAL_PORT"]))
+            .env("NATS_URL", format!("nats://127.0.0.1:{}", self.env["NATS_PORT"]))
+            .env("CT_CONTROL_TOKEN", &self.env["CT_CONTROL_TOKEN"])
+            .env("CT_WORKSPACE_ROOTS", &self.workspace)
+            .env("CT_STATE_DIR", self.workspace.join(".cli-state"))
+            .env("METRICS_FILE", self.workspace.join(".cli-state/metrics.jsonl"))
+            .current_dir(&self.workspace)
+            .output()
+            .expect("claude-temporal runs")
+    }
+
+    fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.cli(args);
+        assert!(out.status.success(), "claude-temporal {args:?}: {}\n{}", String::from_utf8_lossy(&out.stderr), self.logs());
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", stdout(&out)))
+    }
+
+    fn status(&self, id: &str) -> WorkflowStatus {
+        serde_json::from_value(self.cli_json(&["status", id, "--json"])).expect("status JSON")
+    }
+
+    fn wait_for(&self, id: &str, what: &str, done: impl Fn(&WorkflowStatus) -> bool) -> WorkflowStatus {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let status = self.status(id);
+            if done(&status) {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{id}: no {what} within 180 s: {status:#?}\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+impl Drop for ComposeStack {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "-v", "--remove-orphans", "--timeout", "5"]).output();
+    }
+}
+
+/// A copy of examples/textstats as a git repository in the workspace, owned by the services' uid.
+fn project_in(workspace: &Path, name: &str) -> PathBuf {
+    let dir = workspace.join(name);
+    run(
+        {
+            let mut cp = Command::new("cp");
+            cp.arg("-r").arg(example("textstats")).arg(&dir);
+            cp
+        },
+        "copy the example project",
+    );
+    git(&dir, &["init", "-q", "-b", "main"]);
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "initial"]);
+    dir
+}
+
+fn chown_to_services(dir: &Path) {
+    let mut chown = Command::new("chown");
+    chown.args(["-R", &format!("{SERVICE_UID}:{SERVICE_UID}")]).arg(dir);
+    run(chown, "chown the workspace");
+}
+
+fn project_label_resources(kind: &str, project: &str) -> Vec<String> {
+    let mut ls = docker();
+    ls.args([kind, "ls", "-q", "--filter", &format!("label=com.docker.compose.project={project}")]);
+    stdout(&run(ls, "docker ls")).lines().map(str::to_owned).collect()
+}
+
+#[test]
+#[ignore = "needs Docker and the images: run by `cargo xtask compose-test`"]
+fn the_compose_stack_runs_workflows_over_scaled_executors_and_survives_losing_one() {
+    let workspace = tempfile::Builder::new().prefix("ct-compose-ws").tempdir_in("/tmp").unwrap();
+    let root = workspace.path().canonicalize().unwrap();
+    std::fs::write(root.join("scenario.json"), scenario().to_string()).unwrap();
+    let develop_project = project_in(&root, "develop-project");
+    let parallel_project = project_in(&root, "parallel-project");
+    chown_to_services(&root);
+
+    let project = format!("ct-compose-{}", std::process::id());
+    let env = BTreeMap::from([
+        ("CT_WORKSPACE".to_owned(), root.display().to_string()),
+        ("CT_CONTROL_TOKEN".to_owned(), format!("compose-test-token-{}", std::process::id())),
+        ("CT_SCENARIO".to_owned(), root.join("scenario.json").display().to_string()),
+        ("TEMPORAL_PORT".to_owned(), free_port().to_string()),
+        ("TEMPORAL_UI_PORT".to_owned(), free_port().to_string()),
+        ("NATS_PORT".to_owned(), free_port().to_string()),
+        ("METRICS_PORT".to_owned(), free_port().to_string()),
+        ("EXECUTOR_MAX_CONCURRENT".to_owned(), "2".to_owned()),
+    ]);
+    let stack = ComposeStack { project: project.clone(), env, workspace: root.clone() };
+
+    let started = Instant::now();
+    run(
+        stack.compose(&[
+            "up",
+            "-d",
+            "--no-build",
+            "--scale",
+            &format!("executor={EXECUTORS}"),
+            "--scale",
+            &format!("test-runner={TEST_RUNNERS}"),
+        ]),
+        "compose up",
+    );
+    // temporal, nats, scripted-model, worker, notifier, metrics-sink, and the scaled two.
+    stack.wait_healthy(6 + EXECUTORS + TEST_RUNNERS, Duration::from_secs(240));
+    eprintln!("compose: stack up in {:.1?}", started.elapsed());
+
+    // Every replica polls its queue, and the fleet view reaches each one's control API.
+    let fleet = stack.cli_json(&["fleet", "--json"]);
+    let members = |kind: &str| -> usize {
+        fleet["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|q| q["kind"] == kind)
+            .flat_map(|q| q["members"].as_array().unwrap().iter())
+            .filter(|m| m["reachable"] == true)
+            .count()
+    };
+    assert_eq!(members("agents"), EXECUTORS, "{fleet:#}");
+    assert_eq!(members("tests"), TEST_RUNNERS, "{fleet:#}");
+
+    let develop = stack.cli_json(&[
+        "start",
+        develop_project.to_str().unwrap(),
+        "--features",
+        "word counts",
+        "streaming counts",
+        "--json",
+    ]);
+    let develop_id = develop["workflow_id"].as_str().unwrap().to_owned();
+    let mut parallel_args = vec!["parallel", parallel_project.to_str().unwrap()];
+    parallel_args.extend(FEATURES);
+    parallel_args.push("--json");
+    let parallel_id = stack.cli_json(&parallel_args)["workflow_id"].as_str().unwrap().to_owned();
+
+    // Kill the container of an executor while it runs one of the features' agents.
+    let running = stack.wait_for(&parallel_id, "feature running on an executor", |s| {
+        s.stages.iter().any(|st| st.state == StageState::Running && st.executor_id.is_some())
+    });
+    let victim_stage = running.stages.iter().find(|st| st.state == StageState::Running && st.executor_id.is_some()).unwrap();
+    let victim = victim_stage.executor_id.clone().unwrap();
+    let victim_host = victim.split(':').nth(1).expect("identity names its host").to_owned();
+    let mut kill = docker();
+    kill.args(["kill", &victim_host]);
+    run(kill, "docker kill an executor");
+    let killed_at = Instant::now();
+    eprintln!("compose: killed executor container {victim_host} running {}", victim_stage.name);
+
+    stack.wait_for(&develop_id, "approval gate", |s| s.awaiting_approval.as_deref() == Some("core-implementation"));
+    let approve = stack.cli(&["approve", &develop_id]);
+    assert!(approve.status.success(), "{}", String::from_utf8_lossy(&approve.stderr));
+
+    let parallel: WorkflowStatus = serde_json::from_value(stack.cli_json(&["result", &parallel_id, "--json"])).unwrap();
+    eprintln!("compose: parallel workflow completed {:.1?} after the kill", killed_at.elapsed());
+    let develop: WorkflowStatus = serde_json::from_value(stack.cli_json(&["result", &develop_id, "--json"])).unwrap();
+
+    assert_eq!(parallel.state, RunState::Completed, "{parallel:#?}\n{}", stack.logs());
+    assert_eq!(develop.state, RunState::Completed, "{develop:#?}\n{}", stack.logs());
+    for stage in parallel.stages.iter().chain(&develop.stages) {
+        assert_eq!(stage.state, StageState::Completed, "{stage:#?}");
+        assert_eq!(stage.tests_failed, Some(0), "tests ran in a test-runner container: {stage:#?}");
+    }
+    let rerun = parallel.stages.iter().find(|st| st.name == victim_stage.name).unwrap();
+    assert_ne!(rerun.executor_id.as_deref(), Some(victim.as_str()), "the killed executor's feature ran again elsewhere");
+    assert!(rerun.attempts >= 2, "{rerun:#?}");
+    for feature in FEATURES {
+        let branch = format!("feature-{}-{feature}", FEATURES.iter().position(|f| *f == feature).unwrap() + 1);
+        // The project belongs to the services' uid now; git would refuse it to anyone else.
+        let file = git(&parallel_project, &["-c", "safe.directory=*", "show", &format!("{branch}:textstats/{feature}.py")]);
+        assert!(file.contains("def count"), "{branch} holds the agent's module");
+    }
+    assert!(develop_project.join("textstats/stream.py").exists(), "the develop agents wrote the streaming module");
+    let executors: BTreeSet<&str> = parallel
+        .stages
+        .iter()
+        .chain(&develop.stages)
+        .filter_map(|st| st.executor_id.as_deref())
+        .collect();
+    eprintln!("compose: runs spread over {} executors: {executors:?}", executors.len());
+    assert!(executors.len() >= 2, "{executors:?}");
+
+    // The metrics-sink recorded the stages and publishes them on the host's loopback.
+    let metrics = http_get(&format!("http://127.0.0.1:{}/metrics", stack.env["METRICS_PORT"]));
+    assert!(metrics.contains("ct_stages_total"), "{metrics}");
+
+    run(stack.compose(&["down", "-v", "--remove-orphans", "--timeout", "5"]), "compose down");
+    for kind in ["container", "network", "volume"] {
+        let left = project_label_resources(kind, &project);
+        assert!(left.is_empty(), "{kind}s left behind: {left:?}");
+    }
+    eprintln!("compose: whole test {:.1?}", started.elapsed());
+}
+
+/// A plain HTTP/1.0 GET on loopback, without adding an HTTP client to the test crate.
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).unwrap();
+    body
+}
