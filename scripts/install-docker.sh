@@ -5,7 +5,7 @@
 set -euo pipefail
 
 want=()
-[[ -x /usr/bin/dockerd ]] || want+=(docker.io)
+[[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]] || want+=(docker.io)
 command -v docker-compose >/dev/null || want+=(docker-compose)
 command -v debootstrap >/dev/null || want+=(debootstrap)
 ((${#want[@]})) || exit 0

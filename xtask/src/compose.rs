@@ -39,7 +39,8 @@ pub(crate) fn run(cargo_test_args: &[String]) -> anyhow::Result<ExitCode> {
     eprintln!("xtask: compose test with `{compose}`");
     let status = ws
         .cargo()
-        .args(["test", "-p", "ct-e2e", "--test", "compose", "--", "--ignored", "--nocapture"])
+        // `--workspace` resolves features as `cargo xtask test` does, so its build is reused.
+        .args(["test", "--workspace", "--test", "compose", "--", "--ignored", "--nocapture"])
         .args(cargo_test_args)
         .env("CT_BIN_DIR", ws.bin_dir())
         .env("DOCKER", &docker)

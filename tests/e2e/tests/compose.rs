@@ -133,6 +133,10 @@ impl ComposeStack {
             .env("CT_WORKSPACE_ROOTS", &self.workspace)
             .env("CT_STATE_DIR", self.workspace.join(".cli-state"))
             .env("METRICS_FILE", self.workspace.join(".cli-state/metrics.jsonl"))
+            // The projects belong to the services' uid, not to this test's user.
+            .env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "safe.directory")
+            .env("GIT_CONFIG_VALUE_0", "*")
             .current_dir(&self.workspace)
             .output()
             .expect("claude-temporal runs")

@@ -130,6 +130,13 @@ fn validate_project(path: &Path) -> Result<PathBuf, CliError> {
         .args(["rev-parse", "--is-inside-work-tree"])
         .output()
         .map_err(|err| CliError::BadInput(format!("cannot run git to check {}: {err}", project.display())))?;
+    if String::from_utf8_lossy(&inside.stderr).contains("dubious ownership") {
+        return Err(CliError::BadInput(format!(
+            "{0} belongs to another user and git refuses to work in it; run as its owner (the \
+             executors run as that user too), or trust it: `git config --global --add safe.directory {0}`",
+            project.display()
+        )));
+    }
     if !inside.status.success() || String::from_utf8_lossy(&inside.stdout).trim() != "true" {
         return Err(CliError::BadInput(format!(
             "{} is not a git repository; the agent's work is tracked with git. Run \
