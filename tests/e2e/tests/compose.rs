@@ -262,6 +262,11 @@ fn the_compose_stack_runs_workflows_over_scaled_executors_and_survives_losing_on
         assert!(Instant::now() < deadline, "the fleet never listed every replica: {fleet:#}");
         std::thread::sleep(Duration::from_millis(500));
     }
+    // Inside the network (where a host cannot reach the replicas, as on Docker Desktop), the
+    // CLI in an executor container sees the same fleet with the token it was given.
+    let inside = run(stack.compose(&["exec", "-T", "executor", "claude-temporal", "fleet", "--json"]), "fleet in a container");
+    let inside: serde_json::Value = serde_json::from_slice(&inside.stdout).expect("fleet --json in a container");
+    assert_eq!(reachable(&inside, "agents"), EXECUTORS, "{inside:#}");
 
     let develop = stack.cli_json(&[
         "start",
