@@ -53,17 +53,8 @@ pub(crate) fn run(cargo_test_args: &[String]) -> anyhow::Result<ExitCode> {
 }
 
 fn step(ws: &Workspace, program: &str, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> anyhow::Result<()> {
-    let what = format!("{program} {}", args.join(" "));
-    let status = ws
-        .command(program)
-        .args(args)
-        .envs(env.iter().copied())
-        .status()
-        .with_context(|| format!("cannot run {what}"))?;
-    if !status.success() {
-        bail!("{what} failed ({status})");
-    }
-    Ok(())
+    let status = ws.command(program).args(args).envs(env.iter().copied()).status();
+    workspace::check(status, &format!("{program} {}", args.join(" ")))
 }
 
 /// Debian's client where installed: it has BuildKit built in, where a newer client on PATH
@@ -75,13 +66,7 @@ fn docker_client() -> PathBuf {
 
 /// `docker compose` (v2) when the client has it, else `docker-compose` (1.29).
 fn compose_program(docker: &Path) -> String {
-    let v2 = Command::new(docker)
-        .args(["compose", "version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if v2 { format!("{} compose", docker.display()) } else { "docker-compose".to_owned() }
+    if succeeds(docker, &["compose", "version"]) { format!("{} compose", docker.display()) } else { "docker-compose".to_owned() }
 }
 
 fn build_images(ws: &Workspace, docker: &Path) -> anyhow::Result<()> {
@@ -102,10 +87,7 @@ fn build_images(ws: &Workspace, docker: &Path) -> anyhow::Result<()> {
         if let Some(bundle) = &ca_bundle {
             build.arg("--secret").arg(format!("id=extra-ca,src={}", bundle.display()));
         }
-        let status = build.arg(".").status().context("cannot run docker build")?;
-        if !status.success() {
-            bail!("docker build --target {target} failed ({status})");
-        }
+        workspace::check(build.arg(".").status(), &format!("docker build --target {target}"))?;
         eprintln!("xtask: image claude-temporal/{target}:dev in {:.1?}", started.elapsed());
     }
     Ok(())
@@ -118,7 +100,7 @@ struct Engine {
 
 impl Engine {
     fn ensure(docker: &Path, state: &Path) -> anyhow::Result<Engine> {
-        if answers(docker) {
+        if succeeds(docker, &["info"]) {
             return Ok(Engine { started: None });
         }
         std::fs::create_dir_all(state).with_context(|| format!("cannot create {}", state.display()))?;
@@ -133,7 +115,7 @@ impl Engine {
             .context("cannot start dockerd: install docker.io (scripts/install-docker.sh) and run as root")?;
         let engine = Engine { started: Some(child) };
         let deadline = Instant::now() + ENGINE_START;
-        while !answers(docker) {
+        while !succeeds(docker, &["info"]) {
             if Instant::now() > deadline {
                 bail!("dockerd did not answer within {ENGINE_START:?}; see {}", log_path.display());
             }
@@ -143,9 +125,10 @@ impl Engine {
     }
 }
 
-fn answers(docker: &Path) -> bool {
+/// Whether `docker ARGS` runs and exits 0 (output discarded).
+fn succeeds(docker: &Path, args: &[&str]) -> bool {
     Command::new(docker)
-        .arg("info")
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()

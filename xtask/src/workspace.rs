@@ -101,7 +101,7 @@ fn target_dir(root: &Path) -> anyhow::Result<PathBuf> {
         .context("cargo metadata has no target_directory")
 }
 
-fn check(status: std::io::Result<ExitStatus>, what: &str) -> anyhow::Result<()> {
+pub(crate) fn check(status: std::io::Result<ExitStatus>, what: &str) -> anyhow::Result<()> {
     let status = status.with_context(|| format!("cannot run {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");

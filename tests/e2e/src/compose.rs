@@ -78,7 +78,7 @@ fn container_port(spec: &str) -> u16 {
 
 /// Compose's interpolation: `${X}`, `${X:-default}`, `${X:?error}` and `$$`. An unset
 /// `${X:?error}` panics with the error, as Compose refuses to start.
-pub fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> String {
+fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(at) = rest.find('$') {

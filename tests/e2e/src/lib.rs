@@ -9,9 +9,9 @@ mod process;
 mod project;
 mod stack;
 
-pub use compose::{ComposeService, compose_services, interpolate};
+pub use compose::{ComposeService, compose_services};
 pub use fixtures::{fixtures_dir, replayer, save_fixture};
 pub use paths::{bin, example, tool, workspace_root};
 pub use process::{Service, free_port, processes_matching};
-pub use project::{checkout_state, files, git, git_project};
+pub use project::{checkout_state, files, git, git_project, git_project_at};
 pub use stack::{CliOutput, Stack, StackOptions};

@@ -39,11 +39,16 @@ fn copy_dir(from: &Path, to: &Path) {
 /// A fresh git repository holding a copy of `source`, with one commit.
 pub fn git_project(source: &Path) -> tempfile::TempDir {
     let dir = tempfile::Builder::new().prefix("ct-e2e-project-").tempdir().expect("tempdir");
-    copy_dir(source, dir.path());
-    git(dir.path(), &["init", "-q", "-b", "main"]);
-    git(dir.path(), &["add", "-A"]);
-    git(dir.path(), &["commit", "-q", "-m", "initial"]);
+    git_project_at(source, dir.path());
     dir
+}
+
+/// Makes `dir` a git repository holding a copy of `source`, with one commit.
+pub fn git_project_at(source: &Path, dir: &Path) {
+    copy_dir(source, dir);
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "initial"]);
 }
 
 /// What git keeps about a checkout, as bytes: the index file, HEAD, and every ref except

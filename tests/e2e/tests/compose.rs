@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use ct_domain::{RunState, StageState, WorkflowStatus};
-use ct_e2e::{bin, example, free_port, git, workspace_root};
+use ct_e2e::{bin, example, free_port, git, git_project_at, workspace_root};
 use serde_json::json;
 
 const EXECUTORS: usize = 3;
@@ -170,20 +170,10 @@ impl Drop for ComposeStack {
     }
 }
 
-/// A copy of examples/textstats as a git repository in the workspace, owned by the services' uid.
+/// A copy of examples/textstats as a git repository in the workspace.
 fn project_in(workspace: &Path, name: &str) -> PathBuf {
     let dir = workspace.join(name);
-    run(
-        {
-            let mut cp = Command::new("cp");
-            cp.arg("-r").arg(example("textstats")).arg(&dir);
-            cp
-        },
-        "copy the example project",
-    );
-    git(&dir, &["init", "-q", "-b", "main"]);
-    git(&dir, &["add", "-A"]);
-    git(&dir, &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "initial"]);
+    git_project_at(&example("textstats"), &dir);
     dir
 }
 
