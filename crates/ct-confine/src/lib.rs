@@ -1,0 +1,22 @@
+//! Confinement of the processes an executor or a test-runner starts on behalf of a workflow:
+//! the agent CLI with every tool it runs, and a project's tests.
+//!
+//! A run gets a Landlock domain (writes only under the paths its policy names, reads everywhere
+//! except the service's own state and other runs' directories, optionally TCP connects only to
+//! named ports, no signals or abstract sockets beyond its own domain), `no_new_privs`, and
+//! resource limits. Everything that leaves a run passes through a [`Redactor`].
+
+mod abi;
+mod error;
+mod limits;
+mod policy;
+mod redact;
+mod service;
+mod world;
+
+pub use abi::{Confinement, Mode};
+pub use error::Error;
+pub use limits::ResourceLimits;
+pub use policy::{Policy, Prepared, Sandbox};
+pub use service::protect_service;
+pub use redact::Redactor;
