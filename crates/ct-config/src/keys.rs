@@ -41,6 +41,13 @@ pub mod key {
     pub const TEST_RUNNER_MAX_CONCURRENT: &str = "test_runner.max_concurrent";
     pub const TEST_RUNNER_MAX_TIMEOUT_SECS: &str = "test_runner.max_timeout_secs";
     pub const TEST_RUNNER_SHUTDOWN_GRACE_SECS: &str = "test_runner.shutdown_grace_secs";
+    pub const SANDBOX_MODE: &str = "sandbox.mode";
+    pub const SANDBOX_NETWORK: &str = "sandbox.network";
+    pub const SANDBOX_WRITABLE: &str = "sandbox.writable";
+    pub const SANDBOX_MAX_CPU_SECS: &str = "sandbox.max_cpu_secs";
+    pub const SANDBOX_MAX_FILE_MB: &str = "sandbox.max_file_mb";
+    pub const SANDBOX_MAX_OPEN_FILES: &str = "sandbox.max_open_files";
+    pub const SANDBOX_MAX_PROCESSES: &str = "sandbox.max_processes";
 }
 
 /// The binaries that read the configuration; each reads the keys that name it in `used_by`.
@@ -110,6 +117,7 @@ const CLI_AND_EXECUTOR: &[Service] = &[Service::Cli, Service::Executor];
 const NOTIFIER: &[Service] = &[Service::Notifier];
 const EXECUTOR: &[Service] = &[Service::Executor];
 const TEST_RUNNER: &[Service] = &[Service::TestRunner];
+const RUNNERS: &[Service] = &[Service::Executor, Service::TestRunner];
 
 /// How much of a value may be shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +155,8 @@ pub(crate) enum Kind {
     NatsUrls,
     LogLevel,
     NotificationTypes,
+    /// One of a few words.
+    OneOf(&'static [&'static str]),
 }
 
 #[derive(Debug)]
@@ -521,6 +531,73 @@ pub const KEYS: &[KeyDef] = &[
         used_by: TEST_RUNNER,
         help: "seconds running tests get after SIGTERM before they are killed and retried elsewhere",
     },
+    KeyDef {
+        key: key::SANDBOX_MODE,
+        env: "CT_SANDBOX",
+        kind: Kind::OneOf(&["auto", "required", "off"]),
+        default: "auto",
+        secrecy: Secrecy::Public,
+        used_by: RUNNERS,
+        help: "confinement of agent and test runs: auto (Landlock where the kernel has it), \
+               required (refuse to start without it) or off",
+    },
+    KeyDef {
+        key: key::SANDBOX_NETWORK,
+        env: "CT_SANDBOX_NETWORK",
+        kind: Kind::OneOf(&["open", "model"]),
+        default: "open",
+        secrecy: Secrecy::Public,
+        used_by: EXECUTOR,
+        help: "what the agent's tools may connect to: open, or model (only the model endpoint's \
+               port and the proxy's; needs Landlock ABI 4)",
+    },
+    KeyDef {
+        key: key::SANDBOX_WRITABLE,
+        env: "CT_SANDBOX_WRITABLE",
+        kind: Kind::PathList,
+        default: "",
+        secrecy: Secrecy::Public,
+        used_by: RUNNERS,
+        help: "`:`-separated paths runs may write besides their worktree, HOME and TMPDIR \
+               (toolchain caches are added by the test-runner)",
+    },
+    KeyDef {
+        key: key::SANDBOX_MAX_CPU_SECS,
+        env: "CT_SANDBOX_MAX_CPU_SECS",
+        kind: ZERO_MEANS_DEFAULT,
+        default: "3600",
+        secrecy: Secrecy::Public,
+        used_by: RUNNERS,
+        help: "CPU seconds each process of a run may use; 0: no limit",
+    },
+    KeyDef {
+        key: key::SANDBOX_MAX_FILE_MB,
+        env: "CT_SANDBOX_MAX_FILE_MB",
+        kind: ZERO_MEANS_DEFAULT,
+        default: "4096",
+        secrecy: Secrecy::Public,
+        used_by: RUNNERS,
+        help: "largest file a run may write, in MiB; 0: no limit",
+    },
+    KeyDef {
+        key: key::SANDBOX_MAX_OPEN_FILES,
+        env: "CT_SANDBOX_MAX_OPEN_FILES",
+        kind: ZERO_MEANS_DEFAULT,
+        default: "8192",
+        secrecy: Secrecy::Public,
+        used_by: RUNNERS,
+        help: "open files per process of a run; 0: the service's own limit",
+    },
+    KeyDef {
+        key: key::SANDBOX_MAX_PROCESSES,
+        env: "CT_SANDBOX_MAX_PROCESSES",
+        kind: ZERO_MEANS_DEFAULT,
+        default: "0",
+        secrecy: Secrecy::Public,
+        used_by: RUNNERS,
+        help: "processes of the service's user a run may start (RLIMIT_NPROC counts the whole \
+               user, and root is exempt); 0: no limit",
+    },
 ];
 
 pub(crate) fn def(key: &str) -> Option<&'static KeyDef> {
@@ -584,6 +661,8 @@ impl Kind {
             Kind::Temperature => temperature(value).map(drop),
             Kind::LogLevel => log_level(value),
             Kind::NotificationTypes => notification_types(value).map(drop),
+            Kind::OneOf(words) if words.contains(&value) => Ok(()),
+            Kind::OneOf(words) => Err(format!("expected one of {}", words.join(", "))),
         }
     }
 }

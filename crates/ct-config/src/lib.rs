@@ -28,7 +28,7 @@ pub use service::ConfigArgs;
 pub use load::{Config, Entry, Flag, Source, Sources, load, redact};
 pub use settings::{
     ClaudeSettings, ExecutorSettings, NotificationSettings, Secret, Settings, TemporalSettings,
-    TestRunnerSettings, WorkerSettings, WorkflowSettings,
+    SandboxSettings, TestRunnerSettings, WorkerSettings, WorkflowSettings,
 };
 
 /// A value that failed its check. `value` is already redacted when the key is a secret.

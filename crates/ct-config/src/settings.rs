@@ -43,6 +43,21 @@ pub struct Settings {
     pub workspace_roots: Vec<PathBuf>,
     pub executor: ExecutorSettings,
     pub test_runner: TestRunnerSettings,
+    pub sandbox: SandboxSettings,
+}
+
+/// How executors and test-runners confine their runs.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// auto, required or off.
+    pub mode: String,
+    /// The agent's tools may reach only the model endpoint.
+    pub network_model_only: bool,
+    pub writable: Vec<PathBuf>,
+    pub max_cpu_secs: Option<u64>,
+    pub max_file_bytes: Option<u64>,
+    pub max_open_files: Option<u64>,
+    pub max_processes: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -179,9 +194,7 @@ impl Settings {
                 max_attempts: number(key::NOTIFY_MAX_ATTEMPTS) as u32,
             },
             nats_url: text(key::NATS_URL),
-            workspace_roots: std::env::split_paths(get(key::WORKSPACE_ROOTS))
-                .filter(|dir| !dir.as_os_str().is_empty())
-                .collect(),
+            workspace_roots: path_list(get(key::WORKSPACE_ROOTS)),
             executor: ExecutorSettings {
                 claude_bin: PathBuf::from(get(key::CLAUDE_BIN)),
                 api_retries: number(key::CLAUDE_API_RETRIES) as u32,
@@ -201,6 +214,19 @@ impl Settings {
                 max_timeout_secs: cap(key::TEST_RUNNER_MAX_TIMEOUT_SECS),
                 shutdown_grace_secs: number(key::TEST_RUNNER_SHUTDOWN_GRACE_SECS),
             },
+            sandbox: SandboxSettings {
+                mode: text(key::SANDBOX_MODE),
+                network_model_only: get(key::SANDBOX_NETWORK) == "model",
+                writable: path_list(get(key::SANDBOX_WRITABLE)),
+                max_cpu_secs: cap(key::SANDBOX_MAX_CPU_SECS),
+                max_file_bytes: cap(key::SANDBOX_MAX_FILE_MB).map(|mb| mb.saturating_mul(1 << 20)),
+                max_open_files: cap(key::SANDBOX_MAX_OPEN_FILES),
+                max_processes: cap(key::SANDBOX_MAX_PROCESSES),
+            },
         }
     }
+}
+
+fn path_list(value: &str) -> Vec<PathBuf> {
+    std::env::split_paths(value).filter(|dir| !dir.as_os_str().is_empty()).collect()
 }

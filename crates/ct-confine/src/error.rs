@@ -2,6 +2,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("CT_SANDBOX: {0}")]
+    Mode(String),
     #[error(
         "confinement is required (CT_SANDBOX=required) but this kernel has no Landlock; boot a \
          kernel with Landlock enabled (Linux 5.13+, `lsm=...,landlock`), or set CT_SANDBOX=auto to \

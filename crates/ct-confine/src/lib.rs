@@ -4,7 +4,8 @@
 //! A run gets a Landlock domain (writes only under the paths its policy names, reads everywhere
 //! except the service's own state and other runs' directories, optionally TCP connects only to
 //! named ports, no signals or abstract sockets beyond its own domain), `no_new_privs`, and
-//! resource limits. Everything that leaves a run passes through a [`Redactor`].
+//! resource limits, and every process it starts is killed with it ([`RunGuard`]). Everything
+//! that leaves a run passes through a [`Redactor`].
 
 mod abi;
 mod error;
@@ -12,11 +13,13 @@ mod limits;
 mod policy;
 mod redact;
 mod service;
+mod tree;
 mod world;
 
 pub use abi::{Confinement, Mode};
 pub use error::Error;
 pub use limits::ResourceLimits;
 pub use policy::{Policy, Prepared, Sandbox};
-pub use service::protect_service;
+pub use service::{default_state_dir, make_private_dir, protect_service};
+pub use tree::{RUN_MARKER_VAR, RunGuard};
 pub use redact::Redactor;

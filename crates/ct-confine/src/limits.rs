@@ -14,6 +14,17 @@ pub struct ResourceLimits {
     pub processes: Option<u64>,
 }
 
+impl From<&ct_config::SandboxSettings> for ResourceLimits {
+    fn from(settings: &ct_config::SandboxSettings) -> ResourceLimits {
+        ResourceLimits {
+            cpu_secs: settings.max_cpu_secs,
+            file_size_bytes: settings.max_file_bytes,
+            open_files: settings.max_open_files,
+            processes: settings.max_processes,
+        }
+    }
+}
+
 impl ResourceLimits {
     /// Lowers each configured limit, soft and hard, never above the current hard limit (only a
     /// privileged process could raise it). Runs in the forked child: plain syscalls only.

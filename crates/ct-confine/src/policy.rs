@@ -72,6 +72,17 @@ impl Sandbox {
         Ok(Sandbox { mode, abi })
     }
 
+    /// Landlock where the kernel has it, no network rules: what a service without settings gets.
+    pub fn auto() -> Sandbox {
+        Sandbox { mode: Mode::Auto, abi: kernel_abi() }
+    }
+
+    /// From the operator's `sandbox.*` settings (already checked by ct-config).
+    pub fn configured(settings: &ct_config::SandboxSettings, network_rules: bool) -> Result<Sandbox, Error> {
+        let mode = settings.mode.parse::<Mode>().map_err(Error::Mode)?;
+        Sandbox::new(mode, network_rules)
+    }
+
     /// The confinement every run of this service gets.
     pub fn confinement(&self) -> Confinement {
         match (self.mode, self.abi) {

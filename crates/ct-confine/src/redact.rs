@@ -83,6 +83,11 @@ impl Redactor {
         Redactor::new(vars, more)
     }
 
+    /// This redactor, also hiding the secret ones of `vars` (variables given to runs).
+    pub fn with_vars(&self, vars: impl IntoIterator<Item = (String, String)>) -> Redactor {
+        Redactor::new(vars, self.values.iter().cloned())
+    }
+
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut text = Cow::Borrowed(text);
         for value in &self.values {

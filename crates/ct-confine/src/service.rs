@@ -58,3 +58,17 @@ fn environment_block() -> std::io::Result<(usize, usize)> {
     }
     Ok((start, end))
 }
+
+/// Where a service keeps its runs' private directories unless told otherwise:
+/// `$TMPDIR/<service>-<uid>`, private to the service's user, so that runs can be kept from
+/// each other's and from the service's files without hiding the whole temp dir.
+pub fn default_state_dir(service: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("{service}-{}", nix::unistd::geteuid()))
+}
+
+/// Makes `dir` (and its parents) and narrows it to the service's user (0700).
+pub fn make_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}

@@ -18,7 +18,7 @@ pub mod workflows;
 pub use definitions::{StageActivities, WorkspaceActivities};
 pub use queues::{AGENTS_SUFFIX, TESTS_SUFFIX, agents_queue, files_queue, tests_queue};
 pub use tasks::{
-    AgentReport, AgentTask, CommitTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, TestReport, TestTask,
+    AgentReport, AgentTask, CommitTask, RefusedAccess, RemoveWorktreeTask, RestoreTask, SnapshotTask, TestReport, TestTask,
     WorktreesTask,
 };
 

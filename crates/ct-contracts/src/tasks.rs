@@ -35,6 +35,23 @@ pub struct AgentReport {
     /// The executor that ran the successful attempt (its Temporal worker identity).
     #[serde(default)]
     pub executor_id: String,
+    /// How the run was confined: `landlock-v<N>` or `none`.
+    #[serde(default)]
+    pub confinement: String,
+    /// Accesses the confinement refused during the run.
+    #[serde(default)]
+    pub refused: Vec<RefusedAccess>,
+}
+
+/// One tool use the sandbox stopped.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct RefusedAccess {
+    /// Write, Edit, Bash, ...
+    pub tool: String,
+    /// The path or command line it tried.
+    pub target: String,
+    /// The error the tool got.
+    pub error: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -60,6 +77,9 @@ pub struct TestReport {
     /// The test-runner that ran them (its Temporal worker identity).
     #[serde(default)]
     pub runner_id: String,
+    /// How the tests were confined: `landlock-v<N>` or `none`.
+    #[serde(default)]
+    pub confinement: String,
 }
 
 impl TestReport {

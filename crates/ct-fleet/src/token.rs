@@ -87,6 +87,11 @@ impl ControlToken {
         Self(token.into())
     }
 
+    /// The token itself, for a redactor to hide it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
     /// The value for the `authorization` header of a call.
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.0)

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use ct_contracts::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
-use ct_contracts::{AgentReport, AgentTask, names};
+use ct_contracts::{AgentReport, AgentTask, RefusedAccess, names};
 use ct_events::data::AgentProgress as ProgressEvent;
 use ct_events::{CloudEvent, EventData, Publisher};
 use ct_fleet::{RunInfo, RunRegistry};
@@ -192,5 +192,11 @@ fn into_report(result: AgentResult, attempt: u32, identity: &str) -> Result<Agen
         result_text: result.result_text,
         model: result.model,
         executor_id: identity.to_owned(),
+        confinement: result.confinement,
+        refused: result
+            .refused
+            .into_iter()
+            .map(|r| RefusedAccess { tool: r.tool, target: r.target, error: r.error })
+            .collect(),
     })
 }

@@ -9,12 +9,9 @@ use std::process::Stdio;
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
-use crate::error::Error;
+use ct_confine::{Prepared, RUN_MARKER_VAR};
 
-/// The environment variable that marks every process of one run, so that processes which left
-/// the CLI's process group (the Bash tool starts each command in a session of its own) can still
-/// be found and killed.
-pub(crate) const RUN_MARKER_VAR: &str = "CT_EXECUTOR_RUN";
+use crate::error::Error;
 
 /// Finds the agent CLI: a name with a slash is a path, anything else is looked up on `PATH`.
 pub(crate) fn resolve_cli(bin: &Path, path_var: Option<&OsString>) -> Result<PathBuf, Error> {
@@ -70,6 +67,9 @@ fn passes_through(name: &str, bedrock: bool, vertex: bool) -> bool {
         "NODE_EXTRA_CA_CERTS",
         "SSL_CERT_FILE",
         "SSL_CERT_DIR",
+        // The operator's own word that the executor runs in a sandbox (a container); without
+        // Landlock it is the only way the CLI accepts bypassPermissions as root.
+        "IS_SANDBOX",
     ];
     EXACT.contains(&name)
         || name.starts_with("LC_")
@@ -151,11 +151,12 @@ impl Invocation {
         args
     }
 
+    /// `confined`: the run gets a Landlock domain.
     pub(crate) fn env(
         &self,
         base: &BTreeMap<String, String>,
         dirs: &RunDirs,
-        is_root: bool,
+        confined: bool,
     ) -> BTreeMap<String, String> {
         let mut env = base.clone();
         for (name, value) in [
@@ -176,8 +177,9 @@ impl Invocation {
                 self.max_output_tokens.to_string(),
             );
         }
-        if is_root {
-            // The CLI refuses bypassPermissions as root unless told it is sandboxed.
+        if confined {
+            // The CLI refuses bypassPermissions as root unless told it is sandboxed; only a
+            // run that is, says so.
             env.insert("IS_SANDBOX".to_owned(), "1".to_owned());
         }
         env.insert("HOME".to_owned(), dirs.home.display().to_string());
@@ -186,7 +188,7 @@ impl Invocation {
         env
     }
 
-    pub(crate) fn command(&self, env: &BTreeMap<String, String>) -> Command {
+    pub(crate) fn command(&self, env: &BTreeMap<String, String>, confinement: Prepared) -> Command {
         let mut cmd = Command::new(&self.cli);
         cmd.args(self.args())
             .current_dir(&self.project)
@@ -216,6 +218,7 @@ impl Invocation {
                 Ok(())
             });
         }
+        confinement.install(&mut cmd);
         cmd
     }
 }
@@ -294,6 +297,7 @@ mod tests {
         };
         let base = base_env(vars(&[("HOME", "/root")]), &[("X".into(), "y".into())]);
         let env = invocation.env(&base, &dirs, true);
+        assert_eq!(invocation.env(&base, &dirs, false).get("IS_SANDBOX"), None);
         assert_eq!(env["HOME"], "/s/run-1/home");
         assert_eq!(env["TMPDIR"], "/s/run-1/tmp");
         assert_eq!(env["CLAUDE_CODE_MAX_RETRIES"], "2");

@@ -42,6 +42,9 @@ pub enum Error {
     #[error("cannot prepare the run directory under {dir}: {source}")]
     RunDir { dir: PathBuf, source: io::Error },
 
+    #[error(transparent)]
+    Confine(ct_confine::Error),
+
     #[error("cannot start the agent CLI {bin}: {source}")]
     Spawn { bin: PathBuf, source: io::Error },
 

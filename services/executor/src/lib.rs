@@ -5,9 +5,11 @@
 //! also serves the git work on the project's files (snapshots, restores, worktrees), and a
 //! small authenticated control API (what it is, what it runs, kill a run).
 //!
-//! Each run gets a scrubbed environment, a fresh HOME and TMPDIR, its own process group and a
-//! parent-death signal; when the attempt is cancelled, its lease is lost, the run times out or
-//! the executor shuts down, every process of the run is killed.
+//! Each run gets a scrubbed environment, a fresh HOME and TMPDIR (0700), its own process group,
+//! a parent-death signal and its confinement (Landlock, `no_new_privs`, resource limits, see
+//! ct-confine); when the attempt is cancelled, its lease is lost, the run times out or the
+//! executor shuts down, every process of the run is killed. What leaves a run (progress,
+//! transcripts, results, logs) is redacted first.
 
 mod activity;
 mod changes;
@@ -16,7 +18,8 @@ mod command;
 mod error;
 mod library;
 mod limits;
-mod process;
+mod network;
+mod refused;
 mod run;
 mod serve;
 mod transcript;
@@ -26,6 +29,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ct_confine::{Redactor, ResourceLimits, Sandbox};
 use ct_fleet::WorkspaceRoots;
 use ct_proto::executor::{RunAgentEvent, RunAgentRequest};
 use tokio::sync::mpsc;
@@ -34,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 pub use crate::activity::EVENT_SOURCE;
 pub use crate::error::Error;
 pub use crate::limits::Limits;
+pub use crate::network::model_ports;
 pub use crate::serve::{Fleet, run};
 use crate::run::Runner;
 
@@ -53,11 +58,27 @@ pub struct Config {
     pub max_turns: u32,
     /// Wall-clock limit for requests that set none.
     pub timeout: Duration,
-    /// Where each run's private HOME and TMPDIR are created (and removed afterwards).
+    /// Where each run's private HOME and TMPDIR are created (and removed afterwards); runs
+    /// cannot read it beyond their own directory.
     pub state_dir: PathBuf,
+    /// How runs are confined, decided at start.
+    pub sandbox: Sandbox,
+    /// Paths runs may write besides their worktree and their own directory.
+    pub writable: Vec<PathBuf>,
+    /// Paths runs may not read besides the state and transcript directories: the control
+    /// token, the Claude login.
+    pub hidden: Vec<PathBuf>,
+    /// TCP ports the agent's tools may connect to; `None`: any.
+    pub connect_ports: Option<Vec<u16>>,
+    /// Per-process limits of every process of a run.
+    pub run_limits: ResourceLimits,
+    /// Hides the executor's secrets in everything that leaves a run; `Agents::new` adds the
+    /// secret ones of `extra_env`.
+    pub redactor: Arc<Redactor>,
     /// `CLAUDE_CODE_MAX_RETRIES` for the CLI, unless the environment already sets it.
     pub max_retries: u32,
-    /// A Claude login (`.credentials.json`) copied into every run's HOME when it exists.
+    /// A Claude login (`.credentials.json`): when no API key or token is configured, its
+    /// access token reaches the agent as `CLAUDE_CODE_OAUTH_TOKEN`, and nothing else of it.
     pub credentials_file: Option<PathBuf>,
     /// Variables given to every run on top of those passed through from the executor's own
     /// environment (which is otherwise scrubbed).
@@ -84,7 +105,13 @@ impl Default for Config {
             model: String::new(),
             max_turns: 30,
             timeout: Duration::from_secs(1800),
-            state_dir: std::env::temp_dir(),
+            state_dir: ct_confine::default_state_dir("ct-executor"),
+            sandbox: Sandbox::auto(),
+            writable: Vec::new(),
+            hidden: Vec::new(),
+            connect_ports: None,
+            run_limits: ResourceLimits::default(),
+            redactor: Arc::new(Redactor::from_env([])),
             max_retries: 2,
             credentials_file: std::env::var_os("HOME").map(|home| {
                 PathBuf::from(home)
@@ -116,6 +143,11 @@ impl std::fmt::Debug for Config {
             .field("max_turns", &self.max_turns)
             .field("timeout", &self.timeout)
             .field("state_dir", &self.state_dir)
+            .field("sandbox", &self.sandbox)
+            .field("writable", &self.writable)
+            .field("hidden", &self.hidden)
+            .field("connect_ports", &self.connect_ports)
+            .field("run_limits", &self.run_limits)
             .field("max_retries", &self.max_retries)
             .field("credentials_file", &self.credentials_file)
             .field("extra_env", &extra_env)
@@ -147,12 +179,14 @@ const EVENT_BUFFER: usize = 128;
 
 impl Agents {
     /// Checks the command library and hook, and makes the state directory.
-    pub fn new(config: Config) -> Result<Self, Error> {
+    pub fn new(mut config: Config) -> Result<Self, Error> {
         library::check(config.commands_dir.as_deref(), config.hook_bin.as_deref())?;
-        std::fs::create_dir_all(&config.state_dir).map_err(|source| Error::RunDir {
+        ct_confine::make_private_dir(&config.state_dir).map_err(|source| Error::RunDir {
             dir: config.state_dir.clone(),
             source,
         })?;
+        // The keys given to runs are secrets too, wherever they came from.
+        config.redactor = Arc::new(config.redactor.with_vars(config.extra_env.iter().cloned()));
         Ok(Self { runner: Arc::new(Runner { config }) })
     }
 

@@ -129,6 +129,19 @@ async fn main() {
     let args: Args = ct_telemetry::parse_args();
     let settings = args.config.load(Service::Executor, args.flags()).settings;
     ct_telemetry::init_at("ct-executor", &settings.log_level);
+    // Before anything reads secrets or starts a run: runs must not read them back through /proc.
+    ct_confine::protect_service();
+    let sandbox = ct_confine::Sandbox::configured(&settings.sandbox, settings.sandbox.network_model_only)
+        .unwrap_or_else(|e| bad_setting(&e));
+    tracing::info!(confinement = %sandbox.confinement(), "{}", sandbox.describe());
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let connect_ports = settings
+        .sandbox
+        .network_model_only
+        .then(|| ct_executor::model_ports(vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+    if let Some(ports) = &connect_ports {
+        tracing::info!(?ports, "the agent's tools may connect only to these TCP ports (the model endpoint's and the proxy's)");
+    }
     let executor = &settings.executor;
     let defaults = ct_executor::Config::default();
     let config = ct_executor::Config {
@@ -147,6 +160,10 @@ async fn main() {
         max_turns: Some(settings.claude.max_turns).filter(|&n| n > 0).unwrap_or(DEFAULT_MAX_TURNS),
         timeout: Duration::from_secs(settings.claude.timeout_secs),
         state_dir: args.state_dir.unwrap_or(defaults.state_dir),
+        sandbox,
+        writable: settings.sandbox.writable.clone(),
+        connect_ports,
+        run_limits: (&settings.sandbox).into(),
         max_retries: executor.api_retries,
         transcript_dir: args.transcript_dir,
         commands_dir: given_or_found(
@@ -169,6 +186,11 @@ async fn main() {
     let token_file = args.control_token_file.unwrap_or_else(|| config.state_dir.join("control.token"));
     let control_token = ct_fleet::ControlToken::resolve(std::env::var("CT_CONTROL_TOKEN").ok(), &token_file, addr)
         .unwrap_or_else(|e| bad_setting(&e));
+    let config = ct_executor::Config {
+        hidden: vec![token_file],
+        redactor: std::sync::Arc::new(ct_confine::Redactor::new(vars, [control_token.expose().to_owned()])),
+        ..config
+    };
     let temporal = settings.temporal;
     let advertise = ct_fleet::advertised_address(addr, args.control_advertise, &temporal.address)
         .with_context(|| format!("cannot tell which address reaches this control API from {}", temporal.address))

@@ -1,11 +1,15 @@
 //! One agent run: preparing it (checks, private directories, the "before" snapshot, the
 //! process) and driving it to exactly one `AgentResult`.
 
-use std::os::unix::fs::PermissionsExt;
+use std::collections::BTreeMap;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use ct_confine::{Confinement, Policy, Redactor, RunGuard};
 
 use ct_proto::executor::{
     AgentProgress, AgentResult, FileChanges, RunAgentEvent, RunAgentRequest, TokenUsage,
@@ -23,7 +27,6 @@ use crate::classify::{Ending, classify};
 use crate::command::{Invocation, RunDirs, base_env, resolve_cli};
 use crate::error::Error;
 use crate::library;
-use crate::process::RunGuard;
 use crate::transcript::Transcript;
 
 /// How much of the CLI's stderr is kept for failure messages.
@@ -47,6 +50,8 @@ pub(crate) struct Run {
     timeout: Duration,
     started: Instant,
     child: Child,
+    confinement: Confinement,
+    redactor: Arc<Redactor>,
     // Declared before `_run_dir` so that the processes are dead before their HOME is removed.
     guard: RunGuard,
     index: PathBuf,
@@ -84,7 +89,7 @@ impl Runner {
             tmp: run_dir.path().join("tmp"),
             marker: run_dir.path().display().to_string(),
         };
-        prepare_dirs(&dirs, self.config.credentials_file.as_deref())
+        prepare_dirs(&dirs)
             .and_then(|()| {
                 library::install(
                     &dirs.home,
@@ -124,16 +129,20 @@ impl Runner {
             0 => self.config.timeout,
             ms => Duration::from_millis(ms),
         });
-        let env = invocation.env(
-            &base_env(utf8_vars(), &self.config.extra_env),
-            &dirs,
-            nix::unistd::geteuid().is_root(),
-        );
+        let confinement = self
+            .config
+            .sandbox
+            .prepare(&self.policy(&project, run_dir.path()).await)
+            .map_err(Error::Confine)?;
+        let mut base = base_env(utf8_vars(), &self.config.extra_env);
+        add_login(&mut base, self.config.credentials_file.as_deref());
+        let env = invocation.env(&base, &dirs, confinement.confinement().is_confined());
+        let confined = confinement.confinement();
         // Spawned from a runtime worker thread, which lives as long as the runtime: the CLI's
         // parent-death signal fires when the spawning *thread* exits, so never spawn it from a
         // blocking-pool thread.
         let child = invocation
-            .command(&env)
+            .command(&env, confinement)
             .spawn()
             .map_err(|source| Error::Spawn {
                 bin: invocation.cli.clone(),
@@ -152,6 +161,7 @@ impl Runner {
             project = %project.display(),
             max_turns = invocation.max_turns,
             timeout_s = timeout.as_secs_f64(),
+            confinement = %confined,
             "agent started"
         );
         Ok(Run {
@@ -159,12 +169,65 @@ impl Runner {
             timeout,
             started: Instant::now(),
             child,
+            confinement: confined,
+            redactor: self.config.redactor.clone(),
             guard: RunGuard::new(Pid::from_raw(pid), dirs.marker),
             index,
             before,
             _run_dir: run_dir,
             raw_log,
         })
+    }
+}
+
+impl Runner {
+    /// What one run may touch: its worktree (and the repository's git directory, which a
+    /// worktree's commits write to) and its own directory; never the executor's state, its
+    /// transcripts or its credentials.
+    async fn policy(&self, project: &Path, run_dir: &Path) -> Policy {
+        let mut writable = vec![project.to_path_buf(), run_dir.to_path_buf()];
+        match changes::git_common_dir(project).await {
+            Ok(common) if !common.starts_with(project) => writable.push(common),
+            Ok(_) => {}
+            Err(err) => tracing::debug!(%err, "no git directory to allow beside the project"),
+        }
+        writable.extend(self.config.writable.iter().cloned());
+        let hidden = [Some(&self.config.state_dir), self.config.transcript_dir.as_ref()]
+            .into_iter()
+            .flatten()
+            .chain(&self.config.hidden)
+            .chain(&self.config.credentials_file)
+            .cloned()
+            .collect();
+        Policy {
+            writable,
+            hidden,
+            connect_ports: self.config.connect_ports.clone(),
+            limits: self.config.run_limits,
+        }
+    }
+}
+
+/// Names of the variables through which the CLI authenticates.
+const AUTH_VARS: &[&str] = &["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"];
+
+/// Gives the agent the executor user's Claude login, when no key or token is configured: only
+/// its access token, as `CLAUDE_CODE_OAUTH_TOKEN`; the login file (with its refresh token)
+/// stays where it is, out of the run's reach.
+fn add_login(env: &mut BTreeMap<String, String>, credentials: Option<&Path>) {
+    if AUTH_VARS.iter().any(|name| env.contains_key(*name)) {
+        return;
+    }
+    let Some(file) = credentials.filter(|c| c.is_file()) else { return };
+    let token = std::fs::read(file)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|login| login.pointer("/claudeAiOauth/accessToken")?.as_str().map(str::to_owned));
+    match token {
+        Some(token) => {
+            env.insert("CLAUDE_CODE_OAUTH_TOKEN".to_owned(), token);
+        }
+        None => tracing::warn!(file = %file.display(), "the Claude login holds no access token; the agent runs without it"),
     }
 }
 
@@ -187,33 +250,27 @@ fn utf8_vars() -> impl Iterator<Item = (String, String)> {
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
 }
 
-/// Creates the run's HOME and TMPDIR; copies the executor user's Claude login into HOME so
-/// that subscription logins keep working with a fresh HOME per run.
-fn prepare_dirs(dirs: &RunDirs, credentials: Option<&Path>) -> std::io::Result<()> {
-    std::fs::create_dir_all(&dirs.tmp)?;
-    let claude_dir = dirs.home.join(".claude");
-    std::fs::create_dir_all(&claude_dir)?;
-    if let Some(credentials) = credentials.filter(|c| c.is_file()) {
-        let target = claude_dir.join(".credentials.json");
-        std::fs::copy(credentials, &target)?;
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
+/// Creates the run's HOME and TMPDIR, private to the executor's user.
+fn prepare_dirs(dirs: &RunDirs) -> std::io::Result<()> {
+    ct_confine::make_private_dir(&dirs.tmp)?;
+    ct_confine::make_private_dir(&dirs.home.join(".claude"))?;
+    ct_confine::make_private_dir(&dirs.home)
 }
 
-/// Opens `<dir>/<run id>.jsonl` for appending; the run id's path separators
-/// become `_` so every run lands in `dir` itself.
+/// Opens `<dir>/<run id>.jsonl` for appending, readable only by the executor's user; the run
+/// id's path separators become `_` so every run lands in `dir` itself.
 fn open_raw_log(dir: &Path, run_id: &str) -> Result<std::fs::File, Error> {
     let name: String = run_id
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') { c } else { '_' })
         .collect();
     let name = if name.is_empty() { "run".to_owned() } else { name };
-    std::fs::create_dir_all(dir)
+    ct_confine::make_private_dir(dir)
         .and_then(|()| {
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(dir.join(format!("{name}.jsonl")))
         })
         .map_err(|source| Error::RunDir { dir: dir.to_path_buf(), source })
@@ -230,10 +287,11 @@ enum Stop {
 }
 
 impl Run {
-    fn keep_raw(&mut self, line: &[u8]) {
+    /// Appends a line of the CLI's output to the transcript, redacted.
+    fn keep_raw(&mut self, line: &str) {
         use std::io::Write;
         if let Some(log) = &mut self.raw_log
-            && let Err(err) = log.write_all(line)
+            && let Err(err) = log.write_all(self.redactor.redact(line).as_bytes())
         {
             tracing::warn!(%err, "cannot keep the agent's transcript; continuing without it");
             self.raw_log = None;
@@ -251,7 +309,7 @@ impl Run {
         let stderr_tail = tokio::spawn(tail(stderr, STDERR_TAIL));
         let mut stdout = BufReader::new(stdout);
         let deadline = tokio::time::Instant::from_std(self.started + self.timeout);
-        let mut transcript = Transcript::default();
+        let mut transcript = Transcript::new(self.redactor.clone());
         let mut line = Vec::new();
         let mut stdout_open = true;
         let mut exited = false;
@@ -269,8 +327,8 @@ impl Run {
                     match read {
                         Ok(0) => stdout_open = false,
                         Ok(_) => {
-                            self.keep_raw(&line);
                             let text = String::from_utf8_lossy(&line);
+                            self.keep_raw(&text);
                             for progress in transcript.observe(&text, &self.project) {
                                 if send_progress(&tx, progress).is_err() {
                                     break 'read Stop::Stopped;
@@ -314,7 +372,7 @@ impl Run {
         }
 
         let stderr_tail = match tokio::time::timeout(STDERR_DRAIN, stderr_tail).await {
-            Ok(Ok(tail)) => tail,
+            Ok(Ok(tail)) => self.redactor.redact_owned(tail),
             _ => String::new(),
         };
         let changes = self.changes().await;
@@ -372,10 +430,15 @@ impl Run {
                 .unwrap_or(-1),
             changes,
             duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            confinement: self.confinement.to_string(),
+            refused: transcript.refusals.refused.clone(),
             ..AgentResult::default()
         };
+        if let Some(failure) = &mut result.failure {
+            failure.message = self.redactor.redact_owned(std::mem::take(&mut failure.message));
+        }
         if let Some(r) = &transcript.result {
-            result.result_text = r.result.clone().unwrap_or_default();
+            result.result_text = self.redactor.redact_owned(r.result.clone().unwrap_or_default());
             result.is_error = r.is_error;
             result.subtype = r.subtype.as_str().to_owned();
             result.terminal_reason = r.terminal_reason.clone().unwrap_or_default();
@@ -452,30 +515,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_login_is_copied_into_the_run_home_readable_only_by_its_owner() -> std::io::Result<()> {
+    fn run_dirs_are_private_to_the_executor_user() -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
         let scratch = tempfile::tempdir()?;
-        let login = scratch.path().join("login.json");
-        std::fs::write(&login, r#"{"claudeAiOauth":{}}"#)?;
         let dirs = RunDirs {
-            home: scratch.path().join("home"),
-            tmp: scratch.path().join("tmp"),
+            home: scratch.path().join("run/home"),
+            tmp: scratch.path().join("run/tmp"),
             marker: "m".to_owned(),
         };
-        prepare_dirs(&dirs, Some(&login))?;
-        let copied = dirs.home.join(".claude/.credentials.json");
-        assert_eq!(std::fs::read_to_string(&copied)?, r#"{"claudeAiOauth":{}}"#);
-        assert_eq!(
-            std::fs::metadata(&copied)?.permissions().mode() & 0o777,
-            0o600
-        );
-        assert!(dirs.tmp.is_dir());
+        prepare_dirs(&dirs)?;
+        for dir in [&dirs.home, &dirs.tmp, &dirs.home.join(".claude")] {
+            assert_eq!(std::fs::metadata(dir)?.permissions().mode() & 0o777, 0o700, "{}", dir.display());
+        }
+        Ok(())
+    }
 
-        let without = RunDirs {
-            home: scratch.path().join("home2"),
-            ..dirs
-        };
-        prepare_dirs(&without, Some(&scratch.path().join("absent.json")))?;
-        assert!(!without.home.join(".claude/.credentials.json").exists());
+    #[test]
+    fn a_login_reaches_the_agent_as_its_access_token_only_when_nothing_else_is_set() -> std::io::Result<()> {
+        let scratch = tempfile::tempdir()?;
+        let login = scratch.path().join(".credentials.json");
+        std::fs::write(&login, r#"{"claudeAiOauth":{"accessToken":"sk-ant-oat01-abc","refreshToken":"r"}}"#)?;
+        let mut env = BTreeMap::new();
+        add_login(&mut env, Some(&login));
+        assert_eq!(env, BTreeMap::from([("CLAUDE_CODE_OAUTH_TOKEN".to_owned(), "sk-ant-oat01-abc".to_owned())]));
+
+        let mut keyed = BTreeMap::from([("ANTHROPIC_API_KEY".to_owned(), "sk-key".to_owned())]);
+        add_login(&mut keyed, Some(&login));
+        assert!(!keyed.contains_key("CLAUDE_CODE_OAUTH_TOKEN"));
+
+        let mut none = BTreeMap::new();
+        add_login(&mut none, Some(&scratch.path().join("absent.json")));
+        assert!(none.is_empty());
         Ok(())
     }
 

@@ -1,13 +1,17 @@
-//! Reading the CLI's stream-json output: progress for the client while it runs, the final
-//! `result` line for the totals.
+//! Reading the CLI's stream-json output: progress for the client while it runs (redacted),
+//! the tool uses the sandbox refused, the final `result` line for the totals.
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Arc;
 
 use claude_codes::io::ResultMessage;
 use claude_codes::{ClaudeOutput, ContentBlock};
+use ct_confine::Redactor;
 use ct_proto::executor::{AgentProgress, SessionStarted, ToolUse, agent_progress};
 use serde_json::Value;
+
+use crate::refused::Refusals;
 
 /// Longest agent text forwarded as progress, in characters.
 const TEXT_LIMIT: usize = 500;
@@ -17,8 +21,9 @@ const TEXTS_KEPT: usize = 20;
 const COMMAND_LIMIT: usize = 120;
 
 /// What has been learnt from the lines read so far.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Transcript {
+    redactor: Arc<Redactor>,
     pub(crate) session_id: String,
     pub(crate) model: String,
     /// The final `result` line; totals come only from here because `assistant` lines repeat
@@ -27,9 +32,25 @@ pub(crate) struct Transcript {
     /// The last texts the agent wrote and stdout lines that were not stream-json, kept for
     /// failure messages (a usage limit arrives as text).
     pub(crate) texts: VecDeque<String>,
+    pub(crate) refusals: Refusals,
 }
 
 impl Transcript {
+    pub(crate) fn new(redactor: Arc<Redactor>) -> Transcript {
+        Transcript {
+            redactor,
+            session_id: String::new(),
+            model: String::new(),
+            result: None,
+            texts: VecDeque::new(),
+            refusals: Refusals::default(),
+        }
+    }
+
+    fn redact(&self, text: String) -> String {
+        self.redactor.redact_owned(text)
+    }
+
     /// Takes in one stdout line and returns the progress it carries. Lines that are not
     /// stream-json (or are of a kind this crate version does not know) are skipped: the CLI
     /// adds message types between releases and a run must not fail on one.
@@ -42,7 +63,7 @@ impl Transcript {
             Ok(output) => output,
             Err(err) => {
                 tracing::debug!(error = %err.error_message, "skipping an unparsed CLI output line");
-                self.keep_text(truncate(line, TEXT_LIMIT));
+                self.keep_text(self.redact(truncate(line, TEXT_LIMIT)));
                 return Vec::new();
             }
         };
@@ -64,24 +85,34 @@ impl Transcript {
                 .iter()
                 .filter_map(|block| match block {
                     ContentBlock::Text(text) => {
-                        let text = text.text.trim();
+                        let text = self.redact(text.text.trim().to_owned());
                         if text.is_empty() {
                             return None;
                         }
-                        self.keep_text(text.to_owned());
-                        Some(progress(agent_progress::Kind::Text(truncate(
-                            text, TEXT_LIMIT,
-                        ))))
+                        let shown = truncate(&text, TEXT_LIMIT);
+                        self.keep_text(text);
+                        Some(progress(agent_progress::Kind::Text(shown)))
                     }
                     ContentBlock::ToolUse(tool) => {
+                        let summary = self.redact(summarize_tool_input(&tool.name, &tool.input, project));
+                        self.refusals.tool_used(&tool.id, &tool.name, &summary);
                         Some(progress(agent_progress::Kind::ToolUse(ToolUse {
                             name: tool.name.clone(),
-                            summary: summarize_tool_input(&tool.name, &tool.input, project),
+                            summary,
                         })))
                     }
                     _ => None,
                 })
                 .collect(),
+            ClaudeOutput::User(user) => {
+                for block in &user.message.content {
+                    if let ContentBlock::ToolResult(result) = block {
+                        let redactor = &self.redactor;
+                        self.refusals.tool_result(result, |line| redactor.redact_owned(line));
+                    }
+                }
+                Vec::new()
+            }
             ClaudeOutput::Result(result) => {
                 if self.session_id.is_empty() {
                     self.session_id = result.session_id.clone();
@@ -204,7 +235,7 @@ mod tests {
     #[test]
     fn stream_lines_become_progress_and_the_result_is_kept() {
         let project = Path::new("/p");
-        let mut transcript = Transcript::default();
+        let mut transcript = Transcript::new(Arc::default());
         let init = r#"{"type":"system","subtype":"init","cwd":"/p","session_id":"s-1","tools":[],"mcp_servers":[],"model":"claude-opus-5-5","permissionMode":"bypassPermissions","slash_commands":[],"apiKeySource":"ANTHROPIC_API_KEY","output_style":"default","agents":[],"skills":[],"plugins":[],"uuid":"u"}"#;
         let started = transcript.observe(init, project);
         assert!(matches!(

@@ -93,7 +93,7 @@ impl Executor {
     /// Live processes started for this executor's runs (they carry the run marker).
     fn run_processes(&self) -> Vec<(i32, String)> {
         marked_processes(&format!(
-            "CT_EXECUTOR_RUN={}",
+            "CT_RUN={}",
             self.state_dir.path().display()
         ))
     }
@@ -189,7 +189,7 @@ fn slow_bash_scenario() -> Result<Scenario> {
     Ok(Scenario::from_json(
         r#"{"scripts": [{"name": "slow", "turns": [
             {"text": "Waiting.", "tool_uses": [{"name": "Bash",
-              "input": {"command": "timeout 30 tail -f /dev/null", "description": "wait"}}],
+              "input": {"command": "sh -c \"trap '' TERM; exec tail -f /dev/null\" & timeout 30 tail -f /dev/null", "description": "wait"}}],
              "usage": {"input_tokens": 100, "output_tokens": 10}},
             {"text": "Done.", "usage": {"input_tokens": 100, "output_tokens": 10}}
         ]}]}"#,
@@ -412,7 +412,7 @@ async fn stopping_a_run_kills_every_process_of_the_run() -> Result<()> {
             kind: Some(agent_progress::Kind::ToolUse(tool)),
         })) = event.event
         {
-            assert_eq!(tool.summary, "timeout 30 tail -f /dev/null");
+            assert!(tool.summary.ends_with("timeout 30 tail -f /dev/null"), "{}", tool.summary);
             break;
         }
     }
@@ -455,7 +455,9 @@ async fn a_run_over_its_time_limit_is_killed_and_fails_as_timeout() -> Result<()
     let started = Instant::now();
     let run = executor
         .run(RunAgentRequest {
-            timeout_ms: 2000,
+            // Long enough for the CLI to start and announce its session with nine other runs
+            // starting beside it on two cores.
+            timeout_ms: 5000,
             ..request(project.path(), "wait")
         })
         .await?;
@@ -465,7 +467,7 @@ async fn a_run_over_its_time_limit_is_killed_and_fails_as_timeout() -> Result<()
 
     assert_eq!(kind(&result), FailureKind::Timeout, "{result:?}");
     assert!(
-        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        took >= Duration::from_secs(5) && took < Duration::from_secs(8),
         "{took:?}"
     );
     assert_eq!(result.exit_code, 128 + 9, "killed by SIGKILL");
@@ -519,5 +521,141 @@ async fn an_unreachable_model_fails_as_transient() -> Result<()> {
     assert_eq!(kind(&result), FailureKind::Transient, "{result:?}");
     assert_eq!(result.api_error_status, 0);
     assert!(model.requests().is_empty());
+    Ok(())
+}
+
+/// Whether this kernel confines runs; tests of what confinement refuses say so and skip where
+/// it does not.
+fn confined() -> bool {
+    let confined = ct_confine::Sandbox::auto().confinement().is_confined();
+    if !confined {
+        eprintln!("this kernel has no Landlock: nothing is refused, so nothing to check");
+    }
+    confined
+}
+
+#[tokio::test]
+async fn writes_outside_the_worktree_are_refused_and_the_result_names_each() -> Result<()> {
+    if !confined() {
+        return Ok(());
+    }
+    let outside = tempfile::tempdir()?;
+    let out = outside.path().display().to_string();
+    let scenario = format!(
+        r#"{{"scripts": [{{"name": "escape", "turns": [
+            {{"text": "absolute", "tool_uses": [{{"name": "Write",
+               "input": {{"file_path": "{out}/absolute.txt", "content": "x"}}}}]}},
+            {{"text": "shell", "tool_uses": [{{"name": "Bash",
+               "input": {{"command": "echo x > {out}/shell.txt", "description": "w"}}}}]}},
+            {{"text": "traversal", "tool_uses": [{{"name": "Bash",
+               "input": {{"command": "echo x > ../up-{name}.txt", "description": "w"}}}}]}},
+            {{"text": "symlink", "tool_uses": [{{"name": "Write",
+               "input": {{"file_path": "{{cwd}}/link/via-link.txt", "content": "x"}}}}]}},
+            {{"text": "inside", "tool_uses": [{{"name": "Write",
+               "input": {{"file_path": "{{cwd}}/inside.txt", "content": "mine\n"}}}}]}},
+            {{"text": "Done."}}
+        ]}}]}}"#,
+        name = outside.path().file_name().and_then(|n| n.to_str()).unwrap_or("x"),
+    );
+    let model = ScriptedModel::start(Scenario::from_json(&scenario)?).await?;
+    let executor = Executor::start(&model, |_| {}).await?;
+    let project = project()?;
+    std::os::unix::fs::symlink(outside.path(), project.path().join("link"))?;
+    let up = project.path().parent().context("the project has a parent")?.join(format!(
+        "up-{}.txt",
+        outside.path().file_name().and_then(|n| n.to_str()).unwrap_or("x")
+    ));
+
+    let (_, result) = finish(executor.run(request(project.path(), "escape")).await?).await?;
+
+    assert!(result.confinement.starts_with("landlock-v"), "{}", result.confinement);
+    assert_eq!(std::fs::read_to_string(project.path().join("inside.txt"))?, "mine\n");
+    for escaped in ["absolute.txt", "shell.txt", "via-link.txt"] {
+        assert!(!outside.path().join(escaped).exists(), "{escaped} was written outside the worktree");
+    }
+    assert!(!up.exists(), "{} was written through ../", up.display());
+    let refused: Vec<(&str, &str)> = result.refused.iter().map(|r| (r.tool.as_str(), r.target.as_str())).collect();
+    assert_eq!(
+        refused,
+        [
+            ("Write", format!("{out}/absolute.txt").as_str()),
+            ("Bash", format!("echo x > {out}/shell.txt").as_str()),
+            ("Bash", format!("echo x > {}", up.file_name().and_then(|n| n.to_str()).map(|n| format!("../{n}")).unwrap_or_default()).as_str()),
+            ("Write", "link/via-link.txt"),
+        ],
+        "{:#?}",
+        result.refused
+    );
+    assert!(result.refused.iter().all(|r| r.error.to_lowercase().contains("permission denied")), "{:#?}", result.refused);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_agent_sees_none_of_the_executors_environment_and_its_key_never_leaves_the_run() -> Result<()> {
+    const KEY: &str = "sk-ant-api03-scripted-key-0123456789";
+    // What the executor keeps from its runs; the test process stands in for it.
+    ct_confine::protect_service();
+    let me = std::process::id();
+    let transcripts = tempfile::tempdir()?;
+    let scenario = format!(
+        r#"{{"scripts": [{{"name": "snoop", "turns": [
+            {{"text": "Looking around.", "tool_uses": [{{"name": "Bash",
+               "input": {{"command": "env | sort; echo ---; tr '\\0' '\\n' < /proc/{me}/environ; echo ---", "description": "env"}}}}]}},
+            {{"text": "My key is {KEY}, see Authorization: Bearer {KEY}"}}
+        ]}}]}}"#
+    );
+    let model = ScriptedModel::start(Scenario::from_json(&scenario)?).await?;
+    let executor = Executor::start(&model, |config| {
+        config.extra_env = vec![
+            ("ANTHROPIC_BASE_URL".to_owned(), model.base_url()),
+            ("ANTHROPIC_API_KEY".to_owned(), KEY.to_owned()),
+        ];
+        config.transcript_dir = Some(transcripts.path().to_path_buf());
+    })
+    .await?;
+    let project = project()?;
+
+    let (progress, result) = finish(executor.run(request(project.path(), "snoop")).await?).await?;
+
+    assert!(result.success, "{result:?}");
+    let requests = model.requests();
+    let seen = &requests.last().context("the model was asked twice")?.last_user_text;
+    let mut sections = seen.split("---");
+    let agent_env: Vec<(&str, &str)> = sections
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .collect();
+    assert!(agent_env.iter().any(|(name, _)| *name == "PATH"), "the agent's env ran: {seen}");
+    // Whatever the agent has of the executor's own environment must be on the allow-list (or
+    // be what its shell sets for itself).
+    let passed_on = |name: &str| {
+        ["PATH", "LANG", "IS_SANDBOX", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR"].contains(&name)
+            || ["SHELL", "SHLVL", "PWD", "OLDPWD", "_"].contains(&name)
+            || name.starts_with("LC_")
+            || name.starts_with("ANTHROPIC_")
+            || name.starts_with("CLAUDE_CODE_")
+    };
+    let leaked: Vec<&(&str, &str)> = agent_env
+        .iter()
+        .filter(|(name, value)| !passed_on(name) && std::env::var(name).is_ok_and(|mine| mine == *value))
+        .collect();
+    assert!(leaked.is_empty(), "the agent sees the executor's {leaked:?}");
+    let service_environ = sections.next().unwrap_or_default();
+    assert!(!service_environ.contains("PATH="), "the executor's environ was readable: {service_environ}");
+
+    let shown: Vec<String> = progress.iter().map(|p| format!("{p:?}")).collect();
+    let transcript: String = std::fs::read_dir(transcripts.path())?
+        .map(|entry| std::fs::read_to_string(entry?.path()))
+        .collect::<std::io::Result<_>>()?;
+    for (what, text) in [("progress", shown.join("\n")), ("result", format!("{result:?}")), ("transcript", transcript)] {
+        assert!(!text.contains(KEY), "the key is in the {what}: {text}");
+    }
+    assert!(result.result_text.contains("[REDACTED]"), "{}", result.result_text);
+    for (path, mode) in [(transcripts.path().to_path_buf(), 0o700), (std::fs::read_dir(transcripts.path())?.next().context("a transcript")??.path(), 0o600)] {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, mode, "{}", path.display());
+    }
     Ok(())
 }

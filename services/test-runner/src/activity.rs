@@ -75,6 +75,7 @@ impl TestActivities {
             timed_out: response.timed_out,
             output_tail: response.output_tail,
             runner_id: self.identity.clone(),
+            confinement: response.confinement,
         })
     }
 }

@@ -16,7 +16,7 @@ pub(crate) async fn run(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
             "install Rust with rustup (https://rustup.rs) for the user running the test-runner"
                 .into(),
     };
-    let finished = process::run(&invocation, ctx.timeout, ctx.shutdown).await?;
+    let finished = process::run(&invocation, ctx).await?;
     let mut tally = parse_libtest(&String::from_utf8_lossy(&finished.stdout));
     if finished.exit_code != 0 && !finished.timed_out && tally.failed == 0 {
         tally.notes.push(if tally.passed + tally.skipped == 0 {

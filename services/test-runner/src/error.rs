@@ -64,8 +64,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("could not create a temporary directory for the runner's report: {0}")]
+    #[error("could not make the test run's private directory (HOME, TMPDIR, reports) in the state dir: {0}")]
     TempDir(#[source] std::io::Error),
+
+    #[error(transparent)]
+    Confine(ct_confine::Error),
 
     #[error("could not wait for `{command}`: {source}")]
     Wait {
@@ -101,7 +104,12 @@ impl Error {
             | Error::ReadProjectFile { .. }
             | Error::InvalidPackageJson { .. }
             | Error::ToolMissing { .. } => NO_TEST_FRAMEWORK,
-            Error::Stopped | Error::Spawn { .. } | Error::TempDir(_) | Error::Wait { .. } | Error::Serve(_) => {
+            Error::Stopped
+            | Error::Spawn { .. }
+            | Error::TempDir(_)
+            | Error::Confine(_)
+            | Error::Wait { .. }
+            | Error::Serve(_) => {
                 AGENT_FAILED
             }
         }

@@ -18,7 +18,7 @@ pub(crate) async fn run(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
             "install Go (https://go.dev/dl/) and put its bin directory on the test-runner's PATH"
                 .into(),
     };
-    let finished = process::run(&invocation, ctx.timeout, ctx.shutdown).await?;
+    let finished = process::run(&invocation, ctx).await?;
     let mut tally = parse_events(&String::from_utf8_lossy(&finished.stdout));
     let stderr = String::from_utf8_lossy(&finished.stderr);
     if let Some(transcript) = tally.transcript.as_mut() {

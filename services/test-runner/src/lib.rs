@@ -3,10 +3,16 @@
 //! in their own process group under a deadline, and parses the outcome from the runner's
 //! structured output (JUnit XML, Jest JSON, `go test -json`) or, for cargo on stable Rust,
 //! libtest's plain output. Beside it, the authenticated control API.
+//!
+//! Tests run what an agent just wrote, so they get what an agent run gets: an allow-listed
+//! environment with a private HOME and TMPDIR, a Landlock domain (writes only in the project,
+//! the run's directory and the toolchains' caches), `no_new_privs`, resource limits, and output
+//! redacted before it leaves.
 
 mod activity;
 mod cargo;
 mod detect;
+mod env;
 mod error;
 mod gotest;
 mod node;
@@ -15,9 +21,12 @@ mod pytest;
 mod report;
 mod serve;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use ct_confine::{Policy, Redactor, ResourceLimits, Sandbox};
 use ct_fleet::WorkspaceRoots;
 use ct_proto::test_runner::{Framework, RunTestsRequest, RunTestsResponse};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +48,19 @@ pub struct Config {
     /// The interpreter for pytest when the project has no `.venv/bin/python`;
     /// `python3` from PATH when unset.
     pub python: Option<PathBuf>,
+    /// Where each run's private HOME, TMPDIR and reports are made (and removed afterwards);
+    /// tests cannot read it beyond their own directory.
+    pub state_dir: PathBuf,
+    /// How test runs are confined, decided at start.
+    pub sandbox: Sandbox,
+    /// Paths tests may write besides the project, their own directory and the toolchains'.
+    pub writable: Vec<PathBuf>,
+    /// Paths tests may not read besides the state directory: the control token.
+    pub hidden: Vec<PathBuf>,
+    /// Per-process limits of every test process.
+    pub run_limits: ResourceLimits,
+    /// Hides the test-runner's secrets in the output it reports.
+    pub redactor: Arc<Redactor>,
 }
 
 impl Default for Config {
@@ -50,6 +72,12 @@ impl Default for Config {
             roots: WorkspaceRoots::new([std::env::temp_dir()]).unwrap_or_default(),
             capacity: 2,
             python: None,
+            state_dir: ct_confine::default_state_dir("ct-test-runner"),
+            sandbox: Sandbox::auto(),
+            writable: Vec::new(),
+            hidden: Vec::new(),
+            run_limits: ResourceLimits::default(),
+            redactor: Arc::new(Redactor::from_env([])),
         }
     }
 }
@@ -60,6 +88,13 @@ pub(crate) struct RunContext<'a> {
     pub(crate) timeout: Duration,
     pub(crate) python: Option<&'a Path>,
     pub(crate) shutdown: &'a CancellationToken,
+    /// The run's own directory, for report files.
+    pub(crate) run_dir: &'a Path,
+    /// The value of the run's marker variable, unique per run.
+    pub(crate) marker: &'a str,
+    pub(crate) env: &'a BTreeMap<String, String>,
+    pub(crate) sandbox: &'a Sandbox,
+    pub(crate) policy: &'a Policy,
 }
 
 /// Runs tests in this process: what the `run_tests` activity does inside its lease, usable
@@ -89,12 +124,32 @@ impl Tests {
             ms => Duration::from_millis(ms),
         };
         let timeout = self.config.max_timeout.map_or(asked, |max| asked.min(max));
-        tracing::info!(framework = framework.as_str_name(), project = %dir.display(), "running tests");
+        let run_dir = self.run_dir()?;
+        let home = run_dir.path().join("home");
+        let tmp = run_dir.path().join("tmp");
+        for private in [&home, &tmp] {
+            ct_confine::make_private_dir(private).map_err(Error::TempDir)?;
+        }
+        let env = env::test_env(std::env::vars(), &home, &tmp);
+        let policy = self.policy(&dir, run_dir.path(), &env.tool_dirs);
+        let confinement = self.config.sandbox.confinement();
+        tracing::info!(
+            framework = framework.as_str_name(),
+            project = %dir.display(),
+            %confinement,
+            "running tests"
+        );
+        let marker = run_dir.path().display().to_string();
         let ctx = RunContext {
             dir: &dir,
             timeout,
             python: self.config.python.as_deref(),
             shutdown: stop,
+            run_dir: run_dir.path(),
+            marker: &marker,
+            env: &env.vars,
+            sandbox: &self.config.sandbox,
+            policy: &policy,
         };
         let outcome = match framework {
             Framework::Pytest => pytest::run(&ctx).await?,
@@ -104,7 +159,9 @@ impl Tests {
             Framework::Unspecified => unreachable!("detect::choose resolves Unspecified"),
         };
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        let response = report::response(framework, outcome, timeout_ms);
+        let mut response = report::response(framework, outcome, timeout_ms);
+        response.confinement = confinement.to_string();
+        self.redact(&mut response);
         tracing::info!(
             command = %response.command,
             passed = response.passed,
@@ -116,5 +173,31 @@ impl Tests {
             "tests finished"
         );
         Ok(response)
+    }
+
+    fn run_dir(&self) -> Result<tempfile::TempDir, Error> {
+        ct_confine::make_private_dir(&self.config.state_dir).map_err(Error::TempDir)?;
+        tempfile::Builder::new().prefix("run-").tempdir_in(&self.config.state_dir).map_err(Error::TempDir)
+    }
+
+    /// What one test run may touch: the project, its own directory, the toolchains' homes and
+    /// what the operator added; never the test-runner's state or its token.
+    fn policy(&self, project: &Path, run_dir: &Path, tool_dirs: &[PathBuf]) -> Policy {
+        let writable = [project, run_dir]
+            .into_iter()
+            .map(Path::to_path_buf)
+            .chain(tool_dirs.iter().cloned())
+            .chain(self.config.writable.iter().cloned())
+            .collect();
+        let hidden = std::iter::once(self.config.state_dir.clone()).chain(self.config.hidden.iter().cloned()).collect();
+        Policy { writable, hidden, connect_ports: None, limits: self.config.run_limits }
+    }
+
+    fn redact(&self, response: &mut RunTestsResponse) {
+        let redactor = &self.config.redactor;
+        response.output_tail = redactor.redact_owned(std::mem::take(&mut response.output_tail));
+        for failure in &mut response.failures {
+            failure.output = redactor.redact_owned(std::mem::take(&mut failure.output));
+        }
     }
 }

@@ -53,6 +53,11 @@ struct Args {
     #[arg(long, env = "PYTHON")]
     python: Option<PathBuf>,
 
+    /// Directory for the test runs' private HOME, TMPDIR and reports
+    /// [default: <temp dir>/ct-test-runner-<uid>].
+    #[arg(long, env = "CT_TEST_RUNNER_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+
     /// Address of the control API (port 0 picks a free one). Binding beyond loopback needs a
     /// token given through CT_CONTROL_TOKEN or --control-token-file.
     #[arg(long, env = "CT_TEST_RUNNER_LISTEN", default_value = "127.0.0.1:50062")]
@@ -93,7 +98,12 @@ async fn main() {
     let args: Args = ct_telemetry::parse_args();
     let settings = args.config.load(Service::TestRunner, args.flags()).settings;
     ct_telemetry::init_at("ct-test-runner", &settings.log_level);
+    // Before anything reads secrets or starts a run: tests must not read them back through /proc.
+    ct_confine::protect_service();
+    let sandbox = ct_confine::Sandbox::configured(&settings.sandbox, false).unwrap_or_else(|e| bad_setting(&e));
+    tracing::info!(confinement = %sandbox.confinement(), "{}", sandbox.describe());
     let runner = &settings.test_runner;
+    let defaults = ct_test_runner::Config::default();
     let config = ct_test_runner::Config {
         default_timeout: Duration::from_secs(settings.workflow.test_timeout_secs),
         max_timeout: runner.max_timeout_secs.map(Duration::from_secs),
@@ -102,7 +112,12 @@ async fn main() {
             .and_then(|roots| ct_fleet::WorkspaceRoots::new(roots).map_err(|e| e.to_string()))
             .unwrap_or_else(|e| bad_setting(&e)),
         capacity: runner.max_concurrent,
+        state_dir: args.state_dir.unwrap_or(defaults.state_dir),
+        sandbox,
+        writable: settings.sandbox.writable.clone(),
+        run_limits: (&settings.sandbox).into(),
         python: args.python,
+        ..defaults
     };
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -115,6 +130,11 @@ async fn main() {
         .unwrap_or_else(|| std::env::temp_dir().join("ct-test-runner.token"));
     let control_token = ct_fleet::ControlToken::resolve(std::env::var("CT_CONTROL_TOKEN").ok(), &token_file, addr)
         .unwrap_or_else(|e| bad_setting(&e));
+    let config = ct_test_runner::Config {
+        hidden: vec![token_file],
+        redactor: std::sync::Arc::new(ct_confine::Redactor::from_env([control_token.expose().to_owned()])),
+        ..config
+    };
     let grace = Duration::from_secs(settings.test_runner.shutdown_grace_secs);
     let temporal = settings.temporal;
     let advertise = ct_fleet::advertised_address(addr, args.control_advertise, &temporal.address)

@@ -67,11 +67,8 @@ async fn jest(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
             ),
         });
     }
-    let report_dir = tempfile::Builder::new()
-        .prefix("ct-test-runner-jest-")
-        .tempdir()
-        .map_err(Error::TempDir)?;
-    let report = report_dir.path().join("jest.json");
+    // In the run's own directory, which the tests may write and which goes with the run.
+    let report = ctx.run_dir.join("jest.json");
     let invocation = Invocation {
         program: "npx".into(),
         args: vec![
@@ -83,7 +80,7 @@ async fn jest(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
         tool: "npx",
         install_hint: NODE_HINT.into(),
     };
-    let finished = process::run(&invocation, ctx.timeout, ctx.shutdown).await?;
+    let finished = process::run(&invocation, ctx).await?;
     let tally = match std::fs::read_to_string(&report) {
         Ok(json) => parse_jest(&json, ctx.dir),
         Err(_) => Tally {
@@ -117,7 +114,7 @@ async fn npm_test(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
         tool: "npm",
         install_hint: NODE_HINT.into(),
     };
-    let finished = process::run(&invocation, ctx.timeout, ctx.shutdown).await?;
+    let finished = process::run(&invocation, ctx).await?;
     let mut tally = Tally {
         notes: vec![
             "package.json does not use jest, so `npm test` ran and only its exit status is known: \

@@ -1,28 +1,15 @@
-//! Running a test command in its own process group, with a deadline.
+//! Running a test command confined, in its own process group, with a deadline.
 
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, killpg};
+use ct_confine::{Prepared, RUN_MARKER_VAR, RunGuard};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio_util::sync::CancellationToken;
 
-use crate::Error;
-
-/// Variables the child must not inherit. A target dir set for the test-runner's
-/// own build would make the project's `cargo test` build elsewhere (and contend
-/// for that dir's lock); rustup exports RUSTUP_TOOLCHAIN to everything it starts
-/// (`cargo run`, `cargo test`), which would override the project's own
-/// rust-toolchain.toml; our log filter means nothing to the project.
-const REMOVED_ENV: [&str; 4] = [
-    "CARGO_TARGET_DIR",
-    "CARGO_BUILD_TARGET_DIR",
-    "RUST_LOG",
-    "RUSTUP_TOOLCHAIN",
-];
+use crate::{Error, RunContext};
 
 /// How much of the interleaved stdout+stderr is kept for `output_tail`.
 const COMBINED_KEEP: usize = 64 * 1024;
@@ -72,16 +59,14 @@ struct Captured {
     combined: Vec<u8>,
 }
 
-/// Runs `invocation` until it exits, `timeout` passes or `shutdown` fires. The
-/// whole process group is killed in each case, and also when the returned
-/// future is dropped (the RPC was cancelled), so no test process outlives it.
-pub(crate) async fn run(
-    invocation: &Invocation,
-    timeout: Duration,
-    shutdown: &CancellationToken,
-) -> Result<Finished, Error> {
+/// Runs `invocation` under the run's confinement until it exits, its timeout passes or its
+/// stop fires. Every process it started (its group, its descendants, anything carrying the
+/// run's marker) is killed in each case, and also when the returned future is dropped (the
+/// activity was cancelled), so no test process outlives it.
+pub(crate) async fn run(invocation: &Invocation, ctx: &RunContext<'_>) -> Result<Finished, Error> {
+    let confinement = ctx.sandbox.prepare(ctx.policy).map_err(Error::Confine)?;
     let started = Instant::now();
-    let mut child = command(invocation).spawn().map_err(|source| {
+    let mut child = command(invocation, ctx, confinement).spawn().map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             Error::ToolMissing {
                 tool: invocation.tool.to_owned(),
@@ -99,7 +84,13 @@ pub(crate) async fn run(
             }
         }
     })?;
-    let mut group = GroupGuard(child.id().map(|pid| Pid::from_raw(pid as i32)));
+    // Linux pids stay below 2^22 (pid_max), so they fit an i32; `None` only once reaped.
+    let pid = child.id().ok_or_else(|| Error::Spawn {
+        command: invocation.command_line(),
+        dir: invocation.dir.clone(),
+        source: std::io::Error::other("the test command exited before its pid was read"),
+    })?;
+    let mut group = RunGuard::new(Pid::from_raw(pid as i32), ctx.marker.to_owned());
 
     let captured = Arc::new(Mutex::new(Captured::default()));
     let readers = [
@@ -119,11 +110,11 @@ pub(crate) async fn run(
     };
     let (status, timed_out) = tokio::select! {
         status = child.wait() => (status.map_err(wait_error)?, false),
-        () = tokio::time::sleep(timeout) => {
+        () = tokio::time::sleep(ctx.timeout) => {
             group.kill();
             (child.wait().await.map_err(wait_error)?, true)
         }
-        () = shutdown.cancelled() => return Err(Error::Stopped),
+        () = ctx.shutdown.cancelled() => return Err(Error::Stopped),
     };
     let duration = started.elapsed();
     // Background processes a test started would otherwise keep the pipes open.
@@ -151,40 +142,21 @@ pub(crate) async fn run(
     })
 }
 
-fn command(invocation: &Invocation) -> tokio::process::Command {
+fn command(invocation: &Invocation, ctx: &RunContext<'_>, confinement: Prepared) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(&invocation.program);
     command
         .args(&invocation.args)
         .current_dir(&invocation.dir)
+        .env_clear()
+        .envs(ctx.env)
+        .env(RUN_MARKER_VAR, ctx.marker)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    for name in REMOVED_ENV {
-        command.env_remove(name);
-    }
+    confinement.install(&mut command);
     command
-}
-
-/// Kills the process group it holds, at the latest when dropped.
-struct GroupGuard(Option<Pid>);
-
-impl GroupGuard {
-    fn kill(&mut self) {
-        if let Some(pgid) = self.0.take() {
-            match killpg(pgid, Signal::SIGKILL) {
-                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-                Err(err) => tracing::warn!(%pgid, %err, "could not kill the test process group"),
-            }
-        }
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 async fn pump(
@@ -238,6 +210,8 @@ fn shell_quote(word: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
@@ -260,87 +234,66 @@ mod tests {
         );
     }
 
+    /// Runs `invocation` in `dir` as a test run would: confined, with `dir` writable.
+    async fn run_in(invocation: &Invocation, dir: &std::path::Path, timeout: Duration) -> Result<Finished, Error> {
+        let env = BTreeMap::from([("PATH".to_owned(), std::env::var("PATH").unwrap_or_default())]);
+        let policy = ct_confine::Policy { writable: vec![dir.to_path_buf()], ..Default::default() };
+        let marker = dir.display().to_string();
+        let ctx = RunContext {
+            dir,
+            timeout,
+            python: None,
+            shutdown: &tokio_util::sync::CancellationToken::new(),
+            run_dir: dir,
+            marker: &marker,
+            env: &env,
+            sandbox: &ct_confine::Sandbox::auto(),
+            policy: &policy,
+        };
+        run(invocation, &ctx).await
+    }
+
     #[tokio::test]
     async fn a_missing_program_is_a_missing_tool() {
+        let dir = tempfile::tempdir().unwrap();
         let invocation = Invocation {
             program: "ct-test-runner-no-such-tool".into(),
             args: vec![],
-            dir: std::env::temp_dir(),
+            dir: dir.path().to_path_buf(),
             tool: "no-such-tool",
             install_hint: "install it".into(),
         };
-        let err = run(
-            &invocation,
-            Duration::from_secs(5),
-            &CancellationToken::new(),
-        )
-        .await
-        .err()
-        .unwrap();
+        let err = run_in(&invocation, dir.path(), Duration::from_secs(5)).await.err().unwrap();
         assert!(
             matches!(err, Error::ToolMissing { ref tool, .. } if tool == "no-such-tool"),
             "{err}"
         );
     }
 
-    #[test]
-    fn the_child_does_not_inherit_target_dir_toolchain_or_log_filter() {
-        let invocation = Invocation {
-            program: "cargo".into(),
-            args: vec!["test".into()],
-            dir: std::env::temp_dir(),
-            tool: "cargo",
-            install_hint: String::new(),
-        };
-        let command = command(&invocation);
-        let removed: Vec<_> = command
-            .as_std()
-            .get_envs()
-            .filter(|(_, value)| value.is_none())
-            .map(|(name, _)| name.to_string_lossy().into_owned())
-            .collect();
-        for name in REMOVED_ENV {
-            assert!(removed.iter().any(|r| r == name), "{name} is inherited");
-        }
-    }
-
     #[tokio::test]
-    async fn a_timeout_kills_the_whole_group() {
-        let marker = tempfile::tempdir().unwrap();
-        let pid_file = marker.path().join("pid");
+    async fn a_timeout_kills_every_process_of_the_run_even_those_that_left_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
         let invocation = Invocation {
             program: "/bin/sh".into(),
             args: vec![
                 "-c".into(),
-                format!("sleep 30 & echo $! > {}; wait", pid_file.display()),
+                // A session of its own (out of the group) that ignores SIGTERM.
+                format!(
+                    "setsid sh -c 'trap \"\" TERM; echo $$ > {}; exec tail -f /dev/null' & wait",
+                    pid_file.display()
+                ),
             ],
-            dir: std::env::temp_dir(),
+            dir: dir.path().to_path_buf(),
             tool: "sh",
             install_hint: String::new(),
         };
-        let finished = run(
-            &invocation,
-            Duration::from_millis(500),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        let finished = run_in(&invocation, dir.path(), Duration::from_millis(1500)).await.unwrap();
         assert!(finished.timed_out);
         assert_eq!(finished.exit_code, 128 + 9);
-        assert!(
-            finished.duration < Duration::from_secs(5),
-            "{:?}",
-            finished.duration
-        );
-        let sleeper: i32 = std::fs::read_to_string(&pid_file)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        assert!(
-            wait_gone(sleeper).await,
-            "the background sleep {sleeper} survived"
-        );
+        assert!(finished.duration < Duration::from_secs(5), "{:?}", finished.duration);
+        let stray: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        assert!(wait_gone(stray).await, "the process {stray} that left the group survived");
     }
 
     /// A killed orphan is reaped by init shortly after; until then it is a zombie.

@@ -10,11 +10,8 @@ use crate::{Error, RunContext};
 const NO_TESTS_COLLECTED: i32 = 5;
 
 pub(crate) async fn run(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
-    let report_dir = tempfile::Builder::new()
-        .prefix("ct-test-runner-pytest-")
-        .tempdir()
-        .map_err(Error::TempDir)?;
-    let report = report_dir.path().join("junit.xml");
+    // In the run's own directory, which the tests may write and which goes with the run.
+    let report = ctx.run_dir.join("junit.xml");
     let python = python_for(ctx.dir, ctx.python);
     let invocation = Invocation {
         args: vec![
@@ -33,7 +30,7 @@ pub(crate) async fn run(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
                 .into(),
         program: python,
     };
-    let mut finished = process::run(&invocation, ctx.timeout, ctx.shutdown).await?;
+    let mut finished = process::run(&invocation, ctx).await?;
 
     let stderr = String::from_utf8_lossy(&finished.stderr);
     if finished.exit_code != 0 && stderr.contains("No module named pytest") {

@@ -94,6 +94,8 @@ pub(crate) fn response(
         exit_code: finished.exit_code,
         timed_out: finished.timed_out,
         output_tail,
+        // Set by the caller, which knows how the run was confined.
+        confinement: String::new(),
     }
 }
 

@@ -1,10 +1,10 @@
 //! Finding and killing every process that belongs to one run.
 //!
-//! The CLI leads its own process group, but its Bash tool starts each command in a new session,
-//! so a group kill misses them. A run's processes are therefore: the CLI's group, every
-//! descendant of the CLI (found through `/proc/<pid>/stat` while the tree is still intact), and
-//! every process carrying the run's marker variable (which also finds orphans already
-//! re-parented to init).
+//! A run's leader (the agent CLI, a test command) leads its own process group, but the agent's
+//! Bash tool starts each command in a new session, and a test may daemonise, so a group kill
+//! misses them. A run's processes are therefore: the leader's group, every descendant of the
+//! leader (found through `/proc/<pid>/stat` while the tree is still intact), and every process
+//! carrying the run's marker variable (which also finds orphans already re-parented to init).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -13,7 +13,8 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use crate::command::RUN_MARKER_VAR;
+/// The environment variable that marks every process of one run; its value is unique per run.
+pub const RUN_MARKER_VAR: &str = "CT_RUN";
 
 #[derive(Debug, Clone, Copy)]
 struct ProcStat {
@@ -69,7 +70,7 @@ fn is_descendant(mut pid: i32, ancestor: i32, table: &BTreeMap<i32, ProcStat>) -
 }
 
 /// The live (non-zombie) processes of the run led by `leader` and marked with `marker`.
-pub(crate) fn run_processes(leader: Pid, marker: &str) -> BTreeSet<i32> {
+fn run_processes(leader: Pid, marker: &str) -> BTreeSet<i32> {
     let entry = format!("{RUN_MARKER_VAR}={marker}").into_bytes();
     let table = process_table();
     let me = std::process::id() as i32;
@@ -89,7 +90,7 @@ pub(crate) fn run_processes(leader: Pid, marker: &str) -> BTreeSet<i32> {
 /// Kills every process of the run and returns how many there were. Processes are stopped
 /// first, round after round, so none can fork or be re-parented between the look-up and the
 /// kill; then all get SIGKILL.
-pub(crate) fn kill_run(leader: Pid, marker: &str) -> usize {
+fn kill_run(leader: Pid, marker: &str) -> usize {
     let mut stopped = BTreeSet::new();
     // Each round can only find children forked before their parent stopped; a few rounds reach
     // a fixed point, the bound only guards against a pathological fork storm.
@@ -109,7 +110,7 @@ pub(crate) fn kill_run(leader: Pid, marker: &str) -> usize {
     match killpg(leader, Signal::SIGKILL) {
         Ok(()) | Err(Errno::ESRCH) => {}
         Err(err) => {
-            tracing::warn!(pgid = leader.as_raw(), %err, "cannot kill the agent's process group")
+            tracing::warn!(pgid = leader.as_raw(), %err, "cannot kill the run's process group")
         }
     }
     for pid in &stopped {
@@ -118,17 +119,17 @@ pub(crate) fn kill_run(leader: Pid, marker: &str) -> usize {
     stopped.len()
 }
 
-/// Kills the run's processes when dropped, unless [`RunGuard::kill`] already did. Covers every way a run can end early: the client going away, the
-/// executor shutting down, a panic.
+/// Kills the run's processes when dropped, unless [`RunGuard::kill`] already did. Covers every
+/// way a run can end early: the client going away, the service shutting down, a panic.
 #[derive(Debug)]
-pub(crate) struct RunGuard {
+pub struct RunGuard {
     leader: Pid,
     marker: String,
     armed: bool,
 }
 
 impl RunGuard {
-    pub(crate) fn new(leader: Pid, marker: String) -> RunGuard {
+    pub fn new(leader: Pid, marker: String) -> RunGuard {
         RunGuard {
             leader,
             marker,
@@ -137,7 +138,7 @@ impl RunGuard {
     }
 
     /// Kills everything left of the run now and returns how many processes that was.
-    pub(crate) fn kill(&mut self) -> usize {
+    pub fn kill(&mut self) -> usize {
         self.armed = false;
         kill_run(self.leader, &self.marker)
     }
@@ -150,7 +151,7 @@ impl Drop for RunGuard {
             tracing::info!(
                 pgid = self.leader.as_raw(),
                 killed,
-                "killed the agent's processes"
+                "killed the run's processes"
             );
         }
     }
