@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use ct_contracts::failure::{INVALID_PROJECT, NO_TEST_FRAMEWORK};
 use ct_proto::test_runner::{Framework, RunTestsRequest, RunTestsResponse};
 use ct_test_runner::{Error, Tests};
@@ -592,4 +593,70 @@ async fn stopping_a_run_kills_its_tests_and_says_so() -> anyhow::Result<()> {
         "process {sleeper} outlived the shutdown"
     );
     Ok(())
+}
+
+#[tokio::test]
+async fn tests_get_only_the_allow_listed_environment_write_only_the_project_and_secrets_are_redacted()
+-> anyhow::Result<()> {
+    const SECRET: &str = "s3cret-the-test-runner-knows";
+    let outside = tempfile::tempdir()?;
+    let escape = outside.path().join("escaped.txt");
+    let test = format!(
+        r#"import os
+
+def test_environment_and_writes():
+    with open("written-by-the-test.txt", "w") as f:
+        f.write("ok")
+    try:
+        with open({escape:?}, "w") as f:
+            f.write("x")
+        escape = "written"
+    except PermissionError as err:
+        escape = "refused: " + str(err)
+    names = " ".join(sorted(os.environ))
+    assert False, f"ENV[{{names}}] HOME[{{os.environ['HOME']}}] ESCAPE[{{escape}}] SECRET[{SECRET}]"
+"#
+    );
+    let dir = project(&[("tests/test_env.py", &test)])?;
+    let state = tempfile::tempdir()?;
+    let mut server = start(ct_test_runner::Config {
+        python: tools_python(),
+        state_dir: state.path().to_path_buf(),
+        redactor: std::sync::Arc::new(ct_confine::Redactor::new([], [SECRET.to_owned()])),
+        ..ct_test_runner::Config::default()
+    })
+    .await?;
+    let response = run(&mut server, request(dir.path(), 60_000)).await?;
+    let output = &response.failures.first().context("the test failed as written")?.output;
+    println!("{output}");
+
+    assert_eq!(std::fs::read_to_string(dir.path().join("written-by-the-test.txt"))?, "ok");
+    let names = between(output, "ENV[", "]");
+    for name in names.split_whitespace() {
+        let allowed = ["PATH", "LANG", "TZ", "TERM", "USER", "LOGNAME", "CI", "HOME", "TMPDIR", "CT_RUN"]
+            .contains(&name)
+            || name.starts_with("LC_")
+            || name.starts_with("PYTEST_")
+            || ["CARGO_HOME", "RUSTUP_HOME", "GOPATH", "GOCACHE", "GOMODCACHE", "PYTHONUSERBASE", "npm_config_cache"]
+                .contains(&name)
+            || name.starts_with("GO")
+            || name.ends_with("_PROXY")
+            || name.ends_with("_proxy")
+            || ["SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE"].contains(&name);
+        assert!(allowed, "the tests see {name} from the test-runner's environment: {names}");
+    }
+    assert!(between(output, "HOME[", "]").starts_with(&state.path().display().to_string()), "{output}");
+    if ct_confine::Sandbox::auto().confinement().is_confined() {
+        assert_eq!(response.confinement.get(..10), Some("landlock-v"), "{}", response.confinement);
+        assert!(between(output, "ESCAPE[", "]").starts_with("refused"), "{output}");
+        assert!(!escape.exists());
+    }
+    assert!(!output.contains(SECRET) && !response.output_tail.contains(SECRET), "{output}");
+    assert!(output.contains("SECRET[[REDACTED]"), "{output}");
+    Ok(())
+}
+
+/// The text between `start` and the next `end` after it, empty when absent.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    text.split_once(start).and_then(|(_, rest)| rest.split_once(end)).map_or("", |(inner, _)| inner)
 }
