@@ -83,7 +83,8 @@ struct Args {
     /// [env: CLAUDE_CODE_MAX_RETRIES].
     #[arg(long)]
     max_retries: Option<String>,
-    /// Directory for the runs' private HOME and TMPDIR (default: the system temp dir).
+    /// Directory for the runs' private HOME and TMPDIR, which runs cannot read beyond their own
+    /// [default: <temp dir>/ct-executor-<uid>].
     #[arg(long, env = "CT_STATE_DIR")]
     state_dir: Option<PathBuf>,
     /// Keep each run's raw stream-json output as <DIR>/<run id>.jsonl.

@@ -120,9 +120,13 @@ async fn describe(config: &Config, task_queue: &str, identity: &str) -> Describe
         capacity: u32::try_from(config.max_concurrent).unwrap_or(u32::MAX),
         running: 0,
         tools: vec![tool],
-        confinement: "own process group, parent-death signal, scrubbed environment, private HOME and TMPDIR, \
-                      wall-clock limit; workspace roots enforced"
-            .to_owned(),
+        confinement: format!(
+            "{}; network: {}; no_new_privs, resource limits, whole process tree killed with the run, \
+             parent-death signal, scrubbed environment, private HOME and TMPDIR, wall-clock limit; \
+             workspace roots enforced",
+            config.sandbox.confinement(),
+            config.connect_ports.as_ref().map_or_else(|| "open".to_owned(), |ports| format!("TCP ports {ports:?} only")),
+        ),
         workspace_roots: config.roots.paths().iter().map(|p| p.display().to_string()).collect(),
         limits: Some(LimitsMessage {
             max_timeout_secs: config.limits.max_timeout.map_or(0, |d| d.as_secs()),

@@ -81,8 +81,11 @@ async fn describe(config: &Config, task_queue: &str, identity: &str) -> Describe
         capacity: u32::try_from(config.capacity).unwrap_or(u32::MAX),
         running: 0,
         tools,
-        confinement: "own process group, killed with everything it started on timeout or stop; workspace roots enforced"
-            .to_owned(),
+        confinement: format!(
+            "{}; no_new_privs, resource limits, allow-listed environment, private HOME and TMPDIR, \
+             killed with everything it started on timeout or stop; workspace roots enforced",
+            config.sandbox.confinement()
+        ),
         workspace_roots: config.roots.paths().iter().map(|p| p.display().to_string()).collect(),
         limits: Some(Limits {
             max_timeout_secs: config.max_timeout.map_or(0, |d| d.as_secs()),
