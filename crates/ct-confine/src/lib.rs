@@ -17,6 +17,21 @@ mod tree;
 mod world;
 
 pub use abi::{Confinement, Mode};
+
+/// Variables every run may keep from its service's environment to reach the network as the
+/// service does: proxies, and the CA files a TLS-re-signing proxy needs (they only name files).
+pub const NETWORK_ENV: &[&str] = &[
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "no_proxy",
+    "NODE_EXTRA_CA_CERTS",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+];
 pub use error::Error;
 pub use limits::ResourceLimits;
 pub use policy::{Policy, Prepared, Sandbox};

@@ -195,7 +195,12 @@ fn ruleset(policy: &Policy) -> Result<RulesetCreated, Error> {
 /// Grants `access` beneath `path`, narrowed to what applies to a file when it is one.
 fn add_path(ruleset: RulesetCreated, path: &Path, access: BitFlags<AccessFs>) -> Result<RulesetCreated, Error> {
     let failed = |message: String| Error::Path { path: path.to_path_buf(), message };
-    let metadata = std::fs::metadata(path).map_err(|e| failed(e.to_string()))?;
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        // Listed a moment ago and gone now (a journal, a lock file): nothing left to grant.
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(ruleset),
+        Err(err) => return Err(failed(err.to_string())),
+    };
     let access = if metadata.is_dir() {
         access
     } else if metadata.file_type().is_char_device() || metadata.is_file() {
@@ -204,6 +209,10 @@ fn add_path(ruleset: RulesetCreated, path: &Path, access: BitFlags<AccessFs>) ->
         // Sockets and fifos outside the run are not its business.
         return Ok(ruleset);
     };
-    let fd = PathFd::new(path).map_err(|e| failed(e.to_string()))?;
+    let fd = match PathFd::new(path) {
+        Ok(fd) => fd,
+        Err(_) if !path.exists() => return Ok(ruleset),
+        Err(err) => return Err(failed(err.to_string())),
+    };
     ruleset.add_rule(PathBeneath::new(fd, access)).map_err(|e| failed(e.to_string()))
 }

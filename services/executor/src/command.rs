@@ -57,21 +57,12 @@ fn passes_through(name: &str, bedrock: bool, vertex: bool) -> bool {
         "ANTHROPIC_MODEL",
         "ANTHROPIC_SMALL_FAST_MODEL",
         "ANTHROPIC_CUSTOM_HEADERS",
-        "HTTPS_PROXY",
-        "HTTP_PROXY",
-        "NO_PROXY",
-        "https_proxy",
-        "http_proxy",
-        "no_proxy",
-        // A proxy that re-signs TLS needs its CA; these only name files.
-        "NODE_EXTRA_CA_CERTS",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
         // The operator's own word that the executor runs in a sandbox (a container); without
         // Landlock it is the only way the CLI accepts bypassPermissions as root.
         "IS_SANDBOX",
     ];
     EXACT.contains(&name)
+        || ct_confine::NETWORK_ENV.contains(&name)
         || name.starts_with("LC_")
         || name.starts_with("CLAUDE_CODE_")
         || (bedrock && (name.starts_with("AWS_") || name.starts_with("ANTHROPIC_BEDROCK_")))

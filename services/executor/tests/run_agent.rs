@@ -659,3 +659,38 @@ async fn the_agent_sees_none_of_the_executors_environment_and_its_key_never_leav
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn with_the_network_policy_the_agent_reaches_its_model_and_nothing_else() -> Result<()> {
+    let sandbox = match ct_confine::Sandbox::new(ct_confine::Mode::Auto, true) {
+        Ok(sandbox) => sandbox,
+        Err(err) => {
+            eprintln!("no network rules to check: {err}");
+            return Ok(());
+        }
+    };
+    let elsewhere = TcpListener::bind("127.0.0.1:0").await?;
+    let port = elsewhere.local_addr()?.port();
+    let scenario = format!(
+        r#"{{"scripts": [{{"name": "net", "turns": [
+            {{"text": "Calling out.", "tool_uses": [{{"name": "Bash", "input": {{"description": "connect",
+               "command": "(exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && echo REACHED || echo REFUSED"}}}}]}},
+            {{"text": "Done."}}
+        ]}}]}}"#
+    );
+    let model = ScriptedModel::start(Scenario::from_json(&scenario)?).await?;
+    let executor = Executor::start(&model, |config| {
+        config.sandbox = sandbox;
+        config.connect_ports = Some(ct_executor::model_ports([("ANTHROPIC_BASE_URL", model.base_url().as_str())]));
+    })
+    .await?;
+    let project = project()?;
+
+    let (_, result) = finish(executor.run(request(project.path(), "net")).await?).await?;
+
+    assert!(result.success, "the model stays reachable: {result:?}");
+    let requests = model.requests();
+    let seen = &requests.last().context("the model was asked twice")?.last_user_text;
+    assert!(seen.contains("REFUSED") && !seen.contains("REACHED"), "{seen}");
+    Ok(())
+}

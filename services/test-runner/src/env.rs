@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Passed through as they are. Not CARGO_TARGET_DIR (the project's tests would build in the
-/// test-runner's own target dir and contend for its lock), not RUSTUP_TOOLCHAIN (rustup exports
-/// it to everything it starts; it would override the project's rust-toolchain.toml), not
-/// RUST_LOG (our filter means nothing to the project).
+/// Passed through as they are, with the proxies and CA files ([`ct_confine::NETWORK_ENV`]).
+/// Not CARGO_TARGET_DIR (the project's tests would build in the test-runner's own target dir
+/// and contend for its lock), not RUSTUP_TOOLCHAIN (rustup exports it to everything it starts;
+/// it would override the project's rust-toolchain.toml), not RUST_LOG (our filter means
+/// nothing to the project).
 const EXACT: &[&str] = &[
     "PATH",
     "LANG",
@@ -24,16 +25,6 @@ const EXACT: &[&str] = &[
     "GOPRIVATE",
     "GONOSUMDB",
     "GOTOOLCHAIN",
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "NO_PROXY",
-    "https_proxy",
-    "http_proxy",
-    "no_proxy",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "NODE_EXTRA_CA_CERTS",
-    "REQUESTS_CA_BUNDLE",
 ];
 
 /// Toolchain homes: the variable, and where it defaults to under the real HOME.
@@ -61,7 +52,9 @@ pub(crate) fn test_env(vars: impl IntoIterator<Item = (String, String)>, home: &
     let all: BTreeMap<String, String> = vars.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     let mut env: BTreeMap<String, String> = all
         .iter()
-        .filter(|(name, _)| EXACT.contains(&name.as_str()) || name.starts_with("LC_"))
+        .filter(|(name, _)| {
+            EXACT.contains(&name.as_str()) || ct_confine::NETWORK_ENV.contains(&name.as_str()) || name.starts_with("LC_")
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let real_home = all.get("HOME").map(PathBuf::from);

@@ -44,11 +44,11 @@ fn steady_scenario() -> Scenario {
 
 /// The first attempt leaves a half-done file and then hangs (until it is killed); any later
 /// attempt finds the marker outside the project and goes on to write the real result.
-fn hangs_once_scenario(marker: &Path) -> Scenario {
-    let command = format!(
-        "if [ -e {m} ]; then echo again; else touch {m}; echo half > {{cwd}}/half-done.txt; timeout 4343 tail -f /dev/null; fi",
-        m = marker.display()
-    );
+fn hangs_once_scenario() -> Scenario {
+    // The marker lives in the repository's git directory: the agent may write there (its
+    // commits do), and restoring the stage's snapshot leaves it alone.
+    let command = "if [ -e {cwd}/.git/ct-ran-once ]; then echo again; else touch {cwd}/.git/ct-ran-once; \
+                   echo half > {cwd}/half-done.txt; timeout 4343 tail -f /dev/null; fi";
     Scenario::from_json(
         &serde_json::json!({
             "scripts": [{
@@ -112,9 +112,11 @@ fn burst(stack: &Stack, n: usize) -> Burst {
     let mut saw_queued_count = false;
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        // The last workflow started waits longest; while it does, status says so.
-        if !saw_queued_stage && let Some(last) = status(stack, &ids[n - 1]) {
-            saw_queued_stage = last.stages[0].state == StageState::Queued && last.stages[0].queued_ms.is_some();
+        // The last workflows started wait longest; while they do, status says so.
+        for id in ids.iter().rev().take(3) {
+            if !saw_queued_stage && let Some(last) = status(stack, id) {
+                saw_queued_stage = last.stages.first().is_some_and(|s| s.state == StageState::Queued && s.queued_ms.is_some());
+            }
         }
         let list = stack.cli(&["list", "--limit", "100", "--json"]);
         assert_eq!(list.code, 0, "list: {}", list.stderr);
@@ -217,8 +219,7 @@ fn wait_for(what: &str, limit: Duration, stack: &Stack, mut done: impl FnMut() -
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_executor_killed_mid_run_loses_the_attempt_to_another_which_starts_from_the_snapshot() {
-    let marker_dir = tempfile::tempdir().unwrap();
-    let mut options = StackOptions::new(hangs_once_scenario(&marker_dir.path().join("ran-once")));
+    let mut options = StackOptions::new(hangs_once_scenario());
     options.executors = 2;
     options.executor_capacity = 1;
     let mut stack = Stack::start(options).await;
@@ -252,8 +253,7 @@ async fn an_executor_killed_mid_run_loses_the_attempt_to_another_which_starts_fr
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_executor_cut_off_from_temporal_kills_its_agent_before_the_retry_starts() {
-    let marker_dir = tempfile::tempdir().unwrap();
-    let stack_options = StackOptions::new(hangs_once_scenario(&marker_dir.path().join("ran-once")));
+    let stack_options = StackOptions::new(hangs_once_scenario());
     let mut stack = Stack::start(stack_options).await;
     let project = git_project(&example("textstats"));
     let stages = stages_file(&stack);

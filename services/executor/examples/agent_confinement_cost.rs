@@ -2,7 +2,7 @@
 //! scripted model, 20 times confined (Landlock) and 20 times with `CT_SANDBOX=off`, interleaved;
 //! prints the medians and their difference.
 //!
-//! `cargo run --release -p ct-executor --example confinement_cost`
+//! `cargo run --release -p ct-executor --example agent_confinement_cost`
 //! (the CLI from CLAUDE_BIN, else where scripts/install-tools.sh puts it).
 
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! (Landlock) and 20 times with `CT_SANDBOX=off`, interleaved; prints the medians and their
 //! difference.
 //!
-//! `cargo run --release -p ct-test-runner --example confinement_cost`
+//! `cargo run --release -p ct-test-runner --example test_confinement_cost`
 //! (pytest from the tools venv that scripts/install-tools.sh makes, else python3 on PATH).
 
 use std::path::Path;
