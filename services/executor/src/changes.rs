@@ -12,7 +12,13 @@ use crate::error::Error;
 
 async fn git(dir: &Path, args: &[&str], index: Option<&Path>) -> Result<String, Error> {
     let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(dir).args(args).kill_on_drop(true);
+    // The agent can write the repository's config: the executor's own git, which runs outside
+    // the sandbox, must not run commands named there (fsmonitor, hooks).
+    cmd.arg("-C")
+        .arg(dir)
+        .args(["-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null"])
+        .args(args)
+        .kill_on_drop(true);
     if let Some(index) = index {
         cmd.env("GIT_INDEX_FILE", index);
     }

@@ -631,7 +631,8 @@ async fn the_agent_sees_none_of_the_executors_environment_and_its_key_never_leav
     // Whatever the agent has of the executor's own environment must be on the allow-list (or
     // be what its shell sets for itself).
     let passed_on = |name: &str| {
-        ["PATH", "LANG", "IS_SANDBOX", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR"].contains(&name)
+        ["PATH", "LANG", "IS_SANDBOX"].contains(&name)
+            || ct_confine::NETWORK_ENV.contains(&name)
             || ["SHELL", "SHLVL", "PWD", "OLDPWD", "_"].contains(&name)
             || name.starts_with("LC_")
             || name.starts_with("ANTHROPIC_")
@@ -692,5 +693,30 @@ async fn with_the_network_policy_the_agent_reaches_its_model_and_nothing_else() 
     let requests = model.requests();
     let seen = &requests.last().context("the model was asked twice")?.last_user_text;
     assert!(seen.contains("REFUSED") && !seen.contains("REACHED"), "{seen}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_command_the_agent_puts_in_the_git_config_is_not_run_by_the_executor() -> Result<()> {
+    let witness = tempfile::tempdir()?;
+    let ran = witness.path().join("fsmonitor-ran");
+    let model = ScriptedModel::start(Scenario::from_json(&format!(
+        r#"{{"scripts": [{{"name": "plant", "turns": [
+            {{"text": "Planting.", "tool_uses": [{{"name": "Bash", "input": {{"description": "plant",
+               "command": "git config core.fsmonitor 'touch {ran}; false' && echo changed > README.md"}}}}]}},
+            {{"text": "Done."}}
+        ]}}]}}"#,
+        ran = ran.display()
+    ))?)
+    .await?;
+    let executor = Executor::start(&model, |_| {}).await?;
+    let project = project()?;
+
+    let (_, result) = finish(executor.run(request(project.path(), "plant")).await?).await?;
+
+    assert!(result.success, "{result:?}");
+    assert_eq!(git(project.path(), &["config", "core.fsmonitor"])?.trim(), format!("touch {}; false", ran.display()));
+    assert_eq!(result.changes.context("changes were measured")?.files, ["README.md"]);
+    assert!(!ran.exists(), "the executor ran the agent's fsmonitor command outside the sandbox");
     Ok(())
 }
