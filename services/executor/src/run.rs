@@ -136,8 +136,8 @@ impl Runner {
             .map_err(Error::Confine)?;
         let mut base = base_env(utf8_vars(), &self.config.extra_env);
         add_login(&mut base, self.config.credentials_file.as_deref());
-        let env = invocation.env(&base, &dirs, confinement.confinement().is_confined());
         let confined = confinement.confinement();
+        let env = invocation.env(&base, &dirs, confined.is_confined());
         // Spawned from a runtime worker thread, which lives as long as the runtime: the CLI's
         // parent-death signal fires when the spawning *thread* exits, so never spawn it from a
         // blocking-pool thread.
