@@ -8,6 +8,7 @@ pub mod key {
     pub const TEMPORAL_NAMESPACE: &str = "temporal.namespace";
     pub const TEMPORAL_TASK_QUEUE: &str = "temporal.task_queue";
     pub const TEMPORAL_UI_BASE_URL: &str = "temporal.ui_base_url";
+    pub const JAEGER_UI_BASE_URL: &str = "telemetry.jaeger_ui_base_url";
     pub const CLAUDE_MODEL: &str = "claude.model";
     pub const CLAUDE_MAX_TOKENS: &str = "claude.max_tokens";
     pub const CLAUDE_TIMEOUT_SECS: &str = "claude.timeout_secs";
@@ -229,6 +230,15 @@ pub const KEYS: &[KeyDef] = &[
         secrecy: Secrecy::Public,
         used_by: CLI_ONLY,
         help: "Temporal Web UI, for links",
+    },
+    KeyDef {
+        key: key::JAEGER_UI_BASE_URL,
+        env: "JAEGER_UI_BASE_URL",
+        kind: Kind::OptionalUrl,
+        default: "",
+        secrecy: Secrecy::Public,
+        used_by: CLI_ONLY,
+        help: "Jaeger UI (e.g. http://127.0.0.1:16686), for links to a workflow's trace; empty for none",
     },
     KeyDef {
         key: key::CLAUDE_MODEL,

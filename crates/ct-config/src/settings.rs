@@ -86,6 +86,8 @@ pub struct TemporalSettings {
     pub namespace: String,
     pub task_queue: String,
     pub ui_base_url: String,
+    /// The Jaeger UI traces are linked to; empty for none.
+    pub jaeger_ui_base_url: String,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +162,7 @@ impl Settings {
                 namespace: text(key::TEMPORAL_NAMESPACE),
                 task_queue: text(key::TEMPORAL_TASK_QUEUE),
                 ui_base_url: text(key::TEMPORAL_UI_BASE_URL),
+                jaeger_ui_base_url: text(key::JAEGER_UI_BASE_URL),
             },
             claude: ClaudeSettings {
                 model: text(key::CLAUDE_MODEL),

@@ -21,6 +21,13 @@ pub struct WorkflowStatus {
     /// Iterate workflows only: which iteration runs, and which is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iteration: Option<crate::IterationProgress>,
+    /// The OpenTelemetry trace the run's spans are in (32 hex digits), when tracing is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// The W3C `traceparent` of the workflow's span: commands on the workflow (approve, reject,
+    /// cancel) put their spans under it, so they are in the workflow's trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl WorkflowStatus {

@@ -22,7 +22,7 @@ mod stream;
 pub mod subject;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod trace;
+pub mod trace;
 mod watch;
 
 pub use connect::{DEFAULT_NATS_URL, connect, redact_credentials};
@@ -31,5 +31,4 @@ pub use error::{ConfigError, DecodeError, Error};
 pub use event::{CloudEvent, EventData, EventType, TYPE_PREFIX};
 pub use publisher::{Publisher, PublisherConfig};
 pub use stream::{STREAM_NAME, StreamSettings, ensure_stream};
-pub use trace::TraceContext;
 pub use watch::{WatchError, watch};

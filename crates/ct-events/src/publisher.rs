@@ -16,13 +16,15 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::connect::{DEFAULT_NATS_URL, connect};
 use crate::error::{ConfigError, Error};
 use crate::event::CloudEvent;
 use crate::retry::{backoff, worth_logging};
 use crate::stream::{StreamSettings, ensure_stream, env_number};
-use crate::trace::TraceContext;
+use crate::trace;
 
 /// How a process publishes.
 #[derive(Debug, Clone)]
@@ -63,7 +65,8 @@ impl PublisherConfig {
 
 struct Outgoing {
     event: CloudEvent,
-    trace: Option<TraceContext>,
+    /// The span the event was published from: its publish span is a child of it.
+    parent: opentelemetry::Context,
 }
 
 struct Shared {
@@ -115,18 +118,11 @@ impl Publisher {
         })
     }
 
-    /// Queues `event`; returns at once whatever state NATS is in.
+    /// Queues `event`; returns at once whatever state NATS is in. The event joins the trace of
+    /// the current span: its publish span is a child of it, and the message's
+    /// `traceparent`/`tracestate` headers name the publish span.
     pub fn publish(&self, event: CloudEvent) {
-        self.enqueue(Outgoing { event, trace: None });
-    }
-
-    /// Like [`publish`](Self::publish), with the trace context put in the
-    /// message's `traceparent`/`tracestate` headers.
-    pub fn publish_traced(&self, event: CloudEvent, trace: TraceContext) {
-        self.enqueue(Outgoing {
-            event,
-            trace: Some(trace),
-        });
+        self.enqueue(Outgoing { event, parent: opentelemetry::Context::current() });
     }
 
     /// Events dropped: the queue was full, or NATS refused one as too large.
@@ -189,10 +185,9 @@ async fn publish_in_order(
     while let Some(outgoing) = queue.recv().await {
         let subject = outgoing.event.nats_subject();
         let body = outgoing.event.to_json();
+        let span = trace::publish_span(&outgoing.parent, &subject, &outgoing.event.id);
         let mut headers = HeaderMap::new();
-        if let Some(trace) = &outgoing.trace {
-            trace.insert_into(&mut headers);
-        }
+        trace::inject(&span.context(), &mut headers);
         let mut failures: u32 = 0;
         loop {
             let attempt = async {
@@ -210,7 +205,7 @@ async fn publish_in_order(
                     })
                     .map_err(PublishFailure::Publish)
             };
-            match attempt.await {
+            match attempt.instrument(span.clone()).await {
                 Ok(()) => {
                     counts.stored.fetch_add(1, Ordering::Relaxed);
                     break;
@@ -230,6 +225,7 @@ async fn publish_in_order(
                 }
                 Err(err) => {
                     failures += 1;
+                    span.record("ct.publish.failures", failures);
                     if worth_logging(failures) {
                         tracing::warn!(
                             %err, event.id = %outgoing.event.id, %subject, failures,

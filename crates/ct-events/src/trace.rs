@@ -1,89 +1,122 @@
-//! W3C trace context carried in NATS headers, so one workflow stays one trace
-//! across the processes that publish and consume its events.
+//! W3C trace context carried in NATS headers, so one workflow stays one trace across the
+//! processes that publish and consume its events, and the spans for doing so (the messaging
+//! conventions' `messaging.*` attributes).
 
 use async_nats::HeaderMap;
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TraceContextExt as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-const TRACEPARENT: &str = "traceparent";
-const TRACESTATE: &str = "tracestate";
+use crate::CloudEvent;
 
-/// The `traceparent` / `tracestate` pair of the span an event belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceContext {
-    pub traceparent: String,
-    pub tracestate: Option<String>,
+/// Puts `context` into a message's `traceparent`/`tracestate` headers.
+pub fn inject(context: &Context, headers: &mut HeaderMap) {
+    ct_telemetry::propagate::inject(context, &mut Headers(headers));
 }
 
-impl TraceContext {
-    /// The context of one event of one workflow run: every event of the run
-    /// shares a trace id derived from the run, so a consumer (or a tracing
-    /// backend) sees the workflow as one trace; each event is its own span.
-    /// Derived, not random, so a replayed or retried publish carries the same ids.
-    pub fn for_workflow(workflow_id: &str, run_id: &str, event_id: &str) -> Self {
-        let run = format!("{workflow_id}\u{0}{run_id}");
-        let trace_high = fnv1a(0xcbf2_9ce4_8422_2325, run.as_bytes());
-        let trace_low = fnv1a(0x8422_2325_cbf2_9ce4, run.as_bytes());
-        // An all-zero id is invalid in W3C trace context.
-        let span = fnv1a(0xcbf2_9ce4_8422_2325, event_id.as_bytes()).max(1);
-        Self {
-            traceparent: format!("00-{trace_high:016x}{trace_low:016x}-{span:016x}-01"),
-            tracestate: None,
-        }
-    }
+/// The publisher's span a message names, or an empty context when it names none.
+pub fn extract(headers: &HeaderMap) -> Context {
+    ct_telemetry::propagate::extract(&ReadHeaders(headers))
+}
 
-    /// Reads the pair from a message's headers; `None` without `traceparent`.
-    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        let traceparent = headers.get(TRACEPARENT)?.as_str().to_owned();
-        let tracestate = headers
-            .get(TRACESTATE)
-            .map(|value| value.as_str().to_owned())
-            .filter(|value| !value.is_empty());
-        Some(Self {
-            traceparent,
-            tracestate,
-        })
+/// The producer span for publishing one event, a child of `parent`; a disabled span when the
+/// event belongs to no trace, so that a lone publish never starts a trace of its own.
+pub(crate) fn publish_span(parent: &Context, subject: &str, event_id: &str) -> tracing::Span {
+    if !parent.span().span_context().is_valid() {
+        return tracing::Span::none();
     }
+    let span = tracing::info_span!(
+        "publish",
+        otel.name = "publish ct.events",
+        otel.kind = "producer",
+        messaging.system = "nats",
+        messaging.operation.type = "send",
+        messaging.operation.name = "publish",
+        messaging.destination.name = %subject,
+        messaging.message.id = %event_id,
+        ct.publish.failures = tracing::field::Empty,
+    );
+    let _ = span.set_parent(parent.clone());
+    span
+}
 
-    pub(crate) fn insert_into(&self, headers: &mut HeaderMap) {
-        headers.insert(TRACEPARENT, self.traceparent.as_str());
-        if let Some(tracestate) = &self.tracestate {
-            headers.insert(TRACESTATE, tracestate.as_str());
+/// The consumer span for one delivered event, a child of its publisher's span: what a
+/// subscriber (notifier, metrics-sink) does with the event goes inside, and its logs name it.
+pub fn process_span(consumer: &str, message: &async_nats::jetstream::Message, event: &CloudEvent) -> tracing::Span {
+    let span = tracing::info_span!(
+        "process",
+        otel.name = "process ct.events",
+        otel.kind = "consumer",
+        messaging.system = "nats",
+        messaging.operation.type = "process",
+        messaging.operation.name = "process",
+        messaging.destination.name = %message.subject,
+        messaging.consumer.group.name = %consumer,
+        messaging.message.id = %event.id,
+        event.kind = %event.event_type(),
+        workflow_id = event.workflow_id(),
+    );
+    if let Some(headers) = &message.headers {
+        let _ = span.set_parent(extract(headers));
+    }
+    span
+}
+
+struct Headers<'a>(&'a mut HeaderMap);
+
+impl Injector for Headers<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if !value.is_empty() {
+            self.0.insert(key, value.as_str());
         }
     }
 }
 
-/// 64-bit FNV-1a from `seed`: stable across builds and platforms, unlike std's hashers.
-fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(seed, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+struct ReadHeaders<'a>(&'a HeaderMap);
+
+impl Extractor for ReadHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(async_nats::HeaderValue::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| name.as_ref()).collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
     use super::*;
 
     #[test]
-    fn events_of_one_run_share_a_trace_and_differ_in_span() {
-        let first = TraceContext::for_workflow("wf", "run-1", "event-1").traceparent;
-        let second = TraceContext::for_workflow("wf", "run-1", "event-2").traceparent;
-        let other_run = TraceContext::for_workflow("wf", "run-2", "event-1").traceparent;
-        let parts = |tp: &str| tp.split('-').map(str::to_owned).collect::<Vec<_>>();
-        let (a, b, c) = (parts(&first), parts(&second), parts(&other_run));
-        assert_eq!(a.len(), 4);
-        assert_eq!((a[0].as_str(), a[1].len(), a[2].len(), a[3].as_str()), ("00", 32, 16, "01"));
-        assert_eq!(a[1], b[1], "one trace per run");
-        assert_ne!(a[2], b[2], "one span per event");
-        assert_ne!(a[1], c[1]);
-        assert_eq!(first, TraceContext::for_workflow("wf", "run-1", "event-1").traceparent);
+    fn the_context_survives_the_headers() {
+        let remote = SpanContext::new(
+            TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+            SpanId::from(0x00f0_67aa_0ba9_02b7),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::from_key_value([("vendor", "1")]).unwrap(),
+        );
+        let mut headers = HeaderMap::new();
+        inject(&Context::new().with_remote_span_context(remote.clone()), &mut headers);
+        assert_eq!(
+            headers.get("traceparent").map(|v| v.as_str()),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+        let back = extract(&headers);
+        assert_eq!(back.span().span_context().trace_id(), remote.trace_id());
+        assert_eq!(back.span().span_context().span_id(), remote.span_id());
+        assert_eq!(back.span().span_context().trace_state().header(), "vendor=1");
     }
 
     #[test]
-    fn the_pair_round_trips_through_headers() {
-        let context = TraceContext {
-            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
-            tracestate: Some("vendor=1".into()),
-        };
+    fn no_context_no_headers_and_no_span() {
         let mut headers = HeaderMap::new();
-        context.insert_into(&mut headers);
-        assert_eq!(TraceContext::from_headers(&headers), Some(context));
-        assert_eq!(TraceContext::from_headers(&HeaderMap::new()), None);
+        inject(&Context::new(), &mut headers);
+        assert!(headers.get("traceparent").is_none());
+        assert!(publish_span(&Context::new(), "ct.events.x.stage.started", "id").is_none());
     }
 }

@@ -8,9 +8,11 @@ use async_nats::jetstream::{self, consumer::pull};
 use ct_events::data::AgentProgress;
 use ct_events::testing::NatsServer;
 use ct_events::{
-    CloudEvent, EventData, Publisher, PublisherConfig, StreamSettings, TraceContext, ensure_stream,
+    CloudEvent, EventData, Publisher, PublisherConfig, StreamSettings, ensure_stream,
 };
 use futures::StreamExt;
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState, TracerProvider as _};
+use tracing_subscriber::layer::SubscriberExt as _;
 
 fn progress(workflow_id: &str, n: usize) -> CloudEvent {
     CloudEvent::new(
@@ -64,15 +66,25 @@ async fn events_are_stored_in_order_on_their_subject_with_id_and_trace_headers()
 -> anyhow::Result<()> {
     let server = NatsServer::start();
     let publisher = publisher(&server, 10_000).await?;
-    let trace = TraceContext {
-        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
-        tracestate: Some("ct=1".into()),
-    };
+    // A recording tracer on this (the test runtime's only) thread, and a workflow's span as
+    // the current context: every event's publish span must be its child.
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let _subscriber = tracing::subscriber::set_default(subscriber);
+    let workflow_span = SpanContext::new(
+        TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+        SpanId::from(0x00f0_67aa_0ba9_02b7),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::from_key_value([("ct", "1")])?,
+    );
+    let _workflow = opentelemetry::Context::new().with_remote_span_context(workflow_span).attach();
     let events: Vec<CloudEvent> = (0..2000).map(|n| progress("dev.wf 1", n)).collect();
 
     let started = Instant::now();
     for event in &events {
-        publisher.publish_traced(event.clone(), trace.clone());
+        publisher.publish(event.clone());
     }
     publisher.flush(Duration::from_secs(20)).await?;
     let elapsed = started.elapsed();
@@ -97,7 +109,13 @@ async fn events_are_stored_in_order_on_their_subject_with_id_and_trace_headers()
         headers.get("Nats-Msg-Id").map(|v| v.as_str()),
         Some(events[0].id.as_str())
     );
-    assert_eq!(TraceContext::from_headers(headers), Some(trace));
+    let parent = ct_events::trace::extract(headers);
+    let parent = parent.span().span_context().clone();
+    assert_eq!(parent.trace_id(), TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736), "the workflow's trace");
+    assert_ne!(parent.span_id(), SpanId::from(0x00f0_67aa_0ba9_02b7), "the publish span, not the workflow's");
+    assert_eq!(parent.trace_state().header(), "ct=1");
+    let second = ct_events::trace::extract(messages[1].headers.as_ref().context("headers")?);
+    assert_ne!(second.span().span_context().span_id(), parent.span_id(), "one publish span per event");
     Ok(())
 }
 

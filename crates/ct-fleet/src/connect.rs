@@ -1,6 +1,7 @@
-//! Connecting to the Temporal frontend, shared by the worker and the CLI.
+//! Connecting to the Temporal frontend, shared by every process that talks to it.
 
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use temporalio_sdk::opentelemetry::OpenTelemetryPlugin;
 
 /// Where Temporal is and which namespace to use.
 #[derive(Debug, Clone)]
@@ -42,6 +43,10 @@ pub async fn connect_client(target: &TemporalTarget, identity: &str) -> Result<C
     let connection = Connection::connect(options)
         .await
         .map_err(|err| unreachable(err.to_string()))?;
-    Client::new(connection, ClientOptions::new(target.namespace.clone()).build())
+    // The plugin carries the caller's trace into workflows and on into their activities (the
+    // `_tracer-data` header), and records the client, workflow and activity spans; a worker
+    // built from this client gets it too.
+    let options = ClientOptions::new(target.namespace.clone()).plugin(OpenTelemetryPlugin::builder().build()).build();
+    Client::new(connection, options)
         .map_err(|err| unreachable(err.to_string()))
 }

@@ -15,7 +15,12 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
+use tracing::Instrument as _;
+
 use crate::{ControlToken, RunRegistry};
+
+/// The control API's gRPC service name, as spans name it.
+const CONTROL_SERVICE: &str = "claude_temporal.control.v1.Control";
 
 struct Service {
     /// Everything but the live `running` count.
@@ -65,6 +70,7 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let service = ControlServer::with_interceptor(Service { description, runs }, move |request| token.check(request));
     tonic::transport::Server::builder()
+        .trace_fn(ct_telemetry::grpc::server_span)
         .add_service(service)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await
@@ -86,24 +92,46 @@ impl Caller {
         Ok(Self { client: ControlClient::new(channel), token })
     }
 
-    fn request<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        if let Ok(value) = self.token.bearer().parse() {
-            request.metadata_mut().insert("authorization", value);
+    /// Makes one call as a client span whose context travels in the request's metadata.
+    async fn call<T, R, F>(
+        &self,
+        method: &str,
+        message: T,
+        send: impl FnOnce(ControlClient<Channel>, Request<T>) -> F,
+    ) -> Result<R, Status>
+    where
+        F: Future<Output = Result<Response<R>, Status>>,
+    {
+        let span = ct_telemetry::grpc::client_span(CONTROL_SERVICE, method);
+        let outcome = async {
+            let mut request = Request::new(message);
+            if let Ok(value) = self.token.bearer().parse() {
+                request.metadata_mut().insert("authorization", value);
+            }
+            ct_telemetry::grpc::inject_current(request.metadata_mut());
+            send(self.client.clone(), request).await
         }
-        request
+        .instrument(span.clone())
+        .await;
+        ct_telemetry::grpc::record_status(&span, outcome.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok));
+        outcome.map(Response::into_inner)
     }
 
     pub async fn describe(&self) -> Result<DescribeResponse, Status> {
-        Ok(self.client.clone().describe(self.request(DescribeRequest {})).await?.into_inner())
+        self.call("Describe", DescribeRequest {}, |mut client, request| async move { client.describe(request).await })
+            .await
     }
 
     pub async fn list_runs(&self) -> Result<Vec<Run>, Status> {
-        Ok(self.client.clone().list_runs(self.request(ListRunsRequest {})).await?.into_inner().runs)
+        let listed = self.call("ListRuns", ListRunsRequest {}, |mut client, request| async move {
+            client.list_runs(request).await
+        });
+        Ok(listed.await?.runs)
     }
 
     pub async fn kill_run(&self, run_id: &str) -> Result<bool, Status> {
-        let request = self.request(KillRunRequest { run_id: run_id.to_owned() });
-        Ok(self.client.clone().kill_run(request).await?.into_inner().killed)
+        let message = KillRunRequest { run_id: run_id.to_owned() };
+        let killed = self.call("KillRun", message, |mut client, request| async move { client.kill_run(request).await });
+        Ok(killed.await?.killed)
     }
 }

@@ -17,7 +17,6 @@ mod member;
 mod roots;
 mod runs;
 mod token;
-mod trace;
 mod worker;
 mod identity;
 
@@ -28,6 +27,5 @@ pub use member::{ControlPlane, run_member};
 pub use roots::{RootsError, WorkspaceRoots};
 pub use runs::{RunInfo, RunRegistry, RunTicket};
 pub use token::{ControlToken, TokenError};
-pub use trace::trace_of;
 pub use identity::{advertised_address, control_address, instance_identity};
 pub use worker::{ActivityWorker, WorkerError};

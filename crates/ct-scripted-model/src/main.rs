@@ -25,7 +25,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Args = ct_telemetry::parse_args();
-    ct_telemetry::init("ct-scripted-model");
+    let _telemetry = ct_telemetry::init("ct-scripted-model");
     let scenario = Scenario::from_file(&args.scenario)?;
     let listener = TcpListener::bind(args.listen)
         .await

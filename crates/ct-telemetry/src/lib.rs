@@ -1,117 +1,17 @@
-//! Process-wide logging set-up shared by every claude-temporal binary.
-//!
-//! Logs go to stderr so that stdout stays free for what a command prints for
-//! scripts (`--json`). The level comes from `RUST_LOG`, else the configuration's `log_level`
-//! (`LOG_LEVEL`, default `info`); `LOG_FORMAT=json` switches to one JSON object per line.
+//! What every claude-temporal binary shares around its work: logging, OpenTelemetry spans and
+//! the trace context that makes one workflow one trace across processes, flags, signals and
+//! readiness files.
 
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+mod export;
+pub mod grpc;
+mod init;
+mod process;
+pub mod propagate;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-/// Installs the global subscriber for `service` at the level `LOG_LEVEL` gives (default
-/// `info`). Calling it twice is harmless.
-pub fn init(service: &'static str) {
-    init_at(service, &std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".to_owned()));
-}
-
-/// Installs the global subscriber for `service` at `level` (the configuration's `log_level`);
-/// `RUST_LOG` wins when set.
-pub fn init_at(service: &'static str, level: &str) {
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_owned());
-    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|err| {
-        eprintln!("{service}: ignoring invalid log filter {filter:?} ({err}); using info");
-        EnvFilter::new("info")
-    });
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = if json {
-        registry
-            .with(fmt::layer().json().with_writer(std::io::stderr))
-            .try_init()
-    } else {
-        registry
-            .with(fmt::layer().with_writer(std::io::stderr).with_target(false))
-            .try_init()
-    };
-    if result.is_ok() {
-        tracing::debug!(service, "logging initialised");
-    }
-}
-
-/// Cancels `token` on SIGINT or SIGTERM, so every binary drains the same way.
-pub async fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) =
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
-        tracing::warn!("cannot install signal handlers; stop the process with SIGKILL");
-        return;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-    tracing::info!("signal received, shutting down");
-    token.cancel();
-}
-
-/// Parses the process flags; a usage error exits 64 (EX_USAGE), so a bad
-/// configuration is told apart from a crash. `--help` and `--version` exit 0.
-pub fn parse_args<A: clap::Parser>() -> A {
-    A::try_parse().unwrap_or_else(|err| {
-        if err.use_stderr() {
-            let _ = err.print();
-            std::process::exit(64);
-        }
-        err.exit()
-    })
-}
-
-/// Writes the bound port for whoever started the process on port 0. Written
-/// under a temporary name and renamed, so a reader polling the file never sees
-/// it empty or half-written.
-pub fn write_port_file(path: &std::path::Path, port: u16) -> std::io::Result<()> {
-    write_ready_file(path, &port.to_string())
-}
-
-fn write_ready_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, path)
-}
-
-/// Removes a readiness file left by an earlier run of the process (a restarted container keeps
-/// its files), so that nobody takes this run for ready before it says so.
-pub fn withdraw_ready_file(path: Option<&std::path::Path>) {
-    if let Some(path) = path
-        && let Err(err) = std::fs::remove_file(path)
-        && err.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::error!("cannot remove the stale readiness file {}: {err}", path.display());
-        std::process::exit(1);
-    }
-}
-
-/// Writes the port file once the process is ready to be used, or exits 1: whoever started it
-/// waits for that file and could never reach it without.
-pub fn announce_port(path: Option<&std::path::Path>, port: u16) {
-    announce_ready(path, &port.to_string());
-}
-
-/// Writes `contents` to the readiness file once the process is ready, or exits 1 (see
-/// [`announce_port`]).
-pub fn announce_ready(path: Option<&std::path::Path>, contents: &str) {
-    if let Some(path) = path
-        && let Err(err) = write_ready_file(path, contents)
-    {
-        tracing::error!("cannot write the readiness file {}: {err}", path.display());
-        std::process::exit(1);
-    }
-}
-
-/// Says why the process cannot go on, in one line on stderr, and exits with `code`: 64
-/// (EX_USAGE) for a bad setting, 1 for a failure while running.
-pub fn exit_with(service: &str, code: i32, err: &dyn std::fmt::Display) -> ! {
-    tracing::error!("{err}");
-    eprintln!("{service}: {err}");
-    std::process::exit(code)
-}
+pub use export::{ENDPOINT_VARS, ExportError, ExportTarget};
+pub use init::{Telemetry, init, init_at};
+pub use process::{
+    announce_port, announce_ready, cancel_on_signal, exit_with, parse_args, withdraw_ready_file, write_port_file,
+};

@@ -12,6 +12,9 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
     if !status.features.is_empty() {
         let _ = writeln!(out, "features  {}", status.features.join("; "));
     }
+    if let Some(trace_id) = &status.trace_id {
+        let _ = writeln!(out, "trace     {trace_id}");
+    }
     let _ = writeln!(
         out,
         "\n{:<22} {:<18} {:>3} {:>9} {:>9} {:>10} {:>7} {:>9}",

@@ -38,11 +38,26 @@ impl AgentActivities {
     ) -> Result<AgentReport, ActivityError> {
         let attempt = ctx.info().attempt;
         let run_id = format!("{}/{attempt}", task.run_id);
+        // The GenAI conventions' agent span; what the run used is recorded when it ends.
         let span = tracing::info_span!(
             "invoke_agent",
+            otel.name = "invoke_agent claude-code",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
             run_id = %run_id,
             gen_ai.operation.name = "invoke_agent",
+            gen_ai.provider.name = "anthropic",
+            gen_ai.agent.name = "claude-code",
             gen_ai.request.model = %task.settings.model,
+            gen_ai.response.model = tracing::field::Empty,
+            gen_ai.conversation.id = tracing::field::Empty,
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+            gen_ai.usage.cache_read.input_tokens = tracing::field::Empty,
+            gen_ai.usage.cache_creation.input_tokens = tracing::field::Empty,
+            ct.agent.cost_usd = tracing::field::Empty,
+            ct.agent.turns = tracing::field::Empty,
+            error.type = tracing::field::Empty,
         );
         self.run(&ctx, task, run_id).instrument(span).await
     }
@@ -84,7 +99,10 @@ impl AgentActivities {
         // Whatever ended the wait, the agent is dead before the attempt is given back.
         run.stop().await;
         match outcome {
-            Ok(Some(result)) => into_report(result, attempt, &self.identity),
+            Ok(Some(result)) => {
+                record_run(&tracing::Span::current(), &result);
+                into_report(result, attempt, &self.identity)
+            }
             Ok(None) => Err(failure::retryable(format!("{who}: the agent's run ended without a result"))),
             Err(interruption) => {
                 tracing::warn!(?interruption, "stopped the agent before it finished");
@@ -138,9 +156,23 @@ impl AgentActivities {
         };
         let stage = run_id.rsplit_once('/').map_or(run_id, |(_, stage)| stage).to_owned();
         let data = EventData::AgentProgress(ProgressEvent { workflow_id, stage, tool, message });
-        let event = CloudEvent::new(EVENT_SOURCE, data);
-        let trace = ct_fleet::trace_of(ctx, &event.id);
-        self.events.publish_traced(event, trace);
+        self.events.publish(CloudEvent::new(EVENT_SOURCE, data));
+    }
+}
+
+/// What the run used and how it ended, on its `invoke_agent` span.
+fn record_run(span: &tracing::Span, result: &AgentResult) {
+    let usage = result.usage.unwrap_or_default();
+    span.record("gen_ai.response.model", result.model.as_str())
+        .record("gen_ai.conversation.id", result.session_id.as_str())
+        .record("gen_ai.usage.input_tokens", usage.input_tokens)
+        .record("gen_ai.usage.output_tokens", usage.output_tokens)
+        .record("gen_ai.usage.cache_read.input_tokens", usage.cache_read_tokens)
+        .record("gen_ai.usage.cache_creation.input_tokens", usage.cache_write_tokens)
+        .record("ct.agent.cost_usd", result.total_cost_usd)
+        .record("ct.agent.turns", result.num_turns);
+    if let Some(failure) = &result.failure {
+        span.record("otel.status_code", "ERROR").record("error.type", failure.kind().as_str_name());
     }
 }
 

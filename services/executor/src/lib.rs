@@ -12,6 +12,7 @@
 //! transcripts, results, logs) is redacted first.
 
 mod activity;
+mod agent_telemetry;
 mod changes;
 mod classify;
 mod command;
@@ -22,6 +23,7 @@ mod network;
 mod refused;
 mod run;
 mod serve;
+mod tool_spans;
 mod transcript;
 mod workspace;
 
@@ -38,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 pub use crate::activity::EVENT_SOURCE;
 pub use crate::error::Error;
 pub use crate::limits::Limits;
-pub use crate::network::model_ports;
+pub use crate::network::{model_ports, url_port};
 pub use crate::serve::{Fleet, run};
 use crate::run::Runner;
 
@@ -92,6 +94,9 @@ pub struct Config {
     /// The `claude-temporal` binary, registered in every run's HOME as the prompt-submit hook
     /// (`claude-temporal hook prompt-submit`) that adds the project's context to prompts.
     pub hook_bin: Option<PathBuf>,
+    /// The OTLP/gRPC collector the agent CLI exports its own spans to (the executor's own,
+    /// when it exports); `None` keeps the CLI's telemetry off.
+    pub agent_telemetry: Option<String>,
 }
 
 impl Default for Config {
@@ -110,6 +115,7 @@ impl Default for Config {
             writable: Vec::new(),
             hidden: Vec::new(),
             connect_ports: None,
+            agent_telemetry: None,
             run_limits: ResourceLimits::default(),
             redactor: Arc::new(Redactor::from_env([])),
             max_retries: 2,
@@ -147,6 +153,7 @@ impl std::fmt::Debug for Config {
             .field("writable", &self.writable)
             .field("hidden", &self.hidden)
             .field("connect_ports", &self.connect_ports)
+            .field("agent_telemetry", &self.agent_telemetry)
             .field("run_limits", &self.run_limits)
             .field("max_retries", &self.max_retries)
             .field("credentials_file", &self.credentials_file)

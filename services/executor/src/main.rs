@@ -129,19 +129,25 @@ impl Args {
 async fn main() {
     let args: Args = ct_telemetry::parse_args();
     let settings = args.config.load(Service::Executor, args.flags()).settings;
-    ct_telemetry::init_at("ct-executor", &settings.log_level);
+    let _telemetry = ct_telemetry::init_at("ct-executor", &settings.log_level);
     // Before anything reads secrets or starts a run: runs must not read them back through /proc.
     ct_confine::protect_service();
     let sandbox = ct_confine::Sandbox::configured(&settings.sandbox, settings.sandbox.network_model_only)
         .unwrap_or_else(|e| bad_setting(&e));
     tracing::info!(confinement = %sandbox.confinement(), "{}", sandbox.describe());
     let vars: Vec<(String, String)> = std::env::vars().collect();
-    let connect_ports = settings
-        .sandbox
-        .network_model_only
-        .then(|| ct_executor::model_ports(vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+    // The agent exports its own spans where the executor exports (or nowhere).
+    let agent_telemetry = ct_telemetry::ExportTarget::from_env().ok().flatten().map(|target| target.endpoint);
+    let connect_ports = settings.sandbox.network_model_only.then(|| {
+        let mut ports = ct_executor::model_ports(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        ports.extend(agent_telemetry.as_deref().and_then(ct_executor::url_port));
+        ports
+    });
     if let Some(ports) = &connect_ports {
-        tracing::info!(?ports, "the agent's tools may connect only to these TCP ports (the model endpoint's and the proxy's)");
+        tracing::info!(
+            ?ports,
+            "the agent's tools may connect only to these TCP ports (the model endpoint's, the proxy's, the trace collector's)"
+        );
     }
     let executor = &settings.executor;
     let defaults = ct_executor::Config::default();
@@ -164,6 +170,7 @@ async fn main() {
         sandbox,
         writable: settings.sandbox.writable.clone(),
         connect_ports,
+        agent_telemetry,
         run_limits: (&settings.sandbox).into(),
         max_retries: executor.api_retries,
         transcript_dir: args.transcript_dir,

@@ -21,7 +21,7 @@ pub fn model_ports<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> Ve
 }
 
 /// The port a URL connects to: the one it names, else its scheme's.
-fn url_port(url: &str) -> Option<u16> {
+pub fn url_port(url: &str) -> Option<u16> {
     let (scheme, rest) = url.split_once("://")?;
     let authority = rest.split(['/', '?', '#']).next()?;
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);

@@ -137,7 +137,10 @@ impl Runner {
         let mut base = base_env(utf8_vars(), &self.config.extra_env);
         add_login(&mut base, self.config.credentials_file.as_deref());
         let confined = confinement.confinement();
-        let env = invocation.env(&base, &dirs, confined.is_confined());
+        let mut env = invocation.env(&base, &dirs, confined.is_confined());
+        if let Some(endpoint) = &self.config.agent_telemetry {
+            env.extend(crate::agent_telemetry::env(endpoint, &request.run_id));
+        }
         // Spawned from a runtime worker thread, which lives as long as the runtime: the CLI's
         // parent-death signal fires when the spawning *thread* exits, so never spawn it from a
         // blocking-pool thread.

@@ -12,6 +12,7 @@ use ct_proto::executor::{AgentProgress, SessionStarted, ToolUse, agent_progress}
 use serde_json::Value;
 
 use crate::refused::Refusals;
+use crate::tool_spans::ToolSpans;
 
 /// Longest agent text forwarded as progress, in characters.
 const TEXT_LIMIT: usize = 500;
@@ -33,6 +34,7 @@ pub(crate) struct Transcript {
     /// failure messages (a usage limit arrives as text).
     pub(crate) texts: VecDeque<String>,
     pub(crate) refusals: Refusals,
+    tools: ToolSpans,
 }
 
 impl Transcript {
@@ -44,6 +46,7 @@ impl Transcript {
             result: None,
             texts: VecDeque::new(),
             refusals: Refusals::default(),
+            tools: ToolSpans::default(),
         }
     }
 
@@ -96,6 +99,7 @@ impl Transcript {
                     ContentBlock::ToolUse(tool) => {
                         let summary = self.redact(summarize_tool_input(&tool.name, &tool.input, project));
                         self.refusals.tool_used(&tool.id, &tool.name, &summary);
+                        self.tools.started(&tool.id, &tool.name);
                         Some(progress(agent_progress::Kind::ToolUse(ToolUse {
                             name: tool.name.clone(),
                             summary,
@@ -107,6 +111,7 @@ impl Transcript {
             ClaudeOutput::User(user) => {
                 for block in &user.message.content {
                     if let ContentBlock::ToolResult(result) = block {
+                        self.tools.finished(&result.tool_use_id, result.is_error == Some(true));
                         let redactor = &self.redactor;
                         self.refusals.tool_result(result, |line| redactor.redact_owned(line));
                     }

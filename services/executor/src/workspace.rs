@@ -28,7 +28,7 @@ impl WorkspaceActivities {
         task: SnapshotTask,
     ) -> Result<Snapshot, ActivityError> {
         let project = self.allowed(&task.project_path)?;
-        blocking(move || ct_workspace::snapshot(&project, &task.workflow_id, task.number, &task.stage)).await
+        blocking("snapshot", move || ct_workspace::snapshot(&project, &task.workflow_id, task.number, &task.stage)).await
     }
 
     /// Puts the work tree back as a snapshot holds it.
@@ -50,7 +50,7 @@ impl WorkspaceActivities {
         task: WorktreesTask,
     ) -> Result<Vec<FeatureWorktree>, ActivityError> {
         let project = self.allowed(&task.project_path)?;
-        blocking(move || {
+        blocking("create_worktrees", move || {
             ct_workspace::feature_branches(&task.features)?;
             let mut made = Vec::with_capacity(task.features.len());
             for (i, feature) in task.features.iter().enumerate() {
@@ -82,7 +82,7 @@ impl WorkspaceActivities {
         task: CommitTask,
     ) -> Result<Option<String>, ActivityError> {
         let worktree = self.allowed(&task.worktree_path)?;
-        blocking(move || ct_workspace::commit_worktree(&worktree, &task.message)).await
+        blocking("commit_worktree", move || ct_workspace::commit_worktree(&worktree, &task.message)).await
     }
 
     #[activity(name = names::REMOVE_WORKTREE)]
@@ -93,7 +93,7 @@ impl WorkspaceActivities {
     ) -> Result<(), ActivityError> {
         let project = self.allowed(&task.project_path)?;
         let worktree = PathBuf::from(&task.worktree_path);
-        blocking(move || ct_workspace::remove_worktree(&project, &worktree)).await
+        blocking("remove_worktree", move || ct_workspace::remove_worktree(&project, &worktree)).await
     }
 }
 
@@ -105,13 +105,17 @@ impl WorkspaceActivities {
 
 /// Restores `reference` in `project`; also what a retried agent attempt does first.
 pub(crate) async fn restore(project: PathBuf, reference: String) -> Result<RestoreReport, ActivityError> {
-    blocking(move || ct_workspace::restore(&project, &reference)).await
+    blocking("restore", move || ct_workspace::restore(&project, &reference)).await
 }
 
+/// Runs `work` on the blocking pool inside a span named for the git `operation` (a child of
+/// the activity's), so a trace shows how long the repository work itself took.
 async fn blocking<T: Send + 'static>(
+    operation: &'static str,
     work: impl FnOnce() -> Result<T, WorkspaceError> + Send + 'static,
 ) -> Result<T, ActivityError> {
-    match tokio::task::spawn_blocking(work).await {
+    let span = tracing::info_span!("git", otel.name = %format!("git {operation}"), ct.git.operation = operation);
+    match tokio::task::spawn_blocking(move || span.in_scope(work)).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(classify(err)),
         Err(join) => Err(failure::retryable(format!(

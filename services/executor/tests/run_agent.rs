@@ -67,7 +67,7 @@ struct Executor {
 
 impl Executor {
     async fn start(model: &ScriptedModel, adjust: impl FnOnce(&mut Config)) -> Result<Executor> {
-        ct_telemetry::init("ct-executor-test");
+        drop(ct_telemetry::init("ct-executor-test"));
         let state_dir = tempfile::tempdir()?;
         let mut config = Config {
             claude_bin: claude_bin(),

@@ -51,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
         Flag::given(key::METRICS_FILE, "--metrics-file", args.metrics_file.as_ref().map(|p| p.display())),
     ];
     let settings = args.config.load(Service::MetricsSink, flags).settings;
-    ct_telemetry::init_at("ct-metrics-sink", &settings.log_level);
+    let _telemetry = ct_telemetry::init_at("ct-metrics-sink", &settings.log_level);
     let stream = StreamSettings::from_env().unwrap_or_else(|err| {
         eprintln!("ct-metrics-sink: {err}");
         std::process::exit(64);

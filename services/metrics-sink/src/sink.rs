@@ -40,6 +40,8 @@ async fn handle_batch(
     let mut test_runs = Vec::new();
     let mut fresh_ids = HashSet::new();
     let mut settled = Vec::with_capacity(batch.len());
+    // One span per event, ended once its line is on disk.
+    let mut spans = Vec::with_capacity(batch.len());
     for message in batch {
         let event = match CloudEvent::from_json(&message.payload) {
             Ok(event) => event,
@@ -50,6 +52,8 @@ async fn handle_batch(
                 continue;
             }
         };
+        let span = ct_events::trace::process_span("ct-metrics-sink", &message, &event);
+        let entered = span.enter();
         let fresh = !journal.contains(&event.id) && fresh_ids.insert(event.id.clone());
         if !fresh {
             tracing::debug!(event.id = %event.id, "already recorded; acking the redelivery");
@@ -57,14 +61,18 @@ async fn handle_batch(
         match &event.data {
             EventData::StageCompleted(outcome) | EventData::StageFailed(outcome) if fresh => {
                 lines.push(MetricsLine::from_stage(&event, outcome));
+                tracing::debug!("metrics line recorded");
             }
             EventData::TestsCompleted(tests) if fresh => test_runs.push(tests.clone()),
             _ => {}
         }
+        drop(entered);
+        spans.push(span);
         settled.push((message, AckKind::Ack));
     }
 
     journal.append(&lines).await?;
+    drop(spans);
     for line in &lines {
         metrics.record_stage(line);
     }

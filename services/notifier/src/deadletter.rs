@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage, stream};
-use ct_events::{CloudEvent, TraceContext, subject};
+use ct_events::{CloudEvent, subject};
 
 pub const DEADLETTER_STREAM: &str = "CT_DEADLETTER";
 pub const DEADLETTER_PREFIX: &str = "ct.deadletter";
@@ -33,7 +33,6 @@ pub(crate) struct DeadLetter<'a> {
     pub(crate) backend: &'static str,
     pub(crate) event: &'a CloudEvent,
     pub(crate) body: &'a [u8],
-    pub(crate) trace: Option<&'a TraceContext>,
     pub(crate) attempts: u32,
     pub(crate) reason: &'a str,
 }
@@ -56,12 +55,8 @@ impl DeadLetters {
         headers.insert("Ct-Attempts", letter.attempts.to_string());
         // Header values are one line.
         headers.insert("Ct-Error", letter.reason.replace(['\r', '\n'], " "));
-        if let Some(trace) = letter.trace {
-            headers.insert("traceparent", trace.traceparent.as_str());
-            if let Some(state) = &trace.tracestate {
-                headers.insert("tracestate", state.as_str());
-            }
-        }
+        // Called inside the event's span: the dead letter stays in the event's trace.
+        ct_events::trace::inject(&opentelemetry::Context::current(), &mut headers);
         let message_id = format!("{}:{}", letter.backend, letter.event.id);
         match self
             .store(&subject, &message_id, &headers, letter.body)

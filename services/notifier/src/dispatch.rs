@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
-use ct_events::{CloudEvent, TraceContext};
+use ct_events::CloudEvent;
 use futures::future::join_all;
 use tracing::Instrument;
 
@@ -18,7 +18,7 @@ use crate::backend::Backend;
 use crate::deadletter::{DeadLetter, DeadLetters};
 use crate::filter::EventFilter;
 use crate::recent::RecentIds;
-use crate::retry::{Outcome, RetryPolicy, deliver_with_retries};
+use crate::retry::{Outcome, RetryPolicy, deliver_in_span};
 
 /// Ids remembered per backend; see [`RecentIds`].
 const REMEMBERED_IDS: usize = 10_000;
@@ -62,21 +62,8 @@ impl Dispatcher {
                 return;
             }
         };
-        let trace = message
-            .headers
-            .as_ref()
-            .and_then(TraceContext::from_headers);
-        let span = tracing::info_span!(
-            "notify",
-            event.id = %event.id,
-            event.kind = %event.event_type(),
-            workflow_id = event.workflow_id(),
-            traceparent = trace.as_ref().map(|trace| trace.traceparent.as_str()),
-        );
-        let kind = self
-            .handle_event(&event, &message, trace.as_ref())
-            .instrument(span)
-            .await;
+        let span = ct_events::trace::process_span("ct-notifier", &message, &event);
+        let kind = self.handle_event(&event, &message).instrument(span).await;
         settle(&message, kind).await;
     }
 
@@ -84,7 +71,6 @@ impl Dispatcher {
         &mut self,
         event: &CloudEvent,
         message: &jetstream::Message,
-        trace: Option<&TraceContext>,
     ) -> AckKind {
         let due: Vec<usize> = (0..self.routes.len())
             .filter(|&i| {
@@ -98,7 +84,7 @@ impl Dispatcher {
         let body = message.payload.as_ref();
         let deliveries = join_all(
             due.iter()
-                .map(|&i| deliver_with_retries(&self.routes[i].backend, event, body, &self.retry)),
+                .map(|&i| deliver_in_span(&self.routes[i].backend, event, body, &self.retry)),
         );
         let outcomes = tokio::select! {
             outcomes = deliveries => outcomes,
@@ -120,7 +106,6 @@ impl Dispatcher {
                         backend,
                         event,
                         body,
-                        trace,
                         attempts,
                         reason: &reason,
                     };

@@ -90,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
         Flag::given(key::NOTIFY_MAX_ATTEMPTS, "--max-attempts", args.max_attempts.as_ref()),
     ];
     let configured = args.config.load(Service::Notifier, flags).settings;
-    ct_telemetry::init_at("ct-notifier", &configured.log_level);
+    let _telemetry = ct_telemetry::init_at("ct-notifier", &configured.log_level);
     let notification = &configured.notification;
     let exposed = |secret: &Option<ct_config::Secret>| secret.as_ref().map(|s| s.expose().to_owned());
     let settings = Settings {

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 use ct_events::CloudEvent;
 
 use crate::backend::{Backend, DeliveryError};
@@ -49,7 +51,32 @@ pub(crate) enum Outcome {
     GaveUp { attempts: u32, reason: String },
 }
 
-pub(crate) async fn deliver_with_retries(
+/// [`deliver_with_retries`] as one span that says which backend and how it ended (never where
+/// it went: a webhook or Slack URL is a secret).
+pub(crate) async fn deliver_in_span(backend: &Backend, event: &CloudEvent, body: &[u8], policy: &RetryPolicy) -> Outcome {
+    let span = tracing::info_span!(
+        "deliver",
+        otel.name = %format!("notify {}", backend.name()),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        ct.notify.backend = backend.name(),
+        ct.notify.outcome = tracing::field::Empty,
+        ct.notify.attempts = tracing::field::Empty,
+    );
+    let outcome = deliver_with_retries(backend, event, body, policy).instrument(span.clone()).await;
+    let (ended, attempts) = match &outcome {
+        Outcome::Delivered { attempts } => ("delivered", attempts),
+        Outcome::GaveUp { attempts, .. } => {
+            span.record("otel.status_code", "ERROR");
+            ("gave_up", attempts)
+        }
+    };
+    span.record("ct.notify.outcome", ended);
+    span.record("ct.notify.attempts", attempts);
+    outcome
+}
+
+async fn deliver_with_retries(
     backend: &Backend,
     event: &CloudEvent,
     body: &[u8],

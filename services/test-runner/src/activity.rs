@@ -27,8 +27,31 @@ impl TestActivities {
         ctx: ActivityContext,
         task: TestTask,
     ) -> Result<TestReport, ActivityError> {
-        let span = tracing::info_span!("run_tests", run_id = %task.run_id);
-        self.run(&ctx, task).instrument(span).await
+        let span = tracing::info_span!(
+            "run_tests",
+            otel.name = "run_tests",
+            otel.status_code = tracing::field::Empty,
+            run_id = %task.run_id,
+            ct.tests.framework = tracing::field::Empty,
+            ct.tests.passed = tracing::field::Empty,
+            ct.tests.failed = tracing::field::Empty,
+            ct.tests.skipped = tracing::field::Empty,
+            ct.tests.timed_out = tracing::field::Empty,
+            process.exit.code = tracing::field::Empty,
+        );
+        let report = self.run(&ctx, task).instrument(span.clone()).await;
+        if let Ok(report) = &report {
+            span.record("ct.tests.framework", report.framework.as_str())
+                .record("ct.tests.passed", report.passed)
+                .record("ct.tests.failed", report.failed)
+                .record("ct.tests.skipped", report.skipped)
+                .record("ct.tests.timed_out", report.timed_out)
+                .record("process.exit.code", report.exit_code);
+        }
+        if report.as_ref().is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        report
     }
 }
 

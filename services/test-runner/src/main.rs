@@ -97,7 +97,7 @@ impl Args {
 async fn main() {
     let args: Args = ct_telemetry::parse_args();
     let settings = args.config.load(Service::TestRunner, args.flags()).settings;
-    ct_telemetry::init_at("ct-test-runner", &settings.log_level);
+    let _telemetry = ct_telemetry::init_at("ct-test-runner", &settings.log_level);
     // Before anything reads secrets or starts a run: tests must not read them back through /proc.
     ct_confine::protect_service();
     let sandbox = ct_confine::Sandbox::configured(&settings.sandbox, false).unwrap_or_else(|e| bad_setting(&e));

@@ -60,7 +60,7 @@ impl Args {
 async fn main() -> ExitCode {
     let args: Args = ct_telemetry::parse_args();
     let settings = args.config.load(Service::Worker, args.flags()).settings;
-    ct_telemetry::init_at("ct-worker", &settings.log_level);
+    let _telemetry = ct_telemetry::init_at("ct-worker", &settings.log_level);
     let config = Config {
         temporal: TemporalTarget {
             address: settings.temporal.address,

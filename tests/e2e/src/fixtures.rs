@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use ct_worker::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
+use temporalio_sdk::opentelemetry::OpenTelemetryPlugin;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
 pub fn fixtures_dir() -> PathBuf {
@@ -21,10 +22,12 @@ pub fn save_fixture(name: &str, history: &[u8]) {
     std::fs::write(dir.join(format!("{name}.json")), history).expect("write fixture");
 }
 
-/// A replayer that knows every workflow the worker registers.
+/// A replayer that knows every workflow the worker registers, with the tracing plugin the
+/// worker has.
 pub fn replayer() -> WorkflowReplayer {
     WorkflowReplayer::new(
         WorkflowReplayerOptions::new()
+            .worker_plugin(OpenTelemetryPlugin::builder().build())
             .register_workflow::<DevelopWorkflow>()
             .expect("register")
             .register_workflow::<IterateWorkflow>()

@@ -20,11 +20,13 @@ pub struct StackOptions {
     pub executors: usize,
     /// Agent runs each executor takes at once.
     pub executor_capacity: usize,
+    /// Variables every process of the stack (and the CLI) gets, e.g. `OTEL_*`.
+    pub env: Vec<(String, String)>,
 }
 
 impl StackOptions {
     pub fn new(scenario: Scenario) -> Self {
-        Self { scenario, sticky_timeout_secs: 10, executors: 1, executor_capacity: 4 }
+        Self { scenario, sticky_timeout_secs: 10, executors: 1, executor_capacity: 4, env: Vec::new() }
     }
 }
 
@@ -59,6 +61,8 @@ pub struct Stack {
     pub test_runner_port: u16,
     sticky_timeout_secs: u64,
     executor_capacity: usize,
+    /// See [`StackOptions::env`].
+    pub env: Vec<(String, String)>,
     worker_starts: u32,
     executor_starts: u32,
     temporal_starts: u32,
@@ -98,6 +102,7 @@ impl Stack {
             test_runner_port: 0,
             sticky_timeout_secs: options.sticky_timeout_secs,
             executor_capacity: options.executor_capacity,
+            env: options.env,
             worker_starts: 0,
             executor_starts: 0,
             temporal_starts: 0,
@@ -118,7 +123,8 @@ impl Stack {
             .arg(&stack.control_token_file)
             .arg("--workspace-root")
             .arg(std::env::temp_dir())
-            .env("PATH", path_with_tools());
+            .env("PATH", path_with_tools())
+            .envs(stack.env.clone());
         let mut test_runner = Service::spawn("test-runner", test_runner_cmd, &test_runner_log);
         stack.test_runner_port = wait_for_port_file(&mut test_runner, &test_runner_port_file, &test_runner_log);
         stack.test_runner = Some(test_runner);
@@ -179,7 +185,8 @@ impl Stack {
             .arg(bin("claude-temporal"))
             .env("ANTHROPIC_BASE_URL", self.model.base_url())
             .env("ANTHROPIC_API_KEY", "e2e-test-key")
-            .env("CLAUDE_CODE_MAX_RETRIES", "0");
+            .env("CLAUDE_CODE_MAX_RETRIES", "0")
+            .envs(self.env.clone());
         let mut service = Service::spawn(&format!("executor-{n}"), command, &log);
         let port = wait_for_port_file(&mut service, &port_file, &log);
         self.executors.push(Executor { service, port, log });
@@ -244,7 +251,8 @@ impl Stack {
         command
             .args(["--temporal-address", &self.temporal_address()])
             .args(["--sticky-timeout-secs", &self.sticky_timeout_secs.to_string()])
-            .args(["--nats-url", &self.nats.url()]);
+            .args(["--nats-url", &self.nats.url()])
+            .envs(self.env.clone());
         let mut worker = Service::spawn("worker", command, &log);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !std::fs::read_to_string(&log).unwrap_or_default().contains("worker started") {
@@ -276,6 +284,7 @@ impl Stack {
             .env_remove("CT_CONTROL_TOKEN")
             .env_remove("TEMPORAL_NAMESPACE")
             .env_remove("TEMPORAL_TASK_QUEUE")
+            .envs(self.env.clone())
             .output()
             .expect("claude-temporal runs");
         CliOutput {

@@ -10,14 +10,12 @@ use crate::error::CliError;
 use crate::output;
 
 pub(super) async fn approve(session: &Session, args: ApproveArgs) -> anyhow::Result<ExitCode> {
-    let stage = open_gate(session, &args.id, args.stage).await?;
+    let (stage, traceparent) = open_gate(session, &args.id, args.stage).await?;
+    let decision = ApprovalDecision { stage: stage.clone(), comment: args.comment };
+    let handle = session.handle(&args.id);
+    let signal = handle.signal(Approve, decision, WorkflowSignalOptions::default());
     session
-        .handle(&args.id)
-        .signal(
-            Approve,
-            ApprovalDecision { stage: stage.clone(), comment: args.comment },
-            WorkflowSignalOptions::default(),
-        )
+        .in_workflow_trace("approve", traceparent.as_deref(), signal)
         .await
         .map_err(|err| anyhow::anyhow!("cannot send approval to `{}`: {err}", args.id))?;
     eprintln!("approved stage `{stage}` of {}", args.id);
@@ -25,22 +23,21 @@ pub(super) async fn approve(session: &Session, args: ApproveArgs) -> anyhow::Res
 }
 
 pub(super) async fn reject(session: &Session, args: RejectArgs) -> anyhow::Result<ExitCode> {
-    let stage = open_gate(session, &args.id, args.stage).await?;
+    let (stage, traceparent) = open_gate(session, &args.id, args.stage).await?;
+    let decision = ApprovalDecision { stage: stage.clone(), comment: args.reason };
+    let handle = session.handle(&args.id);
+    let signal = handle.signal(Reject, decision, WorkflowSignalOptions::default());
     session
-        .handle(&args.id)
-        .signal(
-            Reject,
-            ApprovalDecision { stage: stage.clone(), comment: args.reason },
-            WorkflowSignalOptions::default(),
-        )
+        .in_workflow_trace("reject", traceparent.as_deref(), signal)
         .await
         .map_err(|err| anyhow::anyhow!("cannot send rejection to `{}`: {err}", args.id))?;
     eprintln!("rejected stage `{stage}` of {}", args.id);
     Ok(ExitCode::SUCCESS)
 }
 
-/// The stage whose gate is open, checked against the one the user named.
-async fn open_gate(session: &Session, id: &str, named: Option<String>) -> anyhow::Result<String> {
+/// The stage whose gate is open, checked against the one the user named, and the workflow's
+/// `traceparent` (the decision joins its trace).
+async fn open_gate(session: &Session, id: &str, named: Option<String>) -> anyhow::Result<(String, Option<String>)> {
     let status = session.status(id).await?;
     let Some(awaiting) = status.awaiting_approval else {
         return Err(CliError::BadInput(format!(
@@ -55,6 +52,6 @@ async fn open_gate(session: &Session, id: &str, named: Option<String>) -> anyhow
             "workflow `{id}` is waiting for approval of `{awaiting}`, not `{stage}`"
         ))
         .into()),
-        _ => Ok(awaiting),
+        _ => Ok((awaiting, status.traceparent)),
     }
 }

@@ -34,22 +34,18 @@ pub(super) async fn run(session: &Session, config: &ct_config::Config, args: Ite
         agent: crate::settings::agent_settings(config),
         test_timeout_secs: config.settings.workflow.test_timeout_secs,
     };
-    session
-        .client
-        .start_workflow(
-            Iterate,
-            input,
-            WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build(),
-        )
-        .await
-        .map_err(|err| start_error(&id, err))?;
-    project::announce(
-        "iterate",
-        &id,
-        &project,
-        &session.ui_link(&id),
-        args.json && !args.wait,
-    );
+    let options = WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build();
+    let (started, trace_id) =
+        session.in_root_span("iterate", &id, session.client.start_workflow(Iterate, input, options)).await;
+    started.map_err(|err| start_error(&id, err))?;
+    let started = project::Started {
+        kind: "iterate",
+        id: &id,
+        project: &project,
+        detail: None,
+        links: session.links(&id, trace_id),
+    };
+    project::announce(&started, args.json && !args.wait);
     if args.wait {
         return status::wait_for_result(
             session,

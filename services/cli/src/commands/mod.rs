@@ -24,6 +24,7 @@ use ct_contracts::workflows::{Develop, Status};
 use ct_fleet::{TemporalTarget, connect_client};
 use temporalio_client::errors::WorkflowQueryError;
 use temporalio_client::{Client, WorkflowHandle, WorkflowQueryOptions};
+use tracing::Instrument as _;
 
 use crate::cli::{Cli, Command, ConfigCommand};
 use crate::error::CliError;
@@ -124,6 +125,36 @@ impl Session {
 
     fn handle(&self, id: &str) -> WorkflowHandle<Client, Develop> {
         self.client.get_workflow_handle::<Develop>(id)
+    }
+
+    /// Runs `call` (a workflow start) inside the command's root span, where the workflow's
+    /// trace begins; returns its output and the trace id when spans are exported.
+    async fn in_root_span<T>(&self, command: &str, id: &str, call: impl Future<Output = T>) -> (T, Option<String>) {
+        let span = tracing::info_span!(
+            "command",
+            otel.name = %format!("claude-temporal {command}"),
+            otel.kind = "client",
+            ct.workflow.id = %id,
+        );
+        let output = call.instrument(span.clone()).await;
+        (output, ct_telemetry::propagate::trace_id_of_span(&span))
+    }
+
+    /// Runs `call` (a command on a running workflow) inside a span that is a child of the
+    /// workflow's own (`traceparent`, from its status), so the command is part of its trace.
+    async fn in_workflow_trace<T>(&self, command: &str, traceparent: Option<&str>, call: impl Future<Output = T>) -> T {
+        let span = tracing::info_span!("command", otel.name = %format!("claude-temporal {command}"), otel.kind = "client");
+        if let Some(traceparent) = traceparent {
+            ct_telemetry::propagate::set_remote_parent(&span, traceparent);
+        }
+        call.instrument(span).await
+    }
+
+    /// Where to look at workflow `id`, and at its trace when there is one.
+    fn links(&self, id: &str, trace_id: Option<String>) -> project::Links {
+        let base = self.args.jaeger_ui_base_url.trim_end_matches('/');
+        let trace_url = trace_id.as_ref().filter(|_| !base.is_empty()).map(|trace| format!("{base}/trace/{trace}"));
+        project::Links { ui_url: self.ui_link(id), trace_id, trace_url }
     }
 
     fn ui_link(&self, id: &str) -> String {

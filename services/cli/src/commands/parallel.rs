@@ -31,22 +31,18 @@ pub(super) async fn run(session: &Session, config: &ct_config::Config, args: Par
         agent: crate::settings::agent_settings(config),
         test_timeout_secs: config.settings.workflow.test_timeout_secs,
     };
-    let handle = session
-        .client
-        .start_workflow(
-            Parallel,
-            input,
-            WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build(),
-        )
-        .await
-        .map_err(|err| start_error(&id, err))?;
-    project::announce(
-        "parallel",
-        &id,
-        &project,
-        &session.ui_link(&id),
-        args.json && !args.wait,
-    );
+    let options = WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build();
+    let (started, trace_id) =
+        session.in_root_span("parallel", &id, session.client.start_workflow(Parallel, input, options)).await;
+    let handle = started.map_err(|err| start_error(&id, err))?;
+    let started = project::Started {
+        kind: "parallel",
+        id: &id,
+        project: &project,
+        detail: None,
+        links: session.links(&id, trace_id),
+    };
+    project::announce(&started, args.json && !args.wait);
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }

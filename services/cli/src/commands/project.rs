@@ -35,18 +35,51 @@ pub(super) fn default_id(kind: &str, project: &Path) -> String {
     format!("{kind}-{}-{millis}", name.trim_matches('-'))
 }
 
-/// Prints a started workflow's id (stdout) and how to follow it (stderr).
-pub(super) fn announce(kind: &str, id: &str, project: &Path, ui_url: &str, json: bool) {
+/// Where a started workflow can be followed.
+pub(super) struct Links {
+    pub(super) ui_url: String,
+    /// The workflow's trace, when spans are exported.
+    pub(super) trace_id: Option<String>,
+    /// The trace in the Jaeger UI, when one is configured.
+    pub(super) trace_url: Option<String>,
+}
+
+/// A workflow just started, as the command announces it.
+pub(super) struct Started<'a> {
+    pub(super) kind: &'a str,
+    pub(super) id: &'a str,
+    pub(super) project: &'a Path,
+    /// A line on what it will do (e.g. its stages), if any.
+    pub(super) detail: Option<String>,
+    pub(super) links: Links,
+}
+
+/// Prints a started workflow's id (stdout) and how to follow it (stderr), or all of it as one
+/// JSON object.
+pub(super) fn announce(started: &Started<'_>, json: bool) {
+    let Started { kind, id, project, detail, links } = started;
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "workflow_id": id, "ui_url": ui_url })
-        );
-    } else {
-        println!("{id}");
-        eprintln!("started {kind} workflow `{id}` on {}", project.display());
-        eprintln!("  watch:   claude-temporal status {id}");
-        eprintln!("  result:  claude-temporal result {id}");
-        eprintln!("  web ui:  {ui_url}");
+        let announced = serde_json::json!({
+            "workflow_id": id,
+            "ui_url": links.ui_url,
+            "trace_id": links.trace_id,
+            "trace_url": links.trace_url,
+        });
+        println!("{announced}");
+        return;
+    }
+    println!("{id}");
+    eprintln!("started {kind} workflow `{id}` on {}", project.display());
+    if let Some(detail) = detail {
+        eprintln!("  {detail}");
+    }
+    eprintln!("  watch:   claude-temporal status {id}");
+    eprintln!("  result:  claude-temporal result {id}");
+    eprintln!("  web ui:  {}", links.ui_url);
+    if let Some(trace_id) = &links.trace_id {
+        eprintln!("  trace:   {trace_id}");
+    }
+    if let Some(trace_url) = &links.trace_url {
+        eprintln!("  jaeger:  {trace_url}");
     }
 }

@@ -79,30 +79,23 @@ pub(super) async fn run(session: &Session, plan: StartPlan) -> anyhow::Result<Ex
         json,
     } = plan;
     let stage_names: Vec<String> = input.stages.iter().map(|stage| stage.name.clone()).collect();
-    session
-        .client
-        .start_workflow(
-            Develop,
-            input,
-            WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build(),
-        )
-        .await
-        .map_err(|err| match err {
+    let options = WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build();
+    let (started, trace_id) =
+        session.in_root_span("start", &id, session.client.start_workflow(Develop, input, options)).await;
+    started.map_err(|err| match err {
             WorkflowStartError::AlreadyStarted { .. } => {
                 CliError::BadInput(format!("a workflow with id `{id}` is already running; pick another --id"))
             }
             other => CliError::Unreachable(format!("cannot start workflow `{id}`: {other}")),
         })?;
-    let ui_url = session.ui_link(&id);
-    if json {
-        println!("{}", serde_json::json!({ "workflow_id": id, "ui_url": ui_url }));
-    } else {
-        println!("{id}");
-        eprintln!("started develop workflow `{id}` on {}", project.display());
-        eprintln!("  stages:  {} from {origin}", stage_names.join(", "));
-        eprintln!("  watch:   claude-temporal status {id}");
-        eprintln!("  web ui:  {ui_url}");
-    }
+    let started = super::project::Started {
+        kind: "develop",
+        id: &id,
+        project: &project,
+        detail: Some(format!("stages:  {} from {origin}", stage_names.join(", "))),
+        links: session.links(&id, trace_id),
+    };
+    super::project::announce(&started, json);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -44,12 +44,11 @@ impl EventActivities {
 impl EventActivities {
     /// Queues one event for publishing; the id makes a retried call harmless.
     #[activity]
-    pub async fn publish(self: Arc<Self>, ctx: ActivityContext, event: EmitEvent) -> Result<(), ActivityError> {
+    pub async fn publish(self: Arc<Self>, _: ActivityContext, event: EmitEvent) -> Result<(), ActivityError> {
         match decode(&event) {
             Ok(data) => {
-                let trace = ct_fleet::trace_of(&ctx, &event.id);
-                self.publisher
-                    .publish_traced(CloudEvent::new(EVENT_SOURCE, data).with_id(event.id), trace);
+                // Published from inside the activity's span: the event joins the workflow's trace.
+                self.publisher.publish(CloudEvent::new(EVENT_SOURCE, data).with_id(event.id));
             }
             // A malformed event is a bug in the emitting code; losing it must not fail the workflow.
             Err(err) => tracing::error!(kind = %event.kind, %err, "dropping an event that does not decode"),

@@ -18,7 +18,8 @@ use ct_events::data::{
 };
 
 use super::events::{self, emit};
-use super::{options, snapshots};
+use super::{options, snapshots, spans};
+use tracing::Instrument as _;
 use ct_contracts::{AgentReport, AgentTask, StageActivities, TestReport, TestTask};
 
 #[workflow]
@@ -43,11 +44,20 @@ enum Stop {
     Cancelled(String),
 }
 
+impl Stop {
+    fn reason(&self) -> &str {
+        match self {
+            Stop::Failed(why) | Stop::Cancelled(why) => why,
+        }
+    }
+}
+
 #[workflow_methods]
 impl DevelopWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: DevelopInput) -> WorkflowResult<WorkflowStatus> {
         let workflow_id = ctx.workflow_id().to_owned();
+        let trace = spans::trace();
         ctx.state_mut(|s| {
             s.status = WorkflowStatus {
                 workflow_id: workflow_id.clone(),
@@ -56,6 +66,8 @@ impl DevelopWorkflow {
                 features: input.features.clone(),
                 template: input.template.clone(),
                 stages: input.stages.iter().map(|stage| StageStatus::pending(&stage.name)).collect(),
+                trace_id: trace.0.clone(),
+                traceparent: trace.1.clone(),
                 ..WorkflowStatus::default()
             };
         });
@@ -73,7 +85,10 @@ impl DevelopWorkflow {
         )
         .await;
         for (index, stage) in input.stages.iter().enumerate() {
-            if let Err(stop) = run_stage(ctx, &input, index, stage).await {
+            let span = spans::stage(KIND, &stage.name, index);
+            let ran = run_stage(ctx, &input, index, stage).instrument(span.clone()).await;
+            spans::record_outcome(&span, ran.as_ref().map(drop).map_err(Stop::reason));
+            if let Err(stop) = ran {
                 return Err(finish_early(ctx, index, stop, started).await);
             }
         }

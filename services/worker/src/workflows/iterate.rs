@@ -16,7 +16,8 @@ use temporalio_sdk::{
 };
 
 use super::develop::{WorkflowError, record_agent, tests_failure};
-use super::{options, snapshots};
+use super::{options, snapshots, spans};
+use tracing::Instrument as _;
 use ct_contracts::{AgentTask, StageActivities, TestReport, TestTask};
 
 /// How much of the previous run's test output goes into the next prompt.
@@ -58,6 +59,7 @@ impl IterateWorkflow {
         input: IterateInput,
     ) -> WorkflowResult<WorkflowStatus> {
         let workflow_id = ctx.workflow_id().to_owned();
+        let trace = spans::trace();
         ctx.state_mut(|s| {
             s.status = WorkflowStatus {
                 workflow_id,
@@ -69,6 +71,8 @@ impl IterateWorkflow {
                     max: input.max_iterations,
                     ..IterationProgress::default()
                 }),
+                trace_id: trace.0.clone(),
+                traceparent: trace.1.clone(),
                 ..WorkflowStatus::default()
             };
         });
@@ -106,102 +110,129 @@ async fn iterate(
                 return End::Cancelled(format!("cancelled before iteration {n}"));
             }
         }
-        let index = (n - 1) as usize;
-        let name = format!("iteration-{n}");
-        ctx.state_mut(|s| {
-            let mut stage = StageStatus::pending(&name);
-            stage.state = StageState::Running;
-            s.status.stages.push(stage);
-            s.status.current_stage = Some(name.clone());
-            progress(&mut s.status).current = n;
-        });
-        let snapshot = match snapshots::take(ctx, &input.project_path, n, &name).await {
-            Ok(snapshot) => snapshot,
-            Err(err) => return stop(&name, "snapshot", &err),
-        };
-        ctx.state_mut(|s| s.status.snapshots.push(snapshots::label(&snapshot)));
-        tracker.snapshots.push(snapshot.clone());
-
-        let agent = ctx
-            .execute_activity(
-                StageActivities::run_agent,
-                AgentTask {
-                    run_id: format!("{}/{name}", ctx.workflow_id()),
-                    project_path: input.project_path.clone(),
-                    prompt: prompt(n, input, previous.as_ref()),
-                    settings: input.agent.clone(),
-                    restore_on_retry: Some(snapshot.reference.clone()),
-                },
-                options::agent(ctx.task_queue(), input.agent.timeout_secs),
-            )
-            .await;
-        let report = match agent {
-            Ok(report) => report,
-            Err(err) => {
-                return match stop(&name, "agent", &err) {
-                    End::Failed(message) => {
-                        // A failed run's half-done edits are no iteration's result.
-                        tracker.tree_is = n - 1;
-                        End::Failed(
-                            snapshots::roll_back(ctx, &input.project_path, &snapshot, message)
-                                .await,
-                        )
-                    }
-                    other => other,
-                };
-            }
-        };
-        ctx.state_mut(|s| {
-            record_agent(&mut s.status.stages[index], &report);
-            s.status.refresh_totals();
-        });
-        // After failing tests, an iteration that changes nothing would see the same failures
-        // again. The first one is still tested: the project may be green already.
-        if report.files_changed.is_empty() && n > 1 {
-            ctx.state_mut(|s| s.status.stages[index].state = StageState::Completed);
-            return End::NoChange(n);
+        let span = spans::stage("iterate", &format!("iteration-{n}"), (n - 1) as usize);
+        let ran = iteration(ctx, input, tracker, n, previous.as_ref()).instrument(span.clone()).await;
+        spans::record_outcome(&span, iteration_outcome(&ran));
+        match ran {
+            Ok(tests) => previous = Some(tests),
+            Err(end) => return end,
         }
-        tracker.tree_is = n;
-
-        ctx.state_mut(|s| s.status.stages[index].state = StageState::Testing);
-        let tests = ctx
-            .execute_activity(
-                StageActivities::run_tests,
-                TestTask {
-                    run_id: format!("{}/{name}", ctx.workflow_id()),
-                    project_path: input.project_path.clone(),
-                    timeout_secs: input.test_timeout_secs,
-                },
-                options::tests(ctx.task_queue(), input.test_timeout_secs),
-            )
-            .await;
-        let tests = match tests {
-            Ok(tests) => tests,
-            Err(err) => return stop(&name, "tests", &err),
-        };
-        let failing = failing(&tests);
-        if tracker.best.is_none_or(|(_, fewest)| failing <= fewest) {
-            tracker.best = Some((n, failing));
-        }
-        let best = tracker.best.map(|(iteration, _)| iteration);
-        ctx.state_mut(|s| {
-            let stage = &mut s.status.stages[index];
-            stage.tests_passed = Some(tests.passed);
-            stage.tests_failed = Some(tests.failed);
-            if tests.is_green() {
-                stage.state = StageState::Completed;
-            } else {
-                stage.state = StageState::Failed;
-                stage.error = Some(tests_failure(&name, &tests));
-            }
-            progress(&mut s.status).best = best;
-        });
-        if tests.is_green() {
-            return End::Green(n);
-        }
-        previous = Some(tests);
     }
     End::Exhausted
+}
+
+/// How an iteration went, for its span: failing tests and a failed run are failures.
+fn iteration_outcome(ran: &Result<TestReport, End>) -> Result<(), &str> {
+    match ran {
+        Ok(_) => Err("tests failing"),
+        Err(End::Failed(why) | End::Cancelled(why)) => Err(why),
+        Err(End::Green(_) | End::NoChange(_) | End::Exhausted) => Ok(()),
+    }
+}
+
+/// Runs iteration `n`: a snapshot, the agent, the tests. `Ok` with the failing report when the
+/// loop goes on; `Err` with how the loop ends.
+async fn iteration(
+    ctx: &mut WorkflowContext<IterateWorkflow>,
+    input: &IterateInput,
+    tracker: &mut Tracker,
+    n: u32,
+    previous: Option<&TestReport>,
+) -> Result<TestReport, End> {
+    let index = (n - 1) as usize;
+    let name = format!("iteration-{n}");
+    ctx.state_mut(|s| {
+        let mut stage = StageStatus::pending(&name);
+        stage.state = StageState::Running;
+        s.status.stages.push(stage);
+        s.status.current_stage = Some(name.clone());
+        progress(&mut s.status).current = n;
+    });
+    let snapshot = match snapshots::take(ctx, &input.project_path, n, &name).await {
+        Ok(snapshot) => snapshot,
+        Err(err) => return Err(stop(&name, "snapshot", &err)),
+    };
+    ctx.state_mut(|s| s.status.snapshots.push(snapshots::label(&snapshot)));
+    tracker.snapshots.push(snapshot.clone());
+
+    let agent = ctx
+        .execute_activity(
+            StageActivities::run_agent,
+            AgentTask {
+                run_id: format!("{}/{name}", ctx.workflow_id()),
+                project_path: input.project_path.clone(),
+                prompt: prompt(n, input, previous),
+                settings: input.agent.clone(),
+                restore_on_retry: Some(snapshot.reference.clone()),
+            },
+            options::agent(ctx.task_queue(), input.agent.timeout_secs),
+        )
+        .await;
+    let report = match agent {
+        Ok(report) => report,
+        Err(err) => {
+            return Err(match stop(&name, "agent", &err) {
+                End::Failed(message) => {
+                    // A failed run's half-done edits are no iteration's result.
+                    tracker.tree_is = n - 1;
+                    End::Failed(
+                        snapshots::roll_back(ctx, &input.project_path, &snapshot, message)
+                            .await,
+                    )
+                }
+                other => other,
+            });
+        }
+    };
+    ctx.state_mut(|s| {
+        record_agent(&mut s.status.stages[index], &report);
+        s.status.refresh_totals();
+    });
+    // After failing tests, an iteration that changes nothing would see the same failures
+    // again. The first one is still tested: the project may be green already.
+    if report.files_changed.is_empty() && n > 1 {
+        ctx.state_mut(|s| s.status.stages[index].state = StageState::Completed);
+        return Err(End::NoChange(n));
+    }
+    tracker.tree_is = n;
+
+    ctx.state_mut(|s| s.status.stages[index].state = StageState::Testing);
+    let tests = ctx
+        .execute_activity(
+            StageActivities::run_tests,
+            TestTask {
+                run_id: format!("{}/{name}", ctx.workflow_id()),
+                project_path: input.project_path.clone(),
+                timeout_secs: input.test_timeout_secs,
+            },
+            options::tests(ctx.task_queue(), input.test_timeout_secs),
+        )
+        .await;
+    let tests = match tests {
+        Ok(tests) => tests,
+        Err(err) => return Err(stop(&name, "tests", &err)),
+    };
+    let failing = failing(&tests);
+    if tracker.best.is_none_or(|(_, fewest)| failing <= fewest) {
+        tracker.best = Some((n, failing));
+    }
+    let best = tracker.best.map(|(iteration, _)| iteration);
+    ctx.state_mut(|s| {
+        let stage = &mut s.status.stages[index];
+        stage.tests_passed = Some(tests.passed);
+        stage.tests_failed = Some(tests.failed);
+        if tests.is_green() {
+            stage.state = StageState::Completed;
+        } else {
+            stage.state = StageState::Failed;
+            stage.error = Some(tests_failure(&name, &tests));
+        }
+        progress(&mut s.status).best = best;
+    });
+    if tests.is_green() {
+        return Err(End::Green(n));
+    }
+    Ok(tests)
 }
 
 /// Puts the best iteration's result back when the work tree holds a worse one. Returns the

@@ -7,6 +7,7 @@ mod iterate;
 mod options;
 mod parallel;
 mod snapshots;
+mod spans;
 
 pub use develop::DevelopWorkflow;
 pub use iterate::IterateWorkflow;

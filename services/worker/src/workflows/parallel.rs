@@ -14,7 +14,7 @@ use temporalio_sdk::{
 };
 
 use super::develop::{WorkflowError, record_agent, tests_failure};
-use super::options;
+use super::{options, spans};
 use ct_contracts::{
     AgentTask, CommitTask, RemoveWorktreeTask, StageActivities, TestTask, WorkspaceActivities,
     WorktreesTask,
@@ -37,6 +37,7 @@ impl ParallelWorkflow {
         let names: Vec<String> = input.features.iter().map(|f| f.name.clone()).collect();
         let branches = ct_workspace::feature_branches(&names)
             .map_err(|err| ApplicationFailure::non_retryable(WorkflowError(err.to_string())))?;
+        let trace = spans::trace();
         ctx.state_mut(|s| {
             s.status = WorkflowStatus {
                 workflow_id: workflow_id.clone(),
@@ -51,6 +52,8 @@ impl ParallelWorkflow {
                         ..StageStatus::pending(branch)
                     })
                     .collect(),
+                trace_id: trace.0.clone(),
+                traceparent: trace.1.clone(),
                 ..WorkflowStatus::default()
             };
         });
@@ -266,6 +269,7 @@ impl FeatureWorkflow {
     ) -> WorkflowResult<StageStatus> {
         let workflow_id = ctx.workflow_id().to_owned();
         let worktree = task.worktree.clone();
+        let trace = spans::trace();
         ctx.state_mut(|s| {
             s.status = WorkflowStatus {
                 workflow_id: workflow_id.clone(),
@@ -279,6 +283,8 @@ impl FeatureWorkflow {
                     branch: Some(worktree.branch.clone()),
                     ..StageStatus::pending(&worktree.branch)
                 }],
+                trace_id: trace.0.clone(),
+                traceparent: trace.1.clone(),
                 ..WorkflowStatus::default()
             };
         });
