@@ -13,6 +13,8 @@ use temporalio_sdk::opentelemetry::{WorkflowIdGenerator, WorkflowSpanProcessor};
 
 /// The variables that name the collector, most specific first.
 pub const ENDPOINT_VARS: [&str; 2] = ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"];
+const SAMPLERS: &str =
+    "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio";
 const PROTOCOL_VARS: [&str; 2] = ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"];
 
 /// Why spans cannot be exported as configured.
@@ -30,6 +32,8 @@ pub enum ExportError {
          this build has no TLS for OTLP"
     )]
     Endpoint { var: &'static str, value: String },
+    #[error("OTEL_TRACES_SAMPLER={0:?} is not a sampler: use one of {SAMPLERS}")]
+    Sampler(String),
     #[error("cannot build the OTLP exporter: {0}")]
     Build(#[from] opentelemetry_otlp::ExporterBuildError),
 }
@@ -62,6 +66,12 @@ impl ExportTarget {
             && !protocol.trim().eq_ignore_ascii_case("grpc")
         {
             return Err(ExportError::Protocol { var, value: protocol });
+        }
+        // The SDK falls back to its default on a sampler it does not know, silently.
+        if let Some(sampler) = lookup("OTEL_TRACES_SAMPLER")
+            && !SAMPLERS.split(", ").any(|known| known == sampler.trim())
+        {
+            return Err(ExportError::Sampler(sampler));
         }
         let endpoint = endpoint.trim().to_owned();
         let rest = endpoint.strip_prefix("http://").filter(|rest| !rest.is_empty());
@@ -131,6 +141,8 @@ mod tests {
         assert!(err.to_string().contains("otlp"), "{err}");
         let err = target(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317")]).unwrap_err();
         assert!(err.to_string().contains("http://"), "{err}");
+        let err = target(&[endpoint, ("OTEL_TRACES_SAMPLER", "always-on")]).unwrap_err();
+        assert!(err.to_string().contains("parentbased_traceidratio"), "{err}");
         let err = target(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4317")]).unwrap_err();
         assert!(matches!(err, ExportError::Endpoint { .. }), "{err}");
     }

@@ -23,6 +23,11 @@ fn is_agent_variable(name: &str) -> bool {
     name.starts_with("ANTHROPIC_") || ["HTTPS_PROXY", "NO_PROXY"].contains(&name)
 }
 
+/// The standard OpenTelemetry variables every binary's telemetry reads.
+fn is_telemetry_variable(name: &str) -> bool {
+    name.starts_with("OTEL_")
+}
+
 /// `[env: NAME=...]` names in a binary's `--help`: its process-only variables.
 fn help_env_names(binary: &str) -> BTreeSet<String> {
     let out = Command::new(bin(binary)).arg("--help").output().expect("--help runs");
@@ -115,6 +120,7 @@ fn every_environment_key_is_read_by_its_service_and_every_setting_can_be_given()
             let read = config_keys.contains(key.as_str())
                 || process_keys.contains(key)
                 || key == "RUST_LOG"
+                || is_telemetry_variable(key)
                 || (svc == Service::Executor && is_agent_variable(key));
             assert!(read, "{}: sets {key}, which {} does not read", svc.name(), svc.binary());
         }

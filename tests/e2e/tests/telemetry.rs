@@ -96,6 +96,9 @@ async fn a_develop_workflow_is_one_trace_across_every_process() {
     assert_eq!(approve.code, 0, "{}", approve.stderr);
     let result = stack.cli(&["result", &id, "--json"]);
     assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+    // The control API carries the caller's span in its metadata.
+    let fleet = stack.cli(&["fleet", "--json"]);
+    assert_eq!(fleet.code, 0, "{}", fleet.stderr);
     let human = stack.cli(&["status", &id]);
     assert!(human.stdout.contains(&format!("trace     {trace_id}")), "{}", human.stdout);
 
@@ -174,6 +177,21 @@ async fn a_develop_workflow_is_one_trace_across_every_process() {
         claude_code.len()
     );
 
+    let served: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|span| span.service == "ct-executor" && span.name == "claude_temporal.control.v1.Control/Describe")
+        .collect();
+    assert!(!served.is_empty(), "the executor's control API has a span per call");
+    for server in &served {
+        let caller = spans.iter().find(|span| span.span_id == server.parent_span_id);
+        let caller = caller.unwrap_or_else(|| panic!("the caller's span is missing: {server:#?}"));
+        assert_eq!(caller.service, "claude-temporal");
+        assert_eq!(caller.trace_id, server.trace_id);
+        assert_eq!(caller.attribute("rpc.system"), Some("grpc"));
+        assert_eq!(caller.attribute("rpc.method"), Some("Describe"));
+        assert_eq!(caller.attribute("rpc.grpc.status_code"), Some("0"));
+    }
+
     // Nothing secret in any span of any trace.
     let secrets = [API_KEY, WEBHOOK_PATH, SLACK_PATH, WEBHOOK_SECRET, control_token.trim()];
     for span in &spans {
@@ -193,4 +211,38 @@ async fn a_develop_workflow_is_one_trace_across_every_process() {
     stack.replay(&id).await;
     let replayed: Vec<String> = recorder.names().into_iter().skip(before.len()).collect();
     assert!(replayed.is_empty(), "replay exported spans: {replayed:?}");
+}
+
+/// Runs the CLI's `config show` with debug logs and `vars`, outside any stack.
+fn config_show(vars: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(bin("claude-temporal"));
+    command.args(["config", "show", "--json"]).env("RUST_LOG", "debug");
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("OTEL_")) {
+        command.env_remove(name);
+    }
+    command.envs(vars.iter().copied()).output().expect("claude-temporal runs")
+}
+
+fn telemetry_lines(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|line| line.contains("OTLP") || line.contains("OTEL_") || line.contains("span"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn without_an_endpoint_telemetry_says_one_debug_line_and_a_bad_setting_one_error() {
+    let quiet = config_show(&[]);
+    assert!(quiet.status.success(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    let said = telemetry_lines(&quiet.stderr);
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(said[0].contains("DEBUG") && said[0].contains("not exported"), "{said:#?}");
+
+    let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+    let unsupported = config_show(&[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]);
+    assert!(unsupported.status.success(), "a telemetry setting never stops the command");
+    let said = telemetry_lines(&unsupported.stderr);
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(said[0].contains("ERROR") && said[0].contains("gRPC only") && said[0].contains("4317"), "{said:#?}");
 }
