@@ -9,7 +9,6 @@
 use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
-use temporalio_sdk::opentelemetry::{WorkflowIdGenerator, WorkflowSpanProcessor};
 
 /// The variables that name the collector, most specific first.
 pub const ENDPOINT_VARS: [&str; 2] = ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"];
@@ -88,9 +87,9 @@ impl ExportTarget {
     }
 }
 
-/// A tracer provider that batches spans to `exporter`. Workflow spans get replay-safe ids and a
-/// replayed workflow's spans are dropped (what the Temporal SDK's plugin asks for); outside a
-/// workflow both behave like the SDK defaults.
+/// A tracer provider that batches spans to `exporter`. With the `workflows` feature, workflow
+/// spans get replay-safe ids and a replayed workflow's spans are dropped (what the Temporal SDK's
+/// plugin asks for); outside a workflow both behave like the SDK defaults.
 pub(crate) fn provider(exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static, service: &str) -> SdkTracerProvider {
     let processor = BatchSpanProcessor::builder(exporter).build();
     let mut resource = Resource::builder();
@@ -98,11 +97,14 @@ pub(crate) fn provider(exporter: impl opentelemetry_sdk::trace::SpanExporter + '
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
         resource = resource.with_service_name(service.to_owned());
     }
-    SdkTracerProvider::builder()
-        .with_id_generator(WorkflowIdGenerator::default())
-        .with_span_processor(WorkflowSpanProcessor::new(processor))
-        .with_resource(resource.build())
-        .build()
+    let builder = SdkTracerProvider::builder().with_resource(resource.build());
+    #[cfg(feature = "workflows")]
+    let builder = builder
+        .with_id_generator(temporalio_sdk::opentelemetry::WorkflowIdGenerator::default())
+        .with_span_processor(temporalio_sdk::opentelemetry::WorkflowSpanProcessor::new(processor));
+    #[cfg(not(feature = "workflows"))]
+    let builder = builder.with_span_processor(processor);
+    builder.build()
 }
 
 #[cfg(test)]

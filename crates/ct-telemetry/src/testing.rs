@@ -23,6 +23,8 @@ pub struct ReceivedSpan {
     pub parent_span_id: String,
     /// Attribute values rendered as text (numbers in decimal).
     pub attributes: BTreeMap<String, String>,
+    /// The attributes of the process that sent it (`service.name` among them).
+    pub resource: BTreeMap<String, String>,
 }
 
 impl ReceivedSpan {
@@ -110,6 +112,7 @@ impl TraceService for Collector {
                     span_id: hex(&span.span_id),
                     parent_span_id: hex(&span.parent_span_id),
                     attributes: attributes(&span.attributes),
+                    resource: resource.clone(),
                 });
             }
         }

@@ -202,6 +202,10 @@ struct SinkProcess {
 
 impl SinkProcess {
     fn start(nats_url: &str, metrics_file: &Path, log: &Path) -> anyhow::Result<Self> {
+        Self::start_with(nats_url, metrics_file, log, &[])
+    }
+
+    fn start_with(nats_url: &str, metrics_file: &Path, log: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -214,12 +218,29 @@ impl SinkProcess {
             // the ack wait: keep it short so the test does not wait 30 s.
             .env("CT_METRICS_SINK_ACK_WAIT_SECS", "3")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", sink_binary().display()))?;
         Ok(Self { child })
+    }
+
+    /// SIGTERMs the sink and waits until it has exited.
+    fn stop(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id())?);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("the sink did not exit within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn kill_hard(&mut self) {
@@ -344,5 +365,31 @@ async fn a_nats_restart_while_consuming_loses_and_doubles_nothing() -> anyhow::R
     assert_eq!(written, published, "lines must follow the order of events");
     shutdown.cancel();
     sink.await??;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_still_batched_at_sigterm_reach_the_collector() -> anyhow::Result<()> {
+    let server = NatsServer::start();
+    let collector = ct_telemetry::testing::OtlpReceiver::start().await?;
+    let dir = tempfile::tempdir()?;
+    let metrics_file = dir.path().join("metrics.jsonl");
+    // A batch delay far beyond the test: only the flush at shutdown can send the span.
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()), ("OTEL_BSP_SCHEDULE_DELAY", "600000")];
+    let mut sink = SinkProcess::start_with(&server.url(), &metrics_file, &dir.path().join("sink.log"), &env)?;
+    let publisher = publisher(&server).await?;
+    let event = stage_completed("wf-flush", "scaffold");
+    publisher.publish(event.clone());
+    publisher.flush(Duration::from_secs(10)).await?;
+    wait_for_lines(&metrics_file, 1, Duration::from_secs(30)).await?;
+    assert!(collector.spans().is_empty(), "the batch is still held: {:?}", collector.spans());
+
+    let status = sink.stop()?;
+    assert!(status.success(), "the sink exits cleanly on SIGTERM: {status}");
+    let spans = collector.wait_for(Duration::from_secs(10), |spans| !spans.is_empty()).await;
+    let processed = spans.iter().find(|span| span.name == "process ct.events");
+    let processed = processed.with_context(|| format!("no span of the event after SIGTERM: {spans:#?}"))?;
+    assert_eq!(processed.service, "ct-metrics-sink");
+    assert_eq!(processed.attribute("messaging.message.id"), Some(event.id.as_str()));
     Ok(())
 }

@@ -169,7 +169,15 @@ async fn a_develop_workflow_is_one_trace_across_every_process() {
             && span.attribute("ct.notify.outcome") == Some("delivered")),
         "{deliveries:#?}"
     );
+    // Claude Code (2.1.331) exports its own spans: one interaction per run, under its run's span.
     let claude_code: Vec<&ReceivedSpan> = trace.iter().copied().filter(|span| span.service == "claude-code").collect();
+    let interactions: Vec<&&ReceivedSpan> = claude_code.iter().filter(|span| span.name == "claude_code.interaction").collect();
+    assert_eq!(interactions.len(), agents.len(), "{}", summary(&trace));
+    assert!(interactions.iter().all(|span| agent_ids.contains(span.parent_span_id.as_str())), "{interactions:#?}");
+    assert!(
+        interactions.iter().all(|span| span.resource.get("ct.workflow.id") == Some(&id)),
+        "the executor names the workflow in the agent CLI's resource: {interactions:#?}"
+    );
     eprintln!(
         "trace {trace_id}: {} spans from {} processes; {} from the agent CLI itself",
         trace.len(),

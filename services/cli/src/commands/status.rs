@@ -15,15 +15,18 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 pub(super) async fn show(session: &Session, args: IdArgs) -> anyhow::Result<ExitCode> {
     let mut status = session.status(&args.id).await?;
     super::pending::overlay(&mut status, &super::pending::of(session, &args.id).await);
-    print_status(&status, args.json)?;
+    print_status(session, &status, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_status(status: &WorkflowStatus, json: bool) -> anyhow::Result<()> {
+fn print_status(session: &Session, status: &WorkflowStatus, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(status)?);
     } else {
         print!("{}", output::status_table(status));
+        if let Some(trace_url) = session.links(&status.workflow_id, status.trace_id.clone()).trace_url {
+            println!("jaeger    {trace_url}");
+        }
     }
     Ok(())
 }
@@ -59,7 +62,7 @@ pub(super) async fn wait_for_result(session: &Session, args: IdArgs) -> anyhow::
     };
     match outcome {
         Ok(status) => {
-            print_status(&status, args.json)?;
+            print_status(session, &status, args.json)?;
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => {
@@ -77,7 +80,7 @@ pub(super) async fn wait_for_result(session: &Session, args: IdArgs) -> anyhow::
             });
             status.state = state;
             status.error.get_or_insert(message.clone());
-            print_status(&status, args.json)?;
+            print_status(session, &status, args.json)?;
             Err(CliError::WorkflowUnsuccessful(format!("workflow `{}` {}: {message}", args.id, output::json_name(&state))).into())
         }
     }
