@@ -3,7 +3,7 @@
 //! matches (name, input, output), so the CLI never needs to link the worker.
 
 use ct_domain::{ApprovalDecision, DevelopInput, IterateInput, ParallelInput, WorkflowStatus};
-use temporalio_common::{HasWorkflowDefinition, QueryDefinition, SignalDefinition, WorkflowDefinition};
+use temporalio_common::{HasWorkflowDefinition, QueryDefinition, SignalDefinition, UpdateDefinition, WorkflowDefinition};
 
 /// The multi-stage workflow (`start`).
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +24,8 @@ pub mod names {
     pub const PARALLEL: &str = "ParallelWorkflow";
     pub const APPROVE: &str = "approve";
     pub const REJECT: &str = "reject";
+    pub const APPROVE_GATE: &str = "approve_gate";
+    pub const REJECT_GATE: &str = "reject_gate";
     pub const STATUS: &str = "status";
 }
 
@@ -54,6 +56,15 @@ pub struct Approve;
 #[derive(Debug, Clone, Copy)]
 pub struct Reject;
 
+/// Approves the stage waiting at its gate, as an Update: refused (with the reason) unless that
+/// gate is open and undecided; answers with the stage it decided.
+#[derive(Debug, Clone, Copy)]
+pub struct ApproveGate;
+
+/// Rejects the stage waiting at its gate, as an Update (see [`ApproveGate`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RejectGate;
+
 /// Every workflow answers it with its [`WorkflowStatus`], whichever kind it is.
 #[derive(Debug, Clone, Copy)]
 pub struct Status;
@@ -71,6 +82,24 @@ impl SignalDefinition for Reject {
     type Input = ApprovalDecision;
     fn name(&self) -> &str {
         names::REJECT
+    }
+}
+
+impl UpdateDefinition for ApproveGate {
+    type Workflow = Develop;
+    type Input = ApprovalDecision;
+    type Output = String;
+    fn name(&self) -> &str {
+        names::APPROVE_GATE
+    }
+}
+
+impl UpdateDefinition for RejectGate {
+    type Workflow = Develop;
+    type Input = ApprovalDecision;
+    type Output = String;
+    fn name(&self) -> &str {
+        names::REJECT_GATE
     }
 }
 

@@ -42,6 +42,31 @@ impl NatsServer {
     }
 
     /// SIGKILL, as a crash would; the store stays.
+    /// Waits until durable consumer `consumer` of the events stream has nothing pending or
+    /// unacknowledged: whatever its subscriber was going to do with the events, it has done,
+    /// redeliveries included. Fails after `within`, with the counts.
+    pub async fn wait_until_consumed(&self, consumer: &str, within: Duration) -> Result<(), String> {
+        let client = async_nats::connect(self.url()).await.map_err(|e| e.to_string())?;
+        let stream = async_nats::jetstream::new(client)
+            .get_stream(crate::STREAM_NAME)
+            .await
+            .map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + within;
+        loop {
+            let info = stream.consumer_info(consumer).await.map_err(|e| e.to_string())?;
+            if info.num_pending == 0 && info.num_ack_pending == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "consumer {consumer} did not settle in {within:?}: {} pending, {} unacked",
+                    info.num_pending, info.num_ack_pending
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -176,7 +176,9 @@ fn admin_name(workflow_id: &str, index: u32) -> String {
 }
 
 /// Commits everything in the feature worktree at `path` (as `git add -A && git commit`)
-/// onto its branch. Returns the new commit, or `None` when nothing changed.
+/// onto its branch. Returns the new commit, or `None` when nothing changed. Idempotent: when
+/// nothing changed and the branch's tip is a commit with this very message (a retry after the
+/// first call's answer was lost), that commit is the answer.
 pub fn commit_worktree(path: &Path, message: &str) -> Result<Option<String>, WorkspaceError> {
     let project = repo::open_clean(path)?;
     let repo = &project.repo;
@@ -195,7 +197,8 @@ pub fn commit_worktree(path: &Path, message: &str) -> Result<Option<String>, Wor
         .and_then(|h| h.peel_to_commit())
         .git("read the worktree's HEAD", root)?;
     if head.tree_id() == tree_id {
-        return Ok(None);
+        let made_already = head.message_raw().is_ok_and(|made| made == message);
+        return Ok(made_already.then(|| head.id().to_string()));
     }
     let tree = repo
         .find_tree(tree_id)

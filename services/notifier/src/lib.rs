@@ -41,7 +41,7 @@ pub use secret::{SecretError, SecretUrl, WebhookSecret};
 /// Durable consumer name unless configured otherwise.
 pub const DEFAULT_CONSUMER: &str = "ct-notifier";
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Config {
     pub nats_url: String,
     pub consumer: ConsumerSettings,
@@ -49,8 +49,9 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Per HTTP attempt, connecting included.
     pub http_timeout: Duration,
-    /// Where delivery counters are served as Prometheus `/metrics`; none when unset.
-    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Where delivery counters are served as Prometheus `/metrics`; none when unset. Bound by
+    /// the caller, so its port is known (and a bad address refused) before the notifier runs.
+    pub metrics_listener: Option<std::net::TcpListener>,
 }
 
 impl Config {
@@ -61,7 +62,7 @@ impl Config {
             backends,
             retry: RetryPolicy::default(),
             http_timeout: Duration::from_secs(10),
-            metrics_listen: None,
+            metrics_listener: None,
         }
     }
 }
@@ -83,11 +84,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         }
     }
     let metrics = std::sync::Arc::new(metrics::DeliveryMetrics::new());
-    if let Some(listen) = config.metrics_listen {
+    if let Some(listener) = config.metrics_listener {
         let (metrics, shutdown) = (metrics.clone(), shutdown.clone());
         tokio::spawn(async move {
-            if let Err(err) = metrics::serve(listen, metrics, shutdown).await {
-                tracing::error!(%listen, %err, "cannot serve /metrics; delivering without it");
+            if let Err(err) = metrics::serve(listener, metrics, shutdown).await {
+                tracing::error!(%err, "cannot serve /metrics; delivering without it");
             }
         });
     }

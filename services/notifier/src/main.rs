@@ -118,7 +118,13 @@ async fn main() -> anyhow::Result<()> {
         max_retry_after: Duration::from_secs(args.retry_after_max_secs),
     };
     config.http_timeout = Duration::from_millis(args.http_timeout_ms);
-    config.metrics_listen = args.metrics_listen;
+    config.metrics_listener = match args.metrics_listen.map(std::net::TcpListener::bind).transpose() {
+        Ok(listener) => listener,
+        Err(err) => {
+            let listen = args.metrics_listen.map(|a| a.to_string()).unwrap_or_default();
+            usage_error(&format!("cannot listen on {listen} for /metrics: {err}"))
+        }
+    };
 
     let shutdown = CancellationToken::new();
     tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));

@@ -1,7 +1,6 @@
 //! Delivery counters per backend, served as Prometheus `/metrics`, so a
 //! failing Slack or webhook receiver shows up on a dashboard, not only in logs.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -55,13 +54,14 @@ impl DeliveryMetrics {
     }
 }
 
-/// Serves `/metrics` and `/healthz` on `listen` until `shutdown`.
+/// Serves `/metrics` and `/healthz` on `listener` until `shutdown`.
 pub(crate) async fn serve(
-    listen: SocketAddr,
+    listener: std::net::TcpListener,
     metrics: Arc<DeliveryMetrics>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
     let app = Router::new()
         .route("/metrics", get(metrics_text))

@@ -144,10 +144,10 @@ impl Notifier {
         };
         config.http_timeout = Duration::from_secs(2);
         config.consumer.ack_wait = Duration::from_secs(5);
-        let metrics = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port");
-        config.metrics_listen = Some(metrics);
+        // Bound here and handed over: no other process can take the port in between.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let metrics = listener.local_addr().expect("its address");
+        config.metrics_listener = Some(listener);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(ct_notifier::run(config, shutdown.clone()));
         Self { shutdown, task, metrics }
@@ -305,8 +305,8 @@ async fn a_receiver_that_fails_three_times_gets_exactly_one_accepted_delivery() 
     publish(&server, std::slice::from_ref(&event)).await?;
 
     receiver.wait_for(4, Duration::from_secs(15)).await?;
-    // Anything sent twice would arrive right after.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Once the event is acknowledged, every delivery of it has been made.
+    server.wait_until_consumed(ct_notifier::DEFAULT_CONSUMER, Duration::from_secs(15)).await.map_err(anyhow::Error::msg)?;
     let requests = receiver.requests();
     let accepted = requests
         .iter()
@@ -330,8 +330,11 @@ async fn a_receiver_that_fails_three_times_gets_exactly_one_accepted_delivery() 
 #[tokio::test]
 async fn a_dead_receiver_yields_a_dead_letter() -> anyhow::Result<()> {
     let server = NatsServer::start();
-    // A port nobody listens on: connections are refused.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    // A port that is bound but never listened on: connections are refused, and no other
+    // process can take the port and answer instead while the socket is held.
+    let held = tokio::net::TcpSocket::new_v4()?;
+    held.bind("127.0.0.1:0".parse()?)?;
+    let closed = held.local_addr()?;
     let url = format!("http://{closed}/hooks/secret-path-4711");
     let notifier = Notifier::start(&server, vec![webhook(&url, "*")?], 3);
     let event = stage_failed("wf.dead");
@@ -426,7 +429,7 @@ async fn every_backend_at_once_each_with_its_filter_and_junk_skipped() -> anyhow
         .collect();
     assert_eq!(ids, [failed.id.as_str(), approval.id.as_str()]);
     chat.wait_for(1, Duration::from_secs(5)).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.wait_until_consumed(ct_notifier::DEFAULT_CONSUMER, Duration::from_secs(15)).await.map_err(anyhow::Error::msg)?;
     assert_eq!(
         chat.requests().len(),
         1,

@@ -103,12 +103,20 @@ pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnO
 
 #[cfg(test)]
 mod tests {
-    use ct_contracts::workflows::{Approve, Reject, Status};
-    use temporalio_common::{QueryDefinition, SignalDefinition};
+    use ct_contracts::workflows::{Approve, ApproveGate, Reject, RejectGate, Status};
+    use temporalio_common::{QueryDefinition, SignalDefinition, UpdateDefinition};
 
     use super::*;
 
     fn same_signal<D: SignalDefinition, I: SignalDefinition<Input = D::Input>>(definition: &D, implementation: &I) {
+        assert_eq!(definition.name(), implementation.name());
+    }
+
+    fn same_update<D, I>(definition: &D, implementation: &I)
+    where
+        D: UpdateDefinition,
+        I: UpdateDefinition<Input = D::Input, Output = D::Output>,
+    {
         assert_eq!(definition.name(), implementation.name());
     }
 
@@ -125,6 +133,8 @@ mod tests {
         check_contracts().unwrap();
         same_signal(&Approve, &DevelopWorkflow::approve);
         same_signal(&Reject, &DevelopWorkflow::reject);
+        same_update(&ApproveGate, &DevelopWorkflow::approve_gate);
+        same_update(&RejectGate, &DevelopWorkflow::reject_gate);
         same_query(&Status, &DevelopWorkflow::status);
         same_query(&Status, &IterateWorkflow::status);
         same_query(&Status, &ParallelWorkflow::status);

@@ -294,6 +294,21 @@ impl Stack {
         }
     }
 
+    /// How many events of each type (without the `dev.claude-temporal.` prefix) workflow `id`
+    /// published, as `watch --json` replays them once the workflow has ended.
+    pub fn event_counts(&self, id: &str) -> std::collections::BTreeMap<String, usize> {
+        let watch = self.cli(&["watch", id, "--json"]);
+        assert_eq!(watch.code, 0, "watch {id}: {}", watch.stderr);
+        let mut counts = std::collections::BTreeMap::new();
+        for line in watch.stdout.lines() {
+            let event: serde_json::Value = serde_json::from_str(line).expect("CloudEvents JSON");
+            assert_eq!(event["data"]["workflow_id"], id, "{event}");
+            let kind = event["type"].as_str().unwrap_or_default().trim_start_matches("dev.claude-temporal.");
+            *counts.entry(kind.to_owned()).or_default() += 1;
+        }
+        counts
+    }
+
     /// Polls `status --json` until `done` holds for it.
     pub fn wait_for_status(&self, id: &str, what: &str, done: impl Fn(&WorkflowStatus) -> bool) -> WorkflowStatus {
         let deadline = Instant::now() + Duration::from_secs(120);

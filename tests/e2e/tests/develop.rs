@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ct_domain::{RunState, StageState, WorkflowStatus};
+use ct_contracts::workflows::{ApproveGate, Develop};
+use ct_domain::{ApprovalDecision, RunState, StageState, WorkflowStatus};
+use temporalio_client::WorkflowExecuteUpdateOptions;
+use temporalio_client::errors::WorkflowUpdateError;
 use ct_e2e::{Stack, StackOptions, example, git_project};
 use ct_scripted_model::Scenario;
 
@@ -83,6 +86,22 @@ async fn develop_runs_six_stages_in_order_and_stops_for_approval() {
 
     let approve = stack.cli(&["approve", &id, "--comment", "looks right"]);
     assert_eq!(approve.code, 0, "{}", approve.stderr);
+    assert!(approve.stderr.contains("approved stage `core-implementation`"), "{}", approve.stderr);
+    // The gate is closed now: a second decision for it (a colleague's, sent after the first) is
+    // refused by the workflow itself, with the reason, instead of being dropped.
+    let again = ApprovalDecision { stage: "core-implementation".to_owned(), comment: "me too".to_owned() };
+    let refused = stack
+        .client()
+        .await
+        .get_workflow_handle::<Develop>(&id)
+        .execute_update(ApproveGate, again, WorkflowExecuteUpdateOptions::default())
+        .await;
+    match refused {
+        Err(WorkflowUpdateError::Failed(failure)) => {
+            assert!(failure.message.contains("no approval gate open for stage `core-implementation`"), "{failure:?}")
+        }
+        other => panic!("a decision for a closed gate was not refused: {other:?}"),
+    }
     let result = stack.cli(&["result", &id, "--json"]);
     assert_eq!(result.code, 0, "result: {}\n{}", result.stderr, stack.logs());
     let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
@@ -195,6 +214,9 @@ async fn approval_timeout_fails_with_a_clear_message() {
         "{error}"
     );
     assert!(result.stderr.contains("timed out"), "{}", result.stderr);
+    let late = stack.cli(&["approve", &id]);
+    assert_eq!(late.code, 2, "an approval after the timeout is refused: {}", late.stderr);
+    assert!(late.stderr.contains("not waiting for approval"), "{}", late.stderr);
     let history = stack.replay(&id).await;
     ct_e2e::save_fixture("develop-approval-timeout", &history);
 }

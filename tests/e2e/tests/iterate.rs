@@ -132,6 +132,22 @@ async fn iterate_converges_on_the_second_iteration_with_the_first_failure_in_its
         shown.stdout
     );
 
+    // The same events as a develop run, one stage per iteration.
+    let counts = stack.event_counts(&id);
+    let expected = [
+        ("workflow.started", 1),
+        ("stage.started", 2),
+        ("snapshot.created", 2),
+        ("cost.updated", 2),
+        ("tests.completed", 2),
+        ("stage.failed", 1),
+        ("stage.completed", 1),
+        ("workflow.completed", 1),
+    ];
+    for (kind, n) in expected {
+        assert_eq!(counts.get(kind).copied().unwrap_or(0), n, "{kind} in {counts:?}");
+    }
+
     let history = stack.replay(&id).await;
     ct_e2e::save_fixture("iterate-converged", &history);
 }

@@ -137,6 +137,14 @@ async fn three_features_run_at_once_each_on_its_own_branch() {
         "{}",
         table.stdout
     );
+    // Every feature is a stage of the parallel run on the event bus.
+    let counts = stack.event_counts(&id);
+    let expected =
+        [("workflow.started", 1), ("stage.started", 3), ("cost.updated", 3), ("stage.completed", 3), ("workflow.completed", 1)];
+    for (kind, n) in expected {
+        assert_eq!(counts.get(kind).copied().unwrap_or(0), n, "{kind} in {counts:?}");
+    }
+
     let history = stack.replay(&id).await;
     ct_e2e::save_fixture("parallel-three-features", &history);
     let child = stack.replay(&format!("{id}-feature-1")).await;

@@ -1,8 +1,9 @@
 use std::process::ExitCode;
 
+use ct_contracts::workflows::{ApproveGate, RejectGate};
 use ct_domain::ApprovalDecision;
-use ct_contracts::workflows::{Approve, Reject};
-use temporalio_client::WorkflowSignalOptions;
+use temporalio_client::WorkflowExecuteUpdateOptions;
+use temporalio_client::errors::WorkflowUpdateError;
 
 use super::Session;
 use crate::cli::{ApproveArgs, RejectArgs};
@@ -11,28 +12,36 @@ use crate::output;
 
 pub(super) async fn approve(session: &Session, args: ApproveArgs) -> anyhow::Result<ExitCode> {
     let (stage, traceparent) = open_gate(session, &args.id, args.stage).await?;
-    let decision = ApprovalDecision { stage: stage.clone(), comment: args.comment };
+    let decision = ApprovalDecision { stage, comment: args.comment };
     let handle = session.handle(&args.id);
-    let signal = handle.signal(Approve, decision, WorkflowSignalOptions::default());
-    session
-        .in_workflow_trace("approve", traceparent.as_deref(), signal)
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot send approval to `{}`: {err}", args.id))?;
+    let update = handle.execute_update(ApproveGate, decision, WorkflowExecuteUpdateOptions::default());
+    let decided = session.in_workflow_trace("approve", traceparent.as_deref(), update).await;
+    let stage = decided.map_err(|err| refused(session, &args.id, "approval", err))?;
     eprintln!("approved stage `{stage}` of {}", args.id);
     Ok(ExitCode::SUCCESS)
 }
 
 pub(super) async fn reject(session: &Session, args: RejectArgs) -> anyhow::Result<ExitCode> {
     let (stage, traceparent) = open_gate(session, &args.id, args.stage).await?;
-    let decision = ApprovalDecision { stage: stage.clone(), comment: args.reason };
+    let decision = ApprovalDecision { stage, comment: args.reason };
     let handle = session.handle(&args.id);
-    let signal = handle.signal(Reject, decision, WorkflowSignalOptions::default());
-    session
-        .in_workflow_trace("reject", traceparent.as_deref(), signal)
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot send rejection to `{}`: {err}", args.id))?;
+    let update = handle.execute_update(RejectGate, decision, WorkflowExecuteUpdateOptions::default());
+    let decided = session.in_workflow_trace("reject", traceparent.as_deref(), update).await;
+    let stage = decided.map_err(|err| refused(session, &args.id, "rejection", err))?;
     eprintln!("rejected stage `{stage}` of {}", args.id);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A decision the workflow did not take: its validator's reason (the gate closed between the
+/// look and the decision: a timeout, someone else), or why it could not be delivered.
+fn refused(session: &Session, id: &str, what: &str, err: WorkflowUpdateError) -> anyhow::Error {
+    match err {
+        WorkflowUpdateError::Failed(failure) => {
+            CliError::BadInput(format!("the {what} was refused by workflow `{id}`: {}", failure.message)).into()
+        }
+        WorkflowUpdateError::NotFound(_) => session.unknown(id).into(),
+        other => CliError::Unreachable(format!("cannot send the {what} to `{id}`: {other}")).into(),
+    }
 }
 
 /// The stage whose gate is open, checked against the one the user named, and the workflow's

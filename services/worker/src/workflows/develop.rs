@@ -14,7 +14,7 @@ use temporalio_sdk::{
 use ct_events::EventData;
 use ct_events::data::{
     ApprovalDecision as ApprovalEvent, ApprovalRequested, ApprovalTimedOut, CostUpdated, Snapshot as SnapshotEvent,
-    StageStarted, TestsCompleted, WorkflowStarted,
+    WorkflowStarted,
 };
 
 use super::events::{self, emit};
@@ -114,6 +114,41 @@ impl DevelopWorkflow {
         self.decide(&decision.stage, Decision::Rejected(decision.comment));
     }
 
+    /// Approves the open gate; refused by its validator unless the gate the decision names (or,
+    /// naming none, any) is open and undecided. Answers with the stage it approved.
+    #[update]
+    pub fn approve_gate(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ApprovalDecision) -> String {
+        let stage = self.status.awaiting_approval.clone().unwrap_or_default();
+        self.decide(&stage, Decision::Approved(decision.comment));
+        stage
+    }
+
+    #[update_validator(approve_gate)]
+    fn validate_approve_gate(
+        &self,
+        _ctx: &WorkflowContextView,
+        decision: &ApprovalDecision,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.gate_open_for(&decision.stage).map_err(Into::into)
+    }
+
+    /// Rejects the open gate, like [`Self::approve_gate`]; the workflow fails with the reason.
+    #[update]
+    pub fn reject_gate(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ApprovalDecision) -> String {
+        let stage = self.status.awaiting_approval.clone().unwrap_or_default();
+        self.decide(&stage, Decision::Rejected(decision.comment));
+        stage
+    }
+
+    #[update_validator(reject_gate)]
+    fn validate_reject_gate(
+        &self,
+        _ctx: &WorkflowContextView,
+        decision: &ApprovalDecision,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.gate_open_for(&decision.stage).map_err(Into::into)
+    }
+
     #[query]
     pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
         self.status.clone()
@@ -121,6 +156,23 @@ impl DevelopWorkflow {
 }
 
 impl DevelopWorkflow {
+    /// Why a decision for `stage` (empty: whichever gate is open) cannot be taken now, if so.
+    fn gate_open_for(&self, stage: &str) -> Result<(), String> {
+        match self.status.awaiting_approval.as_deref() {
+            None => Err(format!(
+                "workflow `{}` has no approval gate open{}: it timed out, was decided, or was never reached",
+                self.status.workflow_id,
+                if stage.is_empty() { String::new() } else { format!(" for stage `{stage}`") },
+            )),
+            Some(open) if !stage.is_empty() && open != stage => Err(format!(
+                "workflow `{}` is waiting for approval of `{open}`, not `{stage}`",
+                self.status.workflow_id
+            )),
+            Some(open) if self.decision.is_some() => Err(format!("the gate of stage `{open}` has been decided already")),
+            Some(_) => Ok(()),
+        }
+    }
+
     fn decide(&mut self, stage: &str, decision: Decision) {
         if self.status.awaiting_approval.as_deref() == Some(stage) && self.decision.is_none() {
             self.decision = Some(decision);
@@ -144,16 +196,7 @@ async fn run_stage(
         s.stage_mut(index).state = StageState::Running;
     });
     let run_id = format!("{}/{}", ctx.workflow_id(), stage.name);
-    emit(
-        ctx,
-        EventData::StageStarted(StageStarted {
-            workflow_id: ctx.workflow_id().to_owned(),
-            workflow_kind: KIND.to_owned(),
-            stage: stage.name.clone(),
-            attempt: 1,
-        }),
-    )
-    .await;
+    events::stage_started(ctx, KIND, &stage.name).await;
     let snapshot = snapshot_before(ctx, input, stage).await?;
     let settings = stage.agent_settings(&input.agent);
     let report = ctx
@@ -215,22 +258,7 @@ async fn run_stage(
             status.tests_passed = Some(tests.passed);
             status.tests_failed = Some(tests.failed);
         });
-        emit(
-            ctx,
-            EventData::TestsCompleted(TestsCompleted {
-                workflow_id: ctx.workflow_id().to_owned(),
-                stage: stage.name.clone(),
-                framework: tests.framework.clone(),
-                counts: ct_events::data::TestCounts {
-                    passed: tests.passed,
-                    failed: tests.failed,
-                    skipped: tests.skipped,
-                },
-                duration_ms: tests.duration_ms,
-                failures: tests.failures.iter().take(20).map(|(name, _)| name.clone()).collect(),
-            }),
-        )
-        .await;
+        events::tests_completed(ctx, &stage.name, &tests).await;
         if !tests.is_green() {
             let stop = Stop::Failed(tests_failure(&stage.name, &tests));
             return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
@@ -268,16 +296,7 @@ async fn snapshot_before(
         .await
         .map_err(|err| activity_stop(&stage.name, "snapshot", &err))?;
     ctx.state_mut(|s| s.status.snapshots.push(snapshots::label(&snapshot)));
-    emit(
-        ctx,
-        EventData::SnapshotCreated(SnapshotEvent {
-            workflow_id: ctx.workflow_id().to_owned(),
-            stage: Some(stage.name.clone()),
-            commit: snapshot.commit.clone(),
-            reason: Some(format!("before stage `{}`", stage.name)),
-        }),
-    )
-    .await;
+    events::snapshot_created(ctx, &stage.name, &snapshot).await;
     Ok(Some(snapshot))
 }
 
@@ -470,10 +489,10 @@ async fn finish_early(
 #[error("{0}")]
 pub(super) struct WorkflowError(pub(super) String);
 
-fn now(ctx: &WorkflowContext<DevelopWorkflow>) -> SystemTime {
+pub(super) fn now<W>(ctx: &WorkflowContext<W>) -> SystemTime {
     ctx.workflow_time().unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
-fn elapsed_ms(from: SystemTime, to: SystemTime) -> u64 {
+pub(super) fn elapsed_ms(from: SystemTime, to: SystemTime) -> u64 {
     to.duration_since(from).map_or(0, |d| d.as_millis() as u64)
 }

@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use ct_domain::{StageStatus, WorkflowStatus};
 use ct_events::EventData;
-use ct_events::data::{StageOutcome, TestCounts, TokenUsage, WorkflowFinished};
+use ct_contracts::TestReport;
+use ct_events::data::{
+    Snapshot as SnapshotEvent, StageOutcome, StageStarted, TestCounts, TestsCompleted, TokenUsage, WorkflowFinished,
+};
+use ct_workspace::Snapshot;
 use temporalio_sdk::{LocalActivityOptions, WorkflowCancellationToken, WorkflowContext};
 
 use crate::activities::{EmitEvent, EventActivities};
@@ -29,6 +33,41 @@ pub(super) async fn emit<W>(ctx: &WorkflowContext<W>, data: EventData) {
     if let Err(err) = ctx.execute_local_activity(EventActivities::publish, event, options).await {
         tracing::warn!(%err, "event not published");
     }
+}
+
+/// `stage.started` for the first attempt of `stage` of a workflow of `kind`.
+pub(super) async fn stage_started<W>(ctx: &WorkflowContext<W>, kind: &str, stage: &str) {
+    let started = StageStarted {
+        workflow_id: ctx.workflow_id().to_owned(),
+        workflow_kind: kind.to_owned(),
+        stage: stage.to_owned(),
+        attempt: 1,
+    };
+    emit(ctx, EventData::StageStarted(started)).await;
+}
+
+/// `snapshot.created` for the snapshot taken before `stage`.
+pub(super) async fn snapshot_created<W>(ctx: &WorkflowContext<W>, stage: &str, snapshot: &Snapshot) {
+    let created = SnapshotEvent {
+        workflow_id: ctx.workflow_id().to_owned(),
+        stage: Some(stage.to_owned()),
+        commit: snapshot.commit.clone(),
+        reason: Some(format!("before stage `{stage}`")),
+    };
+    emit(ctx, EventData::SnapshotCreated(created)).await;
+}
+
+/// `tests.completed` for the test run after `stage`.
+pub(super) async fn tests_completed<W>(ctx: &WorkflowContext<W>, stage: &str, tests: &TestReport) {
+    let completed = TestsCompleted {
+        workflow_id: ctx.workflow_id().to_owned(),
+        stage: stage.to_owned(),
+        framework: tests.framework.clone(),
+        counts: TestCounts { passed: tests.passed, failed: tests.failed, skipped: tests.skipped },
+        duration_ms: tests.duration_ms,
+        failures: tests.failures.iter().take(20).map(|(name, _)| name.clone()).collect(),
+    };
+    emit(ctx, EventData::TestsCompleted(completed)).await;
 }
 
 pub(super) fn tokens(stage: &StageStatus) -> TokenUsage {

@@ -3,7 +3,10 @@
 //! iterations run out. Each iteration starts with a snapshot; at the end the work tree
 //! holds the iteration with the fewest failing tests.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use ct_events::EventData;
+use ct_events::data::{CostUpdated, WorkflowStarted};
 
 use ct_domain::{
     IterateInput, IterationProgress, RunState, StageState, StageStatus, WorkflowStatus,
@@ -15,10 +18,13 @@ use temporalio_sdk::{
     WorkflowResult, WorkflowTermination,
 };
 
-use super::develop::{WorkflowError, record_agent, tests_failure};
+use super::develop::{WorkflowError, elapsed_ms, now, record_agent, tests_failure};
+use super::events::{self, emit};
 use super::{options, snapshots, spans};
 use tracing::Instrument as _;
 use ct_contracts::{AgentTask, StageActivities, TestReport, TestTask};
+
+const KIND: &str = "iterate";
 
 /// How much of the previous run's test output goes into the next prompt.
 const FAILURES_SHOWN: usize = 10;
@@ -47,6 +53,8 @@ struct Tracker {
     snapshots: Vec<Snapshot>,
     /// (iteration, failing tests) of the best tested iteration; later wins a tie.
     best: Option<(u32, u32)>,
+    /// The model the last agent run used, for the iteration's metrics.
+    model: Option<String>,
     /// The iteration whose result the work tree holds now (0: the state it started in).
     tree_is: u32,
 }
@@ -76,10 +84,20 @@ impl IterateWorkflow {
                 ..WorkflowStatus::default()
             };
         });
+        let started = now(ctx);
+        let announced = WorkflowStarted {
+            workflow_id: ctx.workflow_id().to_owned(),
+            workflow_kind: KIND.to_owned(),
+            project_path: input.project_path.clone(),
+            features: vec![input.issue.clone()],
+            template: KIND.to_owned(),
+            stages: Vec::new(),
+        };
+        emit(ctx, EventData::WorkflowStarted(announced)).await;
         let mut tracker = Tracker::default();
         let end = iterate(ctx, &input, &mut tracker).await;
         let kept = keep_best(ctx, &input, &tracker, &end).await;
-        finish(ctx, end, kept)
+        finish(ctx, end, kept, started).await
     }
 
     #[query]
@@ -110,9 +128,25 @@ async fn iterate(
                 return End::Cancelled(format!("cancelled before iteration {n}"));
             }
         }
-        let span = spans::stage("iterate", &format!("iteration-{n}"), (n - 1) as usize);
+        let span = spans::stage(KIND, &format!("iteration-{n}"), (n - 1) as usize);
+        let started = now(ctx);
         let ran = iteration(ctx, input, tracker, n, previous.as_ref()).instrument(span.clone()).await;
-        spans::record_outcome(&span, iteration_outcome(&ran));
+        let outcome = iteration_outcome(&ran);
+        spans::record_outcome(&span, outcome);
+        let finished = now(ctx);
+        let (event, failed) = ctx.state_mut(|s| {
+            let index = (n - 1) as usize;
+            let stage = &mut s.status.stages[index];
+            stage.duration_ms = elapsed_ms(started, finished);
+            if let Err(why) = outcome
+                && stage.error.is_none()
+            {
+                stage.error = Some(why.to_owned());
+            }
+            let model = tracker.model.clone();
+            (events::stage_outcome(KIND, &s.status, &s.status.stages[index], model), outcome.is_err())
+        });
+        emit(ctx, if failed { EventData::StageFailed(event) } else { EventData::StageCompleted(event) }).await;
         match ran {
             Ok(tests) => previous = Some(tests),
             Err(end) => return end,
@@ -148,11 +182,13 @@ async fn iteration(
         s.status.current_stage = Some(name.clone());
         progress(&mut s.status).current = n;
     });
+    events::stage_started(ctx, KIND, &name).await;
     let snapshot = match snapshots::take(ctx, &input.project_path, n, &name).await {
         Ok(snapshot) => snapshot,
         Err(err) => return Err(stop(&name, "snapshot", &err)),
     };
     ctx.state_mut(|s| s.status.snapshots.push(snapshots::label(&snapshot)));
+    events::snapshot_created(ctx, &name, &snapshot).await;
     tracker.snapshots.push(snapshot.clone());
 
     let agent = ctx
@@ -184,10 +220,20 @@ async fn iteration(
             });
         }
     };
-    ctx.state_mut(|s| {
+    let cost = ctx.state_mut(|s| {
         record_agent(&mut s.status.stages[index], &report);
         s.status.refresh_totals();
+        CostUpdated {
+            workflow_id: s.status.workflow_id.clone(),
+            stage: name.clone(),
+            model: Some(report.model.clone()).filter(|m| !m.is_empty()),
+            tokens: events::tokens(&s.status.stages[index]),
+            stage_cost_usd: report.cost_usd,
+            total_cost_usd: s.status.total_cost_usd,
+        }
     });
+    emit(ctx, EventData::CostUpdated(cost)).await;
+    tracker.model = Some(report.model.clone()).filter(|m| !m.is_empty());
     // After failing tests, an iteration that changes nothing would see the same failures
     // again. The first one is still tested: the project may be green already.
     if report.files_changed.is_empty() && n > 1 {
@@ -212,6 +258,7 @@ async fn iteration(
         Ok(tests) => tests,
         Err(err) => return Err(stop(&name, "tests", &err)),
     };
+    events::tests_completed(ctx, &name, &tests).await;
     let failing = failing(&tests);
     if tracker.best.is_none_or(|(_, fewest)| failing <= fewest) {
         tracker.best = Some((n, failing));
@@ -266,10 +313,11 @@ async fn keep_best(
         })
 }
 
-fn finish(
+async fn finish(
     ctx: &mut WorkflowContext<IterateWorkflow>,
     end: End,
     kept: Result<Option<u32>, String>,
+    started: SystemTime,
 ) -> WorkflowResult<WorkflowStatus> {
     let kept_text = match &kept {
         Err(message) => format!("; {message}"),
@@ -322,6 +370,13 @@ fn finish(
         }
         s.status.clone()
     });
+    let finished = events::finished(KIND, &status, elapsed_ms(started, now(ctx)));
+    let event = match state {
+        RunState::Completed => EventData::WorkflowCompleted(finished),
+        RunState::Cancelled => EventData::WorkflowCancelled(finished),
+        _ => EventData::WorkflowFailed(finished),
+    };
+    emit(ctx, event).await;
     match state {
         RunState::Completed => Ok(status),
         RunState::Cancelled => Err(WorkflowTermination::cancelled()),

@@ -4,6 +4,8 @@
 //! Each child runs the agent and the tests in its worktree and commits the result on its
 //! branch; the worktrees are removed at the end unless asked to keep them.
 
+use std::time::SystemTime;
+
 use ct_domain::{AgentSettings, ParallelInput, RunState, StageState, StageStatus, WorkflowStatus};
 use ct_workspace::FeatureWorktree;
 use serde::{Deserialize, Serialize};
@@ -13,8 +15,13 @@ use temporalio_sdk::{
     WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
-use super::develop::{WorkflowError, record_agent, tests_failure};
+use super::develop::{WorkflowError, elapsed_ms, now, record_agent, tests_failure};
+use super::events::{self, emit};
 use super::{options, spans};
+use ct_events::EventData;
+use ct_events::data::{CostUpdated, WorkflowStarted};
+
+const KIND: &str = "parallel";
 use ct_contracts::{
     AgentTask, CommitTask, RemoveWorktreeTask, StageActivities, TestTask, WorkspaceActivities,
     WorktreesTask,
@@ -58,6 +65,16 @@ impl ParallelWorkflow {
             };
         });
 
+        let started = now(ctx);
+        let announced = WorkflowStarted {
+            workflow_id: workflow_id.clone(),
+            workflow_kind: KIND.to_owned(),
+            project_path: input.project_path.clone(),
+            features: names.clone(),
+            template: KIND.to_owned(),
+            stages: branches.clone(),
+        };
+        emit(ctx, EventData::WorkflowStarted(announced)).await;
         let worktrees = ctx
             .execute_activity(
                 WorkspaceActivities::create_worktrees,
@@ -71,7 +88,7 @@ impl ParallelWorkflow {
             .await;
         let worktrees = match worktrees {
             Ok(worktrees) => worktrees,
-            Err(err) => return finish(ctx, Some(activity_failure("creating the worktrees", &err))),
+            Err(err) => return finish(ctx, Some(activity_failure("creating the worktrees", &err)), started).await,
         };
         ctx.state_mut(|s| {
             for (stage, worktree) in s.status.stages.iter_mut().zip(&worktrees) {
@@ -101,7 +118,7 @@ impl ParallelWorkflow {
         if !input.keep_worktrees {
             remove_worktrees(ctx, &input.project_path, &worktrees).await;
         }
-        finish(ctx, None)
+        finish(ctx, None, started).await
     }
 
     #[query]
@@ -123,7 +140,11 @@ async fn run_feature(ctx: WorkflowContext<ParallelWorkflow>, index: usize, task:
     let outcome = match started {
         Err(err) => Err(format!("child workflow {child_id} did not start: {err}")),
         Ok(child) => {
-            ctx.state_mut(|s| s.status.stages[index].state = StageState::Running);
+            let branch = ctx.state_mut(|s| {
+                s.status.stages[index].state = StageState::Running;
+                s.status.stages[index].name.clone()
+            });
+            events::stage_started(&ctx, KIND, &branch).await;
             child
                 .result()
                 .await
@@ -151,6 +172,22 @@ async fn run_feature(ctx: WorkflowContext<ParallelWorkflow>, index: usize, task:
         }
         s.status.refresh_totals();
     });
+    // The feature's figures, as the parent now has them, under the parent's id (the feature
+    // is the stage), so a subscriber to the parallel run sees every feature.
+    let (cost, outcome, completed) = ctx.state(|s| {
+        let stage = &s.status.stages[index];
+        let cost = CostUpdated {
+            workflow_id: s.status.workflow_id.clone(),
+            stage: stage.name.clone(),
+            model: None,
+            tokens: events::tokens(stage),
+            stage_cost_usd: stage.cost_usd,
+            total_cost_usd: s.status.total_cost_usd,
+        };
+        (cost, events::stage_outcome(KIND, &s.status, stage, None), stage.state == StageState::Completed)
+    });
+    emit(&ctx, EventData::CostUpdated(cost)).await;
+    emit(&ctx, if completed { EventData::StageCompleted(outcome) } else { EventData::StageFailed(outcome) }).await;
 }
 
 /// Removes the worktrees one after the other, also after a cancel: they are ours to clean.
@@ -192,9 +229,10 @@ async fn remove_worktrees(
     }
 }
 
-fn finish(
+async fn finish(
     ctx: &mut WorkflowContext<ParallelWorkflow>,
     failure: Option<String>,
+    started: SystemTime,
 ) -> WorkflowResult<WorkflowStatus> {
     let cancelled = ctx.cancellation_token().is_cancelled();
     let status = ctx.state_mut(|s| {
@@ -228,6 +266,13 @@ fn finish(
         }
         s.status.clone()
     });
+    let finished = events::finished(KIND, &status, elapsed_ms(started, now(ctx)));
+    let event = match status.state {
+        RunState::Completed => EventData::WorkflowCompleted(finished),
+        RunState::Cancelled => EventData::WorkflowCancelled(finished),
+        _ => EventData::WorkflowFailed(finished),
+    };
+    emit(ctx, event).await;
     match status.state {
         RunState::Completed => Ok(status),
         RunState::Cancelled => Err(WorkflowTermination::cancelled()),
