@@ -16,6 +16,10 @@ pub struct DevelopInput {
     pub agent: AgentSettings,
     /// Limit for one run of the project's tests.
     pub test_timeout_secs: u64,
+    /// Fail a stage on any failing test, also one that failed before the first stage; by
+    /// default a stage fails only on tests it broke or added failing (see `TestBaseline`).
+    #[serde(default)]
+    pub strict_tests: bool,
 }
 
 /// One stage, with its prompt already rendered for this run.

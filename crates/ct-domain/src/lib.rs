@@ -15,7 +15,7 @@ pub use command::SlashCommand;
 pub use develop::{AgentSettings, ApprovalDecision, DevelopInput, StagePlan};
 pub use iterate::{IterateInput, IterationProgress};
 pub use parallel::{FeaturePlan, ParallelInput};
-pub use status::{RunState, StageState, StageStatus, WorkflowStatus};
+pub use status::{RunState, StageState, StageStatus, TestBaseline, WorkflowStatus};
 
 /// The Temporal task queue the worker polls unless configured otherwise.
 pub const DEFAULT_TASK_QUEUE: &str = "claude-temporal";

@@ -13,6 +13,9 @@ pub struct ParallelInput {
     pub keep_worktrees: bool,
     pub agent: AgentSettings,
     pub test_timeout_secs: u64,
+    /// As `DevelopInput::strict_tests`.
+    #[serde(default)]
+    pub strict_tests: bool,
 }
 
 /// One feature, with its prompt already rendered.

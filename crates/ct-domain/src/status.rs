@@ -24,10 +24,23 @@ pub struct WorkflowStatus {
     /// The OpenTelemetry trace the run's spans are in (32 hex digits), when tracing is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The project's tests as they were before the first stage, when they were run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_baseline: Option<TestBaseline>,
     /// The W3C `traceparent` of the workflow's span: commands on the workflow (approve, reject,
     /// cancel) put their spans under it, so they are in the workflow's trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+}
+
+/// The project's tests before any stage ran: which already failed. A stage's tests then fail
+/// it only for tests outside this set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TestBaseline {
+    pub passed: u32,
+    pub failed: u32,
+    /// The failing tests' names, as the test runner reports them.
+    pub failing: Vec<String>,
 }
 
 impl WorkflowStatus {
@@ -91,6 +104,10 @@ pub struct StageStatus {
     pub branch: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worktree: Option<String>,
+    /// Tests failing after this stage that already failed before the first one: reported, not
+    /// blamed on the stage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preexisting_failures: Vec<String>,
 }
 
 impl StageStatus {

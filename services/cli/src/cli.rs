@@ -109,6 +109,10 @@ pub struct StartArgs {
     /// Workflow id (default: develop-<project>-<time>).
     #[arg(long)]
     pub id: Option<String>,
+    /// Fail a stage on any failing test, also those that failed before the first stage (by
+    /// default the project's tests run once first, and a stage fails only on tests it broke).
+    #[arg(long)]
+    pub strict_tests: bool,
     #[command(flatten)]
     pub settings: RunSettingsArgs,
     /// Print the result as JSON.
@@ -264,6 +268,10 @@ pub struct ParallelArgs {
     /// Keep the worktrees at the end (the branches are kept either way).
     #[arg(long)]
     pub keep: bool,
+    /// Fail a stage on any failing test, also those that failed before the first stage (by
+    /// default the project's tests run once first, and a stage fails only on tests it broke).
+    #[arg(long)]
+    pub strict_tests: bool,
     /// Workflow id (default: parallel-<project>-<time>).
     #[arg(long)]
     pub id: Option<String>,

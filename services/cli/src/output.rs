@@ -48,6 +48,16 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
         "\ntotal     {} tokens, ${:.4}",
         status.total_tokens, status.total_cost_usd
     );
+    if let Some(baseline) = &status.test_baseline
+        && baseline.failed > 0
+    {
+        let _ = writeln!(
+            out,
+            "baseline  {} test(s) failed before the first stage, not blamed on any: {}",
+            baseline.failed,
+            baseline.failing.join(", ")
+        );
+    }
     if let Some(stage) = &status.awaiting_approval {
         let _ = writeln!(
             out,

@@ -220,3 +220,60 @@ async fn approval_timeout_fails_with_a_clear_message() {
     let history = stack.replay(&id).await;
     ct_e2e::save_fixture("develop-approval-timeout", &history);
 }
+
+const KNOWN_BUG: &str = "def test_known_bug():\n    assert 1 + 1 == 3\n";
+/// Passes until the scaffold stage writes `textstats/stats.py`.
+const BROKEN_BY_SCAFFOLD: &str = "from pathlib import Path\n\n\ndef test_no_stats_module_yet():\n    \
+    assert not (Path(__file__).parent.parent / 'textstats' / 'stats.py').exists()\n";
+
+/// The demo project with one more test file, committed.
+fn project_with_test(file: &str, test: &str) -> tempfile::TempDir {
+    let project = git_project(&example("textstats"));
+    std::fs::write(project.path().join("tests").join(file), test).unwrap();
+    ct_e2e::git(project.path(), &["add", "-A"]);
+    ct_e2e::git(project.path(), &["commit", "-q", "-m", "a test"]);
+    project
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_that_predate_the_first_stage_are_reported_not_blamed() {
+    let stack = Stack::start(StackOptions::new(develop_scenario())).await;
+
+    // A project whose tests already fail: develop completes and says which failures it found.
+    let failing = project_with_test("test_known_bug.py", KNOWN_BUG);
+    let id = start(&stack, failing.path(), &[]);
+    awaiting(&stack, &id, "core-implementation");
+    assert_eq!(stack.cli(&["approve", &id]).code, 0);
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    let baseline = status.test_baseline.clone().expect("a baseline");
+    assert_eq!(baseline.failed, 1, "{baseline:?}");
+    assert!(baseline.failing.iter().any(|name| name.contains("test_known_bug")), "{baseline:?}");
+    let tested: Vec<&ct_domain::StageStatus> = status.stages.iter().filter(|stage| stage.tests_failed.is_some()).collect();
+    assert_eq!(tested.len(), 5);
+    for stage in tested {
+        assert_eq!(stage.state, StageState::Completed, "{stage:?}");
+        assert!(stage.preexisting_failures.iter().any(|name| name.contains("test_known_bug")), "{stage:?}");
+    }
+
+    // A stage that breaks a test that passed before fails its gate, naming the test.
+    let breakable = project_with_test("test_layout.py", BROKEN_BY_SCAFFOLD);
+    let id = start(&stack, breakable.path(), &[]);
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 1, "{}", result.stderr);
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    let error = status.error.unwrap_or_default();
+    assert!(error.contains("stage `scaffold`") && error.contains("test_no_stats_module_yet"), "{error}");
+    assert!(error.contains("passed before the first stage"), "{error}");
+
+    // --strict-tests keeps the old rule: any failure fails the stage.
+    let strict = project_with_test("test_known_bug.py", KNOWN_BUG);
+    let id = start(&stack, strict.path(), &["--strict-tests"]);
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 1, "{}", result.stderr);
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert_eq!(status.test_baseline, None, "strict mode takes no baseline");
+    let error = status.error.unwrap_or_default();
+    assert!(error.contains("stage `scaffold`") && error.contains("test_known_bug"), "{error}");
+}

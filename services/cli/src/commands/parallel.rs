@@ -28,6 +28,7 @@ pub(super) async fn run(session: &Session, config: &ct_config::Config, args: Par
             })
             .collect(),
         keep_worktrees: args.keep,
+        strict_tests: args.strict_tests,
         agent: crate::settings::agent_settings(config),
         test_timeout_secs: config.settings.workflow.test_timeout_secs,
     };

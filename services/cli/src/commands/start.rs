@@ -57,6 +57,7 @@ pub(super) fn plan(config: &ct_config::Config, args: StartArgs) -> Result<StartP
             max_output_tokens: settings.claude.max_tokens,
         },
         test_timeout_secs: settings.workflow.test_timeout_secs,
+        strict_tests: args.strict_tests,
     };
     for warning in &config.warnings {
         eprintln!("warning: {warning}");

@@ -18,6 +18,7 @@ use ct_events::data::{
 };
 
 use super::events::{self, emit};
+use super::gate::{self, Verdict};
 use super::{options, snapshots, spans};
 use tracing::Instrument as _;
 use ct_contracts::{AgentReport, AgentTask, StageActivities, TestReport, TestTask};
@@ -84,6 +85,8 @@ impl DevelopWorkflow {
             }),
         )
         .await;
+        let baseline = gate::take_baseline(ctx, &input.project_path, input.test_timeout_secs, needs_baseline(&input)).await;
+        ctx.state_mut(|s| s.status.test_baseline = baseline);
         for (index, stage) in input.stages.iter().enumerate() {
             let span = spans::stage(KIND, &stage.name, index);
             let ran = run_stage(ctx, &input, index, stage).instrument(span.clone()).await;
@@ -259,9 +262,14 @@ async fn run_stage(
             status.tests_failed = Some(tests.failed);
         });
         events::tests_completed(ctx, &stage.name, &tests).await;
-        if !tests.is_green() {
-            let stop = Stop::Failed(tests_failure(&stage.name, &tests));
-            return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
+        let baseline = ctx.state(|s| s.status.test_baseline.clone());
+        match gate::judge(baseline.as_ref(), &tests, input.strict_tests) {
+            Verdict::Green => {}
+            Verdict::Preexisting(names) => ctx.state_mut(|s| s.stage_mut(index).preexisting_failures = names),
+            Verdict::Broken(names) => {
+                let stop = Stop::Failed(gate::failure(&stage.name, &tests, baseline.is_some(), &names));
+                return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
+            }
         }
     }
 
@@ -488,6 +496,11 @@ async fn finish_early(
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(super) struct WorkflowError(pub(super) String);
+
+/// A baseline is worth taking when some stage's tests gate it and failures may be forgiven.
+fn needs_baseline(input: &DevelopInput) -> bool {
+    !input.strict_tests && input.stages.iter().any(|stage| stage.run_tests)
+}
 
 pub(super) fn now<W>(ctx: &WorkflowContext<W>) -> SystemTime {
     ctx.workflow_time().unwrap_or(SystemTime::UNIX_EPOCH)

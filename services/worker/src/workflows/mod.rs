@@ -3,6 +3,7 @@
 
 mod develop;
 mod events;
+mod gate;
 mod iterate;
 mod options;
 mod parallel;

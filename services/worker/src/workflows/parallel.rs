@@ -6,7 +6,7 @@
 
 use std::time::SystemTime;
 
-use ct_domain::{AgentSettings, ParallelInput, RunState, StageState, StageStatus, WorkflowStatus};
+use ct_domain::{AgentSettings, ParallelInput, RunState, StageState, StageStatus, TestBaseline, WorkflowStatus};
 use ct_workspace::FeatureWorktree;
 use serde::{Deserialize, Serialize};
 use temporalio_macros::{workflow, workflow_methods};
@@ -15,8 +15,9 @@ use temporalio_sdk::{
     WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
-use super::develop::{WorkflowError, elapsed_ms, now, record_agent, tests_failure};
+use super::develop::{WorkflowError, elapsed_ms, now, record_agent};
 use super::events::{self, emit};
+use super::gate::{self, Verdict};
 use super::{options, spans};
 use ct_events::EventData;
 use ct_events::data::{CostUpdated, WorkflowStarted};
@@ -95,6 +96,10 @@ impl ParallelWorkflow {
                 stage.worktree = Some(worktree.path.clone());
             }
         });
+        // Worktrees start from HEAD: the project's tests before any feature are every feature's.
+        let wanted = !input.strict_tests;
+        let baseline = gate::take_baseline(ctx, &input.project_path, input.test_timeout_secs, wanted).await;
+        ctx.state_mut(|s| s.status.test_baseline = baseline.clone());
 
         let runs: Vec<_> = worktrees
             .iter()
@@ -109,6 +114,8 @@ impl ParallelWorkflow {
                         prompt: plan.prompt.clone(),
                         agent: input.agent.clone(),
                         test_timeout_secs: input.test_timeout_secs,
+                        baseline: baseline.clone(),
+                        strict_tests: input.strict_tests,
                     },
                 )
             })
@@ -294,6 +301,11 @@ pub struct FeatureTask {
     pub prompt: String,
     pub agent: AgentSettings,
     pub test_timeout_secs: u64,
+    /// The project's tests before any feature; see `gate`.
+    #[serde(default)]
+    pub baseline: Option<TestBaseline>,
+    #[serde(default)]
+    pub strict_tests: bool,
 }
 
 /// One feature in its worktree: the agent, the tests, and a commit of the result on the
@@ -440,8 +452,12 @@ async fn feature(
         return Err(Some("the agent changed nothing".to_owned()));
     }
     let tests = tests.map_err(|err| failure("tests", &err))?;
-    if !tests.is_green() {
-        return Err(Some(tests_failure(&worktree.branch, &tests)));
+    match gate::judge(task.baseline.as_ref(), &tests, task.strict_tests) {
+        Verdict::Green => {}
+        Verdict::Preexisting(names) => ctx.state_mut(|s| s.status.stages[0].preexisting_failures = names),
+        Verdict::Broken(names) => {
+            return Err(Some(gate::failure(&worktree.branch, &tests, task.baseline.is_some(), &names)));
+        }
     }
     ctx.state_mut(|s| s.status.stages[0].state = StageState::Completed);
     Ok(())
