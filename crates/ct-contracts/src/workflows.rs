@@ -25,6 +25,7 @@ pub mod names {
     pub const APPROVE: &str = "approve";
     pub const REJECT: &str = "reject";
     pub const APPROVE_GATE: &str = "approve_gate";
+    pub const KEEP_CHANGES: &str = "keep_changes";
     pub const REJECT_GATE: &str = "reject_gate";
     pub const STATUS: &str = "status";
 }
@@ -56,6 +57,10 @@ pub struct Approve;
 #[derive(Debug, Clone, Copy)]
 pub struct Reject;
 
+/// Tells a develop or iterate workflow that a coming cancel keeps the cancelled stage's edits.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepChanges;
+
 /// Approves the stage waiting at its gate, as an Update: refused (with the reason) unless that
 /// gate is open and undecided; answers with the stage it decided.
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +87,14 @@ impl SignalDefinition for Reject {
     type Input = ApprovalDecision;
     fn name(&self) -> &str {
         names::REJECT
+    }
+}
+
+impl SignalDefinition for KeepChanges {
+    type Workflow = Develop;
+    type Input = bool;
+    fn name(&self) -> &str {
+        names::KEEP_CHANGES
     }
 }
 

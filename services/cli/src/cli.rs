@@ -200,6 +200,10 @@ pub struct CancelArgs {
     pub id: String,
     #[arg(long, default_value = "cancelled from the command line")]
     pub reason: String,
+    /// Leave the cancelled stage's edits in the work tree (by default they are undone: the
+    /// tree goes back to the snapshot taken before that stage).
+    #[arg(long)]
+    pub keep_changes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -103,7 +103,7 @@ pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnO
 
 #[cfg(test)]
 mod tests {
-    use ct_contracts::workflows::{Approve, ApproveGate, Reject, RejectGate, Status};
+    use ct_contracts::workflows::{Approve, ApproveGate, KeepChanges, Reject, RejectGate, Status};
     use temporalio_common::{QueryDefinition, SignalDefinition, UpdateDefinition};
 
     use super::*;
@@ -133,6 +133,8 @@ mod tests {
         check_contracts().unwrap();
         same_signal(&Approve, &DevelopWorkflow::approve);
         same_signal(&Reject, &DevelopWorkflow::reject);
+        same_signal(&KeepChanges, &DevelopWorkflow::keep_changes);
+        same_signal(&KeepChanges, &IterateWorkflow::keep_changes);
         same_update(&ApproveGate, &DevelopWorkflow::approve_gate);
         same_update(&RejectGate, &DevelopWorkflow::reject_gate);
         same_query(&Status, &DevelopWorkflow::status);

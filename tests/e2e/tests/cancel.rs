@@ -10,6 +10,8 @@ use ct_scripted_model::Scenario;
 /// The first stage's agent runs a command that would take 70 minutes (the CLI refuses a
 /// bare `sleep`).
 const LONG_COMMAND: &str = "timeout 4242 tail -f /dev/null";
+/// What the first stage's agent writes before its long command: half-done work.
+const HALF_DONE: &str = "textstats/half_done.py";
 
 fn slow_scenario() -> Scenario {
     Scenario::from_json(
@@ -19,8 +21,11 @@ fn slow_scenario() -> Scenario {
                 "match": "Stage: scaffold",
                 "turns": [
                     {
-                        "text": "Running the long setup step.",
-                        "tool_uses": [{ "name": "Bash", "input": { "command": LONG_COMMAND, "description": "long setup" } }],
+                        "text": "Writing a first draft, then running the long setup step.",
+                        "tool_uses": [
+                            { "name": "Write", "input": { "file_path": format!("{{cwd}}/{HALF_DONE}"), "content": "# a draft\n" } },
+                            { "name": "Bash", "input": { "command": LONG_COMMAND, "description": "long setup" } }
+                        ],
                         "usage": { "input_tokens": 10, "output_tokens": 20 }
                     },
                     { "text": "Done.", "usage": { "input_tokens": 12, "output_tokens": 3 } }
@@ -48,6 +53,7 @@ async fn cancel_during_an_agent_run_kills_the_agent_and_ends_cancelled() {
     }
     assert!(!processes_matching(&project_path).is_empty(), "the agent CLI runs in the project");
 
+    assert!(project.path().join(HALF_DONE).exists(), "the agent wrote its draft before the long command");
     let cancel = stack.cli(&["cancel", &id]);
     assert_eq!(cancel.code, 0, "{}", cancel.stderr);
     let cancelled_at = Instant::now();
@@ -68,8 +74,26 @@ async fn cancel_during_an_agent_run_kills_the_agent_and_ends_cancelled() {
     assert_eq!(status.state, RunState::Cancelled);
     assert_eq!(status.stages[0].state, StageState::Cancelled);
     assert!(status.stages[1..].iter().all(|s| s.state == StageState::Pending));
+    // The cancelled stage's half-done edits are undone.
+    assert!(!project.path().join(HALF_DONE).exists(), "the draft is gone");
+    assert!(status.error.as_deref().unwrap_or_default().contains("its changes were undone"), "{:?}", status.error);
     let history = stack.replay(&id).await;
     ct_e2e::save_fixture("develop-cancelled", &history);
+
+    // `cancel --keep-changes` leaves them.
+    let start = stack.cli(&["start", &project_path, "--json"]);
+    assert_eq!(start.code, 0, "{}", start.stderr);
+    let id = start.json()["workflow_id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while processes_matching(LONG_COMMAND).is_empty() {
+        assert!(Instant::now() < deadline, "the agent never ran its command\n{}", stack.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cancel = stack.cli(&["cancel", &id, "--keep-changes"]);
+    assert_eq!(cancel.code, 0, "{}", cancel.stderr);
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 1, "{}", result.stderr);
+    assert!(project.path().join(HALF_DONE).exists(), "the draft is kept");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,14 +1,22 @@
 use std::process::ExitCode;
 
-use temporalio_client::WorkflowCancelOptions;
+use ct_contracts::workflows::KeepChanges;
+use temporalio_client::{WorkflowCancelOptions, WorkflowSignalOptions};
 use temporalio_client::errors::WorkflowInteractionError;
 
 use super::Session;
 use crate::cli::CancelArgs;
 
 pub(super) async fn run(session: &Session, args: CancelArgs) -> anyhow::Result<ExitCode> {
-    session
-        .handle(&args.id)
+    let handle = session.handle(&args.id);
+    if args.keep_changes {
+        // Sent first, so the workflow knows before it sees the cancel.
+        handle.signal(KeepChanges, true, WorkflowSignalOptions::default()).await.map_err(|err| match err {
+            WorkflowInteractionError::NotFound(_) => session.unknown(&args.id).into(),
+            other => anyhow::anyhow!("cannot tell workflow `{}` to keep its changes: {other}", args.id),
+        })?;
+    }
+    handle
         .cancel(WorkflowCancelOptions::builder().reason(args.reason).build())
         .await
         .map_err(|err| match err {

@@ -29,6 +29,8 @@ pub struct DevelopWorkflow {
     status: WorkflowStatus,
     /// The decision for the gate that is open now; cleared when a gate opens.
     decision: Option<Decision>,
+    /// A cancel leaves the cancelled stage's edits in place (`cancel --keep-changes`).
+    keep_changes: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +117,12 @@ impl DevelopWorkflow {
     #[signal]
     pub fn reject(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ApprovalDecision) {
         self.decide(&decision.stage, Decision::Rejected(decision.comment));
+    }
+
+    /// Asks a later cancel to leave the cancelled stage's edits in the tree.
+    #[signal]
+    pub fn keep_changes(&mut self, _ctx: &mut SyncWorkflowContext<Self>, keep: bool) {
+        self.keep_changes = keep;
     }
 
     /// Approves the open gate; refused by its validator unless the gate the decision names (or,
@@ -308,7 +316,8 @@ async fn snapshot_before(
     Ok(Some(snapshot))
 }
 
-/// A critical stage that failed is rolled back to its snapshot before the workflow ends.
+/// A critical stage that failed is rolled back to its snapshot before the workflow ends, and a
+/// stage cancelled while it ran loses its half-done edits (unless asked to keep them).
 /// A rejected stage is left as it is for the reviewer (`claude-temporal rollback` undoes it).
 async fn roll_back_critical(
     ctx: &mut WorkflowContext<DevelopWorkflow>,
@@ -331,6 +340,9 @@ async fn roll_back_critical(
             )
             .await;
             Stop::Failed(message)
+        }
+        (Stop::Cancelled(message), Some(snapshot)) if !ctx.state(|s| s.keep_changes) => {
+            Stop::Cancelled(snapshots::undo_cancelled(ctx, &input.project_path, snapshot, message).await)
         }
         (stop, _) => stop,
     }

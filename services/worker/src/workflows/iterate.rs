@@ -14,7 +14,7 @@ use ct_domain::{
 use ct_workspace::Snapshot;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ApplicationFailure, WorkflowContext, WorkflowContextView,
+    ActivityExecutionError, ApplicationFailure, SyncWorkflowContext, WorkflowContext, WorkflowContextView,
     WorkflowResult, WorkflowTermination,
 };
 
@@ -35,6 +35,8 @@ const OUTPUT_TAIL_CHARS: usize = 3000;
 #[derive(Default)]
 pub struct IterateWorkflow {
     status: WorkflowStatus,
+    /// A cancel leaves the cancelled iteration's edits in place (`cancel --keep-changes`).
+    keep_changes: bool,
 }
 
 /// How the loop ended.
@@ -104,6 +106,12 @@ impl IterateWorkflow {
     pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
         self.status.clone()
     }
+
+    /// Asks a later cancel to leave the cancelled iteration's edits in the tree.
+    #[signal]
+    pub fn keep_changes(&mut self, _ctx: &mut SyncWorkflowContext<Self>, keep: bool) {
+        self.keep_changes = keep;
+    }
 }
 
 fn progress(status: &mut WorkflowStatus) -> &mut IterationProgress {
@@ -149,6 +157,12 @@ async fn iterate(
         emit(ctx, if failed { EventData::StageFailed(event) } else { EventData::StageCompleted(event) }).await;
         match ran {
             Ok(tests) => previous = Some(tests),
+            // The snapshot taken before this iteration holds the tree it started from.
+            Err(End::Cancelled(message)) if tracker.snapshots.len() == n as usize && !ctx.state(|s| s.keep_changes) => {
+                tracker.tree_is = n - 1;
+                let snapshot = tracker.snapshots[(n - 1) as usize].clone();
+                return End::Cancelled(snapshots::undo_cancelled(ctx, &input.project_path, &snapshot, message).await);
+            }
             Err(end) => return end,
         }
     }

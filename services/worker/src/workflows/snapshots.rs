@@ -10,6 +10,10 @@ use ct_contracts::{RestoreTask, SnapshotTask, WorkspaceActivities};
 /// existed replay without these commands.
 pub(super) const SNAPSHOTS_PATCH: &str = "stage-snapshots";
 
+/// Marks histories in which a cancel undoes the cancelled stage's edits. Histories recorded
+/// before replay without the restore.
+const CANCEL_RESTORES_PATCH: &str = "cancel-restores";
+
 /// How a snapshot is listed in a workflow's status: `<n>:<stage>:<ref>`.
 pub(super) fn label(snapshot: &Snapshot) -> String {
     format!(
@@ -68,6 +72,36 @@ pub(super) async fn roll_back<W>(
         Err(err) => format!(
             "{failure}; rolling back to snapshot {} failed: {} (`claude-temporal rollback {} {}` retries it)",
             snapshot.number,
+            options::failure_message(&err),
+            ctx.workflow_id(),
+            snapshot.number
+        ),
+    }
+}
+
+/// Undoes the half-done edits of a stage cancelled while it ran: puts back `snapshot` (taken
+/// before it), although the workflow is being cancelled. Returns the cancel's message, saying
+/// what became of the edits.
+pub(super) async fn undo_cancelled<W>(
+    ctx: &WorkflowContext<W>,
+    project_path: &str,
+    snapshot: &Snapshot,
+    message: String,
+) -> String {
+    if !ctx.patched(CANCEL_RESTORES_PATCH) {
+        return message;
+    }
+    let task = RestoreTask { project_path: project_path.to_owned(), reference: snapshot.reference.clone() };
+    let restored = ctx
+        .execute_activity(WorkspaceActivities::restore, task, options::workspace_cleanup(ctx.task_queue()))
+        .await;
+    match restored {
+        Ok(_) => format!(
+            "{message}; its changes were undone (snapshot {}, {}); `cancel --keep-changes` keeps them",
+            snapshot.number, snapshot.reference
+        ),
+        Err(err) => format!(
+            "{message}; undoing its changes failed: {} (`claude-temporal rollback {} {}` retries it)",
             options::failure_message(&err),
             ctx.workflow_id(),
             snapshot.number
