@@ -173,6 +173,51 @@ async fn worker_killed_at_the_gate_resumes_without_rerunning_stages() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn worker_killed_during_an_agent_run_completes_with_its_changes_and_events_once() {
+    let mut options = StackOptions::new(develop_scenario());
+    options.sticky_timeout_secs = 1;
+    let mut stack = Stack::start(options).await;
+    let project = git_project(&example("textstats"));
+    let project_path = project.path().to_str().unwrap().to_owned();
+    let id = start(&stack, project.path(), &[]);
+
+    // SIGKILL the worker while the first stage's agent runs in the project.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ct_e2e::processes_matching(&project_path).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no agent ran\n{}", stack.logs());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    stack.kill_worker();
+    stack.start_worker();
+
+    awaiting(&stack, &id, "core-implementation");
+    assert_eq!(stack.cli(&["approve", &id]).code, 0);
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 0, "result: {}\n{}", result.stderr, stack.logs());
+    assert_eq!(stage_runs(&stack), STAGES, "each stage's agent ran once: its changes are applied once");
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert!(status.stages.iter().all(|s| s.state == StageState::Completed), "{status:?}");
+    assert!(!status.stages[0].files_changed.is_empty(), "the first stage's changes are reported");
+
+    // Every event of the run, once: the stream dedupes by id what a re-run publish resends.
+    let watch = stack.cli(&["watch", &id, "--json"]);
+    assert_eq!(watch.code, 0, "{}", watch.stderr);
+    let events: Vec<serde_json::Value> = watch.stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let ids: std::collections::HashSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), events.len(), "no event twice");
+    let of = |kind: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["type"] == format!("dev.claude-temporal.{kind}"))
+            .map(|e| e["data"]["stage"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(of("stage.started"), STAGES, "every stage started once");
+    assert_eq!(of("stage.completed"), STAGES, "every stage completed once");
+    assert_eq!(of("workflow.completed").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn reject_fails_the_workflow_with_the_reason() {
     let stack = Stack::start(StackOptions::new(develop_scenario())).await;
     let project = git_project(&example("textstats"));
