@@ -22,6 +22,8 @@ pub enum DecodeError {
 /// Failures talking to NATS.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    Outbox(#[from] crate::outbox::OutboxError),
     #[error("invalid NATS address {url:?}: {source}")]
     Connect {
         url: String,

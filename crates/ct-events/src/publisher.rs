@@ -24,6 +24,7 @@ use crate::error::{ConfigError, Error};
 use crate::event::CloudEvent;
 use crate::retry::{backoff, worth_logging};
 use crate::stream::{StreamSettings, ensure_stream, env_number};
+use crate::outbox::{Outbox, Pending};
 use crate::trace;
 
 /// How a process publishes.
@@ -37,6 +38,9 @@ pub struct PublisherConfig {
     /// How long to wait for the stream to confirm one event before retrying it.
     pub ack_timeout: Duration,
     pub stream: StreamSettings,
+    /// Where events wait on disk until the stream has them (see `outbox`); `None` keeps them
+    /// in memory only, and a crash loses those not yet stored.
+    pub outbox: Option<std::path::PathBuf>,
 }
 
 impl PublisherConfig {
@@ -47,11 +51,12 @@ impl PublisherConfig {
             buffer: 10_000,
             ack_timeout: Duration::from_secs(5),
             stream: StreamSettings::default(),
+            outbox: None,
         }
     }
 
-    /// `NATS_URL` (default [`DEFAULT_NATS_URL`]), `CT_EVENTS_BUFFER` and the
-    /// stream settings of [`StreamSettings::from_env`].
+    /// `NATS_URL` (default [`DEFAULT_NATS_URL`]), `CT_EVENTS_BUFFER`, `CT_EVENTS_OUTBOX` and
+    /// the stream settings of [`StreamSettings::from_env`].
     pub fn from_env(client_name: impl Into<String>) -> Result<Self, ConfigError> {
         let nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| DEFAULT_NATS_URL.to_owned());
         let mut config = Self::new(nats_url, client_name);
@@ -59,6 +64,7 @@ impl PublisherConfig {
             config.buffer = buffer;
         }
         config.stream = StreamSettings::from_env()?;
+        config.outbox = std::env::var_os("CT_EVENTS_OUTBOX").filter(|path| !path.is_empty()).map(Into::into);
         Ok(config)
     }
 }
@@ -71,6 +77,7 @@ struct Outgoing {
 
 struct Shared {
     queue: mpsc::Sender<Outgoing>,
+    outbox: Option<Arc<Outbox>>,
     enqueued: AtomicU64,
     counts: Arc<Counts>,
     /// How many queued events the task is done with (stored or dropped):
@@ -95,10 +102,18 @@ impl Publisher {
     /// Connects (in the background: NATS may be down) and starts the
     /// publishing task. Fails only for a malformed NATS address.
     pub async fn connect(config: PublisherConfig) -> Result<Self, Error> {
+        let (outbox, pending) = match &config.outbox {
+            Some(path) => {
+                let (outbox, pending) = Outbox::open(path)?;
+                (Some(Arc::new(outbox)), pending)
+            }
+            None => (None, Vec::new()),
+        };
         let client = connect(&config.nats_url, &config.client_name).await?;
         let mut context = jetstream::new(client);
         context.set_timeout(config.ack_timeout);
-        let (queue, receiver) = mpsc::channel(config.buffer.max(1));
+        // Room for what an earlier run left, ahead of everything new.
+        let (queue, receiver) = mpsc::channel(config.buffer.max(1) + pending.len());
         let (settled_tx, settled) = watch::channel(0);
         let counts = Arc::new(Counts::default());
         tokio::spawn(publish_in_order(
@@ -107,21 +122,34 @@ impl Publisher {
             receiver,
             settled_tx,
             counts.clone(),
+            outbox.clone(),
         ));
-        Ok(Self {
+        let publisher = Self {
             shared: Arc::new(Shared {
                 queue,
+                outbox,
                 enqueued: AtomicU64::new(0),
                 counts,
                 settled,
             }),
-        })
+        };
+        for Pending { event, traceparent } in pending {
+            let parent = traceparent.map(|parent| ct_telemetry::propagate::extract(&std::collections::HashMap::from([("traceparent".to_owned(), parent)]))).unwrap_or_default();
+            publisher.enqueue(Outgoing { event, parent });
+        }
+        Ok(publisher)
     }
 
     /// Queues `event`; returns at once whatever state NATS is in. The event joins the trace of
     /// the current span: its publish span is a child of it, and the message's
     /// `traceparent`/`tracestate` headers name the publish span.
+    /// With an outbox the event is on disk when this returns, so a crash cannot lose it.
     pub fn publish(&self, event: CloudEvent) {
+        if let Some(outbox) = &self.shared.outbox
+            && let Err(err) = outbox.append(&event, ct_telemetry::propagate::current_traceparent())
+        {
+            tracing::error!(event.id = %event.id, %err, "cannot write the event to the outbox; it waits in memory only");
+        }
         self.enqueue(Outgoing { event, parent: opentelemetry::Context::current() });
     }
 
@@ -180,6 +208,7 @@ async fn publish_in_order(
     mut queue: mpsc::Receiver<Outgoing>,
     settled: watch::Sender<u64>,
     counts: Arc<Counts>,
+    outbox: Option<Arc<Outbox>>,
 ) {
     let mut stream_ready = false;
     while let Some(outgoing) = queue.recv().await {
@@ -240,6 +269,9 @@ async fn publish_in_order(
             tracing::info!(event.id = %outgoing.event.id, failures, "event stored after retries");
         }
         settled.send_modify(|count| *count += 1);
+        if let Some(outbox) = &outbox {
+            outbox.settle(*settled.borrow());
+        }
     }
 }
 

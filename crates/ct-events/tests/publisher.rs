@@ -279,3 +279,49 @@ async fn stream_limits_are_applied_and_updated_idempotently() -> anyhow::Result<
     assert_eq!(info.duplicate_window, Duration::from_secs(30));
     Ok(())
 }
+
+fn with_outbox(server: &NatsServer, path: &std::path::Path) -> PublisherConfig {
+    let mut config = PublisherConfig::new(server.url(), "ct-events-test");
+    config.ack_timeout = Duration::from_secs(1);
+    config.outbox = Some(path.to_owned());
+    config
+}
+
+#[test]
+fn events_of_a_publisher_that_dies_during_an_outage_are_published_by_the_next_one() -> anyhow::Result<()> {
+    let mut server = NatsServer::start();
+    let dir = tempfile::tempdir()?;
+    let outbox = dir.path().join("worker").join("events.outbox");
+    let events: Vec<CloudEvent> = (0..20).map(|n| progress("wf-crash", n)).collect();
+
+    // NATS is down; the process publishes and dies: its runtime goes without a flush.
+    server.kill();
+    let doomed = tokio::runtime::Runtime::new()?;
+    doomed.block_on(async {
+        let publisher = Publisher::connect(with_outbox(&server, &outbox)).await?;
+        for event in &events {
+            publisher.publish(event.clone());
+        }
+        assert_eq!(publisher.published(), 0);
+        anyhow::Ok(())
+    })?;
+    doomed.shutdown_background();
+    assert_eq!(std::fs::read_to_string(&outbox)?.lines().count(), 20, "every event is on disk");
+
+    server.restart();
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let publisher = Publisher::connect(with_outbox(&server, &outbox)).await?;
+        publisher.flush(Duration::from_secs(20)).await?;
+        assert_eq!(publisher.published(), 20);
+        let expected: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
+        assert_eq!(ids(&stored(&server).await?)?, expected, "all of them, once, in order");
+        assert_eq!(std::fs::read_to_string(&outbox)?, "", "emptied once stored");
+
+        // A second process on the same outbox would publish the same events again: refused.
+        let Err(err) = Publisher::connect(with_outbox(&server, &outbox)).await else {
+            anyhow::bail!("a second publisher opened a locked outbox");
+        };
+        assert!(err.to_string().contains("in use by another process"), "{err}");
+        Ok(())
+    })
+}

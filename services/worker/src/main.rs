@@ -38,6 +38,10 @@ struct Args {
     /// Seconds a crashed worker's workflows wait on its sticky queue before another worker takes them.
     #[arg(long, env = "WORKER_STICKY_TIMEOUT_SECS", default_value_t = 10)]
     sticky_timeout_secs: u64,
+    /// Keep events in this file until NATS has stored them, so that a crashed worker's events
+    /// are published when it starts again; one file per worker.
+    #[arg(long, env = "CT_EVENTS_OUTBOX", value_name = "PATH")]
+    events_outbox: Option<std::path::PathBuf>,
     /// Write this file (it holds the task queue) once the worker polls; a container's health check.
     #[arg(long, env = "CT_READY_FILE", value_name = "PATH")]
     ready_file: Option<std::path::PathBuf>,
@@ -71,6 +75,7 @@ async fn main() -> ExitCode {
         sticky_timeout: Duration::from_secs(args.sticky_timeout_secs),
         max_activities: settings.worker.max_activities,
         max_workflows: settings.worker.max_workflows,
+        events_outbox: args.events_outbox.filter(|path| !path.as_os_str().is_empty()),
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));

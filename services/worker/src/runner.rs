@@ -29,6 +29,9 @@ pub struct Config {
     pub max_activities: usize,
     /// Workflow tasks this worker processes at once.
     pub max_workflows: usize,
+    /// Where events wait on disk until NATS has them, so that a crash loses none; `None`
+    /// keeps them in memory only.
+    pub events_outbox: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +59,9 @@ fn check_contracts() -> Result<(), String> {
 /// `on_ready` gets the task queue once the worker is about to poll it.
 pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnOnce(&str)) -> Result<(), WorkerError> {
     check_contracts().map_err(WorkerError::Start)?;
-    let publisher = Publisher::connect(PublisherConfig::new(config.nats_url.clone(), "ct-worker")).await?;
+    let mut events = PublisherConfig::new(config.nats_url.clone(), "ct-worker");
+    events.outbox = config.events_outbox.clone();
+    let publisher = Publisher::connect(events).await?;
     let runtime = Runtime::from_current_tokio(Default::default()).map_err(|e| WorkerError::Start(e.to_string()))?;
     let client = connect_client(&config.temporal, "ct-worker").await?;
     let options = WorkerOptions::new(config.task_queue.clone())

@@ -252,6 +252,9 @@ impl Stack {
             .args(["--temporal-address", &self.temporal_address()])
             .args(["--sticky-timeout-secs", &self.sticky_timeout_secs.to_string()])
             .args(["--nats-url", &self.nats.url()])
+            // The same file across restarts: a killed worker's successor publishes what it left.
+            .arg("--events-outbox")
+            .arg(self.dir.path().join("worker-events.outbox"))
             .envs(self.env.clone());
         let mut worker = Service::spawn("worker", command, &log);
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -84,3 +84,42 @@ async fn workflow_events_survive_a_nats_restart_and_watch_shows_them() {
     let history = stack.replay(&id).await;
     ct_e2e::save_fixture("develop-with-events", &history);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_of_a_worker_killed_during_a_nats_outage_are_published_by_its_successor() {
+    let scenario = Scenario::from_file(&example("scenarios/develop-textstats.json")).expect("scenario");
+    let mut options = StackOptions::new(scenario);
+    options.sticky_timeout_secs = 1;
+    let mut stack = Stack::start(options).await;
+    let project = git_project(&example("textstats"));
+    stack.nats.kill();
+    let start = stack.cli(&["start", project.path().to_str().unwrap(), "--json"]);
+    assert_eq!(start.code, 0, "{}", start.stderr);
+    let id = start.json()["workflow_id"].as_str().unwrap().to_owned();
+
+    // Two stages run with NATS away: their events exist only in the worker, which dies.
+    stack.wait_for_status(&id, "approval gate", |s| s.awaiting_approval.is_some());
+    stack.kill_worker();
+    stack.nats.restart();
+    stack.start_worker();
+    assert_eq!(stack.cli(&["approve", &id]).code, 0);
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+
+    let watch = stack.cli(&["watch", &id, "--json"]);
+    assert_eq!(watch.code, 0, "watch: {}", watch.stderr);
+    let events: Vec<serde_json::Value> = watch.stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let ids: HashSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), events.len(), "no event twice");
+    let worker: Vec<&str> = events
+        .iter()
+        .filter(|e| e["source"] == "/claude-temporal/worker")
+        .map(|e| e["type"].as_str().unwrap().trim_start_matches("dev.claude-temporal."))
+        .collect();
+    let count = |kind: &str| worker.iter().filter(|k| **k == kind).count();
+    for (kind, n) in [("workflow.started", 1), ("stage.started", 6), ("stage.completed", 6), ("approval.requested", 1), ("workflow.completed", 1)] {
+        assert_eq!(count(kind), n, "{kind} in {worker:?}");
+    }
+    assert_eq!(worker.first(), Some(&"workflow.started"), "the outbox keeps the order: {worker:?}");
+    assert_eq!(worker.last(), Some(&"workflow.completed"));
+}

@@ -269,6 +269,8 @@ pub(crate) fn launch(
                 &wired(&stack.temporal_address, "temporal")?,
                 &"--nats-url",
                 &wired(&stack.nats_url, "nats")?,
+                &"--events-outbox",
+                &root.join("worker").join("events.outbox"),
             ]),
             Readiness::LogLine {
                 log: state.log_path(component),
