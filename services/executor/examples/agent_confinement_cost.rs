@@ -78,5 +78,5 @@ async fn main() -> anyhow::Result<()> {
 fn median(times: &mut [f64]) -> f64 {
     times.sort_by(f64::total_cmp);
     let mid = times.len() / 2;
-    if times.len() % 2 == 0 { (times[mid - 1] + times[mid]) / 2.0 } else { times[mid] }
+    if times.len().is_multiple_of(2) { (times[mid - 1] + times[mid]) / 2.0 } else { times[mid] }
 }

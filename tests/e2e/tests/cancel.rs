@@ -37,6 +37,15 @@ fn slow_scenario() -> Scenario {
     .expect("scenario")
 }
 
+/// Waits until the first stage's agent runs its long command.
+fn wait_for_long_command(stack: &Stack) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while processes_matching(LONG_COMMAND).is_empty() {
+        assert!(Instant::now() < deadline, "the agent never ran its command\n{}", stack.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_during_an_agent_run_kills_the_agent_and_ends_cancelled() {
     let stack = Stack::start(StackOptions::new(slow_scenario())).await;
@@ -46,11 +55,7 @@ async fn cancel_during_an_agent_run_kills_the_agent_and_ends_cancelled() {
     assert_eq!(start.code, 0, "{}", start.stderr);
     let id = start.json()["workflow_id"].as_str().unwrap().to_owned();
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while processes_matching(LONG_COMMAND).is_empty() {
-        assert!(Instant::now() < deadline, "the agent never ran its command\n{}", stack.logs());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_long_command(&stack);
     assert!(!processes_matching(&project_path).is_empty(), "the agent CLI runs in the project");
 
     assert!(project.path().join(HALF_DONE).exists(), "the agent wrote its draft before the long command");
@@ -84,11 +89,7 @@ async fn cancel_during_an_agent_run_kills_the_agent_and_ends_cancelled() {
     let start = stack.cli(&["start", &project_path, "--json"]);
     assert_eq!(start.code, 0, "{}", start.stderr);
     let id = start.json()["workflow_id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while processes_matching(LONG_COMMAND).is_empty() {
-        assert!(Instant::now() < deadline, "the agent never ran its command\n{}", stack.logs());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_long_command(&stack);
     let cancel = stack.cli(&["cancel", &id, "--keep-changes"]);
     assert_eq!(cancel.code, 0, "{}", cancel.stderr);
     let result = stack.cli(&["result", &id, "--json"]);

@@ -71,7 +71,7 @@ async fn workflow_events_survive_a_nats_restart_and_watch_shows_them() {
         "all progress comes from the executor"
     );
     let first = from("/claude-temporal/worker").next().unwrap()["type"].as_str().unwrap();
-    let last = from("/claude-temporal/worker").last().unwrap()["type"].as_str().unwrap();
+    let last = from("/claude-temporal/worker").next_back().unwrap()["type"].as_str().unwrap();
     assert_eq!(first, "dev.claude-temporal.workflow.started");
     assert_eq!(last, "dev.claude-temporal.workflow.completed");
 
