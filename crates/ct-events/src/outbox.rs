@@ -9,17 +9,17 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::event::CloudEvent;
 
-/// One line of the outbox.
-#[derive(Serialize, Deserialize)]
+/// One line of the outbox, as read back: `{"traceparent": ..., "event": <CloudEvents JSON>}`.
+#[derive(Deserialize)]
 struct Entry {
-    /// The event's CloudEvents JSON.
-    event: serde_json::Value,
+    /// The event's CloudEvents JSON, exactly as it was written.
+    event: Box<serde_json::value::RawValue>,
     /// The W3C `traceparent` of the span it was published from, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     traceparent: Option<String>,
 }
 
@@ -73,7 +73,7 @@ impl Outbox {
             let parsed = serde_json::from_str::<Entry>(&line)
                 .map_err(|err| err.to_string())
                 .and_then(|entry| {
-                    let event = CloudEvent::from_json(entry.event.to_string().as_bytes()).map_err(|err| err.to_string())?;
+                    let event = CloudEvent::from_json(entry.event.get().as_bytes()).map_err(|err| err.to_string())?;
                     Ok(Pending { event, traceparent: entry.traceparent })
                 });
             match parsed {
@@ -90,9 +90,11 @@ impl Outbox {
 
     /// Writes `event` and syncs it to disk; only then is it safe to say it was emitted.
     pub(crate) fn append(&self, event: &CloudEvent, traceparent: Option<String>) -> std::io::Result<()> {
-        let entry = Entry { event: serde_json::from_slice(&event.to_json()).map_err(std::io::Error::other)?, traceparent };
-        let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
-        line.push(b'\n');
+        // The event's own JSON goes in as it is: no second encoding of it.
+        let traceparent = serde_json::to_string(&traceparent).map_err(std::io::Error::other)?;
+        let mut line = format!("{{\"traceparent\":{traceparent},\"event\":").into_bytes();
+        line.extend(event.to_json());
+        line.extend(b"}\n");
         let mut state = self.lock();
         state.file.write_all(&line)?;
         state.file.sync_data()?;

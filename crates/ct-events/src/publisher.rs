@@ -134,7 +134,7 @@ impl Publisher {
             }),
         };
         for Pending { event, traceparent } in pending {
-            let parent = traceparent.map(|parent| ct_telemetry::propagate::extract(&std::collections::HashMap::from([("traceparent".to_owned(), parent)]))).unwrap_or_default();
+            let parent = traceparent.as_deref().map(ct_telemetry::propagate::from_traceparent).unwrap_or_default();
             publisher.enqueue(Outgoing { event, parent });
         }
         Ok(publisher)

@@ -30,10 +30,14 @@ pub fn current_traceparent() -> Option<String> {
     carrier.remove("traceparent")
 }
 
+/// The remote span a W3C `traceparent` names; an empty context for garbage.
+pub fn from_traceparent(traceparent: &str) -> Context {
+    extract(&std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]))
+}
+
 /// Makes `span` a child of the span `traceparent` names (nothing when it names none).
 pub fn set_remote_parent(span: &tracing::Span, traceparent: &str) {
-    let carrier = std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
-    let parent = extract(&carrier);
+    let parent = from_traceparent(traceparent);
     if trace_id_of(&parent).is_some() {
         let _ = span.set_parent(parent);
     }

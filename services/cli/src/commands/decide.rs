@@ -15,7 +15,7 @@ pub(super) async fn approve(session: &Session, args: ApproveArgs) -> anyhow::Res
     let decision = ApprovalDecision { stage, comment: args.comment };
     let handle = session.handle(&args.id);
     let update = handle.execute_update(ApproveGate, decision, WorkflowExecuteUpdateOptions::default());
-    let decided = session.in_workflow_trace("approve", traceparent.as_deref(), update).await;
+    let decided = session.in_workflow_trace("approve", &args.id, traceparent.as_deref(), update).await;
     let stage = decided.map_err(|err| refused(session, &args.id, "approval", err))?;
     eprintln!("approved stage `{stage}` of {}", args.id);
     Ok(ExitCode::SUCCESS)
@@ -26,7 +26,7 @@ pub(super) async fn reject(session: &Session, args: RejectArgs) -> anyhow::Resul
     let decision = ApprovalDecision { stage, comment: args.reason };
     let handle = session.handle(&args.id);
     let update = handle.execute_update(RejectGate, decision, WorkflowExecuteUpdateOptions::default());
-    let decided = session.in_workflow_trace("reject", traceparent.as_deref(), update).await;
+    let decided = session.in_workflow_trace("reject", &args.id, traceparent.as_deref(), update).await;
     let stage = decided.map_err(|err| refused(session, &args.id, "rejection", err))?;
     eprintln!("rejected stage `{stage}` of {}", args.id);
     Ok(ExitCode::SUCCESS)

@@ -105,6 +105,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The span of `claude-temporal <command>` on workflow `id`: a child of the span `parent` names,
+/// or the root of a new trace.
+fn command_span(command: &str, id: &str, parent: Option<&str>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "command",
+        otel.name = %format!("claude-temporal {command}"),
+        otel.kind = "client",
+        ct.workflow.id = %id,
+    );
+    if let Some(parent) = parent {
+        ct_telemetry::propagate::set_remote_parent(&span, parent);
+    }
+    span
+}
+
 pub(crate) struct Session {
     client: Client,
     args: ct_config::TemporalSettings,
@@ -130,31 +145,27 @@ impl Session {
     /// Runs `call` (a workflow start) inside the command's root span, where the workflow's
     /// trace begins; returns its output and the trace id when spans are exported.
     async fn in_root_span<T>(&self, command: &str, id: &str, call: impl Future<Output = T>) -> (T, Option<String>) {
-        let span = tracing::info_span!(
-            "command",
-            otel.name = %format!("claude-temporal {command}"),
-            otel.kind = "client",
-            ct.workflow.id = %id,
-        );
+        let span = command_span(command, id, None);
         let output = call.instrument(span.clone()).await;
         (output, ct_telemetry::propagate::trace_id_of_span(&span))
     }
 
     /// Runs `call` (a command on a running workflow) inside a span that is a child of the
     /// workflow's own (`traceparent`, from its status), so the command is part of its trace.
-    async fn in_workflow_trace<T>(&self, command: &str, traceparent: Option<&str>, call: impl Future<Output = T>) -> T {
-        let span = tracing::info_span!("command", otel.name = %format!("claude-temporal {command}"), otel.kind = "client");
-        if let Some(traceparent) = traceparent {
-            ct_telemetry::propagate::set_remote_parent(&span, traceparent);
-        }
-        call.instrument(span).await
+    async fn in_workflow_trace<T>(&self, command: &str, id: &str, traceparent: Option<&str>, call: impl Future<Output = T>) -> T {
+        call.instrument(command_span(command, id, traceparent)).await
     }
 
     /// Where to look at workflow `id`, and at its trace when there is one.
     fn links(&self, id: &str, trace_id: Option<String>) -> project::Links {
-        let base = self.args.jaeger_ui_base_url.trim_end_matches('/');
-        let trace_url = trace_id.as_ref().filter(|_| !base.is_empty()).map(|trace| format!("{base}/trace/{trace}"));
+        let trace_url = self.trace_url(trace_id.as_deref());
         project::Links { ui_url: self.ui_link(id), trace_id, trace_url }
+    }
+
+    /// The trace in the Jaeger UI, when one is configured.
+    fn trace_url(&self, trace_id: Option<&str>) -> Option<String> {
+        let base = self.args.jaeger_ui_base_url.trim_end_matches('/');
+        trace_id.filter(|_| !base.is_empty()).map(|trace| format!("{base}/trace/{trace}"))
     }
 
     fn ui_link(&self, id: &str) -> String {

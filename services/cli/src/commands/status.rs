@@ -24,7 +24,7 @@ fn print_status(session: &Session, status: &WorkflowStatus, json: bool) -> anyho
         println!("{}", serde_json::to_string_pretty(status)?);
     } else {
         print!("{}", output::status_table(status));
-        if let Some(trace_url) = session.links(&status.workflow_id, status.trace_id.clone()).trace_url {
+        if let Some(trace_url) = session.trace_url(status.trace_id.as_deref()) {
             println!("jaeger    {trace_url}");
         }
     }

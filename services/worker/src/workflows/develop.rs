@@ -21,7 +21,7 @@ use super::events::{self, emit};
 use super::gate::{self, Verdict};
 use super::{options, snapshots, spans};
 use tracing::Instrument as _;
-use ct_contracts::{AgentReport, AgentTask, StageActivities, TestReport, TestTask};
+use ct_contracts::{AgentReport, AgentTask, StageActivities, TestReport};
 
 #[workflow]
 #[derive(Default)]
@@ -246,17 +246,7 @@ async fn run_stage(
 
     if stage.run_tests {
         ctx.state_mut(|s| s.stage_mut(index).state = StageState::Testing);
-        let tests = ctx
-            .execute_activity(
-                StageActivities::run_tests,
-                TestTask {
-                    run_id,
-                    project_path: input.project_path.clone(),
-                    timeout_secs: input.test_timeout_secs,
-                },
-                options::tests(ctx.task_queue(), input.test_timeout_secs),
-            )
-            .await;
+        let tests = gate::run_tests(ctx, run_id, &input.project_path, input.test_timeout_secs).await;
         let tests = match tests {
             Ok(tests) => tests,
             Err(err) => {

@@ -1,11 +1,11 @@
-//! The test gate after a stage: which failures are the stage's. Before the first stage the
+//! The test gate after a stage: running the project's tests, and which failures are the stage's. Before the first stage the
 //! project's tests run once (the baseline); a stage fails its gate on tests that were not
 //! failing then (it broke them, or added them failing), never on failures it found. Strict mode
 //! (`--strict-tests`), or a project whose baseline could not be taken, fails on any failure.
 
 use ct_contracts::{StageActivities, TestReport, TestTask};
 use ct_domain::TestBaseline;
-use temporalio_sdk::WorkflowContext;
+use temporalio_sdk::{ActivityExecutionError, WorkflowContext};
 
 use super::{events, options};
 
@@ -22,6 +22,17 @@ pub(super) enum Verdict {
     Broken(Vec<String>),
 }
 
+/// Runs the tests of the project at `project_path` on the tests queue, as run `run_id`.
+pub(super) async fn run_tests<W>(
+    ctx: &WorkflowContext<W>,
+    run_id: String,
+    project_path: &str,
+    timeout_secs: u64,
+) -> Result<TestReport, ActivityExecutionError> {
+    let task = TestTask { run_id, project_path: project_path.to_owned(), timeout_secs };
+    ctx.execute_activity(StageActivities::run_tests, task, options::tests(ctx.task_queue(), timeout_secs)).await
+}
+
 /// Runs the project's tests once before the first stage, when `wanted`. A run that cannot be
 /// had (no test framework, the runner down for good) leaves no baseline: every failure is then
 /// the stage's, as in strict mode.
@@ -34,13 +45,8 @@ pub(super) async fn take_baseline<W>(
     if !wanted || !ctx.patched(BASELINE_PATCH) {
         return None;
     }
-    let task = TestTask {
-        run_id: format!("{}/baseline", ctx.workflow_id()),
-        project_path: project_path.to_owned(),
-        timeout_secs,
-    };
-    let ran = ctx.execute_activity(StageActivities::run_tests, task, options::tests(ctx.task_queue(), timeout_secs)).await;
-    match ran {
+    let run_id = format!("{}/baseline", ctx.workflow_id());
+    match run_tests(ctx, run_id, project_path, timeout_secs).await {
         Ok(tests) => {
             events::tests_completed(ctx, "baseline", &tests).await;
             Some(baseline(&tests))

@@ -20,9 +20,9 @@ use temporalio_sdk::{
 
 use super::develop::{WorkflowError, elapsed_ms, now, record_agent, tests_failure};
 use super::events::{self, emit};
-use super::{options, snapshots, spans};
+use super::{gate, options, snapshots, spans};
 use tracing::Instrument as _;
-use ct_contracts::{AgentTask, StageActivities, TestReport, TestTask};
+use ct_contracts::{AgentTask, StageActivities, TestReport};
 
 const KIND: &str = "iterate";
 
@@ -257,17 +257,8 @@ async fn iteration(
     tracker.tree_is = n;
 
     ctx.state_mut(|s| s.status.stages[index].state = StageState::Testing);
-    let tests = ctx
-        .execute_activity(
-            StageActivities::run_tests,
-            TestTask {
-                run_id: format!("{}/{name}", ctx.workflow_id()),
-                project_path: input.project_path.clone(),
-                timeout_secs: input.test_timeout_secs,
-            },
-            options::tests(ctx.task_queue(), input.test_timeout_secs),
-        )
-        .await;
+    let run_id = format!("{}/{name}", ctx.workflow_id());
+    let tests = gate::run_tests(ctx, run_id, &input.project_path, input.test_timeout_secs).await;
     let tests = match tests {
         Ok(tests) => tests,
         Err(err) => return Err(stop(&name, "tests", &err)),

@@ -24,7 +24,7 @@ use ct_events::data::{CostUpdated, WorkflowStarted};
 
 const KIND: &str = "parallel";
 use ct_contracts::{
-    AgentTask, CommitTask, RemoveWorktreeTask, StageActivities, TestTask, WorkspaceActivities,
+    AgentTask, CommitTask, RemoveWorktreeTask, StageActivities, WorkspaceActivities,
     WorktreesTask,
 };
 
@@ -405,17 +405,7 @@ async fn feature(
         s.status.refresh_totals();
         s.status.stages[0].state = StageState::Testing;
     });
-    let tests = ctx
-        .execute_activity(
-            StageActivities::run_tests,
-            TestTask {
-                run_id,
-                project_path: worktree.path.clone(),
-                timeout_secs: task.test_timeout_secs,
-            },
-            options::tests(ctx.task_queue(), task.test_timeout_secs),
-        )
-        .await;
+    let tests = gate::run_tests(ctx, run_id, &worktree.path, task.test_timeout_secs).await;
     let verdict = match &tests {
         Ok(tests) => {
             ctx.state_mut(|s| {
