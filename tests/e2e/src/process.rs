@@ -48,6 +48,24 @@ impl Service {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM to the process alone, as `docker stop` or systemd send it, and its exit
+    /// status once it has exited (`None` if it still runs after `within`).
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM to the group, then SIGKILL after a grace period.
     pub fn stop(&mut self) {
         use nix::sys::signal::{Signal, killpg};

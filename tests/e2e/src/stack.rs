@@ -198,6 +198,12 @@ impl Stack {
         self.executors[index].service.kill_hard();
     }
 
+    /// SIGTERMs executor `index`, as an orchestrator stopping it would, and waits up to
+    /// `within` for it to exit; `None` if it did not.
+    pub fn terminate_executor(&mut self, index: usize, within: Duration) -> Option<std::process::ExitStatus> {
+        self.executors[index].service.terminate(within)
+    }
+
     /// Waits until the dev server answers. The dev server picks its HTTP and internal ports
     /// itself, between choosing one and binding it another test's process may take it; a
     /// server that died that way is started again (on the same gRPC port, which is ours).

@@ -363,3 +363,81 @@ async fn the_control_api_needs_the_token_and_the_fleet_view_uses_it() {
     let logs = stack.logs();
     assert!(!logs.contains(token.trim()), "the control token reached a log");
 }
+
+/// The executor running workflow `id`'s stage, as an index into the stack's executors.
+fn executor_running(stack: &Stack, id: &str) -> (usize, String) {
+    let running = stack.wait_for_status(id, "the stage names its executor", |s| s.stages[0].executor_id.is_some());
+    let executor_id = running.stages[0].executor_id.clone().unwrap();
+    let index = stack
+        .executors
+        .iter()
+        .position(|e| executor_id.ends_with(&format!("127.0.0.1:{}", e.port)))
+        .expect("the executor_id names one of the stack's executors");
+    (index, executor_id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_stopped_with_sigterm_finishes_its_run_within_the_grace_period() {
+    let mut options = StackOptions::new(steady_scenario());
+    options.executors = 2;
+    options.executor_capacity = 1;
+    options.env = vec![("EXECUTOR_SHUTDOWN_GRACE".to_owned(), "30".to_owned())];
+    let mut stack = Stack::start(options).await;
+    let project = git_project(&example("textstats"));
+    let stages = stages_file(&stack);
+    let id = start(&stack, project.path(), &stages, "rolling restart");
+    // The model holds the run's first turn for two seconds: the agent is mid-run.
+    wait_for("the agent asks the model", Duration::from_secs(60), &stack, || !stack.model.requests().is_empty());
+    let (victim, victim_id) = executor_running(&stack, &id);
+
+    let exit = stack.terminate_executor(victim, Duration::from_secs(40));
+    let exit = exit.unwrap_or_else(|| panic!("the executor did not exit within its grace period\n{}", stack.logs()));
+    assert!(exit.success(), "a graceful stop exits 0: {exit:?}");
+    let result = stack.cli(&["result", &id, "--json"]);
+    let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert_eq!(result.code, 0, "{finished:?}\n{}", stack.logs());
+    let stage = &finished.stages[0];
+    assert_eq!((stage.attempts, stage.executor_id.as_deref()), (1, Some(victim_id.as_str())), "the run was not finished where it ran");
+    assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
+    assert_eq!(stack.model.requests().iter().filter(|r| r.turn == 0).count(), 1, "the agent ran twice");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_stopped_with_sigterm_hands_back_a_run_that_outlasts_the_grace_period() {
+    let mut options = StackOptions::new(hangs_once_scenario());
+    options.executors = 2;
+    options.executor_capacity = 1;
+    options.env = vec![("EXECUTOR_SHUTDOWN_GRACE".to_owned(), "2".to_owned())];
+    let mut stack = Stack::start(options).await;
+    let project = git_project(&example("textstats"));
+    let stages = stages_file(&stack);
+    let id = start(&stack, project.path(), &stages, "drain");
+    wait_for("the first attempt hangs", Duration::from_secs(60), &stack, || {
+        project.path().join("half-done.txt").exists() && !processes_matching(HANGING).is_empty()
+    });
+    let (victim, victim_id) = executor_running(&stack, &id);
+
+    let signalled = Instant::now();
+    let exit = stack.terminate_executor(victim, Duration::from_secs(20));
+    let exit = exit.unwrap_or_else(|| panic!("the executor outlived its 2 s grace period by 18 s\n{}", stack.logs()));
+    let stopped_after = signalled.elapsed();
+    assert!(exit.success(), "a graceful stop exits 0: {exit:?}");
+    assert!(stopped_after >= Duration::from_secs(2), "the run did not get its grace period: {stopped_after:?}");
+    assert!(processes_matching(HANGING).is_empty(), "the agent outlived its executor");
+
+    let result = stack.cli(&["result", &id, "--json"]);
+    let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert_eq!(result.code, 0, "{finished:?}\n{}", stack.logs());
+    let stage = &finished.stages[0];
+    assert_eq!(stage.attempts, 2, "{stage:?}");
+    assert_ne!(stage.executor_id.as_deref(), Some(victim_id.as_str()), "the retry ran on the stopped executor");
+    assert!(!project.path().join("half-done.txt").exists(), "the retry did not start from the snapshot");
+    assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
+    let first_turns: Vec<Instant> =
+        stack.model.requests().into_iter().filter(|r| r.turn == 0).map(|r| r.received_at).collect();
+    eprintln!(
+        "SIGTERM with a 2 s grace period: the executor exited after {:.1} s; the retry reached the model {:.1} s after the signal",
+        stopped_after.as_secs_f64(),
+        first_turns.last().map_or(0.0, |t| (*t - signalled).as_secs_f64())
+    );
+}
