@@ -14,6 +14,10 @@ pub struct AgentTask {
     /// half-done edits never reach the next one.
     #[serde(default)]
     pub restore_on_retry: Option<String>,
+    /// Attempts spent by earlier schedulings of this run (whose executors were lost): a run
+    /// scheduled again counts on from them, and restores the snapshot on its first attempt.
+    #[serde(default)]
+    pub earlier_attempts: u32,
 }
 
 /// What a successful agent run reports back to the workflow.

@@ -36,7 +36,9 @@ impl AgentActivities {
         ctx: ActivityContext,
         task: AgentTask,
     ) -> Result<AgentReport, ActivityError> {
-        let attempt = ctx.info().attempt;
+        // Attempts of earlier schedulings of this run count too: the number names the attempt's
+        // transcript and tells a retry (which starts from the snapshot) from a first run.
+        let attempt = ctx.info().attempt + task.earlier_attempts;
         let run_id = format!("{}/{attempt}", task.run_id);
         // The GenAI conventions' agent span; what the run used is recorded when it ends.
         let span = tracing::info_span!(
@@ -59,14 +61,19 @@ impl AgentActivities {
             ct.agent.turns = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
-        self.run(&ctx, task, run_id).instrument(span).await
+        self.run(&ctx, task, run_id, attempt).instrument(span).await
     }
 }
 
 impl AgentActivities {
-    async fn run(&self, ctx: &ActivityContext, task: AgentTask, run_id: String) -> Result<AgentReport, ActivityError> {
+    async fn run(
+        &self,
+        ctx: &ActivityContext,
+        task: AgentTask,
+        run_id: String,
+        attempt: u32,
+    ) -> Result<AgentReport, ActivityError> {
         let info = ctx.info();
-        let attempt = info.attempt;
         let ticket = self.runs.register(RunInfo::started_now(
             run_id.clone(),
             info.workflow_id.clone().unwrap_or_default(),

@@ -43,12 +43,19 @@ fn steady_scenario() -> Scenario {
 }
 
 /// The first attempt leaves a half-done file and then hangs (until it is killed); any later
-/// attempt finds the marker outside the project and goes on to write the real result.
+/// attempt finds the count outside the project and goes on to write the real result.
 fn hangs_once_scenario() -> Scenario {
-    // The marker lives in the repository's git directory: the agent may write there (its
+    hanging_scenario(1)
+}
+
+/// The first `times` attempts each leave a half-done file and hang until they are killed.
+fn hanging_scenario(times: u32) -> Scenario {
+    // The count lives in the repository's git directory: the agent may write there (its
     // commits do), and restoring the stage's snapshot leaves it alone.
-    let command = "if [ -e {cwd}/.git/ct-ran-once ]; then echo again; else touch {cwd}/.git/ct-ran-once; \
-                   echo half > {cwd}/half-done.txt; timeout 4343 tail -f /dev/null; fi";
+    let command = format!(
+        "n=$(cat {{cwd}}/.git/ct-runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > {{cwd}}/.git/ct-runs; \
+         if [ $n -le {times} ]; then echo half > {{cwd}}/half-done.txt; timeout 4343 tail -f /dev/null; else echo again; fi"
+    );
     Scenario::from_json(
         &serde_json::json!({
             "scripts": [{
@@ -416,7 +423,6 @@ async fn an_executor_stopped_with_sigterm_hands_back_a_run_that_outlasts_the_gra
         project.path().join("half-done.txt").exists() && !processes_matching(HANGING).is_empty()
     });
     let (victim, victim_id) = executor_running(&stack, &id);
-
     let signalled = Instant::now();
     let exit = stack.terminate_executor(victim, Duration::from_secs(20));
     let exit = exit.unwrap_or_else(|| panic!("the executor outlived its 2 s grace period by 18 s\n{}", stack.logs()));
@@ -440,4 +446,32 @@ async fn an_executor_stopped_with_sigterm_hands_back_a_run_that_outlasts_the_gra
         stopped_after.as_secs_f64(),
         first_turns.last().map_or(0.0, |t| (*t - signalled).as_secs_f64())
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_every_attempt_lost_its_executor_is_scheduled_again_from_the_snapshot() {
+    // Temporal gives an agent run three attempts; the executors of all three die.
+    let mut options = StackOptions::new(hanging_scenario(3));
+    options.executors = 1;
+    options.executor_capacity = 1;
+    let mut stack = Stack::start(options).await;
+    let project = git_project(&example("textstats"));
+    let stages = stages_file(&stack);
+    let id = start(&stack, project.path(), &stages, "unlucky");
+    for kill in 1..=3 {
+        wait_for(&format!("attempt {kill} hangs"), Duration::from_secs(60), &stack, || {
+            std::fs::read_to_string(project.path().join(".git/ct-runs")).is_ok_and(|n| n.trim() == kill.to_string())
+                && !processes_matching(HANGING).is_empty()
+        });
+        let last = stack.executors.len() - 1;
+        stack.kill_executor(last);
+        stack.start_executor();
+    }
+    let result = stack.cli(&["result", &id, "--json"]);
+    let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert_eq!(result.code, 0, "the stage failed although its agent never did: {finished:?}\n{}", stack.logs());
+    assert_eq!(finished.stages[0].attempts, 4, "attempts count on over the schedulings: {:?}", finished.stages[0]);
+    assert!(!project.path().join("half-done.txt").exists(), "the new scheduling did not start from the snapshot");
+    assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
+    assert_eq!(stack.model.requests().iter().filter(|r| r.turn == 0).count(), 4);
 }

@@ -19,9 +19,9 @@ use ct_events::data::{
 
 use super::events::{self, emit};
 use super::gate::{self, Verdict};
-use super::{options, snapshots, spans};
+use super::{agent_run, options, snapshots, spans};
 use tracing::Instrument as _;
-use ct_contracts::{AgentReport, AgentTask, StageActivities, TestReport};
+use ct_contracts::{AgentReport, AgentTask, TestReport};
 
 #[workflow]
 #[derive(Default)]
@@ -210,19 +210,15 @@ async fn run_stage(
     events::stage_started(ctx, KIND, &stage.name).await;
     let snapshot = snapshot_before(ctx, input, stage).await?;
     let settings = stage.agent_settings(&input.agent);
-    let report = ctx
-        .execute_activity(
-            StageActivities::run_agent,
-            AgentTask {
-                run_id: run_id.clone(),
-                restore_on_retry: snapshot.as_ref().map(|s| s.reference.clone()),
-                project_path: input.project_path.clone(),
-                prompt: stage.prompt.clone(),
-                settings: settings.clone(),
-            },
-            options::agent(ctx.task_queue(), settings.timeout_secs),
-        )
-        .await;
+    let task = AgentTask {
+        run_id: run_id.clone(),
+        restore_on_retry: snapshot.as_ref().map(|s| s.reference.clone()),
+        project_path: input.project_path.clone(),
+        prompt: stage.prompt.clone(),
+        settings: settings.clone(),
+        earlier_attempts: 0,
+    };
+    let report = agent_run::run_agent(ctx, task).await;
     let report = match report {
         Ok(report) => report,
         Err(err) => {

@@ -20,9 +20,9 @@ use temporalio_sdk::{
 
 use super::develop::{WorkflowError, elapsed_ms, now, record_agent, tests_failure};
 use super::events::{self, emit};
-use super::{gate, options, snapshots, spans};
+use super::{agent_run, gate, options, snapshots, spans};
 use tracing::Instrument as _;
-use ct_contracts::{AgentTask, StageActivities, TestReport};
+use ct_contracts::{AgentTask, TestReport};
 
 const KIND: &str = "iterate";
 
@@ -205,19 +205,15 @@ async fn iteration(
     events::snapshot_created(ctx, &name, &snapshot).await;
     tracker.snapshots.push(snapshot.clone());
 
-    let agent = ctx
-        .execute_activity(
-            StageActivities::run_agent,
-            AgentTask {
-                run_id: format!("{}/{name}", ctx.workflow_id()),
-                project_path: input.project_path.clone(),
-                prompt: prompt(n, input, previous),
-                settings: input.agent.clone(),
-                restore_on_retry: Some(snapshot.reference.clone()),
-            },
-            options::agent(ctx.task_queue(), input.agent.timeout_secs),
-        )
-        .await;
+    let task = AgentTask {
+        run_id: format!("{}/{name}", ctx.workflow_id()),
+        project_path: input.project_path.clone(),
+        prompt: prompt(n, input, previous),
+        settings: input.agent.clone(),
+        restore_on_retry: Some(snapshot.reference.clone()),
+        earlier_attempts: 0,
+    };
+    let agent = agent_run::run_agent(ctx, task).await;
     let report = match agent {
         Ok(report) => report,
         Err(err) => {

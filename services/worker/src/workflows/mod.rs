@@ -1,6 +1,7 @@
 //! Workflow definitions. Code here must stay deterministic: time from the
 //! workflow context, no I/O, no randomness; everything else is an activity.
 
+mod agent_run;
 mod develop;
 mod events;
 mod gate;

@@ -14,7 +14,8 @@ use ct_contracts::failure::NON_RETRYABLE_ERROR_TYPES;
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Room for the executor's own timeout to fire and report before Temporal's does.
 const TIMEOUT_MARGIN: Duration = Duration::from_secs(60);
-const AGENT_ATTEMPTS: u32 = 3;
+/// Attempts of one scheduling of an agent run.
+pub(super) const AGENT_ATTEMPTS: u32 = 3;
 
 fn retry_policy(max_attempts: u32) -> RetryPolicy {
     RetryPolicy::builder()

@@ -18,13 +18,13 @@ use temporalio_sdk::{
 use super::develop::{WorkflowError, elapsed_ms, now, record_agent};
 use super::events::{self, emit};
 use super::gate::{self, Verdict};
-use super::{options, spans};
+use super::{agent_run, options, spans};
 use ct_events::EventData;
 use ct_events::data::{CostUpdated, WorkflowStarted};
 
 const KIND: &str = "parallel";
 use ct_contracts::{
-    AgentTask, CommitTask, RemoveWorktreeTask, StageActivities, WorkspaceActivities,
+    AgentTask, CommitTask, RemoveWorktreeTask, WorkspaceActivities,
     WorktreesTask,
 };
 
@@ -384,22 +384,17 @@ async fn feature(
 ) -> Result<(), Option<String>> {
     let worktree = &task.worktree;
     let run_id = format!("{}/{}", ctx.workflow_id(), worktree.branch);
-    let report = ctx
-        .execute_activity(
-            StageActivities::run_agent,
-            AgentTask {
-                run_id: run_id.clone(),
-                project_path: worktree.path.clone(),
-                prompt: task.prompt.clone(),
-                settings: task.agent.clone(),
-                // Nothing is committed on the branch before the end, so its HEAD is where
-                // every attempt starts from.
-                restore_on_retry: Some("HEAD".to_owned()),
-            },
-            options::agent(ctx.task_queue(), task.agent.timeout_secs),
-        )
-        .await
-        .map_err(|err| failure("agent", &err))?;
+    let agent_task = AgentTask {
+        run_id: run_id.clone(),
+        project_path: worktree.path.clone(),
+        prompt: task.prompt.clone(),
+        settings: task.agent.clone(),
+        // Nothing is committed on the branch before the end, so its HEAD is where
+        // every attempt starts from.
+        restore_on_retry: Some("HEAD".to_owned()),
+        earlier_attempts: 0,
+    };
+    let report = agent_run::run_agent(ctx, agent_task).await.map_err(|err| failure("agent", &err))?;
     ctx.state_mut(|s| {
         record_agent(&mut s.status.stages[0], &report);
         s.status.refresh_totals();

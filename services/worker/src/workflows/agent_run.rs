@@ -1,0 +1,49 @@
+//! An agent run as every workflow schedules it. Temporal retries a failed attempt a few times;
+//! a run whose last attempt was lost with its executor (killed, cut off from Temporal) is
+//! scheduled again, from the stage's snapshot, so that crashes in the fleet do not use up the
+//! attempts a failing agent gets.
+
+use ct_contracts::{AgentReport, AgentTask, StageActivities};
+use temporalio_sdk::{ActivityExecutionError, TimeoutType, WorkflowContext};
+
+use super::options;
+
+/// Marks histories in which a run lost with its executor is scheduled again. Histories
+/// recorded before it fail the stage, as they did.
+const RESCHEDULE_PATCH: &str = "reschedule-lost-agent-runs";
+
+/// Schedulings after the first whose attempts were all lost with their executors; past them
+/// the stage fails (something keeps killing the executors).
+const LOST_RUN_RESCHEDULES: u32 = 5;
+
+pub(super) async fn run_agent<W>(
+    ctx: &WorkflowContext<W>,
+    mut task: AgentTask,
+) -> Result<AgentReport, ActivityExecutionError> {
+    let mut rescheduled = 0;
+    loop {
+        let options = options::agent(ctx.task_queue(), task.settings.timeout_secs);
+        let outcome = ctx.execute_activity(StageActivities::run_agent, task.clone(), options).await;
+        match outcome {
+            Err(err) if lost_with_its_executor(&err) && rescheduled < LOST_RUN_RESCHEDULES && ctx.patched(RESCHEDULE_PATCH) => {
+                rescheduled += 1;
+                task.earlier_attempts += options::AGENT_ATTEMPTS;
+                tracing::warn!(
+                    run_id = %task.run_id,
+                    rescheduled,
+                    "every attempt of the agent run lost its executor; scheduling it again from the snapshot"
+                );
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Whether the run's last attempt ended because no heartbeat came: its executor died or lost
+/// Temporal. An agent that failed reports a failure of its own instead.
+fn lost_with_its_executor(err: &ActivityExecutionError) -> bool {
+    let ActivityExecutionError::Failed(failure) = err else {
+        return false;
+    };
+    failure.as_timeout().is_some_and(|timeout| timeout.timeout_type() == TimeoutType::Heartbeat)
+}
