@@ -474,4 +474,6 @@ async fn a_run_whose_every_attempt_lost_its_executor_is_scheduled_again_from_the
     assert!(!project.path().join("half-done.txt").exists(), "the new scheduling did not start from the snapshot");
     assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
     assert_eq!(stack.model.requests().iter().filter(|r| r.turn == 0).count(), 4);
+    let history = stack.replay(&id).await;
+    ct_e2e::save_fixture("develop-rescheduled-after-lost-executors", &history);
 }

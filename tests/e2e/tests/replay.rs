@@ -6,13 +6,17 @@ use temporalio_client::WorkflowHistory;
 
 #[tokio::test]
 async fn recorded_histories_replay_against_current_code() {
-    let mut fixtures: Vec<_> = std::fs::read_dir(fixtures_dir())
-        .expect("fixtures directory (record with CT_RECORD_FIXTURES=1)")
-        .filter_map(|e| e.ok().map(|e| e.path()))
+    // The current recordings, and in dated directories those of earlier code, which workflows
+    // still running from then replay as.
+    let dirs = std::fs::read_dir(fixtures_dir()).expect("fixtures directory (record with CT_RECORD_FIXTURES=1)");
+    let dirs = dirs.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir());
+    let mut fixtures: Vec<_> = std::iter::once(fixtures_dir())
+        .chain(dirs)
+        .flat_map(|dir| std::fs::read_dir(dir).expect("fixtures directory").filter_map(|e| e.ok().map(|e| e.path())))
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     fixtures.sort();
-    assert!(fixtures.len() >= 3, "expected recorded histories, found {fixtures:?}");
+    assert!(fixtures.len() >= 20, "expected current and earlier recordings, found {fixtures:?}");
     let replayer = replayer();
     for fixture in fixtures {
         let json = std::fs::read(&fixture).expect("read fixture");
