@@ -10,6 +10,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={file}");
     }
     let descriptors = protox::compile(files, ["."])?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    tonic_prost_build::configure()
+        // A run's many progress events stay small; its one result is large.
+        .boxed(".claude_temporal.executor.v1.RunAgentEvent.event.result")
+        .compile_fds(descriptors)?;
     Ok(())
 }

@@ -18,6 +18,10 @@ pub struct AgentTask {
     /// scheduled again counts on from them, and restores the snapshot on its first attempt.
     #[serde(default)]
     pub earlier_attempts: u32,
+    /// What the workflow had spent before this run, so that the executor's live `cost.updated`
+    /// events can give the workflow's total too.
+    #[serde(default)]
+    pub spent_before_usd: f64,
 }
 
 /// What a successful agent run reports back to the workflow.

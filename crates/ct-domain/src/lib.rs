@@ -8,6 +8,8 @@ mod command;
 mod develop;
 mod iterate;
 mod parallel;
+pub mod pricing;
+pub mod spend;
 mod status;
 pub mod templates;
 

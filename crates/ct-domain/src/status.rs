@@ -108,6 +108,10 @@ pub struct StageStatus {
     /// blamed on the stage.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub preexisting_failures: Vec<String>,
+    /// While the stage's agent runs: its figures so far, from the executor's heartbeats (the
+    /// token and cost fields then include them). Filled in by `status`, not by the workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::spend::LiveSpend>,
 }
 
 impl StageStatus {

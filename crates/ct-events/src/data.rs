@@ -138,7 +138,8 @@ pub struct AgentProgress {
     pub message: String,
 }
 
-/// `cost.updated`: running figures while a stage is under way.
+/// `cost.updated`: a stage's figures. While its agent runs, its executor sends them as each
+/// model response ends (`running`, at most one a second); the workflow sends the final ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostUpdated {
     pub workflow_id: String,
@@ -147,6 +148,17 @@ pub struct CostUpdated {
     pub tokens: TokenUsage,
     pub stage_cost_usd: f64,
     pub total_cost_usd: f64,
+    /// The figures of an agent run still going.
+    #[serde(default)]
+    pub running: bool,
+    /// False when a response came from a model the executor's price table lacks: the costs
+    /// then leave that out (tokens are still counted). Final figures are the CLI's, always priced.
+    #[serde(default = "priced")]
+    pub priced: bool,
+}
+
+fn priced() -> bool {
+    true
 }
 
 /// `tests.completed`.

@@ -42,6 +42,11 @@ impl<'a> Guard<'a> {
         Self { ctx, ticket, lease: Lease::new(ctx) }
     }
 
+    /// What the attempt's heartbeats carry from now on.
+    pub fn report(&self, details: serde_json::Value) {
+        self.lease.report(details);
+    }
+
     /// Drives `work` while the attempt is ours. On an interruption `work` is dropped, so
     /// whatever it runs must die with it (or be stopped by the caller before returning).
     pub async fn run<T>(&self, work: impl Future<Output = T>) -> Result<T, Interruption> {

@@ -54,6 +54,9 @@ pub struct Lease<'a> {
     /// When the last answered heartbeat was sent (at first: when the lease was made), kept
     /// across calls of [`Lease::held`] so the work can be raced against it in several steps.
     last_answer: std::sync::Mutex<Instant>,
+    /// What every heartbeat carries from now on (the run's figures so far); Temporal keeps the
+    /// last one it got, for `status` and for the next attempt.
+    details: std::sync::Mutex<Option<serde_json::Value>>,
 }
 
 impl<'a> Lease<'a> {
@@ -63,7 +66,22 @@ impl<'a> Lease<'a> {
         let handle = ctx.client().get_async_activity_handle(ActivityIdentifier::from_task_token(token));
         // Room for the server's clock reading of our last heartbeat and for killing the run.
         let ttl = info.heartbeat_timeout.map(|timeout| timeout.saturating_sub(margin(timeout)));
-        Self { ctx, handle, ttl, last_answer: std::sync::Mutex::new(Instant::now()) }
+        Self {
+            ctx,
+            handle,
+            ttl,
+            last_answer: std::sync::Mutex::new(Instant::now()),
+            details: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Sets the details the next heartbeats carry.
+    pub fn report(&self, details: serde_json::Value) {
+        *self.details.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(details);
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        self.details.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     fn last_answer(&self) -> Instant {
@@ -81,11 +99,16 @@ impl<'a> Lease<'a> {
             ticker.tick().await;
             // The SDK times an activity out locally when it records no heartbeat for the
             // heartbeat timeout; recording one also lets it deliver cancels it hears of.
-            if let Err(err) = self.ctx.record_heartbeat(()).await {
+            let details = self.details();
+            let recorded = match details.clone() {
+                Some(details) => self.ctx.record_heartbeat(details).await,
+                None => self.ctx.record_heartbeat(()).await,
+            };
+            if let Err(err) = recorded {
                 tracing::warn!(%err, "cannot record a heartbeat");
             }
             let sent = Instant::now();
-            let call = self.handle.heartbeat::<()>(None, RpcOptions::builder().timeout(EVERY * 2).build());
+            let call = self.handle.heartbeat(details, RpcOptions::builder().timeout(EVERY * 2).build());
             let answer = match expires {
                 Some(at) => match tokio::time::timeout_at(at, call).await {
                     Ok(answer) => answer,

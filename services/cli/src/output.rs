@@ -48,6 +48,20 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
         "\ntotal     {} tokens, ${:.4}",
         status.total_tokens, status.total_cost_usd
     );
+    for (stage, live) in status.stages.iter().filter_map(|stage| Some((stage, stage.live.as_ref()?))) {
+        let cost = match live.cost_usd {
+            Some(usd) => format!("${usd:.4}"),
+            None => format!("cost unknown (no price for {})", live.model),
+        };
+        let _ = writeln!(
+            out,
+            "running   {}: {} tokens, {cost} so far in attempt {} ({} model responses)",
+            stage.name,
+            live.tokens.total(),
+            live.attempt,
+            live.responses
+        );
+    }
     if let Some(baseline) = &status.test_baseline
         && baseline.failed > 0
     {

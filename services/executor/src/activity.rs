@@ -16,6 +16,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;
 
 use crate::Agents;
+use crate::live::LiveFigures;
 
 /// Where the executor's events say they come from.
 pub const EVENT_SOURCE: &str = "/claude-temporal/executor";
@@ -90,14 +91,18 @@ impl AgentActivities {
             Ok(started) => started?,
             Err(interruption) => return Err(interruption.into_activity_error(&who)),
         };
+        let mut live = LiveFigures::new(&task, info.workflow_id.clone(), attempt);
         let waiting = async {
             loop {
                 match run.events.recv().await.and_then(|e| e.event) {
                     Some(run_agent_event::Event::Progress(progress)) => {
+                        if let Some(agent_progress::Kind::Usage(usage)) = &progress.kind {
+                            guard.report(live.update(usage, &self.events));
+                        }
                         self.publish_progress(ctx, &task.run_id, progress.kind.as_ref());
                         log_progress(progress.kind);
                     }
-                    Some(run_agent_event::Event::Result(result)) => return Some(result),
+                    Some(run_agent_event::Event::Result(result)) => return Some(*result),
                     None => return None,
                 }
             }
@@ -161,7 +166,7 @@ impl AgentActivities {
         let Some(workflow_id) = ctx.info().workflow_id.clone() else {
             return;
         };
-        let stage = run_id.rsplit_once('/').map_or(run_id, |(_, stage)| stage).to_owned();
+        let stage = crate::live::stage_of(run_id).to_owned();
         let data = EventData::AgentProgress(ProgressEvent { workflow_id, stage, tool, message });
         self.events.publish(CloudEvent::new(EVENT_SOURCE, data));
     }
@@ -191,6 +196,16 @@ fn log_progress(kind: Option<agent_progress::Kind>) {
         Some(agent_progress::Kind::Text(text)) => tracing::debug!(%text, "agent text"),
         Some(agent_progress::Kind::Started(started)) => {
             tracing::info!(session = %started.session_id, model = %started.model, "agent started");
+        }
+        Some(agent_progress::Kind::Usage(usage)) => {
+            let tokens = usage.tokens.unwrap_or_default();
+            tracing::debug!(
+                responses = usage.responses,
+                input_tokens = tokens.input_tokens,
+                output_tokens = tokens.output_tokens,
+                cost_usd = ?usage.cost_usd,
+                "agent usage so far"
+            );
         }
         None => {}
     }

@@ -123,6 +123,8 @@ impl Invocation {
             "--output-format".into(),
             "stream-json".into(),
             "--verbose".into(),
+            // The raw stream events carry each response's final usage as it ends: live figures.
+            "--include-partial-messages".into(),
             "--max-turns".into(),
             self.max_turns.to_string().into(),
             "--permission-mode".into(),

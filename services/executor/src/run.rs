@@ -331,7 +331,11 @@ impl Run {
                         Ok(0) => stdout_open = false,
                         Ok(_) => {
                             let text = String::from_utf8_lossy(&line);
-                            self.keep_raw(&text);
+                            // Raw stream events repeat what the `assistant` lines hold, a
+                            // line per text fragment: the transcript does without them.
+                            if !text.starts_with(r#"{"type":"stream_event""#) {
+                                self.keep_raw(&text);
+                            }
                             for progress in transcript.observe(&text, &self.project) {
                                 if send_progress(&tx, progress).is_err() {
                                     break 'read Stop::Stopped;
@@ -387,9 +391,12 @@ impl Run {
             changes,
         );
         log_result(&result);
+        if transcript.result.is_some() {
+            crate::meter::compare_with_cli(transcript.meter.figures().cost_usd, result.total_cost_usd, &result.model);
+        }
         let _ = tx
             .send(RunAgentEvent {
-                event: Some(run_agent_event::Event::Result(result)),
+                event: Some(run_agent_event::Event::Result(Box::new(result))),
             })
             .await;
     }

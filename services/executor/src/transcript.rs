@@ -11,6 +11,7 @@ use ct_confine::Redactor;
 use ct_proto::executor::{AgentProgress, SessionStarted, ToolUse, agent_progress};
 use serde_json::Value;
 
+use crate::meter::Meter;
 use crate::refused::Refusals;
 use crate::tool_spans::ToolSpans;
 
@@ -35,6 +36,7 @@ pub(crate) struct Transcript {
     pub(crate) texts: VecDeque<String>,
     pub(crate) refusals: Refusals,
     tools: ToolSpans,
+    pub(crate) meter: Meter,
 }
 
 impl Transcript {
@@ -47,6 +49,7 @@ impl Transcript {
             texts: VecDeque::new(),
             refusals: Refusals::default(),
             tools: ToolSpans::default(),
+            meter: Meter::today(),
         }
     }
 
@@ -117,6 +120,9 @@ impl Transcript {
                     }
                 }
                 Vec::new()
+            }
+            ClaudeOutput::StreamEvent(stream) => {
+                self.meter.observe(&stream.event).map(|usage| progress(agent_progress::Kind::Usage(usage))).into_iter().collect()
             }
             ClaudeOutput::Result(result) => {
                 if self.session_id.is_empty() {

@@ -116,7 +116,7 @@ async fn finish(mut run: RunHandle) -> Result<(Vec<AgentProgress>, AgentResult)>
         match event.event.context("empty event")? {
             run_agent_event::Event::Progress(p) => progress.push(p),
             run_agent_event::Event::Result(r) => {
-                if result.replace(r).is_some() {
+                if result.replace(*r).is_some() {
                     bail!("two results in one run");
                 }
             }

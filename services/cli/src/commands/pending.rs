@@ -6,7 +6,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ct_contracts::names;
+use ct_domain::spend::LiveSpend;
 use ct_domain::{StageState, WorkflowStatus};
+use temporalio_common::protos::temporal::api::common::v1::Payloads;
 use temporalio_client::WorkflowDescribeOptions;
 use temporalio_common::protos::temporal::api::enums::v1::PendingActivityState;
 use temporalio_common::protos::temporal::api::workflow::v1::PendingActivityInfo;
@@ -22,6 +24,8 @@ pub(super) struct Pending {
     pub(super) attempt: u32,
     /// The worker running it (or that ran its last attempt).
     pub(super) worker: Option<String>,
+    /// An agent run's figures so far, from its last heartbeat.
+    pub(super) live: Option<LiveSpend>,
 }
 
 impl Pending {
@@ -40,8 +44,14 @@ impl Pending {
             queued_for: queued.then(|| since.and_then(|t| now.duration_since(t).ok()).unwrap_or_default()),
             attempt: u32::try_from(info.attempt).unwrap_or(0),
             worker: Some(info.last_worker_identity.clone()).filter(|w| !w.is_empty()),
+            live: info.heartbeat_details.as_ref().and_then(live_spend),
         }
     }
+}
+
+/// The executor's figures in an agent run's heartbeat details (JSON), if it sent any.
+fn live_spend(details: &Payloads) -> Option<LiveSpend> {
+    serde_json::from_slice(&details.payloads.first()?.data).ok()
 }
 
 /// The workflow's pending activities; empty when it has none or it cannot be described.
@@ -59,9 +69,10 @@ pub(super) fn overlay(status: &mut WorkflowStatus, pending: &[Pending]) {
     let Some(current) = status.current_stage.clone() else {
         return;
     };
-    let Some(stage) = status.stages.iter_mut().find(|s| s.name == current) else {
+    let Some(index) = status.stages.iter().position(|s| s.name == current) else {
         return;
     };
+    let stage = &mut status.stages[index];
     let wanted = match stage.state {
         StageState::Running => names::RUN_AGENT,
         StageState::Testing => names::RUN_TESTS,
@@ -76,7 +87,21 @@ pub(super) fn overlay(status: &mut WorkflowStatus, pending: &[Pending]) {
             stage.state = StageState::Queued;
             stage.queued_ms = Some(u64::try_from(waited.as_millis()).unwrap_or(u64::MAX));
         }
-        None if wanted == names::RUN_AGENT => stage.executor_id = activity.worker.clone(),
+        None if wanted == names::RUN_AGENT => {
+            status.stages[index].executor_id = activity.worker.clone();
+            // The running attempt's figures so far join the stage's (those of earlier stages
+            // and finished attempts are the workflow's own).
+            if let Some(live) = activity.live.clone() {
+                let stage = &mut status.stages[index];
+                stage.input_tokens += live.tokens.input;
+                stage.output_tokens += live.tokens.output;
+                stage.cache_read_tokens += live.tokens.cache_read;
+                stage.cache_write_tokens += live.tokens.cache_write;
+                stage.cost_usd += live.cost_usd.unwrap_or(0.0);
+                stage.live = Some(live);
+                status.refresh_totals();
+            }
+        }
         None => {}
     }
 }
@@ -109,6 +134,7 @@ mod tests {
             queued_for: Some(Duration::from_millis(1500)),
             attempt: 2,
             worker: None,
+            live: None,
         };
         let mut status = running(StageState::Running);
         overlay(&mut status, std::slice::from_ref(&queued));
@@ -132,6 +158,7 @@ mod tests {
             queued_for: Some(Duration::from_secs(1)),
             attempt: 1,
             worker: None,
+            live: None,
         };
         overlay(&mut status, &[tests]);
         assert_eq!(status.stages[0].state, StageState::Running);

@@ -217,6 +217,7 @@ async fn run_stage(
         prompt: stage.prompt.clone(),
         settings: settings.clone(),
         earlier_attempts: 0,
+        spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
     };
     let report = agent_run::run_agent(ctx, task).await;
     let report = match report {
@@ -236,6 +237,8 @@ async fn run_stage(
             tokens: events::tokens(&s.status.stages[index]),
             stage_cost_usd: report.cost_usd,
             total_cost_usd: s.status.total_cost_usd,
+            running: false,
+            priced: true,
         }
     });
     emit(ctx, EventData::CostUpdated(cost)).await;

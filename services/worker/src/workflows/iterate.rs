@@ -212,6 +212,7 @@ async fn iteration(
         settings: input.agent.clone(),
         restore_on_retry: Some(snapshot.reference.clone()),
         earlier_attempts: 0,
+        spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
     };
     let agent = agent_run::run_agent(ctx, task).await;
     let report = match agent {
@@ -240,6 +241,8 @@ async fn iteration(
             tokens: events::tokens(&s.status.stages[index]),
             stage_cost_usd: report.cost_usd,
             total_cost_usd: s.status.total_cost_usd,
+            running: false,
+            priced: true,
         }
     });
     emit(ctx, EventData::CostUpdated(cost)).await;

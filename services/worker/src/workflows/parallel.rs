@@ -190,6 +190,8 @@ async fn run_feature(ctx: WorkflowContext<ParallelWorkflow>, index: usize, task:
             tokens: events::tokens(stage),
             stage_cost_usd: stage.cost_usd,
             total_cost_usd: s.status.total_cost_usd,
+            running: false,
+            priced: true,
         };
         (cost, events::stage_outcome(KIND, &s.status, stage, None), stage.state == StageState::Completed)
     });
@@ -393,6 +395,7 @@ async fn feature(
         // every attempt starts from.
         restore_on_retry: Some("HEAD".to_owned()),
         earlier_attempts: 0,
+        spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
     };
     let report = agent_run::run_agent(ctx, agent_task).await.map_err(|err| failure("agent", &err))?;
     ctx.state_mut(|s| {

@@ -1,0 +1,133 @@
+//! Live tokens and cost: while a stage's agent runs, `status` and `cost.updated` events show
+//! what it has used so far, counted from the agent's own stream; the final figures are the CLI's.
+
+use std::time::{Duration, Instant};
+
+use ct_domain::{RunState, StageState, WorkflowStatus};
+use ct_e2e::{Stack, StackOptions, example, git_project};
+use ct_scripted_model::Scenario;
+
+const ONE_STAGE: &str = r#"
+name = "one-stage"
+
+[[stages]]
+name = "build"
+prompt = "Stage: build\nFeature: {features}"
+skip_tests = true
+"#;
+
+/// Four model responses, each held 1.5 s, with (input, output) tokens of each.
+const RESPONSES: [(u64, u64); 4] = [(1000, 200), (1300, 300), (1700, 400), (2200, 100)];
+
+fn slow_scenario() -> Scenario {
+    let turns: Vec<serde_json::Value> = RESPONSES
+        .iter()
+        .enumerate()
+        .map(|(i, &(input, output))| {
+            let mut turn = serde_json::json!({
+                "usage": { "input_tokens": input, "output_tokens": output },
+                "delay_ms": 1500
+            });
+            if i + 1 < RESPONSES.len() {
+                turn["tool_uses"] = serde_json::json!([{ "name": "Write", "input": {
+                    "file_path": format!("{{cwd}}/step-{i}.txt"), "content": "step\n"
+                } }]);
+            } else {
+                turn["text"] = "Built.".into();
+            }
+            turn
+        })
+        .collect();
+    let scenario = serde_json::json!({ "scripts": [{ "name": "build", "match": "Stage: build", "turns": turns }] });
+    Scenario::from_json(&scenario.to_string()).expect("scenario")
+}
+
+/// claude-opus-5-5, the scripted model's, at the CLI's rates: $4 in, $20 out per million.
+fn priced(input: u64, output: u64) -> f64 {
+    (input as f64 * 4.0 + output as f64 * 20.0) / 1_000_000.0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_and_events_show_tokens_and_cost_growing_while_the_agent_runs() {
+    let stack = Stack::start(StackOptions::new(slow_scenario())).await;
+    let project = git_project(&example("textstats"));
+    let stages = stack.dir.path().join("stages.toml");
+    std::fs::write(&stages, ONE_STAGE).unwrap();
+    let started = stack.cli(&[
+        "start",
+        project.path().to_str().unwrap(),
+        "--stages",
+        stages.to_str().unwrap(),
+        "--features",
+        "live cost",
+        "--json",
+    ]);
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    let id = started.json()["workflow_id"].as_str().unwrap().to_owned();
+
+    // Every distinct figure `status --json` showed while the stage ran.
+    let mut seen: Vec<(u32, u64, f64)> = Vec::new();
+    let mut human = String::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let out = stack.cli(&["status", &id, "--json"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let status: WorkflowStatus = serde_json::from_str(&out.stdout).unwrap();
+        let stage = &status.stages[0];
+        if status.state != RunState::Running || stage.state != StageState::Running {
+            break;
+        }
+        if let Some(live) = &stage.live {
+            assert_eq!(stage.output_tokens, live.tokens.output, "the stage's fields include the live figures");
+            assert_eq!(status.total_cost_usd, stage.cost_usd);
+            let figure = (live.responses, live.tokens.output, live.cost_usd.expect("the scripted model's model is priced"));
+            if seen.last() != Some(&figure) {
+                seen.push(figure);
+                if human.is_empty() {
+                    human = stack.cli(&["status", &id]).stdout;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "the stage did not end\n{}", stack.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(seen.len() >= 2, "status never showed the figures grow while the stage ran: {seen:?}");
+    for pair in seen.windows(2) {
+        assert!(pair[1].1 > pair[0].1 && pair[1].2 > pair[0].2, "figures went down: {seen:?}");
+    }
+    // Each figure is exactly the responses ended so far, priced.
+    for &(responses, output, cost) in &seen {
+        let ended = &RESPONSES[..responses as usize];
+        assert_eq!(output, ended.iter().map(|r| r.1).sum::<u64>());
+        let expected: f64 = ended.iter().map(|&(input, output)| priced(input, output)).sum();
+        assert!((cost - expected).abs() < 1e-9, "{cost} vs {expected}");
+    }
+    assert!(human.contains("running   build:") && human.contains("so far in attempt 1"), "{human}");
+
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+    let done: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    let stage = &done.stages[0];
+    assert_eq!(stage.live, None, "a finished stage has no live figures");
+    let input: u64 = RESPONSES.iter().map(|r| r.0).sum();
+    let output: u64 = RESPONSES.iter().map(|r| r.1).sum();
+    assert_eq!((stage.input_tokens, stage.output_tokens), (input, output), "the final figures are the CLI's");
+    assert!((stage.cost_usd - priced(input, output)).abs() < 1e-9, "{}", stage.cost_usd);
+
+    // The executor's running `cost.updated` events, at most one a second, then the final one.
+    let watch = stack.cli(&["watch", &id, "--json"]);
+    assert_eq!(watch.code, 0, "{}", watch.stderr);
+    let costs: Vec<serde_json::Value> = watch
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|event| event["type"] == "dev.claude-temporal.cost.updated")
+        .map(|event| event["data"].clone())
+        .collect();
+    let (running, last) = costs.split_at(costs.len() - 1);
+    assert!(running.len() >= 2 && running.iter().all(|c| c["running"] == true && c["priced"] == true), "{costs:?}");
+    assert!(running.windows(2).all(|w| w[1]["stage_cost_usd"].as_f64() > w[0]["stage_cost_usd"].as_f64()), "{costs:?}");
+    assert_eq!(last[0]["running"], false, "the workflow's final figures come last: {costs:?}");
+    assert!((last[0]["stage_cost_usd"].as_f64().unwrap() - priced(input, output)).abs() < 1e-9);
+    assert!(!stack.logs().contains("differ by more than 1%"), "live pricing disagreed with the CLI's");
+}
