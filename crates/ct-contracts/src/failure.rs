@@ -35,6 +35,22 @@ pub fn typed(type_name: &str, message: String, non_retryable: bool) -> ActivityE
     )
 }
 
+/// An agent run's failure, carrying what every attempt so far used, for the workflow to count.
+pub fn with_attempts(
+    type_name: &str,
+    message: String,
+    non_retryable: bool,
+    attempts: Vec<ct_domain::spend::AttemptSpend>,
+) -> ActivityError {
+    ActivityError::application(
+        ApplicationFailure::builder(message)
+            .type_name(type_name.to_owned())
+            .non_retryable(non_retryable)
+            .details(attempts)
+            .build(),
+    )
+}
+
 pub fn retryable(message: String) -> ActivityError {
     typed(AGENT_FAILED, message, false)
 }

@@ -18,6 +18,9 @@ pub struct AgentTask {
     /// scheduled again counts on from them, and restores the snapshot on its first attempt.
     #[serde(default)]
     pub earlier_attempts: u32,
+    /// What those earlier attempts used, so that the run's figures keep counting them.
+    #[serde(default)]
+    pub earlier_spend: Vec<ct_domain::spend::AttemptSpend>,
     /// What the workflow had spent before this run, so that the executor's live `cost.updated`
     /// events can give the workflow's total too.
     #[serde(default)]
@@ -28,6 +31,10 @@ pub struct AgentTask {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct AgentReport {
     pub attempt: u32,
+    /// The attempts before this one that failed or were lost, with what they used; the
+    /// figures below are this attempt's alone.
+    #[serde(default)]
+    pub earlier: Vec<ct_domain::spend::AttemptSpend>,
     pub session_id: String,
     pub num_turns: u32,
     pub input_tokens: u64,

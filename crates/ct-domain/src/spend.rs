@@ -40,3 +40,74 @@ pub struct LiveSpend {
     /// Model responses so far.
     pub responses: u32,
 }
+
+/// How an attempt of an agent run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Completed,
+    /// The agent failed (an API error, a crash, a timeout); its CLI reported the figures.
+    Failed,
+    /// Its executor died, lost Temporal or was stopped: the figures are the last ones its
+    /// heartbeats carried.
+    Lost,
+}
+
+/// What one finished attempt of an agent run used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptSpend {
+    pub attempt: u32,
+    pub outcome: AttemptOutcome,
+    pub tokens: Tokens,
+    pub cost_usd: f64,
+    /// False when part of the attempt ran on a model the price table lacks: `cost_usd` then
+    /// leaves that part out.
+    #[serde(default = "priced")]
+    pub priced: bool,
+}
+
+fn priced() -> bool {
+    true
+}
+
+impl AttemptSpend {
+    /// An attempt lost with its executor, from the last figures its heartbeats carried.
+    pub fn lost(live: &LiveSpend) -> Self {
+        Self {
+            attempt: live.attempt,
+            outcome: AttemptOutcome::Lost,
+            tokens: live.tokens,
+            cost_usd: live.cost_usd.unwrap_or(0.0),
+            priced: live.cost_usd.is_some(),
+        }
+    }
+}
+
+/// What an agent run's heartbeats carry: the attempts before the running one (Temporal hands
+/// the last heartbeat to the next attempt, so the list survives retries and lost executors),
+/// and the running one's figures so far.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunHeartbeat {
+    #[serde(default)]
+    pub earlier: Vec<AttemptSpend>,
+    #[serde(default)]
+    pub current: Option<LiveSpend>,
+}
+
+impl RunHeartbeat {
+    /// Every attempt these details know of, the running one counted as lost: what the next
+    /// attempt inherits when this one died without a word.
+    pub fn into_attempts(self) -> Vec<AttemptSpend> {
+        let mut attempts = self.earlier;
+        attempts.extend(self.current.as_ref().map(AttemptSpend::lost));
+        attempts
+    }
+}
+
+/// The sum of `attempts`' tokens and cost.
+pub fn total(attempts: &[AttemptSpend]) -> (Tokens, f64) {
+    attempts.iter().fold((Tokens::default(), 0.0), |(mut tokens, cost), attempt| {
+        tokens += attempt.tokens;
+        (tokens, cost + attempt.cost_usd)
+    })
+}

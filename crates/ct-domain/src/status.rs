@@ -112,6 +112,10 @@ pub struct StageStatus {
     /// token and cost fields then include them). Filled in by `status`, not by the workflow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<crate::spend::LiveSpend>,
+    /// Every finished attempt of the stage's agent run with what it used; the stage's token
+    /// and cost fields are their sum, failed and lost attempts included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempt_history: Vec<crate::spend::AttemptSpend>,
 }
 
 impl StageStatus {

@@ -47,6 +47,11 @@ impl<'a> Guard<'a> {
         self.lease.report(details);
     }
 
+    /// Records `details` as the attempt's last heartbeat (see [`crate::Lease::report_last`]).
+    pub async fn report_last(&self, details: serde_json::Value) {
+        self.lease.report_last(details).await;
+    }
+
     /// Drives `work` while the attempt is ours. On an interruption `work` is dropped, so
     /// whatever it runs must die with it (or be stopped by the caller before returning).
     pub async fn run<T>(&self, work: impl Future<Output = T>) -> Result<T, Interruption> {

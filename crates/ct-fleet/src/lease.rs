@@ -80,6 +80,15 @@ impl<'a> Lease<'a> {
         *self.details.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(details);
     }
 
+    /// Records `details` as the attempt's last heartbeat: the SDK sends the last recorded
+    /// details with the attempt's failure, and Temporal hands them to the next attempt.
+    pub async fn report_last(&self, details: serde_json::Value) {
+        self.report(details.clone());
+        if let Err(err) = self.ctx.record_heartbeat(details).await {
+            tracing::warn!(%err, "cannot record the attempt's last figures");
+        }
+    }
+
     fn details(&self) -> Option<serde_json::Value> {
         self.details.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use ct_domain::spend::AttemptOutcome;
 use ct_domain::{StageState, WorkflowStatus};
 
 pub(crate) fn status_table(status: &WorkflowStatus) -> String {
@@ -48,6 +49,14 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
         "\ntotal     {} tokens, ${:.4}",
         status.total_tokens, status.total_cost_usd
     );
+    for stage in status.stages.iter().filter(|stage| stage.attempt_history.iter().any(|a| a.outcome != AttemptOutcome::Completed)) {
+        let attempts: Vec<String> = stage
+            .attempt_history
+            .iter()
+            .map(|a| format!("{} {} (${:.4})", a.attempt, json_name(&a.outcome), a.cost_usd))
+            .collect();
+        let _ = writeln!(out, "attempts  {}: {}", stage.name, attempts.join(", "));
+    }
     for (stage, live) in status.stages.iter().filter_map(|stage| Some((stage, stage.live.as_ref()?))) {
         let cost = match live.cost_usd {
             Some(usd) => format!("${usd:.4}"),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use ct_contracts::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
 use ct_contracts::{AgentReport, AgentTask, RefusedAccess, names};
+use ct_domain::spend::AttemptSpend;
 use ct_events::data::AgentProgress as ProgressEvent;
 use ct_events::{CloudEvent, EventData, Publisher};
 use ct_fleet::{RunInfo, RunRegistry};
@@ -85,13 +86,15 @@ impl AgentActivities {
         // Heartbeats start before anything else: Temporal's heartbeat clock runs from the
         // attempt's start, and restoring a snapshot or starting the CLI can take seconds.
         let guard = ct_fleet::Guard::new(ctx, &ticket);
+        let mut live = LiveFigures::new(ctx, &task, attempt);
+        // Before the first heartbeat, which would otherwise replace the previous attempt's.
+        guard.report(live.starting());
         let who = format!("executor {}", self.identity);
         let started = guard.run(self.prepare(&task, run_id, attempt)).await;
         let mut run = match started {
             Ok(started) => started?,
             Err(interruption) => return Err(interruption.into_activity_error(&who)),
         };
-        let mut live = LiveFigures::new(&task, info.workflow_id.clone(), attempt);
         let waiting = async {
             loop {
                 match run.events.recv().await.and_then(|e| e.event) {
@@ -111,9 +114,15 @@ impl AgentActivities {
         // Whatever ended the wait, the agent is dead before the attempt is given back.
         run.stop().await;
         match outcome {
+            Ok(Some(result)) if result.success => {
+                record_run(&tracing::Span::current(), &result);
+                Ok(into_report(result, attempt, &self.identity, live.earlier()))
+            }
             Ok(Some(result)) => {
                 record_run(&tracing::Span::current(), &result);
-                into_report(result, attempt, &self.identity)
+                let (attempts, details) = live.failed(&result);
+                guard.report_last(details).await;
+                Err(failure_of(result, attempts))
             }
             Ok(None) => Err(failure::retryable(format!("{who}: the agent's run ended without a result"))),
             Err(interruption) => {
@@ -211,28 +220,31 @@ fn log_progress(kind: Option<agent_progress::Kind>) {
     }
 }
 
-fn into_report(result: AgentResult, attempt: u32, identity: &str) -> Result<AgentReport, ActivityError> {
-    if !result.success {
-        let failure = result.failure.unwrap_or_default();
-        let kind = FailureKind::try_from(failure.kind).unwrap_or(FailureKind::Agent);
-        let message = format!(
-            "agent failed ({}): {} [exit code {}, {} turns, ${:.4} spent]",
-            kind.as_str_name().trim_start_matches("FAILURE_KIND_").to_lowercase(),
-            failure.message,
-            result.exit_code,
-            result.num_turns,
-            result.total_cost_usd
-        );
-        return Err(match kind {
-            FailureKind::Auth => failure::non_retryable(AGENT_AUTH_FAILED, message),
-            FailureKind::MaxTurns => failure::non_retryable(AGENT_MAX_TURNS, message),
-            _ => failure::retryable(message),
-        });
+/// A failed run as the activity's failure, with every attempt's figures (this one's last).
+fn failure_of(result: AgentResult, attempts: Vec<AttemptSpend>) -> ActivityError {
+    let failure = result.failure.unwrap_or_default();
+    let kind = FailureKind::try_from(failure.kind).unwrap_or(FailureKind::Agent);
+    let message = format!(
+        "agent failed ({}): {} [exit code {}, {} turns, ${:.4} spent]",
+        kind.as_str_name().trim_start_matches("FAILURE_KIND_").to_lowercase(),
+        failure.message,
+        result.exit_code,
+        result.num_turns,
+        result.total_cost_usd
+    );
+    match kind {
+        FailureKind::Auth => failure::with_attempts(AGENT_AUTH_FAILED, message, true, attempts),
+        FailureKind::MaxTurns => failure::with_attempts(AGENT_MAX_TURNS, message, true, attempts),
+        _ => failure::with_attempts(failure::AGENT_FAILED, message, false, attempts),
     }
+}
+
+fn into_report(result: AgentResult, attempt: u32, identity: &str, earlier: Vec<AttemptSpend>) -> AgentReport {
     let usage = result.usage.unwrap_or_default();
     let changes = result.changes.unwrap_or_default();
-    Ok(AgentReport {
+    AgentReport {
         attempt,
+        earlier,
         session_id: result.session_id,
         num_turns: result.num_turns,
         input_tokens: usage.input_tokens,
@@ -252,5 +264,5 @@ fn into_report(result: AgentResult, attempt: u32, identity: &str) -> Result<Agen
             .into_iter()
             .map(|r| RefusedAccess { tool: r.tool, target: r.target, error: r.error })
             .collect(),
-    })
+    }
 }

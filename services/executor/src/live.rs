@@ -1,13 +1,14 @@
-//! A run's figures while it streams: into the attempt's heartbeats (what `status` shows) and
-//! out as `cost.updated` events, at most one a second.
+//! A run's figures while it streams: into the attempt's heartbeats (what `status` shows, and
+//! what the next attempt inherits) and out as `cost.updated` events, at most one a second.
 
 use std::time::{Duration, Instant};
 
 use ct_contracts::AgentTask;
-use ct_domain::spend::{LiveSpend, Tokens};
+use ct_domain::spend::{AttemptOutcome, AttemptSpend, LiveSpend, RunHeartbeat, Tokens};
 use ct_events::data::{CostUpdated, TokenUsage};
 use ct_events::{CloudEvent, EventData, Publisher};
-use ct_proto::executor::UsageSoFar;
+use ct_proto::executor::{AgentResult, UsageSoFar};
+use temporalio_sdk::activities::ActivityContext;
 
 use crate::activity::EVENT_SOURCE;
 
@@ -17,15 +18,28 @@ pub(crate) struct LiveFigures<'a> {
     task: &'a AgentTask,
     workflow_id: Option<String>,
     attempt: u32,
+    /// The run's attempts before this one.
+    earlier: Vec<AttemptSpend>,
     last_event: Option<Instant>,
 }
 
 impl<'a> LiveFigures<'a> {
-    pub(crate) fn new(task: &'a AgentTask, workflow_id: Option<String>, attempt: u32) -> Self {
-        Self { task, workflow_id, attempt, last_event: None }
+    pub(crate) fn new(ctx: &ActivityContext, task: &'a AgentTask, attempt: u32) -> Self {
+        Self {
+            task,
+            workflow_id: ctx.info().workflow_id.clone(),
+            attempt,
+            earlier: earlier_attempts(ctx, task),
+            last_event: None,
+        }
     }
 
-    /// The attempt's figures after `usage`, as heartbeat details; publishes them as
+    /// What the run's heartbeats carry before its first model response ends.
+    pub(crate) fn starting(&self) -> serde_json::Value {
+        heartbeat(&self.earlier, None)
+    }
+
+    /// The run's figures after `usage`, as heartbeat details; publishes them as
     /// `cost.updated` unless one went out less than a second ago.
     pub(crate) fn update(&mut self, usage: &UsageSoFar, events: &Publisher) -> serde_json::Value {
         let tokens = usage.tokens.unwrap_or_default();
@@ -47,20 +61,49 @@ impl<'a> LiveFigures<'a> {
             self.last_event = Some(Instant::now());
             events.publish(CloudEvent::new(EVENT_SOURCE, EventData::CostUpdated(self.event(workflow_id, &spend))));
         }
-        serde_json::to_value(&spend).unwrap_or_default()
+        heartbeat(&self.earlier, Some(spend))
+    }
+
+    /// The attempts before this one, for a report that succeeded.
+    pub(crate) fn earlier(&self) -> Vec<AttemptSpend> {
+        self.earlier.clone()
+    }
+
+    /// Every attempt so far, this failed one last with the CLI's figures: what its failure
+    /// carries to the workflow and its last heartbeat to the next attempt.
+    pub(crate) fn failed(&self, result: &AgentResult) -> (Vec<AttemptSpend>, serde_json::Value) {
+        let usage = result.usage.unwrap_or_default();
+        let mut attempts = self.earlier.clone();
+        attempts.push(AttemptSpend {
+            attempt: self.attempt,
+            outcome: AttemptOutcome::Failed,
+            tokens: Tokens {
+                input: usage.input_tokens,
+                output: usage.output_tokens,
+                cache_read: usage.cache_read_tokens,
+                cache_write: usage.cache_write_tokens,
+            },
+            cost_usd: result.total_cost_usd,
+            priced: true,
+        });
+        let details = heartbeat(&attempts, None);
+        (attempts, details)
     }
 
     fn event(&self, workflow_id: &str, spend: &LiveSpend) -> CostUpdated {
-        let stage_cost_usd = spend.cost_usd.unwrap_or(0.0);
+        let (earlier_tokens, earlier_usd) = ct_domain::spend::total(&self.earlier);
+        let stage_cost_usd = earlier_usd + spend.cost_usd.unwrap_or(0.0);
+        let mut tokens = earlier_tokens;
+        tokens += spend.tokens;
         CostUpdated {
             workflow_id: workflow_id.to_owned(),
             stage: stage_of(&self.task.run_id).to_owned(),
             model: Some(spend.model.clone()).filter(|m| !m.is_empty()),
             tokens: TokenUsage {
-                input_tokens: spend.tokens.input,
-                output_tokens: spend.tokens.output,
-                cache_read_tokens: spend.tokens.cache_read,
-                cache_write_tokens: spend.tokens.cache_write,
+                input_tokens: tokens.input,
+                output_tokens: tokens.output,
+                cache_read_tokens: tokens.cache_read,
+                cache_write_tokens: tokens.cache_write,
             },
             stage_cost_usd,
             total_cost_usd: self.task.spent_before_usd + stage_cost_usd,
@@ -68,6 +111,24 @@ impl<'a> LiveFigures<'a> {
             priced: spend.cost_usd.is_some(),
         }
     }
+}
+
+/// The attempts before this one: the last heartbeat of the previous attempt, which Temporal
+/// hands on (a lost attempt's running figures count as lost), else what the workflow passed
+/// from earlier schedulings of the run.
+fn earlier_attempts(ctx: &ActivityContext, task: &AgentTask) -> Vec<AttemptSpend> {
+    match ctx.heartbeat_details().deserialize::<RunHeartbeat>() {
+        Ok(Some(previous)) => previous.into_attempts(),
+        Ok(None) => task.earlier_spend.clone(),
+        Err(err) => {
+            tracing::warn!(%err, "cannot read the previous attempt's figures; counting from the workflow's");
+            task.earlier_spend.clone()
+        }
+    }
+}
+
+fn heartbeat(earlier: &[AttemptSpend], current: Option<LiveSpend>) -> serde_json::Value {
+    serde_json::to_value(RunHeartbeat { earlier: earlier.to_vec(), current }).unwrap_or_default()
 }
 
 /// The stage (or feature branch) of a run id `<workflow id>/<stage>`.

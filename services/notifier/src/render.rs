@@ -108,7 +108,7 @@ pub(crate) fn notice(event: &CloudEvent) -> Notice {
             facts.push(("Tokens", tokens(&data.tokens)));
             facts.push(("Stage cost", dollars(data.stage_cost_usd)));
             facts.push(("Total cost", dollars(data.total_cost_usd)));
-            "Cost update".to_owned()
+            if data.running { "Cost so far".to_owned() } else { "Cost update".to_owned() }
         }
         EventData::TestsCompleted(data) => {
             facts.push(("Stage", data.stage.clone()));

@@ -304,7 +304,8 @@ impl Stack {
     }
 
     /// How many events of each type (without the `dev.claude-temporal.` prefix) workflow `id`
-    /// published, as `watch --json` replays them once the workflow has ended.
+    /// published, as `watch --json` replays them once the workflow has ended; the executors'
+    /// running `cost.updated` figures count as `cost.updated (running)`.
     pub fn event_counts(&self, id: &str) -> std::collections::BTreeMap<String, usize> {
         let watch = self.cli(&["watch", id, "--json"]);
         assert_eq!(watch.code, 0, "watch {id}: {}", watch.stderr);
@@ -312,8 +313,12 @@ impl Stack {
         for line in watch.stdout.lines() {
             let event: serde_json::Value = serde_json::from_str(line).expect("CloudEvents JSON");
             assert_eq!(event["data"]["workflow_id"], id, "{event}");
-            let kind = event["type"].as_str().unwrap_or_default().trim_start_matches("dev.claude-temporal.");
-            *counts.entry(kind.to_owned()).or_default() += 1;
+            let mut kind = event["type"].as_str().unwrap_or_default().trim_start_matches("dev.claude-temporal.").to_owned();
+            // The executors' live figures while a stage runs, apart from the workflow's final ones.
+            if event["data"]["running"] == true {
+                kind.push_str(" (running)");
+            }
+            *counts.entry(kind).or_default() += 1;
         }
         counts
     }

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use ct_domain::spend::AttemptOutcome;
 use ct_domain::{RunState, StageState, WorkflowStatus};
 use ct_e2e::{Stack, StackOptions, example, git_project};
 use ct_scripted_model::Scenario;
@@ -130,4 +131,75 @@ async fn status_and_events_show_tokens_and_cost_growing_while_the_agent_runs() {
     assert_eq!(last[0]["running"], false, "the workflow's final figures come last: {costs:?}");
     assert!((last[0]["stage_cost_usd"].as_f64().unwrap() - priced(input, output)).abs() < 1e-9);
     assert!(!stack.logs().contains("differ by more than 1%"), "live pricing disagreed with the CLI's");
+}
+
+/// A first response that works, then one the API fails with a 500 (`times` times).
+fn failing_script(feature: &str, times: u32) -> serde_json::Value {
+    serde_json::json!({
+        "name": feature,
+        "match": format!("Feature: {feature}"),
+        "turns": [
+            {
+                "tool_uses": [{ "name": "Write", "input": { "file_path": "{cwd}/half.txt", "content": "half\n" } }],
+                "usage": { "input_tokens": 1000, "output_tokens": 200 }
+            },
+            { "text": "Built.", "usage": { "input_tokens": 1300, "output_tokens": 300 }, "fail_first": { "status": 500, "times": times } }
+        ]
+    })
+}
+
+fn start_one(stack: &Stack, feature: &str) -> String {
+    let project = git_project(&example("textstats"));
+    let stages = stack.dir.path().join("stages.toml");
+    std::fs::write(&stages, ONE_STAGE).unwrap();
+    let out = stack.cli(&[
+        "start",
+        project.path().to_str().unwrap(),
+        "--stages",
+        stages.to_str().unwrap(),
+        "--features",
+        feature,
+        "--json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The project lives as long as the stack's temp dir would; the workflow needs it until it ends.
+    std::mem::forget(project);
+    out.json()["workflow_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_attempts_count_in_the_stage_and_a_stage_that_fails_shows_what_it_spent() {
+    let scenario = serde_json::json!({ "scripts": [failing_script("flaky", 1), failing_script("broken", 99)] });
+    let stack = Stack::start(StackOptions::new(Scenario::from_json(&scenario.to_string()).unwrap())).await;
+    let flaky = start_one(&stack, "flaky");
+    let broken = start_one(&stack, "broken");
+    let first = priced(1000, 200);
+
+    let result = stack.cli(&["result", &flaky, "--json"]);
+    assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    let stage = &status.stages[0];
+    let history: Vec<(u32, AttemptOutcome, u64, u64)> =
+        stage.attempt_history.iter().map(|a| (a.attempt, a.outcome, a.tokens.input, a.tokens.output)).collect();
+    assert_eq!(
+        history,
+        [(1, AttemptOutcome::Failed, 1000, 200), (2, AttemptOutcome::Completed, 2300, 500)],
+        "the failed attempt's first response counts: {stage:?}\n{}", stack.logs()
+    );
+    assert_eq!((stage.attempts, stage.input_tokens, stage.output_tokens), (2, 3300, 700));
+    assert!((stage.cost_usd - (first + priced(2300, 500))).abs() < 1e-9, "{}", stage.cost_usd);
+    assert!((status.total_cost_usd - stage.cost_usd).abs() < 1e-12);
+
+    let human = stack.cli(&["status", &flaky]).stdout;
+    assert!(human.contains("attempts  build: 1 failed ($0.0080), 2 completed ($0.0192)"), "{human}");
+
+    let result = stack.cli(&["result", &broken, "--json"]);
+    assert_eq!(result.code, 1, "{}", result.stdout);
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    let stage = &status.stages[0];
+    assert_eq!(stage.attempts, 3, "{stage:?}");
+    assert_eq!(stage.attempt_history.len(), 3, "{stage:?}");
+    assert!(stage.attempt_history.iter().all(|a| a.outcome == AttemptOutcome::Failed && a.tokens.output == 200));
+    assert!((stage.cost_usd - 3.0 * first).abs() < 1e-9, "a failed stage shows what its attempts spent: {}", stage.cost_usd);
+    assert!((status.total_cost_usd - 3.0 * first).abs() < 1e-9);
 }

@@ -43,8 +43,12 @@ async fn workflow_events_survive_a_nats_restart_and_watch_shows_them() {
     }
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for event in &events {
-        let kind = event["type"].as_str().unwrap().trim_start_matches("dev.claude-temporal.");
-        *counts.entry(kind.to_owned()).or_default() += 1;
+        let mut kind = event["type"].as_str().unwrap().trim_start_matches("dev.claude-temporal.").to_owned();
+        // The executors' live figures while a stage runs, apart from the workflow's final ones.
+        if event["data"]["running"] == true {
+            kind.push_str(" (running)");
+        }
+        *counts.entry(kind).or_default() += 1;
     }
     let expect = |kind: &str, n: usize| assert_eq!(counts.get(kind).copied().unwrap_or(0), n, "{kind} in {counts:?}");
     expect("workflow.started", 1);
@@ -58,17 +62,19 @@ async fn workflow_events_survive_a_nats_restart_and_watch_shows_them() {
     expect("approval.granted", 1);
     expect("workflow.completed", 1);
     assert!(counts.get("agent.progress").copied().unwrap_or(0) >= 6, "{counts:?}");
+    assert!(counts.get("cost.updated (running)").copied().unwrap_or(0) >= 6, "a running figure per stage: {counts:?}");
     // Progress comes straight from the executor that runs the agent, so across publishers the
     // stream's order is arrival order; the workflow's own events keep theirs.
     let from = |source: &'static str| events.iter().filter(move |e| e["source"] == source);
     assert!(
-        from("/claude-temporal/executor").all(|e| e["type"] == "dev.claude-temporal.agent.progress"),
-        "the executor publishes the agent's progress"
+        from("/claude-temporal/executor").all(|e| e["type"] == "dev.claude-temporal.agent.progress"
+            || (e["type"] == "dev.claude-temporal.cost.updated" && e["data"]["running"] == true)),
+        "the executor publishes the agent's progress and live figures"
     );
     assert_eq!(
         from("/claude-temporal/executor").count(),
-        counts["agent.progress"],
-        "all progress comes from the executor"
+        counts["agent.progress"] + counts["cost.updated (running)"],
+        "all progress and live figures come from the executor"
     );
     let first = from("/claude-temporal/worker").next().unwrap()["type"].as_str().unwrap();
     let last = from("/claude-temporal/worker").next_back().unwrap()["type"].as_str().unwrap();

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use ct_domain::spend::AttemptOutcome;
 use ct_domain::{RunState, StageState, WorkflowStatus};
 use ct_e2e::{Stack, StackOptions, example, git_project, processes_matching};
 use ct_scripted_model::Scenario;
@@ -237,7 +238,10 @@ async fn an_executor_killed_mid_run_loses_the_attempt_to_another_which_starts_fr
     wait_for("the first attempt hangs", Duration::from_secs(60), &stack, || {
         project.path().join("half-done.txt").exists() && !processes_matching(HANGING).is_empty()
     });
-    let running = stack.wait_for_status(&id, "the stage names its executor", |s| s.stages[0].executor_id.is_some());
+    // Once the attempt's heartbeats carry its first response's figures, they outlive it.
+    let running = stack.wait_for_status(&id, "the stage's live figures", |s| {
+        s.stages[0].executor_id.is_some() && s.stages[0].live.as_ref().is_some_and(|live| live.responses == 1)
+    });
     let victim_id = running.stages[0].executor_id.clone().unwrap();
     let victim = stack
         .executors
@@ -255,6 +259,10 @@ async fn an_executor_killed_mid_run_loses_the_attempt_to_another_which_starts_fr
     assert_ne!(survivor, victim_id, "the retry ran on the killed executor");
     assert!(!project.path().join("half-done.txt").exists(), "the retry did not start from the snapshot");
     assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
+    // The lost attempt's first response counts, as its last heartbeat had it.
+    let history: Vec<_> = stage.attempt_history.iter().map(|a| (a.attempt, a.outcome, a.tokens.input, a.tokens.output)).collect();
+    assert_eq!(history, [(1, AttemptOutcome::Lost, 10, 5), (2, AttemptOutcome::Completed, 32, 13)], "{stage:?}");
+    assert_eq!((stage.input_tokens, stage.output_tokens), (42, 18));
     eprintln!("attempt 2 completed {:.1} s after the executor was killed", killed_at.elapsed().as_secs_f64());
 }
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ct_contracts::names;
-use ct_domain::spend::LiveSpend;
+use ct_domain::spend::{self, RunHeartbeat};
 use ct_domain::{StageState, WorkflowStatus};
 use temporalio_common::protos::temporal::api::common::v1::Payloads;
 use temporalio_client::WorkflowDescribeOptions;
@@ -25,7 +25,7 @@ pub(super) struct Pending {
     /// The worker running it (or that ran its last attempt).
     pub(super) worker: Option<String>,
     /// An agent run's figures so far, from its last heartbeat.
-    pub(super) live: Option<LiveSpend>,
+    pub(super) live: Option<RunHeartbeat>,
 }
 
 impl Pending {
@@ -50,7 +50,7 @@ impl Pending {
 }
 
 /// The executor's figures in an agent run's heartbeat details (JSON), if it sent any.
-fn live_spend(details: &Payloads) -> Option<LiveSpend> {
+fn live_spend(details: &Payloads) -> Option<RunHeartbeat> {
     serde_json::from_slice(&details.payloads.first()?.data).ok()
 }
 
@@ -89,16 +89,22 @@ pub(super) fn overlay(status: &mut WorkflowStatus, pending: &[Pending]) {
         }
         None if wanted == names::RUN_AGENT => {
             status.stages[index].executor_id = activity.worker.clone();
-            // The running attempt's figures so far join the stage's (those of earlier stages
-            // and finished attempts are the workflow's own).
-            if let Some(live) = activity.live.clone() {
+            // The workflow learns of the run's attempts when it ends; until then the stage's
+            // figures are those of its finished attempts and the running one's so far.
+            if let Some(heartbeat) = activity.live.clone() {
                 let stage = &mut status.stages[index];
-                stage.input_tokens += live.tokens.input;
-                stage.output_tokens += live.tokens.output;
-                stage.cache_read_tokens += live.tokens.cache_read;
-                stage.cache_write_tokens += live.tokens.cache_write;
-                stage.cost_usd += live.cost_usd.unwrap_or(0.0);
-                stage.live = Some(live);
+                let (mut tokens, mut cost_usd) = spend::total(&heartbeat.earlier);
+                if let Some(current) = &heartbeat.current {
+                    tokens += current.tokens;
+                    cost_usd += current.cost_usd.unwrap_or(0.0);
+                }
+                stage.input_tokens = tokens.input;
+                stage.output_tokens = tokens.output;
+                stage.cache_read_tokens = tokens.cache_read;
+                stage.cache_write_tokens = tokens.cache_write;
+                stage.cost_usd = cost_usd;
+                stage.attempt_history = heartbeat.earlier;
+                stage.live = heartbeat.current;
                 status.refresh_totals();
             }
         }

@@ -102,11 +102,16 @@ fn render(event: &CloudEvent) -> String {
             None => format!("  {}: {}", d.stage, d.message),
         },
         EventData::CostUpdated(d) => format!(
-            "  {}: {} tokens, ${:.4} (workflow ${:.4})",
+            "  {}: {} tokens, ${:.4} (workflow ${:.4}){}",
             d.stage,
             d.tokens.total(),
             d.stage_cost_usd,
-            d.total_cost_usd
+            d.total_cost_usd,
+            match (d.running, d.priced) {
+                (true, true) => " so far",
+                (true, false) => " so far, leaving out a model the price table lacks",
+                (false, _) => "",
+            }
         ),
         EventData::TestsCompleted(d) => format!(
             "  {}: {} {} passed, {} failed, {} skipped{}",

@@ -4,6 +4,8 @@
 //! attempts a failing agent gets.
 
 use ct_contracts::{AgentReport, AgentTask, StageActivities};
+use ct_domain::spend::{AttemptSpend, RunHeartbeat};
+use temporalio_common::error::IncomingError;
 use temporalio_sdk::{ActivityExecutionError, TimeoutType, WorkflowContext};
 
 use super::options;
@@ -28,6 +30,7 @@ pub(super) async fn run_agent<W>(
             Err(err) if lost_with_its_executor(&err) && rescheduled < LOST_RUN_RESCHEDULES && ctx.patched(RESCHEDULE_PATCH) => {
                 rescheduled += 1;
                 task.earlier_attempts += options::AGENT_ATTEMPTS;
+                task.earlier_spend = attempts_of(&err);
                 tracing::warn!(
                     run_id = %task.run_id,
                     rescheduled,
@@ -46,4 +49,24 @@ fn lost_with_its_executor(err: &ActivityExecutionError) -> bool {
         return false;
     };
     failure.as_timeout().is_some_and(|timeout| timeout.timeout_type() == TimeoutType::Heartbeat)
+}
+
+/// Every attempt a failed agent run made, with what each used: carried by the executor's
+/// failure, or by the last heartbeat when the last attempt was lost. Empty when neither says.
+pub(super) fn attempts_of(err: &ActivityExecutionError) -> Vec<AttemptSpend> {
+    let ActivityExecutionError::Failed(failure) = err else {
+        return Vec::new();
+    };
+    let attempts = match failure.cause() {
+        Some(IncomingError::Application(application)) => application.details::<Vec<AttemptSpend>>(),
+        Some(IncomingError::Timeout(timeout)) => {
+            timeout.last_heartbeat_details::<RunHeartbeat>().map(|details| details.map(RunHeartbeat::into_attempts))
+        }
+        _ => Ok(None),
+    };
+    attempts
+        .inspect_err(|err| tracing::warn!(%err, "cannot read the failed agent run's figures"))
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use ct_domain::spend::{self, AttemptOutcome, AttemptSpend, Tokens};
 use ct_domain::{ApprovalDecision, DevelopInput, RunState, StagePlan, StageState, StageStatus, WorkflowStatus};
 use ct_workspace::Snapshot;
 use temporalio_macros::{workflow, workflow_methods};
@@ -217,12 +218,17 @@ async fn run_stage(
         prompt: stage.prompt.clone(),
         settings: settings.clone(),
         earlier_attempts: 0,
+        earlier_spend: Vec::new(),
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
     };
     let report = agent_run::run_agent(ctx, task).await;
     let report = match report {
         Ok(report) => report,
         Err(err) => {
+            ctx.state_mut(|s| {
+                record_attempts(s.stage_mut(index), agent_run::attempts_of(&err));
+                s.status.refresh_totals();
+            });
             let stop = activity_stop(&stage.name, "agent", &err);
             return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
         }
@@ -235,7 +241,7 @@ async fn run_stage(
             stage: stage.name.clone(),
             model: Some(report.model.clone()).filter(|m| !m.is_empty()),
             tokens: events::tokens(&s.status.stages[index]),
-            stage_cost_usd: report.cost_usd,
+            stage_cost_usd: s.status.stages[index].cost_usd,
             total_cost_usd: s.status.total_cost_usd,
             running: false,
             priced: true,
@@ -417,16 +423,40 @@ async fn await_approval(
 }
 
 pub(super) fn record_agent(status: &mut StageStatus, report: &AgentReport) {
-    status.attempts = report.attempt;
-    status.input_tokens = report.input_tokens;
-    status.output_tokens = report.output_tokens;
-    status.cache_read_tokens = report.cache_read_tokens;
-    status.cache_write_tokens = report.cache_write_tokens;
-    status.cost_usd = report.cost_usd;
+    let mut history = report.earlier.clone();
+    history.push(AttemptSpend {
+        attempt: report.attempt,
+        outcome: AttemptOutcome::Completed,
+        tokens: Tokens {
+            input: report.input_tokens,
+            output: report.output_tokens,
+            cache_read: report.cache_read_tokens,
+            cache_write: report.cache_write_tokens,
+        },
+        cost_usd: report.cost_usd,
+        priced: true,
+    });
+    record_attempts(status, history);
     status.files_changed = report.files_changed.clone();
     status.lines_added = report.lines_added;
     status.lines_removed = report.lines_removed;
     status.executor_id = Some(report.executor_id.clone()).filter(|id| !id.is_empty());
+}
+
+/// Puts every attempt of the stage's agent run on it; the stage's figures are their sum, so
+/// failed and lost attempts count. A failure that says nothing of them leaves the stage as it is.
+pub(super) fn record_attempts(status: &mut StageStatus, history: Vec<AttemptSpend>) {
+    let Some(last) = history.last() else {
+        return;
+    };
+    status.attempts = last.attempt;
+    let (tokens, cost_usd) = spend::total(&history);
+    status.input_tokens = tokens.input;
+    status.output_tokens = tokens.output;
+    status.cache_read_tokens = tokens.cache_read;
+    status.cache_write_tokens = tokens.cache_write;
+    status.cost_usd = cost_usd;
+    status.attempt_history = history;
 }
 
 pub(super) fn tests_failure(stage: &str, tests: &TestReport) -> String {

@@ -18,7 +18,7 @@ use temporalio_sdk::{
     WorkflowResult, WorkflowTermination,
 };
 
-use super::develop::{WorkflowError, elapsed_ms, now, record_agent, tests_failure};
+use super::develop::{WorkflowError, elapsed_ms, now, record_agent, record_attempts, tests_failure};
 use super::events::{self, emit};
 use super::{agent_run, gate, options, snapshots, spans};
 use tracing::Instrument as _;
@@ -212,12 +212,17 @@ async fn iteration(
         settings: input.agent.clone(),
         restore_on_retry: Some(snapshot.reference.clone()),
         earlier_attempts: 0,
+        earlier_spend: Vec::new(),
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
     };
     let agent = agent_run::run_agent(ctx, task).await;
     let report = match agent {
         Ok(report) => report,
         Err(err) => {
+            ctx.state_mut(|s| {
+                record_attempts(&mut s.status.stages[index], agent_run::attempts_of(&err));
+                s.status.refresh_totals();
+            });
             return Err(match stop(&name, "agent", &err) {
                 End::Failed(message) => {
                     // A failed run's half-done edits are no iteration's result.
@@ -239,7 +244,7 @@ async fn iteration(
             stage: name.clone(),
             model: Some(report.model.clone()).filter(|m| !m.is_empty()),
             tokens: events::tokens(&s.status.stages[index]),
-            stage_cost_usd: report.cost_usd,
+            stage_cost_usd: s.status.stages[index].cost_usd,
             total_cost_usd: s.status.total_cost_usd,
             running: false,
             priced: true,

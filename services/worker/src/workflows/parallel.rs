@@ -15,7 +15,7 @@ use temporalio_sdk::{
     WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
-use super::develop::{WorkflowError, elapsed_ms, now, record_agent};
+use super::develop::{WorkflowError, elapsed_ms, now, record_agent, record_attempts};
 use super::events::{self, emit};
 use super::gate::{self, Verdict};
 use super::{agent_run, options, spans};
@@ -395,9 +395,19 @@ async fn feature(
         // every attempt starts from.
         restore_on_retry: Some("HEAD".to_owned()),
         earlier_attempts: 0,
+        earlier_spend: Vec::new(),
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
     };
-    let report = agent_run::run_agent(ctx, agent_task).await.map_err(|err| failure("agent", &err))?;
+    let report = match agent_run::run_agent(ctx, agent_task).await {
+        Ok(report) => report,
+        Err(err) => {
+            ctx.state_mut(|s| {
+                record_attempts(&mut s.status.stages[0], agent_run::attempts_of(&err));
+                s.status.refresh_totals();
+            });
+            return Err(failure("agent", &err));
+        }
+    };
     ctx.state_mut(|s| {
         record_agent(&mut s.status.stages[0], &report);
         s.status.refresh_totals();
