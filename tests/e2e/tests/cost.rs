@@ -51,20 +51,7 @@ fn priced(input: u64, output: u64) -> f64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn status_and_events_show_tokens_and_cost_growing_while_the_agent_runs() {
     let stack = Stack::start(StackOptions::new(slow_scenario())).await;
-    let project = git_project(&example("textstats"));
-    let stages = stack.dir.path().join("stages.toml");
-    std::fs::write(&stages, ONE_STAGE).unwrap();
-    let started = stack.cli(&[
-        "start",
-        project.path().to_str().unwrap(),
-        "--stages",
-        stages.to_str().unwrap(),
-        "--features",
-        "live cost",
-        "--json",
-    ]);
-    assert_eq!(started.code, 0, "{}", started.stderr);
-    let id = started.json()["workflow_id"].as_str().unwrap().to_owned();
+    let (_project, id) = start_one(&stack, "live cost");
 
     // Every distinct figure `status --json` showed while the stage ran.
     let mut seen: Vec<(u32, u64, f64)> = Vec::new();
@@ -148,7 +135,8 @@ fn failing_script(feature: &str, times: u32) -> serde_json::Value {
     })
 }
 
-fn start_one(stack: &Stack, feature: &str) -> String {
+/// Starts the one-stage workflow for `feature` on a project of its own, kept while it runs.
+fn start_one(stack: &Stack, feature: &str) -> (tempfile::TempDir, String) {
     let project = git_project(&example("textstats"));
     let stages = stack.dir.path().join("stages.toml");
     std::fs::write(&stages, ONE_STAGE).unwrap();
@@ -162,17 +150,16 @@ fn start_one(stack: &Stack, feature: &str) -> String {
         "--json",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    // The project lives as long as the stack's temp dir would; the workflow needs it until it ends.
-    std::mem::forget(project);
-    out.json()["workflow_id"].as_str().unwrap().to_owned()
+    let id = out.json()["workflow_id"].as_str().unwrap().to_owned();
+    (project, id)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_attempts_count_in_the_stage_and_a_stage_that_fails_shows_what_it_spent() {
     let scenario = serde_json::json!({ "scripts": [failing_script("flaky", 1), failing_script("broken", 99)] });
     let stack = Stack::start(StackOptions::new(Scenario::from_json(&scenario.to_string()).unwrap())).await;
-    let flaky = start_one(&stack, "flaky");
-    let broken = start_one(&stack, "broken");
+    let (_flaky_project, flaky) = start_one(&stack, "flaky");
+    let (_broken_project, broken) = start_one(&stack, "broken");
     let first = priced(1000, 200);
 
     let result = stack.cli(&["result", &flaky, "--json"]);

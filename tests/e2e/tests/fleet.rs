@@ -239,15 +239,10 @@ async fn an_executor_killed_mid_run_loses_the_attempt_to_another_which_starts_fr
         project.path().join("half-done.txt").exists() && !processes_matching(HANGING).is_empty()
     });
     // Once the attempt's heartbeats carry its first response's figures, they outlive it.
-    let running = stack.wait_for_status(&id, "the stage's live figures", |s| {
-        s.stages[0].executor_id.is_some() && s.stages[0].live.as_ref().is_some_and(|live| live.responses == 1)
+    stack.wait_for_status(&id, "the stage's live figures", |s| {
+        s.stages[0].live.as_ref().is_some_and(|live| live.responses == 1)
     });
-    let victim_id = running.stages[0].executor_id.clone().unwrap();
-    let victim = stack
-        .executors
-        .iter()
-        .position(|e| victim_id.ends_with(&format!("127.0.0.1:{}", e.port)))
-        .expect("the executor_id names one of the stack's executors");
+    let (victim, victim_id) = executor_running(&stack, &id);
     stack.kill_executor(victim);
     let killed_at = Instant::now();
     let result = stack.cli(&["result", &id, "--json"]);
@@ -391,13 +386,18 @@ fn executor_running(stack: &Stack, id: &str) -> (usize, String) {
     (index, executor_id)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_executor_stopped_with_sigterm_finishes_its_run_within_the_grace_period() {
-    let mut options = StackOptions::new(steady_scenario());
+/// Two executors of one slot each, whose running agents get `grace_secs` after SIGTERM.
+async fn two_executors(scenario: Scenario, grace_secs: u32) -> Stack {
+    let mut options = StackOptions::new(scenario);
     options.executors = 2;
     options.executor_capacity = 1;
-    options.env = vec![("EXECUTOR_SHUTDOWN_GRACE".to_owned(), "30".to_owned())];
-    let mut stack = Stack::start(options).await;
+    options.env = vec![("EXECUTOR_SHUTDOWN_GRACE".to_owned(), grace_secs.to_string())];
+    Stack::start(options).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_stopped_with_sigterm_finishes_its_run_within_the_grace_period() {
+    let mut stack = two_executors(steady_scenario(), 30).await;
     let project = git_project(&example("textstats"));
     let stages = stages_file(&stack);
     let id = start(&stack, project.path(), &stages, "rolling restart");
@@ -419,11 +419,7 @@ async fn an_executor_stopped_with_sigterm_finishes_its_run_within_the_grace_peri
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_executor_stopped_with_sigterm_hands_back_a_run_that_outlasts_the_grace_period() {
-    let mut options = StackOptions::new(hangs_once_scenario());
-    options.executors = 2;
-    options.executor_capacity = 1;
-    options.env = vec![("EXECUTOR_SHUTDOWN_GRACE".to_owned(), "2".to_owned())];
-    let mut stack = Stack::start(options).await;
+    let mut stack = two_executors(hangs_once_scenario(), 2).await;
     let project = git_project(&example("textstats"));
     let stages = stages_file(&stack);
     let id = start(&stack, project.path(), &stages, "drain");
