@@ -39,6 +39,7 @@ pub mod key {
     pub const EXECUTOR_MAX_TURNS: &str = "executor.max_turns";
     pub const EXECUTOR_ALLOWED_MODELS: &str = "executor.allowed_models";
     pub const EXECUTOR_SHUTDOWN_GRACE_SECS: &str = "executor.shutdown_grace_secs";
+    pub const EXECUTOR_PRICE_TABLE: &str = "executor.price_table";
     pub const TEST_RUNNER_MAX_CONCURRENT: &str = "test_runner.max_concurrent";
     pub const TEST_RUNNER_MAX_TIMEOUT_SECS: &str = "test_runner.max_timeout_secs";
     pub const TEST_RUNNER_SHUTDOWN_GRACE_SECS: &str = "test_runner.shutdown_grace_secs";
@@ -513,6 +514,15 @@ pub const KEYS: &[KeyDef] = &[
         secrecy: Secrecy::Public,
         used_by: EXECUTOR,
         help: "seconds running agents get after SIGTERM before they are killed and retried elsewhere",
+    },
+    KeyDef {
+        key: key::EXECUTOR_PRICE_TABLE,
+        env: "CT_PRICE_TABLE",
+        kind: Kind::Path,
+        default: "",
+        secrecy: Secrecy::Public,
+        used_by: EXECUTOR,
+        help: "TOML file of [[prices]] (model, effective date, input/output/cache_write/cache_read $ per million tokens) added to the built-in table for live costs",
     },
     KeyDef {
         key: key::TEST_RUNNER_MAX_CONCURRENT,

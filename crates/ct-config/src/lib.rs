@@ -15,6 +15,7 @@ mod file;
 mod keys;
 mod load;
 mod presets;
+mod prices;
 mod service;
 mod settings;
 pub mod show;
@@ -24,6 +25,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use keys::{Environment, KEYS, KeyDef, Secrecy, Service, key};
+pub use prices::load_prices;
 pub use service::ConfigArgs;
 pub use load::{Config, Entry, Flag, Source, Sources, load, redact};
 pub use settings::{

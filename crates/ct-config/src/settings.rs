@@ -71,6 +71,8 @@ pub struct ExecutorSettings {
     /// Empty: any model.
     pub allowed_models: Vec<String>,
     pub shutdown_grace_secs: u64,
+    /// Prices added to the built-in table; `None`: the built-in table alone.
+    pub price_table: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +213,7 @@ impl Settings {
                     .map(str::to_owned)
                     .collect(),
                 shutdown_grace_secs: number(key::EXECUTOR_SHUTDOWN_GRACE_SECS),
+                price_table: Some(PathBuf::from(get(key::EXECUTOR_PRICE_TABLE))).filter(|p| !p.as_os_str().is_empty()),
             },
             test_runner: TestRunnerSettings {
                 max_concurrent: number(key::TEST_RUNNER_MAX_CONCURRENT) as usize,

@@ -65,6 +65,12 @@ impl PriceTable {
         Self { prices }
     }
 
+    /// Adds `price`, replacing an entry of the same model and date.
+    pub fn add(&mut self, price: Price) {
+        self.prices.retain(|p| p.model != price.model || p.effective != price.effective);
+        self.prices.push(price);
+    }
+
     /// The rates for `model` on `date` (`YYYY-MM-DD`): the longest family prefix that names it,
     /// and of that family the entry that took effect last on or before the date.
     pub fn rates(&self, model: &str, date: &str) -> Option<Rates> {
@@ -96,7 +102,7 @@ mod tests {
     fn a_later_entry_replaces_an_earlier_one_from_its_date() {
         let mut table = PriceTable::built_in();
         let cheaper = Rates { input: 2.0, output: 10.0, cache_write: 2.5, cache_read: 0.1 };
-        table.prices.push(Price { model: "claude-opus-5-5".to_owned(), effective: "2027-01-01".to_owned(), rates: cheaper });
+        table.add(Price { model: "claude-opus-5-5".to_owned(), effective: "2027-01-01".to_owned(), rates: cheaper });
         assert_eq!(table.rates("claude-opus-5-5", "2026-12-31").unwrap().input, 4.0);
         assert_eq!(table.rates("claude-opus-5-5", "2027-01-01"), Some(cheaper));
     }

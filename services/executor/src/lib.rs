@@ -99,6 +99,8 @@ pub struct Config {
     /// The OTLP/gRPC collector the agent CLI exports its own spans to (the executor's own,
     /// when it exports); `None` keeps the CLI's telemetry off.
     pub agent_telemetry: Option<String>,
+    /// What live figures are priced at (the CLI's own figures stay the final word).
+    pub prices: Arc<ct_domain::pricing::PriceTable>,
 }
 
 impl Default for Config {
@@ -118,6 +120,7 @@ impl Default for Config {
             hidden: Vec::new(),
             connect_ports: None,
             agent_telemetry: None,
+            prices: Arc::new(ct_domain::pricing::PriceTable::built_in()),
             run_limits: ResourceLimits::default(),
             redactor: Arc::new(Redactor::from_env([])),
             max_retries: 2,

@@ -184,6 +184,10 @@ async fn main() {
             ],
         ),
         hook_bin: given_or_found(args.hook_bin, &["claude-temporal"]),
+        prices: match &executor.price_table {
+            Some(path) => std::sync::Arc::new(ct_config::load_prices(path).unwrap_or_else(|e| bad_setting(&e))),
+            None => defaults.prices.clone(),
+        },
         ..defaults
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -3,17 +3,16 @@
 //! `message_delta` its final output tokens. Each response is priced when it ends, at the rates
 //! of the model that gave it; the CLI's `result` stays the final word on the run's cost.
 
-use std::sync::LazyLock;
+use std::sync::Arc;
 
 use ct_domain::pricing::PriceTable;
 use ct_domain::spend::Tokens;
 use ct_proto::executor::{TokenUsage, UsageSoFar};
 use serde_json::Value;
 
-static PRICES: LazyLock<PriceTable> = LazyLock::new(PriceTable::built_in);
-
 #[derive(Debug)]
 pub(crate) struct Meter {
+    prices: Arc<PriceTable>,
     /// The day whose rates apply (`YYYY-MM-DD`, UTC), fixed when the run starts.
     day: String,
     so_far: Tokens,
@@ -26,12 +25,12 @@ pub(crate) struct Meter {
 
 impl Meter {
     /// A meter applying the rates in effect today (UTC).
-    pub(crate) fn today() -> Self {
-        Self::on(chrono::Utc::now().format("%Y-%m-%d").to_string())
+    pub(crate) fn today(prices: Arc<PriceTable>) -> Self {
+        Self::on(prices, chrono::Utc::now().format("%Y-%m-%d").to_string())
     }
 
-    fn on(day: String) -> Self {
-        Self { day, so_far: Tokens::default(), cost_usd: Some(0.0), responses: 0, open: None, last_model: String::new() }
+    fn on(prices: Arc<PriceTable>, day: String) -> Self {
+        Self { prices, day, so_far: Tokens::default(), cost_usd: Some(0.0), responses: 0, open: None, last_model: String::new() }
     }
 
     /// Takes one raw stream event; returns the run's figures when it ended a response.
@@ -52,7 +51,7 @@ impl Meter {
                 tokens.input = tokens.input.max(last.input);
                 tokens.cache_read = tokens.cache_read.max(last.cache_read);
                 tokens.cache_write = tokens.cache_write.max(last.cache_write);
-                let priced = PRICES.rates(&model, &self.day).map(|rates| rates.cost(&tokens));
+                let priced = self.prices.rates(&model, &self.day).map(|rates| rates.cost(&tokens));
                 self.cost_usd = self.cost_usd.zip(priced).map(|(sum, cost)| sum + cost);
                 self.so_far += tokens;
                 self.responses += 1;
@@ -106,7 +105,7 @@ mod tests {
     use serde_json::json;
 
     fn meter() -> Meter {
-        Meter::on("2026-12-03".to_owned())
+        Meter::on(Arc::new(PriceTable::built_in()), "2026-12-03".to_owned())
     }
 
     fn response(model: &str, input: u64, output: u64) -> [Value; 2] {

@@ -27,7 +27,9 @@ use crate::classify::{Ending, classify};
 use crate::command::{Invocation, RunDirs, base_env, resolve_cli};
 use crate::error::Error;
 use crate::library;
+use crate::meter::Meter;
 use crate::transcript::Transcript;
+use ct_domain::pricing::PriceTable;
 
 /// How much of the CLI's stderr is kept for failure messages.
 const STDERR_TAIL: usize = 4096;
@@ -60,6 +62,8 @@ pub(crate) struct Run {
     _run_dir: tempfile::TempDir,
     /// Where the raw output is kept, when the executor keeps transcripts.
     raw_log: Option<std::fs::File>,
+    /// What the live figures are priced at.
+    prices: Arc<PriceTable>,
 }
 
 impl Runner {
@@ -179,6 +183,7 @@ impl Runner {
             before,
             _run_dir: run_dir,
             raw_log,
+            prices: self.config.prices.clone(),
         })
     }
 }
@@ -312,7 +317,7 @@ impl Run {
         let stderr_tail = tokio::spawn(tail(stderr, STDERR_TAIL));
         let mut stdout = BufReader::new(stdout);
         let deadline = tokio::time::Instant::from_std(self.started + self.timeout);
-        let mut transcript = Transcript::new(self.redactor.clone());
+        let mut transcript = Transcript::new(self.redactor.clone(), Meter::today(self.prices.clone()));
         let mut line = Vec::new();
         let mut stdout_open = true;
         let mut exited = false;

@@ -40,7 +40,7 @@ pub(crate) struct Transcript {
 }
 
 impl Transcript {
-    pub(crate) fn new(redactor: Arc<Redactor>) -> Transcript {
+    pub(crate) fn new(redactor: Arc<Redactor>, meter: Meter) -> Transcript {
         Transcript {
             redactor,
             session_id: String::new(),
@@ -49,7 +49,7 @@ impl Transcript {
             texts: VecDeque::new(),
             refusals: Refusals::default(),
             tools: ToolSpans::default(),
-            meter: Meter::today(),
+            meter,
         }
     }
 
@@ -200,6 +200,7 @@ pub(crate) fn summarize_tool_input(tool: &str, input: &Value, project: &Path) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ct_domain::pricing::PriceTable;
     use serde_json::json;
 
     #[test]
@@ -246,7 +247,7 @@ mod tests {
     #[test]
     fn stream_lines_become_progress_and_the_result_is_kept() {
         let project = Path::new("/p");
-        let mut transcript = Transcript::new(Arc::default());
+        let mut transcript = Transcript::new(Arc::default(), Meter::today(Arc::new(PriceTable::built_in())));
         let init = r#"{"type":"system","subtype":"init","cwd":"/p","session_id":"s-1","tools":[],"mcp_servers":[],"model":"claude-opus-5-5","permissionMode":"bypassPermissions","slash_commands":[],"apiKeySource":"ANTHROPIC_API_KEY","output_style":"default","agents":[],"skills":[],"plugins":[],"uuid":"u"}"#;
         let started = transcript.observe(init, project);
         assert!(matches!(

@@ -190,3 +190,36 @@ async fn failed_attempts_count_in_the_stage_and_a_stage_that_fails_shows_what_it
     assert!((stage.cost_usd - 3.0 * first).abs() < 1e-9, "a failed stage shows what its attempts spent: {}", stage.cost_usd);
     assert!((status.total_cost_usd - 3.0 * first).abs() < 1e-9);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_price_file_reprices_live_figures_and_a_disagreement_with_the_cli_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = dir.path().join("prices.toml");
+    // Twice the CLI's rates for the scripted model's model, from a day after the built-in entry.
+    std::fs::write(
+        &prices,
+        "[[prices]]\nmodel = \"claude-opus-5-5\"\neffective = \"2026-01-02\"\ninput = 8\noutput = 40\ncache_write = 10\ncache_read = 0.4\n",
+    )
+    .unwrap();
+    let scenario = serde_json::json!({ "scripts": [failing_script("repriced", 0)] });
+    let mut options = StackOptions::new(Scenario::from_json(&scenario.to_string()).unwrap());
+    options.env = vec![("CT_PRICE_TABLE".to_owned(), prices.to_str().unwrap().to_owned())];
+    let stack = Stack::start(options).await;
+    let (_project, id) = start_one(&stack, "repriced");
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    let cli_usd = priced(2300, 500);
+    assert!((status.stages[0].cost_usd - cli_usd).abs() < 1e-9, "the CLI's figure stays the final word");
+
+    let watch = stack.cli(&["watch", &id, "--json"]);
+    let first_live = watch
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|event| event["type"] == "dev.claude-temporal.cost.updated" && event["data"]["running"] == true)
+        .expect("a running cost.updated event");
+    let live_usd = first_live["data"]["stage_cost_usd"].as_f64().unwrap();
+    assert!((live_usd - 2.0 * priced(1000, 200)).abs() < 1e-9, "the first response at the file's rates: {first_live}");
+    assert!(stack.logs().contains("differ by more than 1%"), "the disagreement went unreported\n{}", stack.logs());
+}
