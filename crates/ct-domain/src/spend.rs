@@ -51,6 +51,8 @@ pub enum AttemptOutcome {
     /// Its executor died, lost Temporal or was stopped: the figures are the last ones its
     /// heartbeats carried.
     Lost,
+    /// The workflow was cancelled while it ran: the figures of the responses that had ended.
+    Cancelled,
 }
 
 /// What one finished attempt of an agent run used.
@@ -71,15 +73,20 @@ fn priced() -> bool {
 }
 
 impl AttemptSpend {
-    /// An attempt lost with its executor, from the last figures its heartbeats carried.
-    pub fn lost(live: &LiveSpend) -> Self {
+    /// An attempt that ended with `outcome` before its CLI could report: its live figures.
+    pub fn from_live(live: &LiveSpend, outcome: AttemptOutcome) -> Self {
         Self {
             attempt: live.attempt,
-            outcome: AttemptOutcome::Lost,
+            outcome,
             tokens: live.tokens,
             cost_usd: live.cost_usd.unwrap_or(0.0),
             priced: live.cost_usd.is_some(),
         }
+    }
+
+    /// An attempt lost with its executor, from the last figures its heartbeats carried.
+    pub fn lost(live: &LiveSpend) -> Self {
+        Self::from_live(live, AttemptOutcome::Lost)
     }
 }
 

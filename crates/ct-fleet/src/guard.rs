@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use crate::{Lease, Lost, RunTicket};
@@ -21,10 +22,26 @@ impl Interruption {
     /// What the attempt reports: a cancel as a cancellation, everything else as a retryable
     /// failure that names the service instance (`who`) that stopped.
     pub fn into_activity_error(self, who: &str) -> ActivityError {
+        self.into_activity_error_with(who, None)
+    }
+
+    /// The same, carrying `details` (what the run had used) to the workflow.
+    pub fn into_activity_error_with(self, who: &str, details: Option<serde_json::Value>) -> ActivityError {
+        let failure = |message: String| match &details {
+            Some(details) => ActivityError::application(
+                ApplicationFailure::builder(message)
+                    .type_name(ct_contracts::failure::AGENT_FAILED.to_owned())
+                    .details(details.clone())
+                    .build(),
+            ),
+            None => ct_contracts::failure::retryable(message),
+        };
         match self {
-            Self::Lost(Lost::Cancelled) | Self::Cancelled => ActivityError::cancelled(),
-            Self::Lost(lost) => ct_contracts::failure::retryable(format!("{who} stopped the run: {lost}")),
-            Self::Killed => ct_contracts::failure::retryable(format!("the run was killed through {who}'s control API")),
+            Self::Lost(Lost::Cancelled) | Self::Cancelled => {
+                ActivityError::Cancelled { details: details.map(Into::into) }
+            }
+            Self::Lost(lost) => failure(format!("{who} stopped the run: {lost}")),
+            Self::Killed => failure(format!("the run was killed through {who}'s control API")),
         }
     }
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use ct_contracts::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
 use ct_contracts::{AgentReport, AgentTask, RefusedAccess, names};
-use ct_domain::spend::AttemptSpend;
+use ct_domain::spend::{AttemptOutcome, AttemptSpend};
+use ct_fleet::{Interruption, Lost};
 use ct_events::data::AgentProgress as ProgressEvent;
 use ct_events::{CloudEvent, EventData, Publisher};
 use ct_fleet::{RunInfo, RunRegistry};
@@ -127,7 +128,13 @@ impl AgentActivities {
             Ok(None) => Err(failure::retryable(format!("{who}: the agent's run ended without a result"))),
             Err(interruption) => {
                 tracing::warn!(?interruption, "stopped the agent before it finished");
-                Err(interruption.into_activity_error(&who))
+                let outcome = match interruption {
+                    Interruption::Cancelled | Interruption::Lost(Lost::Cancelled) => AttemptOutcome::Cancelled,
+                    Interruption::Killed | Interruption::Lost(_) => AttemptOutcome::Lost,
+                };
+                let (attempts, details) = live.stopped(outcome);
+                guard.report_last(details).await;
+                Err(interruption.into_activity_error_with(&who, serde_json::to_value(&attempts).ok()))
             }
         }
     }

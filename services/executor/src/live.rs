@@ -20,6 +20,8 @@ pub(crate) struct LiveFigures<'a> {
     attempt: u32,
     /// The run's attempts before this one.
     earlier: Vec<AttemptSpend>,
+    /// This attempt's figures after its last ended response.
+    last: Option<LiveSpend>,
     last_event: Option<Instant>,
 }
 
@@ -30,6 +32,7 @@ impl<'a> LiveFigures<'a> {
             workflow_id: ctx.info().workflow_id.clone(),
             attempt,
             earlier: earlier_attempts(ctx, task),
+            last: None,
             last_event: None,
         }
     }
@@ -61,7 +64,18 @@ impl<'a> LiveFigures<'a> {
             self.last_event = Some(Instant::now());
             events.publish(CloudEvent::new(EVENT_SOURCE, EventData::CostUpdated(self.event(workflow_id, &spend))));
         }
+        self.last = Some(spend.clone());
         heartbeat(&self.earlier, Some(spend))
+    }
+
+    /// Every attempt so far, this one last with the figures of its ended responses: an attempt
+    /// stopped before its CLI could report (cancelled, killed, timed out). Its heartbeat
+    /// details come with it.
+    pub(crate) fn stopped(&self, outcome: AttemptOutcome) -> (Vec<AttemptSpend>, serde_json::Value) {
+        let mut attempts = self.earlier.clone();
+        attempts.extend(self.last.as_ref().map(|live| AttemptSpend::from_live(live, outcome)));
+        let details = heartbeat(&attempts, None);
+        (attempts, details)
     }
 
     /// The attempts before this one, for a report that succeeded.
@@ -72,7 +86,10 @@ impl<'a> LiveFigures<'a> {
     /// Every attempt so far, this failed one last with the CLI's figures: what its failure
     /// carries to the workflow and its last heartbeat to the next attempt.
     pub(crate) fn failed(&self, result: &AgentResult) -> (Vec<AttemptSpend>, serde_json::Value) {
-        let usage = result.usage.unwrap_or_default();
+        // A CLI killed at the executor's timeout writes no `result`: its ended responses count.
+        let Some(usage) = result.usage else {
+            return self.stopped(AttemptOutcome::Failed);
+        };
         let mut attempts = self.earlier.clone();
         attempts.push(AttemptSpend {
             attempt: self.attempt,

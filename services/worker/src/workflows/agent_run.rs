@@ -54,8 +54,12 @@ fn lost_with_its_executor(err: &ActivityExecutionError) -> bool {
 /// Every attempt a failed agent run made, with what each used: carried by the executor's
 /// failure, or by the last heartbeat when the last attempt was lost. Empty when neither says.
 pub(super) fn attempts_of(err: &ActivityExecutionError) -> Vec<AttemptSpend> {
-    let ActivityExecutionError::Failed(failure) = err else {
-        return Vec::new();
+    let failure = match err {
+        ActivityExecutionError::Failed(failure) => failure,
+        ActivityExecutionError::Cancelled(cancelled) => {
+            return cancelled.details::<Vec<AttemptSpend>>().ok().flatten().unwrap_or_default();
+        }
+        _ => return Vec::new(),
     };
     let attempts = match failure.cause() {
         Some(IncomingError::Application(application)) => application.details::<Vec<AttemptSpend>>(),
