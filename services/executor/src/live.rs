@@ -7,7 +7,7 @@ use ct_contracts::AgentTask;
 use ct_domain::spend::{AttemptOutcome, AttemptSpend, LiveSpend, RunHeartbeat, Tokens};
 use ct_events::data::{CostUpdated, TokenUsage};
 use ct_events::{CloudEvent, EventData, Publisher};
-use ct_proto::executor::{AgentResult, UsageSoFar};
+use ct_proto::executor::{AgentResult, TokenUsage as ProtoTokens, UsageSoFar};
 use temporalio_sdk::activities::ActivityContext;
 
 use crate::activity::EVENT_SOURCE;
@@ -45,16 +45,10 @@ impl<'a> LiveFigures<'a> {
     /// The run's figures after `usage`, as heartbeat details; publishes them as
     /// `cost.updated` unless one went out less than a second ago.
     pub(crate) fn update(&mut self, usage: &UsageSoFar, events: &Publisher) -> serde_json::Value {
-        let tokens = usage.tokens.unwrap_or_default();
         let spend = LiveSpend {
             attempt: self.attempt,
             model: usage.model.clone(),
-            tokens: Tokens {
-                input: tokens.input_tokens,
-                output: tokens.output_tokens,
-                cache_read: tokens.cache_read_tokens,
-                cache_write: tokens.cache_write_tokens,
-            },
+            tokens: tokens_of(usage.tokens.unwrap_or_default()),
             cost_usd: usage.cost_usd,
             responses: usage.responses,
         };
@@ -94,12 +88,7 @@ impl<'a> LiveFigures<'a> {
         attempts.push(AttemptSpend {
             attempt: self.attempt,
             outcome: AttemptOutcome::Failed,
-            tokens: Tokens {
-                input: usage.input_tokens,
-                output: usage.output_tokens,
-                cache_read: usage.cache_read_tokens,
-                cache_write: usage.cache_write_tokens,
-            },
+            tokens: tokens_of(usage),
             cost_usd: result.total_cost_usd,
             priced: true,
         });
@@ -141,6 +130,15 @@ fn earlier_attempts(ctx: &ActivityContext, task: &AgentTask) -> Vec<AttemptSpend
             tracing::warn!(%err, "cannot read the previous attempt's figures; counting from the workflow's");
             task.earlier_spend.clone()
         }
+    }
+}
+
+fn tokens_of(usage: ProtoTokens) -> Tokens {
+    Tokens {
+        input: usage.input_tokens,
+        output: usage.output_tokens,
+        cache_read: usage.cache_read_tokens,
+        cache_write: usage.cache_write_tokens,
     }
 }
 

@@ -62,6 +62,11 @@ impl Meter {
         }
     }
 
+    /// The run's cost so far; `None` once a response came from a model the table lacks.
+    pub(crate) fn cost_usd(&self) -> Option<f64> {
+        self.cost_usd
+    }
+
     pub(crate) fn figures(&self) -> UsageSoFar {
         UsageSoFar {
             tokens: Some(TokenUsage {

@@ -397,7 +397,7 @@ impl Run {
         );
         log_result(&result);
         if transcript.result.is_some() {
-            crate::meter::compare_with_cli(transcript.meter.figures().cost_usd, result.total_cost_usd, &result.model);
+            crate::meter::compare_with_cli(transcript.meter.cost_usd(), result.total_cost_usd, &result.model);
         }
         let _ = tx
             .send(RunAgentEvent {

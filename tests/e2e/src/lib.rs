@@ -14,4 +14,4 @@ pub use fixtures::{fixtures_dir, replayer, save_fixture};
 pub use paths::{bin, example, tool, workspace_root};
 pub use process::{Service, free_port, processes_matching};
 pub use project::{checkout_state, files, git, git_project, git_project_at};
-pub use stack::{CliOutput, Stack, StackOptions};
+pub use stack::{CliOutput, Stack, StackOptions, event_kind};

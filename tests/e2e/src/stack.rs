@@ -68,6 +68,16 @@ pub struct Stack {
     temporal_starts: u32,
 }
 
+/// An event's type without the `dev.claude-temporal.` prefix; the executors' running
+/// `cost.updated` figures are `cost.updated (running)`, apart from the workflow's final ones.
+pub fn event_kind(event: &serde_json::Value) -> String {
+    let mut kind = event["type"].as_str().unwrap_or_default().trim_start_matches("dev.claude-temporal.").to_owned();
+    if event["data"]["running"] == true {
+        kind.push_str(" (running)");
+    }
+    kind
+}
+
 pub struct CliOutput {
     pub code: i32,
     pub stdout: String,
@@ -313,12 +323,7 @@ impl Stack {
         for line in watch.stdout.lines() {
             let event: serde_json::Value = serde_json::from_str(line).expect("CloudEvents JSON");
             assert_eq!(event["data"]["workflow_id"], id, "{event}");
-            let mut kind = event["type"].as_str().unwrap_or_default().trim_start_matches("dev.claude-temporal.").to_owned();
-            // The executors' live figures while a stage runs, apart from the workflow's final ones.
-            if event["data"]["running"] == true {
-                kind.push_str(" (running)");
-            }
-            *counts.entry(kind).or_default() += 1;
+            *counts.entry(event_kind(&event)).or_default() += 1;
         }
         counts
     }

@@ -133,11 +133,7 @@ fn events_once(stack: &Stack, id: &str) -> BTreeMap<String, usize> {
         let event: serde_json::Value = serde_json::from_str(line).expect("CloudEvents JSON");
         let event_id = event["id"].as_str().expect("event id").to_owned();
         assert!(seen.insert(event_id), "{id}: event twice in the stream: {event}");
-        let mut kind = event["type"].as_str().unwrap_or_default().trim_start_matches("dev.claude-temporal.").to_owned();
-        if event["data"]["running"] == true {
-            kind.push_str(" (running)");
-        }
-        *counts.entry(kind).or_default() += 1;
+        *counts.entry(ct_e2e::event_kind(&event)).or_default() += 1;
     }
     counts
 }

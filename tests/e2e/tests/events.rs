@@ -43,12 +43,7 @@ async fn workflow_events_survive_a_nats_restart_and_watch_shows_them() {
     }
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for event in &events {
-        let mut kind = event["type"].as_str().unwrap().trim_start_matches("dev.claude-temporal.").to_owned();
-        // The executors' live figures while a stage runs, apart from the workflow's final ones.
-        if event["data"]["running"] == true {
-            kind.push_str(" (running)");
-        }
-        *counts.entry(kind).or_default() += 1;
+        *counts.entry(ct_e2e::event_kind(event)).or_default() += 1;
     }
     let expect = |kind: &str, n: usize| assert_eq!(counts.get(kind).copied().unwrap_or(0), n, "{kind} in {counts:?}");
     expect("workflow.started", 1);

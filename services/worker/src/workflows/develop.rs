@@ -14,7 +14,7 @@ use temporalio_sdk::{
 
 use ct_events::EventData;
 use ct_events::data::{
-    ApprovalDecision as ApprovalEvent, ApprovalRequested, ApprovalTimedOut, CostUpdated, Snapshot as SnapshotEvent,
+    ApprovalDecision as ApprovalEvent, ApprovalRequested, ApprovalTimedOut, Snapshot as SnapshotEvent,
     WorkflowStarted,
 };
 
@@ -236,16 +236,7 @@ async fn run_stage(
     let cost = ctx.state_mut(|s| {
         record_agent(s.stage_mut(index), &report);
         s.status.refresh_totals();
-        CostUpdated {
-            workflow_id: s.status.workflow_id.clone(),
-            stage: stage.name.clone(),
-            model: Some(report.model.clone()).filter(|m| !m.is_empty()),
-            tokens: events::tokens(&s.status.stages[index]),
-            stage_cost_usd: s.status.stages[index].cost_usd,
-            total_cost_usd: s.status.total_cost_usd,
-            running: false,
-            priced: true,
-        }
+        events::stage_cost(&s.status, index, Some(report.model.clone()))
     });
     emit(ctx, EventData::CostUpdated(cost)).await;
 

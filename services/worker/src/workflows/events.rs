@@ -8,7 +8,7 @@ use ct_domain::{StageStatus, WorkflowStatus};
 use ct_events::EventData;
 use ct_contracts::TestReport;
 use ct_events::data::{
-    Snapshot as SnapshotEvent, StageOutcome, StageStarted, TestCounts, TestsCompleted, TokenUsage, WorkflowFinished,
+    CostUpdated, Snapshot as SnapshotEvent, StageOutcome, StageStarted, TestCounts, TestsCompleted, TokenUsage, WorkflowFinished,
 };
 use ct_workspace::Snapshot;
 use temporalio_sdk::{LocalActivityOptions, WorkflowCancellationToken, WorkflowContext};
@@ -70,12 +70,27 @@ pub(super) async fn tests_completed<W>(ctx: &WorkflowContext<W>, stage: &str, te
     emit(ctx, EventData::TestsCompleted(completed)).await;
 }
 
-pub(super) fn tokens(stage: &StageStatus) -> TokenUsage {
+fn tokens(stage: &StageStatus) -> TokenUsage {
     TokenUsage {
         input_tokens: stage.input_tokens,
         output_tokens: stage.output_tokens,
         cache_read_tokens: stage.cache_read_tokens,
         cache_write_tokens: stage.cache_write_tokens,
+    }
+}
+
+/// `cost.updated` with the workflow's own (final) figures of stage `index`.
+pub(super) fn stage_cost(status: &WorkflowStatus, index: usize, model: Option<String>) -> CostUpdated {
+    let stage = &status.stages[index];
+    CostUpdated {
+        workflow_id: status.workflow_id.clone(),
+        stage: stage.name.clone(),
+        model: model.filter(|m| !m.is_empty()),
+        tokens: tokens(stage),
+        stage_cost_usd: stage.cost_usd,
+        total_cost_usd: status.total_cost_usd,
+        running: false,
+        priced: true,
     }
 }
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use ct_events::EventData;
-use ct_events::data::{CostUpdated, WorkflowStarted};
+use ct_events::data::WorkflowStarted;
 
 use ct_domain::{
     IterateInput, IterationProgress, RunState, StageState, StageStatus, WorkflowStatus,
@@ -239,16 +239,7 @@ async fn iteration(
     let cost = ctx.state_mut(|s| {
         record_agent(&mut s.status.stages[index], &report);
         s.status.refresh_totals();
-        CostUpdated {
-            workflow_id: s.status.workflow_id.clone(),
-            stage: name.clone(),
-            model: Some(report.model.clone()).filter(|m| !m.is_empty()),
-            tokens: events::tokens(&s.status.stages[index]),
-            stage_cost_usd: s.status.stages[index].cost_usd,
-            total_cost_usd: s.status.total_cost_usd,
-            running: false,
-            priced: true,
-        }
+        events::stage_cost(&s.status, index, Some(report.model.clone()))
     });
     emit(ctx, EventData::CostUpdated(cost)).await;
     tracker.model = Some(report.model.clone()).filter(|m| !m.is_empty());

@@ -20,7 +20,7 @@ use super::events::{self, emit};
 use super::gate::{self, Verdict};
 use super::{agent_run, options, spans};
 use ct_events::EventData;
-use ct_events::data::{CostUpdated, WorkflowStarted};
+use ct_events::data::WorkflowStarted;
 
 const KIND: &str = "parallel";
 use ct_contracts::{
@@ -183,16 +183,7 @@ async fn run_feature(ctx: WorkflowContext<ParallelWorkflow>, index: usize, task:
     // is the stage), so a subscriber to the parallel run sees every feature.
     let (cost, outcome, completed) = ctx.state(|s| {
         let stage = &s.status.stages[index];
-        let cost = CostUpdated {
-            workflow_id: s.status.workflow_id.clone(),
-            stage: stage.name.clone(),
-            model: None,
-            tokens: events::tokens(stage),
-            stage_cost_usd: stage.cost_usd,
-            total_cost_usd: s.status.total_cost_usd,
-            running: false,
-            priced: true,
-        };
+        let cost = events::stage_cost(&s.status, index, None);
         (cost, events::stage_outcome(KIND, &s.status, stage, None), stage.state == StageState::Completed)
     });
     emit(&ctx, EventData::CostUpdated(cost)).await;
