@@ -16,6 +16,8 @@ pub mod key {
     pub const CLAUDE_TEMPERATURE: &str = "claude.temperature";
     pub const APPROVAL_TIMEOUT_SECS: &str = "workflow.approval_timeout_secs";
     pub const TEST_TIMEOUT_SECS: &str = "workflow.test_timeout_secs";
+    pub const BUDGET_USD: &str = "workflow.budget_usd";
+    pub const BUDGET_WARN_AT: &str = "workflow.budget_warn_at";
     pub const WORKER_MAX_ACTIVITIES: &str = "worker.max_activities";
     pub const WORKER_MAX_WORKFLOWS: &str = "worker.max_workflows";
     pub const PROJECT_PATH: &str = "project_path";
@@ -150,6 +152,10 @@ pub(crate) enum Kind {
     },
     /// Accepted so that configurations written for other tools load, then reported as unused.
     Temperature,
+    /// A positive amount of US dollars, or empty for none.
+    Dollars,
+    /// A number above 0 and at most 1.
+    Fraction,
     Path,
     /// `:`-separated absolute directories; empty for none.
     PathList,
@@ -305,6 +311,25 @@ pub const KEYS: &[KeyDef] = &[
         help: "seconds one run of the project's tests may take",
     },
     KeyDef {
+        key: key::BUDGET_USD,
+        env: "CT_BUDGET_USD",
+        kind: Kind::Dollars,
+        default: "",
+        secrecy: Secrecy::Public,
+        used_by: CLI_ONLY,
+        help: "what one workflow may spend, in USD; a run that crosses it stops and the workflow \
+               waits for `budget ID --add USD`; empty: no limit",
+    },
+    KeyDef {
+        key: key::BUDGET_WARN_AT,
+        env: "CT_BUDGET_WARN_AT",
+        kind: Kind::Fraction,
+        default: "0.8",
+        secrecy: Secrecy::Public,
+        used_by: CLI_ONLY,
+        help: "fraction of a budget at which a budget.warning event goes out",
+    },
+    KeyDef {
         key: key::WORKER_MAX_ACTIVITIES,
         env: "WORKER_MAX_ACTIVITIES",
         kind: COUNT,
@@ -410,7 +435,7 @@ pub const KEYS: &[KeyDef] = &[
         key: key::SLACK_EVENTS,
         env: "NOTIFY_SLACK_EVENTS",
         kind: Kind::Text,
-        default: "workflow.completed,workflow.failed,workflow.cancelled,stage.failed,approval.requested,approval.timed_out",
+        default: "workflow.completed,workflow.failed,workflow.cancelled,stage.failed,approval.requested,approval.timed_out,budget.warning,budget.exhausted",
         secrecy: Secrecy::Public,
         used_by: NOTIFIER,
         help: "events posted to Slack",
@@ -679,6 +704,8 @@ impl Kind {
             Kind::NatsUrls => nats_urls(value),
             Kind::Number { min, max } => number(value, min, max).map(drop),
             Kind::Temperature => temperature(value).map(drop),
+            Kind::Dollars => dollars(value).map(drop),
+            Kind::Fraction => fraction(value).map(drop),
             Kind::LogLevel => log_level(value),
             Kind::NotificationTypes => notification_types(value).map(drop),
             Kind::OneOf(words) if words.contains(&value) => Ok(()),
@@ -705,6 +732,21 @@ pub(crate) fn temperature(value: &str) -> Result<Option<f64>, String> {
     match value.trim().parse::<f64>() {
         Ok(t) if (0.0..=1.0).contains(&t) => Ok(Some(t)),
         _ => Err("expected a number from 0 to 1".to_owned()),
+    }
+}
+
+pub(crate) fn dollars(value: &str) -> Result<Option<f64>, String> {
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    let usd = value.trim().trim_start_matches('$').parse::<f64>().map_err(|_| "expected an amount in US dollars, like 2.50".to_owned())?;
+    ct_domain::budget::check_amount(usd).map(Some)
+}
+
+pub(crate) fn fraction(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err("expected a fraction above 0 and at most 1, like 0.8".to_owned()),
     }
 }
 

@@ -109,6 +109,8 @@ pub struct ClaudeSettings {
 pub struct WorkflowSettings {
     pub approval_timeout_secs: u64,
     pub test_timeout_secs: u64,
+    pub budget_usd: Option<f64>,
+    pub budget_warn_at: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +180,9 @@ impl Settings {
             workflow: WorkflowSettings {
                 approval_timeout_secs: number(key::APPROVAL_TIMEOUT_SECS),
                 test_timeout_secs: number(key::TEST_TIMEOUT_SECS),
+                budget_usd: keys::dollars(get(key::BUDGET_USD)).expect("values are checked before they are typed"),
+                budget_warn_at: keys::fraction(get(key::BUDGET_WARN_AT))
+                    .expect("values are checked before they are typed"),
             },
             worker: WorkerSettings {
                 max_activities: number(key::WORKER_MAX_ACTIVITIES) as usize,

@@ -5,6 +5,8 @@
 //! skip = ["documentation"]         # stages of it to leave out
 //! [prompts]                        # prompts to replace
 //! design = "Stage: design\nDesign the API for {features} in openapi.yaml. {rules}"
+//! [budgets]                        # what a stage's agent may spend, in USD
+//! design = 1.50
 //!
 //! # ...or the whole list of stages, replacing the template's:
 //! [[stages]]
@@ -20,6 +22,7 @@
 //! max_turns = 40
 //! timeout_secs = 2400
 //! max_output_tokens = 16000
+//! budget_usd = 2.50                # what this stage's agent may spend; the workflow waits then
 //! ```
 //!
 //! Every mistake is reported with the file and line: TOML syntax, unknown keys, a stage
@@ -52,6 +55,9 @@ struct StageFile {
     skip: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     prompts: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// Stage budgets, in USD, by stage name: for a template's stages, or any.
+    #[serde(default)]
+    budgets: BTreeMap<Spanned<String>, Spanned<f64>>,
     stages: Option<Spanned<Vec<StageEntry>>>,
 }
 
@@ -71,6 +77,7 @@ struct StageEntry {
     max_turns: Option<Spanned<u32>>,
     timeout_secs: Option<Spanned<u64>>,
     max_output_tokens: Option<Spanned<u32>>,
+    budget_usd: Option<Spanned<f64>>,
 }
 
 /// What the user asked for.
@@ -225,6 +232,14 @@ fn from_file(text: &str, flag_template: Option<&str>) -> Located<(Template, Stri
         check_prompt_at(text, prompt, &stage.name)?;
         stage.prompt = prompt.get_ref().clone();
     }
+    for (name, budget) in &file.budgets {
+        let Some(stage) = template.stages.iter_mut().find(|s| s.name == *name.get_ref()) else {
+            return Err((at(name.span()), unknown_stage("[budgets]", name.get_ref(), &template)));
+        };
+        let usd = ct_domain::budget::check_amount(*budget.get_ref())
+            .map_err(|reason| (at(budget.span()), format!("[budgets] `{}`: {reason}", stage.name)))?;
+        stage.budget_usd = Some(usd);
+    }
     template.validate().map_err(|err| (1, err.to_string()))?;
     Ok((template, how))
 }
@@ -303,6 +318,11 @@ fn stage_from_entry(text: &str, entry: &StageEntry) -> Located<StageTemplate> {
             ),
         ));
     }
+    if let Some(budget) = &entry.budget_usd
+        && let Err(reason) = ct_domain::budget::check_amount(*budget.get_ref())
+    {
+        return Err((at(budget.span()), format!("stage `{name}`: budget_usd: {reason}")));
+    }
     if let Some(model) = entry
         .model
         .as_ref()
@@ -323,6 +343,7 @@ fn stage_from_entry(text: &str, entry: &StageEntry) -> Located<StageTemplate> {
         max_turns,
         timeout_secs: entry.timeout_secs.as_ref().map(|t| *t.get_ref()),
         max_output_tokens,
+        budget_usd: entry.budget_usd.as_ref().map(|b| *b.get_ref()),
     })
 }
 
@@ -377,13 +398,26 @@ mod tests {
     }
 
     #[test]
+    fn a_file_can_give_a_built_in_s_stages_budgets() {
+        let (template, _) = load("template = \"api\"\n[budgets]\ndesign = 0.5\nendpoints = 3\n").unwrap();
+        let budgets: Vec<Option<f64>> = template.stages.iter().map(|s| s.budget_usd).collect();
+        assert_eq!(&budgets[..3], [Some(0.5), Some(3.0), None]);
+        let (line, reason) = load("template = \"api\"\n[budgets]\ndesgn = 0.5\n").unwrap_err();
+        assert_eq!(line, 3);
+        assert!(reason.contains("[budgets] names stage `desgn`"), "{reason}");
+        let (line, reason) = load("template = \"api\"\n\n[budgets]\ndesign = 0\n").unwrap_err();
+        assert_eq!(line, 4);
+        assert!(reason.contains("positive number"), "{reason}");
+    }
+
+    #[test]
     fn a_file_can_define_its_own_stages_with_their_settings() {
         let (template, how) = load(
             "name = \"tdd\"\n\
              [[stages]]\nname = \"tests-first\"\ncommand = \"/testing:generate-tests {features}\"\nskip_tests = true\n\
              [[stages]]\nname = \"implement\"\nprompt = \"\"\"\nStage: implement\nMake them pass. {rules}\"\"\"\n\
              requires_approval = true\ncritical_path = true\nmodel = \"claude-sonnet-4-5\"\nmax_turns = 40\n\
-             timeout_secs = 2400\nmax_output_tokens = 16000\n",
+             timeout_secs = 2400\nmax_output_tokens = 16000\nbudget_usd = 2\n",
         )
         .unwrap();
         assert_eq!(how, "stages defined in the file");
@@ -403,6 +437,14 @@ mod tests {
             ),
             (Some(40), Some(2400), Some(16000))
         );
+        assert_eq!(second.budget_usd, Some(2.0));
+    }
+
+    #[test]
+    fn a_stage_budget_must_be_positive_dollars() {
+        let (line, reason) = load("[[stages]]\nname = \"a\"\nprompt = \"x\"\nbudget_usd = -1.5\n").unwrap_err();
+        assert_eq!(line, 4);
+        assert!(reason.contains("stage `a`: budget_usd: a budget must be a positive number"), "{reason}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub const NON_RETRYABLE_ERROR_TYPES: &[&str] = &[
     AGENT_MAX_TURNS,
     NO_TEST_FRAMEWORK,
     NOT_ALLOWED,
+    AGENT_OVER_BUDGET,
 ];
 
 /// The model endpoint refused the credentials.
@@ -23,6 +24,8 @@ pub const NO_TEST_FRAMEWORK: &str = "NoTestFramework";
 /// The service's own limits refuse the request (a path outside its workspace roots, a model
 /// it does not allow).
 pub const NOT_ALLOWED: &str = "NotAllowed";
+/// The agent was stopped at the model response that took its run past its budget.
+pub const AGENT_OVER_BUDGET: &str = "AgentOverBudget";
 /// Anything worth another attempt: a transient API error, a timeout, a lost executor.
 pub const AGENT_FAILED: &str = "AgentFailed";
 

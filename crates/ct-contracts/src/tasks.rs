@@ -25,6 +25,10 @@ pub struct AgentTask {
     /// events can give the workflow's total too.
     #[serde(default)]
     pub spent_before_usd: f64,
+    /// The budget the run is stopped at: the executor ends the agent at the model response
+    /// that takes the run (earlier attempts included) past its allowance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<ct_domain::budget::RunLimit>,
 }
 
 /// What a successful agent run reports back to the workflow.

@@ -27,6 +27,7 @@ pub mod names {
     pub const APPROVE_GATE: &str = "approve_gate";
     pub const KEEP_CHANGES: &str = "keep_changes";
     pub const REJECT_GATE: &str = "reject_gate";
+    pub const RAISE_BUDGET: &str = "raise_budget";
     pub const STATUS: &str = "status";
 }
 
@@ -69,6 +70,11 @@ pub struct ApproveGate;
 /// Rejects the stage waiting at its gate, as an Update (see [`ApproveGate`]).
 #[derive(Debug, Clone, Copy)]
 pub struct RejectGate;
+
+/// Raises the budget a stopped run waits on (else the workflow's), as an Update: refused (with
+/// the reason) when there is none to raise; answers with the new limit.
+#[derive(Debug, Clone, Copy)]
+pub struct RaiseBudget;
 
 /// Every workflow answers it with its [`WorkflowStatus`], whichever kind it is.
 #[derive(Debug, Clone, Copy)]
@@ -113,6 +119,15 @@ impl UpdateDefinition for RejectGate {
     type Output = String;
     fn name(&self) -> &str {
         names::REJECT_GATE
+    }
+}
+
+impl UpdateDefinition for RaiseBudget {
+    type Workflow = Develop;
+    type Input = ct_domain::budget::BudgetRaise;
+    type Output = ct_domain::budget::BudgetRaised;
+    fn name(&self) -> &str {
+        names::RAISE_BUDGET
     }
 }
 

@@ -20,6 +20,24 @@ pub struct DevelopInput {
     /// default a stage fails only on tests it broke or added failing (see `TestBaseline`).
     #[serde(default)]
     pub strict_tests: bool,
+    /// What the whole workflow may spend, in USD (`--budget-usd`); none: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
+    /// The fraction of a limit at which `budget.warning` goes out.
+    #[serde(default = "default_warn_at")]
+    pub budget_warn_at: f64,
+}
+
+fn default_warn_at() -> f64 {
+    crate::budget::DEFAULT_WARN_AT
+}
+
+impl DevelopInput {
+    /// The workflow's budget, when it or any stage has a limit.
+    pub fn budget(&self) -> Option<crate::budget::Budget> {
+        let limited = self.budget_usd.is_some() || self.stages.iter().any(|stage| stage.budget_usd.is_some());
+        limited.then(|| crate::budget::Budget::new(self.budget_usd, self.budget_warn_at))
+    }
 }
 
 /// One stage, with its prompt already rendered for this run.
@@ -44,6 +62,9 @@ pub struct StagePlan {
     pub timeout_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u32>,
+    /// What this stage's agent may spend, in USD, all attempts together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
 }
 
 impl StagePlan {
@@ -112,6 +133,7 @@ mod tests {
             max_turns: None,
             timeout_secs: Some(300),
             max_output_tokens: None,
+            budget_usd: None,
         };
         assert_eq!(
             plan.agent_settings(&workflow),

@@ -4,6 +4,7 @@
 //! Everything here crosses a process boundary (Temporal payloads, `--json`
 //! output), so field names are part of the public contract: keep them stable.
 
+pub mod budget;
 mod command;
 mod develop;
 mod iterate;

@@ -53,6 +53,9 @@ pub enum AttemptOutcome {
     Lost,
     /// The workflow was cancelled while it ran: the figures of the responses that had ended.
     Cancelled,
+    /// Stopped at the model response that took the run past its budget: the figures of the
+    /// responses that had ended, that one included.
+    OverBudget,
 }
 
 /// What one finished attempt of an agent run used.

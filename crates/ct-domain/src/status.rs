@@ -31,6 +31,9 @@ pub struct WorkflowStatus {
     /// cancel) put their spans under it, so they are in the workflow's trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The workflow's budget, when it or a stage has one: limits, and what a wait is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::budget::Budget>,
 }
 
 /// The project's tests before any stage ran: which already failed. A stage's tests then fail
@@ -57,6 +60,9 @@ pub enum RunState {
     #[default]
     Running,
     AwaitingApproval,
+    /// A run was stopped at its budget (or a stage cannot start within it): waits for
+    /// `budget --add`.
+    AwaitingBudget,
     Completed,
     Failed,
     Cancelled,
@@ -67,7 +73,7 @@ pub enum RunState {
 
 impl RunState {
     pub fn is_final(self) -> bool {
-        !matches!(self, Self::Running | Self::AwaitingApproval)
+        !matches!(self, Self::Running | Self::AwaitingApproval | Self::AwaitingBudget)
     }
 }
 
@@ -116,6 +122,9 @@ pub struct StageStatus {
     /// and cost fields are their sum, failed and lost attempts included.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempt_history: Vec<crate::spend::AttemptSpend>,
+    /// What the stage's agent may spend, all attempts together, as raised so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
 }
 
 impl StageStatus {
@@ -141,6 +150,8 @@ pub enum StageState {
     Running,
     Testing,
     AwaitingApproval,
+    /// Its agent was stopped at the budget, or it cannot start within it.
+    AwaitingBudget,
     Completed,
     Failed,
     Cancelled,

@@ -36,6 +36,9 @@ pub struct StageTemplate {
     pub timeout_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u32>,
+    /// What this stage's agent may spend, in USD; the workflow waits when it is reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
 }
 
 impl StageTemplate {
@@ -51,6 +54,7 @@ impl StageTemplate {
             max_turns: None,
             timeout_secs: None,
             max_output_tokens: None,
+            budget_usd: None,
         }
     }
 
@@ -127,6 +131,7 @@ impl Template {
                     max_turns: stage.max_turns,
                     timeout_secs: stage.timeout_secs,
                     max_output_tokens: stage.max_output_tokens,
+                    budget_usd: stage.budget_usd,
                 })
             })
             .collect()

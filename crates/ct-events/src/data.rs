@@ -186,3 +186,45 @@ pub struct Snapshot {
     pub commit: String,
     pub reason: Option<String>,
 }
+
+/// `budget.warning`: a limit is nearly used up (its warning fraction reached), once per limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetWarning {
+    pub workflow_id: String,
+    /// The stage whose figures reached it.
+    pub stage: String,
+    /// `workflow` or `stage`.
+    pub scope: String,
+    pub limit_usd: f64,
+    pub spent_usd: f64,
+    /// The configured fraction that was reached.
+    pub warn_at: f64,
+}
+
+/// `budget.exhausted`: a stage's agent was stopped at its budget (or the stage cannot start
+/// within it), and the workflow waits for `claude-temporal budget ID --add USD`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetExhausted {
+    pub workflow_id: String,
+    pub stage: String,
+    /// `workflow` or `stage`.
+    pub scope: String,
+    pub limit_usd: f64,
+    pub spent_usd: f64,
+    /// Whether a running agent was stopped (else the stage had not started).
+    pub stopped_run: bool,
+    /// How long the workflow waits before it fails.
+    pub timeout_secs: u64,
+}
+
+/// `budget.raised`: `budget --add` raised a limit and the waiting stage goes on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetRaised {
+    pub workflow_id: String,
+    pub stage: String,
+    /// `workflow` or `stage`.
+    pub scope: String,
+    /// The new limit.
+    pub limit_usd: f64,
+    pub spent_usd: f64,
+}

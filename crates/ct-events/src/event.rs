@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{
-    AgentProgress, ApprovalDecision, ApprovalRequested, ApprovalTimedOut, CostUpdated, Snapshot,
+    AgentProgress, ApprovalDecision, ApprovalRequested, ApprovalTimedOut, BudgetExhausted, BudgetRaised,
+    BudgetWarning, CostUpdated, Snapshot,
     StageOutcome, StageStarted, TestsCompleted, WorkflowFinished, WorkflowStarted,
 };
 use crate::error::DecodeError;
@@ -93,6 +94,9 @@ event_types! {
     TestsCompleted(TestsCompleted) = "tests.completed",
     SnapshotCreated(Snapshot) = "snapshot.created",
     SnapshotRestored(Snapshot) = "snapshot.restored",
+    BudgetWarning(BudgetWarning) = "budget.warning",
+    BudgetExhausted(BudgetExhausted) = "budget.exhausted",
+    BudgetRaised(BudgetRaised) = "budget.raised",
 }
 
 impl EventType {
@@ -143,6 +147,9 @@ impl EventData {
             EventData::SnapshotCreated(data) | EventData::SnapshotRestored(data) => {
                 data.stage.as_deref()
             }
+            EventData::BudgetWarning(data) => Some(&data.stage),
+            EventData::BudgetExhausted(data) => Some(&data.stage),
+            EventData::BudgetRaised(data) => Some(&data.stage),
         }
     }
 }

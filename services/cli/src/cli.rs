@@ -51,6 +51,8 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Reject the stage a workflow is waiting on; the workflow fails with the reason.
     Reject(RejectArgs),
+    /// Show a workflow's budget, or raise it with --add: a run stopped at its budget goes on.
+    Budget(BudgetArgs),
     /// Wait for a workflow to end, showing progress; exits 0 only if it completed.
     Result(IdArgs),
     /// List recent workflows.
@@ -156,6 +158,16 @@ pub struct RunSettingsArgs {
     /// Seconds one run of the project's tests may take [env: TEST_TIMEOUT].
     #[arg(long)]
     pub test_timeout: Option<u64>,
+    /// What the whole workflow may spend, in USD. The agent run that crosses it is stopped at
+    /// that model response and the workflow waits (as long as an approval gate) for
+    /// `claude-temporal budget ID --add USD` [env: CT_BUDGET_USD]. Stages may have their own
+    /// (`budget_usd`, `[budgets]` in the stage file).
+    #[arg(long, value_name = "USD")]
+    pub budget_usd: Option<String>,
+    /// Fraction of a budget at which a budget.warning event goes out [env: CT_BUDGET_WARN_AT;
+    /// default: 0.8].
+    #[arg(long, value_name = "FRACTION")]
+    pub budget_warn_at: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +197,17 @@ pub struct RejectArgs {
     /// The stage to reject (default: the one awaiting approval).
     #[arg(long)]
     pub stage: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BudgetArgs {
+    pub id: String,
+    /// US dollars to add to the limit the workflow waits on (a stage's, else the workflow's).
+    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
+    pub add: Option<f64>,
+    /// Print the budget as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -88,6 +88,9 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
             id = status.workflow_id
         );
     }
+    if let Some(line) = budget_wait_line(status) {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(progress) = &status.iteration {
         let best = progress.best.map_or_else(String::new, |best| format!(", best so far: {best}"));
         let _ = writeln!(out, "iteration {} of {}{best}", progress.current, progress.max);
@@ -99,6 +102,26 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
         let _ = writeln!(out, "error     {error}");
     }
     out
+}
+
+/// What a workflow waiting for budget waits for, and the command that ends the wait.
+pub(crate) fn budget_wait_line(status: &WorkflowStatus) -> Option<String> {
+    let wait = status.budget.as_ref()?.waiting.as_ref()?;
+    let why = if wait.stopped_run {
+        "its agent was stopped at the model response that crossed"
+    } else {
+        "it cannot start within"
+    };
+    Some(format!(
+        "waiting   for budget: stage `{}`: {why} the {} budget of ${:.4} (${:.4} spent); \
+         claude-temporal budget {} --add USD (times out after {}s)",
+        wait.stage,
+        wait.scope.as_str(),
+        wait.limit_usd,
+        wait.spent_usd,
+        status.workflow_id,
+        wait.timeout_secs
+    ))
 }
 
 /// The name a state has in `--json` output, so tables and JSON agree.
@@ -116,7 +139,12 @@ pub(crate) fn progress_line(status: &WorkflowStatus) -> String {
         .iter()
         .filter(|s| s.state == StageState::Completed)
         .count();
+    let waiting_for_budget = status.budget.as_ref().and_then(|b| b.waiting.as_ref());
     let now = match (&status.awaiting_approval, &status.current_stage) {
+        (None, Some(stage)) if waiting_for_budget.is_some() => format!(
+            "{stage}: awaiting budget (claude-temporal budget {} --add USD)",
+            status.workflow_id
+        ),
         (Some(stage), _) => format!(
             "awaiting approval of `{stage}` (claude-temporal approve {})",
             status.workflow_id

@@ -64,6 +64,8 @@ impl RunSettingsArgs {
                 self.max_output_tokens,
             ),
             flag(key::TEST_TIMEOUT_SECS, "--test-timeout", self.test_timeout),
+            flag(key::BUDGET_USD, "--budget-usd", self.budget_usd.as_ref()),
+            flag(key::BUDGET_WARN_AT, "--budget-warn-at", self.budget_warn_at.as_ref()),
         ]
         .into_iter()
         .flatten()

@@ -102,12 +102,15 @@ impl AgentActivities {
                     Some(run_agent_event::Event::Progress(progress)) => {
                         if let Some(agent_progress::Kind::Usage(usage)) = &progress.kind {
                             guard.report(live.update(usage, &self.events));
+                            if live.over_budget() {
+                                return Ended::OverBudget;
+                            }
                         }
                         self.publish_progress(ctx, &task.run_id, progress.kind.as_ref());
                         log_progress(progress.kind);
                     }
-                    Some(run_agent_event::Event::Result(result)) => return Some(*result),
-                    None => return None,
+                    Some(run_agent_event::Event::Result(result)) => return Ended::Result(result),
+                    None => return Ended::Silent,
                 }
             }
         };
@@ -115,17 +118,32 @@ impl AgentActivities {
         // Whatever ended the wait, the agent is dead before the attempt is given back.
         run.stop().await;
         match outcome {
-            Ok(Some(result)) if result.success => {
+            Ok(Ended::Result(result)) if result.success => {
                 record_run(&tracing::Span::current(), &result);
-                Ok(into_report(result, attempt, &self.identity, live.earlier()))
+                Ok(into_report(*result, attempt, &self.identity, live.earlier()))
             }
-            Ok(Some(result)) => {
+            Ok(Ended::Result(result)) => {
                 record_run(&tracing::Span::current(), &result);
                 let (attempts, details) = live.failed(&result);
                 guard.report_last(details).await;
-                Err(failure_of(result, attempts))
+                Err(failure_of(*result, attempts))
             }
-            Ok(None) => Err(failure::retryable(format!("{who}: the agent's run ended without a result"))),
+            Ok(Ended::OverBudget) => {
+                let spent = live.run_cost_usd();
+                let (attempts, details) = live.stopped(AttemptOutcome::OverBudget);
+                guard.report_last(details).await;
+                let budget = task.budget.unwrap_or_else(|| unreachable!("only a run with a budget goes over it"));
+                tracing::warn!(spent, allowance = budget.allowance_usd, "stopped the agent at its budget");
+                let message = format!(
+                    "{who}: stopped the agent at the model response that took its run to ${spent:.4}, past the \
+                     ${:.4} it may spend under the {} budget of ${:.4}",
+                    budget.allowance_usd,
+                    budget.scope.as_str(),
+                    budget.limit_usd
+                );
+                Err(failure::with_attempts(failure::AGENT_OVER_BUDGET, message, true, attempts))
+            }
+            Ok(Ended::Silent) => Err(failure::retryable(format!("{who}: the agent's run ended without a result"))),
             Err(interruption) => {
                 tracing::warn!(?interruption, "stopped the agent before it finished");
                 let outcome = match interruption {
@@ -186,6 +204,15 @@ impl AgentActivities {
         let data = EventData::AgentProgress(ProgressEvent { workflow_id, stage, tool, message });
         self.events.publish(CloudEvent::new(EVENT_SOURCE, data));
     }
+}
+
+/// How waiting for the agent ended, short of an interruption.
+enum Ended {
+    Result(Box<AgentResult>),
+    /// A model response took the run past its budget.
+    OverBudget,
+    /// The run's events stopped without a result.
+    Silent,
 }
 
 /// What the run used and how it ended, on its `invoke_agent` span.

@@ -72,6 +72,21 @@ impl<'a> LiveFigures<'a> {
         (attempts, details)
     }
 
+    /// Whether the run, its earlier attempts included, has spent more than its budget allows.
+    /// A run on a model without a price cannot tell, and goes on.
+    pub(crate) fn over_budget(&self) -> bool {
+        let Some(budget) = &self.task.budget else {
+            return false;
+        };
+        self.run_cost_usd() > budget.allowance_usd
+    }
+
+    /// The run's spend so far, its earlier attempts included.
+    pub(crate) fn run_cost_usd(&self) -> f64 {
+        let current = self.last.as_ref().and_then(|live| live.cost_usd).unwrap_or(0.0);
+        ct_domain::spend::total(&self.earlier).1 + current
+    }
+
     /// The attempts before this one, for a report that succeeded.
     pub(crate) fn earlier(&self) -> Vec<AttemptSpend> {
         self.earlier.clone()

@@ -7,7 +7,7 @@ use crate::secret::{SecretError, SecretUrl, WebhookSecret};
 /// high-volume running updates (`claude-temporal watch` shows those); Slack
 /// gets only what a person should act on or know about.
 pub const DEFAULT_CONSOLE_EVENTS: &str = "*,!agent.progress,!cost.updated";
-pub const DEFAULT_SLACK_EVENTS: &str = "workflow.completed,workflow.failed,workflow.cancelled,stage.failed,approval.requested,approval.timed_out";
+pub const DEFAULT_SLACK_EVENTS: &str = "workflow.completed,workflow.failed,workflow.cancelled,stage.failed,approval.requested,approval.timed_out,budget.warning,budget.exhausted";
 pub const DEFAULT_WEBHOOK_EVENTS: &str = "*,!agent.progress,!cost.updated";
 
 /// The raw settings (environment or flags). Deliberately not `Debug`: it

@@ -142,6 +142,31 @@ pub(crate) fn notice(event: &CloudEvent) -> Notice {
                 "Snapshot restored".to_owned()
             }
         }
+        EventData::BudgetWarning(data) => {
+            facts.push(("Stage", data.stage.clone()));
+            facts.push(("Spent", format!("{} of {}", dollars(data.spent_usd), dollars(data.limit_usd))));
+            next_step = Some(format!("claude-temporal budget {} --add USD", shell_word(id)));
+            format!("{}% of the {} budget used", (data.warn_at * 100.0).round(), data.scope)
+        }
+        EventData::BudgetExhausted(data) => {
+            facts.push(("Stage", data.stage.clone()));
+            facts.push(("Spent", format!("{} of {}", dollars(data.spent_usd), dollars(data.limit_usd))));
+            let why = if data.stopped_run {
+                "its agent was stopped at the model response that crossed the limit"
+            } else {
+                "it cannot start within the limit"
+            };
+            facts.push(("Why", why.to_owned()));
+            facts.push(("Times out in", duration(data.timeout_secs.saturating_mul(1000))));
+            next_step = Some(format!("claude-temporal budget {} --add USD", shell_word(id)));
+            format!("Budget reached: {} waits ({} budget)", data.stage, data.scope)
+        }
+        EventData::BudgetRaised(data) => {
+            facts.push(("Stage", data.stage.clone()));
+            facts.push(("New limit", dollars(data.limit_usd)));
+            facts.push(("Spent", dollars(data.spent_usd)));
+            format!("Budget raised: {} goes on", data.stage)
+        }
     };
     Notice {
         title,

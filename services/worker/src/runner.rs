@@ -108,7 +108,7 @@ pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnO
 
 #[cfg(test)]
 mod tests {
-    use ct_contracts::workflows::{Approve, ApproveGate, KeepChanges, Reject, RejectGate, Status};
+    use ct_contracts::workflows::{Approve, ApproveGate, KeepChanges, RaiseBudget, Reject, RejectGate, Status};
     use temporalio_common::{QueryDefinition, SignalDefinition, UpdateDefinition};
 
     use super::*;
@@ -142,6 +142,7 @@ mod tests {
         same_signal(&KeepChanges, &IterateWorkflow::keep_changes);
         same_update(&ApproveGate, &DevelopWorkflow::approve_gate);
         same_update(&RejectGate, &DevelopWorkflow::reject_gate);
+        same_update(&RaiseBudget, &DevelopWorkflow::raise_budget);
         same_query(&Status, &DevelopWorkflow::status);
         same_query(&Status, &IterateWorkflow::status);
         same_query(&Status, &ParallelWorkflow::status);

@@ -34,7 +34,7 @@ pub(super) async fn reject(session: &Session, args: RejectArgs) -> anyhow::Resul
 
 /// A decision the workflow did not take: its validator's reason (the gate closed between the
 /// look and the decision: a timeout, someone else), or why it could not be delivered.
-fn refused(session: &Session, id: &str, what: &str, err: WorkflowUpdateError) -> anyhow::Error {
+pub(super) fn refused(session: &Session, id: &str, what: &str, err: WorkflowUpdateError) -> anyhow::Error {
     match err {
         WorkflowUpdateError::Failed(failure) => {
             CliError::BadInput(format!("the {what} was refused by workflow `{id}`: {}", failure.message)).into()

@@ -2,6 +2,7 @@
 
 mod cancel;
 mod config;
+mod budget;
 mod decide;
 mod fleet;
 mod list;
@@ -92,6 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Result(args) => status::wait_for_result(&session, args).await,
         Command::Approve(args) => decide::approve(&session, args).await,
         Command::Reject(args) => decide::reject(&session, args).await,
+        Command::Budget(args) => budget::run(&session, args).await,
         Command::List(args) => list::run(&session, args).await,
         Command::Fleet(args) => fleet::run(&session, args).await,
         Command::Cancel(args) => cancel::run(&session, args).await,

@@ -58,6 +58,8 @@ pub(super) fn plan(config: &ct_config::Config, args: StartArgs) -> Result<StartP
         },
         test_timeout_secs: settings.workflow.test_timeout_secs,
         strict_tests: args.strict_tests,
+        budget_usd: settings.workflow.budget_usd,
+        budget_warn_at: settings.workflow.budget_warn_at,
     };
     for warning in &config.warnings {
         eprintln!("warning: {warning}");

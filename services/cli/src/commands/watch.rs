@@ -124,6 +124,15 @@ fn render(event: &CloudEvent) -> String {
         ),
         EventData::SnapshotCreated(d) => format!("  snapshot {} {}", d.stage.as_deref().unwrap_or("-"), short(&d.commit)),
         EventData::SnapshotRestored(d) => format!("  restored snapshot {} {}", d.stage.as_deref().unwrap_or("-"), short(&d.commit)),
+        EventData::BudgetWarning(d) => format!(
+            "  budget {}: ${:.4} of the {} limit ${:.4} spent ({:.0}%)",
+            d.stage, d.spent_usd, d.scope, d.limit_usd, d.warn_at * 100.0
+        ),
+        EventData::BudgetExhausted(d) => format!(
+            "  budget {}: the {} limit ${:.4} is reached (${:.4} spent); waiting for `claude-temporal budget {} --add USD`",
+            d.stage, d.scope, d.limit_usd, d.spent_usd, event.workflow_id()
+        ),
+        EventData::BudgetRaised(d) => format!("  budget {}: {} limit raised to ${:.4}; going on", d.stage, d.scope, d.limit_usd),
     };
     format!("{time} {line}")
 }

@@ -51,6 +51,15 @@ fn lost_with_its_executor(err: &ActivityExecutionError) -> bool {
     failure.as_timeout().is_some_and(|timeout| timeout.timeout_type() == TimeoutType::Heartbeat)
 }
 
+/// Whether the run was stopped at the model response that took it past its budget.
+pub(super) fn over_budget(err: &ActivityExecutionError) -> bool {
+    let ActivityExecutionError::Failed(failure) = err else {
+        return false;
+    };
+    matches!(failure.cause(), Some(IncomingError::Application(application))
+        if application.type_name() == Some(ct_contracts::failure::AGENT_OVER_BUDGET))
+}
+
 /// Every attempt a failed agent run made, with what each used: carried by the executor's
 /// failure, or by the last heartbeat when the last attempt was lost. Empty when neither says.
 pub(super) fn attempts_of(err: &ActivityExecutionError) -> Vec<AttemptSpend> {

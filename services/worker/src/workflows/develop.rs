@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use ct_domain::spend::{self, AttemptOutcome, AttemptSpend, Tokens};
+use ct_domain::budget::{BudgetRaise, BudgetRaised};
 use ct_domain::{ApprovalDecision, DevelopInput, RunState, StagePlan, StageState, StageStatus, WorkflowStatus};
 use ct_workspace::Snapshot;
 use temporalio_macros::{workflow, workflow_methods};
@@ -20,6 +21,7 @@ use ct_events::data::{
 
 use super::events::{self, emit};
 use super::gate::{self, Verdict};
+use super::budget::{self, HasStatus, Waited};
 use super::{agent_run, options, snapshots, spans};
 use tracing::Instrument as _;
 use ct_contracts::{AgentReport, AgentTask, TestReport};
@@ -69,7 +71,12 @@ impl DevelopWorkflow {
                 project_path: input.project_path.clone(),
                 features: input.features.clone(),
                 template: input.template.clone(),
-                stages: input.stages.iter().map(|stage| StageStatus::pending(&stage.name)).collect(),
+                stages: input
+                    .stages
+                    .iter()
+                    .map(|stage| StageStatus { budget_usd: stage.budget_usd, ..StageStatus::pending(&stage.name) })
+                    .collect(),
+                budget: input.budget(),
                 trace_id: trace.0.clone(),
                 traceparent: trace.1.clone(),
                 ..WorkflowStatus::default()
@@ -161,9 +168,35 @@ impl DevelopWorkflow {
         self.gate_open_for(&decision.stage).map_err(Into::into)
     }
 
+    /// Raises the budget a stopped run waits on (else the workflow's) by the amount given;
+    /// answers with the new limit. Refused by its validator when there is nothing to raise.
+    #[update]
+    pub fn raise_budget(&mut self, _ctx: &mut SyncWorkflowContext<Self>, raise: BudgetRaise) -> BudgetRaised {
+        budget::raise(&mut self.status, &raise)
+    }
+
+    #[update_validator(raise_budget)]
+    fn validate_raise_budget(
+        &self,
+        _ctx: &WorkflowContextView,
+        raise: &BudgetRaise,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        budget::check_raise(&self.status, raise).map_err(Into::into)
+    }
+
     #[query]
     pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
         self.status.clone()
+    }
+}
+
+impl HasStatus for DevelopWorkflow {
+    fn status(&self) -> &WorkflowStatus {
+        &self.status
+    }
+
+    fn status_mut(&mut self) -> &mut WorkflowStatus {
+        &mut self.status
     }
 }
 
@@ -211,7 +244,7 @@ async fn run_stage(
     events::stage_started(ctx, KIND, &stage.name).await;
     let snapshot = snapshot_before(ctx, input, stage).await?;
     let settings = stage.agent_settings(&input.agent);
-    let task = AgentTask {
+    let mut task = AgentTask {
         run_id: run_id.clone(),
         restore_on_retry: snapshot.as_ref().map(|s| s.reference.clone()),
         project_path: input.project_path.clone(),
@@ -220,17 +253,38 @@ async fn run_stage(
         earlier_attempts: 0,
         earlier_spend: Vec::new(),
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
+        budget: None,
     };
-    let report = agent_run::run_agent(ctx, task).await;
-    let report = match report {
-        Ok(report) => report,
-        Err(err) => {
-            ctx.state_mut(|s| {
-                record_attempts(s.stage_mut(index), agent_run::attempts_of(&err));
-                s.status.refresh_totals();
-            });
-            let stop = activity_stop(&stage.name, "agent", &err);
-            return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
+    let report = loop {
+        task.budget = ctx.state(|s| budget::run_limit(&s.status, index));
+        if let Some(limit) = task.budget
+            && ctx.state(|s| budget::used_up(&s.status, index, &limit))
+        {
+            let waited = budget::wait_for_more(ctx, index, limit, false, input.approval_timeout_secs).await;
+            after_budget_wait(ctx, input, stage, snapshot.as_ref(), waited).await?;
+            continue;
+        }
+        let err = match agent_run::run_agent(ctx, task.clone()).await {
+            Ok(report) => break report,
+            Err(err) => err,
+        };
+        let attempts = agent_run::attempts_of(&err);
+        ctx.state_mut(|s| {
+            record_attempts(s.stage_mut(index), attempts.clone());
+            s.status.refresh_totals();
+        });
+        match task.budget.filter(|_| agent_run::over_budget(&err)) {
+            Some(limit) => {
+                budget::warn(ctx, index).await;
+                task.earlier_attempts = attempts.last().map_or(task.earlier_attempts, |a| a.attempt);
+                task.earlier_spend = attempts;
+                let waited = budget::wait_for_more(ctx, index, limit, true, input.approval_timeout_secs).await;
+                after_budget_wait(ctx, input, stage, snapshot.as_ref(), waited).await?;
+            }
+            None => {
+                let stop = activity_stop(&stage.name, "agent", &err);
+                return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
+            }
         }
     };
     let cost = ctx.state_mut(|s| {
@@ -239,6 +293,7 @@ async fn run_stage(
         events::stage_cost(&s.status, index, Some(report.model.clone()))
     });
     emit(ctx, EventData::CostUpdated(cost)).await;
+    budget::warn(ctx, index).await;
 
     if stage.run_tests {
         ctx.state_mut(|s| s.stage_mut(index).state = StageState::Testing);
@@ -280,6 +335,23 @@ async fn run_stage(
     });
     emit(ctx, EventData::StageCompleted(outcome)).await;
     Ok(())
+}
+
+/// Goes on after a wait for budget that ended in a raise; else the stage ends, rolled back
+/// like any failed critical stage.
+async fn after_budget_wait(
+    ctx: &mut WorkflowContext<DevelopWorkflow>,
+    input: &DevelopInput,
+    stage: &StagePlan,
+    snapshot: Option<&Snapshot>,
+    waited: Waited,
+) -> Result<(), Stop> {
+    let stop = match waited {
+        Waited::Raised => return Ok(()),
+        Waited::TimedOut(why) => Stop::Failed(why),
+        Waited::Cancelled => Stop::Cancelled(format!("cancelled while stage `{}` waited for budget", stage.name)),
+    };
+    Err(roll_back_critical(ctx, input, stage, snapshot, stop).await)
 }
 
 /// Snapshots the work tree before a stage, so that a retried agent attempt starts from it

@@ -214,6 +214,7 @@ async fn iteration(
         earlier_attempts: 0,
         earlier_spend: Vec::new(),
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
+        budget: None,
     };
     let agent = agent_run::run_agent(ctx, task).await;
     let report = match agent {

@@ -2,6 +2,7 @@
 //! workflow context, no I/O, no randomness; everything else is an activity.
 
 mod agent_run;
+mod budget;
 mod develop;
 mod events;
 mod gate;

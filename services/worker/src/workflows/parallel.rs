@@ -388,6 +388,7 @@ async fn feature(
         earlier_attempts: 0,
         earlier_spend: Vec::new(),
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
+        budget: None,
     };
     let report = match agent_run::run_agent(ctx, agent_task).await {
         Ok(report) => report,

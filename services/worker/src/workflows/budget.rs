@@ -1,0 +1,195 @@
+//! Budgets in workflow code: the limit each agent run is stopped at, the warning once a limit
+//! is nearly used up, and the durable wait, after a run was stopped at its budget, for
+//! `claude-temporal budget ID --add USD` (an Update) or the approval timeout.
+
+use std::time::Duration;
+
+use ct_domain::budget::{BudgetRaise, BudgetRaised, BudgetScope, BudgetWait, RunLimit, check_amount};
+use ct_domain::{RunState, StageState, WorkflowStatus};
+use ct_events::EventData;
+use ct_events::data::{BudgetExhausted, BudgetRaised as RaisedEvent, BudgetWarning};
+use temporalio_sdk::{CancellableFuture, WorkflowContext};
+
+use super::events::emit;
+
+/// Workflows whose state holds a [`WorkflowStatus`], which is where budgets live.
+pub(super) trait HasStatus {
+    fn status(&self) -> &WorkflowStatus;
+    fn status_mut(&mut self) -> &mut WorkflowStatus;
+}
+
+/// How a wait for more budget ended.
+pub(super) enum Waited {
+    Raised,
+    /// Nobody raised it in time: why the stage fails.
+    TimedOut(String),
+    Cancelled,
+}
+
+/// The limit the agent run of stage `index` is stopped at, if any limit applies.
+pub(super) fn run_limit(status: &WorkflowStatus, index: usize) -> Option<RunLimit> {
+    let budget = status.budget.as_ref()?;
+    let stage = &status.stages[index];
+    budget.run_limit(status.total_cost_usd - stage.cost_usd, stage.budget_usd)
+}
+
+/// Whether stage `index` has nothing left to run its agent with under `limit`.
+pub(super) fn used_up(status: &WorkflowStatus, index: usize, limit: &RunLimit) -> bool {
+    status.stages[index].cost_usd >= limit.allowance_usd
+}
+
+/// Why a raise cannot be taken, if so.
+pub(super) fn check_raise(status: &WorkflowStatus, raise: &BudgetRaise) -> Result<(), String> {
+    check_amount(raise.add_usd)?;
+    let id = &status.workflow_id;
+    match &status.budget {
+        None => Err(format!("workflow `{id}` has no budget to raise; start it with --budget-usd to give it one")),
+        Some(budget) if budget.waiting.is_none() && budget.limit_usd.is_none() => Err(format!(
+            "workflow `{id}` has only stage budgets and no stage waits on one; nothing to raise now"
+        )),
+        Some(_) if status.state.is_final() => Err(format!("workflow `{id}` has ended; its budget no longer applies")),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Raises the limit a stopped run waits on (else the workflow's), and wakes the wait.
+pub(super) fn raise(status: &mut WorkflowStatus, raise: &BudgetRaise) -> BudgetRaised {
+    let budget = status.budget.get_or_insert_default();
+    budget.raises += 1;
+    match budget.waiting.as_ref().filter(|wait| wait.scope == BudgetScope::Stage) {
+        Some(wait) => {
+            let stage_name = wait.stage.clone();
+            // A raised limit warns again when its new warning fraction is reached.
+            budget.warned.retain(|key| *key != format!("stage:{stage_name}"));
+            let stage = status.stages.iter_mut().find(|stage| stage.name == stage_name);
+            let limit = stage.and_then(|stage| stage.budget_usd.as_mut()).map_or(raise.add_usd, |limit| {
+                *limit += raise.add_usd;
+                *limit
+            });
+            BudgetRaised { scope: BudgetScope::Stage, stage: Some(stage_name), limit_usd: limit, resumed: true }
+        }
+        None => {
+            budget.warned.retain(|key| key != "workflow");
+            let limit = budget.limit_usd.get_or_insert(0.0);
+            *limit += raise.add_usd;
+            BudgetRaised {
+                scope: BudgetScope::Workflow,
+                stage: budget.waiting.as_ref().map(|wait| wait.stage.clone()),
+                limit_usd: *limit,
+                resumed: budget.waiting.is_some(),
+            }
+        }
+    }
+}
+
+/// `budget.warning` for each limit stage `index`'s figures brought to its warning fraction.
+pub(super) async fn warn<W: HasStatus>(ctx: &WorkflowContext<W>, index: usize) {
+    let warnings = ctx.state_mut(|s| {
+        let status = s.status_mut();
+        let stage = &status.stages[index];
+        let (name, stage_limit, stage_spent) = (stage.name.clone(), stage.budget_usd, stage.cost_usd);
+        let total = status.total_cost_usd;
+        let Some(budget) = status.budget.as_mut() else {
+            return Vec::new();
+        };
+        let warn_at = budget.warn_at;
+        budget
+            .take_warnings(total, &name, stage_limit, stage_spent)
+            .into_iter()
+            .map(|(scope, limit_usd, spent_usd)| BudgetWarning {
+                workflow_id: status.workflow_id.clone(),
+                stage: name.clone(),
+                scope: scope.as_str().to_owned(),
+                limit_usd,
+                spent_usd,
+                warn_at,
+            })
+            .collect::<Vec<_>>()
+    });
+    for warning in warnings {
+        emit(ctx, EventData::BudgetWarning(warning)).await;
+    }
+}
+
+/// Waits, durably, until a raise or `timeout_secs`: the stage's agent was stopped at `limit`
+/// (`stopped_run`), or the stage has nothing left to start with.
+pub(super) async fn wait_for_more<W: HasStatus>(
+    ctx: &WorkflowContext<W>,
+    index: usize,
+    limit: RunLimit,
+    stopped_run: bool,
+    timeout_secs: u64,
+) -> Waited {
+    let (exhausted, raises) = ctx.state_mut(|s| {
+        let status = s.status_mut();
+        let stage = &status.stages[index];
+        let spent_usd = match limit.scope {
+            BudgetScope::Workflow => status.total_cost_usd,
+            BudgetScope::Stage => stage.cost_usd,
+        };
+        let wait = BudgetWait {
+            stage: stage.name.clone(),
+            scope: limit.scope,
+            limit_usd: limit.limit_usd,
+            spent_usd,
+            stopped_run,
+            timeout_secs,
+        };
+        let exhausted = BudgetExhausted {
+            workflow_id: status.workflow_id.clone(),
+            stage: wait.stage.clone(),
+            scope: limit.scope.as_str().to_owned(),
+            limit_usd: limit.limit_usd,
+            spent_usd,
+            stopped_run,
+            timeout_secs,
+        };
+        status.state = RunState::AwaitingBudget;
+        status.stages[index].state = StageState::AwaitingBudget;
+        let budget = status.budget.get_or_insert_default();
+        budget.waiting = Some(wait);
+        (exhausted, budget.raises)
+    });
+    emit(ctx, EventData::BudgetExhausted(exhausted.clone())).await;
+    let mut timer = ctx.timer(Duration::from_secs(timeout_secs));
+    let raised = temporalio_sdk::workflows::select! {
+        raised = ctx.wait_condition(|s: &W| s.status().budget.as_ref().is_some_and(|b| b.raises != raises)) => raised.is_ok(),
+        _ = timer => false,
+    };
+    if raised {
+        timer.cancel();
+    }
+    let raised_to = ctx.state_mut(|s| {
+        let status = s.status_mut();
+        status.state = RunState::Running;
+        status.stages[index].state = StageState::Running;
+        let after = run_limit(status, index);
+        if let Some(budget) = status.budget.as_mut() {
+            budget.waiting = None;
+        }
+        after
+    });
+    if raised {
+        let raised = RaisedEvent {
+            workflow_id: exhausted.workflow_id,
+            stage: exhausted.stage,
+            scope: raised_to.map_or(limit.scope, |l| l.scope).as_str().to_owned(),
+            limit_usd: raised_to.map_or(limit.limit_usd, |l| l.limit_usd),
+            spent_usd: exhausted.spent_usd,
+        };
+        emit(ctx, EventData::BudgetRaised(raised)).await;
+        return Waited::Raised;
+    }
+    if ctx.cancellation_token().is_cancelled() {
+        return Waited::Cancelled;
+    }
+    Waited::TimedOut(format!(
+        "stage `{}` {} its {} budget of ${:.4} (${:.4} spent) and nobody raised it within {timeout_secs}s; \
+         nothing after it ran. Start the workflow again with a larger --budget-usd to continue",
+        exhausted.stage,
+        if stopped_run { "was stopped at" } else { "could not start within" },
+        limit.scope.as_str(),
+        limit.limit_usd,
+        exhausted.spent_usd,
+    ))
+}

@@ -1,0 +1,133 @@
+//! Budgets: the agent run that crosses one is stopped at that model response, the workflow
+//! waits durably for `budget --add`, and goes on (or fails when nobody raises it in time).
+
+use ct_domain::spend::AttemptOutcome;
+use ct_domain::{RunState, StageState, WorkflowStatus};
+use ct_e2e::{Stack, StackOptions, example, git_project};
+use ct_scripted_model::Scenario;
+
+/// Four responses of 1000 input and 200 output tokens: $0.008 each for claude-opus-5-5 ($4 in,
+/// $20 out per million), each writing a file before the next.
+const RESPONSE_USD: f64 = 0.008;
+const RESPONSES: usize = 4;
+
+fn scenario() -> Scenario {
+    let turns: Vec<serde_json::Value> = (0..RESPONSES)
+        .map(|i| {
+            let mut turn = serde_json::json!({ "usage": { "input_tokens": 1000, "output_tokens": 200 }, "delay_ms": 300 });
+            if i + 1 < RESPONSES {
+                turn["tool_uses"] = serde_json::json!([{ "name": "Write", "input": {
+                    "file_path": format!("{{cwd}}/step-{i}.txt"), "content": "step\n"
+                } }]);
+            } else {
+                turn["text"] = "Built.".into();
+            }
+            turn
+        })
+        .collect();
+    let scenario = serde_json::json!({ "scripts": [{ "name": "build", "match": "Stage: build", "turns": turns }] });
+    Scenario::from_json(&scenario.to_string()).expect("scenario")
+}
+
+fn stage_file(stage_budget: Option<f64>) -> String {
+    let budget = stage_budget.map_or_else(String::new, |usd| format!("budget_usd = {usd}\n"));
+    format!("name = \"one-stage\"\n\n[[stages]]\nname = \"build\"\nprompt = \"Stage: build\\nFeature: {{features}}\"\nskip_tests = true\n{budget}")
+}
+
+fn start(stack: &Stack, project: &std::path::Path, stage_budget: Option<f64>, extra: &[&str]) -> String {
+    let stages = stack.dir.path().join(format!("stages-{}.toml", stage_budget.is_some()));
+    std::fs::write(&stages, stage_file(stage_budget)).unwrap();
+    let mut args = vec!["start", project.to_str().unwrap(), "--stages", stages.to_str().unwrap(), "--features", "budget", "--json"];
+    args.extend_from_slice(extra);
+    let out = stack.cli(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.json()["workflow_id"].as_str().unwrap().to_owned()
+}
+
+fn build_requests(stack: &Stack) -> usize {
+    stack.model.requests().iter().filter(|r| r.script.as_deref() == Some("build")).count()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_is_stopped_at_the_response_that_crosses_the_budget_and_goes_on_once_it_is_raised() {
+    let stack = Stack::start(StackOptions::new(scenario())).await;
+    let project = git_project(&example("textstats"));
+    let id = start(&stack, project.path(), None, &["--budget-usd", "0.02"]);
+
+    let waiting = stack.wait_for_status(&id, "the wait for budget", |s| s.state == RunState::AwaitingBudget);
+    let stage = &waiting.stages[0];
+    assert_eq!(stage.state, StageState::AwaitingBudget);
+    // The third response took the run to $0.024, past $0.02: the agent went no further.
+    assert_eq!(build_requests(&stack), 3, "the agent was not stopped at the crossing response\n{}", stack.logs());
+    let history: Vec<(AttemptOutcome, u64)> = stage.attempt_history.iter().map(|a| (a.outcome, a.tokens.output)).collect();
+    assert_eq!(history, [(AttemptOutcome::OverBudget, 600)], "{stage:?}");
+    assert!(close(stage.cost_usd, 3.0 * RESPONSE_USD) && close(waiting.total_cost_usd, 3.0 * RESPONSE_USD), "{stage:?}");
+    let wait = waiting.budget.as_ref().and_then(|b| b.waiting.clone()).expect("the budget says why it waits");
+    assert!(wait.stopped_run && close(wait.limit_usd, 0.02) && wait.stage == "build", "{wait:?}");
+    let human = stack.cli(&["status", &id]).stdout;
+    assert!(
+        human.contains("waiting   for budget: stage `build`: its agent was stopped at the model response that crossed the workflow budget of $0.0200 ($0.0240 spent)")
+            && human.contains(&format!("claude-temporal budget {id} --add USD")),
+        "{human}"
+    );
+    let shown = stack.cli(&["budget", &id]);
+    assert!(shown.code == 0 && shown.stdout.contains("budget    $0.0240 of $0.0200 spent; warning at 80%"), "{}{}", shown.stdout, shown.stderr);
+
+    let refused = stack.cli(&["budget", &id, "--add", "-1"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("positive number"), "{}", refused.stderr);
+
+    // To $0.08: the run that follows ($0.032) stays below its 80% mark, so one warning in all.
+    let raised = stack.cli(&["budget", &id, "--add", "0.06", "--json"]);
+    assert_eq!(raised.code, 0, "{}", raised.stderr);
+    assert!(close(raised.json()["limit_usd"].as_f64().unwrap(), 0.08) && raised.json()["resumed"] == true, "{}", raised.stdout);
+
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+    let done: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    let stage = &done.stages[0];
+    let history: Vec<(u32, AttemptOutcome)> = stage.attempt_history.iter().map(|a| (a.attempt, a.outcome)).collect();
+    assert_eq!(history, [(1, AttemptOutcome::OverBudget), (2, AttemptOutcome::Completed)], "{stage:?}");
+    // The stopped run's spend counts: 3 responses, then the 4 of the run that completed.
+    assert!(close(stage.cost_usd, 7.0 * RESPONSE_USD) && close(done.total_cost_usd, 7.0 * RESPONSE_USD), "{stage:?}");
+    assert_eq!(build_requests(&stack), 3 + RESPONSES);
+    assert!(project.path().join("step-2.txt").exists());
+
+    let counts = stack.event_counts(&id);
+    for kind in ["budget.warning", "budget.exhausted", "budget.raised", "workflow.completed"] {
+        assert_eq!(counts.get(kind), Some(&1), "{kind}: {counts:?}");
+    }
+    let history = stack.replay(&id).await;
+    ct_e2e::save_fixture("develop-budget-raised", &history);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_budget_nobody_raises_fails_the_stage_after_the_timeout() {
+    let stack = Stack::start(StackOptions::new(scenario())).await;
+    let project = git_project(&example("textstats"));
+    let unbudgeted = start(&stack, project.path(), None, &["--approval-timeout", "5"]);
+    let refused = stack.cli(&["budget", &unbudgeted, "--add", "1"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("has no budget to raise; start it with --budget-usd"), "{}", refused.stderr);
+    assert_eq!(stack.cli(&["result", &unbudgeted]).code, 0);
+
+    let other = git_project(&example("textstats"));
+    let id = start(&stack, other.path(), Some(0.01), &["--approval-timeout", "4"]);
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 1, "{}", result.stdout);
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    let stage = &status.stages[0];
+    assert_eq!(stage.state, StageState::Failed);
+    let error = stage.error.as_deref().unwrap_or_default();
+    assert!(error.contains("was stopped at its stage budget of $0.0100") && error.contains("within 4s"), "{error}");
+    // Stopped after its second response: $0.016 spent, and counted.
+    assert_eq!(stage.attempt_history.len(), 1, "{stage:?}");
+    assert!(close(stage.cost_usd, 2.0 * RESPONSE_USD), "{stage:?}");
+    let ended = stack.cli(&["budget", &id, "--add", "1"]);
+    assert_eq!(ended.code, 2, "{}", ended.stderr);
+    assert!(ended.stderr.contains("has ended"), "{}", ended.stderr);
+}
