@@ -44,6 +44,14 @@ pub struct Budget {
     pub waiting: Option<BudgetWait>,
 }
 
+/// A stage's likely cost before it runs: the median of its earlier runs in the metrics file.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CostEstimate {
+    pub usd: f64,
+    /// How many earlier runs it is the median of.
+    pub runs: u32,
+}
+
 /// Why the workflow waits for budget.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BudgetWait {
@@ -55,6 +63,9 @@ pub struct BudgetWait {
     /// Whether the stage's agent was stopped at the response that crossed the limit, or the
     /// stage has not started (its estimate, or what is left, does not cover it).
     pub stopped_run: bool,
+    /// The stage's estimate, when it is what does not fit in what is left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_usd: Option<f64>,
     /// How long the wait lasts before the workflow fails (the approval timeout).
     pub timeout_secs: u64,
 }

@@ -65,6 +65,10 @@ pub struct StagePlan {
     /// What this stage's agent may spend, in USD, all attempts together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_usd: Option<f64>,
+    /// What the stage will likely cost, from its earlier runs; a stage whose estimate does
+    /// not fit in its budget waits before it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<crate::budget::CostEstimate>,
 }
 
 impl StagePlan {
@@ -134,6 +138,7 @@ mod tests {
             timeout_secs: Some(300),
             max_output_tokens: None,
             budget_usd: None,
+            estimate: None,
         };
         assert_eq!(
             plan.agent_settings(&workflow),

@@ -125,6 +125,9 @@ pub struct StageStatus {
     /// What the stage's agent may spend, all attempts together, as raised so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_usd: Option<f64>,
+    /// What the stage will likely cost, from its earlier runs in the metrics file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<crate::budget::CostEstimate>,
 }
 
 impl StageStatus {

@@ -132,6 +132,7 @@ impl Template {
                     timeout_secs: stage.timeout_secs,
                     max_output_tokens: stage.max_output_tokens,
                     budget_usd: stage.budget_usd,
+                    estimate: None,
                 })
             })
             .collect()

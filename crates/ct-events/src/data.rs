@@ -110,6 +110,10 @@ pub struct ApprovalRequested {
     pub cost_so_far_usd: f64,
     /// How long the gate stays open before `approval.timed_out`, if bounded.
     pub timeout_secs: Option<u64>,
+    /// What the stages after this one will likely cost, from their earlier runs; absent when
+    /// none of them ran before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_rest_usd: Option<f64>,
 }
 
 /// `approval.granted` and `approval.rejected`.
@@ -213,6 +217,9 @@ pub struct BudgetExhausted {
     pub spent_usd: f64,
     /// Whether a running agent was stopped (else the stage had not started).
     pub stopped_run: bool,
+    /// The stage's estimate, when it is what does not fit in what is left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_usd: Option<f64>,
     /// How long the workflow waits before it fails.
     pub timeout_secs: u64,
 }

@@ -88,6 +88,18 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
             id = status.workflow_id
         );
     }
+    let estimates: Vec<String> = status
+        .stages
+        .iter()
+        .filter(|stage| stage.state == StageState::Pending)
+        .filter_map(|stage| {
+            let estimate = stage.estimate?;
+            Some(format!("{} ~${:.4} ({} earlier runs)", stage.name, estimate.usd, estimate.runs))
+        })
+        .collect();
+    if !estimates.is_empty() {
+        let _ = writeln!(out, "estimate  {}", estimates.join(", "));
+    }
     if let Some(line) = budget_wait_line(status) {
         let _ = writeln!(out, "{line}");
     }
@@ -107,10 +119,10 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
 /// What a workflow waiting for budget waits for, and the command that ends the wait.
 pub(crate) fn budget_wait_line(status: &WorkflowStatus) -> Option<String> {
     let wait = status.budget.as_ref()?.waiting.as_ref()?;
-    let why = if wait.stopped_run {
-        "its agent was stopped at the model response that crossed"
-    } else {
-        "it cannot start within"
+    let why = match (wait.stopped_run, wait.estimate_usd) {
+        (true, _) => "its agent was stopped at the model response that crossed".to_owned(),
+        (false, Some(usd)) => format!("its estimate of ${usd:.4} does not fit in"),
+        (false, None) => "it cannot start within".to_owned(),
     };
     Some(format!(
         "waiting   for budget: stage `{}`: {why} the {} budget of ${:.4} (${:.4} spent); \

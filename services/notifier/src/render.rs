@@ -66,6 +66,9 @@ pub(crate) fn notice(event: &CloudEvent) -> Notice {
         EventData::ApprovalRequested(data) => {
             facts.push(("Stage", data.stage.clone()));
             facts.push(("Cost so far", dollars(data.cost_so_far_usd)));
+            if let Some(rest) = data.estimate_rest_usd {
+                facts.push(("Estimated rest", format!("~{}", dollars(rest))));
+            }
             if let Some(summary) = &data.summary {
                 facts.push(("Summary", clip(summary)));
             }
@@ -151,12 +154,12 @@ pub(crate) fn notice(event: &CloudEvent) -> Notice {
         EventData::BudgetExhausted(data) => {
             facts.push(("Stage", data.stage.clone()));
             facts.push(("Spent", format!("{} of {}", dollars(data.spent_usd), dollars(data.limit_usd))));
-            let why = if data.stopped_run {
-                "its agent was stopped at the model response that crossed the limit"
-            } else {
-                "it cannot start within the limit"
+            let why = match (data.stopped_run, data.estimate_usd) {
+                (true, _) => "its agent was stopped at the model response that crossed the limit".to_owned(),
+                (false, Some(usd)) => format!("its estimate of {} does not fit in what is left", dollars(usd)),
+                (false, None) => "it cannot start within the limit".to_owned(),
             };
-            facts.push(("Why", why.to_owned()));
+            facts.push(("Why", why));
             facts.push(("Times out in", duration(data.timeout_secs.saturating_mul(1000))));
             next_step = Some(format!("claude-temporal budget {} --add USD", shell_word(id)));
             format!("Budget reached: {} waits ({} budget)", data.stage, data.scope)
@@ -259,6 +262,7 @@ mod tests {
                 summary: Some("3 files changed".into()),
                 cost_so_far_usd: 0.5,
                 timeout_secs: Some(3600),
+                estimate_rest_usd: Some(1.5),
             }),
         );
         let notice = notice(&event);
@@ -269,6 +273,7 @@ mod tests {
                 .contains(&("Cost so far", "$0.5000".to_owned()))
         );
         assert!(notice.facts.contains(&("Times out in", "1h00m".to_owned())));
+        assert!(notice.facts.contains(&("Estimated rest", "~$1.5000".to_owned())));
         let next = notice.next_step.unwrap();
         assert!(
             next.contains("claude-temporal approve develop-demo"),

@@ -202,6 +202,7 @@ fn approval_requested(workflow_id: &str) -> CloudEvent {
             summary: None,
             cost_so_far_usd: 0.42,
             timeout_secs: None,
+            estimate_rest_usd: None,
         }),
     )
 }

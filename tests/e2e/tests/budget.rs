@@ -131,3 +131,37 @@ async fn a_stage_budget_nobody_raises_fails_the_stage_after_the_timeout() {
     assert_eq!(ended.code, 2, "{}", ended.stderr);
     assert!(ended.stderr.contains("has ended"), "{}", ended.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_whose_estimate_does_not_fit_waits_before_it_starts() {
+    // Earlier runs of `build` cost $0.04–$0.06: the estimate is their median, $0.05.
+    let history = tempfile::tempdir().unwrap();
+    let metrics = history.path().join("metrics.jsonl");
+    let lines: Vec<String> = [0.04, 0.05, 0.06]
+        .iter()
+        .map(|usd| format!(r#"{{"stage":"build","cost":{usd},"timestamp":"2026-11-01T00:00:00Z","workflow_id":"earlier"}}"#))
+        .collect();
+    std::fs::write(&metrics, lines.join("\n") + "\n").unwrap();
+    let mut options = StackOptions::new(scenario());
+    options.env = vec![("METRICS_FILE".to_owned(), metrics.to_str().unwrap().to_owned())];
+    let stack = Stack::start(options).await;
+    let project = git_project(&example("textstats"));
+    let id = start(&stack, project.path(), None, &["--budget-usd", "0.02"]);
+
+    let waiting = stack.wait_for_status(&id, "the wait for budget", |s| s.state == RunState::AwaitingBudget);
+    let wait = waiting.budget.as_ref().and_then(|b| b.waiting.clone()).expect("why it waits");
+    assert!(!wait.stopped_run && wait.estimate_usd.is_some_and(|usd| close(usd, 0.05)), "{wait:?}");
+    assert_eq!(waiting.stages[0].estimate.map(|e| e.runs), Some(3));
+    assert_eq!(build_requests(&stack), 0, "the stage started although its estimate did not fit");
+    let human = stack.cli(&["status", &id]).stdout;
+    assert!(human.contains("its estimate of $0.0500 does not fit in the workflow budget of $0.0200 ($0.0000 spent)"), "{human}");
+
+    let raised = stack.cli(&["budget", &id, "--add", "0.04"]);
+    assert_eq!(raised.code, 0, "{}", raised.stderr);
+    assert!(raised.stderr.contains("raised the workflow's budget of") && raised.stderr.contains("to $0.0600; stage `build` goes on"), "{}", raised.stderr);
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+    let done: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert_eq!(done.stages[0].attempts, 1, "a stage that never started has no stopped attempt");
+    assert!(close(done.total_cost_usd, 4.0 * RESPONSE_USD), "{}", done.total_cost_usd);
+}

@@ -49,7 +49,7 @@ pub(super) async fn run(config: &ct_config::Config, args: MetricsArgs) -> anyhow
 /// `--since` as a duration back from now: `90s`, `30m`, `12h`, `7d`.
 /// The file the user named in any layer; else the one the local stack's sink writes, when a
 /// stack was started; else the default.
-fn metrics_file(config: &ct_config::Config) -> anyhow::Result<PathBuf> {
+pub(super) fn metrics_file(config: &ct_config::Config) -> anyhow::Result<PathBuf> {
     let named = config
         .entries
         .iter()

@@ -39,10 +39,11 @@ pub(super) fn plan(config: &ct_config::Config, args: StartArgs) -> Result<StartP
         project: Some(&project),
     })
     .map_err(|err| CliError::BadInput(err.to_string()))?;
-    let stages = selected
+    let mut stages = selected
         .template
         .render(&PromptContext::new(&project_path, &features))
         .map_err(|err| CliError::BadInput(err.to_string()))?;
+    add_estimates(config, &mut stages);
     let id = args.id.clone().unwrap_or_else(|| default_id(&project));
     let input = DevelopInput {
         project_path,
@@ -100,6 +101,25 @@ pub(super) async fn run(session: &Session, plan: StartPlan) -> anyhow::Result<Ex
     };
     super::project::announce(&started, json);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each stage's estimate from its earlier runs in the metrics file. Estimates are advice: a
+/// file that cannot be read leaves them out, with a warning.
+fn add_estimates(config: &ct_config::Config, stages: &mut [ct_domain::StagePlan]) {
+    let history = super::metrics::metrics_file(config)
+        .and_then(|file| ct_metrics::StageHistory::read(&file).map_err(anyhow::Error::from));
+    let history = match history {
+        Ok(history) => history,
+        Err(err) => {
+            eprintln!("warning: no cost estimates: {err:#}");
+            return;
+        }
+    };
+    for stage in stages {
+        stage.estimate = history
+            .estimate(&stage.name)
+            .map(|estimate| ct_domain::budget::CostEstimate { usd: estimate.usd, runs: estimate.runs });
+    }
 }
 
 /// The project argument, else PROJECT_PATH from the configuration.

@@ -99,6 +99,7 @@ mod tests {
                 summary: Some("adds <script> & more".into()),
                 cost_so_far_usd: 1.25,
                 timeout_secs: None,
+                estimate_rest_usd: None,
             }),
         );
         let message = message(&event, &notice(&event), Some("#builds"));

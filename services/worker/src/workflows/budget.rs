@@ -33,9 +33,22 @@ pub(super) fn run_limit(status: &WorkflowStatus, index: usize) -> Option<RunLimi
     budget.run_limit(status.total_cost_usd - stage.cost_usd, stage.budget_usd)
 }
 
-/// Whether stage `index` has nothing left to run its agent with under `limit`.
-pub(super) fn used_up(status: &WorkflowStatus, index: usize, limit: &RunLimit) -> bool {
-    status.stages[index].cost_usd >= limit.allowance_usd
+/// Why stage `index` cannot start its agent under `limit`, if so: nothing is left, or its
+/// estimate (returned) does not fit in what is.
+pub(super) fn cannot_start(status: &WorkflowStatus, index: usize, limit: &RunLimit) -> Option<Option<f64>> {
+    let stage = &status.stages[index];
+    let left = limit.allowance_usd - stage.cost_usd;
+    match stage.estimate {
+        _ if left <= 0.0 => Some(None),
+        Some(estimate) if estimate.usd > left => Some(Some(estimate.usd)),
+        _ => None,
+    }
+}
+
+/// What the stages after `index` will likely cost, when any of them ran before.
+pub(super) fn estimate_after(status: &WorkflowStatus, index: usize) -> Option<f64> {
+    let estimates: Vec<f64> = status.stages[index + 1..].iter().filter_map(|s| s.estimate.map(|e| e.usd)).collect();
+    (!estimates.is_empty()).then(|| estimates.iter().sum())
 }
 
 /// Why a raise cannot be taken, if so.
@@ -111,15 +124,27 @@ pub(super) async fn warn<W: HasStatus>(ctx: &WorkflowContext<W>, index: usize) {
     }
 }
 
-/// Waits, durably, until a raise or `timeout_secs`: the stage's agent was stopped at `limit`
-/// (`stopped_run`), or the stage has nothing left to start with.
+/// Why the workflow waits for budget.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Shortfall {
+    /// The stage's agent was stopped at the response that crossed the limit.
+    StoppedRun,
+    /// The stage cannot start: nothing is left, or not its estimate (given).
+    CannotStart(Option<f64>),
+}
+
+/// Waits, durably, until a raise or `timeout_secs`.
 pub(super) async fn wait_for_more<W: HasStatus>(
     ctx: &WorkflowContext<W>,
     index: usize,
     limit: RunLimit,
-    stopped_run: bool,
+    shortfall: Shortfall,
     timeout_secs: u64,
 ) -> Waited {
+    let (stopped_run, estimate_usd) = match shortfall {
+        Shortfall::StoppedRun => (true, None),
+        Shortfall::CannotStart(estimate) => (false, estimate),
+    };
     let (exhausted, raises) = ctx.state_mut(|s| {
         let status = s.status_mut();
         let stage = &status.stages[index];
@@ -133,6 +158,7 @@ pub(super) async fn wait_for_more<W: HasStatus>(
             limit_usd: limit.limit_usd,
             spent_usd,
             stopped_run,
+            estimate_usd,
             timeout_secs,
         };
         let exhausted = BudgetExhausted {
@@ -142,6 +168,7 @@ pub(super) async fn wait_for_more<W: HasStatus>(
             limit_usd: limit.limit_usd,
             spent_usd,
             stopped_run,
+            estimate_usd,
             timeout_secs,
         };
         status.state = RunState::AwaitingBudget;
@@ -183,11 +210,15 @@ pub(super) async fn wait_for_more<W: HasStatus>(
     if ctx.cancellation_token().is_cancelled() {
         return Waited::Cancelled;
     }
+    let what = match shortfall {
+        Shortfall::StoppedRun => "was stopped at".to_owned(),
+        Shortfall::CannotStart(None) => "could not start within".to_owned(),
+        Shortfall::CannotStart(Some(usd)) => format!("could not start (estimated at ${usd:.4}) within"),
+    };
     Waited::TimedOut(format!(
-        "stage `{}` {} its {} budget of ${:.4} (${:.4} spent) and nobody raised it within {timeout_secs}s; \
+        "stage `{}` {what} its {} budget of ${:.4} (${:.4} spent) and nobody raised it within {timeout_secs}s; \
          nothing after it ran. Start the workflow again with a larger --budget-usd to continue",
         exhausted.stage,
-        if stopped_run { "was stopped at" } else { "could not start within" },
         limit.scope.as_str(),
         limit.limit_usd,
         exhausted.spent_usd,

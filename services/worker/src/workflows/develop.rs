@@ -21,7 +21,7 @@ use ct_events::data::{
 
 use super::events::{self, emit};
 use super::gate::{self, Verdict};
-use super::budget::{self, HasStatus, Waited};
+use super::budget::{self, HasStatus, Shortfall, Waited};
 use super::{agent_run, options, snapshots, spans};
 use tracing::Instrument as _;
 use ct_contracts::{AgentReport, AgentTask, TestReport};
@@ -74,7 +74,11 @@ impl DevelopWorkflow {
                 stages: input
                     .stages
                     .iter()
-                    .map(|stage| StageStatus { budget_usd: stage.budget_usd, ..StageStatus::pending(&stage.name) })
+                    .map(|stage| StageStatus {
+                        budget_usd: stage.budget_usd,
+                        estimate: stage.estimate,
+                        ..StageStatus::pending(&stage.name)
+                    })
                     .collect(),
                 budget: input.budget(),
                 trace_id: trace.0.clone(),
@@ -258,9 +262,10 @@ async fn run_stage(
     let report = loop {
         task.budget = ctx.state(|s| budget::run_limit(&s.status, index));
         if let Some(limit) = task.budget
-            && ctx.state(|s| budget::used_up(&s.status, index, &limit))
+            && let Some(estimate) = ctx.state(|s| budget::cannot_start(&s.status, index, &limit))
         {
-            let waited = budget::wait_for_more(ctx, index, limit, false, input.approval_timeout_secs).await;
+            let shortfall = Shortfall::CannotStart(estimate);
+            let waited = budget::wait_for_more(ctx, index, limit, shortfall, input.approval_timeout_secs).await;
             after_budget_wait(ctx, input, stage, snapshot.as_ref(), waited).await?;
             continue;
         }
@@ -278,7 +283,7 @@ async fn run_stage(
                 budget::warn(ctx, index).await;
                 task.earlier_attempts = attempts.last().map_or(task.earlier_attempts, |a| a.attempt);
                 task.earlier_spend = attempts;
-                let waited = budget::wait_for_more(ctx, index, limit, true, input.approval_timeout_secs).await;
+                let waited = budget::wait_for_more(ctx, index, limit, Shortfall::StoppedRun, input.approval_timeout_secs).await;
                 after_budget_wait(ctx, input, stage, snapshot.as_ref(), waited).await?;
             }
             None => {
@@ -434,6 +439,7 @@ async fn await_approval(
             summary: Some(summary),
             cost_so_far_usd: s.status.total_cost_usd,
             timeout_secs: Some(timeout_secs),
+            estimate_rest_usd: budget::estimate_after(&s.status, index),
         }
     });
     emit(ctx, EventData::ApprovalRequested(request)).await;
