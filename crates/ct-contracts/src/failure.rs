@@ -11,6 +11,7 @@ pub const NON_RETRYABLE_ERROR_TYPES: &[&str] = &[
     NO_TEST_FRAMEWORK,
     NOT_ALLOWED,
     AGENT_OVER_BUDGET,
+    AGENT_USAGE_LIMIT,
 ];
 
 /// The model endpoint refused the credentials.
@@ -26,6 +27,9 @@ pub const NO_TEST_FRAMEWORK: &str = "NoTestFramework";
 pub const NOT_ALLOWED: &str = "NotAllowed";
 /// The agent was stopped at the model response that took its run past its budget.
 pub const AGENT_OVER_BUDGET: &str = "AgentOverBudget";
+/// The account's usage limit refused the run; the failure's `next_retry_delay` says how long
+/// until it resets, and the workflow waits that long on a timer instead of retrying.
+pub const AGENT_USAGE_LIMIT: &str = "AgentUsageLimit";
 /// Anything worth another attempt: a transient API error, a timeout, a lost executor.
 pub const AGENT_FAILED: &str = "AgentFailed";
 
@@ -49,6 +53,22 @@ pub fn with_attempts(
         ApplicationFailure::builder(message)
             .type_name(type_name.to_owned())
             .non_retryable(non_retryable)
+            .details(attempts)
+            .build(),
+    )
+}
+
+/// A run refused by a usage limit that resets in `resets_in`, with every attempt's figures.
+pub fn usage_limited(
+    message: String,
+    resets_in: std::time::Duration,
+    attempts: Vec<ct_domain::spend::AttemptSpend>,
+) -> ActivityError {
+    ActivityError::application(
+        ApplicationFailure::builder(message)
+            .type_name(AGENT_USAGE_LIMIT.to_owned())
+            .non_retryable(true)
+            .next_retry_delay(resets_in)
             .details(attempts)
             .build(),
     )

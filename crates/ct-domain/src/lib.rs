@@ -18,7 +18,7 @@ pub use command::SlashCommand;
 pub use develop::{AgentSettings, ApprovalDecision, DevelopInput, StagePlan};
 pub use iterate::{IterateInput, IterationProgress};
 pub use parallel::{FeaturePlan, ParallelInput};
-pub use status::{RunState, StageState, StageStatus, TestBaseline, WorkflowStatus};
+pub use status::{RunState, StageState, StageStatus, TestBaseline, UsageLimitWait, WorkflowStatus};
 
 /// The Temporal task queue the worker polls unless configured otherwise.
 pub const DEFAULT_TASK_QUEUE: &str = "claude-temporal";

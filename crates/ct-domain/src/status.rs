@@ -34,6 +34,19 @@ pub struct WorkflowStatus {
     /// The workflow's budget, when it or a stage has one: limits, and what a wait is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<crate::budget::Budget>,
+    /// While a stage's agent waits for the account's usage limit to reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limit: Option<UsageLimitWait>,
+}
+
+/// A stage's agent run refused by the account's usage limit, waiting on a timer for its reset.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UsageLimitWait {
+    pub stage: String,
+    /// When the run is scheduled again (RFC 3339, UTC): the reset, plus a few seconds.
+    pub until: String,
+    /// What the agent CLI said.
+    pub message: String,
 }
 
 /// The project's tests before any stage ran: which already failed. A stage's tests then fail

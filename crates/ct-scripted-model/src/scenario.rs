@@ -62,6 +62,10 @@ pub struct Usage {
 pub struct FailFirst {
     pub status: u16,
     pub times: u32,
+    /// With a 429: the refusal is a subscription's usage limit that resets this many seconds
+    /// after the request (the API's `anthropic-ratelimit-unified-*` headers and `retry-after`).
+    #[serde(default)]
+    pub resets_in_secs: Option<u64>,
 }
 
 impl Scenario {

@@ -125,6 +125,24 @@ fn error(status: u16, message: &str) -> Response {
     (code, Json(error_body(status, message))).into_response()
 }
 
+/// A refusal for a usage limit that resets `secs` from now, with the headers the API sends.
+fn usage_limit(status: u16, message: &str, secs: u64) -> Response {
+    let resets_at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + secs;
+    let headers = [
+        ("anthropic-ratelimit-unified-status", "rejected".to_owned()),
+        ("anthropic-ratelimit-unified-representative-claim", "five_hour".to_owned()),
+        ("anthropic-ratelimit-unified-reset", resets_at.to_string()),
+        ("retry-after", secs.to_string()),
+    ];
+    let mut response = error(status, message);
+    for (name, value) in headers {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
 async fn not_found(method: Method, uri: Uri) -> Response {
     let message = format!("the scripted model does not serve {method} {uri}");
     tracing::warn!("{message}");
@@ -175,13 +193,14 @@ async fn messages(State(model): State<Arc<Model>>, body: Bytes) -> Response {
     if let Some(fail) = turn.fail_first {
         let attempt = model.count_attempt(script_index, turn_index);
         if attempt <= fail.times {
-            return error(
-                fail.status,
-                &format!(
-                    "scripted failure {attempt} of {} for script {:?} turn {turn_index}",
-                    fail.times, script.name
-                ),
+            let message = format!(
+                "scripted failure {attempt} of {} for script {:?} turn {turn_index}",
+                fail.times, script.name
             );
+            return match fail.resets_in_secs {
+                Some(secs) => usage_limit(fail.status, &message, secs),
+                None => error(fail.status, &message),
+            };
         }
     }
     match blocks(&model, turn, request.cwd().as_deref()) {

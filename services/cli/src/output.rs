@@ -103,6 +103,13 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
     if let Some(line) = budget_wait_line(status) {
         let _ = writeln!(out, "{line}");
     }
+    if let Some(wait) = &status.usage_limit {
+        let _ = writeln!(
+            out,
+            "waiting   usage limit until {}: stage `{}` runs again then ({})",
+            wait.until, wait.stage, wait.message
+        );
+    }
     if let Some(progress) = &status.iteration {
         let best = progress.best.map_or_else(String::new, |best| format!(", best so far: {best}"));
         let _ = writeln!(out, "iteration {} of {}{best}", progress.current, progress.max);
@@ -153,6 +160,9 @@ pub(crate) fn progress_line(status: &WorkflowStatus) -> String {
         .count();
     let waiting_for_budget = status.budget.as_ref().and_then(|b| b.waiting.as_ref());
     let now = match (&status.awaiting_approval, &status.current_stage) {
+        (None, Some(stage)) if let Some(wait) = &status.usage_limit => {
+            format!("{stage}: waiting: usage limit until {}", wait.until)
+        }
         (None, Some(stage)) if waiting_for_budget.is_some() => format!(
             "{stage}: awaiting budget (claude-temporal budget {} --add USD)",
             status.workflow_id

@@ -267,6 +267,11 @@ fn failure_of(result: AgentResult, attempts: Vec<AttemptSpend>) -> ActivityError
         result.total_cost_usd
     );
     match kind {
+        FailureKind::UsageLimit if result.usage_limit_resets_at > 0 => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let resets_in = std::time::Duration::from_secs(result.usage_limit_resets_at).saturating_sub(now);
+            failure::usage_limited(message, resets_in, attempts)
+        }
         FailureKind::Auth => failure::with_attempts(AGENT_AUTH_FAILED, message, true, attempts),
         FailureKind::MaxTurns => failure::with_attempts(AGENT_MAX_TURNS, message, true, attempts),
         _ => failure::with_attempts(failure::AGENT_FAILED, message, false, attempts),

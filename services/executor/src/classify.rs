@@ -10,8 +10,11 @@ use ct_proto::executor::{Failure, FailureKind};
 
 use crate::transcript::truncate;
 
-/// The phrase the CLI prints when a subscription's usage limit is reached.
-const USAGE_LIMIT_PHRASE: &str = "hit your session limit";
+/// The phrase the CLI prints when a subscription's usage limit is reached ("You've hit your
+/// session limit", "… 5-hour limit", "… weekly limit").
+const USAGE_LIMIT_PHRASE: &str = "You've hit your ";
+/// The `api_error` of a result refused for a usage limit (2.1.285 and later).
+const USAGE_LIMIT_ERROR: &str = "usage_limit_reached";
 
 /// How a run ended, as far as the process is concerned.
 #[derive(Debug)]
@@ -46,7 +49,10 @@ pub(crate) fn classify(ending: &Ending<'_>) -> Option<Failure> {
     {
         return None;
     }
-    if let Some(line) = usage_limit_line(ending) {
+    if let Some(line) = usage_limit_line(ending).or_else(|| {
+        let result = ending.result.filter(|r| r.api_error.as_deref() == Some(USAGE_LIMIT_ERROR))?;
+        Some(result.result.clone().unwrap_or_else(|| USAGE_LIMIT_ERROR.to_owned()))
+    }) {
         return Some(failure(
             FailureKind::UsageLimit,
             format!("the agent's account hit its usage limit: {line}"),
@@ -317,6 +323,12 @@ mod tests {
             "{}",
             failure.message
         );
+        // 2.1.331 with a subscription login: the `api_error` says it, the text names the window.
+        let five_hour = result(json!({
+            "is_error": true, "num_turns": 1, "api_error_status": 429, "api_error": "usage_limit_reached",
+            "result": "You've hit your 5-hour limit · resets 7:57pm (UTC)"
+        }));
+        assert_eq!(kind_of(Some(1), Some(&five_hour), ""), Some(FailureKind::UsageLimit));
         let from_stderr = "noise\nYou've hit your session limit · resets 3am (UTC)\n";
         assert_eq!(
             kind_of(Some(1), None, from_stderr),

@@ -451,6 +451,9 @@ impl Run {
         };
         if let Some(failure) = &mut result.failure {
             failure.message = self.redactor.redact_owned(std::mem::take(&mut failure.message));
+            if failure.kind() == ct_proto::executor::FailureKind::UsageLimit {
+                result.usage_limit_resets_at = transcript.usage_limit_resets_at.unwrap_or(0);
+            }
         }
         if let Some(r) = &transcript.result {
             result.result_text = self.redactor.redact_owned(r.result.clone().unwrap_or_default());

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
-use claude_codes::io::ResultMessage;
+use claude_codes::io::{RateLimitStatus, ResultMessage};
 use claude_codes::{ClaudeOutput, ContentBlock};
 use ct_confine::Redactor;
 use ct_proto::executor::{AgentProgress, SessionStarted, ToolUse, agent_progress};
@@ -37,6 +37,9 @@ pub(crate) struct Transcript {
     pub(crate) refusals: Refusals,
     tools: ToolSpans,
     pub(crate) meter: Meter,
+    /// When a usage limit that rejected a request resets (Unix seconds), from the CLI's
+    /// `rate_limit_event` lines.
+    pub(crate) usage_limit_resets_at: Option<u64>,
 }
 
 impl Transcript {
@@ -50,6 +53,7 @@ impl Transcript {
             refusals: Refusals::default(),
             tools: ToolSpans::default(),
             meter,
+            usage_limit_resets_at: None,
         }
     }
 
@@ -123,6 +127,12 @@ impl Transcript {
             }
             ClaudeOutput::StreamEvent(stream) => {
                 self.meter.observe(&stream.event).map(|usage| progress(agent_progress::Kind::Usage(usage))).into_iter().collect()
+            }
+            ClaudeOutput::RateLimitEvent(event) => {
+                if event.rate_limit_info.status == RateLimitStatus::Rejected {
+                    self.usage_limit_resets_at = event.rate_limit_info.resets_at;
+                }
+                Vec::new()
             }
             ClaudeOutput::Result(result) => {
                 if self.session_id.is_empty() {
@@ -261,5 +271,18 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(transcript.model(), "claude-opus-5-5");
+    }
+
+    #[test]
+    fn a_rejected_rate_limit_event_gives_the_reset_time() {
+        let project = Path::new("/p");
+        let mut transcript = Transcript::new(Arc::default(), Meter::today(Arc::new(PriceTable::built_in())));
+        // As Claude Code 2.1.331 prints it for a subscription refused at its 5-hour limit.
+        let allowed = r#"{"type":"rate_limit_event","rate_limit_info":{"status":"allowed","resetsAt":1796327000,"rateLimitType":"five_hour","isUsingOverage":false},"uuid":"u1","session_id":"s"}"#;
+        transcript.observe(allowed, project);
+        assert_eq!(transcript.usage_limit_resets_at, None);
+        let rejected = r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1796327859,"rateLimitType":"five_hour","isUsingOverage":false},"uuid":"u2","session_id":"s"}"#;
+        transcript.observe(rejected, project);
+        assert_eq!(transcript.usage_limit_resets_at, Some(1_796_327_859));
     }
 }

@@ -1,14 +1,18 @@
 //! An agent run as every workflow schedules it. Temporal retries a failed attempt a few times;
 //! a run whose last attempt was lost with its executor (killed, cut off from Temporal) is
 //! scheduled again, from the stage's snapshot, so that crashes in the fleet do not use up the
-//! attempts a failing agent gets.
+//! attempts a failing agent gets; and a run the account's usage limit refused waits on a
+//! durable timer until the limit resets, then is scheduled again, instead of burning retries.
+
+use std::time::Duration;
 
 use ct_contracts::{AgentReport, AgentTask, StageActivities};
+use ct_domain::UsageLimitWait;
 use ct_domain::spend::{AttemptSpend, RunHeartbeat};
 use temporalio_common::error::IncomingError;
-use temporalio_sdk::{ActivityExecutionError, TimeoutType, WorkflowContext};
+use temporalio_sdk::{ActivityExecutionError, CancellableFuture, TimeoutType, WorkflowContext};
 
-use super::options;
+use super::{HasStatus, options};
 
 /// Marks histories in which a run lost with its executor is scheduled again. Histories
 /// recorded before it fail the stage, as they did.
@@ -18,11 +22,20 @@ const RESCHEDULE_PATCH: &str = "reschedule-lost-agent-runs";
 /// the stage fails (something keeps killing the executors).
 const LOST_RUN_RESCHEDULES: u32 = 5;
 
-pub(super) async fn run_agent<W>(
+/// The longest a run waits for a usage limit to reset (a 5-hour window fits; a weekly limit
+/// days away fails the stage, saying when it resets).
+const USAGE_LIMIT_MAX_WAIT: Duration = Duration::from_secs(6 * 3600);
+/// Waited past the announced reset, for clocks that disagree.
+const USAGE_LIMIT_MARGIN: Duration = Duration::from_secs(5);
+/// Waits for a usage limit in one run; past them the stage fails.
+const USAGE_LIMIT_WAITS: u32 = 10;
+
+pub(super) async fn run_agent<W: HasStatus>(
     ctx: &WorkflowContext<W>,
     mut task: AgentTask,
 ) -> Result<AgentReport, ActivityExecutionError> {
     let mut rescheduled = 0;
+    let mut limit_waits = 0;
     loop {
         let options = options::agent(ctx.task_queue(), task.settings.timeout_secs);
         let outcome = ctx.execute_activity(StageActivities::run_agent, task.clone(), options).await;
@@ -37,8 +50,69 @@ pub(super) async fn run_agent<W>(
                     "every attempt of the agent run lost its executor; scheduling it again from the snapshot"
                 );
             }
+            Err(err) => {
+                let Some(resets_in) = usage_limit_resets_in(&err).filter(|_| limit_waits < USAGE_LIMIT_WAITS) else {
+                    return Err(err);
+                };
+                let wait = resets_in + USAGE_LIMIT_MARGIN;
+                if wait > USAGE_LIMIT_MAX_WAIT {
+                    return Err(err);
+                }
+                limit_waits += 1;
+                let attempts = attempts_of(&err);
+                task.earlier_attempts = attempts.last().map_or(task.earlier_attempts, |a| a.attempt);
+                task.earlier_spend = attempts;
+                wait_for_reset(ctx, &task, wait, options::failure_message(&err)).await;
+                if ctx.cancellation_token().is_cancelled() {
+                    return Err(err);
+                }
+            }
             outcome => return outcome,
         }
+    }
+}
+
+/// Sleeps on a Temporal timer (it survives worker restarts) until the limit resets, with the
+/// wait in the workflow's status.
+/// The stage's figures show what its attempts spent so far.
+async fn wait_for_reset<W: HasStatus>(ctx: &WorkflowContext<W>, task: &AgentTask, wait: Duration, message: String) {
+    let now = ctx.workflow_time().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    let until = chrono::DateTime::<chrono::Utc>::from(now + wait).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    tracing::info!(run_id = %task.run_id, %until, "the agent's usage limit refused the run; waiting for its reset");
+    let stage = task.run_id.rsplit_once('/').map_or(task.run_id.as_str(), |(_, stage)| stage).to_owned();
+    ctx.state_mut(|s| {
+        let status = s.status_mut();
+        if let Some(shown) = status.stages.iter_mut().find(|shown| shown.name == stage) {
+            super::develop::record_attempts(shown, task.earlier_spend.clone());
+            status.refresh_totals();
+        }
+        status.usage_limit = Some(UsageLimitWait { stage, until, message });
+    });
+    let mut timer = ctx.timer(wait);
+    // The condition never holds: it is there to end the wait at once when the workflow is
+    // cancelled.
+    let cancelled = temporalio_sdk::workflows::select! {
+        _ = ctx.wait_condition(|_| false) => true,
+        _ = timer => false,
+    };
+    if cancelled {
+        timer.cancel();
+    }
+    ctx.state_mut(|s| s.status_mut().usage_limit = None);
+}
+
+/// How long until the usage limit that refused the run resets, when that is why it failed.
+fn usage_limit_resets_in(err: &ActivityExecutionError) -> Option<Duration> {
+    let ActivityExecutionError::Failed(failure) = err else {
+        return None;
+    };
+    match failure.cause() {
+        Some(IncomingError::Application(application))
+            if application.type_name() == Some(ct_contracts::failure::AGENT_USAGE_LIMIT) =>
+        {
+            Some(application.next_retry_delay().unwrap_or_default())
+        }
+        _ => None,
     }
 }
 

@@ -10,13 +10,8 @@ use ct_events::EventData;
 use ct_events::data::{BudgetExhausted, BudgetRaised as RaisedEvent, BudgetWarning};
 use temporalio_sdk::{CancellableFuture, WorkflowContext};
 
+use super::HasStatus;
 use super::events::emit;
-
-/// Workflows whose state holds a [`WorkflowStatus`], which is where budgets live.
-pub(super) trait HasStatus {
-    fn status(&self) -> &WorkflowStatus;
-    fn status_mut(&mut self) -> &mut WorkflowStatus;
-}
 
 /// How a wait for more budget ended.
 pub(super) enum Waited {

@@ -19,9 +19,10 @@ use ct_events::data::{
     WorkflowStarted,
 };
 
+use super::HasStatus;
 use super::events::{self, emit};
 use super::gate::{self, Verdict};
-use super::budget::{self, HasStatus, Shortfall, Waited};
+use super::budget::{self, Shortfall, Waited};
 use super::{agent_run, options, snapshots, spans};
 use tracing::Instrument as _;
 use ct_contracts::{AgentReport, AgentTask, TestReport};
@@ -57,6 +58,8 @@ impl Stop {
         }
     }
 }
+
+has_status!(DevelopWorkflow);
 
 #[workflow_methods]
 impl DevelopWorkflow {
@@ -194,15 +197,6 @@ impl DevelopWorkflow {
     }
 }
 
-impl HasStatus for DevelopWorkflow {
-    fn status(&self) -> &WorkflowStatus {
-        &self.status
-    }
-
-    fn status_mut(&mut self) -> &mut WorkflowStatus {
-        &mut self.status
-    }
-}
 
 impl DevelopWorkflow {
     /// Why a decision for `stage` (empty: whichever gate is open) cannot be taken now, if so.
@@ -287,7 +281,12 @@ async fn run_stage(
                 after_budget_wait(ctx, input, stage, snapshot.as_ref(), waited).await?;
             }
             None => {
-                let stop = activity_stop(&stage.name, "agent", &err);
+                // A cancel during a wait for a usage limit's reset ends the wait with its failure.
+                let stop = if ctx.cancellation_token().is_cancelled() {
+                    Stop::Cancelled(format!("cancelled during stage `{}`", stage.name))
+                } else {
+                    activity_stop(&stage.name, "agent", &err)
+                };
                 return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
             }
         }

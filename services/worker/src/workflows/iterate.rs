@@ -18,6 +18,7 @@ use temporalio_sdk::{
     WorkflowResult, WorkflowTermination,
 };
 
+use super::HasStatus;
 use super::develop::{WorkflowError, elapsed_ms, now, record_agent, record_attempts, tests_failure};
 use super::events::{self, emit};
 use super::{agent_run, gate, options, snapshots, spans};
@@ -60,6 +61,8 @@ struct Tracker {
     /// The iteration whose result the work tree holds now (0: the state it started in).
     tree_is: u32,
 }
+
+has_status!(IterateWorkflow);
 
 #[workflow_methods]
 impl IterateWorkflow {

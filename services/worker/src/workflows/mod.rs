@@ -1,6 +1,27 @@
 //! Workflow definitions. Code here must stay deterministic: time from the
 //! workflow context, no I/O, no randomness; everything else is an activity.
 
+/// Workflows whose state holds a [`ct_domain::WorkflowStatus`]: where budgets and waits show.
+pub(crate) trait HasStatus {
+    fn status(&self) -> &ct_domain::WorkflowStatus;
+    fn status_mut(&mut self) -> &mut ct_domain::WorkflowStatus;
+}
+
+/// Implements [`HasStatus`] for workflows that keep it in their `status` field.
+macro_rules! has_status {
+    ($($workflow:ty),+) => {
+        $(impl HasStatus for $workflow {
+            fn status(&self) -> &ct_domain::WorkflowStatus {
+                &self.status
+            }
+
+            fn status_mut(&mut self) -> &mut ct_domain::WorkflowStatus {
+                &mut self.status
+            }
+        })+
+    };
+}
+
 mod agent_run;
 mod budget;
 mod develop;

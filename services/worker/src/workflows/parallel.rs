@@ -15,6 +15,7 @@ use temporalio_sdk::{
     WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
+use super::HasStatus;
 use super::develop::{WorkflowError, elapsed_ms, now, record_agent, record_attempts};
 use super::events::{self, emit};
 use super::gate::{self, Verdict};
@@ -309,6 +310,8 @@ pub struct FeatureTask {
 pub struct FeatureWorkflow {
     status: WorkflowStatus,
 }
+
+has_status!(FeatureWorkflow);
 
 #[workflow_methods]
 impl FeatureWorkflow {
