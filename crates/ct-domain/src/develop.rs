@@ -28,7 +28,7 @@ pub struct DevelopInput {
     pub budget_warn_at: f64,
 }
 
-fn default_warn_at() -> f64 {
+pub(crate) fn default_warn_at() -> f64 {
     crate::budget::DEFAULT_WARN_AT
 }
 

@@ -15,6 +15,19 @@ pub struct IterateInput {
     pub backoff_max_secs: u64,
     pub agent: AgentSettings,
     pub test_timeout_secs: u64,
+    /// What the whole workflow may spend, in USD; none: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
+    /// The fraction of the budget at which `budget.warning` goes out.
+    #[serde(default = "crate::develop::default_warn_at")]
+    pub budget_warn_at: f64,
+    /// How long a run stopped at the budget waits for `budget --add` before the loop fails.
+    #[serde(default = "default_budget_wait")]
+    pub budget_wait_secs: u64,
+}
+
+fn default_budget_wait() -> u64 {
+    3600
 }
 
 impl IterateInput {
@@ -53,6 +66,9 @@ mod tests {
             backoff_max_secs: 20,
             agent: AgentSettings::default(),
             test_timeout_secs: 1,
+            budget_usd: None,
+            budget_warn_at: 0.8,
+            budget_wait_secs: 60,
         };
         let waits: Vec<u64> = (2..=6).map(|n| input.backoff_secs(n)).collect();
         assert_eq!(waits, [3, 6, 12, 20, 20]);

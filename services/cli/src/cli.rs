@@ -158,10 +158,17 @@ pub struct RunSettingsArgs {
     /// Seconds one run of the project's tests may take [env: TEST_TIMEOUT].
     #[arg(long)]
     pub test_timeout: Option<u64>,
+    #[command(flatten)]
+    pub budget: BudgetLimitArgs,
+}
+
+/// What a workflow may spend.
+#[derive(Debug, Args)]
+pub struct BudgetLimitArgs {
     /// What the whole workflow may spend, in USD. The agent run that crosses it is stopped at
     /// that model response and the workflow waits (as long as an approval gate) for
-    /// `claude-temporal budget ID --add USD` [env: CT_BUDGET_USD]. Stages may have their own
-    /// (`budget_usd`, `[budgets]` in the stage file).
+    /// `claude-temporal budget ID --add USD` [env: CT_BUDGET_USD]. Develop stages may have their
+    /// own (`budget_usd`, `[budgets]` in the stage file).
     #[arg(long, value_name = "USD")]
     pub budget_usd: Option<String>,
     /// Fraction of a budget at which a budget.warning event goes out [env: CT_BUDGET_WARN_AT;
@@ -278,6 +285,11 @@ pub struct IterateArgs {
     pub id: Option<String>,
     #[command(flatten)]
     pub agent: AgentArgs,
+    #[command(flatten)]
+    pub budget: BudgetLimitArgs,
+    /// Seconds a run stopped at the budget waits for `budget --add` [env: APPROVAL_TIMEOUT].
+    #[arg(long, value_name = "SECS")]
+    pub budget_wait: Option<u64>,
     /// Wait for the end and print the final status.
     #[arg(long)]
     pub wait: bool,

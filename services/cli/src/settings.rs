@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use ct_config::{Config, Flag, Sources, key};
 
-use crate::cli::{RunSettingsArgs, TemporalArgs};
+use crate::cli::{BudgetLimitArgs, RunSettingsArgs, TemporalArgs};
 use crate::error::CliError;
 
 use crate::cli::AgentArgs;
@@ -64,6 +64,17 @@ impl RunSettingsArgs {
                 self.max_output_tokens,
             ),
             flag(key::TEST_TIMEOUT_SECS, "--test-timeout", self.test_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.budget.flags())
+        .collect()
+    }
+}
+
+impl BudgetLimitArgs {
+    pub(crate) fn flags(&self) -> Vec<Flag> {
+        [
             flag(key::BUDGET_USD, "--budget-usd", self.budget_usd.as_ref()),
             flag(key::BUDGET_WARN_AT, "--budget-warn-at", self.budget_warn_at.as_ref()),
         ]

@@ -253,6 +253,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_budget_wait_says_why_and_what_to_run() {
+        let event = CloudEvent::new(
+            "/t",
+            EventData::BudgetExhausted(ct_events::data::BudgetExhausted {
+                workflow_id: "develop-demo".into(),
+                stage: "build".into(),
+                scope: "workflow".into(),
+                limit_usd: 2.0,
+                spent_usd: 2.1,
+                stopped_run: true,
+                estimate_usd: None,
+                timeout_secs: 3600,
+            }),
+        );
+        let notice = notice(&event);
+        assert_eq!(notice.title, "Budget reached: build waits (workflow budget)");
+        assert!(notice.facts.contains(&("Spent", "$2.1000 of $2.0000".to_owned())));
+        assert_eq!(notice.next_step.as_deref(), Some("claude-temporal budget develop-demo --add USD"));
+    }
+
+    #[test]
     fn an_approval_request_says_what_to_run() {
         let event = CloudEvent::new(
             "/t",

@@ -143,6 +143,7 @@ mod tests {
         same_update(&ApproveGate, &DevelopWorkflow::approve_gate);
         same_update(&RejectGate, &DevelopWorkflow::reject_gate);
         same_update(&RaiseBudget, &DevelopWorkflow::raise_budget);
+        same_update(&RaiseBudget, &IterateWorkflow::raise_budget);
         same_query(&Status, &DevelopWorkflow::status);
         same_query(&Status, &IterateWorkflow::status);
         same_query(&Status, &ParallelWorkflow::status);

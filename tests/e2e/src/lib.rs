@@ -7,6 +7,7 @@ mod fixtures;
 mod paths;
 mod process;
 mod project;
+mod scenarios;
 mod stack;
 
 pub use compose::{ComposeService, compose_services};
@@ -14,4 +15,5 @@ pub use fixtures::{fixtures_dir, replayer, save_fixture};
 pub use paths::{bin, example, tool, workspace_root};
 pub use process::{Service, free_port, processes_matching};
 pub use project::{checkout_state, files, git, git_project, git_project_at};
+pub use scenarios::step_scenario;
 pub use stack::{CliOutput, Stack, StackOptions, event_kind};

@@ -12,21 +12,12 @@ const RESPONSE_USD: f64 = 0.008;
 const RESPONSES: usize = 4;
 
 fn scenario() -> Scenario {
-    let turns: Vec<serde_json::Value> = (0..RESPONSES)
-        .map(|i| {
-            let mut turn = serde_json::json!({ "usage": { "input_tokens": 1000, "output_tokens": 200 }, "delay_ms": 300 });
-            if i + 1 < RESPONSES {
-                turn["tool_uses"] = serde_json::json!([{ "name": "Write", "input": {
-                    "file_path": format!("{{cwd}}/step-{i}.txt"), "content": "step\n"
-                } }]);
-            } else {
-                turn["text"] = "Built.".into();
-            }
-            turn
-        })
-        .collect();
-    let scenario = serde_json::json!({ "scripts": [{ "name": "build", "match": "Stage: build", "turns": turns }] });
-    Scenario::from_json(&scenario.to_string()).expect("scenario")
+    scenario_matching("Stage: build")
+}
+
+/// The four responses, for the agent runs whose prompt contains `prompt`.
+fn scenario_matching(prompt: &str) -> Scenario {
+    ct_e2e::step_scenario(prompt, &[(1000, 200); RESPONSES], 300)
 }
 
 fn stage_file(stage_budget: Option<f64>) -> String {
@@ -54,11 +45,15 @@ fn close(a: f64, b: f64) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_is_stopped_at_the_response_that_crosses_the_budget_and_goes_on_once_it_is_raised() {
-    let stack = Stack::start(StackOptions::new(scenario())).await;
+    let mut stack = Stack::start(StackOptions::new(scenario())).await;
     let project = git_project(&example("textstats"));
     let id = start(&stack, project.path(), None, &["--budget-usd", "0.02"]);
 
-    let waiting = stack.wait_for_status(&id, "the wait for budget", |s| s.state == RunState::AwaitingBudget);
+    stack.wait_for_status(&id, "the wait for budget", |s| s.state == RunState::AwaitingBudget);
+    // The wait is durable: a worker killed and started again during it changes nothing.
+    stack.kill_worker();
+    stack.start_worker();
+    let waiting = stack.wait_for_status(&id, "the restarted worker's answer", |s| s.state == RunState::AwaitingBudget);
     let stage = &waiting.stages[0];
     assert_eq!(stage.state, StageState::AwaitingBudget);
     // The third response took the run to $0.024, past $0.02: the agent went no further.
@@ -164,4 +159,31 @@ async fn a_stage_whose_estimate_does_not_fit_waits_before_it_starts() {
     let done: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
     assert_eq!(done.stages[0].attempts, 1, "a stage that never started has no stopped attempt");
     assert!(close(done.total_cost_usd, 4.0 * RESPONSE_USD), "{}", done.total_cost_usd);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_iterate_workflow_stops_at_its_budget_and_goes_on_once_it_is_raised() {
+    let stack = Stack::start(StackOptions::new(scenario_matching("Iteration: 1"))).await;
+    let project = git_project(&example("textstats"));
+    let out = stack.cli(&[
+        "iterate",
+        project.path().to_str().unwrap(),
+        "make the tests pass",
+        "--budget-usd",
+        "0.02",
+        "--budget-wait",
+        "120",
+        "--json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let id = out.json()["workflow_id"].as_str().unwrap().to_owned();
+    let waiting = stack.wait_for_status(&id, "the wait for budget", |s| s.state == RunState::AwaitingBudget);
+    assert_eq!(build_requests(&stack), 3, "{waiting:?}");
+    assert_eq!(waiting.budget.as_ref().and_then(|b| b.waiting.as_ref()).map(|w| w.timeout_secs), Some(120));
+    let raised = stack.cli(&["budget", &id, "--add", "0.06"]);
+    assert_eq!(raised.code, 0, "{}", raised.stderr);
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+    let done: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert!(close(done.total_cost_usd, 7.0 * RESPONSE_USD), "the stopped run counts: {}", done.total_cost_usd);
 }

@@ -21,26 +21,7 @@ skip_tests = true
 const RESPONSES: [(u64, u64); 4] = [(1000, 200), (1300, 300), (1700, 400), (2200, 100)];
 
 fn slow_scenario() -> Scenario {
-    let turns: Vec<serde_json::Value> = RESPONSES
-        .iter()
-        .enumerate()
-        .map(|(i, &(input, output))| {
-            let mut turn = serde_json::json!({
-                "usage": { "input_tokens": input, "output_tokens": output },
-                "delay_ms": 1500
-            });
-            if i + 1 < RESPONSES.len() {
-                turn["tool_uses"] = serde_json::json!([{ "name": "Write", "input": {
-                    "file_path": format!("{{cwd}}/step-{i}.txt"), "content": "step\n"
-                } }]);
-            } else {
-                turn["text"] = "Built.".into();
-            }
-            turn
-        })
-        .collect();
-    let scenario = serde_json::json!({ "scripts": [{ "name": "build", "match": "Stage: build", "turns": turns }] });
-    Scenario::from_json(&scenario.to_string()).expect("scenario")
+    ct_e2e::step_scenario("Stage: build", &RESPONSES, 1500)
 }
 
 /// claude-opus-5-5, the scripted model's, at the CLI's rates: $4 in, $20 out per million.

@@ -33,6 +33,9 @@ pub(super) async fn run(session: &Session, config: &ct_config::Config, args: Ite
         backoff_max_secs: args.max_backoff.max(args.backoff),
         agent: crate::settings::agent_settings(config),
         test_timeout_secs: config.settings.workflow.test_timeout_secs,
+        budget_usd: config.settings.workflow.budget_usd,
+        budget_warn_at: config.settings.workflow.budget_warn_at,
+        budget_wait_secs: config.settings.workflow.approval_timeout_secs,
     };
     let options = WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build();
     let (started, trace_id) =

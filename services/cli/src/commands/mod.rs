@@ -40,7 +40,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let mut flags = cli.temporal.flags();
     match &cli.command {
-        Command::Iterate(args) => flags.extend(args.agent.flags()),
+        Command::Iterate(args) => {
+            flags.extend(args.agent.flags());
+            flags.extend(args.budget.flags());
+            flags.extend(ct_config::Flag::given(ct_config::key::APPROVAL_TIMEOUT_SECS, "--budget-wait", args.budget_wait));
+        }
         Command::Parallel(args) => flags.extend(args.agent.flags()),
         Command::Watch(args) => flags.extend(ct_config::Flag::given(ct_config::key::NATS_URL, "--nats-url", args.nats_url.as_ref())),
         Command::Metrics(args) => flags.extend(ct_config::Flag::given(

@@ -10,8 +10,12 @@ use ct_events::EventData;
 use ct_events::data::{BudgetExhausted, BudgetRaised as RaisedEvent, BudgetWarning};
 use temporalio_sdk::{CancellableFuture, WorkflowContext};
 
-use super::HasStatus;
+use ct_contracts::{AgentReport, AgentTask};
+use temporalio_sdk::ActivityExecutionError;
+
+use super::develop::record_attempts;
 use super::events::emit;
+use super::{HasStatus, agent_run};
 
 /// How a wait for more budget ended.
 pub(super) enum Waited {
@@ -21,8 +25,58 @@ pub(super) enum Waited {
     Cancelled,
 }
 
+/// Why a stage's agent run under a budget ended without a report.
+pub(super) enum RunEnd {
+    /// The run failed, as any run can.
+    Failed(Box<ActivityExecutionError>),
+    /// The run (or its start) waited for more budget, and none came: timed out or cancelled.
+    OutOfBudget(Waited),
+}
+
+/// Runs stage `index`'s agent within its budget: waits before it starts when nothing (or not
+/// its estimate) is left, and after the executor stopped it at the crossing response, then
+/// schedules it again once the budget is raised. Failed attempts are on the stage's status.
+pub(super) async fn run_agent<W: HasStatus>(
+    ctx: &WorkflowContext<W>,
+    index: usize,
+    mut task: AgentTask,
+    wait_secs: u64,
+) -> Result<AgentReport, RunEnd> {
+    loop {
+        task.budget = ctx.state(|s| run_limit(s.status(), index));
+        if let Some(limit) = task.budget
+            && let Some(estimate) = ctx.state(|s| cannot_start(s.status(), index, &limit))
+        {
+            match wait_for_more(ctx, index, limit, Shortfall::CannotStart(estimate), wait_secs).await {
+                Waited::Raised => continue,
+                ended => return Err(RunEnd::OutOfBudget(ended)),
+            }
+        }
+        let err = match agent_run::run_agent(ctx, task.clone()).await {
+            Ok(report) => return Ok(report),
+            Err(err) => err,
+        };
+        let attempts = agent_run::attempts_of(&err);
+        ctx.state_mut(|s| {
+            let status = s.status_mut();
+            record_attempts(&mut status.stages[index], attempts.clone());
+            status.refresh_totals();
+        });
+        let Some(limit) = task.budget.filter(|_| agent_run::over_budget(&err)) else {
+            return Err(RunEnd::Failed(Box::new(err)));
+        };
+        warn(ctx, index).await;
+        task.earlier_attempts = attempts.last().map_or(task.earlier_attempts, |a| a.attempt);
+        task.earlier_spend = attempts;
+        match wait_for_more(ctx, index, limit, Shortfall::StoppedRun, wait_secs).await {
+            Waited::Raised => {}
+            ended => return Err(RunEnd::OutOfBudget(ended)),
+        }
+    }
+}
+
 /// The limit the agent run of stage `index` is stopped at, if any limit applies.
-pub(super) fn run_limit(status: &WorkflowStatus, index: usize) -> Option<RunLimit> {
+fn run_limit(status: &WorkflowStatus, index: usize) -> Option<RunLimit> {
     let budget = status.budget.as_ref()?;
     let stage = &status.stages[index];
     budget.run_limit(status.total_cost_usd - stage.cost_usd, stage.budget_usd)
@@ -30,7 +84,7 @@ pub(super) fn run_limit(status: &WorkflowStatus, index: usize) -> Option<RunLimi
 
 /// Why stage `index` cannot start its agent under `limit`, if so: nothing is left, or its
 /// estimate (returned) does not fit in what is.
-pub(super) fn cannot_start(status: &WorkflowStatus, index: usize, limit: &RunLimit) -> Option<Option<f64>> {
+fn cannot_start(status: &WorkflowStatus, index: usize, limit: &RunLimit) -> Option<Option<f64>> {
     let stage = &status.stages[index];
     let left = limit.allowance_usd - stage.cost_usd;
     match stage.estimate {
@@ -121,7 +175,7 @@ pub(super) async fn warn<W: HasStatus>(ctx: &WorkflowContext<W>, index: usize) {
 
 /// Why the workflow waits for budget.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Shortfall {
+enum Shortfall {
     /// The stage's agent was stopped at the response that crossed the limit.
     StoppedRun,
     /// The stage cannot start: nothing is left, or not its estimate (given).
@@ -129,7 +183,7 @@ pub(super) enum Shortfall {
 }
 
 /// Waits, durably, until a raise or `timeout_secs`.
-pub(super) async fn wait_for_more<W: HasStatus>(
+async fn wait_for_more<W: HasStatus>(
     ctx: &WorkflowContext<W>,
     index: usize,
     limit: RunLimit,

@@ -22,8 +22,8 @@ use ct_events::data::{
 use super::HasStatus;
 use super::events::{self, emit};
 use super::gate::{self, Verdict};
-use super::budget::{self, Shortfall, Waited};
-use super::{agent_run, options, snapshots, spans};
+use super::budget::{self, RunEnd, Waited};
+use super::{options, snapshots, spans};
 use tracing::Instrument as _;
 use ct_contracts::{AgentReport, AgentTask, TestReport};
 
@@ -242,7 +242,7 @@ async fn run_stage(
     events::stage_started(ctx, KIND, &stage.name).await;
     let snapshot = snapshot_before(ctx, input, stage).await?;
     let settings = stage.agent_settings(&input.agent);
-    let mut task = AgentTask {
+    let task = AgentTask {
         run_id: run_id.clone(),
         restore_on_retry: snapshot.as_ref().map(|s| s.reference.clone()),
         project_path: input.project_path.clone(),
@@ -253,42 +253,19 @@ async fn run_stage(
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
         budget: None,
     };
-    let report = loop {
-        task.budget = ctx.state(|s| budget::run_limit(&s.status, index));
-        if let Some(limit) = task.budget
-            && let Some(estimate) = ctx.state(|s| budget::cannot_start(&s.status, index, &limit))
-        {
-            let shortfall = Shortfall::CannotStart(estimate);
-            let waited = budget::wait_for_more(ctx, index, limit, shortfall, input.approval_timeout_secs).await;
-            after_budget_wait(ctx, input, stage, snapshot.as_ref(), waited).await?;
-            continue;
-        }
-        let err = match agent_run::run_agent(ctx, task.clone()).await {
-            Ok(report) => break report,
-            Err(err) => err,
-        };
-        let attempts = agent_run::attempts_of(&err);
-        ctx.state_mut(|s| {
-            record_attempts(s.stage_mut(index), attempts.clone());
-            s.status.refresh_totals();
-        });
-        match task.budget.filter(|_| agent_run::over_budget(&err)) {
-            Some(limit) => {
-                budget::warn(ctx, index).await;
-                task.earlier_attempts = attempts.last().map_or(task.earlier_attempts, |a| a.attempt);
-                task.earlier_spend = attempts;
-                let waited = budget::wait_for_more(ctx, index, limit, Shortfall::StoppedRun, input.approval_timeout_secs).await;
-                after_budget_wait(ctx, input, stage, snapshot.as_ref(), waited).await?;
-            }
-            None => {
-                // A cancel during a wait for a usage limit's reset ends the wait with its failure.
-                let stop = if ctx.cancellation_token().is_cancelled() {
+    let report = match budget::run_agent(ctx, index, task, input.approval_timeout_secs).await {
+        Ok(report) => report,
+        Err(ended) => {
+            let stop = match ended {
+                RunEnd::OutOfBudget(Waited::TimedOut(why)) => Stop::Failed(why),
+                // A cancel during a wait (for budget, or a usage limit's reset) ends it.
+                RunEnd::OutOfBudget(_) => Stop::Cancelled(format!("cancelled while stage `{}` waited for budget", stage.name)),
+                RunEnd::Failed(_) if ctx.cancellation_token().is_cancelled() => {
                     Stop::Cancelled(format!("cancelled during stage `{}`", stage.name))
-                } else {
-                    activity_stop(&stage.name, "agent", &err)
-                };
-                return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
-            }
+                }
+                RunEnd::Failed(err) => activity_stop(&stage.name, "agent", &err),
+            };
+            return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
         }
     };
     let cost = ctx.state_mut(|s| {
@@ -339,23 +316,6 @@ async fn run_stage(
     });
     emit(ctx, EventData::StageCompleted(outcome)).await;
     Ok(())
-}
-
-/// Goes on after a wait for budget that ended in a raise; else the stage ends, rolled back
-/// like any failed critical stage.
-async fn after_budget_wait(
-    ctx: &mut WorkflowContext<DevelopWorkflow>,
-    input: &DevelopInput,
-    stage: &StagePlan,
-    snapshot: Option<&Snapshot>,
-    waited: Waited,
-) -> Result<(), Stop> {
-    let stop = match waited {
-        Waited::Raised => return Ok(()),
-        Waited::TimedOut(why) => Stop::Failed(why),
-        Waited::Cancelled => Stop::Cancelled(format!("cancelled while stage `{}` waited for budget", stage.name)),
-    };
-    Err(roll_back_critical(ctx, input, stage, snapshot, stop).await)
 }
 
 /// Snapshots the work tree before a stage, so that a retried agent attempt starts from it

@@ -18,10 +18,13 @@ use temporalio_sdk::{
     WorkflowResult, WorkflowTermination,
 };
 
+use ct_domain::budget::{BudgetRaise, BudgetRaised};
+
 use super::HasStatus;
-use super::develop::{WorkflowError, elapsed_ms, now, record_agent, record_attempts, tests_failure};
+use super::budget::{self, RunEnd, Waited};
+use super::develop::{WorkflowError, elapsed_ms, now, record_agent, tests_failure};
 use super::events::{self, emit};
-use super::{agent_run, gate, options, snapshots, spans};
+use super::{gate, options, snapshots, spans};
 use tracing::Instrument as _;
 use ct_contracts::{AgentTask, TestReport};
 
@@ -86,6 +89,7 @@ impl IterateWorkflow {
                 }),
                 trace_id: trace.0.clone(),
                 traceparent: trace.1.clone(),
+                budget: input.budget_usd.map(|limit| ct_domain::budget::Budget::new(Some(limit), input.budget_warn_at)),
                 ..WorkflowStatus::default()
             };
         });
@@ -108,6 +112,21 @@ impl IterateWorkflow {
     #[query]
     pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
         self.status.clone()
+    }
+
+    /// Raises the budget, as in develop workflows.
+    #[update]
+    pub fn raise_budget(&mut self, _ctx: &mut SyncWorkflowContext<Self>, raise: BudgetRaise) -> BudgetRaised {
+        budget::raise(&mut self.status, &raise)
+    }
+
+    #[update_validator(raise_budget)]
+    fn validate_raise_budget(
+        &self,
+        _ctx: &WorkflowContextView,
+        raise: &BudgetRaise,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        budget::check_raise(&self.status, raise).map_err(Into::into)
     }
 
     /// Asks a later cancel to leave the cancelled iteration's edits in the tree.
@@ -219,15 +238,19 @@ async fn iteration(
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
         budget: None,
     };
-    let agent = agent_run::run_agent(ctx, task).await;
+    let agent = budget::run_agent(ctx, index, task, input.budget_wait_secs).await;
     let report = match agent {
         Ok(report) => report,
-        Err(err) => {
-            ctx.state_mut(|s| {
-                record_attempts(&mut s.status.stages[index], agent_run::attempts_of(&err));
-                s.status.refresh_totals();
-            });
-            return Err(match stop(&name, "agent", &err) {
+        Err(ended) => {
+            let end = match ended {
+                RunEnd::OutOfBudget(Waited::TimedOut(why)) => End::Failed(why),
+                RunEnd::OutOfBudget(_) => End::Cancelled(format!("cancelled while {name} waited for budget")),
+                RunEnd::Failed(_) if ctx.cancellation_token().is_cancelled() => {
+                    End::Cancelled(format!("cancelled during {name}"))
+                }
+                RunEnd::Failed(err) => stop(&name, "agent", &err),
+            };
+            return Err(match end {
                 End::Failed(message) => {
                     // A failed run's half-done edits are no iteration's result.
                     tracker.tree_is = n - 1;
@@ -246,6 +269,7 @@ async fn iteration(
         events::stage_cost(&s.status, index, Some(report.model.clone()))
     });
     emit(ctx, EventData::CostUpdated(cost)).await;
+    budget::warn(ctx, index).await;
     tracker.model = Some(report.model.clone()).filter(|m| !m.is_empty());
     // After failing tests, an iteration that changes nothing would see the same failures
     // again. The first one is still tested: the project may be green already.
@@ -475,6 +499,9 @@ mod tests {
             backoff_max_secs: 1,
             agent: ct_domain::AgentSettings::default(),
             test_timeout_secs: 10,
+            budget_usd: None,
+            budget_warn_at: 0.8,
+            budget_wait_secs: 60,
         }
     }
 
