@@ -39,6 +39,9 @@ pub struct LiveSpend {
     pub cost_usd: Option<f64>,
     /// Model responses so far.
     pub responses: u32,
+    /// The agent's conversation (Claude Code's session id), once it has started.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub session_id: String,
 }
 
 /// How an attempt of an agent run ended.
@@ -69,6 +72,9 @@ pub struct AttemptSpend {
     /// leaves that part out.
     #[serde(default = "priced")]
     pub priced: bool,
+    /// The attempt's conversation (Claude Code's session id), when it got that far.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub session_id: String,
 }
 
 fn priced() -> bool {
@@ -84,6 +90,7 @@ impl AttemptSpend {
             tokens: live.tokens,
             cost_usd: live.cost_usd.unwrap_or(0.0),
             priced: live.cost_usd.is_some(),
+            session_id: live.session_id.clone(),
         }
     }
 

@@ -141,6 +141,10 @@ pub struct StageStatus {
     /// What the stage will likely cost, from its earlier runs in the metrics file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<crate::budget::CostEstimate>,
+    /// The conversation of the stage's agent (Claude Code's session id) that produced its
+    /// result; each attempt's is in `attempt_history`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub session_id: String,
 }
 
 impl StageStatus {

@@ -100,11 +100,15 @@ impl AgentActivities {
             loop {
                 match run.events.recv().await.and_then(|e| e.event) {
                     Some(run_agent_event::Event::Progress(progress)) => {
-                        if let Some(agent_progress::Kind::Usage(usage)) = &progress.kind {
-                            guard.report(live.update(usage, &self.events));
-                            if live.over_budget() {
-                                return Ended::OverBudget;
+                        match &progress.kind {
+                            Some(agent_progress::Kind::Usage(usage)) => {
+                                guard.report(live.update(usage, &self.events));
+                                if live.over_budget() {
+                                    return Ended::OverBudget;
+                                }
                             }
+                            Some(agent_progress::Kind::Started(started)) => live.started(&started.session_id),
+                            _ => {}
                         }
                         self.publish_progress(ctx, &task.run_id, progress.kind.as_ref());
                         log_progress(progress.kind);

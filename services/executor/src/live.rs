@@ -22,6 +22,8 @@ pub(crate) struct LiveFigures<'a> {
     earlier: Vec<AttemptSpend>,
     /// This attempt's figures after its last ended response.
     last: Option<LiveSpend>,
+    /// The agent's conversation, once its CLI announced it.
+    session_id: String,
     last_event: Option<Instant>,
 }
 
@@ -33,6 +35,7 @@ impl<'a> LiveFigures<'a> {
             attempt,
             earlier: earlier_attempts(ctx, task),
             last: None,
+            session_id: String::new(),
             last_event: None,
         }
     }
@@ -40,6 +43,11 @@ impl<'a> LiveFigures<'a> {
     /// What the run's heartbeats carry before its first model response ends.
     pub(crate) fn starting(&self) -> serde_json::Value {
         heartbeat(&self.earlier, None)
+    }
+
+    /// Notes the agent's conversation, which every later figure of the attempt names.
+    pub(crate) fn started(&mut self, session_id: &str) {
+        self.session_id = session_id.to_owned();
     }
 
     /// The run's figures after `usage`, as heartbeat details; publishes them as
@@ -51,6 +59,7 @@ impl<'a> LiveFigures<'a> {
             tokens: tokens_of(usage.tokens.unwrap_or_default()),
             cost_usd: usage.cost_usd,
             responses: usage.responses,
+            session_id: self.session_id.clone(),
         };
         if let Some(workflow_id) = &self.workflow_id
             && self.last_event.is_none_or(|at| at.elapsed() >= EVENTS_AT_MOST_EVERY)
@@ -106,6 +115,7 @@ impl<'a> LiveFigures<'a> {
             tokens: tokens_of(usage),
             cost_usd: result.total_cost_usd,
             priced: true,
+            session_id: result.session_id.clone(),
         });
         let details = heartbeat(&attempts, None);
         (attempts, details)

@@ -87,6 +87,10 @@ async fn a_run_is_stopped_at_the_response_that_crosses_the_budget_and_goes_on_on
     let stage = &done.stages[0];
     let history: Vec<(u32, AttemptOutcome)> = stage.attempt_history.iter().map(|a| (a.attempt, a.outcome)).collect();
     assert_eq!(history, [(1, AttemptOutcome::OverBudget), (2, AttemptOutcome::Completed)], "{stage:?}");
+    // Each attempt's conversation is kept; the run after the raise started a new one.
+    let sessions: Vec<&str> = stage.attempt_history.iter().map(|a| a.session_id.as_str()).collect();
+    assert!(sessions.iter().all(|s| !s.is_empty()) && sessions[0] != sessions[1], "{sessions:?}");
+    assert_eq!(stage.session_id, sessions[1]);
     // The stopped run's spend counts: 3 responses, then the 4 of the run that completed.
     assert!(close(stage.cost_usd, 7.0 * RESPONSE_USD) && close(done.total_cost_usd, 7.0 * RESPONSE_USD), "{stage:?}");
     assert_eq!(build_requests(&stack), 3 + RESPONSES);

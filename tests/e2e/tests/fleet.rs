@@ -55,7 +55,7 @@ fn hanging_scenario(times: u32) -> Scenario {
     // commits do), and restoring the stage's snapshot leaves it alone.
     let command = format!(
         "n=$(cat {{cwd}}/.git/ct-runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > {{cwd}}/.git/ct-runs; \
-         if [ $n -le {times} ]; then echo half > {{cwd}}/half-done.txt; timeout 4343 tail -f /dev/null; else echo again; fi"
+         if [ $n -le {times} ]; then echo half > {{cwd}}/half-done.txt; timeout 4343 tail -f /dev/null {{cwd}}/.git/ct-runs; else echo again; fi"
     );
     Scenario::from_json(
         &serde_json::json!({
@@ -80,7 +80,11 @@ fn hanging_scenario(times: u32) -> Scenario {
     .expect("scenario")
 }
 
-const HANGING: &str = "timeout 4343 tail -f /dev/null";
+/// The command line of the hanging process of an agent working in `project`: tests run at
+/// once, so each looks only for its own project's.
+fn hanging(project: &std::path::Path) -> String {
+    format!("timeout 4343 tail -f /dev/null {}/.git/ct-runs", project.display())
+}
 
 fn stages_file(stack: &Stack) -> String {
     let path = stack.dir.path().join("stages.toml");
@@ -236,7 +240,7 @@ async fn an_executor_killed_mid_run_loses_the_attempt_to_another_which_starts_fr
     let id = start(&stack, project.path(), &stages, "crash");
 
     wait_for("the first attempt hangs", Duration::from_secs(60), &stack, || {
-        project.path().join("half-done.txt").exists() && !processes_matching(HANGING).is_empty()
+        project.path().join("half-done.txt").exists() && !processes_matching(&hanging(project.path())).is_empty()
     });
     // Once the attempt's heartbeats carry its first response's figures, they outlive it.
     stack.wait_for_status(&id, "the stage's live figures", |s| {
@@ -258,6 +262,8 @@ async fn an_executor_killed_mid_run_loses_the_attempt_to_another_which_starts_fr
     let history: Vec<_> = stage.attempt_history.iter().map(|a| (a.attempt, a.outcome, a.tokens.input, a.tokens.output)).collect();
     assert_eq!(history, [(1, AttemptOutcome::Lost, 10, 5), (2, AttemptOutcome::Completed, 32, 13)], "{stage:?}");
     assert_eq!((stage.input_tokens, stage.output_tokens), (42, 18));
+    // The lost attempt's conversation is known from its heartbeats, though its executor died.
+    assert!(!stage.attempt_history[0].session_id.is_empty(), "{stage:?}");
     eprintln!("attempt 2 completed {:.1} s after the executor was killed", killed_at.elapsed().as_secs_f64());
 }
 
@@ -269,14 +275,14 @@ async fn an_executor_cut_off_from_temporal_kills_its_agent_before_the_retry_star
     let stages = stages_file(&stack);
     let id = start(&stack, project.path(), &stages, "outage");
     wait_for("the first attempt hangs", Duration::from_secs(60), &stack, || {
-        project.path().join("half-done.txt").exists() && !processes_matching(HANGING).is_empty()
+        project.path().join("half-done.txt").exists() && !processes_matching(&hanging(project.path())).is_empty()
     });
     let project_path = project.path().to_str().unwrap().to_owned();
 
     stack.stop_temporal();
     let cut_at = Instant::now();
     let agent_gone_at = wait_for("the executor kills its own agent", Duration::from_secs(20), &stack, || {
-        processes_matching(HANGING).is_empty() && processes_matching(&project_path).is_empty()
+        processes_matching(&hanging(project.path())).is_empty() && processes_matching(&project_path).is_empty()
     });
     let took = agent_gone_at - cut_at;
     eprintln!("agent killed {:.2} s after Temporal went away (heartbeat timeout 5 s)", took.as_secs_f64());
@@ -424,7 +430,7 @@ async fn an_executor_stopped_with_sigterm_hands_back_a_run_that_outlasts_the_gra
     let stages = stages_file(&stack);
     let id = start(&stack, project.path(), &stages, "drain");
     wait_for("the first attempt hangs", Duration::from_secs(60), &stack, || {
-        project.path().join("half-done.txt").exists() && !processes_matching(HANGING).is_empty()
+        project.path().join("half-done.txt").exists() && !processes_matching(&hanging(project.path())).is_empty()
     });
     let (victim, victim_id) = executor_running(&stack, &id);
     let signalled = Instant::now();
@@ -433,7 +439,7 @@ async fn an_executor_stopped_with_sigterm_hands_back_a_run_that_outlasts_the_gra
     let stopped_after = signalled.elapsed();
     assert!(exit.success(), "a graceful stop exits 0: {exit:?}");
     assert!(stopped_after >= Duration::from_secs(2), "the run did not get its grace period: {stopped_after:?}");
-    assert!(processes_matching(HANGING).is_empty(), "the agent outlived its executor");
+    assert!(processes_matching(&hanging(project.path())).is_empty(), "the agent outlived its executor");
 
     let result = stack.cli(&["result", &id, "--json"]);
     let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
@@ -465,7 +471,7 @@ async fn a_run_whose_every_attempt_lost_its_executor_is_scheduled_again_from_the
     for kill in 1..=3 {
         wait_for(&format!("attempt {kill} hangs"), Duration::from_secs(60), &stack, || {
             std::fs::read_to_string(project.path().join(".git/ct-runs")).is_ok_and(|n| n.trim() == kill.to_string())
-                && !processes_matching(HANGING).is_empty()
+                && !processes_matching(&hanging(project.path())).is_empty()
         });
         let last = stack.executors.len() - 1;
         stack.kill_executor(last);

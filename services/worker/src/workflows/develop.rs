@@ -463,12 +463,14 @@ pub(super) fn record_agent(status: &mut StageStatus, report: &AgentReport) {
         },
         cost_usd: report.cost_usd,
         priced: true,
+        session_id: report.session_id.clone(),
     });
     record_attempts(status, history);
     status.files_changed = report.files_changed.clone();
     status.lines_added = report.lines_added;
     status.lines_removed = report.lines_removed;
     status.executor_id = Some(report.executor_id.clone()).filter(|id| !id.is_empty());
+    status.session_id = report.session_id.clone();
 }
 
 /// Puts every attempt of the stage's agent run on it; the stage's figures are their sum, so
