@@ -31,6 +31,13 @@ pub struct AgentTask {
     pub budget: Option<ct_domain::budget::RunLimit>,
 }
 
+impl AgentTask {
+    /// The stage (or feature branch) the run is for: its id is `<workflow id>/<stage>`.
+    pub fn stage(&self) -> &str {
+        self.run_id.rsplit_once('/').map_or(&self.run_id, |(_, stage)| stage)
+    }
+}
+
 /// What a successful agent run reports back to the workflow.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct AgentReport {

@@ -110,7 +110,7 @@ impl AgentActivities {
                             Some(agent_progress::Kind::Started(started)) => live.started(&started.session_id),
                             _ => {}
                         }
-                        self.publish_progress(ctx, &task.run_id, progress.kind.as_ref());
+                        self.publish_progress(ctx, &task, progress.kind.as_ref());
                         log_progress(progress.kind);
                     }
                     Some(run_agent_event::Event::Result(result)) => return Ended::Result(result),
@@ -195,7 +195,7 @@ impl AgentActivities {
     }
 
     /// `agent.progress` for tool uses and text, straight from the process that sees them.
-    fn publish_progress(&self, ctx: &ActivityContext, run_id: &str, kind: Option<&agent_progress::Kind>) {
+    fn publish_progress(&self, ctx: &ActivityContext, task: &AgentTask, kind: Option<&agent_progress::Kind>) {
         let (tool, message) = match kind {
             Some(agent_progress::Kind::ToolUse(tool)) => (Some(tool.name.clone()), tool.summary.clone()),
             Some(agent_progress::Kind::Text(text)) => (None, text.clone()),
@@ -204,7 +204,7 @@ impl AgentActivities {
         let Some(workflow_id) = ctx.info().workflow_id.clone() else {
             return;
         };
-        let stage = crate::live::stage_of(run_id).to_owned();
+        let stage = task.stage().to_owned();
         let data = EventData::AgentProgress(ProgressEvent { workflow_id, stage, tool, message });
         self.events.publish(CloudEvent::new(EVENT_SOURCE, data));
     }

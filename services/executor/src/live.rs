@@ -128,7 +128,7 @@ impl<'a> LiveFigures<'a> {
         tokens += spend.tokens;
         CostUpdated {
             workflow_id: workflow_id.to_owned(),
-            stage: stage_of(&self.task.run_id).to_owned(),
+            stage: self.task.stage().to_owned(),
             model: Some(spend.model.clone()).filter(|m| !m.is_empty()),
             tokens: TokenUsage {
                 input_tokens: tokens.input,
@@ -169,9 +169,4 @@ fn tokens_of(usage: ProtoTokens) -> Tokens {
 
 fn heartbeat(earlier: &[AttemptSpend], current: Option<LiveSpend>) -> serde_json::Value {
     serde_json::to_value(RunHeartbeat { earlier: earlier.to_vec(), current }).unwrap_or_default()
-}
-
-/// The stage (or feature branch) of a run id `<workflow id>/<stage>`.
-pub(crate) fn stage_of(run_id: &str) -> &str {
-    run_id.rsplit_once('/').map_or(run_id, |(_, stage)| stage)
 }

@@ -79,7 +79,7 @@ async fn wait_for_reset<W: HasStatus>(ctx: &WorkflowContext<W>, task: &AgentTask
     let now = ctx.workflow_time().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
     let until = chrono::DateTime::<chrono::Utc>::from(now + wait).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     tracing::info!(run_id = %task.run_id, %until, "the agent's usage limit refused the run; waiting for its reset");
-    let stage = task.run_id.rsplit_once('/').map_or(task.run_id.as_str(), |(_, stage)| stage).to_owned();
+    let stage = task.stage().to_owned();
     ctx.state_mut(|s| {
         let status = s.status_mut();
         if let Some(shown) = status.stages.iter_mut().find(|shown| shown.name == stage) {

@@ -45,9 +45,9 @@ pub(super) async fn run_agent<W: HasStatus>(
     loop {
         task.budget = ctx.state(|s| run_limit(s.status(), index));
         if let Some(limit) = task.budget
-            && let Some(estimate) = ctx.state(|s| cannot_start(s.status(), index, &limit))
+            && let Some(shortfall) = ctx.state(|s| cannot_start(s.status(), index, &limit))
         {
-            match wait_for_more(ctx, index, limit, Shortfall::CannotStart(estimate), wait_secs).await {
+            match wait_for_more(ctx, index, limit, shortfall, wait_secs).await {
                 Waited::Raised => continue,
                 ended => return Err(RunEnd::OutOfBudget(ended)),
             }
@@ -83,13 +83,13 @@ fn run_limit(status: &WorkflowStatus, index: usize) -> Option<RunLimit> {
 }
 
 /// Why stage `index` cannot start its agent under `limit`, if so: nothing is left, or its
-/// estimate (returned) does not fit in what is.
-fn cannot_start(status: &WorkflowStatus, index: usize, limit: &RunLimit) -> Option<Option<f64>> {
+/// estimate does not fit in what is.
+fn cannot_start(status: &WorkflowStatus, index: usize, limit: &RunLimit) -> Option<Shortfall> {
     let stage = &status.stages[index];
     let left = limit.allowance_usd - stage.cost_usd;
     match stage.estimate {
-        _ if left <= 0.0 => Some(None),
-        Some(estimate) if estimate.usd > left => Some(Some(estimate.usd)),
+        _ if left <= 0.0 => Some(Shortfall::CannotStart(None)),
+        Some(estimate) if estimate.usd > left => Some(Shortfall::CannotStart(Some(estimate.usd))),
         _ => None,
     }
 }
