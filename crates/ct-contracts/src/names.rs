@@ -1,5 +1,5 @@
-//! Activity type names, as Temporal records them. They are the names the first build's
-//! worker registered, so histories recorded then still replay.
+//! Names the services agree on. Activity type names, as Temporal records them, are the names
+//! the first build's worker registered, so histories recorded then still replay.
 
 pub const RUN_AGENT: &str = "StageActivities::run_agent";
 pub const RUN_TESTS: &str = "StageActivities::run_tests";
@@ -8,3 +8,7 @@ pub const RESTORE: &str = "WorkspaceActivities::restore";
 pub const CREATE_WORKTREES: &str = "WorkspaceActivities::create_worktrees";
 pub const COMMIT_WORKTREE: &str = "WorkspaceActivities::commit_worktree";
 pub const REMOVE_WORKTREE: &str = "WorkspaceActivities::remove_worktree";
+
+/// The NATS object store bucket where agent runs leave checkpoints for a retry on any
+/// executor to resume from: one object per activity, named `<workflow run id>/<activity id>`.
+pub const CHECKPOINT_BUCKET: &str = "ct-checkpoints";

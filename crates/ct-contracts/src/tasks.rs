@@ -47,6 +47,9 @@ pub struct AgentReport {
     #[serde(default)]
     pub earlier: Vec<ct_domain::spend::AttemptSpend>,
     pub session_id: String,
+    /// This attempt continued a lost attempt's conversation from its last checkpoint.
+    #[serde(default)]
+    pub resumed: bool,
     pub num_turns: u32,
     pub input_tokens: u64,
     pub output_tokens: u64,

@@ -42,6 +42,9 @@ pub struct LiveSpend {
     /// The agent's conversation (Claude Code's session id), once it has started.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub session_id: String,
+    /// The attempt continues an earlier attempt's conversation from its last checkpoint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resumed: bool,
 }
 
 /// How an attempt of an agent run ended.
@@ -75,6 +78,10 @@ pub struct AttemptSpend {
     /// The attempt's conversation (Claude Code's session id), when it got that far.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub session_id: String,
+    /// The attempt continued an earlier attempt's conversation (the same `session_id`) from
+    /// its last checkpoint, on the work tree as it was then, instead of starting over.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resumed: bool,
 }
 
 fn priced() -> bool {
@@ -91,6 +98,7 @@ impl AttemptSpend {
             cost_usd: live.cost_usd.unwrap_or(0.0),
             priced: live.cost_usd.is_some(),
             session_id: live.session_id.clone(),
+            resumed: live.resumed,
         }
     }
 

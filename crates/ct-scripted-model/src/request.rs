@@ -20,14 +20,18 @@ struct Message {
 }
 
 const CWD_MARKER: &str = "Primary working directory: ";
+/// What the CLI puts in the model's mouth when a resumed conversation ended at a tool result
+/// and a new prompt follows (measured with 2.1.331): not an answer the model gave.
+const FILLER_ANSWER: &str = "No response requested.";
 
 impl MessagesRequest {
     /// Which turn of the script answers this request: the number of answers already given.
-    /// The CLI also sends `role: "system"` entries (environment notes), which are not turns.
+    /// The CLI also sends `role: "system"` entries (environment notes) and, in a resumed
+    /// conversation, filler answers of its own, which are not turns.
     pub(crate) fn turn(&self) -> usize {
         self.messages
             .iter()
-            .filter(|m| m.role == "assistant")
+            .filter(|m| m.role == "assistant" && text_of(&m.content) != FILLER_ANSWER)
             .count()
     }
 
@@ -177,6 +181,19 @@ mod tests {
             0
         );
         assert_eq!(second_request().turn(), 1);
+    }
+
+    #[test]
+    fn a_resumed_conversation_does_not_count_the_clis_filler_answer() {
+        let mut resumed = second_request();
+        resumed.messages.extend(
+            serde_json::from_value::<Vec<Message>>(json!([
+                {"role": "assistant", "content": [{"type": "text", "text": "No response requested."}]},
+                {"role": "user", "content": [{"type": "text", "text": "Continue."}]}
+            ]))
+            .unwrap(),
+        );
+        assert_eq!(resumed.turn(), 1);
     }
 
     #[test]

@@ -12,12 +12,13 @@ use ct_fleet::{Interruption, Lost};
 use ct_events::data::AgentProgress as ProgressEvent;
 use ct_events::{CloudEvent, EventData, Publisher};
 use ct_fleet::{RunInfo, RunRegistry};
-use ct_proto::executor::{AgentResult, FailureKind, RunAgentRequest, agent_progress, run_agent_event};
+use ct_proto::executor::{AgentResult, Checkpoint, FailureKind, RunAgentRequest, agent_progress, run_agent_event};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;
 
 use crate::Agents;
+use crate::checkpoint_store::CheckpointStore;
 use crate::live::LiveFigures;
 
 /// Where the executor's events say they come from.
@@ -27,6 +28,8 @@ pub(crate) struct AgentActivities {
     pub(crate) agents: Agents,
     pub(crate) events: Publisher,
     pub(crate) runs: RunRegistry,
+    /// Where attempts leave checkpoints for a retry on any executor to resume from.
+    pub(crate) checkpoints: CheckpointStore,
     /// This executor's Temporal identity, reported with every result.
     pub(crate) identity: String,
 }
@@ -91,11 +94,15 @@ impl AgentActivities {
         // Before the first heartbeat, which would otherwise replace the previous attempt's.
         guard.report(live.starting());
         let who = format!("executor {}", self.identity);
-        let started = guard.run(self.prepare(&task, run_id, attempt)).await;
+        // One activity's attempts share it (see CHECKPOINT_BUCKET); a new scheduling of the run
+        // starts afresh.
+        let key = format!("{}/{}", info.workflow_run_id.as_deref().unwrap_or("standalone"), info.activity_id);
+        let started = guard.run(self.prepare(&task, run_id, attempt, &key, &mut live)).await;
         let mut run = match started {
             Ok(started) => started?,
             Err(interruption) => return Err(interruption.into_activity_error(&who)),
         };
+        let uploads = self.checkpoints.uploads(key);
         let waiting = async {
             loop {
                 match run.events.recv().await.and_then(|e| e.event) {
@@ -113,6 +120,7 @@ impl AgentActivities {
                         self.publish_progress(ctx, &task, progress.kind.as_ref());
                         log_progress(progress.kind);
                     }
+                    Some(run_agent_event::Event::Checkpoint(checkpoint)) => uploads.offer(checkpoint),
                     Some(run_agent_event::Event::Result(result)) => return Ended::Result(result),
                     None => return Ended::Silent,
                 }
@@ -121,10 +129,11 @@ impl AgentActivities {
         let outcome = guard.run(waiting).await;
         // Whatever ended the wait, the agent is dead before the attempt is given back.
         run.stop().await;
+        uploads.finish(resumable(&outcome)).await;
         match outcome {
             Ok(Ended::Result(result)) if result.success => {
                 record_run(&tracing::Span::current(), &result);
-                Ok(into_report(*result, attempt, &self.identity, live.earlier()))
+                Ok(into_report(*result, attempt, &self.identity, &live))
             }
             Ok(Ended::Result(result)) => {
                 record_run(&tracing::Span::current(), &result);
@@ -161,16 +170,24 @@ impl AgentActivities {
         }
     }
 
-    /// Puts a retried attempt's work tree back to the stage's snapshot, then starts the agent.
-    async fn prepare(&self, task: &AgentTask, run_id: String, attempt: u32) -> Result<crate::RunHandle, ActivityError> {
-        if let Some(reference) = task.restore_on_retry.as_ref().filter(|_| attempt > 1) {
-            let project = self
-                .agents
-                .config()
-                .roots
-                .check(&task.project_path)
-                .map_err(|e| crate::Error::from(e).into_activity_error())?;
-            let restored = crate::workspace::restore(project, reference.clone()).await?;
+    /// A retry resumes the checkpoint a lost attempt left under `key`, on the work tree as it
+    /// was then; any other retry starts over from the stage's snapshot. Then starts the agent.
+    async fn prepare(
+        &self,
+        task: &AgentTask,
+        run_id: String,
+        attempt: u32,
+        key: &str,
+        live: &mut LiveFigures<'_>,
+    ) -> Result<crate::RunHandle, ActivityError> {
+        let resume = match attempt > 1 {
+            true => self.resumable(task, key).await,
+            false => None,
+        };
+        if resume.is_some() {
+            live.resumed();
+        } else if let Some(reference) = task.restore_on_retry.as_ref().filter(|_| attempt > 1) {
+            let restored = crate::workspace::restore(self.project(task)?, reference.clone()).await?;
             tracing::info!(
                 snapshot = %reference,
                 written = restored.written.len(),
@@ -187,11 +204,53 @@ impl AgentActivities {
             timeout_ms: task.settings.timeout_secs.saturating_mul(1000),
             max_output_tokens: task.settings.max_output_tokens,
             append_system_prompt: String::new(),
+            resume,
         };
         self.agents.start(request).await.map_err(|err| {
             tracing::warn!(%err, "agent run refused");
             err.into_activity_error()
         })
+    }
+
+    fn project(&self, task: &AgentTask) -> Result<std::path::PathBuf, ActivityError> {
+        self.agents.config().roots.check(&task.project_path).map_err(|e| crate::Error::from(e).into_activity_error())
+    }
+
+    /// The checkpoint an earlier attempt left under `key`, with the work tree put back as it
+    /// holds it; `None` (and a warning that says why) when the run has to start over.
+    async fn resumable(&self, task: &AgentTask, key: &str) -> Option<Checkpoint> {
+        let checkpoint = match self.checkpoints.get(key).await {
+            Ok(Some(checkpoint)) => checkpoint,
+            Ok(None) => return None,
+            Err(err) => {
+                tracing::warn!(%err, "cannot resume the lost attempt's conversation; starting over from the stage's snapshot");
+                return None;
+            }
+        };
+        let restored = match self.project(task) {
+            Ok(project) => crate::workspace::restore(project, checkpoint.tree.clone()).await,
+            Err(err) => Err(err),
+        };
+        match restored {
+            Ok(restored) => {
+                tracing::info!(
+                    session = %checkpoint.session_id,
+                    responses = checkpoint.responses,
+                    written = restored.written.len(),
+                    removed = restored.removed.len(),
+                    "resuming the lost attempt's conversation from its last checkpoint"
+                );
+                Some(checkpoint)
+            }
+            Err(err) => {
+                tracing::warn!(
+                    session = %checkpoint.session_id,
+                    err = ?err,
+                    "cannot put the work tree back as the checkpoint holds it; starting over from the stage's snapshot"
+                );
+                None
+            }
+        }
     }
 
     /// `agent.progress` for tool uses and text, straight from the process that sees them.
@@ -208,6 +267,13 @@ impl AgentActivities {
         let data = EventData::AgentProgress(ProgressEvent { workflow_id, stage, tool, message });
         self.events.publish(CloudEvent::new(EVENT_SOURCE, data));
     }
+}
+
+/// Whether a retry may resume from the attempt's last checkpoint: only when its executor
+/// went away with the run unfinished (lost to Temporal, or handed back at shutdown). A run that
+/// ended, was cancelled by its workflow or killed on purpose starts over.
+fn resumable(outcome: &Result<Ended, Interruption>) -> bool {
+    matches!(outcome, Err(Interruption::Cancelled | Interruption::Lost(Lost::Gone | Lost::Unreachable(_))))
 }
 
 /// How waiting for the agent ended, short of an interruption.
@@ -282,13 +348,14 @@ fn failure_of(result: AgentResult, attempts: Vec<AttemptSpend>) -> ActivityError
     }
 }
 
-fn into_report(result: AgentResult, attempt: u32, identity: &str, earlier: Vec<AttemptSpend>) -> AgentReport {
+fn into_report(result: AgentResult, attempt: u32, identity: &str, live: &LiveFigures<'_>) -> AgentReport {
     let usage = result.usage.unwrap_or_default();
     let changes = result.changes.unwrap_or_default();
     AgentReport {
         attempt,
-        earlier,
+        earlier: live.earlier(),
         session_id: result.session_id,
+        resumed: live.is_resumed(),
         num_turns: result.num_turns,
         input_tokens: usage.input_tokens,
         output_tokens: usage.output_tokens,

@@ -100,6 +100,8 @@ pub(crate) struct Invocation {
     pub(crate) cli: PathBuf,
     pub(crate) project: PathBuf,
     pub(crate) prompt: String,
+    /// The conversation (session id) to continue, whose transcript is already in HOME.
+    pub(crate) resume: Option<String>,
     pub(crate) model: String,
     pub(crate) max_turns: u32,
     pub(crate) max_output_tokens: u32,
@@ -130,6 +132,9 @@ impl Invocation {
             "--permission-mode".into(),
             "bypassPermissions".into(),
         ];
+        if let Some(session) = &self.resume {
+            args.extend(["--resume".into(), session.into()]);
+        }
         if !self.model.is_empty() {
             args.extend(["--model".into(), self.model.clone().into()]);
         }
@@ -277,6 +282,7 @@ mod tests {
             cli: "claude".into(),
             project: "/p".into(),
             prompt: "hi".into(),
+            resume: None,
             model: String::new(),
             max_turns: 3,
             max_output_tokens: 2048,

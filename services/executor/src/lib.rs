@@ -14,6 +14,8 @@
 mod activity;
 mod agent_telemetry;
 mod changes;
+mod checkpoint;
+mod checkpoint_store;
 mod classify;
 mod command;
 mod error;

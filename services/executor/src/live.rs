@@ -24,6 +24,8 @@ pub(crate) struct LiveFigures<'a> {
     last: Option<LiveSpend>,
     /// The agent's conversation, once its CLI announced it.
     session_id: String,
+    /// The attempt continues an earlier one's conversation.
+    resumed: bool,
     last_event: Option<Instant>,
 }
 
@@ -36,6 +38,7 @@ impl<'a> LiveFigures<'a> {
             earlier: earlier_attempts(ctx, task),
             last: None,
             session_id: String::new(),
+            resumed: false,
             last_event: None,
         }
     }
@@ -43,6 +46,16 @@ impl<'a> LiveFigures<'a> {
     /// What the run's heartbeats carry before its first model response ends.
     pub(crate) fn starting(&self) -> serde_json::Value {
         heartbeat(&self.earlier, None)
+    }
+
+    /// Notes that the attempt continues an earlier one's conversation.
+    pub(crate) fn resumed(&mut self) {
+        self.resumed = true;
+    }
+
+    /// Whether the attempt continues an earlier one's conversation.
+    pub(crate) fn is_resumed(&self) -> bool {
+        self.resumed
     }
 
     /// Notes the agent's conversation, which every later figure of the attempt names.
@@ -60,6 +73,7 @@ impl<'a> LiveFigures<'a> {
             cost_usd: usage.cost_usd,
             responses: usage.responses,
             session_id: self.session_id.clone(),
+            resumed: self.resumed,
         };
         if let Some(workflow_id) = &self.workflow_id
             && self.last_event.is_none_or(|at| at.elapsed() >= EVENTS_AT_MOST_EVERY)
@@ -116,6 +130,7 @@ impl<'a> LiveFigures<'a> {
             cost_usd: result.total_cost_usd,
             priced: true,
             session_id: result.session_id.clone(),
+            resumed: self.resumed,
         });
         let details = heartbeat(&attempts, None);
         (attempts, details)

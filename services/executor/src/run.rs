@@ -12,17 +12,18 @@ use std::time::{Duration, Instant};
 use ct_confine::{Confinement, Policy, Redactor, RunGuard};
 
 use ct_proto::executor::{
-    AgentProgress, AgentResult, FileChanges, RunAgentEvent, RunAgentRequest, TokenUsage,
+    AgentProgress, AgentResult, Checkpoint, FileChanges, RunAgentEvent, RunAgentRequest, TokenUsage,
     run_agent_event,
 };
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
-use tokio::process::Child;
+use tokio::process::{Child, ChildStdout};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
 use crate::changes;
+use crate::checkpoint::{self, Paused};
 use crate::classify::{Ending, classify};
 use crate::command::{Invocation, RunDirs, base_env, resolve_cli};
 use crate::error::Error;
@@ -35,6 +36,23 @@ use ct_domain::pricing::PriceTable;
 const STDERR_TAIL: usize = 4096;
 /// How long to wait for the stderr reader once the process is gone.
 const STDERR_DRAIN: Duration = Duration::from_secs(2);
+/// With the CLI paused, output it wrote before it stopped is already in the pipe: a read that
+/// finds nothing for this long has read it all.
+const PAUSED_OUTPUT_READ: Duration = Duration::from_millis(10);
+/// How often to look whether the CLI has written a tool result to its conversation file, which
+/// it does in batches (measured with 2.1.331: up to ~100 ms after printing the result).
+const CHECKPOINT_POLL: Duration = Duration::from_millis(20);
+/// A tool result not in the conversation file after this long gets no checkpoint.
+const CHECKPOINT_WAIT: Duration = Duration::from_secs(2);
+
+/// A checkpoint owed after the tool result `at`, for as long as the agent has not begun
+/// another tool call (`steps` is the transcript's count when the result came).
+#[derive(Debug)]
+struct Due {
+    at: String,
+    steps: u32,
+    since: Instant,
+}
 
 pub(crate) type EventSender = mpsc::Sender<RunAgentEvent>;
 
@@ -52,6 +70,12 @@ pub(crate) struct Run {
     timeout: Duration,
     started: Instant,
     child: Child,
+    /// The CLI's process group (its own pid), which a checkpoint pauses.
+    group: Pid,
+    /// The run's HOME, where the CLI keeps the conversation.
+    home: PathBuf,
+    /// Model responses of the conversation before this run resumed it.
+    responses_before: u32,
     confinement: Confinement,
     redactor: Arc<Redactor>,
     // Declared before `_run_dir` so that the processes are dead before their HOME is removed.
@@ -101,6 +125,10 @@ impl Runner {
                     self.config.hook_bin.as_deref(),
                 )
             })
+            .and_then(|()| match &request.resume {
+                Some(resume) => checkpoint::install(&dirs.home, resume),
+                None => Ok(()),
+            })
             .map_err(|source| Error::RunDir {
                 dir: run_dir.path().to_path_buf(),
                 source,
@@ -111,18 +139,29 @@ impl Runner {
             None => None,
         };
         let index = run_dir.path().join("index");
-        let before = match changes::snapshot(&project, &index).await {
-            Ok(tree) => Some(tree),
-            Err(err) => {
-                tracing::warn!(%err, "cannot snapshot the work tree; the run will report no changes");
-                None
-            }
+        // A resumed run's changes count from where the run first started.
+        let resumed_before = request.resume.as_ref().map(|r| r.before_tree.clone()).filter(|t| !t.is_empty());
+        let before = match resumed_before {
+            Some(tree) => Some(tree),
+            None => match changes::snapshot(&project, &index).await {
+                Ok(tree) => Some(tree),
+                Err(err) => {
+                    tracing::warn!(%err, "cannot snapshot the work tree; the run will report no changes");
+                    None
+                }
+            },
+        };
+        let responses_before = request.resume.as_ref().map_or(0, |r| r.responses);
+        let (prompt, resume) = match request.resume {
+            Some(resume) => (checkpoint::RESUME_PROMPT.to_owned(), Some(resume.session_id)),
+            None => (request.prompt, None),
         };
 
         let invocation = Invocation {
             cli,
             project: project.clone(),
-            prompt: request.prompt,
+            prompt,
+            resume,
             model,
             max_turns: self.config.limits.turns(nonzero_or(request.max_turns, self.config.max_turns)),
             max_output_tokens: request.max_output_tokens,
@@ -176,6 +215,9 @@ impl Runner {
             timeout,
             started: Instant::now(),
             child,
+            group: Pid::from_raw(pid),
+            home: dirs.home.clone(),
+            responses_before,
             confinement: confined,
             redactor: self.config.redactor.clone(),
             guard: RunGuard::new(Pid::from_raw(pid), dirs.marker),
@@ -295,6 +337,108 @@ enum Stop {
 }
 
 impl Run {
+    /// Takes in one whole line of the CLI's output; `Err` when nobody listens any more.
+    fn handle_line(&mut self, line: &[u8], transcript: &mut Transcript, tx: &EventSender) -> Result<(), ()> {
+        let text = String::from_utf8_lossy(line);
+        // Raw stream events repeat what the `assistant` lines hold, a line per text fragment:
+        // the transcript does without them.
+        if !text.starts_with(r#"{"type":"stream_event""#) {
+            self.keep_raw(&text);
+        }
+        for progress in transcript.observe(&text, &self.project) {
+            send_progress(tx, progress)?;
+        }
+        Ok(())
+    }
+
+    /// Once the CLI has written the tool result `due.at` to its conversation file: pauses the
+    /// CLI, reads what it printed before it stopped, and unless the agent had begun another
+    /// tool call by then, sends the conversation so far with the work tree as a checkpoint.
+    /// Gives `due` back while the file lacks the result; a checkpoint that cannot be made is
+    /// skipped, and the previous one still holds. `Err` when nobody listens any more.
+    async fn checkpoint(
+        &mut self,
+        due: Due,
+        stdout: &mut BufReader<ChildStdout>,
+        line: &mut Vec<u8>,
+        transcript: &mut Transcript,
+        tx: &EventSender,
+    ) -> Result<Option<Due>, ()> {
+        let written = checkpoint::find_transcript(&self.home, &transcript.session_id)
+            .and_then(|file| std::fs::read(file).ok())
+            .is_some_and(|conversation| checkpoint::holds(&conversation, &due.at));
+        if !written {
+            if due.since.elapsed() > CHECKPOINT_WAIT {
+                tracing::debug!("the CLI did not write the tool result to its conversation in time; no checkpoint");
+                return Ok(None);
+            }
+            return Ok(Some(due));
+        }
+        let began = Instant::now();
+        let paused = match Paused::new(self.group) {
+            Ok(paused) => paused,
+            Err(err) => {
+                tracing::debug!(%err, "cannot pause the agent; no checkpoint");
+                return Ok(None);
+            }
+        };
+        while let Ok(Ok(read)) = tokio::time::timeout(PAUSED_OUTPUT_READ, stdout.read_until(b'\n', line)).await {
+            // A partial line stays in `line` for the main loop.
+            if read == 0 || !line.ends_with(b"\n") {
+                break;
+            }
+            self.handle_line(line, transcript, tx)?;
+            line.clear();
+        }
+        if transcript.tool_steps != due.steps {
+            tracing::debug!("the agent began another tool call before it paused; no checkpoint here");
+            return Ok(None);
+        }
+        let made = self.take_checkpoint(&due.at, transcript).await;
+        drop(paused);
+        match made {
+            Ok(Some(made)) => {
+                tracing::debug!(
+                    responses = made.responses,
+                    bytes = made.transcript.len(),
+                    paused_ms = began.elapsed().as_secs_f64() * 1000.0,
+                    "checkpoint"
+                );
+                let event = RunAgentEvent { event: Some(run_agent_event::Event::Checkpoint(made)) };
+                match tx.try_send(event) {
+                    Err(mpsc::error::TrySendError::Closed(_)) => return Err(()),
+                    Err(mpsc::error::TrySendError::Full(_)) => tracing::debug!("event reader falls behind; dropped a checkpoint"),
+                    Ok(()) => {}
+                }
+            }
+            Ok(None) => tracing::debug!("the conversation file lost the tool result; no checkpoint"),
+            Err(err) => tracing::warn!(%err, "cannot record the work tree for a checkpoint"),
+        }
+        Ok(None)
+    }
+
+    /// The conversation up to the tool result `at` and the work tree as it is now.
+    async fn take_checkpoint(&self, at: &str, transcript: &Transcript) -> Result<Option<Checkpoint>, Error> {
+        let Some(file) = checkpoint::find_transcript(&self.home, &transcript.session_id) else {
+            return Ok(None);
+        };
+        let Ok(conversation) = tokio::fs::read(&file).await else {
+            return Ok(None);
+        };
+        let Some(conversation) = checkpoint::cut_after(&conversation, at, &self.redactor) else {
+            return Ok(None);
+        };
+        let tree = changes::snapshot(&self.project, &self.index).await?;
+        Ok(Some(Checkpoint {
+            session_id: transcript.session_id.clone(),
+            transcript_path: file.strip_prefix(&self.home).unwrap_or(&file).display().to_string(),
+            transcript: conversation,
+            tree,
+            before_tree: self.before.clone().unwrap_or_default(),
+            responses: self.responses_before + transcript.meter.figures().responses,
+        }))
+    }
+
     /// Appends a line of the CLI's output to the transcript, redacted.
     fn keep_raw(&mut self, line: &str) {
         use std::io::Write;
@@ -323,6 +467,8 @@ impl Run {
         let mut exited = false;
         // Stays `None` if the CLI's status could not be collected.
         let mut exit: Option<ExitStatus> = None;
+        // The checkpoint owed since the last tool result.
+        let mut due: Option<Due> = None;
 
         let stop = 'read: loop {
             if exited && !stdout_open {
@@ -335,18 +481,17 @@ impl Run {
                     match read {
                         Ok(0) => stdout_open = false,
                         Ok(_) => {
-                            let text = String::from_utf8_lossy(&line);
-                            // Raw stream events repeat what the `assistant` lines hold, a
-                            // line per text fragment: the transcript does without them.
-                            if !text.starts_with(r#"{"type":"stream_event""#) {
-                                self.keep_raw(&text);
-                            }
-                            for progress in transcript.observe(&text, &self.project) {
-                                if send_progress(&tx, progress).is_err() {
-                                    break 'read Stop::Stopped;
-                                }
-                            }
+                            let handled = self.handle_line(&line, &mut transcript, &tx);
                             line.clear();
+                            if handled.is_err() {
+                                break 'read Stop::Stopped;
+                            }
+                            if let Some(at) = transcript.tool_result_at.take() {
+                                due = Some(Due { at, steps: transcript.tool_steps, since: Instant::now() });
+                            } else if due.as_ref().is_some_and(|d| d.steps != transcript.tool_steps) {
+                                tracing::debug!("the agent began another tool call before its conversation was written; no checkpoint");
+                                due = None;
+                            }
                         }
                         Err(err) => {
                             tracing::warn!(%err, "cannot read the agent's output");
@@ -368,6 +513,13 @@ impl Run {
                 }
                 () = tx.closed() => break Stop::Stopped,
                 () = stop.cancelled() => break Stop::Stopped,
+                () = tokio::time::sleep_until(tokio::time::Instant::now() + CHECKPOINT_POLL), if due.is_some() => {
+                    let Some(checkpoint) = due.take() else { continue };
+                    match self.checkpoint(checkpoint, &mut stdout, &mut line, &mut transcript, &tx).await {
+                        Ok(later) => due = later,
+                        Err(()) => break 'read Stop::Stopped,
+                    }
+                }
                 () = tokio::time::sleep_until(deadline) => break Stop::TimedOut,
             }
         };

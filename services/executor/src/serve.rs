@@ -60,7 +60,9 @@ pub async fn run(
     let worker = ActivityWorker { task_queue: fleet.task_queue.clone(), capacity, grace: fleet.grace };
     let mut options = worker.options();
     let roots = agents.config().roots.clone();
-    let agent_activities = AgentActivities { agents, events: events.clone(), runs: runs.clone(), identity: identity.clone() };
+    let checkpoints = crate::checkpoint_store::CheckpointStore::connect(&fleet.nats_url).await?;
+    let agent_activities =
+        AgentActivities { agents, events: events.clone(), runs: runs.clone(), checkpoints, identity: identity.clone() };
     check_contracts()?;
     options.register_activities(agent_activities);
     options.register_activities(WorkspaceActivities { roots });

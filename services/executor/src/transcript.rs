@@ -40,6 +40,13 @@ pub(crate) struct Transcript {
     /// When a usage limit that rejected a request resets (Unix seconds), from the CLI's
     /// `rate_limit_event` lines.
     pub(crate) usage_limit_resets_at: Option<u64>,
+    /// The last line that gave the agent a tool's result (its `uuid`), until the run takes it
+    /// as the moment for a checkpoint. A subagent's tool results do not count: the agent's
+    /// own conversation only goes on once the subagent's tool returns.
+    pub(crate) tool_result_at: Option<String>,
+    /// Grows whenever the agent begins a tool call: when its block starts streaming (well
+    /// before the tool can run) and again when the whole call arrives.
+    pub(crate) tool_steps: u32,
 }
 
 impl Transcript {
@@ -54,6 +61,8 @@ impl Transcript {
             tools: ToolSpans::default(),
             meter,
             usage_limit_resets_at: None,
+            tool_result_at: None,
+            tool_steps: 0,
         }
     }
 
@@ -104,6 +113,7 @@ impl Transcript {
                         Some(progress(agent_progress::Kind::Text(shown)))
                     }
                     ContentBlock::ToolUse(tool) => {
+                        self.tool_steps += 1;
                         let summary = self.redact(summarize_tool_input(&tool.name, &tool.input, project));
                         self.refusals.tool_used(&tool.id, &tool.name, &summary);
                         self.tools.started(&tool.id, &tool.name);
@@ -118,6 +128,9 @@ impl Transcript {
             ClaudeOutput::User(user) => {
                 for block in &user.message.content {
                     if let ContentBlock::ToolResult(result) = block {
+                        if user.parent_tool_use_id.is_none() {
+                            self.tool_result_at.clone_from(&user.uuid);
+                        }
                         self.tools.finished(&result.tool_use_id, result.is_error == Some(true));
                         let redactor = &self.redactor;
                         self.refusals.tool_result(result, |line| redactor.redact_owned(line));
@@ -126,6 +139,9 @@ impl Transcript {
                 Vec::new()
             }
             ClaudeOutput::StreamEvent(stream) => {
+                if stream.event.pointer("/content_block/type").and_then(Value::as_str) == Some("tool_use") {
+                    self.tool_steps += 1;
+                }
                 self.meter.observe(&stream.event).map(|usage| progress(agent_progress::Kind::Usage(usage))).into_iter().collect()
             }
             ClaudeOutput::RateLimitEvent(event) => {

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use ct_contracts::failure::{AGENT_UNAVAILABLE, INVALID_PROJECT, NOT_ALLOWED};
 use ct_executor::{Agents, Config, RunHandle};
 use ct_proto::executor::{
-    AgentProgress, AgentResult, FailureKind, RunAgentRequest, agent_progress, run_agent_event,
+    AgentProgress, AgentResult, Checkpoint, FailureKind, RunAgentRequest, agent_progress, run_agent_event,
 };
 use ct_scripted_model::{Scenario, ScriptedModel};
 use tokio::net::TcpListener;
@@ -109,12 +109,20 @@ fn request(project: &Path, prompt: &str) -> RunAgentRequest {
 }
 
 /// Reads a run's events to their end: the progress seen and the one result.
-async fn finish(mut run: RunHandle) -> Result<(Vec<AgentProgress>, AgentResult)> {
+async fn finish(run: RunHandle) -> Result<(Vec<AgentProgress>, AgentResult)> {
+    let (progress, _, result) = finish_with_checkpoints(run).await?;
+    Ok((progress, result))
+}
+
+/// Reads a run's events to their end: the progress, the checkpoints and the one result.
+async fn finish_with_checkpoints(mut run: RunHandle) -> Result<(Vec<AgentProgress>, Vec<Checkpoint>, AgentResult)> {
     let mut progress = Vec::new();
+    let mut checkpoints = Vec::new();
     let mut result = None;
     while let Some(event) = run.events.recv().await {
         match event.event.context("empty event")? {
             run_agent_event::Event::Progress(p) => progress.push(p),
+            run_agent_event::Event::Checkpoint(c) => checkpoints.push(c),
             run_agent_event::Event::Result(r) => {
                 if result.replace(*r).is_some() {
                     bail!("two results in one run");
@@ -122,7 +130,7 @@ async fn finish(mut run: RunHandle) -> Result<(Vec<AgentProgress>, AgentResult)>
             }
         }
     }
-    Ok((progress, result.context("the run ended without a result")?))
+    Ok((progress, checkpoints, result.context("the run ended without a result")?))
 }
 
 /// Live (non-zombie) processes whose environment contains a variable starting with `prefix`,
@@ -194,6 +202,55 @@ fn slow_bash_scenario() -> Result<Scenario> {
             {"text": "Done.", "usage": {"input_tokens": 100, "output_tokens": 10}}
         ]}]}"#,
     )?)
+}
+
+#[tokio::test]
+async fn a_run_resumed_from_a_checkpoint_on_another_executor_goes_on_where_it_stopped() -> Result<()> {
+    // Each response takes a while, as a real model's do: the CLI is always paused before the
+    // next one starts, so every tool result gets its checkpoint.
+    let model = ScriptedModel::start(Scenario::from_json(
+        r#"{"scripts": [{"name": "steps", "match": "Stage: steps", "turns": [
+            {"tool_uses": [{"name": "Write", "input": {"file_path": "{cwd}/one.txt", "content": "1\n"}}],
+             "usage": {"input_tokens": 100, "output_tokens": 10}, "delay_ms": 300},
+            {"tool_uses": [{"name": "Bash", "input": {"command": "echo once >> {cwd}/log.txt", "description": "log"}}],
+             "usage": {"input_tokens": 110, "output_tokens": 10}, "delay_ms": 300},
+            {"tool_uses": [{"name": "Write", "input": {"file_path": "{cwd}/three.txt", "content": "3\n"}}],
+             "usage": {"input_tokens": 120, "output_tokens": 10}, "delay_ms": 300},
+            {"text": "All three done.", "usage": {"input_tokens": 130, "output_tokens": 5}, "delay_ms": 300}
+        ]}]}"#,
+    )?)
+    .await?;
+    let first = Executor::start(&model, |_| {}).await?;
+    let project = project()?;
+    let (_, checkpoints, result) = finish_with_checkpoints(first.run(request(project.path(), "Stage: steps")).await?).await?;
+    assert!(result.success, "{result:?}");
+    let responses: Vec<u32> = checkpoints.iter().map(|c| c.responses).collect();
+    assert_eq!(responses, [1, 2, 3], "one checkpoint after each tool result");
+    assert!(checkpoints.iter().all(|c| c.session_id == result.session_id));
+
+    // As if the executor had died right after the Bash step: the work tree as the checkpoint
+    // holds it, and another executor (its own state directory, a fresh HOME) takes over.
+    let at = checkpoints[1].clone();
+    ct_workspace::restore(project.path(), &at.tree)?;
+    assert!(!project.path().join("three.txt").exists());
+    let before = model.requests().len();
+    let second = Executor::start(&model, |_| {}).await?;
+    let resumed = RunAgentRequest { resume: Some(at.clone()), ..request(project.path(), "Stage: steps") };
+    let (_, _, result) = finish_with_checkpoints(second.run(resumed).await?).await?;
+
+    assert!(result.success, "{result:?}");
+    assert_eq!(result.session_id, at.session_id, "the same conversation went on");
+    let requests = &model.requests()[before..];
+    // The model saw the two answers it had given, and was told to go on.
+    assert_eq!(requests.iter().map(|r| r.turn).collect::<Vec<_>>(), [2, 3], "{requests:?}");
+    assert!(requests[0].last_user_text.contains("interrupted"), "{:?}", requests[0].last_user_text);
+    assert_eq!(std::fs::read_to_string(project.path().join("log.txt"))?, "once\n", "a step ran twice");
+    assert_eq!(std::fs::read_to_string(project.path().join("three.txt"))?, "3\n");
+    // What the run changed counts from where it first started.
+    let mut changed = result.changes.context("no changes")?.files;
+    changed.sort();
+    assert_eq!(changed, ["log.txt", "one.txt", "three.txt"]);
+    Ok(())
 }
 
 #[tokio::test]

@@ -464,6 +464,7 @@ pub(super) fn record_agent(status: &mut StageStatus, report: &AgentReport) {
         cost_usd: report.cost_usd,
         priced: true,
         session_id: report.session_id.clone(),
+        resumed: report.resumed,
     });
     record_attempts(status, history);
     status.files_changed = report.files_changed.clone();

@@ -1,0 +1,97 @@
+//! An executor that dies in the middle of an agent run: the retry, on another executor, resumes
+//! the agent's conversation from its last checkpoint (kept in NATS) on the work tree as it was
+//! then, instead of starting the run over.
+
+use std::time::{Duration, Instant};
+
+use ct_contracts::names::CHECKPOINT_BUCKET;
+use ct_domain::spend::AttemptOutcome;
+use ct_domain::{RunState, WorkflowStatus};
+use ct_e2e::{Stack, StackOptions, example, git_project};
+use ct_scripted_model::Scenario;
+use futures::StreamExt;
+
+const ONE_STAGE: &str = r#"
+name = "one-stage"
+
+[[stages]]
+name = "build"
+prompt = "Stage: build"
+"#;
+
+/// Three steps, the second of which must happen once; the model takes long over the third, so
+/// the executor can be killed while the conversation waits for it.
+fn three_steps() -> Scenario {
+    let step = |tool: serde_json::Value, delay_ms: u64| {
+        serde_json::json!({ "tool_uses": [tool], "usage": { "input_tokens": 100, "output_tokens": 10 }, "delay_ms": delay_ms })
+    };
+    let scenario = serde_json::json!({ "scripts": [{ "name": "build", "match": "Stage: build", "turns": [
+        step(serde_json::json!({ "name": "Write", "input": { "file_path": "{cwd}/one.txt", "content": "1\n" } }), 300),
+        step(serde_json::json!({ "name": "Bash", "input": { "command": "echo once >> {cwd}/log.txt", "description": "log" } }), 300),
+        step(serde_json::json!({ "name": "Write", "input": { "file_path": "{cwd}/three.txt", "content": "3\n" } }), 3000),
+        { "text": "Built.", "usage": { "input_tokens": 120, "output_tokens": 5 } }
+    ] }] });
+    Scenario::from_json(&scenario.to_string()).expect("scenario")
+}
+
+/// The checkpoints in the bucket, as (name, model responses they hold).
+async fn checkpoints(stack: &Stack) -> Vec<(String, String)> {
+    let client = async_nats::connect(stack.nats.url()).await.expect("NATS");
+    let Ok(bucket) = async_nats::jetstream::new(client).get_object_store(CHECKPOINT_BUCKET).await else {
+        return Vec::new();
+    };
+    let Ok(list) = bucket.list().await else { return Vec::new() };
+    list.filter_map(|info| async move { info.ok() })
+        .filter(|info| std::future::ready(!info.deleted))
+        .map(|info| (info.name.clone(), info.metadata.get("responses").cloned().unwrap_or_default()))
+        .collect()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_killed_mid_run_hands_its_conversation_to_another_which_resumes_it() {
+    let mut options = StackOptions::new(three_steps());
+    options.executors = 2;
+    options.executor_capacity = 1;
+    let mut stack = Stack::start(options).await;
+    let project = git_project(&example("textstats"));
+    let stages = stack.dir.path().join("stages.toml");
+    std::fs::write(&stages, ONE_STAGE).unwrap();
+    let out = stack.cli(&["start", project.path().to_str().unwrap(), "--stages", stages.to_str().unwrap(), "--json"]);
+    assert_eq!(out.code, 0, "start: {}", out.stderr);
+    let id = out.json()["workflow_id"].as_str().unwrap().to_owned();
+
+    // The model thinks over the third step, and the checkpoint after the second is stored.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !(stack.model.requests().iter().any(|r| r.turn == 2) && checkpoints(&stack).await.iter().any(|(_, n)| n == "2")) {
+        assert!(Instant::now() < deadline, "no checkpoint after the second step\n{}", stack.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let running = stack.wait_for_status(&id, "the stage names its executor", |s| s.stages[0].executor_id.is_some());
+    let victim_id = running.stages[0].executor_id.clone().unwrap();
+    let victim = stack.executors.iter().position(|e| victim_id.ends_with(&format!("127.0.0.1:{}", e.port))).unwrap();
+    stack.kill_executor(victim);
+
+    let result = stack.cli(&["result", &id, "--json"]);
+    let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert_eq!((result.code, finished.state), (0, RunState::Completed), "{finished:?}\n{}", stack.logs());
+    let stage = &finished.stages[0];
+    assert_ne!(stage.executor_id.as_deref(), Some(victim_id.as_str()), "the retry ran on the killed executor");
+    let history: Vec<_> = stage.attempt_history.iter().map(|a| (a.attempt, a.outcome, a.resumed)).collect();
+    assert_eq!(history, [(1, AttemptOutcome::Lost, false), (2, AttemptOutcome::Completed, true)], "{stage:?}");
+    let session = &stage.attempt_history[0].session_id;
+    assert!(!session.is_empty() && stage.attempt_history[1].session_id == *session, "not the same conversation: {stage:?}");
+
+    // The first two steps ran once; the model saw them when it was asked again for the third.
+    let requests = stack.model.requests();
+    let turns: Vec<usize> = requests.iter().map(|r| r.turn).collect();
+    assert_eq!(turns, [0, 1, 2, 2, 3], "{requests:?}");
+    assert!(requests[3].last_user_text.contains("interrupted"), "{:?}", requests[3].last_user_text);
+    assert_eq!(std::fs::read_to_string(project.path().join("log.txt")).unwrap(), "once\n");
+    assert_eq!(std::fs::read_to_string(project.path().join("three.txt")).unwrap(), "3\n");
+    let mut changed = stage.files_changed.clone();
+    changed.sort();
+    assert_eq!(changed, ["log.txt", "one.txt", "three.txt"], "{stage:?}");
+    // Nothing is left to resume once the run is done.
+    assert!(checkpoints(&stack).await.is_empty(), "{:?}", checkpoints(&stack).await);
+}
