@@ -53,7 +53,10 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
         let attempts: Vec<String> = stage
             .attempt_history
             .iter()
-            .map(|a| format!("{} {} (${:.4})", a.attempt, json_name(&a.outcome), a.cost_usd))
+            .map(|a| {
+                let resumed = if a.resumed { ", resumed" } else { "" };
+                format!("{} {} (${:.4}{resumed})", a.attempt, json_name(&a.outcome), a.cost_usd)
+            })
             .collect();
         let _ = writeln!(out, "attempts  {}: {}", stage.name, attempts.join(", "));
     }

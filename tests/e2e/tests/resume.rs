@@ -48,35 +48,46 @@ async fn checkpoints(stack: &Stack) -> Vec<(String, String)> {
         .await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_executor_killed_mid_run_hands_its_conversation_to_another_which_resumes_it() {
+/// Two executors of one slot each, and a one-stage workflow whose agent has taken the first two
+/// steps, with the checkpoint after the second stored, and waits for the model's third answer.
+async fn run_past_the_second_step() -> (Stack, tempfile::TempDir, String) {
     let mut options = StackOptions::new(three_steps());
     options.executors = 2;
     options.executor_capacity = 1;
-    let mut stack = Stack::start(options).await;
+    let stack = Stack::start(options).await;
     let project = git_project(&example("textstats"));
     let stages = stack.dir.path().join("stages.toml");
     std::fs::write(&stages, ONE_STAGE).unwrap();
     let out = stack.cli(&["start", project.path().to_str().unwrap(), "--stages", stages.to_str().unwrap(), "--json"]);
     assert_eq!(out.code, 0, "start: {}", out.stderr);
     let id = out.json()["workflow_id"].as_str().unwrap().to_owned();
-
-    // The model thinks over the third step, and the checkpoint after the second is stored.
     let deadline = Instant::now() + Duration::from_secs(90);
     while !(stack.model.requests().iter().any(|r| r.turn == 2) && checkpoints(&stack).await.iter().any(|(_, n)| n == "2")) {
         assert!(Instant::now() < deadline, "no checkpoint after the second step\n{}", stack.logs());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let running = stack.wait_for_status(&id, "the stage names its executor", |s| s.stages[0].executor_id.is_some());
+    (stack, project, id)
+}
+
+/// Kills the executor running the stage; waits for the workflow's end and returns it with the
+/// killed executor's id.
+fn kill_its_executor(stack: &mut Stack, id: &str) -> (WorkflowStatus, String) {
+    let running = stack.wait_for_status(id, "the stage names its executor", |s| s.stages[0].executor_id.is_some());
     let victim_id = running.stages[0].executor_id.clone().unwrap();
     let victim = stack.executors.iter().position(|e| victim_id.ends_with(&format!("127.0.0.1:{}", e.port))).unwrap();
     stack.kill_executor(victim);
-
-    let result = stack.cli(&["result", &id, "--json"]);
+    let result = stack.cli(&["result", id, "--json"]);
     let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
     assert_eq!((result.code, finished.state), (0, RunState::Completed), "{finished:?}\n{}", stack.logs());
+    assert_ne!(finished.stages[0].executor_id.as_deref(), Some(victim_id.as_str()), "the retry ran on the killed executor");
+    (finished, victim_id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_killed_mid_run_hands_its_conversation_to_another_which_resumes_it() {
+    let (mut stack, project, id) = run_past_the_second_step().await;
+    let (finished, _) = kill_its_executor(&mut stack, &id);
     let stage = &finished.stages[0];
-    assert_ne!(stage.executor_id.as_deref(), Some(victim_id.as_str()), "the retry ran on the killed executor");
     let history: Vec<_> = stage.attempt_history.iter().map(|a| (a.attempt, a.outcome, a.resumed)).collect();
     assert_eq!(history, [(1, AttemptOutcome::Lost, false), (2, AttemptOutcome::Completed, true)], "{stage:?}");
     let session = &stage.attempt_history[0].session_id;
@@ -92,6 +103,27 @@ async fn an_executor_killed_mid_run_hands_its_conversation_to_another_which_resu
     let mut changed = stage.files_changed.clone();
     changed.sort();
     assert_eq!(changed, ["log.txt", "one.txt", "three.txt"], "{stage:?}");
+    let human = stack.cli(&["status", &id]).stdout;
+    assert!(human.contains("attempts  build: 1 lost ($0.0") && human.contains("2 completed ($0.0") && human.contains(", resumed)"), "{human}");
     // Nothing is left to resume once the run is done.
     assert!(checkpoints(&stack).await.is_empty(), "{:?}", checkpoints(&stack).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_without_the_checkpoint_starts_over_from_the_stages_snapshot() {
+    let (mut stack, project, id) = run_past_the_second_step().await;
+    // The bucket loses the checkpoint (purged by an operator, or NATS lost its storage).
+    let client = async_nats::connect(stack.nats.url()).await.unwrap();
+    let bucket = async_nats::jetstream::new(client).get_object_store(CHECKPOINT_BUCKET).await.unwrap();
+    for (name, _) in checkpoints(&stack).await {
+        bucket.delete(&name).await.unwrap();
+    }
+    let (finished, _) = kill_its_executor(&mut stack, &id);
+    let stage = &finished.stages[0];
+    let history: Vec<_> = stage.attempt_history.iter().map(|a| (a.attempt, a.outcome, a.resumed)).collect();
+    assert_eq!(history, [(1, AttemptOutcome::Lost, false), (2, AttemptOutcome::Completed, false)], "{stage:?}");
+    let turns: Vec<usize> = stack.model.requests().iter().map(|r| r.turn).collect();
+    assert_eq!(turns, [0, 1, 2, 0, 1, 2, 3], "the retry did not start over");
+    // Started from the stage's snapshot, so the second step still happened once.
+    assert_eq!(std::fs::read_to_string(project.path().join("log.txt")).unwrap(), "once\n");
 }
