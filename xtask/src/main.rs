@@ -1,5 +1,6 @@
 //! Developer entry points, run as `cargo xtask <task>` (alias in .cargo/config.toml).
 
+mod bench;
 mod compose;
 mod demo;
 mod workspace;
@@ -27,6 +28,14 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cargo_test_args: Vec<String>,
     },
+    /// Build in release, start the local stack on free ports and measure it: orchestration
+    /// overhead per stage against a bare workflow, concurrency, memory, snapshots. Prints a
+    /// table and writes `<target>/bench/<time>.json`.
+    Bench {
+        /// Passed on to ct-bench, e.g. `--runs 3 --concurrency 1,10`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        bench_args: Vec<String>,
+    },
     /// Install Docker and Compose where missing (Debian's packages, needs root), start the
     /// engine if it is not running, build every image, and run the compose stack test.
     ComposeTest {
@@ -41,6 +50,7 @@ fn main() -> ExitCode {
         Task::Demo => demo::run(),
         Task::Test { cargo_test_args } => test(&cargo_test_args),
         Task::ComposeTest { test_args } => compose::run(&test_args),
+        Task::Bench { bench_args } => bench::run(&bench_args),
     };
     result.unwrap_or_else(|err| {
         eprintln!("xtask: error: {err:#}");

@@ -11,6 +11,16 @@ pub(crate) struct Workspace {
     pub(crate) root: PathBuf,
     target_dir: PathBuf,
     path: OsString,
+    profile: Profile,
+}
+
+/// Which build of the binaries a task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Profile {
+    /// What tests run: quick to build.
+    Debug,
+    /// What benchmarks measure.
+    Release,
 }
 
 impl Workspace {
@@ -19,9 +29,12 @@ impl Workspace {
         &self.target_dir
     }
 
-    /// Where `cargo build` put the binaries (debug profile).
+    /// Where `cargo build` put the binaries.
     pub(crate) fn bin_dir(&self) -> PathBuf {
-        self.target_dir.join("debug")
+        self.target_dir.join(match self.profile {
+            Profile::Debug => "debug",
+            Profile::Release => "release",
+        })
     }
 
     /// A command with the tools' PATH, run from the workspace root.
@@ -36,8 +49,13 @@ impl Workspace {
     }
 }
 
-/// Runs scripts/install-tools.sh, then `cargo build --workspace --bins`.
+/// Runs scripts/install-tools.sh, then `cargo build --workspace --bins` (debug).
 pub(crate) fn prepare() -> anyhow::Result<Workspace> {
+    prepare_profile(Profile::Debug)
+}
+
+/// Runs scripts/install-tools.sh, then builds every binary in `profile`.
+pub(crate) fn prepare_profile(profile: Profile) -> anyhow::Result<Workspace> {
     // `cargo run` sets CARGO_MANIFEST_DIR for the process too; preferring it keeps a binary
     // built from another checkout sharing the target directory from using that checkout.
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
@@ -65,13 +83,16 @@ pub(crate) fn prepare() -> anyhow::Result<Workspace> {
         target_dir: target_dir(&root)?,
         path: std::env::join_paths(dirs).context("PATH holds an entry with a ':' in it")?,
         root,
+        profile,
     };
 
-    eprintln!("xtask: cargo build --workspace --bins");
-    check(
-        ws.cargo().args(["build", "--workspace", "--bins"]).status(),
-        "cargo build --workspace --bins",
-    )?;
+    let mut args = vec!["build", "--workspace", "--bins"];
+    if profile == Profile::Release {
+        args.push("--release");
+    }
+    let what = format!("cargo {}", args.join(" "));
+    eprintln!("xtask: {what}");
+    check(ws.cargo().args(&args).status(), &what)?;
     Ok(ws)
 }
 

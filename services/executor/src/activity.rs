@@ -129,7 +129,8 @@ impl AgentActivities {
         let outcome = guard.run(waiting).await;
         // Whatever ended the wait, the agent is dead before the attempt is given back.
         run.stop().await;
-        uploads.finish(resumable(&outcome)).await;
+        let unfinished = resumable(&outcome);
+        uploads.finish(unfinished);
         match outcome {
             Ok(Ended::Result(result)) if result.success => {
                 record_run(&tracing::Span::current(), &result);
@@ -164,14 +165,16 @@ impl AgentActivities {
                     Interruption::Killed | Interruption::Lost(_) => AttemptOutcome::Lost,
                 };
                 let (attempts, details) = live.stopped(outcome);
-                guard.report_last(details).await;
+                // An attempt a retry may resume says, in its last heartbeat, that it did not finish.
+                guard.report_last(if unfinished { live.unfinished() } else { details }).await;
                 Err(interruption.into_activity_error_with(&who, serde_json::to_value(&attempts).ok()))
             }
         }
     }
 
-    /// A retry resumes the checkpoint a lost attempt left under `key`, on the work tree as it
-    /// was then; any other retry starts over from the stage's snapshot. Then starts the agent.
+    /// A retry of an attempt that did not finish (its executor died, lost Temporal or handed it
+    /// back) resumes the checkpoint it left under `key`, on the work tree as it was then; any
+    /// other retry starts over from the stage's snapshot. Then starts the agent.
     async fn prepare(
         &self,
         task: &AgentTask,
@@ -180,7 +183,7 @@ impl AgentActivities {
         key: &str,
         live: &mut LiveFigures<'_>,
     ) -> Result<crate::RunHandle, ActivityError> {
-        let resume = match attempt > 1 {
+        let resume = match attempt > 1 && live.previous_unfinished() {
             true => self.resumable(task, key).await,
             false => None,
         };
@@ -269,9 +272,9 @@ impl AgentActivities {
     }
 }
 
-/// Whether a retry may resume from the attempt's last checkpoint: only when its executor
-/// went away with the run unfinished (lost to Temporal, or handed back at shutdown). A run that
-/// ended, was cancelled by its workflow or killed on purpose starts over.
+/// Whether a retry may resume from the attempt's last checkpoint: only when the run was left
+/// unfinished (lost to Temporal, or handed back at shutdown). A run that ended, was cancelled
+/// by its workflow or killed on purpose starts over.
 fn resumable(outcome: &Result<Ended, Interruption>) -> bool {
     matches!(outcome, Err(Interruption::Cancelled | Interruption::Lost(Lost::Gone | Lost::Unreachable(_))))
 }

@@ -17,6 +17,8 @@ use ct_contracts::names::CHECKPOINT_BUCKET as BUCKET;
 const KEPT_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long the end of a run waits for its last checkpoint to be stored.
 const LAST_UPLOAD: Duration = Duration::from_secs(5);
+/// How long a retry looks for the checkpoint before it starts over: NATS may be away.
+const LOOKUP: Duration = Duration::from_secs(3);
 
 #[derive(Clone)]
 pub(crate) struct CheckpointStore {
@@ -71,6 +73,12 @@ impl CheckpointStore {
 
     /// The checkpoint to resume `key` from, if an earlier attempt left one.
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Checkpoint>, String> {
+        tokio::time::timeout(LOOKUP, self.fetch(key))
+            .await
+            .unwrap_or_else(|_| Err(format!("NATS did not answer within {LOOKUP:?}")))
+    }
+
+    async fn fetch(&self, key: &str) -> Result<Option<Checkpoint>, String> {
         let mut object = match self.bucket().await?.get(key).await {
             Ok(object) => object,
             Err(err) if err.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
@@ -134,16 +142,20 @@ impl Uploads {
         self.latest.send_replace(Some(checkpoint));
     }
 
-    /// Waits (briefly) for the last checkpoint to be stored; then, unless a retry may resume
-    /// from it (`keep`), removes it.
-    pub(crate) async fn finish(self, keep: bool) {
+    /// In the background, so that a NATS outage never holds up the attempt's end: waits
+    /// (briefly) for the last checkpoint to be stored, then, unless a retry may resume from it
+    /// (`keep`), removes it. A checkpoint left behind is harmless: a retry resumes only an
+    /// attempt whose last heartbeat says it did not finish.
+    pub(crate) fn finish(self, keep: bool) {
         let Uploads { store, key, latest, task } = self;
         drop(latest);
-        if tokio::time::timeout(LAST_UPLOAD, task).await.is_err() {
-            tracing::warn!("the last checkpoint was not stored in time");
-        }
-        if !keep && let Err(err) = store.remove(&key).await {
-            tracing::warn!(%err, "a checkpoint outlives its run until the bucket forgets it");
-        }
+        tokio::spawn(async move {
+            if tokio::time::timeout(LAST_UPLOAD, task).await.is_err() {
+                tracing::warn!("the last checkpoint was not stored in time");
+            }
+            if !keep && let Err(err) = tokio::time::timeout(LAST_UPLOAD, store.remove(&key)).await.unwrap_or_else(|_| Err("NATS did not answer".to_owned())) {
+                tracing::warn!(%err, "a checkpoint outlives its run until the bucket forgets it");
+            }
+        });
     }
 }

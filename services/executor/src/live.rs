@@ -20,6 +20,9 @@ pub(crate) struct LiveFigures<'a> {
     attempt: u32,
     /// The run's attempts before this one.
     earlier: Vec<AttemptSpend>,
+    /// The previous attempt was still running when last heard of: it died without a word, or
+    /// was handed back unfinished, so there may be a checkpoint to resume.
+    previous_unfinished: bool,
     /// This attempt's figures after its last ended response.
     last: Option<LiveSpend>,
     /// The agent's conversation, once its CLI announced it.
@@ -31,11 +34,13 @@ pub(crate) struct LiveFigures<'a> {
 
 impl<'a> LiveFigures<'a> {
     pub(crate) fn new(ctx: &ActivityContext, task: &'a AgentTask, attempt: u32) -> Self {
+        let (earlier, previous_unfinished) = earlier_attempts(ctx, task);
         Self {
             task,
             workflow_id: ctx.info().workflow_id.clone(),
             attempt,
-            earlier: earlier_attempts(ctx, task),
+            earlier,
+            previous_unfinished,
             last: None,
             session_id: String::new(),
             resumed: false,
@@ -46,6 +51,17 @@ impl<'a> LiveFigures<'a> {
     /// What the run's heartbeats carry before its first model response ends.
     pub(crate) fn starting(&self) -> serde_json::Value {
         heartbeat(&self.earlier, None)
+    }
+
+    /// Whether the previous attempt was still running when last heard of.
+    pub(crate) fn previous_unfinished(&self) -> bool {
+        self.previous_unfinished
+    }
+
+    /// What the last heartbeat of an attempt handed back unfinished carries: the same as a
+    /// running one's, so that the next attempt counts it as lost and may resume it.
+    pub(crate) fn unfinished(&self) -> serde_json::Value {
+        heartbeat(&self.earlier, self.last.clone())
     }
 
     /// Notes that the attempt continues an earlier one's conversation.
@@ -161,14 +177,17 @@ impl<'a> LiveFigures<'a> {
 
 /// The attempts before this one: the last heartbeat of the previous attempt, which Temporal
 /// hands on (a lost attempt's running figures count as lost), else what the workflow passed
-/// from earlier schedulings of the run.
-fn earlier_attempts(ctx: &ActivityContext, task: &AgentTask) -> Vec<AttemptSpend> {
+/// from earlier schedulings of the run; and whether the previous attempt was still running.
+fn earlier_attempts(ctx: &ActivityContext, task: &AgentTask) -> (Vec<AttemptSpend>, bool) {
     match ctx.heartbeat_details().deserialize::<RunHeartbeat>() {
-        Ok(Some(previous)) => previous.into_attempts(),
-        Ok(None) => task.earlier_spend.clone(),
+        Ok(Some(previous)) => {
+            let unfinished = previous.current.is_some();
+            (previous.into_attempts(), unfinished)
+        }
+        Ok(None) => (task.earlier_spend.clone(), false),
         Err(err) => {
             tracing::warn!(%err, "cannot read the previous attempt's figures; counting from the workflow's");
-            task.earlier_spend.clone()
+            (task.earlier_spend.clone(), false)
         }
     }
 }

@@ -289,6 +289,16 @@ impl Stack {
         }
     }
 
+    /// The worker process, while it runs.
+    pub fn worker_pid(&self) -> Option<u32> {
+        self.worker.as_ref().map(Service::pid)
+    }
+
+    /// The test-runner process, while it runs.
+    pub fn test_runner_pid(&self) -> Option<u32> {
+        self.test_runner.as_ref().map(Service::pid)
+    }
+
     pub fn executor_pid(&self) -> u32 {
         self.executors[0].pid()
     }

@@ -449,6 +449,9 @@ async fn an_executor_stopped_with_sigterm_hands_back_a_run_that_outlasts_the_gra
     assert_ne!(stage.executor_id.as_deref(), Some(victim_id.as_str()), "the retry ran on the stopped executor");
     assert!(!project.path().join("half-done.txt").exists(), "the retry did not start from the snapshot");
     assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
+    // Handed back unfinished, the attempt counts as lost with its executor, not as cancelled.
+    let outcomes: Vec<_> = stage.attempt_history.iter().map(|a| a.outcome).collect();
+    assert_eq!(outcomes, [AttemptOutcome::Lost, AttemptOutcome::Completed], "{stage:?}");
     let first_turns: Vec<Instant> =
         stack.model.requests().into_iter().filter(|r| r.turn == 0).map(|r| r.received_at).collect();
     eprintln!(
