@@ -92,6 +92,9 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let mut stack = Stack::start(StackOptions { executors: 1, ..StackOptions::new(scenario) }).await;
     let source = tempfile::tempdir()?;
     std::fs::write(source.path().join("README.md"), "# bench\n")?;
+    // The smallest suite a test run finds: stages end with the project's tests.
+    std::fs::create_dir(source.path().join("tests"))?;
+    std::fs::write(source.path().join("tests/test_ok.py"), "def test_ok():\n    assert True\n")?;
     let stages = stack.dir.path().join("one-stage.toml");
     std::fs::write(&stages, ONE_STAGE)?;
     let projects = |n: usize| (0..n).map(|_| git_project(source.path())).collect::<Vec<_>>();
