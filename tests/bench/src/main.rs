@@ -199,17 +199,21 @@ fn concurrency(report: &mut Report, executors: usize, n: usize, wall_s: f64, fig
     report.figure(&section, "stage overhead p99 (ms)", quantile(&overheads, 0.99), Some(("agent's own time p99", quantile(&agent, 0.99))));
 }
 
-/// Each service of the stack and its resident memory now.
-fn services(stack: &Stack) -> Vec<(String, f64)> {
+/// Each service of the stack by name, with its process while it runs.
+fn service_pids(stack: &Stack) -> Vec<(String, Option<u32>)> {
     let mut pids = vec![("worker".to_owned(), stack.worker_pid()), ("test-runner".to_owned(), stack.test_runner_pid())];
     pids.extend(stack.executors.iter().enumerate().map(|(i, e)| (format!("executor {}", i + 1), Some(e.pid()))));
-    pids.into_iter().filter_map(|(name, pid)| Some((name, memory::rss_mib(pid?)?))).collect()
+    pids
+}
+
+/// Each service of the stack and its resident memory now.
+fn services(stack: &Stack) -> Vec<(String, f64)> {
+    service_pids(stack).into_iter().filter_map(|(name, pid)| Some((name, memory::rss_mib(pid?)?))).collect()
 }
 
 /// Samples the services' memory every 200 ms into `peak` (the highest seen) until dropped.
 fn sample_peaks(stack: &Stack, peak: Arc<Mutex<Vec<(String, f64)>>>) -> AbortOnDrop {
-    let mut pids = vec![("worker".to_owned(), stack.worker_pid()), ("test-runner".to_owned(), stack.test_runner_pid())];
-    pids.extend(stack.executors.iter().enumerate().map(|(i, e)| (format!("executor {}", i + 1), Some(e.pid()))));
+    let pids = service_pids(stack);
     AbortOnDrop(tokio::spawn(async move {
         loop {
             if let Ok(mut peak) = peak.lock() {
@@ -226,7 +230,8 @@ fn sample_peaks(stack: &Stack, peak: Arc<Mutex<Vec<(String, f64)>>>) -> AbortOnD
     }))
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// A background task that stops with its owner.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -17,14 +17,16 @@ use temporalio_common::HasWorkflowDefinition;
 use crate::history::{self, RunFigures};
 
 /// Approves every gate of every workflow as soon as it opens, until dropped.
-pub(crate) struct Approver(tokio::task::JoinHandle<()>);
+pub(crate) struct Approver {
+    _running: crate::AbortOnDrop,
+}
 
 impl Approver {
     pub(crate) async fn start(stack: &Stack) -> anyhow::Result<Approver> {
         let nats = async_nats::connect(stack.nats.url()).await.context("NATS")?;
         let mut requests = nats.subscribe("ct.events.*.approval.requested").await.context("subscribe")?;
         let client = stack.client().await;
-        Ok(Approver(tokio::spawn(async move {
+        Ok(Approver { _running: crate::AbortOnDrop(tokio::spawn(async move {
             while let Some(message) = requests.next().await {
                 let Ok(CloudEvent { data: EventData::ApprovalRequested(asked), .. }) = CloudEvent::from_json(&message.payload)
                 else {
@@ -39,13 +41,7 @@ impl Approver {
                     }
                 });
             }
-        })))
-    }
-}
-
-impl Drop for Approver {
-    fn drop(&mut self) {
-        self.0.abort();
+        })) })
     }
 }
 

@@ -2,10 +2,10 @@
 //! files, against `git stash push -u` + `git stash pop` on the same repository.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+use ct_e2e::git;
 
 pub(crate) const FILES: usize = 10_000;
 pub(crate) const FILE_BYTES: usize = 10 * 1024;
@@ -18,14 +18,6 @@ pub(crate) struct Round {
     pub(crate) restore_ms: f64,
     pub(crate) stash_push_ms: f64,
     pub(crate) stash_pop_ms: f64,
-}
-
-fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("git").arg("-C").arg(dir).args(args).output().context("git")?;
-    if !out.status.success() {
-        bail!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(())
 }
 
 /// Bytes that do not compress, as source trees' objects mostly do not either once packed.
@@ -49,9 +41,9 @@ pub(crate) fn generate() -> anyhow::Result<tempfile::TempDir> {
         std::fs::create_dir_all(&sub)?;
         std::fs::write(sub.join(format!("f{i:05}.txt")), content(i as u64, FILE_BYTES))?;
     }
-    git(dir.path(), &["init", "-q"])?;
-    git(dir.path(), &["add", "-A"])?;
-    git(dir.path(), &["-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "generated"])?;
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "generated"]);
     Ok(dir)
 }
 
@@ -71,22 +63,22 @@ pub(crate) fn round(repo: &Path, number: u32) -> anyhow::Result<Round> {
     let began = Instant::now();
     let snapshot = ct_workspace::snapshot(repo, "bench", number, "bench")?;
     round.snapshot_ms = began.elapsed().as_secs_f64() * 1000.0;
-    git(repo, &["checkout", "-q", "--", "."])?;
+    git(repo, &["checkout", "-q", "--", "."]);
     let began = Instant::now();
     let restored = ct_workspace::restore(repo, &snapshot.reference)?;
     round.restore_ms = began.elapsed().as_secs_f64() * 1000.0;
     if restored.written.len() != CHANGED {
         bail!("the restore wrote {} files, not {CHANGED}", restored.written.len());
     }
-    git(repo, &["checkout", "-q", "--", "."])?;
+    git(repo, &["checkout", "-q", "--", "."]);
 
     change(repo, u64::from(number) * 2 + 1)?;
     let began = Instant::now();
-    git(repo, &["stash", "push", "-u", "-q"])?;
+    git(repo, &["stash", "push", "-u", "-q"]);
     round.stash_push_ms = began.elapsed().as_secs_f64() * 1000.0;
     let began = Instant::now();
-    git(repo, &["stash", "pop", "-q"])?;
+    git(repo, &["stash", "pop", "-q"]);
     round.stash_pop_ms = began.elapsed().as_secs_f64() * 1000.0;
-    git(repo, &["checkout", "-q", "--", "."])?;
+    git(repo, &["checkout", "-q", "--", "."]);
     Ok(round)
 }
