@@ -42,6 +42,8 @@ pub(crate) struct RunFigures {
     pub(crate) overhead_ms: f64,
     pub(crate) task_schedule_to_start_ms: Vec<f64>,
     pub(crate) task_start_to_complete_ms: Vec<f64>,
+    /// Each activity attempt's time in its queue, from scheduled to started.
+    pub(crate) activity_schedule_to_start_ms: Vec<f64>,
     /// Each activity's type and time from start to close.
     pub(crate) activity_ms: Vec<(String, f64)>,
 }
@@ -133,7 +135,11 @@ pub(crate) fn figures(events: &[Event]) -> RunFigures {
                 last_task_done = Some(event.at);
             }
             Kind::ActivityScheduled { .. } | Kind::TimerStarted => pending += 1,
-            Kind::ActivityStarted { .. } => {}
+            &Kind::ActivityStarted { scheduled } => {
+                if let Some(scheduled) = time(scheduled) {
+                    figures.activity_schedule_to_start_ms.push((event.at - scheduled) * 1000.0);
+                }
+            }
             &Kind::ActivityClosed { scheduled, started } => {
                 pending = pending.saturating_sub(1);
                 // Started events of retried activities are written at the close; a missing
@@ -226,6 +232,8 @@ mod tests {
         assert!((figures.overhead_ms - 50.0).abs() < 1e-6, "{figures:?}");
         assert_eq!(figures.task_schedule_to_start_ms.len(), 3);
         assert!(figures.task_start_to_complete_ms.iter().all(|ms| (ms - 10.0).abs() < 1e-6));
+        assert_eq!(figures.activity_schedule_to_start_ms.len(), 1);
+        assert!((figures.activity_schedule_to_start_ms[0] - 5.0).abs() < 1e-6);
     }
 
     #[test]

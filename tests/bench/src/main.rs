@@ -2,6 +2,7 @@
 //! figure is printed beside a baseline measured in the same run, and all of them go to a JSON
 //! file so that runs can be compared.
 
+mod events;
 mod floor;
 mod history;
 mod memory;
@@ -54,6 +55,10 @@ struct Args {
     /// Snapshot rounds on the generated repository.
     #[arg(long, default_value_t = 3)]
     snapshot_rounds: u32,
+    /// Events published at once to measure how many per second the notifier and the
+    /// metrics-sink deliver (latencies come from 200 more, one every 10 ms).
+    #[arg(long, default_value_t = 2000)]
+    events: usize,
     /// Where the results go as JSON.
     #[arg(long, default_value = "bench-results.json")]
     out: PathBuf,
@@ -139,6 +144,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     memory(&mut report, &idle, &peak.lock().map(|p| p.clone()).unwrap_or_default(), &after_early, early, &after, args.memory_runs);
 
     snapshots(args, &mut report)?;
+    events(args, stack.dir.path(), &mut report).await?;
     Ok(report)
 }
 
@@ -186,6 +192,23 @@ async fn overhead(
         "workflow task start→complete, median (ms)",
         median(&all(&develops, |f| &f.task_start_to_complete_ms)),
         Some(("bare workflow", median(&all(&floors, |f| &f.task_start_to_complete_ms)))),
+    );
+    report.figure(
+        section,
+        "activity schedule→start, median (ms)",
+        median(&all(&develops, |f| &f.activity_schedule_to_start_ms)),
+        Some(("bare workflow", median(&all(&floors, |f| &f.activity_schedule_to_start_ms)))),
+    );
+    // Where a stage's overhead goes: its share of each kind of wait, summed over the run.
+    let per_stage_sum = |pick: fn(&RunFigures) -> &Vec<f64>| median(&develops.iter().map(|f| pick(f).iter().sum::<f64>() / stages).collect::<Vec<_>>());
+    report.note(
+        section,
+        &format!(
+            "per stage: {:.1} ms workflow tasks waiting for the worker, {:.1} ms in the worker, {:.1} ms activities waiting for an executor or test-runner",
+            per_stage_sum(|f| &f.task_schedule_to_start_ms),
+            per_stage_sum(|f| &f.task_start_to_complete_ms),
+            per_stage_sum(|f| &f.activity_schedule_to_start_ms),
+        ),
     );
     Ok(())
 }
@@ -275,5 +298,24 @@ fn snapshots(args: &Args, report: &mut Report) -> anyhow::Result<()> {
     let section = "snapshots (10,000 files, 1,000 changed)";
     report.figure(section, "snapshot (ms)", pick(|r| r.snapshot_ms), Some(("git stash push -u", pick(|r| r.stash_push_ms))));
     report.figure(section, "restore (ms)", pick(|r| r.restore_ms), Some(("git stash pop", pick(|r| r.stash_pop_ms))));
+    Ok(())
+}
+
+async fn events(args: &Args, dir: &std::path::Path, report: &mut Report) -> anyhow::Result<()> {
+    const PACED: usize = 200;
+    eprintln!("bench: {PACED} events one every 10 ms, then {} at once, through the notifier and the metrics-sink", args.events);
+    let figures = events::measure(dir, PACED, args.events).await.context("events")?;
+    let raw = &figures.raw;
+    for (name, delivery) in [("notifier → webhook", &figures.notifier), ("metrics-sink → JSONL", &figures.metrics_sink)] {
+        let section = format!("events: {name}");
+        report.figure(&section, "publish→delivery p50 (ms)", median(&delivery.latency_ms), Some(("raw NATS p50", median(&raw.latency_ms))));
+        report.figure(
+            &section,
+            "publish→delivery p99 (ms)",
+            quantile(&delivery.latency_ms, 0.99),
+            Some(("raw NATS p99", quantile(&raw.latency_ms, 0.99))),
+        );
+        report.figure(&section, &format!("events/s, {} at once", args.events), delivery.per_second, Some(("raw NATS", raw.per_second)));
+    }
     Ok(())
 }
