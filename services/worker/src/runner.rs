@@ -10,7 +10,7 @@ use ct_events::{Publisher, PublisherConfig};
 
 use ct_fleet::{ConnectError, TemporalTarget, connect_client};
 
-use crate::activities::EventActivities;
+use crate::activities::{EventActivities, serve_workflow_events};
 use crate::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
 
 /// How long shutdown waits for buffered events to reach NATS.
@@ -62,6 +62,7 @@ pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnO
     let mut events = PublisherConfig::new(config.nats_url.clone(), "ct-worker");
     events.outbox = config.events_outbox.clone();
     let publisher = Publisher::connect(events).await?;
+    serve_workflow_events(publisher.clone());
     let runtime = Runtime::from_current_tokio(Default::default()).map_err(|e| WorkerError::Start(e.to_string()))?;
     let client = connect_client(&config.temporal, "ct-worker").await?;
     let options = WorkerOptions::new(config.task_queue.clone())

@@ -13,11 +13,15 @@ use ct_events::data::{
 use ct_workspace::Snapshot;
 use temporalio_sdk::{LocalActivityOptions, WorkflowCancellationToken, WorkflowContext};
 
-use crate::activities::{EmitEvent, EventActivities};
+use crate::activities::{EmitEvent, EventActivities, publish_from_workflow};
 
 /// Marks histories that emit events. Histories recorded before events existed
 /// replay without these local activities.
 const EVENTS_PATCH: &str = "emit-events";
+
+/// Marks histories whose workflow code queues its events itself. Histories recorded before
+/// replay (and go on) with one local activity per event.
+const EVENTS_FROM_WORKFLOW_PATCH: &str = "events-from-workflow";
 
 /// Publishes `data`; never fails the workflow. It runs even while the workflow
 /// is being cancelled, so `workflow.cancelled` still goes out.
@@ -26,6 +30,16 @@ pub(super) async fn emit<W>(ctx: &WorkflowContext<W>, data: EventData) {
         return;
     }
     let event = EmitEvent::new(ctx.uuid4(), &data);
+    if ctx.patched(EVENTS_FROM_WORKFLOW_PATCH) {
+        // Queueing is no I/O and leaves no command, so it needs no local activity, whose round
+        // trip through the worker cost ~2 ms per event. A task being replayed published its
+        // events when it first ran; a task that failed and runs again publishes them again
+        // with the same ids, and JetStream keeps one copy.
+        if !ctx.is_replaying() {
+            publish_from_workflow(event);
+        }
+        return;
+    }
     let options = LocalActivityOptions::builder()
         .start_to_close_timeout(Duration::from_secs(10))
         .cancellation_token(WorkflowCancellationToken::new())
