@@ -29,6 +29,11 @@ pub struct AgentTask {
     /// that takes the run (earlier attempts included) past its allowance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<ct_domain::budget::RunLimit>,
+    /// The stage's snapshot, taken by the run itself before its first attempt and put back
+    /// before any other: no snapshot activity, so one round trip through Temporal less per
+    /// stage. When set, it replaces `restore_on_retry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotTask>,
 }
 
 impl AgentTask {
@@ -70,6 +75,9 @@ pub struct AgentReport {
     /// Accesses the confinement refused during the run.
     #[serde(default)]
     pub refused: Vec<RefusedAccess>,
+    /// The snapshot the task asked for, as the run took (or found) it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<ct_workspace::Snapshot>,
 }
 
 /// One tool use the sandbox stopped.

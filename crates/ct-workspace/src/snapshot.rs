@@ -40,6 +40,9 @@ pub struct RestoreReport {
     pub written: Vec<String>,
     /// Files removed (created since the snapshot).
     pub removed: Vec<String>,
+    /// The commit put back (empty in reports of older builds).
+    #[serde(default)]
+    pub commit: String,
 }
 
 /// The ref of snapshot `number` of `workflow_id`.
@@ -208,7 +211,14 @@ pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, Workspa
         .diff_tree_to_tree(Some(&current), Some(&target), Some(&mut options))
         .git("compare the work tree with the snapshot", &path)?;
 
-    let mut report = RestoreReport::default();
+    let mut report = RestoreReport {
+        commit: repo
+            .revparse_single(reference)
+            .and_then(|object| object.peel_to_commit())
+            .map(|commit| commit.id().to_string())
+            .unwrap_or_default(),
+        ..RestoreReport::default()
+    };
     let mut writes = Vec::new();
     // Removals first, so that a file can take the place of a directory that held it.
     for delta in diff.deltas() {

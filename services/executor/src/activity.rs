@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use ct_contracts::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
-use ct_contracts::{AgentReport, AgentTask, RefusedAccess, names};
+use ct_contracts::{AgentReport, AgentTask, RefusedAccess, SnapshotTask, names};
 use ct_domain::spend::{AttemptOutcome, AttemptSpend};
 use ct_fleet::{Interruption, Lost};
-use ct_events::data::AgentProgress as ProgressEvent;
+use ct_events::data::{AgentProgress as ProgressEvent, Snapshot as SnapshotEvent};
 use ct_events::{CloudEvent, EventData, Publisher};
 use ct_fleet::{RunInfo, RunRegistry};
 use ct_proto::executor::{AgentResult, Checkpoint, FailureKind, RunAgentRequest, agent_progress, run_agent_event};
+use ct_workspace::Snapshot;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;
@@ -98,7 +99,7 @@ impl AgentActivities {
         // starts afresh.
         let key = format!("{}/{}", info.workflow_run_id.as_deref().unwrap_or("standalone"), info.activity_id);
         let started = guard.run(self.prepare(&task, run_id, attempt, &key, &mut live)).await;
-        let mut run = match started {
+        let (mut run, snapshot) = match started {
             Ok(started) => started?,
             Err(interruption) => return Err(interruption.into_activity_error(&who)),
         };
@@ -134,7 +135,7 @@ impl AgentActivities {
         match outcome {
             Ok(Ended::Result(result)) if result.success => {
                 record_run(&tracing::Span::current(), &result);
-                Ok(into_report(*result, attempt, &self.identity, &live))
+                Ok(into_report(*result, attempt, &self.identity, &live, snapshot))
             }
             Ok(Ended::Result(result)) => {
                 record_run(&tracing::Span::current(), &result);
@@ -182,22 +183,25 @@ impl AgentActivities {
         attempt: u32,
         key: &str,
         live: &mut LiveFigures<'_>,
-    ) -> Result<crate::RunHandle, ActivityError> {
+    ) -> Result<(crate::RunHandle, Option<Snapshot>), ActivityError> {
         let resume = match attempt > 1 && live.previous_unfinished() {
             true => self.resumable(task, key).await,
             false => None,
         };
         if resume.is_some() {
             live.resumed();
-        } else if let Some(reference) = task.restore_on_retry.as_ref().filter(|_| attempt > 1) {
-            let restored = crate::workspace::restore(self.project(task)?, reference.clone()).await?;
-            tracing::info!(
-                snapshot = %reference,
-                written = restored.written.len(),
-                removed = restored.removed.len(),
-                "restored the stage's snapshot before retrying"
-            );
         }
+        let snapshot = match &task.snapshot {
+            Some(wanted) => Some(self.stage_snapshot(task, wanted, attempt, resume.is_none()).await?),
+            None => {
+                if resume.is_none()
+                    && let Some(reference) = task.restore_on_retry.as_ref().filter(|_| attempt > 1)
+                {
+                    self.put_back(task, reference).await?;
+                }
+                None
+            }
+        };
         let request = RunAgentRequest {
             run_id,
             project_path: task.project_path.clone(),
@@ -209,10 +213,57 @@ impl AgentActivities {
             append_system_prompt: String::new(),
             resume,
         };
-        self.agents.start(request).await.map_err(|err| {
+        let run = self.agents.start(request).await.map_err(|err| {
             tracing::warn!(%err, "agent run refused");
             err.into_activity_error()
-        })
+        })?;
+        Ok((run, snapshot))
+    }
+
+    /// The stage's snapshot: taken by the run's very first attempt; found again by any later
+    /// one, and put back unless it resumes a checkpoint instead. A later attempt whose first
+    /// never got as far as taking it takes it.
+    async fn stage_snapshot(
+        &self,
+        task: &AgentTask,
+        wanted: &SnapshotTask,
+        attempt: u32,
+        put_back: bool,
+    ) -> Result<Snapshot, ActivityError> {
+        let project = self.project(task)?;
+        // The very first attempt never reuses a snapshot: one left by an earlier workflow of
+        // the same id would hold another tree.
+        if attempt > 1 || task.earlier_attempts > 0 {
+            let found = crate::workspace::find_snapshot(project.clone(), wanted.workflow_id.clone(), wanted.number).await?;
+            if let Some(taken) = found {
+                if put_back {
+                    self.put_back(task, &taken.reference).await?;
+                }
+                return Ok(taken);
+            }
+        }
+        let taken = crate::workspace::take_snapshot(project, wanted.clone()).await?;
+        let created = SnapshotEvent {
+            workflow_id: wanted.workflow_id.clone(),
+            stage: Some(wanted.stage.clone()),
+            commit: taken.commit.clone(),
+            reason: Some(format!("before stage `{}`", wanted.stage)),
+        };
+        self.events.publish(CloudEvent::new(EVENT_SOURCE, EventData::SnapshotCreated(created)));
+        Ok(taken)
+    }
+
+    /// Puts the stage's snapshot back before a retry, so that a failed attempt's half-done
+    /// edits never reach the next one.
+    async fn put_back(&self, task: &AgentTask, reference: &str) -> Result<(), ActivityError> {
+        let restored = crate::workspace::restore(self.project(task)?, reference.to_owned()).await?;
+        tracing::info!(
+            snapshot = %reference,
+            written = restored.written.len(),
+            removed = restored.removed.len(),
+            "restored the stage's snapshot before retrying"
+        );
+        Ok(())
     }
 
     fn project(&self, task: &AgentTask) -> Result<std::path::PathBuf, ActivityError> {
@@ -351,7 +402,7 @@ fn failure_of(result: AgentResult, attempts: Vec<AttemptSpend>) -> ActivityError
     }
 }
 
-fn into_report(result: AgentResult, attempt: u32, identity: &str, live: &LiveFigures<'_>) -> AgentReport {
+fn into_report(result: AgentResult, attempt: u32, identity: &str, live: &LiveFigures<'_>, snapshot: Option<Snapshot>) -> AgentReport {
     let usage = result.usage.unwrap_or_default();
     let changes = result.changes.unwrap_or_default();
     AgentReport {
@@ -377,5 +428,6 @@ fn into_report(result: AgentResult, attempt: u32, identity: &str, live: &LiveFig
             .into_iter()
             .map(|r| RefusedAccess { tool: r.tool, target: r.target, error: r.error })
             .collect(),
+        snapshot,
     }
 }

@@ -27,8 +27,7 @@ impl WorkspaceActivities {
         _ctx: ActivityContext,
         task: SnapshotTask,
     ) -> Result<Snapshot, ActivityError> {
-        let project = self.allowed(&task.project_path)?;
-        blocking("snapshot", move || ct_workspace::snapshot(&project, &task.workflow_id, task.number, &task.stage)).await
+        take_snapshot(self.allowed(&task.project_path)?, task).await
     }
 
     /// Puts the work tree back as a snapshot holds it.
@@ -101,6 +100,18 @@ impl WorkspaceActivities {
     fn allowed(&self, path: &str) -> Result<PathBuf, ActivityError> {
         self.roots.check(path).map_err(|err| crate::Error::from(err).into_activity_error())
     }
+}
+
+/// Records `project`'s work tree as snapshot `task.number` of its workflow; also what an agent
+/// run that was asked for its stage's snapshot does first.
+pub(crate) async fn take_snapshot(project: PathBuf, task: SnapshotTask) -> Result<Snapshot, ActivityError> {
+    blocking("snapshot", move || ct_workspace::snapshot(&project, &task.workflow_id, task.number, &task.stage)).await
+}
+
+/// Snapshot `number` of `workflow_id` in `project`, if it was taken.
+pub(crate) async fn find_snapshot(project: PathBuf, workflow_id: String, number: u32) -> Result<Option<Snapshot>, ActivityError> {
+    let listed = blocking("list snapshots", move || ct_workspace::list(&project, &workflow_id)).await?;
+    Ok(listed.into_iter().find(|snapshot| snapshot.number == number))
 }
 
 /// Restores `reference` in `project`; also what a retried agent attempt does first.

@@ -25,7 +25,7 @@ use super::gate::{self, Verdict};
 use super::budget::{self, RunEnd, Waited};
 use super::{options, snapshots, spans};
 use tracing::Instrument as _;
-use ct_contracts::{AgentReport, AgentTask, TestReport};
+use ct_contracts::{AgentReport, AgentTask, SnapshotTask, TestReport};
 
 #[workflow]
 #[derive(Default)]
@@ -240,11 +240,12 @@ async fn run_stage(
     });
     let run_id = format!("{}/{}", ctx.workflow_id(), stage.name);
     events::stage_started(ctx, KIND, &stage.name).await;
-    let snapshot = snapshot_before(ctx, input, stage).await?;
+    let (mut snapshot, taken_by_the_run) = snapshot_before(ctx, input, stage).await?;
     let settings = stage.agent_settings(&input.agent);
     let task = AgentTask {
         run_id: run_id.clone(),
-        restore_on_retry: snapshot.as_ref().map(|s| s.reference.clone()),
+        restore_on_retry: snapshot.as_ref().filter(|_| taken_by_the_run.is_none()).map(|s| s.reference.clone()),
+        snapshot: taken_by_the_run,
         project_path: input.project_path.clone(),
         prompt: stage.prompt.clone(),
         settings: settings.clone(),
@@ -268,6 +269,9 @@ async fn run_stage(
             return Err(roll_back_critical(ctx, input, stage, snapshot.as_ref(), stop).await);
         }
     };
+    if let Some(taken) = report.snapshot.clone() {
+        snapshot = Some(taken);
+    }
     let cost = ctx.state_mut(|s| {
         record_agent(s.stage_mut(index), &report);
         s.status.refresh_totals();
@@ -321,21 +325,27 @@ async fn run_stage(
 /// Snapshots the work tree before a stage, so that a retried agent attempt starts from it
 /// and a failed critical stage can be rolled back. Every stage gets one, not only critical
 /// ones: without it a retry would start from the failed attempt's half-done edits.
+/// The agent run takes it itself (the task to hand it is returned too), where the history
+/// allows; the snapshot returned then is the one it will take, its commit not yet known.
 async fn snapshot_before(
     ctx: &mut WorkflowContext<DevelopWorkflow>,
     input: &DevelopInput,
     stage: &StagePlan,
-) -> Result<Option<Snapshot>, Stop> {
+) -> Result<(Option<Snapshot>, Option<SnapshotTask>), Stop> {
     if !ctx.patched(snapshots::SNAPSHOTS_PATCH) {
-        return Ok(None);
+        return Ok((None, None));
     }
     let number = ctx.state(|s| s.status.snapshots.len()) as u32 + 1;
+    if let Some((planned, task)) = snapshots::by_the_run(ctx, &input.project_path, number, &stage.name) {
+        ctx.state_mut(|s| s.status.snapshots.push(snapshots::label(&planned)));
+        return Ok((Some(planned), Some(task)));
+    }
     let snapshot = snapshots::take(ctx, &input.project_path, number, &stage.name)
         .await
         .map_err(|err| activity_stop(&stage.name, "snapshot", &err))?;
     ctx.state_mut(|s| s.status.snapshots.push(snapshots::label(&snapshot)));
     events::snapshot_created(ctx, &stage.name, &snapshot).await;
-    Ok(Some(snapshot))
+    Ok((Some(snapshot), None))
 }
 
 /// A critical stage that failed is rolled back to its snapshot before the workflow ends, and a
@@ -350,13 +360,15 @@ async fn roll_back_critical(
 ) -> Stop {
     match (stop, snapshot) {
         (Stop::Failed(message), Some(snapshot)) if stage.critical_path => {
-            let message = snapshots::roll_back(ctx, &input.project_path, snapshot, message).await;
+            let (message, restored) = snapshots::roll_back(ctx, &input.project_path, snapshot, message).await;
             emit(
                 ctx,
                 EventData::SnapshotRestored(SnapshotEvent {
                     workflow_id: ctx.workflow_id().to_owned(),
                     stage: Some(stage.name.clone()),
-                    commit: snapshot.commit.clone(),
+                    // A snapshot the agent run took is known by its ref until the restore says
+                    // which commit that is.
+                    commit: restored.unwrap_or_else(|| snapshot.commit.clone()),
                     reason: Some(message.clone()),
                 }),
             )

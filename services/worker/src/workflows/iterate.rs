@@ -237,6 +237,7 @@ async fn iteration(
         earlier_spend: Vec::new(),
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
         budget: None,
+        snapshot: None,
     };
     let agent = budget::run_agent(ctx, index, task, input.budget_wait_secs).await;
     let report = match agent {
@@ -256,7 +257,8 @@ async fn iteration(
                     tracker.tree_is = n - 1;
                     End::Failed(
                         snapshots::roll_back(ctx, &input.project_path, &snapshot, message)
-                            .await,
+                            .await
+                            .0,
                     )
                 }
                 other => other,

@@ -392,6 +392,7 @@ async fn feature(
         earlier_spend: Vec::new(),
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
         budget: None,
+        snapshot: None,
     };
     let report = match agent_run::run_agent(ctx, agent_task).await {
         Ok(report) => report,

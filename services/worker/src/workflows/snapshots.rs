@@ -10,6 +10,11 @@ use ct_contracts::{RestoreTask, SnapshotTask, WorkspaceActivities};
 /// existed replay without these commands.
 pub(super) const SNAPSHOTS_PATCH: &str = "stage-snapshots";
 
+/// Marks histories whose develop stages are snapshotted by their agent runs: one activity,
+/// and so one workflow task, fewer per stage. Histories recorded before replay with the
+/// snapshot activity.
+const SNAPSHOT_BY_THE_RUN_PATCH: &str = "snapshot-by-the-run";
+
 /// Marks histories in which a cancel undoes the cancelled stage's edits. Histories recorded
 /// before replay without the restore.
 const CANCEL_RESTORES_PATCH: &str = "cancel-restores";
@@ -20,6 +25,30 @@ pub(super) fn label(snapshot: &Snapshot) -> String {
         "{}:{}:{}",
         snapshot.number, snapshot.stage, snapshot.reference
     )
+}
+
+/// Snapshot `number` as the agent run will take it before its first attempt, and the task
+/// that asks it to; `None` for histories whose stages run a snapshot activity first.
+pub(super) fn by_the_run<W>(
+    ctx: &WorkflowContext<W>,
+    project_path: &str,
+    number: u32,
+    stage: &str,
+) -> Option<(Snapshot, SnapshotTask)> {
+    if !ctx.patched(SNAPSHOT_BY_THE_RUN_PATCH) {
+        return None;
+    }
+    let workflow_id = ctx.workflow_id().to_owned();
+    let planned = Snapshot {
+        number,
+        reference: ct_workspace::snapshot_ref(&workflow_id, number),
+        commit: String::new(),
+        stage: stage.to_owned(),
+        created_unix: 0,
+        files: Vec::new(),
+    };
+    let task = SnapshotTask { project_path: project_path.to_owned(), workflow_id, number, stage: stage.to_owned() };
+    Some((planned, task))
 }
 
 pub(super) async fn take<W>(
@@ -57,25 +86,32 @@ pub(super) async fn restore<W>(
     .await
 }
 
-/// Rolls back to `snapshot` after a failure and says so in the failure's message.
+/// Rolls back to `snapshot` after a failure and says so in the failure's message; with it,
+/// the commit put back, if that worked.
 pub(super) async fn roll_back<W>(
     ctx: &WorkflowContext<W>,
     project_path: &str,
     snapshot: &Snapshot,
     failure: String,
-) -> String {
+) -> (String, Option<String>) {
     match restore(ctx, project_path, &snapshot.reference).await {
-        Ok(_) => format!(
-            "{failure}; rolled back to snapshot {} (taken before `{}`, {})",
-            snapshot.number, snapshot.stage, snapshot.reference
+        Ok(restored) => (
+            format!(
+                "{failure}; rolled back to snapshot {} (taken before `{}`, {})",
+                snapshot.number, snapshot.stage, snapshot.reference
+            ),
+            Some(restored.commit).filter(|c| !c.is_empty()),
         ),
-        Err(err) => format!(
-            "{failure}; rolling back to snapshot {} failed: {} (`claude-temporal rollback {} {}` retries it)",
-            snapshot.number,
-            options::failure_message(&err),
-            ctx.workflow_id(),
-            snapshot.number
-        ),
+        Err(err) => {
+            let message = format!(
+                "{failure}; rolling back to snapshot {} failed: {} (`claude-temporal rollback {} {}` retries it)",
+                snapshot.number,
+                options::failure_message(&err),
+                ctx.workflow_id(),
+                snapshot.number
+            );
+            (message, None)
+        }
     }
 }
 
