@@ -63,14 +63,18 @@ async fn workflow_events_survive_a_nats_restart_and_watch_shows_them() {
     let from = |source: &'static str| events.iter().filter(move |e| e["source"] == source);
     assert!(
         from("/claude-temporal/executor").all(|e| e["type"] == "dev.claude-temporal.agent.progress"
+            || e["type"] == "dev.claude-temporal.snapshot.created"
             || (e["type"] == "dev.claude-temporal.cost.updated" && e["data"]["running"] == true)),
-        "the executor publishes the agent's progress and live figures"
+        "the executor publishes the agent's progress, live figures and the snapshots its runs take"
     );
     assert_eq!(
         from("/claude-temporal/executor").count(),
-        counts["agent.progress"] + counts["cost.updated (running)"],
-        "all progress and live figures come from the executor"
+        counts["agent.progress"] + counts["cost.updated (running)"] + counts["snapshot.created"],
+        "all progress, live figures and stage snapshots come from the executor"
     );
+    for created in events.iter().filter(|e| e["type"] == "dev.claude-temporal.snapshot.created") {
+        assert_eq!(created["data"]["commit"].as_str().map(str::len), Some(40), "{created}");
+    }
     let first = from("/claude-temporal/worker").next().unwrap()["type"].as_str().unwrap();
     let last = from("/claude-temporal/worker").next_back().unwrap()["type"].as_str().unwrap();
     assert_eq!(first, "dev.claude-temporal.workflow.started");

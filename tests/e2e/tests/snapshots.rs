@@ -238,3 +238,49 @@ async fn a_retried_agent_attempt_starts_from_the_stage_snapshot() {
     let history = stack.replay(&id).await;
     ct_e2e::save_fixture("develop-retried-from-snapshot", &history);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_critical_stage_whose_agent_keeps_failing_is_rolled_back_to_the_snapshot_its_run_took() {
+    // Every attempt of core-implementation writes a file, then the model answers 529: the
+    // run fails after its last attempt, and the snapshot its first attempt took is put back.
+    let scenario = Scenario::from_json(
+        &json!({ "scripts": [
+            { "name": "scaffold", "match": "Stage: scaffold", "turns": [
+                { "text": "Adding the module.", "tool_uses": [write("textstats/marker.py", "MARKER = 1\n")],
+                  "usage": { "input_tokens": 10, "output_tokens": 5 } },
+                done("Scaffolded.")
+            ]},
+            { "name": "core-implementation", "match": "Stage: core-implementation", "turns": [
+                { "text": "Writing.", "tool_uses": [write("half-done.txt", "written by a failing attempt\n")],
+                  "usage": { "input_tokens": 10, "output_tokens": 5 } },
+                { "text": "Done.", "fail_first": { "status": 529, "times": 100 },
+                  "usage": { "input_tokens": 10, "output_tokens": 5 } }
+            ]},
+            { "name": "other stages", "turns": [done("Nothing to do.")] }
+        ]})
+        .to_string(),
+    )
+    .expect("scenario");
+    let stack = Stack::start(StackOptions::new(scenario)).await;
+    let project = git_project(&example("textstats"));
+    add_user_work(project.path());
+    let checkout_before = checkout_state(project.path());
+    let id = start(&stack, project.path());
+
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 1, "{}\n{}", result.stderr, stack.logs());
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert_eq!(status.stages[1].state, StageState::Failed, "{status:?}");
+    assert_eq!(status.stages[1].attempts, 3, "{status:?}");
+    let error = status.error.clone().unwrap();
+    assert!(error.contains("rolled back to snapshot 2 (taken before `core-implementation`"), "{error}");
+    let tree = files(project.path());
+    assert_eq!(tree["textstats/marker.py"], b"MARKER = 1\n", "the scaffold stage's work stays");
+    assert!(!tree.contains_key("half-done.txt"), "the failed attempts' edits are gone: {:?}", tree.keys());
+    assert_eq!(tree["README.md"], b"the user's staged edit\n");
+    assert_eq!(tree["NOTES.txt"], b"the user's untracked notes\n");
+    assert_eq!(checkout_state(project.path()), checkout_before, "index, HEAD and branches untouched");
+    let listed = stack.cli(&["snapshots", &id, "--json"]).json();
+    let numbers: Vec<u64> = listed.as_array().unwrap().iter().map(|s| s["number"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [1, 2], "{listed}");
+}
