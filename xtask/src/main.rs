@@ -29,7 +29,7 @@ enum Task {
         cargo_test_args: Vec<String>,
     },
     /// Build in release, start the local stack on free ports and measure it: orchestration
-    /// overhead per stage against a bare workflow, concurrency, memory, snapshots. Prints a
+    /// overhead per stage against a bare workflow, concurrency, memory, snapshots, events. Prints a
     /// table and writes `<target>/bench/<time>.json`.
     Bench {
         /// Passed on to ct-bench, e.g. `--runs 3 --concurrency 1,10`.
