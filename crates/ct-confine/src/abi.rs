@@ -6,12 +6,13 @@ use std::str::FromStr;
 /// How strictly runs are confined, as the operator configured it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
-    /// Landlock where the kernel has it; runs go unconfined (and say so) where it does not.
+    /// Every layer the machine offers (namespaces through bubblewrap, Landlock); a run says which
+    /// held, and goes unconfined (saying so) where neither does.
     #[default]
     Auto,
-    /// Refuse to start without Landlock.
+    /// Refuse to start unless both namespaces and Landlock work.
     Required,
-    /// No Landlock, for measuring what it costs or for debugging a toolchain it blocks.
+    /// No confinement, for measuring what it costs or for debugging a toolchain it blocks.
     Off,
 }
 
@@ -32,25 +33,31 @@ impl FromStr for Mode {
     }
 }
 
-/// The confinement a run actually got; its `Display` is the `confinement` field of results.
+/// The confinement a run actually got; its `Display` is the `confinement` field of results:
+/// `bwrap+landlock-v7`, `bwrap`, `landlock-v7` or `none`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Confinement {
-    /// A Landlock domain of this ABI version.
-    Landlock(u8),
-    None,
+pub struct Confinement {
+    /// The run has mount, network, PID and IPC namespaces of its own (bubblewrap).
+    pub namespaces: bool,
+    /// The Landlock ABI version of the run's domain.
+    pub landlock: Option<u8>,
 }
 
 impl Confinement {
+    pub const NONE: Confinement = Confinement { namespaces: false, landlock: None };
+
     pub fn is_confined(self) -> bool {
-        matches!(self, Confinement::Landlock(_))
+        self.namespaces || self.landlock.is_some()
     }
 }
 
 impl fmt::Display for Confinement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Confinement::Landlock(abi) => write!(f, "landlock-v{abi}"),
-            Confinement::None => f.write_str("none"),
+        match (self.namespaces, self.landlock) {
+            (true, Some(abi)) => write!(f, "bwrap+landlock-v{abi}"),
+            (true, None) => f.write_str("bwrap"),
+            (false, Some(abi)) => write!(f, "landlock-v{abi}"),
+            (false, None) => f.write_str("none"),
         }
     }
 }
@@ -81,7 +88,10 @@ mod tests {
     fn modes_parse_and_labels_read_as_results_show_them() {
         assert_eq!("required".parse::<Mode>(), Ok(Mode::Required));
         assert!("strict".parse::<Mode>().unwrap_err().contains("auto, required or off"));
-        assert_eq!(Confinement::Landlock(6).to_string(), "landlock-v6");
-        assert_eq!(Confinement::None.to_string(), "none");
+        let label = |namespaces, landlock| Confinement { namespaces, landlock }.to_string();
+        assert_eq!(label(true, Some(7)), "bwrap+landlock-v7");
+        assert_eq!(label(true, None), "bwrap");
+        assert_eq!(label(false, Some(6)), "landlock-v6");
+        assert_eq!(Confinement::NONE.to_string(), "none");
     }
 }

@@ -5,11 +5,10 @@ pub enum Error {
     #[error("CT_SANDBOX: {0}")]
     Mode(String),
     #[error(
-        "confinement is required (CT_SANDBOX=required) but this kernel has no Landlock; boot a \
-         kernel with Landlock enabled (Linux 5.13+, `lsm=...,landlock`), or set CT_SANDBOX=auto to \
-         run unconfined"
+        "confinement is required (CT_SANDBOX=required) but this machine lacks it: {0}; or set \
+         CT_SANDBOX=auto to run with the layers that work"
     )]
-    Unsupported,
+    Unsupported(String),
     #[error(
         "the network policy (CT_SANDBOX_NETWORK=model) needs Landlock ABI 4 (Linux 6.7) for TCP \
          rules, and this kernel has {have}; set CT_SANDBOX_NETWORK=open or run on a newer kernel"

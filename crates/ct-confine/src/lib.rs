@@ -1,15 +1,20 @@
 //! Confinement of the processes an executor or a test-runner starts on behalf of a workflow:
 //! the agent CLI with every tool it runs, and a project's tests.
 //!
-//! A run gets a Landlock domain (writes only under the paths its policy names, reads everywhere
+//! A run gets namespaces of its own where bubblewrap can build them (its own
+//! file system, no network but bridges to the service's sockets, its own PID and IPC spaces),
+//! and a Landlock domain (writes only under the paths its policy names, reads everywhere
 //! except the service's own state and other runs' directories, optionally TCP connects only to
 //! named ports, no signals or abstract sockets beyond its own domain), `no_new_privs`, and
 //! resource limits, and every process it starts is killed with it ([`RunGuard`]). Everything
 //! that leaves a run passes through a [`Redactor`].
 
 mod abi;
+mod egress;
 mod error;
+pub mod init;
 mod limits;
+mod namespaces;
 mod policy;
 mod redact;
 mod service;
@@ -34,7 +39,9 @@ pub const NETWORK_ENV: &[&str] = &[
 ];
 pub use error::Error;
 pub use limits::ResourceLimits;
-pub use policy::{Policy, Prepared, Sandbox};
+pub use egress::{AllowList, Egress, Refusal};
+pub use namespaces::{INIT_PROGRAM, tool_dirs};
+pub use policy::{Bridge, Policy, Prepared, Sandbox};
 pub use service::{default_state_dir, make_private_dir, protect_service};
 pub use tree::{RUN_MARKER_VAR, RunGuard};
 pub use redact::Redactor;

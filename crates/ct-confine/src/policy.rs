@@ -12,6 +12,7 @@ use landlock::{
 use crate::abi::{Confinement, Mode, kernel_abi};
 use crate::error::Error;
 use crate::limits::ResourceLimits;
+use crate::namespaces::Bwrap;
 use crate::world::readable_roots;
 
 /// The newest ABI whose rights this crate asks for (and is tested with); newer kernels enforce
@@ -37,44 +38,83 @@ const CAP_SYS_PTRACE: libc::c_ulong = 19;
 /// What one run may touch.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
+    /// Where the run starts; one of `writable`.
+    pub workdir: PathBuf,
     /// Directories and files the run may change (and read): its worktree, its private HOME and
-    /// TMPDIR, toolchain caches. Missing ones are skipped.
+    /// TMPDIR, caches. Missing ones are skipped.
     pub writable: Vec<PathBuf>,
-    /// Paths the run may not read although the rest of the file system is readable: the
-    /// service's state (other runs' directories, tokens, transcripts). Missing ones are skipped.
+    /// What a run in namespaces sees read-only besides the system directories: toolchains, the
+    /// agent CLI. (Landlock alone leaves everything not hidden readable.)
+    pub read_only: Vec<PathBuf>,
+    /// Read-only even where they lie inside a writable path: the repository's git directory.
+    pub protected: Vec<PathBuf>,
+    /// Paths a run confined by Landlock alone may not read although the rest of the file system
+    /// is readable: the service's state. (In namespaces, nothing unlisted exists.)
     pub hidden: Vec<PathBuf>,
-    /// TCP ports the run may connect to; `None` leaves the network open. Binding is refused
-    /// whenever this is set.
+    /// TCP ports a run confined by Landlock alone may connect to; `None` leaves the network
+    /// open. In namespaces there is no network but `bridges`.
     pub connect_ports: Option<Vec<u16>>,
+    /// Loopback ports inside the run's network namespace that lead to the service's sockets.
+    pub bridges: Vec<Bridge>,
     pub limits: ResourceLimits,
 }
 
+/// A loopback TCP port inside a run's network namespace whose connections the init program
+/// carries to a Unix socket the service listens on (the model relay, the egress proxy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bridge {
+    pub port: u16,
+    pub socket: PathBuf,
+}
+
 /// What a service can confine runs with, decided once at its start.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Sandbox {
     mode: Mode,
     abi: Option<u8>,
+    /// Bubblewrap, or why runs get no namespaces.
+    namespaces: Result<Bwrap, String>,
 }
 
 impl Sandbox {
-    /// Checks the kernel against the operator's mode; `network_rules` says whether runs will
-    /// have a network policy, which needs Landlock's TCP rules.
+    /// Checks the machine against the operator's mode; `network_rules` says whether runs
+    /// without namespaces will have a network policy, which needs Landlock's TCP rules.
     pub fn new(mode: Mode, network_rules: bool) -> Result<Sandbox, Error> {
         let abi = kernel_abi();
-        if mode == Mode::Required && abi.is_none() {
-            return Err(Error::Unsupported);
+        let namespaces = match mode {
+            Mode::Off => Err("CT_SANDBOX=off".to_owned()),
+            Mode::Auto | Mode::Required => Bwrap::detect(),
+        };
+        if mode == Mode::Required {
+            let mut missing = Vec::new();
+            if let Err(why) = &namespaces {
+                missing.push(format!("namespaces: {why}"));
+            }
+            if abi.is_none() {
+                missing.push(
+                    "Landlock: this kernel has none; boot Linux 5.13+ with Landlock enabled (`lsm=...,landlock`)"
+                        .to_owned(),
+                );
+            }
+            if !missing.is_empty() {
+                return Err(Error::Unsupported(missing.join("; ")));
+            }
         }
-        if network_rules && mode != Mode::Off && abi.is_none_or(|v| v < 4) {
+        if network_rules && namespaces.is_err() && mode != Mode::Off && abi.is_none_or(|v| v < 4) {
             return Err(Error::NoNetworkRules {
                 have: abi.map_or_else(|| "no Landlock".to_owned(), |v| format!("ABI {v}")),
             });
         }
-        Ok(Sandbox { mode, abi })
+        Ok(Sandbox { mode, abi, namespaces })
     }
 
-    /// Landlock where the kernel has it, no network rules: what a service without settings gets.
+    /// Every layer the machine offers, no network rules: what a service without settings gets.
     pub fn auto() -> Sandbox {
-        Sandbox { mode: Mode::Auto, abi: kernel_abi() }
+        Sandbox {
+            mode: Mode::Auto,
+            abi: kernel_abi(),
+            namespaces: Bwrap::detect(),
+        }
     }
 
     /// From the operator's `sandbox.*` settings (already checked by ct-config).
@@ -83,45 +123,79 @@ impl Sandbox {
         Sandbox::new(mode, network_rules)
     }
 
+    /// The same sandbox as on a machine without bubblewrap: Landlock alone. For comparing the
+    /// layers (tests, the confinement cost benchmarks).
+    pub fn without_namespaces(self) -> Sandbox {
+        Sandbox { namespaces: Err("left out on purpose".to_owned()), ..self }
+    }
+
     /// The confinement every run of this service gets.
     pub fn confinement(&self) -> Confinement {
-        match (self.mode, self.abi) {
-            (Mode::Off, _) | (_, None) => Confinement::None,
-            (_, Some(abi)) => Confinement::Landlock(abi),
+        if self.mode == Mode::Off {
+            return Confinement::NONE;
         }
+        Confinement {
+            namespaces: self.namespaces.is_ok(),
+            landlock: self.abi,
+        }
+    }
+
+    /// Whether runs get namespaces of their own (and so reach the network only through bridges).
+    pub fn has_namespaces(&self) -> bool {
+        self.confinement().namespaces
     }
 
     /// A sentence for the service's start-up log.
     pub fn describe(&self) -> String {
-        match (self.mode, self.abi) {
-            (Mode::Off, _) => "runs are not confined: CT_SANDBOX=off".to_owned(),
-            (_, None) => "runs are NOT confined: this kernel has no Landlock (results say \
-                          confinement=none); CT_SANDBOX=required refuses to start instead"
-                .to_owned(),
-            (_, Some(abi)) => format!("runs are confined with Landlock ABI {abi}"),
+        let confinement = self.confinement();
+        match (self.mode, &self.namespaces, confinement.landlock) {
+            (Mode::Off, _, _) => "runs are not confined: CT_SANDBOX=off".to_owned(),
+            (_, Ok(_), _) => format!("runs are confined: {confinement} (own mount, network, PID and IPC namespaces)"),
+            (_, Err(why), Some(_)) => format!(
+                "runs are confined with {confinement} only, without namespaces of their own ({why}); \
+                 CT_SANDBOX=required refuses to start instead"
+            ),
+            (_, Err(why), None) => format!(
+                "runs are NOT confined: no namespaces ({why}) and no Landlock in this kernel (results say \
+                 confinement=none); CT_SANDBOX=required refuses to start instead"
+            ),
         }
     }
 
-    /// Builds the run's ruleset here, in the service, where opening paths and allocating is
+    /// Builds the run's confinement here, in the service, where opening paths and allocating is
     /// allowed; the child only enforces it.
     pub fn prepare(&self, policy: &Policy) -> Result<Prepared, Error> {
         let confinement = self.confinement();
-        let ruleset = match confinement {
-            Confinement::Landlock(_) => Some(ruleset(policy)?),
-            Confinement::None => None,
+        let how = match (&self.namespaces, confinement) {
+            (_, c) if !c.is_confined() => How::Unconfined,
+            (Ok(bwrap), c) => How::Namespaces {
+                bwrap: bwrap.clone(),
+                policy: policy.clone(),
+                landlock: c.landlock.is_some(),
+            },
+            (Err(_), _) => How::Landlock(ruleset(policy)?),
         };
         Ok(Prepared {
-            ruleset,
+            how,
             limits: policy.limits,
             confinement,
         })
     }
 }
 
-/// A run's confinement, ready to be installed on the command that starts it.
+#[derive(Debug)]
+enum How {
+    Unconfined,
+    /// Landlock alone, enforced between fork and exec.
+    Landlock(RulesetCreated),
+    /// Bubblewrap builds the namespaces; its init program adds Landlock inside.
+    Namespaces { bwrap: Bwrap, policy: Policy, landlock: bool },
+}
+
+/// A run's confinement, ready to start its program.
 #[derive(Debug)]
 pub struct Prepared {
-    ruleset: Option<RulesetCreated>,
+    how: How,
     limits: ResourceLimits,
     confinement: Confinement,
 }
@@ -131,40 +205,58 @@ impl Prepared {
         self.confinement
     }
 
-    /// Makes the command's child set its limits, `no_new_privs` and the Landlock domain before
-    /// it executes the program; every process it starts inherits them.
-    pub fn install(self, command: &mut tokio::process::Command) {
-        let mut ruleset = self.ruleset;
+    /// The command that runs `program` confined, leading a session of its own (a new process
+    /// group whose id is its pid, and no controlling terminal to push keystrokes into); the
+    /// caller adds arguments, environment and stdio. Limits and `no_new_privs` are set in the
+    /// child before it executes anything, and every process it starts inherits them.
+    pub fn command(self, program: &Path) -> tokio::process::Command {
         let limits = self.limits;
-        let is_root = nix::unistd::geteuid().is_root();
-        #[allow(unsafe_code)]
-        // SAFETY: the hook runs in the forked child before exec, where only async-signal-safe
-        // work is allowed. setrlimit, prctl and landlock_restrict_self are plain syscalls; the
-        // ruleset was built (paths opened, memory allocated) in the parent, and errors are
-        // reported as raw OS errors, which do not allocate.
-        unsafe {
-            command.pre_exec(move || {
-                limits.apply()?;
-                // Root would keep reading the service's /proc/<pid>/environ through
-                // CAP_SYS_PTRACE (see `protect_service`); without it in the bounding set, the
-                // program exec'd as root never gets it back.
-                if is_root && libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_PTRACE, 0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                match ruleset.take() {
-                    // Sets no_new_privs itself, first.
-                    Some(ruleset) => ruleset
-                        .restrict_self()
-                        .map(drop)
-                        .map_err(|_| std::io::Error::last_os_error()),
-                    None => nix::sys::prctl::set_no_new_privs().map_err(std::io::Error::from),
-                }
-            });
-        }
+        let (mut command, ruleset) = match self.how {
+            How::Namespaces { bwrap, policy, landlock } => {
+                let (bwrap, args) = bwrap.command_line(&policy, landlock, program);
+                let mut command = tokio::process::Command::new(bwrap);
+                command.args(args).current_dir(&policy.workdir);
+                (command, None)
+            }
+            How::Landlock(ruleset) => (tokio::process::Command::new(program), Some(ruleset)),
+            How::Unconfined => (tokio::process::Command::new(program), None),
+        };
+        install(&mut command, limits, ruleset);
+        command
     }
 }
 
-fn ruleset(policy: &Policy) -> Result<RulesetCreated, Error> {
+fn install(command: &mut tokio::process::Command, limits: ResourceLimits, ruleset: Option<RulesetCreated>) {
+    let mut ruleset = ruleset;
+    let is_root = nix::unistd::geteuid().is_root();
+    #[allow(unsafe_code)]
+    // SAFETY: the hook runs in the forked child before exec, where only async-signal-safe work
+    // is allowed. setsid, setrlimit, prctl and landlock_restrict_self are plain syscalls; the
+    // ruleset was built (paths opened, memory allocated) in the parent, and errors are reported
+    // as raw OS errors, which do not allocate.
+    unsafe {
+        command.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            limits.apply()?;
+            // Root would keep reading the service's /proc/<pid>/environ through
+            // CAP_SYS_PTRACE (see `protect_service`); without it in the bounding set, the
+            // program exec'd as root never gets it back.
+            if is_root && libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_PTRACE, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            match ruleset.take() {
+                // Sets no_new_privs itself, first.
+                Some(ruleset) => ruleset
+                    .restrict_self()
+                    .map(drop)
+                    .map_err(|_| std::io::Error::last_os_error()),
+                None => nix::sys::prctl::set_no_new_privs().map_err(std::io::Error::from),
+            }
+        });
+    }
+}
+
+pub(crate) fn ruleset(policy: &Policy) -> Result<RulesetCreated, Error> {
     let ll = |err: landlock::RulesetError| Error::Ruleset(err.to_string());
     let mut ruleset = Ruleset::default()
         .handle_access(AccessFs::from_all(TESTED_ABI))
