@@ -48,6 +48,7 @@ pub mod key {
     pub const SANDBOX_MODE: &str = "sandbox.mode";
     pub const SANDBOX_NETWORK: &str = "sandbox.network";
     pub const SANDBOX_WRITABLE: &str = "sandbox.writable";
+    pub const SANDBOX_ALLOW_HOSTS: &str = "sandbox.allow_hosts";
     pub const SANDBOX_MAX_CPU_SECS: &str = "sandbox.max_cpu_secs";
     pub const SANDBOX_MAX_FILE_MB: &str = "sandbox.max_file_mb";
     pub const SANDBOX_MAX_OPEN_FILES: &str = "sandbox.max_open_files";
@@ -583,8 +584,8 @@ pub const KEYS: &[KeyDef] = &[
         default: "auto",
         secrecy: Secrecy::Public,
         used_by: RUNNERS,
-        help: "confinement of agent and test runs: auto (Landlock where the kernel has it), \
-               required (refuse to start without it) or off",
+        help: "confinement of agent and test runs: auto (namespaces through bubblewrap and Landlock, \
+               each where the machine has it), required (refuse to start without both) or off",
     },
     KeyDef {
         key: key::SANDBOX_NETWORK,
@@ -593,8 +594,20 @@ pub const KEYS: &[KeyDef] = &[
         default: "open",
         secrecy: Secrecy::Public,
         used_by: EXECUTOR,
-        help: "what the agent's tools may connect to: open, or model (only the model endpoint's \
-               port and the proxy's; needs Landlock ABI 4)",
+        help: "without namespaces (no bubblewrap), what the agent's tools may connect to: open, or \
+               model (only the model endpoint's port and the proxy's; needs Landlock ABI 4); in \
+               namespaces there is no network but the model relay and CT_SANDBOX_ALLOW_HOSTS",
+    },
+    KeyDef {
+        key: key::SANDBOX_ALLOW_HOSTS,
+        env: "CT_SANDBOX_ALLOW_HOSTS",
+        kind: Kind::Text,
+        default: "",
+        secrecy: Secrecy::Public,
+        used_by: RUNNERS,
+        help: "hosts runs in namespaces may reach through the egress proxy, comma-separated: host \
+               (port 443), host:PORT, host:* or *.domain (e.g. pypi.org,*.pythonhosted.org); \
+               empty: none (agents still reach their model through the relay)",
     },
     KeyDef {
         key: key::SANDBOX_WRITABLE,

@@ -54,6 +54,8 @@ pub struct SandboxSettings {
     /// The agent's tools may reach only the model endpoint.
     pub network_model_only: bool,
     pub writable: Vec<PathBuf>,
+    /// Hosts runs in namespaces may reach through the egress proxy (unparsed entries).
+    pub allow_hosts: Vec<String>,
     pub max_cpu_secs: Option<u64>,
     pub max_file_bytes: Option<u64>,
     pub max_open_files: Option<u64>,
@@ -229,6 +231,12 @@ impl Settings {
                 mode: text(key::SANDBOX_MODE),
                 network_model_only: get(key::SANDBOX_NETWORK) == "model",
                 writable: path_list(get(key::SANDBOX_WRITABLE)),
+                allow_hosts: get(key::SANDBOX_ALLOW_HOSTS)
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
                 max_cpu_secs: cap(key::SANDBOX_MAX_CPU_SECS),
                 max_file_bytes: cap(key::SANDBOX_MAX_FILE_MB).map(|mb| mb.saturating_mul(1 << 20)),
                 max_open_files: cap(key::SANDBOX_MAX_OPEN_FILES),

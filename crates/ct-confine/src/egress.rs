@@ -106,6 +106,43 @@ impl Drop for Egress {
     }
 }
 
+/// A fixed way out: every connection to its socket is carried to one `host:port` the service
+/// chose (the trace collector the agent exports to). Stops when dropped.
+#[derive(Debug)]
+pub struct Forward {
+    socket: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Forward {
+    pub fn start(socket: PathBuf, target: String) -> std::io::Result<Forward> {
+        let listener = UnixListener::bind(&socket)?;
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let connect = TcpStream::connect(target.as_str());
+                    if let Ok(Ok(mut outbound)) = tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Ok(Forward { socket, task })
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
 async fn serve(listener: UnixListener, allow: Arc<AllowList>, refused: Arc<Mutex<Vec<Refusal>>>) {
     let mut connections = tokio::task::JoinSet::new();
     loop {

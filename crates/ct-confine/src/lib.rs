@@ -12,6 +12,7 @@
 mod abi;
 mod egress;
 mod error;
+mod gitdirs;
 pub mod init;
 mod limits;
 mod namespaces;
@@ -39,7 +40,8 @@ pub const NETWORK_ENV: &[&str] = &[
 ];
 pub use error::Error;
 pub use limits::ResourceLimits;
-pub use egress::{AllowList, Egress, Refusal};
+pub use gitdirs::git_dirs;
+pub use egress::{AllowList, Egress, Forward, Refusal};
 pub use namespaces::{INIT_PROGRAM, tool_dirs};
 pub use policy::{Bridge, Policy, Prepared, Sandbox};
 pub use service::{default_state_dir, make_private_dir, protect_service};

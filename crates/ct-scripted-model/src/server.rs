@@ -38,6 +38,8 @@ pub struct RecordedRequest {
     /// Text of the `role: "system"` entries of `messages[]`: the CLI's environment notes and
     /// what hooks added to the prompt.
     pub context: String,
+    /// The credential the request carried (`x-api-key`, else the `Authorization` bearer).
+    pub api_key: Option<String>,
     /// When the request arrived, before any `delay_ms`: tests compare these to tell
     /// whether agent runs overlapped.
     pub received_at: Instant,
@@ -143,6 +145,13 @@ fn usage_limit(status: u16, message: &str, secs: u64) -> Response {
     response
 }
 
+fn credential(headers: &axum::http::HeaderMap) -> Option<String> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    header("x-api-key")
+        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
+        .map(str::to_owned)
+}
+
 async fn not_found(method: Method, uri: Uri) -> Response {
     let message = format!("the scripted model does not serve {method} {uri}");
     tracing::warn!("{message}");
@@ -154,7 +163,7 @@ async fn count_tokens(body: Bytes) -> Json<serde_json::Value> {
     Json(serde_json::json!({"input_tokens": body.len() / 4}))
 }
 
-async fn messages(State(model): State<Arc<Model>>, body: Bytes) -> Response {
+async fn messages(State(model): State<Arc<Model>>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
     let request: MessagesRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => return error(400, &format!("not a Messages API request body: {err}")),
@@ -170,6 +179,7 @@ async fn messages(State(model): State<Arc<Model>>, body: Bytes) -> Response {
         model: request.model.clone(),
         system: request.system_text(),
         context: request.context_text(),
+        api_key: credential(&headers),
         received_at: Instant::now(),
     });
 

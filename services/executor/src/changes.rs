@@ -62,13 +62,6 @@ pub(crate) async fn check_project(project: &str) -> Result<PathBuf, Error> {
     )))
 }
 
-/// The repository's git directory shared by all its worktrees, absolute: where commits made in
-/// `project` are written.
-pub(crate) async fn git_common_dir(project: &Path) -> Result<PathBuf, Error> {
-    let out = git(project, &["rev-parse", "--path-format=absolute", "--git-common-dir"], None).await?;
-    Ok(PathBuf::from(out.trim()))
-}
-
 /// A tree id for the whole work tree as it is now. `index` is a scratch index file; when it
 /// does not exist yet it starts as a copy of the repository's own index so that `git add`
 /// only rehashes files that changed.

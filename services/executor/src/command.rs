@@ -131,6 +131,11 @@ impl Invocation {
             self.max_turns.to_string().into(),
             "--permission-mode".into(),
             "bypassPermissions".into(),
+            // Settings only from the run's own HOME, which the executor writes: a repository's
+            // `.claude/settings*.json` could otherwise move the agent to another endpoint (its
+            // `env`), or run its own programs on the executor's behalf.
+            "--setting-sources".into(),
+            "user".into(),
         ];
         if let Some(session) = &self.resume {
             args.extend(["--resume".into(), session.into()]);
@@ -187,7 +192,7 @@ impl Invocation {
     }
 
     pub(crate) fn command(&self, env: &BTreeMap<String, String>, confinement: Prepared) -> Command {
-        let mut cmd = Command::new(&self.cli);
+        let mut cmd = confinement.command(&self.cli);
         cmd.args(self.args())
             .current_dir(&self.project)
             .env_clear()
@@ -195,8 +200,6 @@ impl Invocation {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            // Its own group, so one signal reaches the CLI and the helpers it keeps in its group.
-            .process_group(0)
             .kill_on_drop(true);
         let parent = std::process::id();
         #[allow(unsafe_code)]
@@ -216,7 +219,6 @@ impl Invocation {
                 Ok(())
             });
         }
-        confinement.install(&mut cmd);
         cmd
     }
 }

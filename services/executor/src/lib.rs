@@ -24,7 +24,9 @@ mod live;
 mod limits;
 mod meter;
 mod network;
+mod outlets;
 mod refused;
+mod relay;
 mod run;
 mod serve;
 mod tool_spans;
@@ -35,7 +37,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ct_confine::{Redactor, ResourceLimits, Sandbox};
+use ct_confine::{AllowList, Redactor, ResourceLimits, Sandbox};
 use ct_fleet::WorkspaceRoots;
 use ct_proto::executor::{RunAgentEvent, RunAgentRequest};
 use tokio::sync::mpsc;
@@ -74,8 +76,10 @@ pub struct Config {
     /// Paths runs may not read besides the state and transcript directories: the control
     /// token, the Claude login.
     pub hidden: Vec<PathBuf>,
-    /// TCP ports the agent's tools may connect to; `None`: any.
+    /// TCP ports the agent's tools may connect to when runs have no namespaces; `None`: any.
     pub connect_ports: Option<Vec<u16>>,
+    /// Hosts runs in namespaces may reach through the egress proxy; empty: none.
+    pub allow_hosts: Arc<AllowList>,
     /// Per-process limits of every process of a run.
     pub run_limits: ResourceLimits,
     /// Hides the executor's secrets in everything that leaves a run; `Agents::new` adds the
@@ -121,6 +125,7 @@ impl Default for Config {
             writable: Vec::new(),
             hidden: Vec::new(),
             connect_ports: None,
+            allow_hosts: Arc::default(),
             agent_telemetry: None,
             prices: Arc::new(ct_domain::pricing::PriceTable::built_in()),
             run_limits: ResourceLimits::default(),
@@ -160,6 +165,7 @@ impl std::fmt::Debug for Config {
             .field("writable", &self.writable)
             .field("hidden", &self.hidden)
             .field("connect_ports", &self.connect_ports)
+            .field("allow_hosts", &self.allow_hosts)
             .field("agent_telemetry", &self.agent_telemetry)
             .field("run_limits", &self.run_limits)
             .field("max_retries", &self.max_retries)

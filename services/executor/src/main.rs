@@ -170,6 +170,10 @@ async fn main() {
         sandbox,
         writable: settings.sandbox.writable.clone(),
         connect_ports,
+        allow_hosts: std::sync::Arc::new(
+            ct_confine::AllowList::parse(&settings.sandbox.allow_hosts)
+                .unwrap_or_else(|e| bad_setting(&format!("CT_SANDBOX_ALLOW_HOSTS: {e}"))),
+        ),
         agent_telemetry,
         run_limits: (&settings.sandbox).into(),
         max_retries: executor.api_retries,

@@ -9,7 +9,7 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ct_confine::{Confinement, Policy, Redactor, RunGuard};
+use ct_confine::{Bridge, Confinement, Policy, Redactor, RunGuard};
 
 use ct_proto::executor::{
     AgentProgress, AgentResult, Checkpoint, FileChanges, RunAgentEvent, RunAgentRequest, TokenUsage,
@@ -29,6 +29,7 @@ use crate::command::{Invocation, RunDirs, base_env, resolve_cli};
 use crate::error::Error;
 use crate::library;
 use crate::meter::Meter;
+use crate::outlets::Outlets;
 use crate::transcript::Transcript;
 use ct_domain::pricing::PriceTable;
 
@@ -80,6 +81,8 @@ pub(crate) struct Run {
     redactor: Arc<Redactor>,
     // Declared before `_run_dir` so that the processes are dead before their HOME is removed.
     guard: RunGuard,
+    /// The model relay and the other ways out of a run in namespaces.
+    outlets: Option<Outlets>,
     index: PathBuf,
     before: Option<String>,
     // Held for its Drop, which removes HOME, TMPDIR and the scratch index.
@@ -105,6 +108,8 @@ impl Runner {
         self.config.limits.check_model(&model)?;
         library::check_command(&request.prompt, self.config.commands_dir.as_deref(), &project)?;
         let cli = resolve_cli(&self.config.claude_bin, std::env::var_os("PATH").as_ref())?;
+        // The path it has on this machine: inside the run's namespaces, only it is mounted.
+        let cli = cli.canonicalize().unwrap_or(cli);
         let run_dir = tempfile::Builder::new()
             .prefix("run-")
             .tempdir_in(&self.config.state_dir)
@@ -172,18 +177,22 @@ impl Runner {
             0 => self.config.timeout,
             ms => Duration::from_millis(ms),
         });
-        let confinement = self
-            .config
-            .sandbox
-            .prepare(&self.policy(&project, run_dir.path()).await)
-            .map_err(Error::Confine)?;
         let mut base = base_env(utf8_vars(), &self.config.extra_env);
         add_login(&mut base, self.config.credentials_file.as_deref());
-        let confined = confinement.confinement();
+        let confined = self.config.sandbox.confinement();
         let mut env = invocation.env(&base, &dirs, confined.is_confined());
         if let Some(endpoint) = &self.config.agent_telemetry {
             env.extend(crate::agent_telemetry::env(endpoint, &request.run_id));
         }
+        let outlets = if confined.namespaces {
+            let opened = Outlets::open(&self.config.state_dir, &mut env, &self.config.allow_hosts, self.config.redactor.clone());
+            Some(opened.map_err(|source| Error::RunDir { dir: self.config.state_dir.clone(), source })?)
+        } else {
+            None
+        };
+        let bridges = outlets.as_ref().map(Outlets::bridges).unwrap_or_default();
+        let policy = self.policy(&project, run_dir.path(), &invocation.cli, bridges);
+        let confinement = self.config.sandbox.prepare(&policy).map_err(Error::Confine)?;
         // Spawned from a runtime worker thread, which lives as long as the runtime: the CLI's
         // parent-death signal fires when the spawning *thread* exits, so never spawn it from a
         // blocking-pool thread.
@@ -221,6 +230,7 @@ impl Runner {
             confinement: confined,
             redactor: self.config.redactor.clone(),
             guard: RunGuard::new(Pid::from_raw(pid), dirs.marker),
+            outlets,
             index,
             before,
             _run_dir: run_dir,
@@ -231,17 +241,20 @@ impl Runner {
 }
 
 impl Runner {
-    /// What one run may touch: its worktree (and the repository's git directory, which a
-    /// worktree's commits write to) and its own directory; never the executor's state, its
-    /// transcripts or its credentials.
-    async fn policy(&self, project: &Path, run_dir: &Path) -> Policy {
+    /// What one run may touch: its worktree and its own directory, read-only the repository's
+    /// git directory (history readable; config, hooks and refs not writable: only the services
+    /// write git), the programs on PATH and the CLI; never the executor's state, its transcripts
+    /// or its credentials.
+    fn policy(&self, project: &Path, run_dir: &Path, cli: &Path, bridges: Vec<Bridge>) -> Policy {
         let mut writable = vec![project.to_path_buf(), run_dir.to_path_buf()];
-        match changes::git_common_dir(project).await {
-            Ok(common) if !common.starts_with(project) => writable.push(common),
-            Ok(_) => {}
-            Err(err) => tracing::debug!(%err, "no git directory to allow beside the project"),
-        }
         writable.extend(self.config.writable.iter().cloned());
+        let protected = ct_confine::git_dirs(project);
+        let homes: Vec<PathBuf> = std::env::var_os("HOME").map(PathBuf::from).into_iter().collect();
+        let mut read_only = std::env::var_os("PATH").map(|path| ct_confine::tool_dirs(&path, &homes)).unwrap_or_default();
+        if let Some(cli_dir) = cli.canonicalize().ok().and_then(|c| c.parent().map(Path::to_path_buf)) {
+            let dirs = ct_confine::tool_dirs(cli_dir.as_os_str(), &homes);
+            read_only.extend(dirs);
+        }
         let hidden = [Some(&self.config.state_dir), self.config.transcript_dir.as_ref()]
             .into_iter()
             .flatten()
@@ -250,9 +263,13 @@ impl Runner {
             .cloned()
             .collect();
         Policy {
+            workdir: project.to_path_buf(),
             writable,
+            read_only,
+            protected,
             hidden,
             connect_ports: self.config.connect_ports.clone(),
+            bridges,
             limits: self.config.run_limits,
         }
     }
@@ -598,7 +615,13 @@ impl Run {
             changes,
             duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             confinement: self.confinement.to_string(),
-            refused: transcript.refusals.refused.clone(),
+            refused: transcript
+                .refusals
+                .refused
+                .iter()
+                .cloned()
+                .chain(self.outlets.iter().flat_map(Outlets::refused))
+                .collect(),
             ..AgentResult::default()
         };
         if let Some(failure) = &mut result.failure {

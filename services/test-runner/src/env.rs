@@ -77,6 +77,23 @@ pub(crate) fn test_env(vars: impl IntoIterator<Item = (String, String)>, home: &
     TestEnv { vars: env, tool_dirs }
 }
 
+/// Cache variables and where each points inside a project's cache, for runs whose toolchain
+/// homes are read-only: downloads and build caches go there instead.
+const CACHES: &[(&str, &str)] = &[
+    ("GOCACHE", "go-build"),
+    ("GOMODCACHE", "go-mod"),
+    ("npm_config_cache", "npm"),
+    ("PIP_CACHE_DIR", "pip"),
+    ("XDG_CACHE_HOME", "xdg"),
+];
+
+/// Points the run's caches into `cache` (a directory only this project's runs write).
+pub(crate) fn use_cache(env: &mut TestEnv, cache: &Path) {
+    for (name, dir) in CACHES {
+        env.vars.insert((*name).to_owned(), cache.join(dir).display().to_string());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

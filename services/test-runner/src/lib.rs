@@ -130,8 +130,15 @@ impl Tests {
         for private in [&home, &tmp] {
             ct_confine::make_private_dir(private).map_err(Error::TempDir)?;
         }
-        let env = env::test_env(std::env::vars(), &home, &tmp);
-        let policy = self.policy(&dir, run_dir.path(), &env.tool_dirs);
+        let mut env = env::test_env(std::env::vars(), &home, &tmp);
+        let cache = if self.config.sandbox.has_namespaces() {
+            let cache = self.cache_dir(&dir)?;
+            env::use_cache(&mut env, &cache);
+            Some(cache)
+        } else {
+            None
+        };
+        let policy = self.policy(&dir, run_dir.path(), &env, cache);
         let confinement = self.config.sandbox.confinement();
         tracing::info!(
             framework = framework.as_str_name(),
@@ -180,17 +187,41 @@ impl Tests {
         tempfile::Builder::new().prefix("run-").tempdir_in(&self.config.state_dir).map_err(Error::TempDir)
     }
 
-    /// What one test run may touch: the project, its own directory, the toolchains' homes and
-    /// what the operator added; never the test-runner's state or its token.
-    fn policy(&self, project: &Path, run_dir: &Path, tool_dirs: &[PathBuf]) -> Policy {
+    /// The project's own writable cache (package downloads, build caches) under the state
+    /// directory: kept between its runs, shared with no other project, never the user's.
+    fn cache_dir(&self, project: &Path) -> Result<PathBuf, Error> {
+        let cache = self.config.state_dir.join("caches").join(cache_key(project));
+        ct_confine::make_private_dir(&cache).map_err(Error::TempDir)?;
+        Ok(cache)
+    }
+
+    /// What one test run may touch: the project, its own directory, its cache and what the
+    /// operator added; read-only the toolchains (without namespaces, which cannot make them
+    /// read-only, their homes stay writable) and the repository's git directory; never the
+    /// test-runner's state or its token.
+    fn policy(&self, project: &Path, run_dir: &Path, env: &env::TestEnv, cache: Option<PathBuf>) -> Policy {
+        let namespaces = cache.is_some();
         let writable = [project, run_dir]
             .into_iter()
             .map(Path::to_path_buf)
-            .chain(tool_dirs.iter().cloned())
+            .chain(cache)
+            .chain(env.tool_dirs.iter().filter(|_| !namespaces).cloned())
             .chain(self.config.writable.iter().cloned())
             .collect();
+        let homes: Vec<PathBuf> = std::env::var_os("HOME").map(PathBuf::from).into_iter().collect();
+        let path = env.vars.get("PATH").map(std::ffi::OsString::from).unwrap_or_default();
+        let read_only = ct_confine::tool_dirs(&path, &homes).into_iter().chain(env.tool_dirs.iter().cloned()).collect();
         let hidden = std::iter::once(self.config.state_dir.clone()).chain(self.config.hidden.iter().cloned()).collect();
-        Policy { writable, hidden, connect_ports: None, limits: self.config.run_limits }
+        Policy {
+            workdir: project.to_path_buf(),
+            writable,
+            read_only,
+            protected: ct_confine::git_dirs(project),
+            hidden,
+            connect_ports: None,
+            bridges: Vec::new(),
+            limits: self.config.run_limits,
+        }
     }
 
     fn redact(&self, response: &mut RunTestsResponse) {
@@ -200,4 +231,18 @@ impl Tests {
             failure.output = redactor.redact_owned(std::mem::take(&mut failure.output));
         }
     }
+}
+
+/// A directory name for `project`'s cache: its last component (for people reading the state
+/// directory) and a hash of its whole path (for uniqueness).
+fn cache_key(project: &Path) -> String {
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let hash = project.as_os_str().as_encoded_bytes().iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let name: String = project
+        .file_name()
+        .map(|n| n.to_string_lossy().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).take(40).collect())
+        .unwrap_or_default();
+    format!("{name}-{hash:016x}")
 }

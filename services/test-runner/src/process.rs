@@ -64,18 +64,16 @@ struct Captured {
 /// run's marker) is killed in each case, and also when the returned future is dropped (the
 /// activity was cancelled), so no test process outlives it.
 pub(crate) async fn run(invocation: &Invocation, ctx: &RunContext<'_>) -> Result<Finished, Error> {
-    let confinement = ctx.sandbox.prepare(ctx.policy).map_err(Error::Confine)?;
+    // Inside namespaces a missing program would only be the init's exit status: look first.
+    if locate(&invocation.program, ctx.env.get("PATH")).is_none() {
+        return Err(missing_tool(invocation));
+    }
+    let policy = ct_confine::Policy { workdir: invocation.dir.clone(), ..ctx.policy.clone() };
+    let confinement = ctx.sandbox.prepare(&policy).map_err(Error::Confine)?;
     let started = Instant::now();
     let mut child = command(invocation, ctx, confinement).spawn().map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            Error::ToolMissing {
-                tool: invocation.tool.to_owned(),
-                hint: format!(
-                    "`{}` was not found (bare names are looked up on the test-runner's PATH); {}",
-                    invocation.program.display(),
-                    invocation.install_hint
-                ),
-            }
+            missing_tool(invocation)
         } else {
             Error::Spawn {
                 command: invocation.command_line(),
@@ -142,8 +140,27 @@ pub(crate) async fn run(invocation: &Invocation, ctx: &RunContext<'_>) -> Result
     })
 }
 
+fn missing_tool(invocation: &Invocation) -> Error {
+    Error::ToolMissing {
+        tool: invocation.tool.to_owned(),
+        hint: format!(
+            "`{}` was not found (bare names are looked up on the test-runner's PATH); {}",
+            invocation.program.display(),
+            invocation.install_hint
+        ),
+    }
+}
+
+/// Where `program` is: itself when it names a path, else the first match on `path`.
+fn locate(program: &std::path::Path, path: Option<&String>) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return program.is_file().then(|| program.to_path_buf());
+    }
+    std::env::split_paths(path?).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
+}
+
 fn command(invocation: &Invocation, ctx: &RunContext<'_>, confinement: Prepared) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(&invocation.program);
+    let mut command = confinement.command(&invocation.program);
     command
         .args(&invocation.args)
         .current_dir(&invocation.dir)
@@ -153,9 +170,7 @@ fn command(invocation: &Invocation, ctx: &RunContext<'_>, confinement: Prepared)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true);
-    confinement.install(&mut command);
     command
 }
 

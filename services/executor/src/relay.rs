@@ -1,0 +1,203 @@
+//! The model relay: how an agent in namespaces of its own reaches its model without holding the
+//! credential. The CLI inside talks plain HTTP to a loopback port bridged to this relay's Unix
+//! socket, with a placeholder key; the relay sends each request on to the configured endpoint
+//! (and nowhere else), with the real key or token put in place of the placeholder, and streams
+//! the answer back. An agent cannot leak a key it never had.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ct_confine::Redactor;
+
+/// The loopback port inside a run's network namespace where the relay answers.
+pub(crate) const INSIDE_PORT: u16 = 3129;
+/// What the agent holds instead of a credential: shaped like one, so the CLI starts, worth
+/// nothing anywhere.
+pub(crate) const PLACEHOLDER: &str = "sk-ant-sandbox-placeholder-the-relay-holds-the-key";
+/// The variables through which the CLI authenticates; inside they hold [`PLACEHOLDER`].
+pub(crate) const CREDENTIAL_VARS: &[&str] = &["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"];
+/// The public API, for executors configured without `ANTHROPIC_BASE_URL`.
+const DEFAULT_ENDPOINT: &str = "https://api.anthropic.com";
+/// Largest request body relayed: a long conversation is a few MiB.
+const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+/// Request headers that describe the hop to the relay, or carry the placeholder.
+const DROPPED: &[&str] = &[
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "keep-alive",
+];
+
+/// Where one run's requests go and what they carry.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    endpoint: String,
+    credential: Option<Credential>,
+    redactor: Arc<Redactor>,
+}
+
+#[derive(Clone)]
+enum Credential {
+    /// `x-api-key`
+    ApiKey(HeaderValue),
+    /// `Authorization: Bearer` (an auth token, a Claude login's OAuth token)
+    Bearer(HeaderValue),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credential::ApiKey(_) => "ApiKey(***)",
+            Credential::Bearer(_) => "Bearer(***)",
+        })
+    }
+}
+
+impl Target {
+    /// Takes the endpoint and the credential out of the run's environment `env` and leaves the
+    /// agent the relay's address and a placeholder in their place.
+    pub(crate) fn seal(env: &mut std::collections::BTreeMap<String, String>, redactor: Arc<Redactor>) -> Target {
+        let endpoint = env
+            .remove("ANTHROPIC_BASE_URL")
+            .filter(|url| !url.is_empty())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+        let mut credential = None;
+        for name in CREDENTIAL_VARS {
+            if let Some(value) = env.remove(*name) {
+                let Ok(value) = HeaderValue::from_str(&value) else { continue };
+                credential.get_or_insert(match *name {
+                    "ANTHROPIC_API_KEY" => Credential::ApiKey(value),
+                    _ => Credential::Bearer(value),
+                });
+                env.insert((*name).to_owned(), PLACEHOLDER.to_owned());
+            }
+        }
+        env.insert("ANTHROPIC_BASE_URL".to_owned(), format!("http://127.0.0.1:{INSIDE_PORT}"));
+        Target { endpoint: endpoint.trim_end_matches('/').to_owned(), credential, redactor }
+    }
+}
+
+/// One run's relay; stops when dropped.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    socket: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    pub(crate) fn start(socket: PathBuf, target: Target) -> std::io::Result<Relay> {
+        let listener = tokio::net::UnixListener::bind(&socket)?;
+        let app = axum::Router::new().fallback(forward).with_state(Arc::new(target));
+        let task = tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, app).await {
+                tracing::warn!(%err, "the model relay stopped");
+            }
+        });
+        Ok(Relay { socket, task })
+    }
+
+    pub(crate) fn socket(&self) -> &Path {
+        &self.socket
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// One HTTP client for every relay of the executor: connections to the endpoint are reused.
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        // The binaries install it first thing; a library user (a test) may not have.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            // A redirect would carry the credential somewhere the operator did not configure.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+async fn forward(State(target): State<Arc<Target>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
+        Ok(body) => body,
+        Err(err) => return error(StatusCode::PAYLOAD_TOO_LARGE, &format!("the relay takes requests up to {MAX_REQUEST_BYTES} bytes: {err}")),
+    };
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{path}", target.endpoint);
+    let mut headers: HeaderMap = parts.headers;
+    for name in DROPPED {
+        headers.remove(*name);
+    }
+    match &target.credential {
+        Some(Credential::ApiKey(key)) => {
+            headers.insert(HeaderName::from_static("x-api-key"), key.clone());
+        }
+        Some(Credential::Bearer(token)) => {
+            if let Ok(value) = HeaderValue::from_str(&format!("Bearer {}", token.to_str().unwrap_or_default())) {
+                headers.insert(header::AUTHORIZATION, value);
+            }
+        }
+        None => {}
+    }
+    let sent = client().request(parts.method, &url).headers(headers).body(body).send().await;
+    let upstream = match sent {
+        Ok(upstream) => upstream,
+        Err(err) => {
+            let message = target.redactor.redact_owned(format!("the model relay cannot reach the endpoint: {err}"));
+            tracing::warn!(message, "model request failed");
+            return error(StatusCode::BAD_GATEWAY, &message);
+        }
+    };
+    let mut response = Response::builder().status(upstream.status());
+    for (name, value) in upstream.headers() {
+        if name != header::TRANSFER_ENCODING && name != header::CONNECTION {
+            response = response.header(name, value);
+        }
+    }
+    response
+        .body(Body::from_stream(upstream.bytes_stream()))
+        .unwrap_or_else(|err| error(StatusCode::BAD_GATEWAY, &err.to_string()))
+}
+
+/// An error in the shape of the Anthropic API's, so the CLI reports it as an API error.
+fn error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({"type": "error", "error": {"type": "api_error", "message": message}});
+    (status, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealing_leaves_the_agent_a_placeholder_and_the_relay_address() {
+        let mut env = std::collections::BTreeMap::from([
+            ("ANTHROPIC_API_KEY".to_owned(), "sk-ant-real".to_owned()),
+            ("ANTHROPIC_BASE_URL".to_owned(), "https://models.example/".to_owned()),
+            ("PATH".to_owned(), "/usr/bin".to_owned()),
+        ]);
+        let target = Target::seal(&mut env, Arc::new(Redactor::from_env([])));
+        assert_eq!(env["ANTHROPIC_API_KEY"], PLACEHOLDER);
+        assert_eq!(env["ANTHROPIC_BASE_URL"], "http://127.0.0.1:3129");
+        assert!(!env.values().any(|v| v.contains("sk-ant-real")));
+        assert_eq!(target.endpoint, "https://models.example");
+        assert!(matches!(target.credential, Some(Credential::ApiKey(_))));
+        assert!(!format!("{target:?}").contains("sk-ant-real"));
+    }
+}
