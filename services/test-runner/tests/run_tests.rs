@@ -69,21 +69,32 @@ fn on_path(tool: &str) -> bool {
 }
 
 /// Whether `pid` is gone; a killed orphan is a zombie until init reaps it.
-async fn gone(pid: i32) -> bool {
+/// Whether every process working in `dir` has ended (or is a zombie) within 5 s. A test's
+/// processes are found by their working directory, which is the same path inside the run's
+/// namespaces as outside, where the pids they record for themselves are not.
+async fn all_gone(dir: &Path) -> Result<(), Vec<i32>> {
+    let mut left = Vec::new();
     for _ in 0..50 {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => return true,
-            Ok(stat)
-                if stat
-                    .rsplit_once(") ")
-                    .is_some_and(|(_, rest)| rest.starts_with('Z')) =>
-            {
-                return true;
-            }
-            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        left = working_in(dir);
+        if left.is_empty() {
+            return Ok(());
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    false
+    Err(left)
+}
+
+fn working_in(dir: &Path) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(dir)))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| !stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+        })
+        .collect()
 }
 
 fn read_pid(path: &Path) -> Option<i32> {
@@ -211,12 +222,10 @@ async fn a_test_past_its_timeout_is_killed_with_everything_it_started() -> anyho
         response.output_tail
     );
     for file in ["pytest.pid", "sleep.pid"] {
-        let pid = read_pid(&dir.path().join(file)).expect("the slow test recorded its pids");
-        assert!(
-            gone(pid).await,
-            "{file}: process {pid} outlived the timeout"
-        );
+        assert!(read_pid(&dir.path().join(file)).is_some(), "the slow test recorded {file}");
     }
+    let left = all_gone(dir.path()).await;
+    assert_eq!(left, Ok(()), "processes outlived the timeout");
     Ok(())
 }
 
@@ -249,14 +258,8 @@ async fn a_dropped_run_kills_the_test_processes() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     call.abort();
-    for file in &pid_files {
-        let pid = read_pid(file).expect("checked above");
-        assert!(
-            gone(pid).await,
-            "{}: process {pid} outlived the cancelled call",
-            file.display()
-        );
-    }
+    let left = all_gone(dir.path()).await;
+    assert_eq!(left, Ok(()), "processes outlived the cancelled call");
     Ok(())
 }
 
@@ -587,11 +590,8 @@ async fn stopping_a_run_kills_its_tests_and_says_so() -> anyhow::Result<()> {
         .unwrap_err();
 
     assert!(matches!(err, Error::Stopped), "{err:?}");
-    let sleeper = read_pid(&pid_file).expect("checked above");
-    assert!(
-        gone(sleeper).await,
-        "process {sleeper} outlived the shutdown"
-    );
+    let left = all_gone(dir.path()).await;
+    assert_eq!(left, Ok(()), "processes outlived the shutdown");
     Ok(())
 }
 
@@ -613,8 +613,18 @@ def test_environment_and_writes():
         escape = "written"
     except PermissionError as err:
         escape = "refused: " + str(err)
+    except FileNotFoundError as err:
+        escape = "invisible: " + str(err)
+    planted = "no CARGO_HOME"
+    if "CARGO_HOME" in os.environ:
+        try:
+            with open(os.path.join(os.environ["CARGO_HOME"], "bin", "ct-planted-by-a-test"), "w") as f:
+                f.write("x")
+            planted = "written"
+        except OSError as err:
+            planted = "refused: " + str(err)
     names = " ".join(sorted(os.environ))
-    assert False, f"ENV[{{names}}] HOME[{{os.environ['HOME']}}] ESCAPE[{{escape}}] SECRET[{SECRET}]"
+    assert False, f"ENV[{{names}}] HOME[{{os.environ['HOME']}}] ESCAPE[{{escape}}] PLANTED[{{planted}}] SECRET[{SECRET}]"
 "#
     );
     let dir = project(&[("tests/test_env.py", &test)])?;
@@ -633,12 +643,14 @@ def test_environment_and_writes():
     assert_eq!(std::fs::read_to_string(dir.path().join("written-by-the-test.txt"))?, "ok");
     let names = between(output, "ENV[", "]");
     for name in names.split_whitespace() {
-        let allowed = ["PATH", "LANG", "TZ", "TERM", "USER", "LOGNAME", "CI", "HOME", "TMPDIR", "CT_RUN"]
+        // PWD: bubblewrap sets it to the directory the tests start in.
+        let allowed = ["PATH", "LANG", "TZ", "TERM", "USER", "LOGNAME", "CI", "HOME", "TMPDIR", "CT_RUN", "PWD"]
             .contains(&name)
             || name.starts_with("LC_")
             || name.starts_with("PYTEST_")
             || ["CARGO_HOME", "RUSTUP_HOME", "GOPATH", "GOCACHE", "GOMODCACHE", "PYTHONUSERBASE", "npm_config_cache"]
                 .contains(&name)
+            || ["PIP_CACHE_DIR", "XDG_CACHE_HOME"].contains(&name)
             || name.starts_with("GO")
             || name.ends_with("_PROXY")
             || name.ends_with("_proxy")
@@ -646,11 +658,21 @@ def test_environment_and_writes():
         assert!(allowed, "the tests see {name} from the test-runner's environment: {names}");
     }
     assert!(between(output, "HOME[", "]").starts_with(&state.path().display().to_string()), "{output}");
-    if ct_confine::Sandbox::auto().confinement().is_confined() {
-        assert_eq!(response.confinement.get(..10), Some("landlock-v"), "{}", response.confinement);
+    let sandbox = ct_confine::Sandbox::auto();
+    if sandbox.has_namespaces() {
+        assert!(response.confinement.starts_with("bwrap"), "{}", response.confinement);
+        // The outside does not exist for the test; the toolchain homes are read-only.
+        assert!(between(output, "ESCAPE[", "]").starts_with("invisible"), "{output}");
+        let planted = between(output, "PLANTED[", "]");
+        assert!(planted.starts_with("refused") || planted == "no CARGO_HOME", "{output}");
+        if let Some(cargo_home) = std::env::var_os("CARGO_HOME").or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo").into())) {
+            assert!(!Path::new(&cargo_home).join("bin/ct-planted-by-a-test").exists());
+        }
+    } else if sandbox.confinement().is_confined() {
+        assert!(response.confinement.contains("landlock-v"), "{}", response.confinement);
         assert!(between(output, "ESCAPE[", "]").starts_with("refused"), "{output}");
-        assert!(!escape.exists());
     }
+    assert!(!escape.exists());
     assert!(!output.contains(SECRET) && !response.output_tail.contains(SECRET), "{output}");
     assert!(output.contains("SECRET[[REDACTED]"), "{output}");
     Ok(())
