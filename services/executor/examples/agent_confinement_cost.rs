@@ -1,6 +1,7 @@
 //! What confinement adds to an agent run: the same one-turn run of the real CLI against the
-//! scripted model, 20 times confined (Landlock) and 20 times with `CT_SANDBOX=off`, interleaved;
-//! prints the medians and their difference.
+//! scripted model, 20 times in each of namespaces + Landlock (with the model relay), Landlock
+//! alone and `CT_SANDBOX=off`, interleaved; prints the medians and their differences from the
+//! unconfined run.
 //!
 //! `cargo run --release -p ct-executor --example agent_confinement_cost`
 //! (the CLI from CLAUDE_BIN, else where scripts/install-tools.sh puts it).
@@ -27,12 +28,12 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let project = tempfile::tempdir()?;
     std::process::Command::new("git").arg("init").arg("-q").arg(project.path()).status()?;
-    let agents = |mode: Mode| -> anyhow::Result<(Agents, tempfile::TempDir)> {
+    let agents = |sandbox: Sandbox| -> anyhow::Result<(Agents, tempfile::TempDir)> {
         let state = tempfile::tempdir()?;
         let agents = Agents::new(Config {
             claude_bin: claude.clone(),
             state_dir: state.path().to_path_buf(),
-            sandbox: Sandbox::new(mode, false)?,
+            sandbox,
             credentials_file: None,
             extra_env: vec![
                 ("ANTHROPIC_BASE_URL".to_owned(), model.base_url()),
@@ -44,12 +45,16 @@ async fn main() -> anyhow::Result<()> {
         })?;
         Ok((agents, state))
     };
-    let (confined, _a) = agents(Mode::Auto)?;
-    let (open, _b) = agents(Mode::Off)?;
-    println!("confinement: {}", Sandbox::auto().confinement());
-    let (mut with, mut without) = (Vec::new(), Vec::new());
+    let layers = [
+        Sandbox::new(Mode::Auto, false)?,
+        Sandbox::new(Mode::Auto, false)?.without_namespaces(),
+        Sandbox::new(Mode::Off, false)?,
+    ];
+    let labels: Vec<String> = layers.iter().map(|s| s.confinement().to_string()).collect();
+    let runners = layers.into_iter().map(agents).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); runners.len()];
     for i in 0..RUNS + 1 {
-        for (agents, times) in [(&confined, &mut with), (&open, &mut without)] {
+        for ((agents, _state), times) in runners.iter().zip(times.iter_mut()) {
             let started = Instant::now();
             let mut run = agents
                 .start(RunAgentRequest {
@@ -70,8 +75,11 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let (a, b) = (median(&mut with), median(&mut without));
-    println!("agent run, median of {RUNS}: confined {a:.1} ms, unconfined {b:.1} ms, difference {:+.1} ms ({:+.1}%)", a - b, (a / b - 1.0) * 100.0);
+    let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
+    let unconfined = medians[medians.len() - 1];
+    for (label, m) in labels.iter().zip(&medians) {
+        println!("agent run, median of {RUNS}, {label:>18}: {m:7.1} ms ({:+.1} ms)", m - unconfined);
+    }
     Ok(())
 }
 

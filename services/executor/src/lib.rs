@@ -26,7 +26,7 @@ mod meter;
 mod network;
 mod outlets;
 mod refused;
-mod relay;
+pub mod relay;
 mod run;
 mod serve;
 mod tool_spans;

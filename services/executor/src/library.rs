@@ -91,7 +91,9 @@ pub(crate) fn install(
         copy_markdown(dir, &claude_dir.join("commands"))?;
     }
     if let Some(bin) = hook_bin {
-        std::fs::write(claude_dir.join("settings.json"), settings_json(bin))?;
+        // By the path it has on this machine: inside a run's namespaces, only that is mounted.
+        let bin = bin.canonicalize().unwrap_or_else(|_| bin.to_path_buf());
+        std::fs::write(claude_dir.join("settings.json"), settings_json(&bin))?;
     }
     Ok(())
 }

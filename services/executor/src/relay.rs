@@ -39,7 +39,7 @@ const DROPPED: &[&str] = &[
 
 /// Where one run's requests go and what they carry.
 #[derive(Debug, Clone)]
-pub(crate) struct Target {
+pub struct Target {
     endpoint: String,
     credential: Option<Credential>,
     redactor: Arc<Redactor>,
@@ -65,7 +65,7 @@ impl std::fmt::Debug for Credential {
 impl Target {
     /// Takes the endpoint and the credential out of the run's environment `env` and leaves the
     /// agent the relay's address and a placeholder in their place.
-    pub(crate) fn seal(env: &mut std::collections::BTreeMap<String, String>, redactor: Arc<Redactor>) -> Target {
+    pub fn seal(env: &mut std::collections::BTreeMap<String, String>, redactor: Arc<Redactor>) -> Target {
         let endpoint = env
             .remove("ANTHROPIC_BASE_URL")
             .filter(|url| !url.is_empty())
@@ -88,13 +88,13 @@ impl Target {
 
 /// One run's relay; stops when dropped.
 #[derive(Debug)]
-pub(crate) struct Relay {
+pub struct Relay {
     socket: PathBuf,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Relay {
-    pub(crate) fn start(socket: PathBuf, target: Target) -> std::io::Result<Relay> {
+    pub fn start(socket: PathBuf, target: Target) -> std::io::Result<Relay> {
         let listener = tokio::net::UnixListener::bind(&socket)?;
         let app = axum::Router::new().fallback(forward).with_state(Arc::new(target));
         let task = tokio::spawn(async move {
@@ -105,7 +105,7 @@ impl Relay {
         Ok(Relay { socket, task })
     }
 
-    pub(crate) fn socket(&self) -> &Path {
+    pub fn socket(&self) -> &Path {
         &self.socket
     }
 }

@@ -255,6 +255,8 @@ impl Runner {
             let dirs = ct_confine::tool_dirs(cli_dir.as_os_str(), &homes);
             read_only.extend(dirs);
         }
+        // The prompt-submit hook the run's settings name, by its path on this machine.
+        read_only.extend(self.config.hook_bin.iter().filter_map(|hook| hook.canonicalize().ok()));
         let hidden = [Some(&self.config.state_dir), self.config.transcript_dir.as_ref()]
             .into_iter()
             .flatten()

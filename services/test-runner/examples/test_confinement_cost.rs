@@ -1,6 +1,6 @@
-//! What confinement adds to a test run: the same one-test pytest project run 20 times confined
-//! (Landlock) and 20 times with `CT_SANDBOX=off`, interleaved; prints the medians and their
-//! difference.
+//! What confinement adds to a test run: the same one-test pytest project run 20 times in each of
+//! namespaces + Landlock (`CT_SANDBOX=auto` with bubblewrap), Landlock alone and `CT_SANDBOX=off`,
+//! interleaved; prints the medians and their differences from the unconfined run.
 //!
 //! `cargo run --release -p ct-test-runner --example test_confinement_cost`
 //! (pytest from the tools venv that scripts/install-tools.sh makes, else python3 on PATH).
@@ -21,19 +21,20 @@ async fn main() -> anyhow::Result<()> {
     let project = tempfile::tempdir()?;
     std::fs::create_dir_all(project.path().join("tests"))?;
     std::fs::write(project.path().join("tests/test_one.py"), "def test_one():\n    assert 1 + 1 == 2\n")?;
-    let tests = |mode: Mode| -> anyhow::Result<Tests> {
-        Ok(Tests::new(Config {
-            python: venv.is_file().then(|| venv.clone()),
-            sandbox: Sandbox::new(mode, false)?,
-            ..Config::default()
-        }))
+    let tests = |sandbox: Sandbox| -> Tests {
+        Tests::new(Config { python: venv.is_file().then(|| venv.clone()), sandbox, ..Config::default() })
     };
-    let (confined, open) = (tests(Mode::Auto)?, tests(Mode::Off)?);
-    println!("confinement: {}", Sandbox::auto().confinement());
+    let layers = [
+        Sandbox::new(Mode::Auto, false)?,
+        Sandbox::new(Mode::Auto, false)?.without_namespaces(),
+        Sandbox::new(Mode::Off, false)?,
+    ];
+    let labels: Vec<String> = layers.iter().map(|s| s.confinement().to_string()).collect();
+    let runners: Vec<Tests> = layers.into_iter().map(tests).collect();
     let stop = CancellationToken::new();
-    let (mut with, mut without) = (Vec::new(), Vec::new());
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); runners.len()];
     for i in 0..RUNS + 1 {
-        for (tests, times) in [(&confined, &mut with), (&open, &mut without)] {
+        for (tests, times) in runners.iter().zip(times.iter_mut()) {
             let started = Instant::now();
             let response = tests
                 .run(
@@ -53,8 +54,11 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let (a, b) = (median(&mut with), median(&mut without));
-    println!("test run, median of {RUNS}: confined {a:.1} ms, unconfined {b:.1} ms, difference {:+.1} ms ({:+.1}%)", a - b, (a / b - 1.0) * 100.0);
+    let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
+    let unconfined = medians[medians.len() - 1];
+    for (label, m) in labels.iter().zip(&medians) {
+        println!("test run, median of {RUNS}, {label:>18}: {m:7.1} ms ({:+.1} ms)", m - unconfined);
+    }
     Ok(())
 }
 

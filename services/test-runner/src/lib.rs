@@ -26,12 +26,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ct_confine::{Policy, Redactor, ResourceLimits, Sandbox};
+use ct_confine::{AllowList, Bridge, Egress, Policy, Redactor, ResourceLimits, Sandbox};
 use ct_fleet::WorkspaceRoots;
 use ct_proto::test_runner::{Framework, RunTestsRequest, RunTestsResponse};
 use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
+
+/// The loopback port inside a run where its egress proxy answers.
+const PROXY_PORT: u16 = 3128;
 pub use serve::{Fleet, run};
 
 /// Settings of the test-runner process.
@@ -55,6 +58,8 @@ pub struct Config {
     pub sandbox: Sandbox,
     /// Paths tests may write besides the project, their own directory and the toolchains'.
     pub writable: Vec<PathBuf>,
+    /// Hosts test runs in namespaces may reach through the egress proxy; empty: none.
+    pub allow_hosts: Arc<AllowList>,
     /// Paths tests may not read besides the state directory: the control token.
     pub hidden: Vec<PathBuf>,
     /// Per-process limits of every test process.
@@ -75,6 +80,7 @@ impl Default for Config {
             state_dir: ct_confine::default_state_dir("ct-test-runner"),
             sandbox: Sandbox::auto(),
             writable: Vec::new(),
+            allow_hosts: Arc::default(),
             hidden: Vec::new(),
             run_limits: ResourceLimits::default(),
             redactor: Arc::new(Redactor::from_env([])),
@@ -138,7 +144,11 @@ impl Tests {
         } else {
             None
         };
-        let policy = self.policy(&dir, run_dir.path(), &env, cache);
+        let egress = self.egress(run_dir.path(), &mut env)?;
+        let mut policy = self.policy(&dir, run_dir.path(), &env, cache);
+        if let Some(egress) = &egress {
+            policy.bridges.push(Bridge { port: PROXY_PORT, socket: egress.socket().to_path_buf() });
+        }
         let confinement = self.config.sandbox.confinement();
         tracing::info!(
             framework = framework.as_str_name(),
@@ -168,6 +178,14 @@ impl Tests {
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         let mut response = report::response(framework, outcome, timeout_ms);
         response.confinement = confinement.to_string();
+        let refused: Vec<String> = egress.iter().flat_map(Egress::refused).map(|r| format!("{}:{}", r.host, r.port)).collect();
+        if !refused.is_empty() {
+            tracing::warn!(?refused, "the sandbox refused the tests' connections");
+            response.output_tail.push_str(&format!(
+                "\n[claude-temporal] the sandbox refused connections to {} (allow hosts with CT_SANDBOX_ALLOW_HOSTS)\n",
+                refused.join(", ")
+            ));
+        }
         self.redact(&mut response);
         tracing::info!(
             command = %response.command,
@@ -185,6 +203,24 @@ impl Tests {
     fn run_dir(&self) -> Result<tempfile::TempDir, Error> {
         ct_confine::make_private_dir(&self.config.state_dir).map_err(Error::TempDir)?;
         tempfile::Builder::new().prefix("run-").tempdir_in(&self.config.state_dir).map_err(Error::TempDir)
+    }
+
+    /// The egress proxy of a run in namespaces when the operator allows hosts, with the run's
+    /// proxy variables pointed at it; its socket lives in a directory no test can write.
+    fn egress(&self, run_dir: &Path, env: &mut env::TestEnv) -> Result<Option<Egress>, Error> {
+        if !self.config.sandbox.has_namespaces() || self.config.allow_hosts.is_empty() {
+            return Ok(None);
+        }
+        let socket = run_dir.with_extension("egress.sock");
+        let egress = Egress::start(socket, self.config.allow_hosts.clone()).map_err(Error::TempDir)?;
+        let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
+        for name in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
+            env.vars.insert(name.to_owned(), proxy.clone());
+        }
+        for name in ["NO_PROXY", "no_proxy"] {
+            env.vars.insert(name.to_owned(), "127.0.0.1,localhost".to_owned());
+        }
+        Ok(Some(egress))
     }
 
     /// The project's own writable cache (package downloads, build caches) under the state

@@ -115,6 +115,10 @@ async fn main() {
         state_dir: args.state_dir.unwrap_or(defaults.state_dir),
         sandbox,
         writable: settings.sandbox.writable.clone(),
+        allow_hosts: std::sync::Arc::new(
+            ct_confine::AllowList::parse(&settings.sandbox.allow_hosts)
+                .unwrap_or_else(|e| bad_setting(&format!("CT_SANDBOX_ALLOW_HOSTS: {e}"))),
+        ),
         run_limits: (&settings.sandbox).into(),
         python: args.python,
         ..defaults

@@ -51,11 +51,11 @@ fn hangs_once_scenario() -> Scenario {
 
 /// The first `times` attempts each leave a half-done file and hang until they are killed.
 fn hanging_scenario(times: u32) -> Scenario {
-    // The count lives in the repository's git directory: the agent may write there (its
-    // commits do), and restoring the stage's snapshot leaves it alone.
+    // The count lives beside the project, where restoring the stage's snapshot leaves it alone.
+    let counters = counters().display();
     let command = format!(
-        "n=$(cat {{cwd}}/.git/ct-runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > {{cwd}}/.git/ct-runs; \
-         if [ $n -le {times} ]; then echo half > {{cwd}}/half-done.txt; timeout 4343 tail -f /dev/null {{cwd}}/.git/ct-runs; else echo again; fi"
+        "c={counters}/$(basename {{cwd}}); n=$(cat $c 2>/dev/null || echo 0); n=$((n+1)); echo $n > $c; \
+         if [ $n -le {times} ]; then echo half > {{cwd}}/half-done.txt; timeout 4343 tail -f /dev/null $c; else echo again; fi"
     );
     Scenario::from_json(
         &serde_json::json!({
@@ -83,7 +83,25 @@ fn hanging_scenario(times: u32) -> Scenario {
 /// The command line of the hanging process of an agent working in `project`: tests run at
 /// once, so each looks only for its own project's.
 fn hanging(project: &std::path::Path) -> String {
-    format!("timeout 4343 tail -f /dev/null {}/.git/ct-runs", project.display())
+    format!("timeout 4343 tail -f /dev/null {}", counter(project).display())
+}
+
+/// Where hanging agents count their attempts: outside their projects, so no snapshot restores
+/// it, and writable for them (`CT_SANDBOX_WRITABLE`, given by [`hanging_options`]).
+fn counters() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::Builder::new().prefix("ct-e2e-counters-").tempdir().expect("a temp dir")).path()
+}
+
+fn counter(project: &Path) -> std::path::PathBuf {
+    counters().join(project.file_name().expect("a project dir"))
+}
+
+/// A stack whose agents may write their attempt counters.
+fn hanging_options(scenario: Scenario) -> StackOptions {
+    let mut options = StackOptions::new(scenario);
+    options.env.push(("CT_SANDBOX_WRITABLE".to_owned(), counters().display().to_string()));
+    options
 }
 
 fn stages_file(stack: &Stack) -> String {
@@ -231,7 +249,7 @@ fn wait_for(what: &str, limit: Duration, stack: &Stack, mut done: impl FnMut() -
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_executor_killed_mid_run_loses_the_attempt_to_another_which_starts_from_the_snapshot() {
-    let mut options = StackOptions::new(hangs_once_scenario());
+    let mut options = hanging_options(hangs_once_scenario());
     options.executors = 2;
     options.executor_capacity = 1;
     let mut stack = Stack::start(options).await;
@@ -269,7 +287,7 @@ async fn an_executor_killed_mid_run_loses_the_attempt_to_another_which_starts_fr
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_executor_cut_off_from_temporal_kills_its_agent_before_the_retry_starts() {
-    let stack_options = StackOptions::new(hangs_once_scenario());
+    let stack_options = hanging_options(hangs_once_scenario());
     let mut stack = Stack::start(stack_options).await;
     let project = git_project(&example("textstats"));
     let stages = stages_file(&stack);
@@ -394,10 +412,10 @@ fn executor_running(stack: &Stack, id: &str) -> (usize, String) {
 
 /// Two executors of one slot each, whose running agents get `grace_secs` after SIGTERM.
 async fn two_executors(scenario: Scenario, grace_secs: u32) -> Stack {
-    let mut options = StackOptions::new(scenario);
+    let mut options = hanging_options(scenario);
     options.executors = 2;
     options.executor_capacity = 1;
-    options.env = vec![("EXECUTOR_SHUTDOWN_GRACE".to_owned(), grace_secs.to_string())];
+    options.env.push(("EXECUTOR_SHUTDOWN_GRACE".to_owned(), grace_secs.to_string()));
     Stack::start(options).await
 }
 
@@ -464,7 +482,7 @@ async fn an_executor_stopped_with_sigterm_hands_back_a_run_that_outlasts_the_gra
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_whose_every_attempt_lost_its_executor_is_scheduled_again_from_the_snapshot() {
     // Temporal gives an agent run three attempts; the executors of all three die.
-    let mut options = StackOptions::new(hanging_scenario(3));
+    let mut options = hanging_options(hanging_scenario(3));
     options.executors = 1;
     options.executor_capacity = 1;
     let mut stack = Stack::start(options).await;
@@ -473,7 +491,7 @@ async fn a_run_whose_every_attempt_lost_its_executor_is_scheduled_again_from_the
     let id = start(&stack, project.path(), &stages, "unlucky");
     for kill in 1..=3 {
         wait_for(&format!("attempt {kill} hangs"), Duration::from_secs(60), &stack, || {
-            std::fs::read_to_string(project.path().join(".git/ct-runs")).is_ok_and(|n| n.trim() == kill.to_string())
+            std::fs::read_to_string(counter(project.path())).is_ok_and(|n| n.trim() == kill.to_string())
                 && !processes_matching(&hanging(project.path())).is_empty()
         });
         let last = stack.executors.len() - 1;

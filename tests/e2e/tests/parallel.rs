@@ -239,3 +239,51 @@ async fn keep_leaves_the_worktrees_and_bad_input_is_refused() {
         mid_merge.stderr
     );
 }
+
+/// An agent whose Bash plants git configuration and hooks, as a prompt-injected one would: in
+/// its own namespaces the repository's git directory is read-only, so the user's repository
+/// keeps its config and hooks, and nothing planted ever runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_an_agent_plants_in_git_reaches_nothing_of_the_user_s_repository() {
+    if !ct_confine::Sandbox::auto().has_namespaces() {
+        eprintln!("SKIPPED: {}", ct_confine::Sandbox::auto().describe());
+        return;
+    }
+    let witness = tempfile::tempdir().unwrap();
+    let ran = witness.path().join("ran");
+    let ran = ran.display();
+    let plant = [
+        format!("git config core.fsmonitor 'touch {ran}'"),
+        format!("git config filter.x.clean 'touch {ran}'"),
+        format!("git config diff.external 'touch {ran}'"),
+        "git config core.worktree /".to_owned(),
+        format!("printf '#!/bin/sh\\ntouch {ran}\\n' > \"$(git rev-parse --git-common-dir)/hooks/post-checkout\""),
+        format!("printf '#!/bin/sh\\ntouch {ran}\\n' > \"$(git rev-parse --git-common-dir)/hooks/pre-commit\""),
+        "echo '* filter=x' > .gitattributes".to_owned(),
+    ]
+    .join("; ");
+    let scenario = json!({ "scripts": [{ "name": "hostile", "turns": [
+        { "text": "Planting.", "tool_uses": [{ "name": "Bash", "input": { "description": "plant", "command": plant } }] },
+        { "text": "Adding words.", "tool_uses": [
+            { "name": "Write", "input": { "file_path": "{cwd}/textstats/words.py", "content": "def count(text):\n    return len(text.split())\n" } }
+        ] },
+        { "text": "Done." }
+    ]}]});
+    let stack = Stack::start(StackOptions::new(Scenario::from_json(&scenario.to_string()).unwrap())).await;
+    let project = git_project(&example("textstats"));
+    let root = project.path();
+    let config_before = std::fs::read(root.join(".git/config")).unwrap();
+    let hooks_before: Vec<_> = std::fs::read_dir(root.join(".git/hooks")).unwrap().flatten().map(|e| e.file_name()).collect();
+
+    let done = stack.cli(&["parallel", root.to_str().unwrap(), "word counts", "--wait"]);
+
+    assert_eq!(done.code, 0, "{}\n{}", done.stderr, stack.logs());
+    assert_eq!(std::fs::read(root.join(".git/config")).unwrap(), config_before, "the agent changed .git/config");
+    let hooks_after: Vec<_> = std::fs::read_dir(root.join(".git/hooks")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(hooks_after, hooks_before, "the agent planted a hook");
+    let branch = git(root, &["show", "feature-1-word-counts:textstats/words.py"]);
+    assert!(branch.contains("len(text.split())"), "the feature's work was committed: {branch}");
+    git(root, &["status"]);
+    git(root, &["diff", "HEAD~0"]);
+    assert!(!witness.path().join("ran").exists(), "a planted command ran");
+}
