@@ -32,7 +32,7 @@ impl AllowList {
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<AllowList, String> {
         let mut list = Vec::new();
         for entry in entries.iter().map(|e| e.as_ref().trim()).filter(|e| !e.is_empty()) {
-            let (host, port) = match entry.rsplit_once(':') {
+            let (host, port) = match split_host_port(entry) {
                 Some((host, "*")) => (host, None),
                 Some((host, port)) => {
                     let port = port.parse().map_err(|_| format!("`{entry}`: `{port}` is not a port (host, host:PORT or host:*)"))?;
@@ -44,7 +44,7 @@ impl AllowList {
             if bare.is_empty() || bare.contains(['/', '@', '*', ' ']) {
                 return Err(format!("`{entry}` is not a host name (host, host:PORT, host:* or *.domain)"));
             }
-            list.push(Allowed { host: host.to_ascii_lowercase(), port });
+            list.push(Allowed { host: normal_host(host), port });
         }
         Ok(AllowList(list))
     }
@@ -54,7 +54,7 @@ impl AllowList {
     }
 
     pub fn allows(&self, host: &str, port: u16) -> bool {
-        let host = host.to_ascii_lowercase();
+        let host = normal_host(host);
         self.0.iter().any(|allowed| {
             let host_matches = match allowed.host.strip_prefix("*.") {
                 Some(domain) => host.strip_suffix(domain).is_some_and(|sub| sub.ends_with('.')),
@@ -62,6 +62,43 @@ impl AllowList {
             };
             host_matches && allowed.port.is_none_or(|p| p == port)
         })
+    }
+}
+
+/// `host:port`, `[v6]:port`, or a bare host (`None` port); the port may be `*`.
+fn split_host_port(entry: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return Some((host, after.strip_prefix(':')?));
+    }
+    // A bare IPv6 address has colons and no port.
+    if entry.matches(':').count() > 1 {
+        return None;
+    }
+    entry.rsplit_once(':')
+}
+
+/// Lower case, without brackets or a trailing dot: how names are compared.
+fn normal_host(host: &str) -> String {
+    host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Addresses a name in the allow-list may not lead to unless listed as an address itself: this
+/// machine, the private networks (the compose network with Temporal and NATS), link-local (cloud
+/// metadata).
+fn is_internal(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(v4.into()))
+        }
     }
 }
 
@@ -190,7 +227,21 @@ async fn handle(mut stream: UnixStream, allow: Arc<AllowList>, refused: Arc<Mute
         let _ = respond(&mut stream, "403 Forbidden", &body).await;
         return;
     }
-    let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port))).await {
+    let literal = host.parse::<std::net::IpAddr>().is_ok();
+    let resolved = match tokio::net::lookup_host((host.as_str(), port)).await {
+        Ok(addresses) => addresses.collect::<Vec<_>>(),
+        Err(err) => {
+            let _ = respond(&mut stream, "502 Bad Gateway", &format!("cannot resolve {host}: {err}")).await;
+            return;
+        }
+    };
+    // A listed name must not lead inside (DNS can say anything); a listed address may.
+    let Some(address) = resolved.into_iter().find(|a| literal || !is_internal(a.ip())) else {
+        let body = format!("{host} resolves only to local or private addresses; list the address itself to allow it");
+        let _ = respond(&mut stream, "403 Forbidden", &body).await;
+        return;
+    };
+    let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
         Ok(Ok(upstream)) => upstream,
         Ok(Err(err)) => {
             let _ = respond(&mut stream, "502 Bad Gateway", &format!("cannot reach {host}:{port}: {err}")).await;
@@ -269,6 +320,12 @@ mod tests {
         assert!(AllowList::parse(&["a:b"]).unwrap_err().contains("not a port"));
         assert!(AllowList::parse(&["http://x"]).is_err());
         assert!(AllowList::default().is_empty());
+        assert!(list.allows("pypi.org.", 443), "a trailing dot names the same host");
+        let v6 = AllowList::parse(&["[::1]:8080", "::1"]).unwrap();
+        assert!(v6.allows("::1", 8080) && v6.allows("[::1]", 443));
+        assert!(is_internal("127.0.0.1".parse().unwrap()) && is_internal("169.254.169.254".parse().unwrap()));
+        assert!(is_internal("10.1.2.3".parse().unwrap()) && is_internal("::ffff:192.168.0.1".parse().unwrap()));
+        assert!(!is_internal("151.101.0.223".parse().unwrap()));
     }
 
     #[test]

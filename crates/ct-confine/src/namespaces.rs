@@ -15,11 +15,33 @@ use crate::policy::Policy;
 pub(crate) struct Bwrap {
     program: PathBuf,
     init: PathBuf,
+    proc: Proc,
+}
+
+/// The `/proc` a run gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Proc {
+    /// Its PID namespace's own: it sees only its processes.
+    Own,
+    /// The service's, read-only: where the kernel refuses a new one because Docker masks parts
+    /// of the container's (docker-compose 1.29 cannot lift the masks). The run then sees the
+    /// container's processes; Landlock keeps it from tracing them or reading their environment,
+    /// and the service is not dumpable.
+    Service,
+}
+
+impl Proc {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Proc::Own => &["--proc", "/proc"],
+            Proc::Service => &["--ro-bind", "/proc", "/proc"],
+        }
+    }
 }
 
 /// System directories every run sees read-only (a symlink, as merged-/usr systems have, is
 /// recreated as the same symlink).
-const SYSTEM: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"];
+const SYSTEM: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/sys"];
 
 /// Files under the system directories that hold credentials; each is replaced by an empty one.
 const MASKED_FILES: &[&str] = &["/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers"];
@@ -37,6 +59,10 @@ const UNSHARE: &[&str] = &[
     "--unshare-uts",
     "--unshare-cgroup-try",
     "--die-with-parent",
+    // No capabilities, even where the service runs as root, and no user namespaces inside.
+    "--cap-drop",
+    "ALL",
+    "--disable-userns",
     "--hostname",
     "sandbox",
 ];
@@ -56,15 +82,31 @@ impl Bwrap {
         let init = find_init().ok_or_else(|| {
             format!("`{INIT_PROGRAM}` was not found beside this binary, in CT_BIN_DIR or on PATH; build it with `cargo build --workspace --bins` or set CT_SANDBOX_INIT")
         })?;
-        let bwrap = Bwrap { program, init };
-        bwrap.probe()?;
+        let mut bwrap = Bwrap { program, init, proc: Proc::Own };
+        if let Err(own) = bwrap.probe() {
+            bwrap.proc = Proc::Service;
+            if bwrap.probe().is_err() {
+                return Err(format!(
+                    "{} cannot create namespaces here ({own}): allow unprivileged user namespaces \
+                     (sysctl kernel.unprivileged_userns_clone=1, kernel.apparmor_restrict_unprivileged_userns=0); \
+                     in a container, run it with deploy/seccomp-sandbox.json (security_opt)",
+                    bwrap.program.display(),
+                ));
+            }
+        }
         Ok(bwrap)
+    }
+
+    pub(crate) fn proc(&self) -> Proc {
+        self.proc
     }
 
     fn probe(&self) -> Result<(), String> {
         let output = std::process::Command::new(&self.program)
             .args(UNSHARE)
-            .args(["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--"])
+            .args(["--ro-bind", "/", "/"])
+            .args(self.proc.args())
+            .args(["--dev", "/dev", "--"])
             .arg(&self.init)
             .arg("--check")
             .stdin(Stdio::null())
@@ -73,14 +115,7 @@ impl Bwrap {
         if output.status.success() {
             return Ok(());
         }
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        Err(format!(
-            "{} cannot create namespaces here ({}): allow unprivileged user namespaces \
-             (sysctl kernel.unprivileged_userns_clone=1, kernel.apparmor_restrict_unprivileged_userns=0); \
-             in a container, run with deploy/seccomp-sandbox.json and systempaths=unconfined",
-            self.program.display(),
-            stderr.trim()
-        ))
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
     }
 
     /// The command line that starts `program` inside the run's sandbox: bubblewrap's arguments,
@@ -106,16 +141,20 @@ impl Bwrap {
         for dir in MASKED_DIRS.iter().filter(|d| Path::new(d).is_dir()) {
             push(&[&"--tmpfs", dir]);
         }
-        push(&[&"--proc", &"/proc", &"--dev", &"/dev", &"--tmpfs", &"/tmp", &"--tmpfs", &"/run"]);
-        for (path, flag) in binds(policy) {
-            push(&[&flag, &path, &path]);
+        args.extend(self.proc.args().iter().map(OsString::from));
+        let mut push = |items: &[&dyn AsRef<std::ffi::OsStr>]| args.extend(items.iter().map(|i| i.as_ref().to_owned()));
+        push(&[&"--dev", &"/dev", &"--tmpfs", &"/tmp", &"--tmpfs", &"/var/tmp", &"--tmpfs", &"/run"]);
+        for mount in binds(policy) {
+            args.extend(mount.args());
         }
+        let mut push = |items: &[&dyn AsRef<std::ffi::OsStr>]| args.extend(items.iter().map(|i| i.as_ref().to_owned()));
         push(&[&"--ro-bind", &self.init, &self.init, &"--chdir", &policy.workdir, &"--", &self.init]);
         if landlock {
             push(&[&"--landlock"]);
         }
-        for path in &policy.writable {
-            push(&[&"--write", path]);
+        // The run's own temp directories are tmpfs mounts private to it.
+        for path in policy.writable.iter().map(PathBuf::as_path).chain([Path::new("/tmp"), Path::new("/var/tmp")]) {
+            push(&[&"--write", &path]);
         }
         for bridge in &policy.bridges {
             push(&[&"--bridge", &format!("{}={}", bridge.port, bridge.socket.display())]);
@@ -125,28 +164,63 @@ impl Bwrap {
     }
 }
 
-/// Every bind of the run besides the system directories, parents before what lies beneath them
-/// (a later mount hides what an earlier one put below it), so that the git directory inside a
-/// writable worktree stays read-only. Paths that do not exist are left out.
-fn binds(policy: &Policy) -> Vec<(PathBuf, &'static str)> {
-    let mut binds: Vec<(PathBuf, &'static str)> = Vec::new();
-    let sockets = policy.bridges.iter().filter_map(|b| b.socket.parent().map(Path::to_path_buf));
-    // (paths, flag, whether a path already visible as a system directory can be left out)
-    for (paths, flag, skip_system) in [
-        (policy.read_only.iter().cloned().chain(sockets).collect::<Vec<_>>(), "--ro-bind", true),
-        (policy.writable.clone(), "--bind", false),
-        (policy.protected.clone(), "--ro-bind", false),
-    ] {
-        for path in paths {
-            let redundant = skip_system && under_system(&path);
-            if path.exists() && !redundant && !binds.iter().any(|(p, f)| *p == path && *f == flag) {
-                binds.push((path, flag));
-            }
+/// One mount of the run besides the system directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mount {
+    ReadOnly(PathBuf),
+    Writable(PathBuf),
+    /// Emptied: a directory becomes an empty tmpfs, a file an empty file.
+    Hidden(PathBuf),
+}
+
+impl Mount {
+    fn path(&self) -> &Path {
+        match self {
+            Mount::ReadOnly(p) | Mount::Writable(p) | Mount::Hidden(p) => p,
         }
     }
-    // Stable: for one path, the order above (read-only, writable, protected) decides.
-    binds.sort_by_key(|(path, _)| path.components().count());
-    binds
+
+    fn args(&self) -> Vec<OsString> {
+        let path = self.path().as_os_str().to_owned();
+        match self {
+            Mount::ReadOnly(_) => vec!["--ro-bind".into(), path.clone(), path],
+            Mount::Writable(_) => vec!["--bind".into(), path.clone(), path],
+            Mount::Hidden(_) if self.path().is_dir() => vec!["--tmpfs".into(), path],
+            Mount::Hidden(_) => vec!["--ro-bind".into(), "/dev/null".into(), path],
+        }
+    }
+}
+
+/// Credential files a toolchain directory may hold (cargo's registry token, npm's and pip's
+/// upload credentials, netrc, git's store); emptied wherever a run sees one.
+const TOOL_CREDENTIALS: &[&str] =
+    &["credentials.toml", "credentials", ".credentials.json", ".npmrc", ".pypirc", ".netrc", ".git-credentials"];
+
+/// Every mount of the run besides the system directories, parents before what lies beneath them
+/// (a later mount hides what an earlier one put below it), so that the git directory inside a
+/// writable worktree stays read-only and a hidden path inside a visible one is emptied. Paths
+/// that do not exist are left out.
+fn binds(policy: &Policy) -> Vec<Mount> {
+    let mut mounts: Vec<Mount> = Vec::new();
+    let sockets = policy.bridges.iter().filter_map(|b| b.socket.parent().map(Path::to_path_buf));
+    let read_only: Vec<PathBuf> = policy.read_only.iter().filter(|p| !under_system(p)).cloned().chain(sockets).collect();
+    let credentials = read_only.iter().flat_map(|dir| TOOL_CREDENTIALS.iter().map(move |name| dir.join(name)));
+    let candidates = read_only.iter().cloned().map(Mount::ReadOnly)
+        .chain(policy.writable.iter().cloned().map(Mount::Writable))
+        .chain(policy.protected.iter().cloned().map(Mount::ReadOnly))
+        .chain(policy.hidden.iter().cloned().chain(credentials.collect::<Vec<_>>()).map(Mount::Hidden));
+    for mount in candidates {
+        let path = mount.path();
+        let exists = path.symlink_metadata().is_ok_and(|m| !m.is_symlink());
+        // A hidden path matters only where something visible holds it.
+        let needed = !matches!(mount, Mount::Hidden(_)) || mounts.iter().any(|m| !matches!(m, Mount::Hidden(_)) && path.starts_with(m.path()));
+        if exists && needed && !mounts.contains(&mount) {
+            mounts.push(mount);
+        }
+    }
+    // Stable: for one depth, the order above (read-only, writable, protected, hidden) decides.
+    mounts.sort_by_key(|m| m.path().components().count());
+    mounts
 }
 
 fn under_system(path: &Path) -> bool {
@@ -178,7 +252,8 @@ fn find_init() -> Option<PathBuf> {
 pub fn tool_dirs(path_var: &std::ffi::OsStr, homes: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     let mut add = |dir: PathBuf| {
-        if !under_system(&dir) && !dirs.iter().any(|d: &PathBuf| dir.starts_with(d)) {
+        let whole_home = dir == Path::new("/") || is_home(&dir, homes);
+        if !whole_home && !under_system(&dir) && !dirs.iter().any(|d: &PathBuf| dir.starts_with(d)) {
             dirs.retain(|d: &PathBuf| !d.starts_with(&dir));
             dirs.push(dir);
         }
@@ -228,6 +303,8 @@ mod tests {
             .map_err(std::io::Error::other)?;
         let dirs = tool_dirs(&path, std::slice::from_ref(&home));
         assert_eq!(dirs, [home.join(".cargo"), home.join("bin"), home.join("venv"), home.join("py/3.11")]);
+        let whole = std::env::join_paths([home.clone(), "/".into()]).map_err(std::io::Error::other)?;
+        assert!(tool_dirs(&whole, std::slice::from_ref(&home)).is_empty(), "a home or / is never a tool");
         Ok(())
     }
 
@@ -242,6 +319,7 @@ mod tests {
             protected: vec![worktree.join(".git")],
             ..Policy::default()
         };
-        assert_eq!(binds(&policy), [(worktree.clone(), "--bind"), (worktree.join(".git"), "--ro-bind")]);
+        assert_eq!(binds(&policy), [Mount::Writable(worktree.clone()), Mount::ReadOnly(worktree.join(".git"))]);
+        assert_eq!(Mount::Hidden(worktree.clone()).args(), ["--tmpfs", worktree.to_str().unwrap()]);
     }
 }

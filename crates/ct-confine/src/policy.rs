@@ -12,7 +12,7 @@ use landlock::{
 use crate::abi::{Confinement, Mode, kernel_abi};
 use crate::error::Error;
 use crate::limits::ResourceLimits;
-use crate::namespaces::Bwrap;
+use crate::namespaces::{Bwrap, Proc};
 use crate::world::readable_roots;
 
 /// The newest ABI whose rights this crate asks for (and is tested with); newer kernels enforce
@@ -150,6 +150,11 @@ impl Sandbox {
         let confinement = self.confinement();
         match (self.mode, &self.namespaces, confinement.landlock) {
             (Mode::Off, _, _) => "runs are not confined: CT_SANDBOX=off".to_owned(),
+            (_, Ok(bwrap), _) if bwrap.proc() == Proc::Service => format!(
+                "runs are confined: {confinement} (own mount, network, PID and IPC namespaces; their /proc \
+                 is the service's, read-only, because the kernel refuses a new one under Docker's masked \
+                 paths: `security_opt: systempaths=unconfined` with Compose v2 or docker run gives them their own)"
+            ),
             (_, Ok(_), _) => format!("runs are confined: {confinement} (own mount, network, PID and IPC namespaces)"),
             (_, Err(why), Some(_)) => format!(
                 "runs are confined with {confinement} only, without namespaces of their own ({why}); \

@@ -37,11 +37,17 @@ const DROPPED: &[&str] = &[
     "keep-alive",
 ];
 
+/// The only requests relayed: the Messages API and its token counter. The credential can do
+/// more (files, batches, keys); the agent has no business there.
+const RELAYED_PATHS: &[&str] = &["/v1/messages", "/v1/messages/count_tokens"];
+
 /// Where one run's requests go and what they carry.
 #[derive(Debug, Clone)]
 pub struct Target {
     endpoint: String,
     credential: Option<Credential>,
+    /// `ANTHROPIC_CUSTOM_HEADERS` (a gateway's own credentials, often): added on the way out.
+    custom_headers: Vec<(HeaderName, HeaderValue)>,
     redactor: Arc<Redactor>,
 }
 
@@ -81,8 +87,22 @@ impl Target {
                 env.insert((*name).to_owned(), PLACEHOLDER.to_owned());
             }
         }
+        let custom_headers = env
+            .remove("ANTHROPIC_CUSTOM_HEADERS")
+            .map(|text| {
+                text.lines()
+                    .filter_map(|line| line.split_once(':'))
+                    .filter_map(|(name, value)| {
+                        let mut value = HeaderValue::from_str(value.trim()).ok()?;
+                        // Debug output shows "Sensitive", never the value.
+                        value.set_sensitive(true);
+                        Some((HeaderName::from_bytes(name.trim().as_bytes()).ok()?, value))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         env.insert("ANTHROPIC_BASE_URL".to_owned(), format!("http://127.0.0.1:{INSIDE_PORT}"));
-        Target { endpoint: endpoint.trim_end_matches('/').to_owned(), credential, redactor }
+        Target { endpoint: endpoint.trim_end_matches('/').to_owned(), credential, custom_headers, redactor }
     }
 }
 
@@ -134,6 +154,15 @@ fn client() -> &'static reqwest::Client {
 
 async fn forward(State(target): State<Arc<Target>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    if parts.method != axum::http::Method::POST || !RELAYED_PATHS.contains(&parts.uri.path()) {
+        let message = format!(
+            "the model relay carries only POST {} from a sandboxed agent, not {} {}",
+            RELAYED_PATHS.join(", "),
+            parts.method,
+            parts.uri.path()
+        );
+        return error(StatusCode::FORBIDDEN, &message);
+    }
     let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
         Ok(body) => body,
         Err(err) => return error(StatusCode::PAYLOAD_TOO_LARGE, &format!("the relay takes requests up to {MAX_REQUEST_BYTES} bytes: {err}")),
@@ -154,6 +183,9 @@ async fn forward(State(target): State<Arc<Target>>, request: Request) -> Respons
             }
         }
         None => {}
+    }
+    for (name, value) in &target.custom_headers {
+        headers.insert(name.clone(), value.clone());
     }
     let sent = client().request(parts.method, &url).headers(headers).body(body).send().await;
     let upstream = match sent {
@@ -191,6 +223,7 @@ mod tests {
             ("ANTHROPIC_API_KEY".to_owned(), "sk-ant-real".to_owned()),
             ("ANTHROPIC_BASE_URL".to_owned(), "https://models.example/".to_owned()),
             ("PATH".to_owned(), "/usr/bin".to_owned()),
+            ("ANTHROPIC_CUSTOM_HEADERS".to_owned(), "X-Gateway-Key: gw-secret\nX-Team: a".to_owned()),
         ]);
         let target = Target::seal(&mut env, Arc::new(Redactor::from_env([])));
         assert_eq!(env["ANTHROPIC_API_KEY"], PLACEHOLDER);
@@ -199,5 +232,8 @@ mod tests {
         assert_eq!(target.endpoint, "https://models.example");
         assert!(matches!(target.credential, Some(Credential::ApiKey(_))));
         assert!(!format!("{target:?}").contains("sk-ant-real"));
+        assert!(!env.contains_key("ANTHROPIC_CUSTOM_HEADERS"), "a gateway's headers stay with the relay");
+        assert_eq!(target.custom_headers.len(), 2);
+        assert!(!format!("{target:?}").contains("gw-secret"));
     }
 }

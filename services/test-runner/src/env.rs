@@ -69,7 +69,13 @@ pub(crate) fn test_env(vars: impl IntoIterator<Item = (String, String)>, home: &
         };
         if dir.exists() || all.contains_key(*name) {
             env.insert((*name).to_owned(), dir.display().to_string());
-            tool_dirs.push(dir);
+            if *name == "PYTHONUSERBASE" {
+                // `~/.local` holds far more than Python (other tools' state, a stack's token):
+                // only what `pip install --user` puts there.
+                tool_dirs.extend([dir.join("lib"), dir.join("bin")]);
+            } else {
+                tool_dirs.push(dir);
+            }
         }
     }
     env.insert("HOME".to_owned(), home.display().to_string());

@@ -144,9 +144,9 @@ impl Tests {
         } else {
             None
         };
-        let egress = self.egress(run_dir.path(), &mut env)?;
+        let egress = self.egress(&mut env)?;
         let mut policy = self.policy(&dir, run_dir.path(), &env, cache);
-        if let Some(egress) = &egress {
+        if let Some((egress, _)) = &egress {
             policy.bridges.push(Bridge { port: PROXY_PORT, socket: egress.socket().to_path_buf() });
         }
         let confinement = self.config.sandbox.confinement();
@@ -178,7 +178,7 @@ impl Tests {
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         let mut response = report::response(framework, outcome, timeout_ms);
         response.confinement = confinement.to_string();
-        let refused: Vec<String> = egress.iter().flat_map(Egress::refused).map(|r| format!("{}:{}", r.host, r.port)).collect();
+        let refused: Vec<String> = egress.iter().flat_map(|(e, _)| e.refused()).map(|r| format!("{}:{}", r.host, r.port)).collect();
         if !refused.is_empty() {
             tracing::warn!(?refused, "the sandbox refused the tests' connections");
             response.output_tail.push_str(&format!(
@@ -207,12 +207,13 @@ impl Tests {
 
     /// The egress proxy of a run in namespaces when the operator allows hosts, with the run's
     /// proxy variables pointed at it; its socket lives in a directory no test can write.
-    fn egress(&self, run_dir: &Path, env: &mut env::TestEnv) -> Result<Option<Egress>, Error> {
+    fn egress(&self, env: &mut env::TestEnv) -> Result<Option<(Egress, tempfile::TempDir)>, Error> {
         if !self.config.sandbox.has_namespaces() || self.config.allow_hosts.is_empty() {
             return Ok(None);
         }
-        let socket = run_dir.with_extension("egress.sock");
-        let egress = Egress::start(socket, self.config.allow_hosts.clone()).map_err(Error::TempDir)?;
+        // A directory of its own: the run sees the socket's directory, read-only.
+        let dir = tempfile::Builder::new().prefix("outlets-").tempdir_in(&self.config.state_dir).map_err(Error::TempDir)?;
+        let egress = Egress::start(dir.path().join("egress.sock"), self.config.allow_hosts.clone()).map_err(Error::TempDir)?;
         let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
         for name in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
             env.vars.insert(name.to_owned(), proxy.clone());
@@ -220,7 +221,7 @@ impl Tests {
         for name in ["NO_PROXY", "no_proxy"] {
             env.vars.insert(name.to_owned(), "127.0.0.1,localhost".to_owned());
         }
-        Ok(Some(egress))
+        Ok(Some((egress, dir)))
     }
 
     /// The project's own writable cache (package downloads, build caches) under the state
