@@ -213,12 +213,7 @@ impl Settings {
                 max_concurrent: number(key::EXECUTOR_MAX_CONCURRENT) as usize,
                 max_timeout_secs: cap(key::EXECUTOR_MAX_TIMEOUT_SECS),
                 max_turns: cap(key::EXECUTOR_MAX_TURNS).map(|n| n as u32),
-                allowed_models: get(key::EXECUTOR_ALLOWED_MODELS)
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|m| !m.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                allowed_models: comma_list(get(key::EXECUTOR_ALLOWED_MODELS)),
                 shutdown_grace_secs: number(key::EXECUTOR_SHUTDOWN_GRACE_SECS),
                 price_table: Some(PathBuf::from(get(key::EXECUTOR_PRICE_TABLE))).filter(|p| !p.as_os_str().is_empty()),
             },
@@ -231,12 +226,7 @@ impl Settings {
                 mode: text(key::SANDBOX_MODE),
                 network_model_only: get(key::SANDBOX_NETWORK) == "model",
                 writable: path_list(get(key::SANDBOX_WRITABLE)),
-                allow_hosts: get(key::SANDBOX_ALLOW_HOSTS)
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|h| !h.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                allow_hosts: comma_list(get(key::SANDBOX_ALLOW_HOSTS)),
                 max_cpu_secs: cap(key::SANDBOX_MAX_CPU_SECS),
                 max_file_bytes: cap(key::SANDBOX_MAX_FILE_MB).map(|mb| mb.saturating_mul(1 << 20)),
                 max_open_files: cap(key::SANDBOX_MAX_OPEN_FILES),
@@ -248,4 +238,9 @@ impl Settings {
 
 fn path_list(value: &str) -> Vec<PathBuf> {
     std::env::split_paths(value).filter(|dir| !dir.as_os_str().is_empty()).collect()
+}
+
+/// The non-empty items of a comma-separated setting, trimmed.
+fn comma_list(value: &str) -> Vec<String> {
+    value.split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_owned).collect()
 }

@@ -109,25 +109,56 @@ pub struct Refusal {
     pub port: u16,
 }
 
+/// A Unix socket a service serves for one run, and the task serving it: both end when dropped.
+#[derive(Debug)]
+pub struct ServedSocket {
+    socket: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServedSocket {
+    /// Binds `socket` (in a directory no run can write) and serves it with `serve`.
+    pub fn bind<F, Fut>(socket: PathBuf, serve: F) -> std::io::Result<ServedSocket>
+    where
+        F: FnOnce(UnixListener) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = UnixListener::bind(&socket)?;
+        Ok(ServedSocket { socket, task: tokio::spawn(serve(listener)) })
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+}
+
+impl Drop for ServedSocket {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
 /// One run's proxy; stops when dropped.
 #[derive(Debug)]
 pub struct Egress {
-    socket: PathBuf,
+    served: ServedSocket,
     refused: Arc<Mutex<Vec<Refusal>>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl Egress {
     /// Listens on `socket` (a path no run can write) until dropped.
     pub fn start(socket: PathBuf, allow: Arc<AllowList>) -> std::io::Result<Egress> {
-        let listener = UnixListener::bind(&socket)?;
         let refused = Arc::new(Mutex::new(Vec::new()));
-        let task = tokio::spawn(serve(listener, allow, refused.clone()));
-        Ok(Egress { socket, refused, task })
+        let served = ServedSocket::bind(socket, {
+            let refused = refused.clone();
+            move |listener| serve(listener, allow, refused)
+        })?;
+        Ok(Egress { served, refused })
     }
 
     pub fn socket(&self) -> &Path {
-        &self.socket
+        self.served.socket()
     }
 
     /// What the run was refused so far, each (host, port) once.
@@ -136,48 +167,20 @@ impl Egress {
     }
 }
 
-impl Drop for Egress {
-    fn drop(&mut self) {
-        self.task.abort();
-        let _ = std::fs::remove_file(&self.socket);
-    }
-}
-
 /// A fixed way out: every connection to its socket is carried to one `host:port` the service
 /// chose (the trace collector the agent exports to). Stops when dropped.
-#[derive(Debug)]
-pub struct Forward {
-    socket: PathBuf,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Forward {
-    pub fn start(socket: PathBuf, target: String) -> std::io::Result<Forward> {
-        let listener = UnixListener::bind(&socket)?;
-        let task = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let connect = TcpStream::connect(target.as_str());
-                    if let Ok(Ok(mut outbound)) = tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        });
-        Ok(Forward { socket, task })
-    }
-
-    pub fn socket(&self) -> &Path {
-        &self.socket
-    }
-}
-
-impl Drop for Forward {
-    fn drop(&mut self) {
-        self.task.abort();
-        let _ = std::fs::remove_file(&self.socket);
-    }
+pub fn forward(socket: PathBuf, target: String) -> std::io::Result<ServedSocket> {
+    ServedSocket::bind(socket, |listener| async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let connect = TcpStream::connect(target.as_str());
+                if let Ok(Ok(mut outbound)) = tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    })
 }
 
 async fn serve(listener: UnixListener, allow: Arc<AllowList>, refused: Arc<Mutex<Vec<Refusal>>>) {

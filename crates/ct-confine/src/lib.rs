@@ -41,7 +41,7 @@ pub const NETWORK_ENV: &[&str] = &[
 pub use error::Error;
 pub use limits::ResourceLimits;
 pub use gitdirs::git_dirs;
-pub use egress::{AllowList, Egress, Forward, Refusal};
+pub use egress::{AllowList, Egress, Refusal, ServedSocket, forward};
 pub use namespaces::{INIT_PROGRAM, tool_dirs};
 pub use policy::{Bridge, Policy, Prepared, Sandbox};
 pub use service::{default_state_dir, make_private_dir, protect_service};

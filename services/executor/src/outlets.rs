@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use ct_confine::{AllowList, Bridge, Egress, Forward, Redactor};
+use ct_confine::{AllowList, Bridge, Egress, Redactor, ServedSocket};
 use ct_proto::executor::RefusedAccess;
 
 use crate::network::url_port;
@@ -24,7 +24,7 @@ const PROXY_VARS: &[&str] = &["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_
 pub(crate) struct Outlets {
     relay: Relay,
     egress: Option<Egress>,
-    collector: Option<Forward>,
+    collector: Option<ServedSocket>,
     // Dropped last: the sockets live in it.
     _dir: tempfile::TempDir,
 }
@@ -59,7 +59,7 @@ impl Outlets {
         let collector = match env.get("OTEL_EXPORTER_OTLP_ENDPOINT").and_then(|url| host_port(url)) {
             Some(target) => {
                 env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), format!("http://127.0.0.1:{COLLECTOR_PORT}"));
-                Some(Forward::start(dir.path().join("collector.sock"), target)?)
+                Some(ct_confine::forward(dir.path().join("collector.sock"), target)?)
             }
             None => None,
         };

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ct_confine::Redactor;
+use ct_confine::{Redactor, ServedSocket};
 
 /// The loopback port inside a run's network namespace where the relay answers.
 pub(crate) const INSIDE_PORT: u16 = 3129;
@@ -109,31 +109,22 @@ impl Target {
 /// One run's relay; stops when dropped.
 #[derive(Debug)]
 pub struct Relay {
-    socket: PathBuf,
-    task: tokio::task::JoinHandle<()>,
+    served: ServedSocket,
 }
 
 impl Relay {
     pub fn start(socket: PathBuf, target: Target) -> std::io::Result<Relay> {
-        let listener = tokio::net::UnixListener::bind(&socket)?;
         let app = axum::Router::new().fallback(forward).with_state(Arc::new(target));
-        let task = tokio::spawn(async move {
+        let served = ServedSocket::bind(socket, |listener| async move {
             if let Err(err) = axum::serve(listener, app).await {
                 tracing::warn!(%err, "the model relay stopped");
             }
-        });
-        Ok(Relay { socket, task })
+        })?;
+        Ok(Relay { served })
     }
 
     pub fn socket(&self) -> &Path {
-        &self.socket
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.task.abort();
-        let _ = std::fs::remove_file(&self.socket);
+        self.served.socket()
     }
 }
 

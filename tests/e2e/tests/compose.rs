@@ -252,6 +252,12 @@ fn the_compose_stack_runs_workflows_over_scaled_executors_and_survives_losing_on
         assert!(Instant::now() < deadline, "the fleet never listed every replica: {fleet:#}");
         std::thread::sleep(Duration::from_millis(500));
     }
+    // Every replica confines its runs in namespaces with Landlock (CT_SANDBOX=required).
+    let fleet = stack.cli_json(&["fleet", "--json"]);
+    for member in fleet["queues"].as_array().unwrap().iter().flat_map(|q| q["members"].as_array().unwrap()) {
+        let confinement = member["confinement"].as_str().unwrap_or_default();
+        assert!(confinement.starts_with("bwrap+landlock-v"), "{member:#}");
+    }
     // Inside the network (where a host cannot reach the replicas, as on Docker Desktop), the
     // CLI in an executor container sees the same fleet with the token it was given.
     let inside = run(stack.compose(&["exec", "-T", "executor", "claude-temporal", "fleet", "--json"]), "fleet in a container");
