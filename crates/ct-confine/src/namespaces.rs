@@ -31,9 +31,11 @@ pub(crate) enum Proc {
 }
 
 impl Proc {
+    /// Its mount, and with its own `/proc`, no user namespaces inside the run (bubblewrap sets
+    /// that through the run's `/proc/sys`, which the service's read-only one cannot give).
     fn args(self) -> &'static [&'static str] {
         match self {
-            Proc::Own => &["--proc", "/proc"],
+            Proc::Own => &["--disable-userns", "--proc", "/proc"],
             Proc::Service => &["--ro-bind", "/proc", "/proc"],
         }
     }
@@ -69,7 +71,7 @@ const UNSHARE: &[&str] = &[
 
 /// The program bubblewrap starts inside; looked for as `CT_SANDBOX_INIT`, beside the running
 /// binary (and one directory up, where test binaries live), in `CT_BIN_DIR` and on `PATH`.
-pub const INIT_PROGRAM: &str = "ct-sandbox";
+const INIT_PROGRAM: &str = "ct-sandbox";
 
 impl Bwrap {
     /// Finds bubblewrap and the init program and starts one empty sandbox with the same

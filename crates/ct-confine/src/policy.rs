@@ -152,8 +152,9 @@ impl Sandbox {
             (Mode::Off, _, _) => "runs are not confined: CT_SANDBOX=off".to_owned(),
             (_, Ok(bwrap), _) if bwrap.proc() == Proc::Service => format!(
                 "runs are confined: {confinement} (own mount, network, PID and IPC namespaces; their /proc \
-                 is the service's, read-only, because the kernel refuses a new one under Docker's masked \
-                 paths: `security_opt: systempaths=unconfined` with Compose v2 or docker run gives them their own)"
+                 is the service's, read-only, and they may make user namespaces of their own, because the \
+                 kernel refuses a new /proc under Docker's masked paths: `security_opt: systempaths=unconfined` \
+                 with Compose v2 or docker run gives them their own)"
             ),
             (_, Ok(_), _) => format!("runs are confined: {confinement} (own mount, network, PID and IPC namespaces)"),
             (_, Err(why), Some(_)) => format!(

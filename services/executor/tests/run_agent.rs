@@ -863,3 +863,46 @@ async fn a_repository_s_claude_settings_cannot_move_the_agent_to_another_endpoin
     assert!(stolen.is_err(), "the repository's settings sent the agent elsewhere");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_agent_reaches_allowed_hosts_through_the_egress_proxy_and_refusals_are_reported() -> Result<()> {
+    if !namespaces() {
+        return Ok(());
+    }
+    let allowed = TcpListener::bind("127.0.0.1:0").await?;
+    let allowed_port = allowed.local_addr()?.port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = allowed.accept().await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut request = [0u8; 1024];
+            let _ = conn.read(&mut request).await;
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\nConnection: close\r\n\r\nallowed-and-seen").await;
+        }
+    });
+    let refused_port = TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
+    // curl tunnels through $HTTPS_PROXY with CONNECT (--proxytunnel), as https clients do.
+    let command = format!(
+        "curl -s --max-time 5 --proxytunnel -x \"$HTTPS_PROXY\" http://127.0.0.1:{allowed_port}/; echo; \
+         curl -s --max-time 5 --proxytunnel -x \"$HTTPS_PROXY\" http://127.0.0.1:{refused_port}/ || echo REFUSED-BY-PROXY"
+    );
+    let scenario = serde_json::json!({"scripts": [{"name": "egress", "turns": [
+        {"text": "Fetching.", "tool_uses": [{"name": "Bash", "input": {"description": "fetch", "command": command}}]},
+        {"text": "Done."}
+    ]}]});
+    let model = ScriptedModel::start(Scenario::from_json(&scenario.to_string())?).await?;
+    let executor = Executor::start(&model, |config| {
+        // An address, listed as such: names that resolve to this machine stay refused.
+        config.allow_hosts = std::sync::Arc::new(ct_confine::AllowList::parse(&[format!("127.0.0.1:{allowed_port}")]).unwrap());
+    })
+    .await?;
+    let project = project()?;
+
+    let (_, result) = finish(executor.run(request(project.path(), "egress")).await?).await?;
+
+    assert!(result.success, "{result:?}");
+    let seen = &model.requests().last().context("the model was asked twice")?.last_user_text;
+    assert!(seen.contains("allowed-and-seen") && seen.contains("REFUSED-BY-PROXY"), "{seen}");
+    let network: Vec<(&str, &str)> = result.refused.iter().map(|r| (r.tool.as_str(), r.target.as_str())).collect();
+    assert_eq!(network, [("network", format!("127.0.0.1:{refused_port}").as_str())]);
+    Ok(())
+}
