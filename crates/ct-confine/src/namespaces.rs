@@ -61,10 +61,9 @@ const UNSHARE: &[&str] = &[
     "--unshare-uts",
     "--unshare-cgroup-try",
     "--die-with-parent",
-    // No capabilities, even where the service runs as root, and no user namespaces inside.
+    // No capabilities, even where the service runs as root.
     "--cap-drop",
     "ALL",
-    "--disable-userns",
     "--hostname",
     "sandbox",
 ];
@@ -87,9 +86,9 @@ impl Bwrap {
         let mut bwrap = Bwrap { program, init, proc: Proc::Own };
         if let Err(own) = bwrap.probe() {
             bwrap.proc = Proc::Service;
-            if bwrap.probe().is_err() {
+            if let Err(service) = bwrap.probe() {
                 return Err(format!(
-                    "{} cannot create namespaces here ({own}): allow unprivileged user namespaces \
+                    "{} cannot create namespaces here ({own}; with the service's /proc: {service}): allow unprivileged user namespaces \
                      (sysctl kernel.unprivileged_userns_clone=1, kernel.apparmor_restrict_unprivileged_userns=0); \
                      in a container, run it with deploy/seccomp-sandbox.json (security_opt)",
                     bwrap.program.display(),
