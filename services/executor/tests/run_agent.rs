@@ -880,10 +880,11 @@ async fn an_agent_reaches_allowed_hosts_through_the_egress_proxy_and_refusals_ar
         }
     });
     let refused_port = TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
-    // curl tunnels through $HTTPS_PROXY with CONNECT (--proxytunnel), as https clients do.
+    // curl tunnels through $HTTPS_PROXY with CONNECT (--proxytunnel), as https clients do; the
+    // run's NO_PROXY names 127.0.0.1 (for the relay), which --noproxy sets aside here.
     let command = format!(
-        "curl -s --max-time 5 --proxytunnel -x \"$HTTPS_PROXY\" http://127.0.0.1:{allowed_port}/; echo; \
-         curl -s --max-time 5 --proxytunnel -x \"$HTTPS_PROXY\" http://127.0.0.1:{refused_port}/ || echo REFUSED-BY-PROXY"
+        "curl -s --max-time 5 --noproxy '' --proxytunnel -x \"$HTTPS_PROXY\" http://127.0.0.1:{allowed_port}/; echo; \
+         curl -s --max-time 5 --noproxy '' --proxytunnel -x \"$HTTPS_PROXY\" http://127.0.0.1:{refused_port}/ || echo REFUSED-BY-PROXY"
     );
     let scenario = serde_json::json!({"scripts": [{"name": "egress", "turns": [
         {"text": "Fetching.", "tool_uses": [{"name": "Bash", "input": {"description": "fetch", "command": command}}]},
@@ -900,7 +901,8 @@ async fn an_agent_reaches_allowed_hosts_through_the_egress_proxy_and_refusals_ar
     let (_, result) = finish(executor.run(request(project.path(), "egress")).await?).await?;
 
     assert!(result.success, "{result:?}");
-    let seen = &model.requests().last().context("the model was asked twice")?.last_user_text;
+    let requests = model.requests();
+    let seen = &requests.last().context("the model was asked twice")?.last_user_text;
     assert!(seen.contains("allowed-and-seen") && seen.contains("REFUSED-BY-PROXY"), "{seen}");
     let network: Vec<(&str, &str)> = result.refused.iter().map(|r| (r.tool.as_str(), r.target.as_str())).collect();
     assert_eq!(network, [("network", format!("127.0.0.1:{refused_port}").as_str())]);
