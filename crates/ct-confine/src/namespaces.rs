@@ -204,7 +204,10 @@ const TOOL_CREDENTIALS: &[&str] =
 fn binds(policy: &Policy) -> Vec<Mount> {
     let mut mounts: Vec<Mount> = Vec::new();
     let sockets = policy.bridges.iter().filter_map(|b| b.socket.parent().map(Path::to_path_buf));
-    let read_only: Vec<PathBuf> = policy.read_only.iter().filter(|p| !under_system(p)).cloned().chain(sockets).collect();
+    // A tool inside the worktree (a project's `.venv`) stays as writable as the worktree.
+    let in_writable = |p: &PathBuf| policy.writable.iter().any(|w| p.starts_with(w));
+    let read_only: Vec<PathBuf> =
+        policy.read_only.iter().filter(|p| !under_system(p) && !in_writable(p)).cloned().chain(sockets).collect();
     let credentials = read_only.iter().flat_map(|dir| TOOL_CREDENTIALS.iter().map(move |name| dir.join(name)));
     let candidates = read_only.iter().cloned().map(Mount::ReadOnly)
         .chain(policy.writable.iter().cloned().map(Mount::Writable))

@@ -1,6 +1,6 @@
 //! Running a test command confined, in its own process group, with a deadline.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,13 +65,21 @@ struct Captured {
 /// activity was cancelled), so no test process outlives it.
 pub(crate) async fn run(invocation: &Invocation, ctx: &RunContext<'_>) -> Result<Finished, Error> {
     // Inside namespaces a missing program would only be the init's exit status: look first.
-    if locate(&invocation.program, ctx.env.get("PATH")).is_none() {
-        return Err(missing_tool(invocation));
+    let program = locate(&invocation.program, ctx.env.get("PATH")).ok_or_else(|| missing_tool(invocation))?;
+    // Inside namespaces only real paths are mounted: its directory's real path, its own name
+    // kept (a venv's `python` must stay the venv's symlink), and that directory visible.
+    let program = match (program.parent().and_then(|dir| dir.canonicalize().ok()), program.file_name()) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => program,
+    };
+    let mut policy = ct_confine::Policy { workdir: invocation.dir.clone(), ..ctx.policy.clone() };
+    if let Some(dir) = program.parent() {
+        let homes: Vec<PathBuf> = std::env::var_os("HOME").map(PathBuf::from).into_iter().collect();
+        policy.read_only.extend(ct_confine::tool_dirs(dir.as_os_str(), &homes));
     }
-    let policy = ct_confine::Policy { workdir: invocation.dir.clone(), ..ctx.policy.clone() };
     let confinement = ctx.sandbox.prepare(&policy).map_err(Error::Confine)?;
     let started = Instant::now();
-    let mut child = command(invocation, ctx, confinement).spawn().map_err(|source| {
+    let mut child = command(&program, invocation, ctx, confinement).spawn().map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             missing_tool(invocation)
         } else {
@@ -159,8 +167,8 @@ fn locate(program: &std::path::Path, path: Option<&String>) -> Option<PathBuf> {
     std::env::split_paths(path?).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
 }
 
-fn command(invocation: &Invocation, ctx: &RunContext<'_>, confinement: Prepared) -> tokio::process::Command {
-    let mut command = confinement.command(&invocation.program);
+fn command(program: &Path, invocation: &Invocation, ctx: &RunContext<'_>, confinement: Prepared) -> tokio::process::Command {
+    let mut command = confinement.command(program);
     command
         .args(&invocation.args)
         .current_dir(&invocation.dir)
