@@ -227,9 +227,15 @@ impl Stack {
             let log = self.dir.path().join(format!("temporal-{}.log", self.temporal_starts));
             let died = self.temporal.as_mut().is_some_and(Service::has_exited);
             // Its panic's stack trace fills the tail; the reason is above it.
-            let port_taken = std::fs::read_to_string(&log).is_ok_and(|text| text.contains("address already in use"));
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let port_taken = text.contains("address already in use");
             if died && restarts < 3 && port_taken {
                 restarts += 1;
+                // Our own gRPC port taken (between `free_port` and the bind) at the first start,
+                // when nothing uses the address yet: another port does as well.
+                if text.contains("can't set frontend port") && self.temporal_starts == restarts {
+                    self.temporal_port = free_port();
+                }
                 self.start_temporal();
                 continue;
             }
