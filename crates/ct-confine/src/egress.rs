@@ -139,6 +139,9 @@ impl Drop for ServedSocket {
     }
 }
 
+/// The loopback port inside a run where its egress proxy answers.
+const PROXY_PORT: u16 = 3128;
+
 /// One run's proxy; stops when dropped.
 #[derive(Debug)]
 pub struct Egress {
@@ -159,6 +162,23 @@ impl Egress {
 
     pub fn socket(&self) -> &Path {
         self.served.socket()
+    }
+
+    /// The bridge that leads the run to this proxy.
+    pub fn bridge(&self) -> crate::Bridge {
+        crate::Bridge { port: PROXY_PORT, socket: self.socket().to_path_buf() }
+    }
+
+    /// Points the run's proxy variables (`env`) at the bridge; the loopback stays direct (the
+    /// model relay listens there).
+    pub fn point_env(env: &mut std::collections::BTreeMap<String, String>) {
+        let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
+        for name in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
+            env.insert(name.to_owned(), proxy.clone());
+        }
+        for name in ["NO_PROXY", "no_proxy"] {
+            env.insert(name.to_owned(), "127.0.0.1,localhost".to_owned());
+        }
     }
 
     /// What the run was refused so far, each (host, port) once.

@@ -42,7 +42,7 @@ pub use error::Error;
 pub use limits::ResourceLimits;
 pub use gitdirs::git_dirs;
 pub use egress::{AllowList, Egress, Refusal, ServedSocket, forward};
-pub use namespaces::tool_dirs;
+pub use namespaces::{service_homes, service_tool_dirs, tool_dirs};
 pub use policy::{Bridge, Policy, Prepared, Sandbox};
 pub use service::{default_state_dir, make_private_dir, protect_service};
 pub use tree::{RUN_MARKER_VAR, RunGuard};

@@ -249,6 +249,18 @@ fn find_init() -> Option<PathBuf> {
     candidates.map(|dir| dir.join(INIT_PROGRAM)).find(|p| p.is_file()).or_else(|| on_path(INIT_PROGRAM))
 }
 
+/// [`tool_dirs`] of the service's own `PATH` (under its HOME), worked out once: it reads every
+/// `PATH` directory (thousands of entries in `/usr/bin`), the same for every run of the service.
+pub fn service_tool_dirs() -> &'static [PathBuf] {
+    static DIRS: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    DIRS.get_or_init(|| std::env::var_os("PATH").map(|path| tool_dirs(&path, &service_homes())).unwrap_or_default())
+}
+
+/// The service's HOME, the one home directory a tool directory must never be widened to.
+pub fn service_homes() -> Vec<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from).into_iter().collect()
+}
+
 /// The directories a run needs to see, read-only, to find the programs on `path_var`: each
 /// entry, or the tool's whole directory when the entry is its `bin` (`~/.cargo/bin` gives
 /// `~/.cargo`, `.venv/bin` the venv), and the install a program there links to (a venv's

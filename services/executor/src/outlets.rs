@@ -14,10 +14,7 @@ use crate::network::url_port;
 use crate::relay::{self, Relay, Target};
 
 /// Loopback ports inside the run.
-const PROXY_PORT: u16 = 3128;
 const COLLECTOR_PORT: u16 = 4317;
-/// The proxy variables, in both spellings tools read.
-const PROXY_VARS: &[&str] = &["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"];
 
 /// One run's outlets; they close when dropped.
 #[derive(Debug)]
@@ -47,13 +44,7 @@ impl Outlets {
         let egress = if allow.is_empty() {
             None
         } else {
-            let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
-            for name in PROXY_VARS {
-                env.insert((*name).to_owned(), proxy.clone());
-            }
-            for name in ["NO_PROXY", "no_proxy"] {
-                env.insert(name.to_owned(), "127.0.0.1,localhost".to_owned());
-            }
+            Egress::point_env(env);
             Some(Egress::start(dir.path().join("egress.sock"), allow.clone())?)
         };
         let collector = match env.get("OTEL_EXPORTER_OTLP_ENDPOINT").and_then(|url| host_port(url)) {
@@ -69,7 +60,7 @@ impl Outlets {
     pub(crate) fn bridges(&self) -> Vec<Bridge> {
         let mut bridges = vec![Bridge { port: relay::INSIDE_PORT, socket: self.relay.socket().to_path_buf() }];
         if let Some(egress) = &self.egress {
-            bridges.push(Bridge { port: PROXY_PORT, socket: egress.socket().to_path_buf() });
+            bridges.push(egress.bridge());
         }
         if let Some(collector) = &self.collector {
             bridges.push(Bridge { port: COLLECTOR_PORT, socket: collector.socket().to_path_buf() });

@@ -249,11 +249,9 @@ impl Runner {
         let mut writable = vec![project.to_path_buf(), run_dir.to_path_buf()];
         writable.extend(self.config.writable.iter().cloned());
         let protected = ct_confine::git_dirs(project);
-        let homes: Vec<PathBuf> = std::env::var_os("HOME").map(PathBuf::from).into_iter().collect();
-        let mut read_only = std::env::var_os("PATH").map(|path| ct_confine::tool_dirs(&path, &homes)).unwrap_or_default();
+        let mut read_only = ct_confine::service_tool_dirs().to_vec();
         if let Some(cli_dir) = cli.canonicalize().ok().and_then(|c| c.parent().map(Path::to_path_buf)) {
-            let dirs = ct_confine::tool_dirs(cli_dir.as_os_str(), &homes);
-            read_only.extend(dirs);
+            read_only.extend(ct_confine::tool_dirs(cli_dir.as_os_str(), &ct_confine::service_homes()));
         }
         // The prompt-submit hook the run's settings name, by its path on this machine.
         read_only.extend(self.config.hook_bin.iter().filter_map(|hook| hook.canonicalize().ok()));
@@ -277,14 +275,12 @@ impl Runner {
     }
 }
 
-/// Names of the variables through which the CLI authenticates.
-const AUTH_VARS: &[&str] = &["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"];
 
 /// Gives the agent the executor user's Claude login, when no key or token is configured: only
 /// its access token, as `CLAUDE_CODE_OAUTH_TOKEN`; the login file (with its refresh token)
 /// stays where it is, out of the run's reach.
 fn add_login(env: &mut BTreeMap<String, String>, credentials: Option<&Path>) {
-    if AUTH_VARS.iter().any(|name| env.contains_key(*name)) {
+    if crate::relay::CREDENTIAL_VARS.iter().any(|name| env.contains_key(*name)) {
         return;
     }
     let Some(file) = credentials.filter(|c| c.is_file()) else { return };

@@ -26,15 +26,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ct_confine::{AllowList, Bridge, Egress, Policy, Redactor, ResourceLimits, Sandbox};
+use ct_confine::{AllowList, Egress, Policy, Redactor, ResourceLimits, Sandbox};
 use ct_fleet::WorkspaceRoots;
 use ct_proto::test_runner::{Framework, RunTestsRequest, RunTestsResponse};
 use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
 
-/// The loopback port inside a run where its egress proxy answers.
-const PROXY_PORT: u16 = 3128;
 pub use serve::{Fleet, run};
 
 /// Settings of the test-runner process.
@@ -147,7 +145,7 @@ impl Tests {
         let egress = self.egress(&mut env)?;
         let mut policy = self.policy(&dir, run_dir.path(), &env, cache);
         if let Some((egress, _)) = &egress {
-            policy.bridges.push(Bridge { port: PROXY_PORT, socket: egress.socket().to_path_buf() });
+            policy.bridges.push(egress.bridge());
         }
         let confinement = self.config.sandbox.confinement();
         tracing::info!(
@@ -214,13 +212,7 @@ impl Tests {
         // A directory of its own: the run sees the socket's directory, read-only.
         let dir = tempfile::Builder::new().prefix("outlets-").tempdir_in(&self.config.state_dir).map_err(Error::TempDir)?;
         let egress = Egress::start(dir.path().join("egress.sock"), self.config.allow_hosts.clone()).map_err(Error::TempDir)?;
-        let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
-        for name in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
-            env.vars.insert(name.to_owned(), proxy.clone());
-        }
-        for name in ["NO_PROXY", "no_proxy"] {
-            env.vars.insert(name.to_owned(), "127.0.0.1,localhost".to_owned());
-        }
+        Egress::point_env(&mut env.vars);
         Ok(Some((egress, dir)))
     }
 
@@ -245,9 +237,8 @@ impl Tests {
             .chain(env.tool_dirs.iter().filter(|_| !namespaces).cloned())
             .chain(self.config.writable.iter().cloned())
             .collect();
-        let homes: Vec<PathBuf> = std::env::var_os("HOME").map(PathBuf::from).into_iter().collect();
-        let path = env.vars.get("PATH").map(std::ffi::OsString::from).unwrap_or_default();
-        let read_only = ct_confine::tool_dirs(&path, &homes).into_iter().chain(env.tool_dirs.iter().cloned()).collect();
+        // The tests' PATH is the test-runner's own (env.rs passes it through).
+        let read_only = ct_confine::service_tool_dirs().iter().chain(&env.tool_dirs).cloned().collect();
         let hidden = std::iter::once(self.config.state_dir.clone()).chain(self.config.hidden.iter().cloned()).collect();
         Policy {
             workdir: project.to_path_buf(),

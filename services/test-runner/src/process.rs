@@ -74,8 +74,7 @@ pub(crate) async fn run(invocation: &Invocation, ctx: &RunContext<'_>) -> Result
     };
     let mut policy = ct_confine::Policy { workdir: invocation.dir.clone(), ..ctx.policy.clone() };
     if let Some(dir) = program.parent() {
-        let homes: Vec<PathBuf> = std::env::var_os("HOME").map(PathBuf::from).into_iter().collect();
-        policy.read_only.extend(ct_confine::tool_dirs(dir.as_os_str(), &homes));
+        policy.read_only.extend(ct_confine::tool_dirs(dir.as_os_str(), &ct_confine::service_homes()));
     }
     let confinement = ctx.sandbox.prepare(&policy).map_err(Error::Confine)?;
     let started = Instant::now();
