@@ -37,6 +37,23 @@ pub enum WorkspaceError {
          (`git branch -D {branch}`) or rename the feature"
     )]
     BranchExists { branch: String, path: PathBuf },
+    #[error(
+        "the repository of {path} says its work tree is {workdir} (`core.worktree`): the services \
+         refuse a work tree that is elsewhere; remove the setting (`git config --unset core.worktree`)"
+    )]
+    WorkTreeElsewhere { path: PathBuf, workdir: PathBuf },
+    #[error(
+        "{dot_git} {problem}: the services refuse a git directory redirected elsewhere; restore \
+         the `.git` that `git init`, `git clone` or `git worktree add` made"
+    )]
+    Redirected { dot_git: PathBuf, problem: String },
+    #[error("{path} {problem}: git itself never leaves it so; remove it (`git reset` rebuilds the index)")]
+    UnsafeIndex { path: PathBuf, problem: String },
+    #[error(
+        "{path} is not a feature worktree of this repository (they live below {root}): \
+         nothing was removed"
+    )]
+    NotAFeatureWorktree { path: PathBuf, root: PathBuf },
     #[error("cannot {action} in {path}: {source}")]
     Git {
         action: String,
@@ -49,6 +66,14 @@ pub enum WorkspaceError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl WorkspaceError {
+    /// Whether trying again may succeed: libgit2 and file system errors may be passing (a lock
+    /// held by a concurrent git command); anything about the project itself stays as it is.
+    pub fn may_pass(&self) -> bool {
+        matches!(self, WorkspaceError::Git { .. } | WorkspaceError::Io { .. })
+    }
 }
 
 pub(crate) trait GitContext<T> {

@@ -2,11 +2,14 @@
 //! whole work tree that never move HEAD, a branch or the index; exact restores; and
 //! feature branches checked out in worktrees of their own.
 
+mod changes;
 mod error;
+mod nofollow;
 mod repo;
 mod snapshot;
 mod worktree;
 
+pub use changes::{TreeChanges, changes, work_tree_id, work_tree_root};
 pub use error::WorkspaceError;
 pub use snapshot::{RestoreReport, Snapshot, list, restore, snapshot, snapshot_ref};
 pub use worktree::{

@@ -15,7 +15,8 @@ pub(crate) struct Project {
     pub(crate) prefix: PathBuf,
 }
 
-/// Opens the repository whose work tree holds `path`.
+/// Opens the repository whose work tree holds `path`, refusing one whose work tree or git
+/// directory was redirected (see [`check_layout`]).
 pub(crate) fn open(path: &Path) -> Result<Project, WorkspaceError> {
     if !path.exists() {
         return Err(WorkspaceError::MissingPath {
@@ -36,6 +37,7 @@ pub(crate) fn open(path: &Path) -> Result<Project, WorkspaceError> {
         .ok_or_else(|| WorkspaceError::Bare { path: path.clone() })?
         .canonicalize()
         .map_err(io("resolve", &path))?;
+    check_layout(&repo, &path, &workdir)?;
     let prefix = path
         .strip_prefix(&workdir)
         .unwrap_or(Path::new(""))
@@ -45,6 +47,73 @@ pub(crate) fn open(path: &Path) -> Result<Project, WorkspaceError> {
         workdir,
         prefix,
     })
+}
+
+/// Refuses a repository that is not where its files are. Whoever could write the project
+/// (an earlier run's agent) could have pointed `core.worktree` elsewhere, or replaced `.git`
+/// by a file or link naming another repository's git directory; the services would then
+/// snapshot, restore and commit in a place nobody asked for. What git itself makes passes:
+/// a `.git` directory, a linked worktree's `.git` file whose git directory points back at it,
+/// and a submodule's (or `--separate-git-dir`'s) whose `core.worktree` names this directory.
+fn check_layout(repo: &Repository, path: &Path, workdir: &Path) -> Result<(), WorkspaceError> {
+    // Where git's own discovery from `path` stops: the nearest directory holding `.git`.
+    let holder = path
+        .ancestors()
+        .find(|dir| dir.join(".git").symlink_metadata().is_ok())
+        .unwrap_or(workdir);
+    let dot_git = holder.join(".git");
+    let redirected = |problem: String| WorkspaceError::Redirected {
+        dot_git: dot_git.clone(),
+        problem,
+    };
+    let meta = dot_git.symlink_metadata().map_err(io("inspect", &dot_git))?;
+    if meta.file_type().is_symlink() {
+        return Err(redirected("is a symbolic link".to_owned()));
+    }
+    if holder != workdir {
+        return Err(if meta.is_dir() {
+            WorkspaceError::WorkTreeElsewhere {
+                path: path.to_path_buf(),
+                workdir: workdir.to_path_buf(),
+            }
+        } else {
+            redirected(format!(
+                "is a file naming a git directory whose work tree is {}",
+                workdir.display()
+            ))
+        });
+    }
+    if meta.is_dir() {
+        return Ok(());
+    }
+    let git_dir = repo.path();
+    let points_back = read_small(&git_dir.join("gitdir"))
+        .and_then(|back| Path::new(back.trim()).canonicalize().ok())
+        .is_some_and(|back| back == dot_git);
+    let worktree_configured = repo
+        .config()
+        .and_then(|config| config.get_path("core.worktree"))
+        .is_ok();
+    if points_back || worktree_configured {
+        Ok(())
+    } else {
+        Err(redirected(format!(
+            "is a file naming {}, which does not name this directory back",
+            git_dir.display()
+        )))
+    }
+}
+
+/// A small file's text, read without following a link and never more than a page of it.
+fn read_small(file: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    crate::nofollow::open(file)
+        .ok()?
+        .take(4096)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
 }
 
 /// Like [`open`], but refuses a repository in the middle of a merge, rebase and the like:
@@ -78,35 +147,53 @@ pub(crate) fn open_clean(path: &Path) -> Result<Project, WorkspaceError> {
     })
 }
 
+/// The most of a repository's index the services read: git's own index of a repository
+/// with a million files is about 100 MB.
+const MAX_INDEX_BYTES: u64 = 1 << 30;
+
 /// The whole work tree as a tree object, as `git add -A` would stage it: tracked files as
 /// they are now, deleted ones gone, untracked ones added, ignored ones left out.
 ///
-/// The repository's own index is never written: the tree is built in a scratch index that
-/// starts as a copy of it (so tracked files that match .gitignore stay in, as git keeps
-/// them, and unchanged files are not rehashed), attached to a second handle of the
-/// repository so no other handle sees it.
+/// libgit2 runs nothing the repository configures (no filter drivers, hooks, fsmonitor),
+/// and the repository's own index is never written: the tree is built in memory from what
+/// the index holds (so tracked files that match .gitignore stay in, as git keeps them, and
+/// unchanged files are not rehashed), attached to a second handle of the repository so no
+/// other handle sees it. No scratch file exists for anyone to swap.
 pub(crate) fn work_tree_tree(project: &Project) -> Result<Oid, WorkspaceError> {
     let path = &project.workdir;
     let repo = Repository::open(project.repo.path()).git("open the repository", path)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("ct-snapshot-index-")
-        .tempdir()
-        .map_err(io("create a scratch directory for", &std::env::temp_dir()))?;
-    let scratch_index = scratch.path().join("index");
-    let own_index = repo.path().join("index");
-    if own_index.exists() {
-        std::fs::copy(&own_index, &scratch_index).map_err(io("copy the index", &own_index))?;
-    }
-    let mut index = Index::open(&scratch_index).git("read a copy of the index", path)?;
+    let mut index = index_in_memory(&repo)?;
     repo.set_index(&mut index)
-        .git("use a scratch index", path)?;
+        .git("use a private copy of the index", path)?;
     index
         .add_all(["*"], IndexAddOption::DEFAULT, None)
-        .git("add the work tree to a scratch index", path)?;
+        .git("add the work tree to a private index", path)?;
     index
         .update_all(["*"], None)
-        .git("drop deleted files from a scratch index", path)?;
+        .git("drop deleted files from a private index", path)?;
     index
         .write_tree()
         .git("write the work tree as a tree", path)
+}
+
+/// The repository's index as it is on disk, loaded (never written back); an empty one when
+/// there is none yet. A link or an oversized file there is refused rather than followed.
+fn index_in_memory(repo: &Repository) -> Result<Index, WorkspaceError> {
+    let file = repo.path().join("index");
+    let unsafe_index = |problem: String| WorkspaceError::UnsafeIndex {
+        path: file.clone(),
+        problem,
+    };
+    match file.symlink_metadata() {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Index::new().git("make an empty index", repo.path())
+        }
+        Err(err) => Err(io("inspect", &file)(err)),
+        Ok(meta) if !meta.is_file() => Err(unsafe_index("is not a regular file".to_owned())),
+        Ok(meta) if meta.len() > MAX_INDEX_BYTES => Err(unsafe_index(format!(
+            "holds {} bytes, more than the {MAX_INDEX_BYTES} the services read",
+            meta.len()
+        ))),
+        Ok(_) => Index::open(&file).git("read the index", repo.path()),
+    }
 }

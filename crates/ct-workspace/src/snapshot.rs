@@ -13,6 +13,7 @@ use git2::{Delta, DiffOptions, FileMode, Oid, Signature};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GitContext, WorkspaceError, io};
+use crate::nofollow;
 use crate::repo::{self, Project, work_tree_tree};
 
 const REF_ROOT: &str = "refs/claude-temporal/snapshots";
@@ -246,7 +247,12 @@ pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, Workspa
     Ok(report)
 }
 
+/// Removes a file created since the snapshot; nothing when a directory on its way is a link
+/// (the file the snapshot's diff names cannot be behind one).
 fn remove_file(workdir: &Path, relative: &Path) -> Result<(), WorkspaceError> {
+    if !nofollow::parents_are_real(workdir, relative) {
+        return Ok(());
+    }
     let file = workdir.join(relative);
     match std::fs::remove_file(&file) {
         Ok(()) => {}
@@ -264,13 +270,15 @@ fn remove_file(workdir: &Path, relative: &Path) -> Result<(), WorkspaceError> {
     Ok(())
 }
 
+/// Writes one file back as the snapshot holds it. Every directory on the way is made a real
+/// one (a link the agent put in place of a directory is removed, not followed) and the file
+/// is created anew, so nothing outside the work tree is ever written.
 fn write_file(
     project: &Project,
     relative: &Path,
     blob: Oid,
     mode: FileMode,
 ) -> Result<(), WorkspaceError> {
-    let file: PathBuf = project.workdir.join(relative);
     if mode == FileMode::Commit {
         // A submodule's content lives in its own repository.
         return Ok(());
@@ -279,15 +287,18 @@ fn write_file(
         format!("read {} from the snapshot", relative.display()),
         &project.workdir,
     )?;
-    if let Some(parent) = file.parent() {
-        std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
-    }
+    let parent = nofollow::real_parent(&project.workdir, relative)
+        .map_err(io("make real directories for", &project.workdir.join(relative)))?;
+    let file: PathBuf = parent.join(relative.file_name().unwrap_or_default());
     let previous_mode = std::fs::symlink_metadata(&file)
         .ok()
         .filter(|m| m.is_file())
         .map(|m| m.permissions().mode());
-    match std::fs::remove_file(&file) {
-        Ok(()) => {}
+    match std::fs::symlink_metadata(&file) {
+        Ok(meta) if meta.is_dir() => {
+            std::fs::remove_dir_all(&file).map_err(io("replace", &file))?
+        }
+        Ok(_) => std::fs::remove_file(&file).map_err(io("replace", &file))?,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(io("replace", &file)(err)),
     }
@@ -295,7 +306,7 @@ fn write_file(
         let target = String::from_utf8_lossy(content.content()).into_owned();
         return std::os::unix::fs::symlink(target, &file).map_err(io("create symlink", &file));
     }
-    let mut out = std::fs::File::create(&file).map_err(io("create", &file))?;
+    let mut out = nofollow::create_new(&file).map_err(io("create", &file))?;
     out.write_all(content.content())
         .map_err(io("write", &file))?;
     let base = previous_mode.unwrap_or_else(|| {

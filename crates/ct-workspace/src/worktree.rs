@@ -222,11 +222,12 @@ pub fn commit_worktree(path: &Path, message: &str) -> Result<Option<String>, Wor
 
 /// Removes the feature worktree at `path` (its directory and git's record of it). The
 /// branch stays, with whatever was committed on it. Removing one that is gone already is
-/// not an error.
+/// not an error; a path that is not where [`create_worktree`] puts worktrees is refused.
 pub fn remove_worktree(project: &Path, path: &Path) -> Result<(), WorkspaceError> {
     let project = repo::open(project)?;
     let repo = &project.repo;
     let root = &project.workdir;
+    check_feature_worktree(repo, path)?;
     let names = repo.worktrees().git("list worktrees", root)?;
     for name in names.iter().filter_map(|n| n.ok().flatten()) {
         let worktree = repo
@@ -240,12 +241,46 @@ pub fn remove_worktree(project: &Path, path: &Path) -> Result<(), WorkspaceError
                 .git(format!("remove worktree {}", path.display()), root)?;
         }
     }
-    if path.exists() {
+    // `remove_dir_all` removes a link in place of the directory, never what it points at.
+    if path.symlink_metadata().is_ok() {
         std::fs::remove_dir_all(path).map_err(io("remove", path))?;
     }
     // The per-workflow directory goes once its last worktree has.
     if let Some(parent) = path.parent() {
         let _ = std::fs::remove_dir(parent);
+    }
+    Ok(())
+}
+
+/// Refuses any path but `<git-dir>/claude-temporal/worktrees/<workflow>/<i>` itself: the
+/// path comes from workflow input, and removing is recursive.
+fn check_feature_worktree(repo: &Repository, path: &Path) -> Result<(), WorkspaceError> {
+    let worktrees = repo.commondir().join("claude-temporal/worktrees");
+    let worktrees = worktrees.canonicalize().unwrap_or(worktrees);
+    let refused = || WorkspaceError::NotAFeatureWorktree {
+        path: path.to_path_buf(),
+        root: worktrees.clone(),
+    };
+    let inside = path
+        .strip_prefix(&worktrees)
+        .map_err(|_| refused())?
+        .components()
+        .map(|component| match component {
+            std::path::Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(refused)?;
+    let [workflow, index] = inside.as_slice() else {
+        return Err(refused());
+    };
+    let index_is_number = index.to_str().is_some_and(|i| i.parse::<u32>().is_ok());
+    let workflow_dir_is_real = worktrees
+        .join(workflow)
+        .symlink_metadata()
+        .map_or(true, |meta| meta.is_dir());
+    if !index_is_number || !workflow_dir_is_real {
+        return Err(refused());
     }
     Ok(())
 }

@@ -23,15 +23,11 @@ pub enum Error {
     )]
     CliNotFound { name: String, looked: String },
 
-    #[error("`git` could not be run ({0}): install git and make sure it is on PATH")]
-    GitMissing(io::Error),
+    #[error(transparent)]
+    Project(#[from] ct_workspace::WorkspaceError),
 
-    #[error("`git {command}` failed in {dir}: {stderr}")]
-    Git {
-        command: String,
-        dir: PathBuf,
-        stderr: String,
-    },
+    #[error("git work on the project stopped unexpectedly: {0}")]
+    GitStopped(String),
 
     #[error(transparent)]
     OutsideRoots(#[from] ct_fleet::RootsError),
@@ -81,7 +77,8 @@ impl Error {
             Error::InvalidRequest(_)
             | Error::InvalidProjectPath { .. }
             | Error::OutsideRoots(ct_fleet::RootsError::Missing { .. }) => INVALID_PROJECT,
-            Error::UnknownCommand { .. } | Error::CliNotFound { .. } | Error::GitMissing(_) => AGENT_UNAVAILABLE,
+            Error::Project(err) if !err.may_pass() => INVALID_PROJECT,
+            Error::UnknownCommand { .. } | Error::CliNotFound { .. } => AGENT_UNAVAILABLE,
             Error::OutsideRoots(_) | Error::ModelNotAllowed { .. } => NOT_ALLOWED,
             _ => AGENT_FAILED,
         }

@@ -83,9 +83,8 @@ pub(crate) struct Run {
     guard: RunGuard,
     /// The model relay and the other ways out of a run in namespaces.
     outlets: Option<Outlets>,
-    index: PathBuf,
     before: Option<String>,
-    // Held for its Drop, which removes HOME, TMPDIR and the scratch index.
+    // Held for its Drop, which removes HOME and TMPDIR.
     _run_dir: tempfile::TempDir,
     /// Where the raw output is kept, when the executor keeps transcripts.
     raw_log: Option<std::fs::File>,
@@ -143,12 +142,11 @@ impl Runner {
             Some(dir) => Some(open_raw_log(dir, &request.run_id)?),
             None => None,
         };
-        let index = run_dir.path().join("index");
         // A resumed run's changes count from where the run first started.
         let resumed_before = request.resume.as_ref().map(|r| r.before_tree.clone()).filter(|t| !t.is_empty());
         let before = match resumed_before {
             Some(tree) => Some(tree),
-            None => match changes::snapshot(&project, &index).await {
+            None => match changes::snapshot(&project).await {
                 Ok(tree) => Some(tree),
                 Err(err) => {
                     tracing::warn!(%err, "cannot snapshot the work tree; the run will report no changes");
@@ -231,7 +229,6 @@ impl Runner {
             redactor: self.config.redactor.clone(),
             guard: RunGuard::new(Pid::from_raw(pid), dirs.marker),
             outlets,
-            index,
             before,
             _run_dir: run_dir,
             raw_log,
@@ -443,7 +440,7 @@ impl Run {
         let Some(conversation) = checkpoint::cut_after(&conversation, at, &self.redactor) else {
             return Ok(None);
         };
-        let tree = changes::snapshot(&self.project, &self.index).await?;
+        let tree = changes::snapshot(&self.project).await?;
         Ok(Some(Checkpoint {
             session_id: transcript.session_id.clone(),
             transcript_path: file.strip_prefix(&self.home).unwrap_or(&file).display().to_string(),
@@ -575,7 +572,7 @@ impl Run {
 
     async fn changes(&self) -> Option<FileChanges> {
         let before = self.before.as_deref()?;
-        let after = changes::snapshot(&self.project, &self.index).await;
+        let after = changes::snapshot(&self.project).await;
         let changes = match after {
             Ok(after) => changes::diff(&self.project, before, &after).await,
             Err(err) => Err(err),

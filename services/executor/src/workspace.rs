@@ -135,12 +135,11 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// Problems with the project itself fail at once; libgit2 and file system errors may be
-/// passing (a lock held by a concurrent git command) and are retried.
+/// Problems with the project itself fail at once; passing ones are retried.
 fn classify(err: WorkspaceError) -> ActivityError {
-    let message = err.to_string();
-    match err {
-        WorkspaceError::Git { .. } | WorkspaceError::Io { .. } => failure::retryable(message),
-        _ => failure::typed(INVALID_PROJECT, message, true),
+    if err.may_pass() {
+        failure::retryable(err.to_string())
+    } else {
+        failure::typed(INVALID_PROJECT, err.to_string(), true)
     }
 }

@@ -1,0 +1,211 @@
+//! Repositories carrying what an earlier run's agent could have left: every program git
+//! would run on its own (filters, textconv, external diff, fsmonitor, hooks), a work tree or
+//! git directory redirected elsewhere, links in place of directories. The services run none
+//! of it, write nothing outside, and give the same results as on a clean repository.
+
+mod support;
+
+use std::path::Path;
+
+use ct_workspace::{
+    WorkspaceError, changes, commit_worktree, create_worktree, remove_worktree, restore, snapshot,
+    work_tree_id,
+};
+use support::{files, git, repo, write};
+
+/// Plants, in the repository at `root`, every command git runs on its own, each of which
+/// would create a file in `witness`.
+fn plant_commands(root: &Path, witness: &Path) {
+    let run = |name: &str| format!("sh -c 'touch {}/{name}; cat'", witness.display());
+    let config = [
+        ("filter.evil.clean", run("clean")),
+        ("filter.evil.smudge", run("smudge")),
+        ("filter.evil.process", run("process")),
+        ("diff.evil.textconv", run("textconv")),
+        ("diff.external", run("external-diff")),
+        ("core.fsmonitor", run("fsmonitor")),
+        ("core.sshCommand", run("ssh")),
+    ];
+    for (key, value) in config {
+        git(root, &["config", key, &value]);
+    }
+    let hooks = root.join(".git/hooks");
+    for hook in [
+        "pre-commit",
+        "post-commit",
+        "post-checkout",
+        "reference-transaction",
+        "post-index-change",
+    ] {
+        write(
+            &hooks,
+            hook,
+            format!("#!/bin/sh\ntouch {}/hook-{hook}\n", witness.display()),
+        );
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(hooks.join(hook), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+}
+
+const ATTRIBUTES: &str = "* filter=evil diff=evil\n";
+
+/// The same files in a clean repository and in one with every command planted.
+fn twins() -> (tempfile::TempDir, tempfile::TempDir, tempfile::TempDir) {
+    let witness = tempfile::tempdir().unwrap();
+    let [clean, hostile] = [repo(), repo()];
+    for root in [clean.path(), hostile.path()] {
+        write(root, ".gitattributes", ATTRIBUTES);
+        write(root, "src/lib.rs", "pub fn one() {}\n");
+        git(root, &["add", "-A"]);
+        git(root, &["-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "sources"]);
+    }
+    plant_commands(hostile.path(), witness.path());
+    (clean, hostile, witness)
+}
+
+fn ran(witness: &Path) -> Vec<String> {
+    std::fs::read_dir(witness)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn snapshots_changes_restores_and_worktrees_run_nothing_the_repository_configures() {
+    let (clean, hostile, witness) = twins();
+    let mut seen = Vec::new();
+    for root in [clean.path(), hostile.path()] {
+        let before = work_tree_id(root).unwrap();
+        write(root, "src/lib.rs", "pub fn one() {}\npub fn two() {}\n");
+        write(root, "notes.txt", "new\n");
+        let after = work_tree_id(root).unwrap();
+        let changed = changes(root, &before, &after).unwrap();
+        let taken = snapshot(root, "develop-h", 1, "core-implementation").unwrap();
+        write(root, "src/lib.rs", "broken\n");
+        let restored = restore(root, &taken.reference).unwrap();
+        let made = create_worktree(root, "parallel-h", 1, "feature one").unwrap();
+        let worktree = Path::new(&made.path);
+        write(worktree, "feature.rs", "pub fn feature() {}\n");
+        let commit = commit_worktree(worktree, "feature one").unwrap();
+        remove_worktree(root, worktree).unwrap();
+        seen.push((
+            before,
+            after,
+            changed,
+            taken.commit.len(),
+            restored.written,
+            commit.is_some(),
+            files(root),
+        ));
+    }
+    assert_eq!(ran(witness.path()), Vec::<String>::new(), "a planted command ran");
+    assert_eq!(seen[0].2.files, ["notes.txt", "src/lib.rs"]);
+    assert_eq!((seen[0].2.lines_added, seen[0].2.lines_removed), (2, 0));
+    assert_eq!(seen[0], seen[1], "the hostile repository gives other results");
+}
+
+#[test]
+fn a_work_tree_redirected_by_core_worktree_is_refused_and_left_alone() {
+    let dir = repo();
+    let root = dir.path();
+    let elsewhere = tempfile::tempdir().unwrap();
+    write(elsewhere.path(), "precious.txt", "mine\n");
+    git(root, &["config", "core.worktree", &elsewhere.path().display().to_string()]);
+    for result in [
+        work_tree_id(root).map(drop),
+        snapshot(root, "develop-r", 1, "scaffold").map(drop),
+        restore(root, "HEAD").map(drop),
+    ] {
+        let err = result.unwrap_err();
+        assert!(matches!(err, WorkspaceError::WorkTreeElsewhere { .. }), "{err}");
+        assert!(err.to_string().contains("core.worktree"), "{err}");
+    }
+    assert_eq!(files(elsewhere.path()).len(), 1, "something was written elsewhere");
+}
+
+#[test]
+fn a_git_file_naming_another_repository_is_refused() {
+    let other = repo();
+    let project = tempfile::tempdir().unwrap();
+    write(project.path(), "main.rs", "fn main() {}\n");
+    write(
+        project.path(),
+        ".git",
+        format!("gitdir: {}\n", other.path().join(".git").display()),
+    );
+    let err = snapshot(project.path(), "develop-g", 1, "scaffold").unwrap_err();
+    assert!(matches!(err, WorkspaceError::Redirected { .. }), "{err}");
+    assert!(
+        git(other.path(), &["for-each-ref", "refs/claude-temporal"]).is_empty(),
+        "a snapshot landed in the other repository"
+    );
+    // A `.git` link is refused the same way.
+    std::fs::remove_file(project.path().join(".git")).unwrap();
+    std::os::unix::fs::symlink(other.path().join(".git"), project.path().join(".git")).unwrap();
+    let err = work_tree_id(project.path()).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+}
+
+#[test]
+fn a_restore_never_writes_through_a_directory_replaced_by_a_link() {
+    let dir = repo();
+    let root = dir.path();
+    write(root, "src/lib.rs", "pub fn one() {}\n");
+    write(root, "build/keep.txt", "ignored, so not in any snapshot\n");
+    git(root, &["add", "src"]);
+    git(root, &["commit", "-q", "-m", "sources"]);
+    let taken = snapshot(root, "develop-l", 1, "scaffold").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "lib.rs", "outside, must stay\n");
+    std::fs::remove_dir_all(root.join("src")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), root.join("src")).unwrap();
+
+    let report = restore(root, &taken.reference).unwrap();
+    assert_eq!(report.written, ["src/lib.rs"]);
+    assert!(root.join("src").symlink_metadata().unwrap().is_dir(), "src is a real directory again");
+    assert_eq!(std::fs::read_to_string(root.join("src/lib.rs")).unwrap(), "pub fn one() {}\n");
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("lib.rs")).unwrap(),
+        "outside, must stay\n"
+    );
+    assert_eq!(files(outside.path()).len(), 1, "something was written outside");
+}
+
+#[test]
+fn an_index_replaced_by_a_link_is_refused_not_read() {
+    let dir = repo();
+    let root = dir.path();
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "not an index").unwrap();
+    std::fs::remove_file(root.join(".git/index")).unwrap();
+    std::os::unix::fs::symlink(secret.path(), root.join(".git/index")).unwrap();
+    let err = work_tree_id(root).unwrap_err();
+    assert!(matches!(err, WorkspaceError::UnsafeIndex { .. }), "{err}");
+}
+
+#[test]
+fn only_the_workflows_feature_worktrees_can_be_removed() {
+    let dir = repo();
+    let root = dir.path();
+    let made = create_worktree(root, "parallel-x", 1, "one").unwrap();
+    let bystander = tempfile::tempdir().unwrap();
+    write(bystander.path(), "keep.txt", "mine\n");
+    let git_dir = root.join(".git").canonicalize().unwrap();
+    let worktrees = git_dir.join("claude-temporal/worktrees");
+    for refused in [
+        bystander.path().to_path_buf(),
+        root.to_path_buf(),
+        worktrees.clone(),
+        worktrees.join("parallel-x"),
+        worktrees.join("parallel-x/1/../../../.."),
+        worktrees.join("parallel-x/one"),
+    ] {
+        let err = remove_worktree(root, &refused).unwrap_err();
+        assert!(matches!(err, WorkspaceError::NotAFeatureWorktree { .. }), "{refused:?}: {err}");
+    }
+    assert!(bystander.path().join("keep.txt").exists());
+    assert!(Path::new(&made.path).join(".git").exists(), "the worktree was touched");
+    remove_worktree(root, Path::new(&made.path)).unwrap();
+    assert!(!Path::new(&made.path).exists());
+}
