@@ -47,7 +47,9 @@ pub enum WorkspaceError {
          the `.git` that `git init`, `git clone` or `git worktree add` made"
     )]
     Redirected { dot_git: PathBuf, problem: String },
-    #[error("{path} {problem}: git itself never leaves it so; remove it (`git reset` rebuilds the index)")]
+    #[error(
+        "{path} {problem}: git itself never leaves it so; remove it (`git reset` rebuilds the index)"
+    )]
     UnsafeIndex { path: PathBuf, problem: String },
     #[error(
         "{path} is not a feature worktree of this repository (they live below {root}): \

@@ -66,7 +66,9 @@ fn check_layout(repo: &Repository, path: &Path, workdir: &Path) -> Result<(), Wo
         dot_git: dot_git.clone(),
         problem,
     };
-    let meta = dot_git.symlink_metadata().map_err(io("inspect", &dot_git))?;
+    let meta = dot_git
+        .symlink_metadata()
+        .map_err(io("inspect", &dot_git))?;
     if meta.file_type().is_symlink() {
         return Err(redirected("is a symbolic link".to_owned()));
     }

@@ -287,8 +287,10 @@ fn write_file(
         format!("read {} from the snapshot", relative.display()),
         &project.workdir,
     )?;
-    let parent = nofollow::real_parent(&project.workdir, relative)
-        .map_err(io("make real directories for", &project.workdir.join(relative)))?;
+    let parent = nofollow::real_parent(&project.workdir, relative).map_err(io(
+        "make real directories for",
+        &project.workdir.join(relative),
+    ))?;
     let file: PathBuf = parent.join(relative.file_name().unwrap_or_default());
     let previous_mode = std::fs::symlink_metadata(&file)
         .ok()

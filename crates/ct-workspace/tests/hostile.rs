@@ -43,8 +43,7 @@ fn plant_commands(root: &Path, witness: &Path) {
             format!("#!/bin/sh\ntouch {}/hook-{hook}\n", witness.display()),
         );
         use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(hooks.join(hook), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(hooks.join(hook), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 }
 
@@ -58,7 +57,17 @@ fn twins() -> (tempfile::TempDir, tempfile::TempDir, tempfile::TempDir) {
         write(root, ".gitattributes", ATTRIBUTES);
         write(root, "src/lib.rs", "pub fn one() {}\n");
         git(root, &["add", "-A"]);
-        git(root, &["-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "sources"]);
+        git(
+            root,
+            &[
+                "-c",
+                "core.hooksPath=/dev/null",
+                "commit",
+                "-q",
+                "-m",
+                "sources",
+            ],
+        );
     }
     plant_commands(hostile.path(), witness.path());
     (clean, hostile, witness)
@@ -99,10 +108,17 @@ fn snapshots_changes_restores_and_worktrees_run_nothing_the_repository_configure
             files(root),
         ));
     }
-    assert_eq!(ran(witness.path()), Vec::<String>::new(), "a planted command ran");
+    assert_eq!(
+        ran(witness.path()),
+        Vec::<String>::new(),
+        "a planted command ran"
+    );
     assert_eq!(seen[0].2.files, ["notes.txt", "src/lib.rs"]);
     assert_eq!((seen[0].2.lines_added, seen[0].2.lines_removed), (2, 0));
-    assert_eq!(seen[0], seen[1], "the hostile repository gives other results");
+    assert_eq!(
+        seen[0], seen[1],
+        "the hostile repository gives other results"
+    );
 }
 
 #[test]
@@ -111,17 +127,31 @@ fn a_work_tree_redirected_by_core_worktree_is_refused_and_left_alone() {
     let root = dir.path();
     let elsewhere = tempfile::tempdir().unwrap();
     write(elsewhere.path(), "precious.txt", "mine\n");
-    git(root, &["config", "core.worktree", &elsewhere.path().display().to_string()]);
+    git(
+        root,
+        &[
+            "config",
+            "core.worktree",
+            &elsewhere.path().display().to_string(),
+        ],
+    );
     for result in [
         work_tree_id(root).map(drop),
         snapshot(root, "develop-r", 1, "scaffold").map(drop),
         restore(root, "HEAD").map(drop),
     ] {
         let err = result.unwrap_err();
-        assert!(matches!(err, WorkspaceError::WorkTreeElsewhere { .. }), "{err}");
+        assert!(
+            matches!(err, WorkspaceError::WorkTreeElsewhere { .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("core.worktree"), "{err}");
     }
-    assert_eq!(files(elsewhere.path()).len(), 1, "something was written elsewhere");
+    assert_eq!(
+        files(elsewhere.path()).len(),
+        1,
+        "something was written elsewhere"
+    );
 }
 
 #[test]
@@ -163,13 +193,23 @@ fn a_restore_never_writes_through_a_directory_replaced_by_a_link() {
 
     let report = restore(root, &taken.reference).unwrap();
     assert_eq!(report.written, ["src/lib.rs"]);
-    assert!(root.join("src").symlink_metadata().unwrap().is_dir(), "src is a real directory again");
-    assert_eq!(std::fs::read_to_string(root.join("src/lib.rs")).unwrap(), "pub fn one() {}\n");
+    assert!(
+        root.join("src").symlink_metadata().unwrap().is_dir(),
+        "src is a real directory again"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("src/lib.rs")).unwrap(),
+        "pub fn one() {}\n"
+    );
     assert_eq!(
         std::fs::read_to_string(outside.path().join("lib.rs")).unwrap(),
         "outside, must stay\n"
     );
-    assert_eq!(files(outside.path()).len(), 1, "something was written outside");
+    assert_eq!(
+        files(outside.path()).len(),
+        1,
+        "something was written outside"
+    );
 }
 
 #[test]
@@ -202,10 +242,16 @@ fn only_the_workflows_feature_worktrees_can_be_removed() {
         worktrees.join("parallel-x/one"),
     ] {
         let err = remove_worktree(root, &refused).unwrap_err();
-        assert!(matches!(err, WorkspaceError::NotAFeatureWorktree { .. }), "{refused:?}: {err}");
+        assert!(
+            matches!(err, WorkspaceError::NotAFeatureWorktree { .. }),
+            "{refused:?}: {err}"
+        );
     }
     assert!(bystander.path().join("keep.txt").exists());
-    assert!(Path::new(&made.path).join(".git").exists(), "the worktree was touched");
+    assert!(
+        Path::new(&made.path).join(".git").exists(),
+        "the worktree was touched"
+    );
     remove_worktree(root, Path::new(&made.path)).unwrap();
     assert!(!Path::new(&made.path).exists());
 }

@@ -136,8 +136,14 @@ fn restoring_an_unchanged_tree_changes_nothing() {
     let taken = snapshot(dir.path(), "wf", 1, "s").unwrap();
     let before = files(dir.path());
     let report = restore(dir.path(), &taken.reference).unwrap();
-    assert!(report.written.is_empty() && report.removed.is_empty(), "{report:?}");
-    assert_eq!(report.commit, taken.commit, "the report names the commit put back");
+    assert!(
+        report.written.is_empty() && report.removed.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.commit, taken.commit,
+        "the report names the commit put back"
+    );
     assert_eq!(files(dir.path()), before);
 }
 

@@ -98,8 +98,18 @@ fn each_feature_gets_its_own_worktree_and_branch_and_the_checkout_stays_as_it_wa
     assert!(commit.is_some());
     assert_eq!(commit_worktree(one_path, "nothing new").unwrap(), None);
     // A retry whose first answer was lost finds the commit it made.
-    assert_eq!(commit_worktree(one_path, "Add word counts").unwrap(), commit);
-    assert_eq!(git(root, &["rev-list", "--count", "main..feature-1-word-counts"]), "1\n", "and makes no second one");
+    assert_eq!(
+        commit_worktree(one_path, "Add word counts").unwrap(),
+        commit
+    );
+    assert_eq!(
+        git(
+            root,
+            &["rev-list", "--count", "main..feature-1-word-counts"]
+        ),
+        "1\n",
+        "and makes no second one"
+    );
     commit_worktree(Path::new(&two.path), "Add line counts").unwrap();
 
     assert_eq!(
