@@ -10,6 +10,7 @@
 //! that leaves a run passes through a [`Redactor`].
 
 mod abi;
+pub mod bounded;
 mod egress;
 mod error;
 mod gitdirs;

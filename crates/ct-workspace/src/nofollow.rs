@@ -1,19 +1,11 @@
-//! Reading and writing inside a work tree without following links: whoever ran there (an
-//! agent) could have replaced any directory by a link to somewhere else, and the services
-//! write as a user who can reach much more than the run could.
+//! Writing inside a work tree without following links: whoever ran there (an agent) could
+//! have replaced any directory by a link to somewhere else, and the services write as a user
+//! who can reach much more than the run could. (Reading: `ct_confine::bounded`.)
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Component, Path, PathBuf};
-
-/// Opens `file` for reading; fails (ELOOP) when it is a link.
-pub(crate) fn open(file: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(file)
-}
 
 /// Creates `file`, which must not exist: never writes through a link put there.
 pub(crate) fn create_new(file: &Path) -> io::Result<File> {
@@ -47,18 +39,4 @@ pub(crate) fn real_parent(root: &Path, relative: &Path) -> io::Result<PathBuf> {
         std::fs::create_dir(&dir)?;
     }
     Ok(dir)
-}
-
-/// Whether every directory from `root` down to the parent of `relative` is a real directory
-/// (no link, nothing missing): only then does a path below `root` name a file below it.
-pub(crate) fn parents_are_real(root: &Path, relative: &Path) -> bool {
-    let mut dir = root.to_path_buf();
-    let parent = relative.parent().unwrap_or(Path::new(""));
-    parent.components().all(|component| {
-        let Component::Normal(name) = component else {
-            return false;
-        };
-        dir.push(name);
-        dir.symlink_metadata().is_ok_and(|meta| meta.is_dir())
-    })
 }

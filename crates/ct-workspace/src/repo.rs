@@ -110,7 +110,7 @@ fn check_layout(repo: &Repository, path: &Path, workdir: &Path) -> Result<(), Wo
 fn read_small(file: &Path) -> Option<String> {
     use std::io::Read as _;
     let mut text = String::new();
-    crate::nofollow::open(file)
+    ct_confine::bounded::open_nofollow(file)
         .ok()?
         .take(4096)
         .read_to_string(&mut text)

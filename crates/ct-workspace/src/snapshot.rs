@@ -250,7 +250,7 @@ pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, Workspa
 /// Removes a file created since the snapshot; nothing when a directory on its way is a link
 /// (the file the snapshot's diff names cannot be behind one).
 fn remove_file(workdir: &Path, relative: &Path) -> Result<(), WorkspaceError> {
-    if !nofollow::parents_are_real(workdir, relative) {
+    if !ct_confine::bounded::parents_are_real(workdir, relative) {
         return Ok(());
     }
     let file = workdir.join(relative);

@@ -18,6 +18,16 @@ pub(crate) const RESUME_PROMPT: &str = "Your previous run of this task was inter
 stopped) right after the last tool result above. The files are exactly as they were at that moment. Continue \
 the task from there: do not redo steps that already succeeded.";
 
+/// The largest conversation a checkpoint carries (and the most read of a conversation file,
+/// which the agent could replace by anything): far beyond a long session's transcript.
+pub(crate) const MAX_CONVERSATION_BYTES: u64 = 64 << 20;
+
+/// The conversation file the agent's CLI writes, read as hostile input: never through a
+/// link, never more than [`MAX_CONVERSATION_BYTES`].
+pub(crate) fn read_conversation(file: &Path) -> std::io::Result<Vec<u8>> {
+    ct_confine::bounded::read_file(file, MAX_CONVERSATION_BYTES)
+}
+
 /// Where the CLI keeps the conversation `session_id` of a run whose HOME is `home`:
 /// `.claude/projects/<working directory, as a name>/<session id>.jsonl`.
 pub(crate) fn find_transcript(home: &Path, session_id: &str) -> Option<PathBuf> {

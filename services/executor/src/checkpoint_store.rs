@@ -13,6 +13,8 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{OnceCell, watch};
 
 use ct_contracts::names::CHECKPOINT_BUCKET as BUCKET;
+
+use crate::checkpoint::MAX_CONVERSATION_BYTES;
 /// How long a checkpoint nobody removed is kept: longer than any retry waits.
 const KEPT_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long the end of a run waits for its last checkpoint to be stored.
@@ -84,6 +86,13 @@ impl CheckpointStore {
             Err(err) if err.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(format!("cannot read the checkpoint of {key}: {err}")),
         };
+        // Anyone who could write the bucket could have put anything there: the size it claims
+        // sizes nothing, and no more than the limit is read whatever it claims.
+        let limit = MAX_CONVERSATION_BYTES;
+        let too_large = || format!("the checkpoint of {key} holds more than {limit} bytes, the most a checkpoint may hold; starting over");
+        if object.info.size as u64 > limit {
+            return Err(too_large());
+        }
         let field = |name: &str| object.info.metadata.get(name).cloned().unwrap_or_default();
         let mut checkpoint = Checkpoint {
             session_id: field("session_id"),
@@ -93,10 +102,14 @@ impl CheckpointStore {
             responses: field("responses").parse().unwrap_or(0),
             transcript: Vec::with_capacity(object.info.size),
         };
-        object
+        (&mut object)
+            .take(limit + 1)
             .read_to_end(&mut checkpoint.transcript)
             .await
             .map_err(|err| format!("cannot read the checkpoint of {key}: {err}"))?;
+        if checkpoint.transcript.len() as u64 > limit {
+            return Err(too_large());
+        }
         if checkpoint.session_id.is_empty() || checkpoint.tree.is_empty() {
             return Err(format!("the checkpoint of {key} lacks its session or work tree"));
         }

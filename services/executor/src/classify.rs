@@ -23,6 +23,8 @@ pub(crate) struct Ending<'a> {
     pub(crate) exit_code: Option<i32>,
     /// Set when the wall-clock limit (this long) ran out and the run was killed.
     pub(crate) timed_out: Option<Duration>,
+    /// Set when the CLI printed a line longer than this many bytes and the run was stopped.
+    pub(crate) line_over: Option<usize>,
     pub(crate) result: Option<&'a ResultMessage>,
     /// Recent texts the agent wrote and stray stdout lines, in order.
     pub(crate) texts: &'a VecDeque<String>,
@@ -39,6 +41,16 @@ pub(crate) fn classify(ending: &Ending<'_>) -> Option<Failure> {
                 "the agent ran longer than its {} s limit and was killed; raise timeout_ms \
                  (or CLAUDE_TIMEOUT) or give it a smaller task",
                 limit.as_secs_f64()
+            ),
+        ));
+    }
+    if let Some(limit) = ending.line_over {
+        return Some(failure(
+            FailureKind::Agent,
+            format!(
+                "the agent CLI printed a line of more than {limit} bytes, the most the executor \
+                 reads of one line, and was stopped; the CLI never prints that much itself: \
+                 check CLAUDE_BIN names the real Claude Code CLI"
             ),
         ));
     }
@@ -199,6 +211,7 @@ mod tests {
         classify(&Ending {
             exit_code,
             timed_out: None,
+            line_over: None,
             result,
             texts: &VecDeque::new(),
             stderr_tail: stderr,
@@ -259,6 +272,7 @@ mod tests {
         let failure = classify(&Ending {
             exit_code: Some(1),
             timed_out: None,
+            line_over: None,
             result: Some(&api_error(Some(401))),
             texts: &VecDeque::new(),
             stderr_tail: "",
@@ -312,6 +326,7 @@ mod tests {
         let failure = classify(&Ending {
             exit_code: Some(1),
             timed_out: None,
+            line_over: None,
             result: Some(&limited),
             texts: &VecDeque::new(),
             stderr_tail: "",
@@ -341,6 +356,7 @@ mod tests {
         let failure = classify(&Ending {
             exit_code: Some(134),
             timed_out: None,
+            line_over: None,
             result: None,
             texts: &VecDeque::new(),
             stderr_tail: "panic: out of memory",
@@ -356,6 +372,7 @@ mod tests {
         let failure = classify(&Ending {
             exit_code: None,
             timed_out: Some(Duration::from_secs(2)),
+            line_over: None,
             result: Some(&result(json!({}))),
             texts: &VecDeque::new(),
             stderr_tail: "",

@@ -9,6 +9,7 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ct_confine::bounded::{self, LineError};
 use ct_confine::{Bridge, Confinement, Policy, Redactor, RunGuard};
 
 use ct_proto::executor::{
@@ -16,7 +17,7 @@ use ct_proto::executor::{
     run_agent_event,
 };
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdout};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,9 @@ use ct_domain::pricing::PriceTable;
 
 /// How much of the CLI's stderr is kept for failure messages.
 const STDERR_TAIL: usize = 4096;
+/// The longest line of the CLI's output read: the CLI itself cuts tool output far shorter, so
+/// only a broken or subverted CLI gets here, and the run ends rather than the executor's memory.
+pub(crate) const MAX_OUTPUT_LINE: usize = 16 << 20;
 /// How long to wait for the stderr reader once the process is gone.
 const STDERR_DRAIN: Duration = Duration::from_secs(2);
 /// With the CLI paused, output it wrote before it stopped is already in the pipe: a read that
@@ -346,6 +350,8 @@ enum Stop {
     TimedOut,
     /// Whoever waits for the run stopped it (cancel, lost lease, kill, shutdown) or went away.
     Stopped,
+    /// The CLI printed a line longer than [`MAX_OUTPUT_LINE`].
+    Overflowed,
 }
 
 impl Run {
@@ -377,7 +383,7 @@ impl Run {
         tx: &EventSender,
     ) -> Result<Option<Due>, ()> {
         let written = checkpoint::find_transcript(&self.home, &transcript.session_id)
-            .and_then(|file| std::fs::read(file).ok())
+            .and_then(|file| checkpoint::read_conversation(&file).ok())
             .is_some_and(|conversation| checkpoint::holds(&conversation, &due.at));
         if !written {
             if due.since.elapsed() > CHECKPOINT_WAIT {
@@ -394,7 +400,7 @@ impl Run {
                 return Ok(None);
             }
         };
-        while let Ok(Ok(read)) = tokio::time::timeout(PAUSED_OUTPUT_READ, stdout.read_until(b'\n', line)).await {
+        while let Ok(Ok(read)) = tokio::time::timeout(PAUSED_OUTPUT_READ, bounded::read_line(stdout, line, MAX_OUTPUT_LINE)).await {
             // A partial line stays in `line` for the main loop.
             if read == 0 || !line.ends_with(b"\n") {
                 break;
@@ -434,8 +440,12 @@ impl Run {
         let Some(file) = checkpoint::find_transcript(&self.home, &transcript.session_id) else {
             return Ok(None);
         };
-        let Ok(conversation) = tokio::fs::read(&file).await else {
-            return Ok(None);
+        let conversation = match checkpoint::read_conversation(&file) {
+            Ok(conversation) => conversation,
+            Err(err) => {
+                tracing::warn!(%err, "cannot read the agent's conversation; no checkpoint");
+                return Ok(None);
+            }
         };
         let Some(conversation) = checkpoint::cut_after(&conversation, at, &self.redactor) else {
             return Ok(None);
@@ -487,9 +497,9 @@ impl Run {
                 break Stop::Finished;
             }
             tokio::select! {
-                // `read_until` keeps partial input in `line` when another branch wins, so the
+                // `read_line` keeps partial input in `line` when another branch wins, so the
                 // buffer is only cleared after a whole line was handled.
-                read = stdout.read_until(b'\n', &mut line), if stdout_open => {
+                read = bounded::read_line(&mut stdout, &mut line, MAX_OUTPUT_LINE), if stdout_open => {
                     match read {
                         Ok(0) => stdout_open = false,
                         Ok(_) => {
@@ -505,7 +515,8 @@ impl Run {
                                 due = None;
                             }
                         }
-                        Err(err) => {
+                        Err(LineError::TooLong { .. }) => break 'read Stop::Overflowed,
+                        Err(LineError::Io(err)) => {
                             tracing::warn!(%err, "cannot read the agent's output");
                             stdout_open = false;
                         }
@@ -555,7 +566,7 @@ impl Run {
         let result = self.result(
             &transcript,
             exit,
-            (stop == Stop::TimedOut).then_some(self.timeout),
+            stop,
             &stderr_tail,
             changes,
         );
@@ -586,14 +597,15 @@ impl Run {
         &self,
         transcript: &Transcript,
         exit: Option<ExitStatus>,
-        timed_out: Option<Duration>,
+        stop: Stop,
         stderr_tail: &str,
         changes: Option<FileChanges>,
     ) -> AgentResult {
         let exit_code = exit.and_then(|status| status.code());
         let failure = classify(&Ending {
             exit_code,
-            timed_out,
+            timed_out: (stop == Stop::TimedOut).then_some(self.timeout),
+            line_over: (stop == Stop::Overflowed).then_some(MAX_OUTPUT_LINE),
             result: transcript.result.as_ref(),
             texts: &transcript.texts,
             stderr_tail,

@@ -388,6 +388,39 @@ async fn an_overloaded_model_fails_as_transient_and_the_next_run_succeeds() -> R
     Ok(())
 }
 
+/// A CLI that prints one endless line (as only a broken or subverted one would): the run ends
+/// with a failure naming the limit, and the executor goes on serving other runs meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_output_line_ends_that_run_with_the_limit_named_and_others_go_on() -> Result<()> {
+    let model = ScriptedModel::start(Scenario::from_json(
+        r#"{"scripts": [{"name": "ok", "turns": [{"text": "Fine.", "usage": {"input_tokens": 10, "output_tokens": 5}}]}]}"#,
+    )?)
+    .await?;
+    let bin_dir = tempfile::tempdir()?;
+    let endless = bin_dir.path().join("claude");
+    std::fs::write(&endless, "#!/bin/sh\ntr '\\0' x < /dev/zero\n")?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&endless, std::fs::Permissions::from_mode(0o755))?;
+    let broken = Executor::start(&model, |config| config.claude_bin = endless.clone()).await?;
+    let healthy = Executor::start(&model, |_| {}).await?;
+    let project = project()?;
+
+    let overflowing = broken.run(request(project.path(), "print forever")).await?;
+    let meanwhile = healthy.run(request(project.path(), "answer")).await?;
+    let (overflowed, served) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(60), finish(overflowing)),
+        finish(meanwhile)
+    );
+    let overflowed = overflowed.context("the endless line did not end the run")??.1;
+    assert!(!overflowed.success);
+    assert_eq!(kind(&overflowed), FailureKind::Agent, "{overflowed:?}");
+    let message = &overflowed.failure.context("no failure")?.message;
+    assert!(message.contains("more than 16777216 bytes"), "{message}");
+    assert!(served?.1.success, "the other run failed");
+    wait_until(Duration::from_secs(5), "the endless writer is gone", || broken.run_processes().is_empty()).await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_missing_cli_fails_the_stage_at_once_with_the_install_hint() -> Result<()> {
     let model = ScriptedModel::start(Scenario::from_json(r#"{"scripts": []}"#)?).await?;

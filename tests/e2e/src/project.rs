@@ -87,3 +87,42 @@ pub fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     walk(dir, dir, &mut out);
     out
 }
+
+/// Plants in the repository at `dir` every program git would run on its own, as an earlier
+/// run's agent could have left them: clean/smudge/process filters and a textconv driver for
+/// every file (`.gitattributes`, committed on its own so feature worktrees carry it too), an
+/// external diff, an fsmonitor, and hooks. Each creates a file in the returned directory when
+/// it runs; [`ran`] lists them.
+pub fn plant_git_programs(dir: &Path) -> tempfile::TempDir {
+    let witness = tempfile::Builder::new().prefix("ct-e2e-witness-").tempdir().expect("tempdir");
+    std::fs::write(dir.join(".gitattributes"), "* filter=planted diff=planted\n").expect(".gitattributes");
+    git(dir, &["add", ".gitattributes"]);
+    git(dir, &["commit", "-q", "-m", "attributes", "--only", ".gitattributes"]);
+    let run = |name: &str| format!("sh -c 'touch {}/{name}; cat'", witness.path().display());
+    for (key, program) in [
+        ("filter.planted.clean", "clean"),
+        ("filter.planted.smudge", "smudge"),
+        ("filter.planted.process", "process"),
+        ("diff.planted.textconv", "textconv"),
+        ("diff.external", "external-diff"),
+        ("core.fsmonitor", "fsmonitor"),
+    ] {
+        git(dir, &["config", key, &run(program)]);
+    }
+    let hooks = dir.join(".git/hooks");
+    for hook in ["pre-commit", "post-commit", "post-checkout", "reference-transaction", "post-index-change"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let file = hooks.join(hook);
+        std::fs::write(&file, format!("#!/bin/sh\ntouch {}/hook-{hook}\n", witness.path().display())).expect("hook");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    witness
+}
+
+/// The programs planted by [`plant_git_programs`] that ran.
+pub fn ran(witness: &Path) -> Vec<String> {
+    std::fs::read_dir(witness)
+        .expect("witness directory")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect()
+}

@@ -3,7 +3,7 @@
 //! the work tree ends with the best iteration's result.
 
 use ct_domain::{RunState, StageState, WorkflowStatus};
-use ct_e2e::{Stack, StackOptions, checkout_state, example, files, git_project};
+use ct_e2e::{Stack, StackOptions, checkout_state, example, files, git_project, plant_git_programs, ran};
 use ct_scripted_model::Scenario;
 use serde_json::{Value, json};
 
@@ -64,6 +64,16 @@ fn first_prompt_of(stack: &Stack, script: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn iterate_converges_on_the_second_iteration_with_the_first_failure_in_its_prompt() {
+    converges_on_the_second_iteration(false).await;
+}
+
+/// The same on a repository where every program git runs on its own was planted first.
+#[tokio::test(flavor = "multi_thread")]
+async fn iterate_runs_nothing_planted_in_the_repository() {
+    converges_on_the_second_iteration(true).await;
+}
+
+async fn converges_on_the_second_iteration(planted: bool) {
     let stack = Stack::start(StackOptions::new(scenario(vec![
         iteration(
             1,
@@ -76,10 +86,14 @@ async fn iterate_converges_on_the_second_iteration_with_the_first_failure_in_its
     ])))
     .await;
     let project = git_project(&example("textstats"));
+    let witness = planted.then(|| plant_git_programs(project.path()));
     let checkout_before = checkout_state(project.path());
     let (id, code, status) = iterate(&stack, project.path(), "4");
 
     assert_eq!(code, 0, "{status:?}\n{}", stack.logs());
+    if let Some(witness) = &witness {
+        assert_eq!(ran(witness.path()), Vec::<String>::new(), "a planted program ran");
+    }
     assert_eq!(status.state, RunState::Completed);
     let names: Vec<&str> = status.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["iteration-1", "iteration-2"]);

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use ct_domain::{RunState, StageState, WorkflowStatus};
-use ct_e2e::{Stack, StackOptions, checkout_state, example, files, git, git_project};
+use ct_e2e::{Stack, StackOptions, checkout_state, example, files, git, git_project, plant_git_programs, ran};
 use ct_scripted_model::Scenario;
 use serde_json::json;
 
@@ -39,12 +39,24 @@ fn scenario() -> Scenario {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_features_run_at_once_each_on_its_own_branch() {
+    three_features_at_once(false).await;
+}
+
+/// The same on a repository where every program git runs on its own was planted first:
+/// worktrees are made, committed and removed without running any of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_features_run_nothing_planted_in_the_repository() {
+    three_features_at_once(true).await;
+}
+
+async fn three_features_at_once(planted: bool) {
     let stack = Stack::start(StackOptions::new(scenario())).await;
     let project = git_project(&example("textstats"));
     let root = project.path();
     std::fs::write(root.join("README.md"), "the user's staged edit\n").unwrap();
     git(root, &["add", "README.md"]);
     std::fs::write(root.join("NOTES.txt"), "the user's untracked notes\n").unwrap();
+    let witness = planted.then(|| plant_git_programs(root));
     let before = (checkout_state(root), files(root));
 
     let mut args = vec!["parallel", root.to_str().unwrap()];
@@ -56,6 +68,9 @@ async fn three_features_run_at_once_each_on_its_own_branch() {
     let result = stack.cli(&["result", &id, "--json"]);
     assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
     let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    if let Some(witness) = &witness {
+        assert_eq!(ran(witness.path()), Vec::<String>::new(), "a planted program ran");
+    }
 
     assert_eq!(status.state, RunState::Completed);
     let branches: Vec<&str> = status

@@ -127,3 +127,28 @@ async fn a_retry_without_the_checkpoint_starts_over_from_the_stages_snapshot() {
     // Started from the stage's snapshot, so the second step still happened once.
     assert_eq!(std::fs::read_to_string(project.path().join("log.txt")).unwrap(), "once\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_whose_checkpoint_was_replaced_by_an_oversized_one_starts_over_instead() {
+    let (mut stack, project, id) = run_past_the_second_step().await;
+    // Whoever could write the bucket replaced the checkpoint by one far larger than any
+    // conversation, keeping what its metadata says.
+    let client = async_nats::connect(stack.nats.url()).await.unwrap();
+    let bucket = async_nats::jetstream::new(client).get_object_store(CHECKPOINT_BUCKET).await.unwrap();
+    for (name, _) in checkpoints(&stack).await {
+        let info = bucket.info(&name).await.unwrap();
+        let meta = async_nats::jetstream::object_store::ObjectMetadata { name: name.clone(), metadata: info.metadata.clone(), ..Default::default() };
+        let oversized = vec![b'x'; (64 << 20) + 1];
+        bucket.put(meta, &mut oversized.as_slice()).await.unwrap();
+    }
+    let (finished, _) = kill_its_executor(&mut stack, &id);
+    let stage = &finished.stages[0];
+    let history: Vec<_> = stage.attempt_history.iter().map(|a| (a.attempt, a.outcome, a.resumed)).collect();
+    assert_eq!(history, [(1, AttemptOutcome::Lost, false), (2, AttemptOutcome::Completed, false)], "{stage:?}");
+    let said = std::fs::read_dir(stack.dir.path())
+        .unwrap()
+        .filter_map(|entry| std::fs::read_to_string(entry.unwrap().path()).ok())
+        .any(|log| log.contains("more than 67108864 bytes, the most a checkpoint may hold"));
+    assert!(said, "no executor said why it did not resume\n{}", stack.logs());
+    assert_eq!(std::fs::read_to_string(project.path().join("log.txt")).unwrap(), "once\n");
+}

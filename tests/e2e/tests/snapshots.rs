@@ -4,7 +4,7 @@
 //! same bytes before and after.
 
 use ct_domain::{RunState, StageState, WorkflowStatus};
-use ct_e2e::{Stack, StackOptions, checkout_state, example, files, git, git_project};
+use ct_e2e::{Stack, StackOptions, checkout_state, example, files, git, git_project, plant_git_programs, ran};
 use ct_scripted_model::Scenario;
 use serde_json::json;
 
@@ -241,6 +241,18 @@ async fn a_retried_agent_attempt_starts_from_the_stage_snapshot() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_critical_stage_whose_agent_keeps_failing_is_rolled_back_to_the_snapshot_its_run_took() {
+    keeps_failing_and_is_rolled_back(false).await;
+}
+
+/// The same run on a repository where every program git runs on its own was planted first:
+/// the snapshots, change counts, checkpoints, retries and the rollback run none of them, and
+/// the outcome is the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshots_retries_and_rollbacks_run_nothing_planted_in_the_repository() {
+    keeps_failing_and_is_rolled_back(true).await;
+}
+
+async fn keeps_failing_and_is_rolled_back(planted: bool) {
     // Every attempt of core-implementation writes a file, then the model answers 529: the
     // run fails after its last attempt, and the snapshot its first attempt took is put back.
     let scenario = Scenario::from_json(
@@ -264,11 +276,16 @@ async fn a_critical_stage_whose_agent_keeps_failing_is_rolled_back_to_the_snapsh
     let stack = Stack::start(StackOptions::new(scenario)).await;
     let project = git_project(&example("textstats"));
     add_user_work(project.path());
+    let witness = planted.then(|| plant_git_programs(project.path()));
     let checkout_before = checkout_state(project.path());
     let id = start(&stack, project.path());
 
     let result = stack.cli(&["result", &id, "--json"]);
     assert_eq!(result.code, 1, "{}\n{}", result.stderr, stack.logs());
+    if let Some(witness) = &witness {
+        assert_eq!(ran(witness.path()), Vec::<String>::new(), "a planted program ran");
+        assert_eq!(files(project.path())[".gitattributes"], b"* filter=planted diff=planted\n");
+    }
     let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
     assert_eq!(status.stages[1].state, StageState::Failed, "{status:?}");
     assert_eq!(status.stages[1].attempts, 3, "{status:?}");
