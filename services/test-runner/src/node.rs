@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::process::{self, Invocation};
-use crate::report::{Outcome, Tally};
+use crate::report::{self, Outcome, Tally};
 use crate::{Error, RunContext};
 
 const NODE_HINT: &str = "install Node.js, which ships npm and npx (https://nodejs.org or the distribution's nodejs \
@@ -81,11 +81,11 @@ async fn jest(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
         install_hint: NODE_HINT.into(),
     };
     let finished = process::run(&invocation, ctx).await?;
-    let tally = match std::fs::read_to_string(&report) {
+    let tally = match report::read_report(&report) {
         Ok(json) => parse_jest(&json, ctx.dir),
-        Err(_) => Tally {
+        Err(err) => Tally {
             notes: vec![format!(
-                "jest exited with {} without writing its JSON report; see its output below",
+                "jest exited with {} without a JSON report the test-runner reads ({err}); see its output below",
                 finished.exit_code
             )],
             ..Tally::default()

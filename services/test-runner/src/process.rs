@@ -8,11 +8,16 @@ use std::time::{Duration, Instant};
 use ct_confine::{Prepared, RUN_MARKER_VAR, RunGuard};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::Notify;
 
 use crate::{Error, RunContext};
 
 /// How much of the interleaved stdout+stderr is kept for `output_tail`.
 const COMBINED_KEEP: usize = 64 * 1024;
+
+/// The most kept of either stream. Runners report far less; a test printing without end
+/// would otherwise fill the test-runner's memory until its timeout.
+pub(crate) const MAX_STREAM_BYTES: usize = 64 << 20;
 
 /// Once the main process has exited and its group is killed, the pipes close at
 /// once unless something left the group; this bounds the wait for such strays.
@@ -45,6 +50,8 @@ pub(crate) struct Finished {
     /// The exit status, or 128 + signal number when killed, as shells report it.
     pub(crate) exit_code: i32,
     pub(crate) timed_out: bool,
+    /// Set (to the limit) when a stream passed [`MAX_STREAM_BYTES`] and the run was killed.
+    pub(crate) output_over: Option<usize>,
     pub(crate) duration: Duration,
     pub(crate) stdout: Vec<u8>,
     pub(crate) stderr: Vec<u8>,
@@ -57,6 +64,7 @@ struct Captured {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     combined: Vec<u8>,
+    overflowed: bool,
 }
 
 /// Runs `invocation` under the run's confinement until it exits, its timeout passes or its
@@ -98,15 +106,16 @@ pub(crate) async fn run(invocation: &Invocation, ctx: &RunContext<'_>) -> Result
     let mut group = RunGuard::new(Pid::from_raw(pid as i32), ctx.marker.to_owned());
 
     let captured = Arc::new(Mutex::new(Captured::default()));
+    let overflow = Arc::new(Notify::new());
     let readers = [
         child
             .stdout
             .take()
-            .map(|out| tokio::spawn(pump(out, captured.clone(), |c| &mut c.stdout))),
+            .map(|out| tokio::spawn(pump(out, captured.clone(), overflow.clone(), |c| &mut c.stdout))),
         child
             .stderr
             .take()
-            .map(|err| tokio::spawn(pump(err, captured.clone(), |c| &mut c.stderr))),
+            .map(|err| tokio::spawn(pump(err, captured.clone(), overflow.clone(), |c| &mut c.stderr))),
     ];
 
     let wait_error = |source| Error::Wait {
@@ -118,6 +127,10 @@ pub(crate) async fn run(invocation: &Invocation, ctx: &RunContext<'_>) -> Result
         () = tokio::time::sleep(ctx.timeout) => {
             group.kill();
             (child.wait().await.map_err(wait_error)?, true)
+        }
+        () = overflow.notified() => {
+            group.kill();
+            (child.wait().await.map_err(wait_error)?, false)
         }
         () = ctx.shutdown.cancelled() => return Err(Error::Stopped),
     };
@@ -140,6 +153,7 @@ pub(crate) async fn run(invocation: &Invocation, ctx: &RunContext<'_>) -> Result
     Ok(Finished {
         exit_code: exit_code(status),
         timed_out,
+        output_over: captured.overflowed.then_some(MAX_STREAM_BYTES),
         duration,
         stdout: captured.stdout,
         stderr: captured.stderr,
@@ -181,9 +195,12 @@ fn command(program: &Path, invocation: &Invocation, ctx: &RunContext<'_>, confin
     command
 }
 
+/// Copies one stream into `into` until it ends or passes [`MAX_STREAM_BYTES`]; then says so
+/// on `overflow` and stops reading (the run is killed).
 async fn pump(
     mut from: impl AsyncRead + Unpin,
     into: Arc<Mutex<Captured>>,
+    overflow: Arc<Notify>,
     stream: fn(&mut Captured) -> &mut Vec<u8>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
@@ -193,6 +210,11 @@ async fn pump(
             Ok(n) => n,
         };
         let mut captured = lock(&into);
+        if stream(&mut captured).len() + n > MAX_STREAM_BYTES {
+            captured.overflowed = true;
+            overflow.notify_one();
+            return;
+        }
         stream(&mut captured).extend_from_slice(&buf[..n]);
         captured.combined.extend_from_slice(&buf[..n]);
         // Trim in large steps so that the copy is rare.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::process::{self, Invocation};
-use crate::report::{Outcome, Tally};
+use crate::report::{self, Outcome, Tally};
 use crate::{Error, RunContext};
 
 /// pytest's exit status when it collected no tests.
@@ -44,11 +44,11 @@ pub(crate) async fn run(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
         });
     }
 
-    let mut tally = match std::fs::read_to_string(&report) {
+    let mut tally = match report::read_report(&report) {
         Ok(xml) => parse_junit(&xml),
-        Err(_) => Tally {
+        Err(err) => Tally {
             notes: vec![format!(
-                "pytest exited with {} without writing its JUnit report; see its output below",
+                "pytest exited with {} without a JUnit report the test-runner reads ({err}); see its output below",
                 finished.exit_code
             )],
             ..Tally::default()

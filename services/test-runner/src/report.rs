@@ -8,6 +8,9 @@ use crate::process::Finished;
 pub(crate) const FAILURE_EXCERPT: usize = 2 * 1024;
 /// `output_tail`, not counting the notes put before it.
 const OUTPUT_TAIL: usize = 4 * 1024;
+/// The most read of a runner's report file (JUnit XML, Jest JSON), which the tests could
+/// have replaced by anything.
+pub(crate) const MAX_REPORT_BYTES: u64 = 64 << 20;
 /// A run with thousands of failures must still fit in one gRPC message
 /// (4 MiB by default); the counts stay exact.
 const MAX_LISTED_FAILURES: usize = 100;
@@ -23,6 +26,13 @@ pub(crate) struct Tally {
     pub(crate) notes: Vec<String>,
     /// Human-readable output to tail instead of the raw streams (go's JSON events).
     pub(crate) transcript: Option<String>,
+}
+
+/// A runner's report file, read as hostile input: never through a link, never a device,
+/// never more than [`MAX_REPORT_BYTES`].
+pub(crate) fn read_report(file: &std::path::Path) -> std::io::Result<String> {
+    let bytes = ct_confine::bounded::read_file(file, MAX_REPORT_BYTES)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 impl Tally {
@@ -57,6 +67,16 @@ pub(crate) fn response(
             format!(
                 "timed out after {timeout_ms} ms: the process group was killed; the counts cover only \
                  the tests that had reported a result by then"
+            ),
+        );
+    }
+    if let Some(limit) = finished.output_over {
+        tally.notes.insert(
+            0,
+            format!(
+                "the tests printed more than {limit} bytes on one stream, the most the test-runner \
+                 reads: the process group was killed; the counts cover only the tests that had \
+                 reported a result by then"
             ),
         );
     }

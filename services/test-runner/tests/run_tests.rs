@@ -241,6 +241,69 @@ def test_sleeps():
     time.sleep(30)
 "#;
 
+/// A test printing without end, next to a run of a sound project: the endless one is killed
+/// once it passes the limit and says so, the other is served meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_test_printing_without_end_is_killed_at_the_limit_and_others_are_served() -> anyhow::Result<()> {
+    let endless = project(&[("tests/test_endless.py", ENDLESS_TEST)])?;
+    let sound = project(&[("tests/test_sample.py", PYTEST_SAMPLE)])?;
+    let server = start_with_tools_python().await?;
+    let (flooded, served) = tokio::join!(
+        server.tests.run(request(endless.path(), 120_000), &server.stop),
+        server.tests.run(request(sound.path(), 60_000), &server.stop)
+    );
+    let flooded = flooded?;
+    assert!(!flooded.timed_out, "ended by its timeout, not by the limit");
+    assert_ne!(flooded.exit_code, 0);
+    assert!(
+        flooded.output_tail.contains("more than 67108864 bytes on one stream"),
+        "{}",
+        flooded.output_tail
+    );
+    assert_eq!(served?.passed, 2);
+    assert_eq!(all_gone(endless.path()).await, Ok(()), "the endless test outlived its run");
+    Ok(())
+}
+
+const ENDLESS_TEST: &str = r#"import sys
+
+
+def test_prints_forever(capsys):
+    # Past pytest's own capture, straight to the test-runner's pipe.
+    with capsys.disabled():
+        while True:
+            sys.stdout.write("x" * 65536)
+"#;
+
+/// Tests that replace their JUnit report by a link to `/dev/zero` once it is written: the
+/// test-runner reads nothing through it and says why the counts are missing.
+#[tokio::test]
+async fn a_report_replaced_by_a_link_is_not_followed() -> anyhow::Result<()> {
+    let dir = project(&[
+        ("tests/test_one.py", "def test_one():\n    pass\n"),
+        ("conftest.py", LINKED_REPORT),
+    ])?;
+    let mut server = start_with_tools_python().await?;
+    let response = tokio::time::timeout(Duration::from_secs(60), run(&mut server, request(dir.path(), 60_000))).await??;
+    assert_eq!((response.passed, response.failed), (0, 0), "{response:#?}");
+    assert!(
+        response.output_tail.contains("without a JUnit report the test-runner reads"),
+        "{}",
+        response.output_tail
+    );
+    Ok(())
+}
+
+const LINKED_REPORT: &str = r#"import os
+
+
+def pytest_unconfigure(config):
+    report = config.option.xmlpath
+    if report and os.path.exists(report):
+        os.remove(report)
+        os.symlink("/dev/zero", report)
+"#;
+
 #[tokio::test]
 async fn a_dropped_run_kills_the_test_processes() -> anyhow::Result<()> {
     let dir = project(&[("tests/test_slow.py", SLOW_TEST)])?;
