@@ -33,6 +33,8 @@ pub mod key {
     pub const WEBHOOK_EVENTS: &str = "notification.webhook_events";
     pub const NOTIFY_MAX_ATTEMPTS: &str = "notification.max_attempts";
     pub const NATS_URL: &str = "nats.url";
+    pub const NATS_USER: &str = "nats.user";
+    pub const NATS_PASSWORD_FILE: &str = "nats.password_file";
     pub const WORKSPACE_ROOTS: &str = "workspace.roots";
     pub const CLAUDE_BIN: &str = "claude.bin";
     pub const CLAUDE_API_RETRIES: &str = "claude.api_retries";
@@ -467,6 +469,25 @@ pub const KEYS: &[KeyDef] = &[
         secrecy: Secrecy::UserInfo,
         used_by: &[Service::Cli, Service::Worker, Service::Executor, Service::Notifier, Service::MetricsSink],
         help: "NATS server(s) for events",
+    },
+    KeyDef {
+        key: key::NATS_USER,
+        env: "NATS_USER",
+        kind: Kind::Text,
+        default: "",
+        secrecy: Secrecy::Public,
+        used_by: &[Service::Cli, Service::Worker, Service::Executor, Service::Notifier, Service::MetricsSink],
+        help: "the user to log in to NATS as, with the password in NATS_PASSWORD_FILE (compose: one user per \
+               service, allowed only its own subjects: deploy/nats.conf); empty: no login",
+    },
+    KeyDef {
+        key: key::NATS_PASSWORD_FILE,
+        env: "NATS_PASSWORD_FILE",
+        kind: Kind::Path,
+        default: "",
+        secrecy: Secrecy::Public,
+        used_by: &[Service::Cli, Service::Worker, Service::Executor, Service::Notifier, Service::MetricsSink],
+        help: "a file holding NATS_USER's password (a file, so that no environment listing shows it)",
     },
     KeyDef {
         key: key::WORKSPACE_ROOTS,

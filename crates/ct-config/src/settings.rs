@@ -39,6 +39,10 @@ pub struct Settings {
     pub notification: NotificationSettings,
     /// Comma-separated NATS URLs.
     pub nats_url: String,
+    /// Who to log in to NATS as; `None`: no login.
+    pub nats_user: Option<String>,
+    /// Where that user's password is.
+    pub nats_password_file: Option<PathBuf>,
     /// Directories projects may live in; empty: none given.
     pub workspace_roots: Vec<PathBuf>,
     pub executor: ExecutorSettings,
@@ -206,6 +210,8 @@ impl Settings {
                 max_attempts: number(key::NOTIFY_MAX_ATTEMPTS) as u32,
             },
             nats_url: text(key::NATS_URL),
+            nats_user: optional(key::NATS_USER),
+            nats_password_file: optional(key::NATS_PASSWORD_FILE).map(PathBuf::from),
             workspace_roots: path_list(get(key::WORKSPACE_ROOTS)),
             executor: ExecutorSettings {
                 claude_bin: PathBuf::from(get(key::CLAUDE_BIN)),

@@ -141,7 +141,11 @@ impl EventConsumer {
 
     async fn subscribe(&self) -> Result<pull::Stream, Error> {
         let settings = &self.settings;
-        ensure_stream(&self.jetstream, &settings.stream).await?;
+        // Publishers make the stream; a reader makes it only when none exists yet, so a reader
+        // allowed only to read (compose: deploy/nats.conf) waits here for the first publisher.
+        if self.jetstream.get_stream(&settings.stream.name).await.is_err() {
+            ensure_stream(&self.jetstream, &settings.stream).await?;
+        }
         let config = pull::Config {
             durable_name: Some(settings.durable_name.clone()),
             filter_subject: ALL_EVENTS.to_owned(),

@@ -24,6 +24,8 @@ pub enum DecodeError {
 pub enum Error {
     #[error(transparent)]
     Outbox(#[from] crate::outbox::OutboxError),
+    #[error("cannot log in to NATS: {problem}")]
+    Login { problem: String },
     #[error("invalid NATS address {url:?}: {source}")]
     Connect {
         url: String,

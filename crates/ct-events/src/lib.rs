@@ -26,7 +26,7 @@ pub mod testing;
 pub mod trace;
 mod watch;
 
-pub use connect::{DEFAULT_NATS_URL, connect, redact_credentials};
+pub use connect::{DEFAULT_NATS_URL, NatsLogin, connect, redact_credentials};
 pub use consumer::{ConsumerSettings, EventConsumer};
 pub use error::{ConfigError, DecodeError, Error};
 pub use event::{CloudEvent, EventData, EventType, TYPE_PREFIX};

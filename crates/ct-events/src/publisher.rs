@@ -19,11 +19,11 @@ use tokio::sync::{mpsc, watch};
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::connect::{DEFAULT_NATS_URL, connect};
-use crate::error::{ConfigError, Error};
+use crate::connect::{NatsLogin, connect};
+use crate::error::Error;
 use crate::event::CloudEvent;
 use crate::retry::{backoff, worth_logging};
-use crate::stream::{StreamSettings, ensure_stream, env_number};
+use crate::stream::{StreamSettings, ensure_stream};
 use crate::outbox::{Outbox, Pending};
 use crate::trace;
 
@@ -31,6 +31,8 @@ use crate::trace;
 #[derive(Debug, Clone)]
 pub struct PublisherConfig {
     pub nats_url: String,
+    /// Who to log in as; `None`: no login.
+    pub login: Option<NatsLogin>,
     /// Shown in the server's connection list, e.g. `ct-worker`.
     pub client_name: String,
     /// Events waiting while NATS is unreachable; beyond this they are dropped.
@@ -47,25 +49,13 @@ impl PublisherConfig {
     pub fn new(nats_url: impl Into<String>, client_name: impl Into<String>) -> Self {
         Self {
             nats_url: nats_url.into(),
+            login: None,
             client_name: client_name.into(),
             buffer: 10_000,
             ack_timeout: Duration::from_secs(5),
             stream: StreamSettings::default(),
             outbox: None,
         }
-    }
-
-    /// `NATS_URL` (default [`DEFAULT_NATS_URL`]), `CT_EVENTS_BUFFER`, `CT_EVENTS_OUTBOX` and
-    /// the stream settings of [`StreamSettings::from_env`].
-    pub fn from_env(client_name: impl Into<String>) -> Result<Self, ConfigError> {
-        let nats_url = std::env::var("NATS_URL").unwrap_or_else(|_| DEFAULT_NATS_URL.to_owned());
-        let mut config = Self::new(nats_url, client_name);
-        if let Some(buffer) = env_number("CT_EVENTS_BUFFER")? {
-            config.buffer = buffer;
-        }
-        config.stream = StreamSettings::from_env()?;
-        config.outbox = std::env::var_os("CT_EVENTS_OUTBOX").filter(|path| !path.is_empty()).map(Into::into);
-        Ok(config)
     }
 }
 
@@ -109,7 +99,7 @@ impl Publisher {
             }
             None => (None, Vec::new()),
         };
-        let client = connect(&config.nats_url, &config.client_name).await?;
+        let client = connect(&config.nats_url, config.login.as_ref(), &config.client_name).await?;
         let mut context = jetstream::new(client);
         context.set_timeout(config.ack_timeout);
         // Room for what an earlier run left, ahead of everything new.

@@ -16,6 +16,8 @@ pub struct NatsServer {
     port: u16,
     monitor_port: u16,
     dir: tempfile::TempDir,
+    /// A configuration file (`-c`) and the variables it reads.
+    config: Option<(PathBuf, Vec<(String, String)>)>,
 }
 
 impl NatsServer {
@@ -25,12 +27,24 @@ impl NatsServer {
     /// When the binary cannot be found or the server is not healthy within
     /// 15 s; the message says where its log is.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a server with the configuration file `config` (users and what each may do),
+    /// whose `$VARIABLES` come from `env`; ports and the store stay the test's own.
+    pub fn start_configured(config: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Self::start_with(Some((config.to_path_buf(), env)))
+    }
+
+    fn start_with(config: Option<(PathBuf, Vec<(String, String)>)>) -> Self {
         let mut server = Self {
             child: None,
             binary: binary(),
             port: free_port(),
             monitor_port: free_port(),
             dir: tempfile::tempdir().expect("a temporary directory for the NATS store"),
+            config,
         };
         server.spawn();
         server
@@ -88,7 +102,11 @@ impl NatsServer {
             .append(true)
             .open(&log_path)
             .expect("the nats-server log file");
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some((config, env)) = &self.config {
+            command.arg("-c").arg(config).envs(env.iter().map(|(k, v)| (k, v)));
+        }
+        let child = command
             .args(["-js", "-a", "127.0.0.1", "-p"])
             .arg(self.port.to_string())
             .arg("-sd")

@@ -44,6 +44,9 @@ pub async fn watch(
     let filter_subject = workflow_id.map_or_else(|| ALL_EVENTS.to_owned(), workflow_filter);
     let consumer = events
         .create_consumer(pull::OrderedConfig {
+            // Named in the request's subject, so that a user allowed to watch can be kept from
+            // every durable consumer by name (deploy/nats.conf).
+            name: Some(format!("ct-watch-{}", uuid::Uuid::now_v7().simple())),
             filter_subject,
             deliver_policy: DeliverPolicy::All,
             ..Default::default()

@@ -30,8 +30,8 @@ pub(crate) struct CheckpointStore {
 
 impl CheckpointStore {
     /// Connects in the background, like the event publisher: NATS may come up later.
-    pub(crate) async fn connect(nats_url: &str) -> Result<Self, ct_events::Error> {
-        let client = ct_events::connect(nats_url, "ct-executor-checkpoints").await?;
+    pub(crate) async fn connect(nats_url: &str, login: Option<&ct_events::NatsLogin>) -> Result<Self, ct_events::Error> {
+        let client = ct_events::connect(nats_url, login, "ct-executor-checkpoints").await?;
         Ok(Self { context: jetstream::new(client), bucket: Arc::default() })
     }
 

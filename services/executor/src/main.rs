@@ -202,9 +202,13 @@ async fn main() {
     let token_file = args.control_token_file.unwrap_or_else(|| config.state_dir.join("control.token"));
     let control_token = ct_fleet::ControlToken::resolve(std::env::var("CT_CONTROL_TOKEN").ok(), &token_file, addr)
         .unwrap_or_else(|e| bad_setting(&e));
+    let nats_login = ct_events::NatsLogin::load(settings.nats_user.as_deref(), settings.nats_password_file.as_deref())
+        .unwrap_or_else(|e| bad_setting(&e));
+    let secrets = std::iter::once(control_token.expose().to_owned()).chain(nats_login.iter().map(|l| l.password().to_owned()));
     let config = ct_executor::Config {
-        hidden: vec![token_file],
-        redactor: std::sync::Arc::new(ct_confine::Redactor::new(vars, [control_token.expose().to_owned()])),
+        // Files holding the service's own credentials: no run may read them.
+        hidden: std::iter::once(token_file).chain(settings.nats_password_file.clone()).collect(),
+        redactor: std::sync::Arc::new(ct_confine::Redactor::new(vars, secrets)),
         ..config
     };
     let temporal = settings.temporal;
@@ -215,6 +219,7 @@ async fn main() {
         temporal: ct_fleet::TemporalTarget { address: temporal.address, namespace: temporal.namespace },
         task_queue: ct_contracts::agents_queue(&temporal.task_queue),
         nats_url: settings.nats_url,
+        nats_login,
         control_token,
         advertise,
         grace: Duration::from_secs(settings.executor.shutdown_grace_secs),

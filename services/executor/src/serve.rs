@@ -26,6 +26,8 @@ pub struct Fleet {
     /// The agents queue it polls (`<workflow queue>.agents`).
     pub task_queue: String,
     pub nats_url: String,
+    /// Who to log in to NATS as.
+    pub nats_login: Option<ct_events::NatsLogin>,
     pub control_token: ControlToken,
     /// Where the fleet reaches the control API (the listener's address, or one given).
     pub advertise: std::net::SocketAddr,
@@ -54,13 +56,15 @@ pub async fn run(
         "agent runs get this command library, prompt hook and workspace roots"
     );
     let client = ct_fleet::connect_client(&fleet.temporal, &identity).await?;
-    let events = Publisher::connect(PublisherConfig::new(fleet.nats_url.clone(), "ct-executor")).await?;
+    let mut events = PublisherConfig::new(fleet.nats_url.clone(), "ct-executor");
+    events.login = fleet.nats_login.clone();
+    let events = Publisher::connect(events).await?;
     let runs = RunRegistry::default();
 
     let worker = ActivityWorker { task_queue: fleet.task_queue.clone(), capacity, grace: fleet.grace };
     let mut options = worker.options();
     let roots = agents.config().roots.clone();
-    let checkpoints = crate::checkpoint_store::CheckpointStore::connect(&fleet.nats_url).await?;
+    let checkpoints = crate::checkpoint_store::CheckpointStore::connect(&fleet.nats_url, fleet.nats_login.as_ref()).await?;
     let agent_activities =
         AgentActivities { agents, events: events.clone(), runs: runs.clone(), checkpoints, identity: identity.clone() };
     check_contracts()?;

@@ -29,6 +29,8 @@ pub const DEFAULT_CONSUMER: &str = "ct-metrics-sink";
 #[derive(Debug, Clone)]
 pub struct Config {
     pub nats_url: String,
+    /// Who to log in to NATS as (compose: a user that may only read the events).
+    pub nats_login: Option<ct_events::NatsLogin>,
     pub metrics_file: PathBuf,
     pub consumer: ConsumerSettings,
     /// Messages written with one sync at most.
@@ -39,6 +41,7 @@ impl Config {
     pub fn new(nats_url: impl Into<String>, metrics_file: impl Into<PathBuf>) -> Self {
         Self {
             nats_url: nats_url.into(),
+            nats_login: None,
             metrics_file: metrics_file.into(),
             consumer: ConsumerSettings::new(StreamSettings::default(), DEFAULT_CONSUMER),
             batch_size: 512,
@@ -55,7 +58,7 @@ pub async fn run(
 ) -> Result<(), Error> {
     let metrics = Arc::new(prom::Metrics::new()?);
     let journal = journal::Journal::open(&config.metrics_file).await?;
-    let client = ct_events::connect(&config.nats_url, "ct-metrics-sink").await?;
+    let client = ct_events::connect(&config.nats_url, config.nats_login.as_ref(), "ct-metrics-sink").await?;
     let mut consumer = EventConsumer::new(client, config.consumer);
 
     let consuming = async {

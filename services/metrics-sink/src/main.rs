@@ -58,8 +58,14 @@ async fn main() -> anyhow::Result<()> {
     });
     let mut consumer = ConsumerSettings::new(stream, args.consumer);
     consumer.ack_wait = Duration::from_secs(args.ack_wait_secs);
+    let nats_login = ct_events::NatsLogin::load(settings.nats_user.as_deref(), settings.nats_password_file.as_deref())
+        .unwrap_or_else(|err| {
+            eprintln!("ct-metrics-sink: {err}");
+            std::process::exit(64);
+        });
     let config = ct_metrics_sink::Config {
         nats_url: settings.nats_url,
+        nats_login,
         metrics_file: settings.metrics_file,
         consumer,
         batch_size: args.batch as usize,

@@ -44,6 +44,9 @@ pub const DEFAULT_CONSUMER: &str = "ct-notifier";
 #[derive(Debug)]
 pub struct Config {
     pub nats_url: String,
+    /// Who to log in to NATS as (compose: a user that may only read the events and write
+    /// dead letters).
+    pub nats_login: Option<ct_events::NatsLogin>,
     pub consumer: ConsumerSettings,
     pub backends: Vec<BackendConfig>,
     pub retry: RetryPolicy,
@@ -58,6 +61,7 @@ impl Config {
     pub fn new(nats_url: impl Into<String>, backends: Vec<BackendConfig>) -> Self {
         Self {
             nats_url: nats_url.into(),
+            nats_login: None,
             consumer: ConsumerSettings::new(StreamSettings::default(), DEFAULT_CONSUMER),
             backends,
             retry: RetryPolicy::default(),
@@ -97,7 +101,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
         .into_iter()
         .map(|backend| route(backend, &http))
         .collect();
-    let client = ct_events::connect(&config.nats_url, "ct-notifier").await?;
+    let client = ct_events::connect(&config.nats_url, config.nats_login.as_ref(), "ct-notifier").await?;
     let ack_wait = config.consumer.ack_wait;
     let mut consumer = EventConsumer::new(client, config.consumer);
     let mut dispatcher = dispatch::Dispatcher {

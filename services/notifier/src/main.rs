@@ -109,6 +109,8 @@ async fn main() -> anyhow::Result<()> {
         (_, Err(err)) => usage_error(&err),
     };
     let mut config = ct_notifier::Config::new(configured.nats_url.clone(), backends);
+    config.nats_login = ct_events::NatsLogin::load(configured.nats_user.as_deref(), configured.nats_password_file.as_deref())
+        .unwrap_or_else(|err| usage_error(&err));
     config.consumer = ConsumerSettings::new(stream, args.consumer);
     config.consumer.ack_wait = Duration::from_secs(args.ack_wait_secs);
     config.retry = RetryPolicy {

@@ -65,6 +65,8 @@ async fn main() -> ExitCode {
     let args: Args = ct_telemetry::parse_args();
     let settings = args.config.load(Service::Worker, args.flags()).settings;
     let _telemetry = ct_telemetry::init_at("ct-worker", &settings.log_level);
+    let nats_login = ct_events::NatsLogin::load(settings.nats_user.as_deref(), settings.nats_password_file.as_deref())
+        .unwrap_or_else(|err| ct_telemetry::exit_with("ct-worker", 64, &err));
     let config = Config {
         temporal: TemporalTarget {
             address: settings.temporal.address,
@@ -72,6 +74,7 @@ async fn main() -> ExitCode {
         },
         task_queue: settings.temporal.task_queue,
         nats_url: settings.nats_url,
+        nats_login,
         sticky_timeout: Duration::from_secs(args.sticky_timeout_secs),
         max_activities: settings.worker.max_activities,
         max_workflows: settings.worker.max_workflows,

@@ -23,6 +23,8 @@ pub struct Config {
     pub task_queue: String,
     /// NATS server the events go to; they wait in a buffer while it is down.
     pub nats_url: String,
+    /// Who to log in to NATS as.
+    pub nats_login: Option<ct_events::NatsLogin>,
     /// How long a crashed worker's workflows wait before another worker takes them.
     pub sticky_timeout: Duration,
     /// Event-publishing local activities this worker runs at once.
@@ -61,6 +63,7 @@ pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnO
     check_contracts().map_err(WorkerError::Start)?;
     let mut events = PublisherConfig::new(config.nats_url.clone(), "ct-worker");
     events.outbox = config.events_outbox.clone();
+    events.login = config.nats_login.clone();
     let publisher = Publisher::connect(events).await?;
     serve_workflow_events(publisher.clone());
     let runtime = Runtime::from_current_tokio(Default::default()).map_err(|e| WorkerError::Start(e.to_string()))?;

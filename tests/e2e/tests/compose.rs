@@ -71,6 +71,8 @@ struct ComposeStack {
     project: String,
     env: BTreeMap<String, String>,
     workspace: PathBuf,
+    /// The files `scripts/make-secrets.sh` made: outside the workspace, which runs can read.
+    secrets: PathBuf,
 }
 
 impl ComposeStack {
@@ -129,7 +131,9 @@ impl ComposeStack {
             .args(args)
             .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", self.env["TEMPORAL_PORT"]))
             .env("NATS_URL", format!("nats://127.0.0.1:{}", self.env["NATS_PORT"]))
-            .env("CT_CONTROL_TOKEN", &self.env["CT_CONTROL_TOKEN"])
+            .env("CT_CONTROL_TOKEN_FILE", self.secrets.join("control_token"))
+            .env("NATS_USER", "cli")
+            .env("NATS_PASSWORD_FILE", self.secrets.join("nats_cli"))
             .env("CT_WORKSPACE_ROOTS", &self.workspace)
             .env("CT_STATE_DIR", self.workspace.join(".cli-state"))
             .env("METRICS_FILE", self.workspace.join(".cli-state/metrics.jsonl"))
@@ -201,10 +205,16 @@ fn the_compose_stack_runs_workflows_over_scaled_executors_and_survives_losing_on
     std::fs::create_dir_all(root.join(".cli-home")).unwrap();
     std::fs::write(root.join(".cli-home/.gitconfig"), "[safe]\n\tdirectory = *\n").unwrap();
 
+    let secrets_dir = tempfile::Builder::new().prefix("ct-compose-secrets").tempdir_in("/tmp").unwrap();
+    let secrets = secrets_dir.path().join("secrets");
+    let mut make_secrets = Command::new(workspace_root().join("scripts/make-secrets.sh"));
+    make_secrets.arg(&secrets);
+    run(make_secrets, "make the secrets");
+
     let project = format!("ct-compose-{}", std::process::id());
     let env = BTreeMap::from([
         ("CT_WORKSPACE".to_owned(), root.display().to_string()),
-        ("CT_CONTROL_TOKEN".to_owned(), format!("compose-test-token-{}", std::process::id())),
+        ("CT_SECRETS".to_owned(), secrets.display().to_string()),
         ("CT_SCENARIO".to_owned(), root.join("scenario.json").display().to_string()),
         ("TEMPORAL_PORT".to_owned(), free_port().to_string()),
         ("TEMPORAL_UI_PORT".to_owned(), free_port().to_string()),
@@ -212,7 +222,7 @@ fn the_compose_stack_runs_workflows_over_scaled_executors_and_survives_losing_on
         ("METRICS_PORT".to_owned(), free_port().to_string()),
         ("EXECUTOR_MAX_CONCURRENT".to_owned(), "2".to_owned()),
     ]);
-    let stack = ComposeStack { project: project.clone(), env, workspace: root.clone() };
+    let stack = ComposeStack { project: project.clone(), env, workspace: root.clone(), secrets: secrets.clone() };
 
     let started = Instant::now();
     run(
@@ -344,9 +354,13 @@ fn the_compose_stack_runs_workflows_over_scaled_executors_and_survives_losing_on
     eprintln!("compose: runs spread over {} executors: {executors:?}", executors.len());
     assert!(executors.len() >= 2, "{executors:?}");
 
-    // The metrics-sink recorded the stages and publishes them on the host's loopback.
+    // The metrics-sink recorded the stages and publishes them on the host's loopback, and the
+    // notifier told of the workflows: both read the events with credentials that only read.
     let metrics = http_get(&format!("http://127.0.0.1:{}/metrics", stack.env["METRICS_PORT"]));
     assert!(metrics.contains("ct_stages_total"), "{metrics}");
+    let notifier_log = stdout(&run(stack.compose(&["logs", "--no-color", "notifier"]), "notifier logs"));
+    assert!(notifier_log.contains(&develop_id), "the notifier saw no event of {develop_id}:\n{notifier_log}");
+    nats_refuses_whoever_lacks_the_right(&stack);
 
     run(stack.compose(&["down", "-v", "--remove-orphans", "--timeout", "5"]), "compose down");
     for kind in ["container", "network", "volume"] {
@@ -354,6 +368,30 @@ fn the_compose_stack_runs_workflows_over_scaled_executors_and_survives_losing_on
         assert!(left.is_empty(), "{kind}s left behind: {left:?}");
     }
     eprintln!("compose: whole test {:.1?}", started.elapsed());
+}
+
+/// What NATS lets a client do without the right credentials: with none it cannot even connect;
+/// with the notifier's (read-only) it can neither publish an event nor open the checkpoints.
+fn nats_refuses_whoever_lacks_the_right(stack: &ComposeStack) {
+    let url = format!("nats://127.0.0.1:{}", stack.env["NATS_PORT"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let anonymous = async_nats::ConnectOptions::new().connect(&url).await;
+        assert!(anonymous.is_err(), "NATS let a client in without credentials");
+
+        let login = ct_events::NatsLogin::load(Some("notifier"), Some(&stack.secrets.join("nats_notifier")))
+            .unwrap()
+            .unwrap();
+        let client = ct_events::connect(&url, Some(&login), "compose-test-reader").await.unwrap();
+        let mut jetstream = async_nats::jetstream::new(client);
+        jetstream.set_timeout(Duration::from_secs(3));
+        // A forged event: NATS drops it, so no acknowledgement ever comes.
+        let forged = async { jetstream.publish("ct.events.forged.workflow.completed", "{}".into()).await?.await };
+        assert!(forged.await.is_err(), "a reader published an event");
+        let bucket = jetstream.get_object_store(ct_contracts::names::CHECKPOINT_BUCKET).await;
+        assert!(bucket.is_err(), "a reader opened the checkpoint bucket");
+        eprintln!("compose: NATS refused the anonymous client, and a reader's event and checkpoint access");
+    });
 }
 
 /// A plain HTTP/1.0 GET on loopback, without adding an HTTP client to the test crate.

@@ -14,8 +14,17 @@ use ct_e2e::{ComposeService, bin, compose_services, workspace_root};
 fn required_vars() -> BTreeMap<String, String> {
     BTreeMap::from([
         ("CT_WORKSPACE".to_owned(), std::env::temp_dir().display().to_string()),
-        ("CT_CONTROL_TOKEN".to_owned(), "a-token-for-reading-the-file".to_owned()),
     ])
+}
+
+#[test]
+fn the_control_token_and_nats_passwords_are_files_never_environment_values() {
+    for service in compose_services(&required_vars()) {
+        for key in service.environment.keys() {
+            let credential = key == "CT_CONTROL_TOKEN" || (key.starts_with("NATS_") && key.ends_with("PASSWORD"));
+            assert!(!credential, "{}: {key} would show in `docker inspect`; give it as a secret file", service.name);
+        }
+    }
 }
 
 /// Variables the executor hands to the agent CLI rather than reading itself.

@@ -10,7 +10,9 @@ use crate::error::CliError;
 
 pub(super) async fn run(config: &ct_config::Config, args: WatchArgs) -> anyhow::Result<ExitCode> {
     let nats_url = &config.settings.nats_url;
-    let client = ct_events::connect(nats_url, "claude-temporal-watch")
+    let login = ct_events::NatsLogin::load(config.settings.nats_user.as_deref(), config.settings.nats_password_file.as_deref())
+        .map_err(|err| CliError::BadInput(err.to_string()))?;
+    let client = ct_events::connect(nats_url, login.as_ref(), "claude-temporal-watch")
         .await
         .map_err(|err| CliError::Unreachable(format!("cannot connect to NATS at {}: {err}", ct_events::redact_credentials(nats_url))))?;
     let jetstream = async_nats::jetstream::new(client);
