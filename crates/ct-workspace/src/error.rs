@@ -52,6 +52,16 @@ pub enum WorkspaceError {
     )]
     UnsafeIndex { path: PathBuf, problem: String },
     #[error(
+        "{path} {problem}: git reads it while it walks the work tree, and the services will not \
+         (remove it, or replace it by a regular file)"
+    )]
+    UnsafeControlFile { path: PathBuf, problem: String },
+    #[error(
+        "snapshot `{reference}` holds the path {entry:?}, which a restore never writes (outside \
+         the work tree, or inside .git): nothing was restored"
+    )]
+    UnsafeEntry { reference: String, entry: String },
+    #[error(
         "{path} is not a feature worktree of this repository (they live below {root}): \
          nothing was removed"
     )]

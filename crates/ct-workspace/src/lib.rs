@@ -3,6 +3,7 @@
 //! feature branches checked out in worktrees of their own.
 
 mod changes;
+mod control_files;
 mod error;
 mod nofollow;
 mod repo;

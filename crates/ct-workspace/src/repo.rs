@@ -53,8 +53,10 @@ pub(crate) fn open(path: &Path) -> Result<Project, WorkspaceError> {
 /// (an earlier run's agent) could have pointed `core.worktree` elsewhere, or replaced `.git`
 /// by a file or link naming another repository's git directory; the services would then
 /// snapshot, restore and commit in a place nobody asked for. What git itself makes passes:
-/// a `.git` directory, a linked worktree's `.git` file whose git directory points back at it,
-/// and a submodule's (or `--separate-git-dir`'s) whose `core.worktree` names this directory.
+/// a `.git` directory that is the repository (no `commondir` file taking objects and refs
+/// from elsewhere), a linked worktree's `.git` file naming `<common>/worktrees/<name>`, whose
+/// `gitdir` file points back at it, and a submodule's whose `core.worktree` names this
+/// directory. (`git init --separate-git-dir` leaves neither pointer back, and is refused.)
 fn check_layout(repo: &Repository, path: &Path, workdir: &Path) -> Result<(), WorkspaceError> {
     // Where git's own discovery from `path` stops: the nearest directory holding `.git`.
     let holder = path
@@ -85,18 +87,28 @@ fn check_layout(repo: &Repository, path: &Path, workdir: &Path) -> Result<(), Wo
             ))
         });
     }
+    let git_dir = real(repo.path());
+    let common = real(repo.commondir());
     if meta.is_dir() {
+        if git_dir != real(&dot_git) || common != git_dir {
+            return Err(redirected(format!(
+                "takes its objects and refs from {} (a `commondir` file)",
+                common.display()
+            )));
+        }
         return Ok(());
     }
-    let git_dir = repo.path();
+    // git 2.48 may write the pointer back relative to the git directory.
     let points_back = read_small(&git_dir.join("gitdir"))
-        .and_then(|back| Path::new(back.trim()).canonicalize().ok())
-        .is_some_and(|back| back == dot_git);
-    let worktree_configured = repo
-        .config()
-        .and_then(|config| config.get_path("core.worktree"))
-        .is_ok();
-    if points_back || worktree_configured {
+        .map(|back| git_dir.join(back.trim()))
+        .is_some_and(|back| real(&back) == dot_git);
+    let linked = points_back && git_dir.parent() == Some(common.join("worktrees").as_path());
+    let submodule = common == git_dir
+        && repo
+            .config()
+            .and_then(|config| config.get_path("core.worktree"))
+            .is_ok();
+    if linked || submodule {
         Ok(())
     } else {
         Err(redirected(format!(
@@ -104,6 +116,11 @@ fn check_layout(repo: &Repository, path: &Path, workdir: &Path) -> Result<(), Wo
             git_dir.display()
         )))
     }
+}
+
+/// `path` with every link resolved, or as it is when it cannot be.
+fn real(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// A small file's text, read without following a link and never more than a page of it.
@@ -164,6 +181,7 @@ const MAX_INDEX_BYTES: u64 = 1 << 30;
 pub(crate) fn work_tree_tree(project: &Project) -> Result<Oid, WorkspaceError> {
     let path = &project.workdir;
     let repo = Repository::open(project.repo.path()).git("open the repository", path)?;
+    crate::control_files::check(&repo, path)?;
     let mut index = index_in_memory(&repo)?;
     repo.set_index(&mut index)
         .git("use a private copy of the index", path)?;

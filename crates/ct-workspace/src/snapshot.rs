@@ -193,6 +193,14 @@ pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, Workspa
     let project = repo::open_clean(project)?;
     let path = project.workdir.clone();
     let repo = &project.repo;
+    // A snapshot ref, or a tree id a checkpoint names: never a revision expression.
+    let is_id = reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_id && !reference.starts_with(&format!("{REF_ROOT}/")) {
+        return Err(WorkspaceError::SnapshotNotFound {
+            reference: reference.to_owned(),
+            path,
+        });
+    }
     let target = repo
         .revparse_single(reference)
         .and_then(|object| object.peel_to_tree())
@@ -220,6 +228,18 @@ pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, Workspa
             .unwrap_or_default(),
         ..RestoreReport::default()
     };
+    // A tree is only as sound as whoever wrote it: every path must stay in the work tree and
+    // out of `.git` before anything is touched.
+    for delta in diff.deltas() {
+        for entry in [delta.old_file().path(), delta.new_file().path()].into_iter().flatten() {
+            if !is_plain_entry(entry) {
+                return Err(WorkspaceError::UnsafeEntry {
+                    reference: reference.to_owned(),
+                    entry: entry.display().to_string(),
+                });
+            }
+        }
+    }
     let mut writes = Vec::new();
     // Removals first, so that a file can take the place of a directory that held it.
     for delta in diff.deltas() {
@@ -245,6 +265,15 @@ pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, Workspa
         report.written.push(relative.to_string_lossy().into_owned());
     }
     Ok(report)
+}
+
+/// Whether `entry` names something below the work tree and outside any `.git`.
+fn is_plain_entry(entry: &Path) -> bool {
+    entry.file_name().is_some()
+        && entry.components().all(|component| match component {
+            std::path::Component::Normal(name) => !name.eq_ignore_ascii_case(".git"),
+            _ => false,
+        })
 }
 
 /// Removes a file created since the snapshot; nothing when a directory on its way is a link

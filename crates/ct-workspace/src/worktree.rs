@@ -8,10 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{
-    BranchType, IndexAddOption, Reference, Repository, Signature, WorktreeAddOptions,
-    WorktreePruneOptions,
-};
+use git2::{BranchType, IndexAddOption, Reference, Repository, Signature, WorktreeAddOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GitContext, WorkspaceError, io};
@@ -156,12 +153,15 @@ pub fn create_worktree(
             .git(format!("create branch {branch}"), root)?
             .into_reference(),
     };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io("create directory", parent))?;
-    }
+    // Real directories all the way: a link planted in the git directory is not followed.
+    let below_common = Path::new("claude-temporal/worktrees")
+        .join(dir_name(workflow_id))
+        .join(index.to_string());
+    crate::nofollow::real_parent(repo.commondir(), &below_common)
+        .map_err(io("create directory", &path))?;
     let mut options = WorktreeAddOptions::new();
     options.reference(Some(&branch_ref));
-    repo.worktree(&admin_name(workflow_id, index), &path, Some(&options))
+    repo.worktree(&admin_name(&dir_name(workflow_id), index), &path, Some(&options))
         .git(
             format!("add a worktree for {branch} at {}", path.display()),
             root,
@@ -170,8 +170,8 @@ pub fn create_worktree(
 }
 
 /// The name git knows the worktree by (`.git/worktrees/<name>`), unique per workflow and feature.
-fn admin_name(workflow_id: &str, index: u32) -> String {
-    let base: String = dir_name(workflow_id).chars().take(60).collect();
+fn admin_name(workflow_dir: &str, index: u32) -> String {
+    let base: String = workflow_dir.chars().take(60).collect();
     format!("ct-{base}-{index}")
 }
 
@@ -226,24 +226,19 @@ pub fn commit_worktree(path: &Path, message: &str) -> Result<Option<String>, Wor
 pub fn remove_worktree(project: &Path, path: &Path) -> Result<(), WorkspaceError> {
     let project = repo::open(project)?;
     let repo = &project.repo;
-    let root = &project.workdir;
-    check_feature_worktree(repo, path)?;
-    let names = repo.worktrees().git("list worktrees", root)?;
-    for name in names.iter().filter_map(|n| n.ok().flatten()) {
-        let worktree = repo
-            .find_worktree(name)
-            .git(format!("open worktree {name}"), root)?;
-        if same_path(worktree.path(), path) {
-            let mut options = WorktreePruneOptions::new();
-            options.valid(true).working_tree(true);
-            worktree
-                .prune(Some(&mut options))
-                .git(format!("remove worktree {}", path.display()), root)?;
+    let (workflow_dir, index) = check_feature_worktree(repo, path)?;
+    // git's record of the worktree, named as `create_worktree` named it, and the work tree:
+    // removed here rather than by libgit2's prune, which deletes what files in that record
+    // (`gitdir`, `commondir`) name. `remove_dir_all` removes a link in place of a directory,
+    // never what it points at.
+    let record = repo
+        .commondir()
+        .join("worktrees")
+        .join(admin_name(&workflow_dir, index));
+    for dir in [record.as_path(), path] {
+        if dir.symlink_metadata().is_ok() {
+            std::fs::remove_dir_all(dir).map_err(io("remove", dir))?;
         }
-    }
-    // `remove_dir_all` removes a link in place of the directory, never what it points at.
-    if path.symlink_metadata().is_ok() {
-        std::fs::remove_dir_all(path).map_err(io("remove", path))?;
     }
     // The per-workflow directory goes once its last worktree has.
     if let Some(parent) = path.parent() {
@@ -253,8 +248,9 @@ pub fn remove_worktree(project: &Path, path: &Path) -> Result<(), WorkspaceError
 }
 
 /// Refuses any path but `<git-dir>/claude-temporal/worktrees/<workflow>/<i>` itself: the
-/// path comes from workflow input, and removing is recursive.
-fn check_feature_worktree(repo: &Repository, path: &Path) -> Result<(), WorkspaceError> {
+/// path comes from workflow input, and removing is recursive. Gives the workflow's directory
+/// name and `i`.
+fn check_feature_worktree(repo: &Repository, path: &Path) -> Result<(String, u32), WorkspaceError> {
     let worktrees = repo.commondir().join("claude-temporal/worktrees");
     let worktrees = worktrees.canonicalize().unwrap_or(worktrees);
     let refused = || WorkspaceError::NotAFeatureWorktree {
@@ -274,18 +270,14 @@ fn check_feature_worktree(repo: &Repository, path: &Path) -> Result<(), Workspac
     let [workflow, index] = inside.as_slice() else {
         return Err(refused());
     };
-    let index_is_number = index.to_str().is_some_and(|i| i.parse::<u32>().is_ok());
+    let index = index.to_str().and_then(|i| i.parse::<u32>().ok());
+    let workflow_dir = workflow.to_str().filter(|name| *name == dir_name(name));
     let workflow_dir_is_real = worktrees
         .join(workflow)
         .symlink_metadata()
         .map_or(true, |meta| meta.is_dir());
-    if !index_is_number || !workflow_dir_is_real {
-        return Err(refused());
+    match (workflow_dir, index) {
+        (Some(workflow_dir), Some(index)) if workflow_dir_is_real => Ok((workflow_dir.to_owned(), index)),
+        _ => Err(refused()),
     }
-    Ok(())
-}
-
-fn same_path(a: &Path, b: &Path) -> bool {
-    let resolve = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    resolve(a) == resolve(b)
 }

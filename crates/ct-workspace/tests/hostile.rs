@@ -255,3 +255,77 @@ fn only_the_workflows_feature_worktrees_can_be_removed() {
     remove_worktree(root, Path::new(&made.path)).unwrap();
     assert!(!Path::new(&made.path).exists());
 }
+
+#[test]
+fn a_fifo_or_link_where_git_reads_its_rules_is_refused_without_hanging() {
+    let dir = repo();
+    let root = dir.path();
+    write(root, "sub/code.rs", "fn main() {}\n");
+    let status = std::process::Command::new("mkfifo").arg(root.join("sub/.gitignore")).status().unwrap();
+    assert!(status.success());
+    let (sender, answer) = std::sync::mpsc::channel();
+    let path = root.to_path_buf();
+    std::thread::spawn(move || sender.send(work_tree_id(&path).map(drop)));
+    let err = answer
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the snapshot hung on a FIFO")
+        .unwrap_err();
+    assert!(matches!(err, WorkspaceError::UnsafeControlFile { .. }), "{err}");
+    assert!(err.to_string().contains("sub/.gitignore"), "{err}");
+
+    std::fs::remove_file(root.join("sub/.gitignore")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", root.join("sub/.gitattributes")).unwrap();
+    let err = work_tree_id(root).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    // In an ignored directory git never reads it, and neither is it checked.
+    std::fs::remove_file(root.join("sub/.gitattributes")).unwrap();
+    std::fs::create_dir_all(root.join("build")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(root.join("build/.gitignore")).status().unwrap().success());
+    work_tree_id(root).unwrap();
+}
+
+#[test]
+fn a_git_directory_taking_its_objects_from_elsewhere_is_refused() {
+    let dir = repo();
+    let other = repo();
+    std::fs::write(dir.path().join(".git/commondir"), other.path().join(".git").display().to_string()).unwrap();
+    let err = snapshot(dir.path(), "develop-c", 1, "scaffold").unwrap_err();
+    assert!(matches!(err, WorkspaceError::Redirected { .. }), "{err}");
+    assert!(err.to_string().contains("commondir"), "{err}");
+    assert!(git(other.path(), &["for-each-ref", "refs/claude-temporal"]).is_empty());
+}
+
+#[test]
+fn a_restore_takes_only_snapshots_and_never_a_path_out_of_the_work_tree() {
+    let dir = repo();
+    let root = dir.path();
+    let before = files(root);
+    let err = restore(root, "HEAD~0").unwrap_err();
+    assert!(matches!(err, WorkspaceError::SnapshotNotFound { .. }), "{err}");
+    // A tree whose entry is `..`, written by hand as a hostile history could hold it.
+    let repository = git2::Repository::open(root).unwrap();
+    let blob = repository.blob(b"planted\n").unwrap();
+    let mut raw = b"100644 ..\0".to_vec();
+    raw.extend_from_slice(blob.as_bytes());
+    let tree = repository.odb().unwrap().write(git2::ObjectType::Tree, &raw).unwrap();
+    let err = restore(root, &tree.to_string()).unwrap_err();
+    assert!(matches!(err, WorkspaceError::UnsafeEntry { .. }), "{err}");
+    assert_eq!(files(root), before, "the work tree was touched");
+}
+
+#[test]
+fn removing_a_worktree_deletes_nothing_a_planted_record_names() {
+    let dir = repo();
+    let root = dir.path();
+    let made = create_worktree(root, "parallel-p", 1, "one").unwrap();
+    let victim = tempfile::tempdir().unwrap();
+    write(victim.path(), "worktrees/ct-parallel-p-1/keep.txt", "mine\n");
+    let record = root.join(".git/worktrees/ct-parallel-p-1");
+    std::fs::write(record.join("commondir"), victim.path().display().to_string()).unwrap();
+    write(&root.join(".git/worktrees"), "planted/gitdir", format!("{}/.git\n", made.path));
+    write(&root.join(".git/worktrees"), "planted/commondir", victim.path().display().to_string());
+    write(&root.join(".git/worktrees"), "planted/HEAD", "ref: refs/heads/main\n");
+    remove_worktree(root, Path::new(&made.path)).unwrap();
+    assert!(!Path::new(&made.path).exists() && !record.exists());
+    assert!(victim.path().join("worktrees/ct-parallel-p-1/keep.txt").exists(), "a planted record chose what was deleted");
+}

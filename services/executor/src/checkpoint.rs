@@ -22,10 +22,12 @@ the task from there: do not redo steps that already succeeded.";
 /// which the agent could replace by anything): far beyond a long session's transcript.
 pub(crate) const MAX_CONVERSATION_BYTES: u64 = 64 << 20;
 
-/// The conversation file the agent's CLI writes, read as hostile input: never through a
-/// link, never more than [`MAX_CONVERSATION_BYTES`].
-pub(crate) fn read_conversation(file: &Path) -> std::io::Result<Vec<u8>> {
-    ct_confine::bounded::read_file(file, MAX_CONVERSATION_BYTES)
+/// The conversation file the agent's CLI writes below `home`, read as hostile input: never
+/// through a link (the file or a directory on its way), never more than
+/// [`MAX_CONVERSATION_BYTES`].
+pub(crate) fn read_conversation(home: &Path, file: &Path) -> std::io::Result<Vec<u8>> {
+    let relative = file.strip_prefix(home).map_err(std::io::Error::other)?;
+    ct_confine::bounded::read_file_below(home, relative, MAX_CONVERSATION_BYTES)
 }
 
 /// Where the CLI keeps the conversation `session_id` of a run whose HOME is `home`:

@@ -383,7 +383,7 @@ impl Run {
         tx: &EventSender,
     ) -> Result<Option<Due>, ()> {
         let written = checkpoint::find_transcript(&self.home, &transcript.session_id)
-            .and_then(|file| checkpoint::read_conversation(&file).ok())
+            .and_then(|file| checkpoint::read_conversation(&self.home, &file).ok())
             .is_some_and(|conversation| checkpoint::holds(&conversation, &due.at));
         if !written {
             if due.since.elapsed() > CHECKPOINT_WAIT {
@@ -440,7 +440,7 @@ impl Run {
         let Some(file) = checkpoint::find_transcript(&self.home, &transcript.session_id) else {
             return Ok(None);
         };
-        let conversation = match checkpoint::read_conversation(&file) {
+        let conversation = match checkpoint::read_conversation(&self.home, &file) {
             Ok(conversation) => conversation,
             Err(err) => {
                 tracing::warn!(%err, "cannot read the agent's conversation; no checkpoint");

@@ -13,10 +13,15 @@ use crate::{Error, RunContext};
 const NODE_HINT: &str = "install Node.js, which ships npm and npx (https://nodejs.org or the distribution's nodejs \
                          and npm packages), for the user running the test-runner";
 
+/// Far beyond any real package.json.
+const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+
 pub(crate) async fn run(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
     let manifest_path = ctx.dir.join("package.json");
-    let text =
-        std::fs::read_to_string(&manifest_path).map_err(|source| Error::ReadProjectFile {
+    // The project's own file, which a run could have replaced by a link or a huge file.
+    let text = ct_confine::bounded::read_file(&manifest_path, MAX_MANIFEST_BYTES)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .map_err(|source| Error::ReadProjectFile {
             path: manifest_path.clone(),
             source,
         })?;

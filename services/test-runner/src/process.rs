@@ -138,8 +138,9 @@ pub(crate) async fn run(invocation: &Invocation, ctx: &RunContext<'_>) -> Result
     // Background processes a test started would otherwise keep the pipes open.
     group.kill();
 
+    let mut readers: Vec<_> = readers.into_iter().flatten().collect();
     let drained = async {
-        for reader in readers.into_iter().flatten() {
+        for reader in &mut readers {
             let _ = reader.await;
         }
     };
@@ -148,6 +149,10 @@ pub(crate) async fn run(invocation: &Invocation, ctx: &RunContext<'_>) -> Result
             command = %invocation.command_line(),
             "a process that left the test's process group still holds its output open; using the output read so far"
         );
+    }
+    // A stray process keeps writing: stop reading it rather than filling memory meanwhile.
+    for reader in &readers {
+        reader.abort();
     }
     let captured = std::mem::take(&mut *lock(&captured));
     Ok(Finished {
