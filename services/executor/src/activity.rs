@@ -236,6 +236,9 @@ impl AgentActivities {
         if attempt > 1 || task.earlier_attempts > 0 {
             let found = crate::workspace::find_snapshot(project.clone(), wanted.workflow_id.clone(), wanted.number).await?;
             if let Some(taken) = found {
+                // The attempt that took it may have died before its event left: said again,
+                // under the same id, which the stream keeps once.
+                self.snapshot_created(wanted, &taken);
                 if put_back {
                     self.put_back(task, &taken.reference).await?;
                 }
@@ -243,14 +246,20 @@ impl AgentActivities {
             }
         }
         let taken = crate::workspace::take_snapshot(project, wanted.clone()).await?;
+        self.snapshot_created(wanted, &taken);
+        Ok(taken)
+    }
+
+    /// `snapshot.created` for the stage's snapshot, with an id of the snapshot's own.
+    fn snapshot_created(&self, wanted: &SnapshotTask, taken: &Snapshot) {
         let created = SnapshotEvent {
             workflow_id: wanted.workflow_id.clone(),
             stage: Some(wanted.stage.clone()),
             commit: taken.commit.clone(),
             reason: Some(format!("before stage `{}`", wanted.stage)),
         };
-        self.events.publish(CloudEvent::new(EVENT_SOURCE, EventData::SnapshotCreated(created)));
-        Ok(taken)
+        let id = format!("{}/snapshot-{}/created", wanted.workflow_id, wanted.number);
+        self.events.publish(CloudEvent::new(EVENT_SOURCE, EventData::SnapshotCreated(created)).with_id(id));
     }
 
     /// Puts the stage's snapshot back before a retry, so that a failed attempt's half-done

@@ -227,4 +227,71 @@ mod tests {
         assert_eq!(target.custom_headers.len(), 2);
         assert!(!format!("{target:?}").contains("gw-secret"));
     }
+
+    /// Sends one HTTP/1.1 request over the relay's socket; the status line and the body back.
+    async fn ask(socket: &Path, method: &str, path: &str) -> (String, String) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: relay\r\nx-api-key: {PLACEHOLDER}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        let status = answer.lines().next().unwrap_or_default().to_owned();
+        let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+        (status, body)
+    }
+
+    /// A model endpoint that answers every request `{}` and hands over each request's head.
+    async fn endpoint() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (heads, received) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let _ = heads.send(String::from_utf8_lossy(&head).into_owned());
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}").await;
+            }
+        });
+        (url, received)
+    }
+
+    #[tokio::test]
+    async fn only_messages_requests_pass_and_they_carry_the_real_key() {
+        let (url, mut heads) = endpoint().await;
+        let mut env = std::collections::BTreeMap::from([
+            ("ANTHROPIC_API_KEY".to_owned(), "sk-ant-real".to_owned()),
+            ("ANTHROPIC_BASE_URL".to_owned(), url),
+        ]);
+        let target = Target::seal(&mut env, Arc::new(Redactor::from_env([])));
+        let dir = tempfile::tempdir().unwrap();
+        let relay = Relay::start(dir.path().join("relay.sock"), target).unwrap();
+
+        for (method, path) in [
+            ("GET", "/v1/models"),
+            ("POST", "/v1/messages/batches"),
+            ("POST", "/v1/files"),
+            ("GET", "/v1/messages"),
+            ("POST", "/v1/messages/../organizations"),
+        ] {
+            let (status, body) = ask(relay.socket(), method, path).await;
+            assert!(status.contains("403"), "{method} {path}: {status}");
+            assert!(body.contains("carries only POST /v1/messages"), "{body}");
+        }
+        assert!(heads.try_recv().is_err(), "a refused request reached the endpoint");
+
+        let (status, _) = ask(relay.socket(), "POST", "/v1/messages?beta=true").await;
+        assert!(status.contains("200"), "{status}");
+        let head = heads.recv().await.unwrap().to_ascii_lowercase();
+        assert!(head.starts_with("post /v1/messages?beta=true "), "{head}");
+        assert!(head.contains("x-api-key: sk-ant-real"), "{head}");
+        assert!(!head.contains(PLACEHOLDER.to_ascii_lowercase().as_str()), "{head}");
+    }
 }
