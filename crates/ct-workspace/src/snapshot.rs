@@ -193,9 +193,10 @@ pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, Workspa
     let project = repo::open_clean(project)?;
     let path = project.workdir.clone();
     let repo = &project.repo;
-    // A snapshot ref, or a tree id a checkpoint names: never a revision expression.
+    // A snapshot ref, a tree id a checkpoint names, or HEAD (a feature worktree's retry starts
+    // over from its branch): never a revision expression.
     let is_id = reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit());
-    if !is_id && !reference.starts_with(&format!("{REF_ROOT}/")) {
+    if !is_id && reference != "HEAD" && !reference.starts_with(&format!("{REF_ROOT}/")) {
         return Err(WorkspaceError::SnapshotNotFound {
             reference: reference.to_owned(),
             path,

@@ -302,6 +302,9 @@ fn a_restore_takes_only_snapshots_and_never_a_path_out_of_the_work_tree() {
     let before = files(root);
     let err = restore(root, "HEAD~0").unwrap_err();
     assert!(matches!(err, WorkspaceError::SnapshotNotFound { .. }), "{err}");
+    // HEAD itself is where a feature worktree's retry starts over.
+    write(root, "half-done.txt", "an attempt's leftovers\n");
+    assert_eq!(restore(root, "HEAD").unwrap().removed, ["half-done.txt"]);
     // A tree whose entry is `..`, written by hand as a hostile history could hold it.
     let repository = git2::Repository::open(root).unwrap();
     let blob = repository.blob(b"planted\n").unwrap();

@@ -302,3 +302,44 @@ async fn what_an_agent_plants_in_git_reaches_nothing_of_the_user_s_repository() 
     git(root, &["diff", "HEAD~0"]);
     assert!(!witness.path().join("ran").exists(), "a planted command ran");
 }
+
+/// A feature whose first attempt leaves a half-done file and then fails (a 529 the CLI does not
+/// retry): the retry starts over from the branch's HEAD in the same worktree, and the branch
+/// holds the second attempt's work only.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_feature_starts_over_from_its_branch() {
+    let probe = "test -e {cwd}/half-done.txt && echo LEFTOVER-PRESENT || echo LEFTOVER-ABSENT";
+    let scenario = json!({ "scripts": [{ "name": "words", "match": "Feature: word counts\n", "turns": [
+        { "text": "Checking.", "tool_uses": [{ "name": "Bash", "input": { "command": probe, "description": "look for leftovers" } }],
+          "usage": { "input_tokens": 10, "output_tokens": 5 } },
+        { "text": "Writing.", "tool_uses": [
+            { "name": "Write", "input": { "file_path": "{cwd}/half-done.txt", "content": "an attempt's leftovers\n" } },
+            { "name": "Write", "input": { "file_path": "{cwd}/textstats/words.py", "content": "def count(text):\n    return len(text.split())\n" } }
+          ],
+          "usage": { "input_tokens": 10, "output_tokens": 5 } },
+        { "text": "Done.", "fail_first": { "status": 529, "times": 1 }, "usage": { "input_tokens": 10, "output_tokens": 5 } }
+    ]}]});
+    let stack = Stack::start(StackOptions::new(Scenario::from_json(&scenario.to_string()).unwrap())).await;
+    let project = git_project(&example("textstats"));
+    let root = project.path();
+
+    let started = stack.cli(&["parallel", root.to_str().unwrap(), "word counts", "--json"]);
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    let id = started.json()["workflow_id"].as_str().unwrap().to_owned();
+    let done = stack.cli(&["result", &id, "--json"]);
+
+    assert_eq!(done.code, 0, "{}\n{}", done.stderr, stack.logs());
+    let status: WorkflowStatus = serde_json::from_value(done.json()).unwrap();
+    assert_eq!(status.stages[0].attempts, 2, "{status:?}");
+    let probes: Vec<String> = stack
+        .model
+        .requests()
+        .into_iter()
+        .filter(|r| r.turn == 1)
+        .map(|r| r.last_user_text)
+        .collect();
+    assert_eq!(probes.len(), 2, "{probes:?}");
+    assert!(probes.iter().all(|p| p.contains("LEFTOVER-ABSENT") && !p.contains("LEFTOVER-PRESENT")), "{probes:?}");
+    let branch = git(root, &["show", "feature-1-word-counts:textstats/words.py"]);
+    assert!(branch.contains("len(text.split())"), "{branch}");
+}
