@@ -1,11 +1,8 @@
 //! Compiles the service contracts with protox, so no system `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = [
-        "claude_temporal/executor.proto",
-        "claude_temporal/test_runner.proto",
-        "claude_temporal/control.proto",
-    ];
+    let files =
+        ["claude_temporal/executor.proto", "claude_temporal/test_runner.proto", "claude_temporal/control.proto"];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

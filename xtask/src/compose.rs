@@ -12,16 +12,8 @@ use crate::workspace::{self, Workspace};
 
 /// Every target of deploy/Dockerfile, built as `claude-temporal/<target>:dev` (the names the
 /// compose files use).
-const TARGETS: [&str; 8] = [
-    "temporal",
-    "nats",
-    "worker",
-    "executor",
-    "test-runner",
-    "notifier",
-    "metrics-sink",
-    "scripted-model",
-];
+const TARGETS: [&str; 8] =
+    ["temporal", "nats", "worker", "executor", "test-runner", "notifier", "metrics-sink", "scripted-model"];
 const ENGINE_START: Duration = Duration::from_secs(60);
 const ENGINE_STOP: Duration = Duration::from_secs(30);
 
@@ -66,7 +58,11 @@ fn docker_client() -> PathBuf {
 
 /// `docker compose` (v2) when the client has it, else `docker-compose` (1.29).
 fn compose_program(docker: &Path) -> String {
-    if succeeds(docker, &["compose", "version"]) { format!("{} compose", docker.display()) } else { "docker-compose".to_owned() }
+    if succeeds(docker, &["compose", "version"]) {
+        format!("{} compose", docker.display())
+    } else {
+        "docker-compose".to_owned()
+    }
 }
 
 fn build_images(ws: &Workspace, docker: &Path) -> anyhow::Result<()> {
@@ -127,12 +123,7 @@ impl Engine {
 
 /// Whether `docker ARGS` runs and exits 0 (output discarded).
 fn succeeds(docker: &Path, args: &[&str]) -> bool {
-    Command::new(docker)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    Command::new(docker).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 impl Drop for Engine {

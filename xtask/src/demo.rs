@@ -21,19 +21,12 @@ const WORKFLOW_PATIENCE: Duration = Duration::from_secs(15 * 60);
 
 pub(crate) fn run() -> anyhow::Result<ExitCode> {
     let ws = workspace::prepare()?;
-    let cli = Cli {
-        ws: &ws,
-        binary: ws.bin_dir().join("claude-temporal"),
-        env: Vec::new(),
-    };
+    let cli = Cli { ws: &ws, binary: ws.bin_dir().join("claude-temporal"), env: Vec::new() };
 
     eprintln!("xtask: starting the local stack (scripted model: {SCENARIO})");
     let stack = cli.json(&["dev", "up", "--scripted-model", SCENARIO, "--json"])?;
     let field = |name: &str| {
-        stack[name]
-            .as_str()
-            .map(str::to_owned)
-            .with_context(|| format!("dev up --json printed no {name}"))
+        stack[name].as_str().map(str::to_owned).with_context(|| format!("dev up --json printed no {name}"))
     };
     // Whatever ports the stack runs on, the other commands talk to it.
     let cli = Cli {
@@ -45,30 +38,20 @@ pub(crate) fn run() -> anyhow::Result<ExitCode> {
     };
 
     let project = copy_project(&ws.root.join(PROJECT))?;
-    eprintln!(
-        "xtask: project copy with its own git repository at {}",
-        project.display()
-    );
+    eprintln!("xtask: project copy with its own git repository at {}", project.display());
     let project_arg = project.to_string_lossy().into_owned();
     let mut start_args = vec!["start", project_arg.as_str(), "--features"];
     start_args.extend(FEATURES);
     start_args.push("--json");
     let started = cli.json(&start_args)?;
-    let id = started["workflow_id"]
-        .as_str()
-        .context("start --json printed no workflow_id")?
-        .to_owned();
+    let id = started["workflow_id"].as_str().context("start --json printed no workflow_id")?.to_owned();
     let ui_url = started["ui_url"].as_str().unwrap_or_default().to_owned();
     eprintln!("xtask: started workflow {id}\nxtask: follow it in the Temporal Web UI: {ui_url}");
 
     let status = follow(&cli, &id)?;
     eprintln!("xtask: workflow {id} ended: {}", label(&status.state));
 
-    let result = cli
-        .command()
-        .args(["result", &id])
-        .status()
-        .context("cannot run claude-temporal result")?;
+    let result = cli.command().args(["result", &id]).status().context("cannot run claude-temporal result")?;
     println!();
     println!("workflow      {id}");
     println!("Web UI        {ui_url}");
@@ -92,10 +75,7 @@ fn follow(cli: &Cli, id: &str) -> anyhow::Result<WorkflowStatus> {
     let mut approved: Vec<String> = Vec::new();
     loop {
         if begun.elapsed() > WORKFLOW_PATIENCE {
-            bail!(
-                "workflow {id} did not end within {} s",
-                WORKFLOW_PATIENCE.as_secs()
-            );
+            bail!("workflow {id} did not end within {} s", WORKFLOW_PATIENCE.as_secs());
         }
         let status = match cli.status(id) {
             Ok(status) => status,
@@ -139,20 +119,11 @@ fn follow(cli: &Cli, id: &str) -> anyhow::Result<WorkflowStatus> {
 }
 
 fn progress(status: &WorkflowStatus) -> String {
-    let done = status
-        .stages
-        .iter()
-        .filter(|s| s.state == ct_domain::StageState::Completed)
-        .count();
+    let done = status.stages.iter().filter(|s| s.state == ct_domain::StageState::Completed).count();
     let now = match (&status.awaiting_approval, &status.current_stage) {
         (Some(stage), _) => format!("awaiting approval of {stage}"),
         (None, Some(stage)) => {
-            let state = status
-                .stages
-                .iter()
-                .find(|s| &s.name == stage)
-                .map(|s| label(&s.state))
-                .unwrap_or_default();
+            let state = status.stages.iter().find(|s| &s.name == stage).map(|s| label(&s.state)).unwrap_or_default();
             format!("{stage}: {state}")
         }
         (None, None) => label(&status.state),
@@ -167,10 +138,7 @@ fn progress(status: &WorkflowStatus) -> String {
 
 /// The name a state has in JSON output (`awaiting_approval`, `completed`, ...).
 fn label<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 struct Cli<'a> {
@@ -190,11 +158,7 @@ impl Cli<'_> {
     fn json(&self, args: &[&str]) -> anyhow::Result<Value> {
         let output = self.run(args)?;
         serde_json::from_slice(&output.stdout).with_context(|| {
-            format!(
-                "claude-temporal {} printed no JSON: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stdout)
-            )
+            format!("claude-temporal {} printed no JSON: {}", args.join(" "), String::from_utf8_lossy(&output.stdout))
         })
     }
 
@@ -206,26 +170,18 @@ impl Cli<'_> {
             .output()
             .with_context(|| format!("cannot run {}", self.binary.display()))?;
         if !output.status.success() {
-            bail!(
-                "claude-temporal {} failed ({})",
-                args.join(" "),
-                output.status
-            );
+            bail!("claude-temporal {} failed ({})", args.join(" "), output.status);
         }
         Ok(output)
     }
 
     fn status(&self, id: &str) -> anyhow::Result<WorkflowStatus> {
-        let output = self
-            .command()
-            .args(["status", id, "--json"])
-            .output()
-            .context("cannot run claude-temporal status")?;
+        let output =
+            self.command().args(["status", id, "--json"]).output().context("cannot run claude-temporal status")?;
         if !output.status.success() {
             bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
         }
-        serde_json::from_slice(&output.stdout)
-            .context("claude-temporal status --json printed no status")
+        serde_json::from_slice(&output.stdout).context("claude-temporal status --json printed no status")
     }
 }
 
@@ -236,57 +192,34 @@ fn copy_project(source: &Path) -> anyhow::Result<PathBuf> {
     let parent = std::env::temp_dir().join(format!("claude-temporal-demo-{stamp}"));
     std::fs::create_dir(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
     // The project keeps its own name: it is what the workflow id is made from.
-    let target = parent.join(
-        source
-            .file_name()
-            .context("the example has a directory name")?,
-    );
+    let target = parent.join(source.file_name().context("the example has a directory name")?);
     copy_dir(source, &target)?;
     let git = |args: &[&str]| -> anyhow::Result<()> {
         let status = Command::new("git")
-            .args([
-                "-c",
-                "user.name=claude-temporal demo",
-                "-c",
-                "user.email=demo@claude-temporal.invalid",
-            ])
+            .args(["-c", "user.name=claude-temporal demo", "-c", "user.email=demo@claude-temporal.invalid"])
             .args(args)
             .current_dir(&target)
             .stdout(Stdio::null())
             .status()
             .context("cannot run git: install git")?;
         if !status.success() {
-            bail!(
-                "git {} failed in {} ({status})",
-                args.join(" "),
-                target.display()
-            );
+            bail!("git {} failed in {} ({status})", args.join(" "), target.display());
         }
         Ok(())
     };
     git(&["init", "--quiet", "--initial-branch=main"])?;
     git(&["add", "--all"])?;
-    git(&[
-        "commit",
-        "--quiet",
-        "--message",
-        "textstats: starting point",
-    ])?;
+    git(&["commit", "--quiet", "--message", "textstats: starting point"])?;
     Ok(target)
 }
 
 fn copy_dir(source: &Path, target: &Path) -> anyhow::Result<()> {
     std::fs::create_dir(target).with_context(|| format!("cannot create {}", target.display()))?;
-    for entry in
-        std::fs::read_dir(source).with_context(|| format!("cannot read {}", source.display()))?
-    {
+    for entry in std::fs::read_dir(source).with_context(|| format!("cannot read {}", source.display()))? {
         let entry = entry?;
         let name = entry.file_name();
         // Caches from running the example's tests in place are not part of the project.
-        if [".git", "__pycache__", ".pytest_cache"]
-            .iter()
-            .any(|skip| name == *skip)
-        {
+        if [".git", "__pycache__", ".pytest_cache"].iter().any(|skip| name == *skip) {
             continue;
         }
         let (from, to) = (entry.path(), target.join(&name));

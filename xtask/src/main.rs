@@ -83,18 +83,9 @@ mod tests {
     #[test]
     fn test_passes_filters_and_harness_flags_through_to_cargo() {
         assert_eq!(test_args(&["xtask", "test"]), Vec::<String>::new());
-        assert_eq!(
-            test_args(&["xtask", "test", "-p", "ct-worker"]),
-            ["-p", "ct-worker"]
-        );
-        assert_eq!(
-            test_args(&["xtask", "test", "dev_stack", "--", "--nocapture"]),
-            ["dev_stack", "--", "--nocapture"]
-        );
+        assert_eq!(test_args(&["xtask", "test", "-p", "ct-worker"]), ["-p", "ct-worker"]);
+        assert_eq!(test_args(&["xtask", "test", "dev_stack", "--", "--nocapture"]), ["dev_stack", "--", "--nocapture"]);
         // A leading `--` ends xtask's own options, as everywhere; the next one goes to cargo.
-        assert_eq!(
-            test_args(&["xtask", "test", "--", "--", "--nocapture"]),
-            ["--", "--nocapture"]
-        );
+        assert_eq!(test_args(&["xtask", "test", "--", "--", "--nocapture"]), ["--", "--nocapture"]);
     }
 }

@@ -61,18 +61,9 @@ pub(crate) fn prepare_profile(profile: Profile) -> anyhow::Result<Workspace> {
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
-    let root = manifest_dir
-        .parent()
-        .context("xtask lives one level below the workspace root")?
-        .to_owned();
+    let root = manifest_dir.parent().context("xtask lives one level below the workspace root")?.to_owned();
     let install = root.join("scripts/install-tools.sh");
-    check(
-        Command::new("bash")
-            .arg(&install)
-            .current_dir(&root)
-            .status(),
-        &format!("bash {}", install.display()),
-    )?;
+    check(Command::new("bash").arg(&install).current_dir(&root).status(), &format!("bash {}", install.display()))?;
 
     let tools = root.join(".tools");
     let mut dirs = vec![tools.join("venv/bin"), tools.join("npm/node_modules/.bin")];
@@ -109,17 +100,11 @@ fn target_dir(root: &Path) -> anyhow::Result<PathBuf> {
         .output()
         .context("cannot run cargo metadata")?;
     if !output.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
     }
     let metadata: serde_json::Value =
         serde_json::from_slice(&output.stdout).context("cargo metadata printed no JSON")?;
-    metadata["target_directory"]
-        .as_str()
-        .map(PathBuf::from)
-        .context("cargo metadata has no target_directory")
+    metadata["target_directory"].as_str().map(PathBuf::from).context("cargo metadata has no target_directory")
 }
 
 pub(crate) fn check(status: std::io::Result<ExitStatus>, what: &str) -> anyhow::Result<()> {

@@ -26,18 +26,10 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Assignment>, Problem> {
             continue;
         }
         let line = line.strip_prefix("export ").map_or(line, str::trim_start);
-        let problem = |reason: String| Problem {
-            line: line_no,
-            reason,
-        };
-        let (name, rest) = line
-            .split_once('=')
-            .ok_or_else(|| problem("expected KEY=VALUE".to_owned()))?;
+        let problem = |reason: String| Problem { line: line_no, reason };
+        let (name, rest) = line.split_once('=').ok_or_else(|| problem("expected KEY=VALUE".to_owned()))?;
         let name = name.trim();
-        let valid_name = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid_name = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_name {
             return Err(problem(format!("`{name}` is not a variable name")));
@@ -50,9 +42,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Assignment>, Problem> {
                     if let Some((value, after)) = close_quote(&body, quote) {
                         let after = after.trim();
                         if !after.is_empty() && !after.starts_with('#') {
-                            return Err(problem(format!(
-                                "unexpected `{after}` after the closing {quote}"
-                            )));
+                            return Err(problem(format!("unexpected `{after}` after the closing {quote}")));
                         }
                         break value;
                     }
@@ -72,11 +62,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Assignment>, Problem> {
                 rest[..end].trim().to_owned()
             }
         };
-        out.push(Assignment {
-            name: name.to_owned(),
-            value,
-            line: line_no,
-        });
+        out.push(Assignment { name: name.to_owned(), value, line: line_no });
     }
     Ok(out)
 }
@@ -107,11 +93,7 @@ mod tests {
     use super::*;
 
     fn pairs(text: &str) -> Vec<(String, String)> {
-        parse(text)
-            .unwrap()
-            .into_iter()
-            .map(|a| (a.name, a.value))
-            .collect()
+        parse(text).unwrap().into_iter().map(|a| (a.name, a.value)).collect()
     }
 
     #[test]
@@ -153,26 +135,10 @@ mod tests {
     fn malformed_lines_are_refused_with_their_number() {
         assert_eq!(
             parse("A=1\nnot an assignment\n").unwrap_err(),
-            Problem {
-                line: 2,
-                reason: "expected KEY=VALUE".to_owned()
-            }
+            Problem { line: 2, reason: "expected KEY=VALUE".to_owned() }
         );
-        assert_eq!(
-            parse("1A=x").unwrap_err().reason,
-            "`1A` is not a variable name"
-        );
-        assert!(
-            parse("A=\"open\nB=2")
-                .unwrap_err()
-                .reason
-                .contains("never closed")
-        );
-        assert!(
-            parse("A=\"x\" y")
-                .unwrap_err()
-                .reason
-                .contains("after the closing")
-        );
+        assert_eq!(parse("1A=x").unwrap_err().reason, "`1A` is not a variable name");
+        assert!(parse("A=\"open\nB=2").unwrap_err().reason.contains("never closed"));
+        assert!(parse("A=\"x\" y").unwrap_err().reason.contains("after the closing"));
     }
 }

@@ -37,22 +37,11 @@ pub(crate) fn read(text: &str) -> Result<Vec<FileValue>, Problem> {
     Ok(values)
 }
 
-fn walk(
-    text: &str,
-    prefix: &str,
-    table: &DeTable<'_>,
-    out: &mut Vec<FileValue>,
-) -> Result<(), Problem> {
+fn walk(text: &str, prefix: &str, table: &DeTable<'_>, out: &mut Vec<FileValue>) -> Result<(), Problem> {
     for (name, value) in table {
-        let key = if prefix.is_empty() {
-            name.get_ref().to_string()
-        } else {
-            format!("{prefix}.{}", name.get_ref())
-        };
+        let key = if prefix.is_empty() { name.get_ref().to_string() } else { format!("{prefix}.{}", name.get_ref()) };
         let line = line_of(text, name.span().start);
-        let is_section = KEYS
-            .iter()
-            .any(|def| def.key.starts_with(&format!("{key}.")));
+        let is_section = KEYS.iter().any(|def| def.key.starts_with(&format!("{key}.")));
         match value.get_ref() {
             DeValue::Table(inner) if is_section => walk(text, &key, inner, out)?,
             _ if is_section => {
@@ -62,16 +51,10 @@ fn walk(
                 });
             }
             _ if keys::def(&key).is_none() => {
-                return Err(Problem {
-                    line,
-                    reason: format!("unknown key `{key}`; known keys: {}", known_keys()),
-                });
+                return Err(Problem { line, reason: format!("unknown key `{key}`; known keys: {}", known_keys()) });
             }
             scalar => out.push(FileValue {
-                value: scalar_text(scalar).map_err(|reason| Problem {
-                    line,
-                    reason: format!("`{key}`: {reason}"),
-                })?,
+                value: scalar_text(scalar).map_err(|reason| Problem { line, reason: format!("`{key}`: {reason}") })?,
                 key,
                 line,
             }),
@@ -103,10 +86,7 @@ fn scalar_text(value: &DeValue<'_>) -> Result<String, String> {
 }
 
 pub(crate) fn known_keys() -> String {
-    KEYS.iter()
-        .map(|def| def.key)
-        .collect::<Vec<_>>()
-        .join(", ")
+    KEYS.iter().map(|def| def.key).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -118,10 +98,7 @@ mod tests {
         let text = "environment = \"staging\"\n\n[claude]\nmax_tokens = 0x10\nmodel = 'm'\n\
                     [notification]\ntype = [\"console\", \"slack\"]\n";
         let values = read(text).unwrap();
-        let got: Vec<(&str, &str, usize)> = values
-            .iter()
-            .map(|v| (v.key.as_str(), v.value.as_str(), v.line))
-            .collect();
+        let got: Vec<(&str, &str, usize)> = values.iter().map(|v| (v.key.as_str(), v.value.as_str(), v.line)).collect();
         assert_eq!(
             got,
             [
@@ -139,10 +116,7 @@ mod tests {
     fn unknown_keys_and_bad_toml_name_their_line() {
         let err = read("[claude]\nmax_tokns = 1\n").unwrap_err();
         assert_eq!(err.line, 2);
-        assert!(
-            err.reason
-                .starts_with("unknown key `claude.max_tokns`; known keys: environment,")
-        );
+        assert!(err.reason.starts_with("unknown key `claude.max_tokns`; known keys: environment,"));
         let err = read("a = 1\n[claude\n").unwrap_err();
         assert_eq!(err.line, 2);
         let err = read("claude = 3").unwrap_err();

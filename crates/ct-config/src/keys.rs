@@ -111,13 +111,8 @@ impl Service {
 }
 
 const EVERY_BINARY: &[Service] = &Service::ALL;
-const SERVICES: &[Service] = &[
-    Service::Worker,
-    Service::Executor,
-    Service::TestRunner,
-    Service::Notifier,
-    Service::MetricsSink,
-];
+const SERVICES: &[Service] =
+    &[Service::Worker, Service::Executor, Service::TestRunner, Service::Notifier, Service::MetricsSink];
 const TEMPORAL_CLIENTS: &[Service] = &[Service::Cli, Service::Worker, Service::Executor, Service::TestRunner];
 const CLI_ONLY: &[Service] = &[Service::Cli];
 const CLI_AND_EXECUTOR: &[Service] = &[Service::Cli, Service::Executor];
@@ -181,19 +176,10 @@ pub struct KeyDef {
     pub help: &'static str,
 }
 
-const SECS: Kind = Kind::Number {
-    min: 1,
-    max: 365 * 24 * 3600,
-};
-const COUNT: Kind = Kind::Number {
-    min: 1,
-    max: 10_000,
-};
+const SECS: Kind = Kind::Number { min: 1, max: 365 * 24 * 3600 };
+const COUNT: Kind = Kind::Number { min: 1, max: 10_000 };
 const GRACE_SECS: Kind = Kind::Number { min: 0, max: 3600 };
-const ZERO_MEANS_DEFAULT: Kind = Kind::Number {
-    min: 0,
-    max: u32::MAX as u64,
-};
+const ZERO_MEANS_DEFAULT: Kind = Kind::Number { min: 0, max: u32::MAX as u64 };
 
 pub const KEYS: &[KeyDef] = &[
     KeyDef {
@@ -344,10 +330,7 @@ pub const KEYS: &[KeyDef] = &[
     KeyDef {
         key: key::WORKER_MAX_WORKFLOWS,
         env: "WORKER_MAX_WORKFLOWS",
-        kind: Kind::Number {
-            min: 2,
-            max: 10_000,
-        },
+        kind: Kind::Number { min: 2, max: 10_000 },
         default: "100",
         secrecy: Secrecy::Public,
         used_by: &[Service::Worker],
@@ -692,11 +675,7 @@ pub enum Environment {
 }
 
 impl Environment {
-    pub const ALL: [Environment; 3] = [
-        Environment::Development,
-        Environment::Staging,
-        Environment::Production,
-    ];
+    pub const ALL: [Environment; 3] = [Environment::Development, Environment::Staging, Environment::Production];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -749,10 +728,7 @@ impl Kind {
 }
 
 pub(crate) fn number(value: &str, min: u64, max: u64) -> Result<u64, String> {
-    let n: u64 = value
-        .trim()
-        .parse()
-        .map_err(|_| format!("expected a whole number from {min} to {max}"))?;
+    let n: u64 = value.trim().parse().map_err(|_| format!("expected a whole number from {min} to {max}"))?;
     if n < min || n > max {
         return Err(format!("{n} is out of range: expected {min} to {max}"));
     }
@@ -773,7 +749,11 @@ pub(crate) fn dollars(value: &str) -> Result<Option<f64>, String> {
     if value.trim().is_empty() {
         return Ok(None);
     }
-    let usd = value.trim().trim_start_matches('$').parse::<f64>().map_err(|_| "expected an amount in US dollars, like 2.50".to_owned())?;
+    let usd = value
+        .trim()
+        .trim_start_matches('$')
+        .parse::<f64>()
+        .map_err(|_| "expected an amount in US dollars, like 2.50".to_owned())?;
     ct_domain::budget::check_amount(usd).map(Some)
 }
 
@@ -785,13 +765,8 @@ pub(crate) fn fraction(value: &str) -> Result<f64, String> {
 }
 
 fn host_port(value: &str) -> Result<(), String> {
-    let bare = value
-        .strip_prefix("http://")
-        .or_else(|| value.strip_prefix("https://"))
-        .unwrap_or(value);
-    let (host, port) = bare
-        .rsplit_once(':')
-        .ok_or_else(|| "expected host:port, e.g. 127.0.0.1:7233".to_owned())?;
+    let bare = value.strip_prefix("http://").or_else(|| value.strip_prefix("https://")).unwrap_or(value);
+    let (host, port) = bare.rsplit_once(':').ok_or_else(|| "expected host:port, e.g. 127.0.0.1:7233".to_owned())?;
     if host.is_empty() || host.contains(['/', ' ']) {
         return Err("expected host:port, e.g. 127.0.0.1:7233".to_owned());
     }
@@ -815,10 +790,9 @@ fn http_url(value: &str) -> Result<(), String> {
 
 fn path_list(value: &str) -> Result<(), String> {
     match std::env::split_paths(value).find(|dir| !dir.as_os_str().is_empty() && !dir.is_absolute()) {
-        Some(relative) => Err(format!(
-            "`{}` is relative: give absolute directories, `:`-separated",
-            relative.display()
-        )),
+        Some(relative) => {
+            Err(format!("`{}` is relative: give absolute directories, `:`-separated", relative.display()))
+        }
         None => Ok(()),
     }
 }
@@ -826,10 +800,8 @@ fn path_list(value: &str) -> Result<(), String> {
 fn nats_urls(value: &str) -> Result<(), String> {
     let expected = "expected nats://host:port (or tls://, ws://), several comma-separated";
     for url in value.split(',').map(str::trim) {
-        let bare = ["nats://", "tls://", "ws://", "wss://"]
-            .iter()
-            .find_map(|scheme| url.strip_prefix(scheme))
-            .unwrap_or(url);
+        let bare =
+            ["nats://", "tls://", "ws://", "wss://"].iter().find_map(|scheme| url.strip_prefix(scheme)).unwrap_or(url);
         // Credentials may precede the host (nats://user:pass@host:port).
         let host_port = bare.rsplit('@').next().unwrap_or_default();
         if host_port.contains("://") || host_port.is_empty() {
@@ -856,26 +828,17 @@ fn log_level(value: &str) -> Result<(), String> {
     if levels_ok {
         Ok(())
     } else {
-        Err(format!(
-            "expected one of {}, or a filter such as info,ct_worker=debug",
-            LEVELS.join(", ")
-        ))
+        Err(format!("expected one of {}, or a filter such as info,ct_worker=debug", LEVELS.join(", ")))
     }
 }
 
 /// The notifier's backends.
 pub(crate) fn notification_types(value: &str) -> Result<Vec<String>, String> {
     const KNOWN: [&str; 3] = ["console", "slack", "webhook"];
-    let types: Vec<String> = value
-        .split(',')
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect();
+    let types: Vec<String> =
+        value.split(',').map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).collect();
     if let Some(unknown) = types.iter().find(|t| !KNOWN.contains(&t.as_str())) {
-        return Err(format!(
-            "unknown notification type `{unknown}`; expected {}",
-            KNOWN.join(", ")
-        ));
+        return Err(format!("unknown notification type `{unknown}`; expected {}", KNOWN.join(", ")));
     }
     Ok(types)
 }
@@ -887,22 +850,16 @@ mod tests {
     #[test]
     fn every_key_default_passes_its_own_check() {
         for def in KEYS {
-            def.kind.check(def.default).unwrap_or_else(|reason| {
-                panic!("{}: default {:?}: {reason}", def.key, def.default)
-            });
+            def.kind
+                .check(def.default)
+                .unwrap_or_else(|reason| panic!("{}: default {:?}: {reason}", def.key, def.default));
         }
     }
 
     #[test]
     fn checks_say_what_was_expected() {
-        assert_eq!(
-            number("lots", 0, 10).unwrap_err(),
-            "expected a whole number from 0 to 10"
-        );
-        assert_eq!(
-            number("0", 1, 10).unwrap_err(),
-            "0 is out of range: expected 1 to 10"
-        );
+        assert_eq!(number("lots", 0, 10).unwrap_err(), "expected a whole number from 0 to 10");
+        assert_eq!(number("0", 1, 10).unwrap_err(), "0 is out of range: expected 1 to 10");
         assert!(host_port("temporal:7233").is_ok());
         assert!(host_port("http://temporal:7233").is_ok());
         assert!(host_port("temporal").is_err());
@@ -911,10 +868,7 @@ mod tests {
         assert!(http_url("hooks.slack.com").is_err());
         assert!(log_level("info,ct_worker=debug").is_ok());
         assert!(log_level("verbose").is_err());
-        assert_eq!(
-            notification_types("console, Slack").unwrap(),
-            ["console", "slack"]
-        );
+        assert_eq!(notification_types("console, Slack").unwrap(), ["console", "slack"]);
         assert!(notification_types("email").is_err());
         assert!(nats_urls("nats://127.0.0.1:4222,tls://user:pw@nats:4443").is_ok());
         assert!(nats_urls("nats://127.0.0.1:port").is_err());

@@ -25,12 +25,12 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use keys::{Environment, KEYS, KeyDef, Secrecy, Service, key};
+pub use load::{Config, Entry, Flag, Source, Sources, load, redact};
 pub use prices::load_prices;
 pub use service::ConfigArgs;
-pub use load::{Config, Entry, Flag, Source, Sources, load, redact};
 pub use settings::{
-    ClaudeSettings, ExecutorSettings, NotificationSettings, Secret, Settings, TemporalSettings,
-    SandboxSettings, TestRunnerSettings, WorkerSettings, WorkflowSettings,
+    ClaudeSettings, ExecutorSettings, NotificationSettings, SandboxSettings, Secret, Settings, TemporalSettings,
+    TestRunnerSettings, WorkerSettings, WorkflowSettings,
 };
 
 /// A value that failed its check. `value` is already redacted when the key is a secret.
@@ -44,35 +44,21 @@ pub struct Invalid {
 
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {} = `{}` (from {}): {}",
-            self.key, self.value, self.source, self.reason
-        )
+        write!(f, "invalid {} = `{}` (from {}): {}", self.key, self.value, self.source, self.reason)
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}: {reason}")]
-    File {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
+    File { path: PathBuf, line: usize, reason: String },
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Invalid>),
     /// A program passed a flag for a setting that does not exist: a bug, reported plainly.
     #[error("flag {flag} sets unknown setting `{key}`")]
-    UnknownFlagKey {
-        flag: &'static str,
-        key: &'static str,
-    },
+    UnknownFlagKey { flag: &'static str, key: &'static str },
     #[error(transparent)]
     Template(#[from] ct_domain::templates::TemplateError),
 }
@@ -89,16 +75,12 @@ mod tests {
 
     impl Scratch {
         fn new() -> Scratch {
-            Scratch {
-                dir: tempfile::tempdir().unwrap(),
-            }
+            Scratch { dir: tempfile::tempdir().unwrap() }
         }
 
         fn sources(&self, env: &[(&str, &str)], flags: &[(&'static str, &str)]) -> Sources {
-            let mut vars: BTreeMap<String, String> = env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
+            let mut vars: BTreeMap<String, String> =
+                env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
             // Keep the user's real config out of the tests.
             vars.entry("XDG_CONFIG_HOME".to_owned())
                 .or_insert_with(|| self.dir.path().join("xdg").display().to_string());
@@ -108,11 +90,7 @@ mod tests {
                 env: vars,
                 flags: flags
                     .iter()
-                    .map(|(key, value)| Flag {
-                        key,
-                        value: (*value).to_owned(),
-                        flag: "--test-flag",
-                    })
+                    .map(|(key, value)| Flag { key, value: (*value).to_owned(), flag: "--test-flag" })
                     .collect(),
             }
         }
@@ -140,39 +118,17 @@ mod tests {
         let shown = |sources: Sources| {
             let config = load(&sources).unwrap();
             let e = entry(&config, key::CLAUDE_MAX_TOKENS);
-            (
-                e.value.clone(),
-                e.source.to_string(),
-                config.settings.claude.max_tokens,
-            )
+            (e.value.clone(), e.source.to_string(), config.settings.claude.max_tokens)
         };
-        assert_eq!(
-            shown(scratch.sources(&env, &flag)),
-            ("4000".into(), "flag --test-flag".into(), 4000)
-        );
-        assert_eq!(
-            shown(scratch.sources(&env, &[])),
-            ("3000".into(), "env CLAUDE_MAX_TOKENS".into(), 3000)
-        );
-        assert_eq!(
-            shown(scratch.sources(&[], &[])),
-            ("2000".into(), format!(".env {}:2", dotenv.display()), 2000)
-        );
+        assert_eq!(shown(scratch.sources(&env, &flag)), ("4000".into(), "flag --test-flag".into(), 4000));
+        assert_eq!(shown(scratch.sources(&env, &[])), ("3000".into(), "env CLAUDE_MAX_TOKENS".into(), 3000));
+        assert_eq!(shown(scratch.sources(&[], &[])), ("2000".into(), format!(".env {}:2", dotenv.display()), 2000));
         std::fs::remove_file(&dotenv).unwrap();
-        assert_eq!(
-            shown(scratch.sources(&[], &[])),
-            ("1000".into(), format!("file {}:2", file.display()), 1000)
-        );
+        assert_eq!(shown(scratch.sources(&[], &[])), ("1000".into(), format!("file {}:2", file.display()), 1000));
         std::fs::remove_file(&file).unwrap();
-        assert_eq!(
-            shown(scratch.sources(&[], &[])),
-            ("16000".into(), "preset development".into(), 16000)
-        );
+        assert_eq!(shown(scratch.sources(&[], &[])), ("16000".into(), "preset development".into(), 16000));
         let config = load(&scratch.sources(&[], &[])).unwrap();
-        assert_eq!(
-            entry(&config, key::TEMPORAL_ADDRESS).source,
-            Source::Default
-        );
+        assert_eq!(entry(&config, key::TEMPORAL_ADDRESS).source, Source::Default);
         assert_eq!(entry(&config, key::ENVIRONMENT).value, "development");
     }
 
@@ -182,10 +138,7 @@ mod tests {
         let config = load(&scratch.sources(&[("CLAUDE_TEMPORAL_ENV", "production")], &[])).unwrap();
         assert_eq!(config.settings.environment, Environment::Production);
         assert_eq!(config.settings.workflow.approval_timeout_secs, 86400);
-        assert_eq!(
-            entry(&config, key::APPROVAL_TIMEOUT_SECS).source,
-            Source::Preset(Environment::Production)
-        );
+        assert_eq!(entry(&config, key::APPROVAL_TIMEOUT_SECS).source, Source::Preset(Environment::Production));
         scratch.write("claude-temporal.toml", "environment = \"staging\"\n");
         let config = load(&scratch.sources(&[], &[])).unwrap();
         assert_eq!(config.settings.claude.max_turns, 40);
@@ -194,10 +147,7 @@ mod tests {
     #[test]
     fn the_user_config_is_read_when_the_directory_has_none_and_an_explicit_one_must_exist() {
         let scratch = Scratch::new();
-        let user = scratch.write(
-            "xdg/claude-temporal/config.toml",
-            "[temporal]\nnamespace = \"team\"\n",
-        );
+        let user = scratch.write("xdg/claude-temporal/config.toml", "[temporal]\nnamespace = \"team\"\n");
         let config = load(&scratch.sources(&[], &[])).unwrap();
         assert_eq!(config.settings.temporal.namespace, "team");
         assert_eq!(config.config_file.as_deref(), Some(user.as_path()));
@@ -211,57 +161,33 @@ mod tests {
     #[test]
     fn invalid_values_are_refused_with_key_source_and_reason_and_secrets_stay_hidden() {
         let scratch = Scratch::new();
-        scratch.write(
-            ".env",
-            "NOTIFICATION_WEBHOOK_URL=ftp://hooks.example.com/secret-token\n",
-        );
-        let err = load(&scratch.sources(
-            &[
-                ("CLAUDE_MAX_TOKENS", "lots"),
-                ("TEMPORAL_ADDRESS", "temporal"),
-            ],
-            &[],
-        ))
-        .unwrap_err();
+        scratch.write(".env", "NOTIFICATION_WEBHOOK_URL=ftp://hooks.example.com/secret-token\n");
+        let err = load(&scratch.sources(&[("CLAUDE_MAX_TOKENS", "lots"), ("TEMPORAL_ADDRESS", "temporal")], &[]))
+            .unwrap_err();
         let message = err.to_string();
         assert!(
-            message.contains(
-                "invalid temporal.address = `temporal` (from env TEMPORAL_ADDRESS): expected host:port"
-            ),
+            message.contains("invalid temporal.address = `temporal` (from env TEMPORAL_ADDRESS): expected host:port"),
             "{message}"
         );
         assert!(
-            message.contains(
-                "invalid claude.max_tokens = `lots` (from env CLAUDE_MAX_TOKENS): expected a whole number"
-            ),
+            message
+                .contains("invalid claude.max_tokens = `lots` (from env CLAUDE_MAX_TOKENS): expected a whole number"),
             "{message}"
         );
-        assert!(
-            message.contains("invalid notification.webhook_url = `ftp://hooks.example.com/***`"),
-            "{message}"
-        );
+        assert!(message.contains("invalid notification.webhook_url = `ftp://hooks.example.com/***`"), "{message}");
         assert!(!message.contains("secret-token"), "{message}");
 
         let err = load(&scratch.sources(&[("CLAUDE_TEMPORAL_ENV", "qa")], &[])).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("expected development, staging or production")
-        );
+        assert!(err.to_string().contains("expected development, staging or production"));
     }
 
     #[test]
     fn config_file_mistakes_name_file_and_line() {
         let scratch = Scratch::new();
-        let path = scratch.write(
-            "claude-temporal.toml",
-            "[claude]\nmodel = \"m\"\ntemprature = 0.5\n",
-        );
+        let path = scratch.write("claude-temporal.toml", "[claude]\nmodel = \"m\"\ntemprature = 0.5\n");
         let err = load(&scratch.sources(&[], &[])).unwrap_err();
         assert!(
-            err.to_string().starts_with(&format!(
-                "{}:3: unknown key `claude.temprature`",
-                path.display()
-            )),
+            err.to_string().starts_with(&format!("{}:3: unknown key `claude.temprature`", path.display())),
             "{err}"
         );
     }
@@ -304,14 +230,8 @@ mod tests {
         let scratch = Scratch::new();
         let config = load(&scratch.sources(
             &[
-                (
-                    "SLACK_WEBHOOK_URL",
-                    "https://hooks.slack.com/services/T0/B0/xyz",
-                ),
-                (
-                    "NOTIFICATION_WEBHOOK_URL",
-                    "https://user:pw@ci.example.com/hook?token=abc",
-                ),
+                ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/xyz"),
+                ("NOTIFICATION_WEBHOOK_URL", "https://user:pw@ci.example.com/hook?token=abc"),
                 ("NOTIFICATION_WEBHOOK_SECRET", "whsec_c2VjcmV0"),
                 ("NOTIFICATION_TYPE", "console,webhook,slack"),
                 ("CLAUDE_TEMPERATURE", "0.2"),
@@ -319,46 +239,21 @@ mod tests {
             &[],
         ))
         .unwrap();
-        assert_eq!(
-            entry(&config, key::SLACK_WEBHOOK_URL).value,
-            "https://hooks.slack.com/***"
-        );
-        assert_eq!(
-            entry(&config, key::WEBHOOK_URL).value,
-            "https://ci.example.com/***"
-        );
+        assert_eq!(entry(&config, key::SLACK_WEBHOOK_URL).value, "https://hooks.slack.com/***");
+        assert_eq!(entry(&config, key::WEBHOOK_URL).value, "https://ci.example.com/***");
         assert_eq!(entry(&config, key::WEBHOOK_SECRET).value, "***");
         let debug = format!("{:?}", config.settings);
-        assert!(
-            !debug.contains("xyz") && !debug.contains("whsec_") && !debug.contains("pw@"),
-            "{debug}"
-        );
-        assert_eq!(
-            config
-                .settings
-                .notification
-                .webhook_secret
-                .as_ref()
-                .unwrap()
-                .expose(),
-            "whsec_c2VjcmV0"
-        );
+        assert!(!debug.contains("xyz") && !debug.contains("whsec_") && !debug.contains("pw@"), "{debug}");
+        assert_eq!(config.settings.notification.webhook_secret.as_ref().unwrap().expose(), "whsec_c2VjcmV0");
         assert_eq!(config.settings.claude.temperature, Some(0.2));
         assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
-        assert!(
-            config.warnings[0].contains(
-                "claude.temperature = 0.2 (from env CLAUDE_TEMPERATURE) is not supported"
-            )
-        );
+        assert!(config.warnings[0].contains("claude.temperature = 0.2 (from env CLAUDE_TEMPERATURE) is not supported"));
     }
 
     #[test]
     fn empty_environment_variables_count_as_unset() {
         let scratch = Scratch::new();
         let config = load(&scratch.sources(&[("CLAUDE_TIMEOUT", "")], &[])).unwrap();
-        assert_eq!(
-            entry(&config, key::CLAUDE_TIMEOUT_SECS).source,
-            Source::Preset(Environment::Development)
-        );
+        assert_eq!(entry(&config, key::CLAUDE_TIMEOUT_SECS).source, Source::Preset(Environment::Development));
     }
 }

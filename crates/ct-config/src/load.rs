@@ -84,23 +84,11 @@ pub struct Sources {
 }
 
 impl Sources {
-    pub fn from_process(
-        config_file: Option<PathBuf>,
-        flags: Vec<Flag>,
-    ) -> Result<Sources, ConfigError> {
-        let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
-            path: PathBuf::from("."),
-            source,
-        })?;
-        let env = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
-        Ok(Sources {
-            config_file,
-            cwd,
-            env,
-            flags,
-        })
+    pub fn from_process(config_file: Option<PathBuf>, flags: Vec<Flag>) -> Result<Sources, ConfigError> {
+        let cwd = std::env::current_dir().map_err(|source| ConfigError::Read { path: PathBuf::from("."), source })?;
+        let env =
+            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+        Ok(Sources { config_file, cwd, env, flags })
     }
 
     /// The config files looked for when none is named: the project-local one first, then
@@ -112,11 +100,7 @@ impl Sources {
             .get("XDG_CONFIG_HOME")
             .filter(|dir| !dir.is_empty())
             .map(PathBuf::from)
-            .or_else(|| {
-                self.env
-                    .get("HOME")
-                    .map(|home| Path::new(home).join(".config"))
-            });
+            .or_else(|| self.env.get("HOME").map(|home| Path::new(home).join(".config")));
         if let Some(dir) = xdg {
             candidates.push(dir.join("claude-temporal").join("config.toml"));
         }
@@ -189,29 +173,14 @@ impl Layers {
             return Some((value.clone(), Source::Env(def.env)));
         }
         if let Some((path, assignments)) = &self.dotenv
-            && let Some(a) = assignments
-                .iter()
-                .rev()
-                .find(|a| a.name == def.env && !a.value.is_empty())
+            && let Some(a) = assignments.iter().rev().find(|a| a.name == def.env && !a.value.is_empty())
         {
-            return Some((
-                a.value.clone(),
-                Source::DotEnv {
-                    path: path.clone(),
-                    line: a.line,
-                },
-            ));
+            return Some((a.value.clone(), Source::DotEnv { path: path.clone(), line: a.line }));
         }
         if let Some((path, values)) = &self.file
             && let Some(v) = values.iter().find(|v| v.key == def.key)
         {
-            return Some((
-                v.value.clone(),
-                Source::File {
-                    path: path.clone(),
-                    line: v.line,
-                },
-            ));
+            return Some((v.value.clone(), Source::File { path: path.clone(), line: v.line }));
         }
         None
     }
@@ -220,18 +189,12 @@ impl Layers {
 pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     for flag in &sources.flags {
         if keys::def(flag.key).is_none() {
-            return Err(ConfigError::UnknownFlagKey {
-                flag: flag.flag,
-                key: flag.key,
-            });
+            return Err(ConfigError::UnknownFlagKey { flag: flag.flag, key: flag.key });
         }
     }
     let config_path = match &sources.config_file {
         Some(path) => Some(path.clone()),
-        None => sources
-            .config_candidates()
-            .into_iter()
-            .find(|path| path.is_file()),
+        None => sources.config_candidates().into_iter().find(|path| path.is_file()),
     };
     let file = match config_path {
         Some(path) => {
@@ -257,17 +220,11 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     } else {
         None
     };
-    let layers = Layers {
-        flags: sources.flags.clone(),
-        env: sources.env.clone(),
-        dotenv,
-        file,
-    };
+    let layers = Layers { flags: sources.flags.clone(), env: sources.env.clone(), dotenv, file };
 
     let environment_def = keys::def(key::ENVIRONMENT).expect("environment is a key");
-    let (environment_value, environment_source) = layers
-        .above_preset(environment_def)
-        .unwrap_or_else(|| (environment_def.default.to_owned(), Source::Default));
+    let (environment_value, environment_source) =
+        layers.above_preset(environment_def).unwrap_or_else(|| (environment_def.default.to_owned(), Source::Default));
     let environment = Environment::parse(&environment_value).map_err(|reason| {
         ConfigError::Invalid(vec![Invalid {
             key: key::ENVIRONMENT,
@@ -291,12 +248,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
             (def.default.to_owned(), Source::Default)
         };
         if let Err(reason) = def.kind.check(&value) {
-            problems.push(Invalid {
-                key: def.key,
-                value: redact(def.secrecy, &value),
-                source: source.clone(),
-                reason,
-            });
+            problems.push(Invalid { key: def.key, value: redact(def.secrecy, &value), source: source.clone(), reason });
         }
         resolved.insert(def.key, (value, source));
     }
@@ -304,9 +256,8 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         return Err(ConfigError::Invalid(problems));
     }
 
-    let settings = Settings::from_resolved(environment, |key| {
-        resolved.get(key).map_or("", |(value, _)| value.as_str())
-    });
+    let settings =
+        Settings::from_resolved(environment, |key| resolved.get(key).map_or("", |(value, _)| value.as_str()));
     let warnings = warnings(&settings, &resolved);
     let entries = KEYS
         .iter()
@@ -328,29 +279,16 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         warnings,
         config_file: layers.file.map(|(path, _)| path),
         dotenv_file: layers.dotenv.map(|(path, _)| path),
-        config_candidates: if sources.config_file.is_some() {
-            Vec::new()
-        } else {
-            sources.config_candidates()
-        },
-        values: resolved
-            .into_iter()
-            .map(|(key, (value, _))| (key, Secret::new(value)))
-            .collect(),
+        config_candidates: if sources.config_file.is_some() { Vec::new() } else { sources.config_candidates() },
+        values: resolved.into_iter().map(|(key, (value, _))| (key, Secret::new(value))).collect(),
     })
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })
 }
 
-fn warnings(
-    settings: &Settings,
-    resolved: &BTreeMap<&'static str, (String, Source)>,
-) -> Vec<String> {
+fn warnings(settings: &Settings, resolved: &BTreeMap<&'static str, (String, Source)>) -> Vec<String> {
     let mut warnings = Vec::new();
     if let Some(temperature) = settings.claude.temperature {
         let source = &resolved[key::CLAUDE_TEMPERATURE].1;

@@ -15,12 +15,7 @@ fn text(environment: Environment) -> &'static str {
 pub(crate) fn values(environment: Environment) -> Vec<FileValue> {
     // The unit test below reads every preset, so a broken one never ships.
     file::read(text(environment)).unwrap_or_else(|problem| {
-        unreachable!(
-            "preset {} line {}: {}",
-            environment.name(),
-            problem.line,
-            problem.reason
-        )
+        unreachable!("preset {} line {}: {}", environment.name(), problem.line, problem.reason)
     })
 }
 
@@ -32,19 +27,14 @@ mod tests {
     #[test]
     fn every_preset_reads_and_its_values_pass_their_checks() {
         for environment in Environment::ALL {
-            let values = file::read(text(environment)).unwrap_or_else(|p| {
-                panic!("{}: line {}: {}", environment.name(), p.line, p.reason)
-            });
-            assert!(
-                values.len() >= 6,
-                "{}: a preset sets the agent and workflow limits",
-                environment.name()
-            );
+            let values = file::read(text(environment))
+                .unwrap_or_else(|p| panic!("{}: line {}: {}", environment.name(), p.line, p.reason));
+            assert!(values.len() >= 6, "{}: a preset sets the agent and workflow limits", environment.name());
             for value in values {
                 let def = keys::def(&value.key).unwrap();
-                def.kind.check(&value.value).unwrap_or_else(|reason| {
-                    panic!("{} {}: {reason}", environment.name(), value.key)
-                });
+                def.kind
+                    .check(&value.value)
+                    .unwrap_or_else(|reason| panic!("{} {}: {reason}", environment.name(), value.key));
             }
         }
     }

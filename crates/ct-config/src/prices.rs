@@ -58,7 +58,10 @@ pub fn load_prices(path: &Path) -> Result<PriceTable, ConfigError> {
             cache_read: entry.cache_read,
         };
         if [rates.input, rates.output, rates.cache_write, rates.cache_read].iter().any(|r| !r.is_finite() || *r < 0.0) {
-            return Err(at(line, format!("the rates of `{}` must be dollars per million tokens, 0 or more", entry.model)));
+            return Err(at(
+                line,
+                format!("the rates of `{}` must be dollars per million tokens, 0 or more", entry.model),
+            ));
         }
         table.add(Price { model: entry.model, effective: entry.effective, rates });
     }
@@ -95,13 +98,17 @@ mod tests {
 
     #[test]
     fn mistakes_are_reported_with_the_file_and_line() {
-        let bad_date = file("[[prices]]\nmodel = \"m\"\neffective = \"soon\"\ninput = 1\noutput = 1\ncache_write = 1\ncache_read = 1\n");
+        let bad_date = file(
+            "[[prices]]\nmodel = \"m\"\neffective = \"soon\"\ninput = 1\noutput = 1\ncache_write = 1\ncache_read = 1\n",
+        );
         let err = load_prices(bad_date.path()).unwrap_err().to_string();
         assert!(err.ends_with(":1: `effective` must be a date like 2027-01-01, not `soon`"), "{err}");
         let missing = file("[[prices]]\nmodel = \"m\"\neffective = \"2026-01-01\"\ninput = 1\n");
         let err = load_prices(missing.path()).unwrap_err().to_string();
         assert!(err.contains("missing field `output`"), "{err}");
-        let negative = file("[[prices]]\nmodel = \"m\"\neffective = \"2026-01-01\"\ninput = -1\noutput = 1\ncache_write = 1\ncache_read = 1\n");
+        let negative = file(
+            "[[prices]]\nmodel = \"m\"\neffective = \"2026-01-01\"\ninput = -1\noutput = 1\ncache_write = 1\ncache_read = 1\n",
+        );
         assert!(load_prices(negative.path()).unwrap_err().to_string().contains("0 or more"));
     }
 }

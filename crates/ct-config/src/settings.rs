@@ -152,10 +152,7 @@ impl Settings {
     }
 
     /// Builds the settings from values that already passed their checks.
-    pub(crate) fn from_resolved<'a>(
-        environment: Environment,
-        get: impl Fn(&str) -> &'a str,
-    ) -> Settings {
+    pub(crate) fn from_resolved<'a>(environment: Environment, get: impl Fn(&str) -> &'a str) -> Settings {
         let number = |k: &str| -> u64 {
             let Some(Kind::Number { min, max }) = keys::def(k).map(|d| d.kind) else {
                 unreachable!("{k} is a number setting");

@@ -38,18 +38,10 @@ pub fn table(config: &Config, service: Option<Service>) -> String {
         Some(path) => path.display().to_string(),
         None => format!(
             "none (looked for {})",
-            config
-                .config_candidates
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            config.config_candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         ),
     };
-    let dotenv = config
-        .dotenv_file
-        .as_ref()
-        .map_or_else(|| "none".to_owned(), |p| p.display().to_string());
+    let dotenv = config.dotenv_file.as_ref().map_or_else(|| "none".to_owned(), |p| p.display().to_string());
     if let Some(service) = service {
         let _ = writeln!(out, "service      {} ({})", service.name(), service.binary());
     }

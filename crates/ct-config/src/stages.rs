@@ -110,40 +110,24 @@ pub fn select(selection: StageSelection<'_>) -> Result<SelectedTemplate, ConfigE
     let Some(path) = file else {
         let name = selection.template.unwrap_or(DEFAULT_TEMPLATE);
         let template = templates::find(name)?;
-        return Ok(SelectedTemplate {
-            origin: format!("built-in template `{}`", template.name),
-            template,
-            file: None,
-        });
+        return Ok(SelectedTemplate { origin: format!("built-in template `{}`", template.name), template, file: None });
     };
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    let template = from_file(&text, selection.template).map_err(|(line, reason)| ConfigError::File {
         path: path.clone(),
-        source,
+        line,
+        reason,
     })?;
-    let template =
-        from_file(&text, selection.template).map_err(|(line, reason)| ConfigError::File {
-            path: path.clone(),
-            line,
-            reason,
-        })?;
     let origin = format!("{} ({})", path.display(), template.1);
-    Ok(SelectedTemplate {
-        template: template.0,
-        file: Some(path),
-        origin,
-    })
+    Ok(SelectedTemplate { template: template.0, file: Some(path), origin })
 }
 
 type Located<T> = Result<T, (usize, String)>;
 
 /// The template a stage file describes, and a few words on how it was made.
 fn from_file(text: &str, flag_template: Option<&str>) -> Located<(Template, String)> {
-    let file: StageFile = toml::from_str(text).map_err(|err| {
-        (
-            err.span().map_or(1, |span| line_of(text, span.start)),
-            err.message().trim().to_owned(),
-        )
-    })?;
+    let file: StageFile = toml::from_str(text)
+        .map_err(|err| (err.span().map_or(1, |span| line_of(text, span.start)), err.message().trim().to_owned()))?;
     let at = |span: std::ops::Range<usize>| line_of(text, span.start);
 
     let (mut template, how) = match (&file.stages, flag_template) {
@@ -158,10 +142,7 @@ fn from_file(text: &str, flag_template: Option<&str>) -> Located<(Template, Stri
         }
         (Some(stages), None) => {
             if stages.get_ref().is_empty() {
-                return Err((
-                    at(stages.span()),
-                    "`stages` is empty; define at least one [[stages]] table".to_owned(),
-                ));
+                return Err((at(stages.span()), "`stages` is empty; define at least one [[stages]] table".to_owned()));
             }
             let mut list = Vec::new();
             for entry in stages.get_ref() {
@@ -169,10 +150,7 @@ fn from_file(text: &str, flag_template: Option<&str>) -> Located<(Template, Stri
                 if list.iter().any(|s: &StageTemplate| s.name == stage.name) {
                     return Err((
                         at(entry.name.span()),
-                        format!(
-                            "stage `{}` is defined twice; stage names must be unique",
-                            stage.name
-                        ),
+                        format!("stage `{}` is defined twice; stage names must be unique", stage.name),
                     ));
                 }
                 list.push(stage);
@@ -184,10 +162,7 @@ fn from_file(text: &str, flag_template: Option<&str>) -> Located<(Template, Stri
             };
             if file.template.is_some() {
                 let line = file.template.as_ref().map_or(1, |t| at(t.span()));
-                return Err((
-                    line,
-                    "`template` and [[stages]] both define the stages; keep one of them".to_owned(),
-                ));
+                return Err((line, "`template` and [[stages]] both define the stages; keep one of them".to_owned()));
             }
             (template, "stages defined in the file".to_owned())
         }
@@ -197,8 +172,7 @@ fn from_file(text: &str, flag_template: Option<&str>) -> Located<(Template, Stri
                 (None, Some(t)) => (t.get_ref().clone(), Some(at(t.span()))),
                 (None, None) => (DEFAULT_TEMPLATE.to_owned(), None),
             };
-            let template =
-                templates::find(&name).map_err(|err| (line.unwrap_or(1), err.to_string()))?;
+            let template = templates::find(&name).map_err(|err| (line.unwrap_or(1), err.to_string()))?;
             (template, format!("built-in `{name}` adjusted by the file"))
         }
     };
@@ -206,14 +180,9 @@ fn from_file(text: &str, flag_template: Option<&str>) -> Located<(Template, Stri
     if let Some(skip) = &file.skip {
         for name in skip.get_ref() {
             let before = template.stages.len();
-            template
-                .stages
-                .retain(|stage| stage.name != *name.get_ref());
+            template.stages.retain(|stage| stage.name != *name.get_ref());
             if template.stages.len() == before {
-                return Err((
-                    at(name.span()),
-                    unknown_stage("skip", name.get_ref(), &template),
-                ));
+                return Err((at(name.span()), unknown_stage("skip", name.get_ref(), &template)));
             }
         }
         if template.stages.is_empty() {
@@ -222,11 +191,7 @@ fn from_file(text: &str, flag_template: Option<&str>) -> Located<(Template, Stri
     }
     for (name, prompt) in &file.prompts {
         let line = at(name.span());
-        let Some(stage) = template
-            .stages
-            .iter_mut()
-            .find(|s| s.name == *name.get_ref())
-        else {
+        let Some(stage) = template.stages.iter_mut().find(|s| s.name == *name.get_ref()) else {
             return Err((line, unknown_stage("[prompts]", name.get_ref(), &template)));
         };
         check_prompt_at(text, prompt, &stage.name)?;
@@ -257,8 +222,7 @@ fn stage_from_entry(text: &str, entry: &StageEntry) -> Located<StageTemplate> {
     let at = |span: std::ops::Range<usize>| line_of(text, span.start);
     let name = entry.name.get_ref();
     let name_line = at(entry.name.span());
-    templates::check_stage_name(name)
-        .map_err(|reason| (name_line, format!("stage name `{name}`: {reason}")))?;
+    templates::check_stage_name(name).map_err(|reason| (name_line, format!("stage name `{name}`: {reason}")))?;
     let prompt = match (&entry.prompt, &entry.command) {
         (Some(_), Some(_)) => {
             return Err((
@@ -270,10 +234,7 @@ fn stage_from_entry(text: &str, entry: &StageEntry) -> Located<StageTemplate> {
             ));
         }
         (None, None) => {
-            return Err((
-                name_line,
-                format!("stage `{name}` needs a `prompt` or a `command`"),
-            ));
+            return Err((name_line, format!("stage `{name}` needs a `prompt` or a `command`")));
         }
         (Some(prompt), None) => prompt,
         (None, Some(command)) => {
@@ -291,19 +252,14 @@ fn stage_from_entry(text: &str, entry: &StageEntry) -> Located<StageTemplate> {
         }
     };
     if prompt.get_ref().trim().is_empty() {
-        return Err((
-            at(prompt.span()),
-            format!("stage `{name}` has an empty prompt"),
-        ));
+        return Err((at(prompt.span()), format!("stage `{name}` has an empty prompt")));
     }
     check_prompt_at(text, prompt, name)?;
     let at_least_one = |value: &Option<Spanned<u32>>, what: &str| -> Located<Option<u32>> {
         match value {
             Some(v) if *v.get_ref() == 0 => Err((
                 at(v.span()),
-                format!(
-                    "stage `{name}`: {what} must be at least 1 (leave it out to use the workflow's)"
-                ),
+                format!("stage `{name}`: {what} must be at least 1 (leave it out to use the workflow's)"),
             )),
             other => Ok(other.as_ref().map(|v| *v.get_ref())),
         }
@@ -313,9 +269,7 @@ fn stage_from_entry(text: &str, entry: &StageEntry) -> Located<StageTemplate> {
     if let Some(timeout) = entry.timeout_secs.as_ref().filter(|t| *t.get_ref() == 0) {
         return Err((
             at(timeout.span()),
-            format!(
-                "stage `{name}`: timeout_secs must be at least 1 (leave it out to use the workflow's)"
-            ),
+            format!("stage `{name}`: timeout_secs must be at least 1 (leave it out to use the workflow's)"),
         ));
     }
     if let Some(budget) = &entry.budget_usd
@@ -323,15 +277,8 @@ fn stage_from_entry(text: &str, entry: &StageEntry) -> Located<StageTemplate> {
     {
         return Err((at(budget.span()), format!("stage `{name}`: budget_usd: {reason}")));
     }
-    if let Some(model) = entry
-        .model
-        .as_ref()
-        .filter(|m| m.get_ref().trim().is_empty())
-    {
-        return Err((
-            at(model.span()),
-            format!("stage `{name}`: model is empty (leave it out to use the workflow's)"),
-        ));
+    if let Some(model) = entry.model.as_ref().filter(|m| m.get_ref().trim().is_empty()) {
+        return Err((at(model.span()), format!("stage `{name}`: model is empty (leave it out to use the workflow's)")));
     }
     Ok(StageTemplate {
         name: name.clone(),
@@ -352,9 +299,7 @@ fn check_prompt_at(text: &str, prompt: &Spanned<String>, stage: &str) -> Located
     templates::check_prompt(prompt.get_ref()).map_err(|problem| {
         let raw = &text[prompt.span()];
         // TOML drops a newline right after the opening `"""` or `'''`.
-        let skipped_newline = ["\"\"\"\n", "'''\n", "\"\"\"\r\n", "'''\r\n"]
-            .iter()
-            .any(|open| raw.starts_with(open));
+        let skipped_newline = ["\"\"\"\n", "'''\n", "\"\"\"\r\n", "'''\r\n"].iter().any(|open| raw.starts_with(open));
         let line = line_of(text, prompt.span().start)
             + usize::from(skipped_newline)
             + problem.line_in_prompt(prompt.get_ref())
@@ -383,18 +328,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(template.name, "api");
-        assert_eq!(
-            names(&template),
-            ["design", "endpoints", "validation", "testing"]
-        );
-        assert_eq!(
-            template.stages[0].prompt,
-            "Stage: design\nSketch {features} in openapi.yaml"
-        );
-        assert!(
-            template.stages[0].requires_approval,
-            "only the prompt is replaced"
-        );
+        assert_eq!(names(&template), ["design", "endpoints", "validation", "testing"]);
+        assert_eq!(template.stages[0].prompt, "Stage: design\nSketch {features} in openapi.yaml");
+        assert!(template.stages[0].requires_approval, "only the prompt is replaced");
     }
 
     #[test]
@@ -430,11 +366,7 @@ mod tests {
         assert!(second.requires_approval && second.critical_path);
         assert_eq!(second.model.as_deref(), Some("claude-sonnet-4-5"));
         assert_eq!(
-            (
-                second.max_turns,
-                second.timeout_secs,
-                second.max_output_tokens
-            ),
+            (second.max_turns, second.timeout_secs, second.max_output_tokens),
             (Some(40), Some(2400), Some(16000))
         );
         assert_eq!(second.budget_usd, Some(2.0));
@@ -452,10 +384,7 @@ mod tests {
         let text = "[[stages]]\nname = \"a\"\nprompt = \"\"\"\nStage: a\nfirst line\nuse {feture} here\"\"\"\n";
         let (line, reason) = load(text).unwrap_err();
         assert_eq!(line, 6);
-        assert!(
-            reason.starts_with("stage `a`: unknown placeholder `{feture}`; known: {project_path}"),
-            "{reason}"
-        );
+        assert!(reason.starts_with("stage `a`: unknown placeholder `{feture}`; known: {project_path}"), "{reason}");
 
         let (line, _) = load("[prompts]\nscaffold = 'x {nope}'\n").unwrap_err();
         assert_eq!(line, 2);
@@ -464,90 +393,58 @@ mod tests {
     #[test]
     fn a_stage_defined_twice_is_refused_at_the_second_definition() {
         let text = "[[stages]]\nname = \"a\"\nprompt = \"x\"\n\n[[stages]]\nname = \"a\"\nprompt = \"y\"\n";
-        assert_eq!(
-            load(text).unwrap_err(),
-            (
-                6,
-                "stage `a` is defined twice; stage names must be unique".to_owned()
-            )
-        );
+        assert_eq!(load(text).unwrap_err(), (6, "stage `a` is defined twice; stage names must be unique".to_owned()));
     }
 
     #[test]
     fn empty_lists_are_refused() {
         assert_eq!(
             load("name = \"x\"\nstages = []\n").unwrap_err(),
-            (
-                2,
-                "`stages` is empty; define at least one [[stages]] table".to_owned()
-            )
+            (2, "`stages` is empty; define at least one [[stages]] table".to_owned())
         );
         let all = "skip = [\"scaffold\", \"core-implementation\", \"streaming\", \"error-handling\", \"testing\", \"documentation\"]";
-        assert_eq!(
-            load(all).unwrap_err(),
-            (1, "`skip` leaves no stages to run".to_owned())
-        );
+        assert_eq!(load(all).unwrap_err(), (1, "`skip` leaves no stages to run".to_owned()));
     }
 
     #[test]
     fn unknown_keys_bad_toml_and_unknown_names_are_located() {
-        let (line, reason) =
-            load("[[stages]]\nname = \"a\"\nprompt = \"x\"\nrequires_aproval = true\n")
-                .unwrap_err();
+        let (line, reason) = load("[[stages]]\nname = \"a\"\nprompt = \"x\"\nrequires_aproval = true\n").unwrap_err();
         assert_eq!(line, 4);
-        assert!(
-            reason.contains("unknown field `requires_aproval`"),
-            "{reason}"
-        );
+        assert!(reason.contains("unknown field `requires_aproval`"), "{reason}");
 
         let (line, _) = load("skip = [\"scaffold\"\n").unwrap_err();
         assert_eq!(line, 1);
 
         let (line, reason) = load("\nskip = [\"docs\"]\n").unwrap_err();
         assert_eq!(line, 2);
-        assert!(
-            reason.contains("does not have; its stages: scaffold, core-implementation"),
-            "{reason}"
-        );
+        assert!(reason.contains("does not have; its stages: scaffold, core-implementation"), "{reason}");
 
         let (line, reason) = load("template = \"graphql\"\n").unwrap_err();
         assert_eq!(line, 1);
-        assert!(
-            reason.contains("available: llm-wrapper, api, frontend"),
-            "{reason}"
-        );
+        assert!(reason.contains("available: llm-wrapper, api, frontend"), "{reason}");
     }
 
     #[test]
     fn commands_and_limits_are_checked() {
-        let (line, reason) =
-            load("[[stages]]\nname = \"a\"\ncommand = \"testing:generate-tests\"\n").unwrap_err();
+        let (line, reason) = load("[[stages]]\nname = \"a\"\ncommand = \"testing:generate-tests\"\n").unwrap_err();
         assert_eq!(line, 3);
         assert!(reason.contains("is not a slash command"), "{reason}");
-        let (line, reason) =
-            load("[[stages]]\nname = \"a\"\nprompt = \"x\"\nmax_turns = 0\n").unwrap_err();
+        let (line, reason) = load("[[stages]]\nname = \"a\"\nprompt = \"x\"\nmax_turns = 0\n").unwrap_err();
         assert_eq!(line, 4);
         assert!(reason.contains("max_turns must be at least 1"), "{reason}");
-        let (_, reason) =
-            load("[[stages]]\nname = \"a\"\nprompt = \"x\"\ncommand = \"/a:b\"\n").unwrap_err();
+        let (_, reason) = load("[[stages]]\nname = \"a\"\nprompt = \"x\"\ncommand = \"/a:b\"\n").unwrap_err();
         assert!(reason.contains("sets both"), "{reason}");
-        let (line, reason) =
-            load("[[stages]]\nname = \"two words\"\nprompt = \"x\"\n").unwrap_err();
+        let (line, reason) = load("[[stages]]\nname = \"two words\"\nprompt = \"x\"\n").unwrap_err();
         assert_eq!(line, 2);
         assert!(reason.contains("use only letters"), "{reason}");
     }
 
     #[test]
     fn the_template_flag_cannot_override_a_file_s_own_stages() {
-        let (line, reason) =
-            from_file("[[stages]]\nname = \"a\"\nprompt = \"x\"\n", Some("api")).unwrap_err();
+        let (line, reason) = from_file("[[stages]]\nname = \"a\"\nprompt = \"x\"\n", Some("api")).unwrap_err();
         assert_eq!(line, 1);
         assert!(reason.contains("--template api cannot apply"), "{reason}");
-        let (template, _) = from_file(
-            "template = \"frontend\"\nskip = [\"documentation\"]\n",
-            Some("api"),
-        )
-        .unwrap();
+        let (template, _) = from_file("template = \"frontend\"\nskip = [\"documentation\"]\n", Some("api")).unwrap();
         assert_eq!(template.name, "api", "the flag beats the file's `template`");
         assert_eq!(template.stages.len(), 4);
     }
@@ -555,33 +452,18 @@ mod tests {
     #[test]
     fn without_a_file_the_flag_or_the_default_template_is_used() {
         let scratch = tempfile::tempdir().unwrap();
-        let selected = select(StageSelection {
-            template: None,
-            stages_file: None,
-            project: Some(scratch.path()),
-        })
-        .unwrap();
+        let selected =
+            select(StageSelection { template: None, stages_file: None, project: Some(scratch.path()) }).unwrap();
         assert_eq!(selected.template.name, "llm-wrapper");
         assert_eq!(selected.origin, "built-in template `llm-wrapper`");
 
-        std::fs::write(
-            scratch.path().join(PROJECT_FILE),
-            "skip = [\"documentation\"]\n",
-        )
-        .unwrap();
-        let selected = select(StageSelection {
-            template: Some("frontend"),
-            stages_file: None,
-            project: Some(scratch.path()),
-        })
-        .unwrap();
+        std::fs::write(scratch.path().join(PROJECT_FILE), "skip = [\"documentation\"]\n").unwrap();
+        let selected =
+            select(StageSelection { template: Some("frontend"), stages_file: None, project: Some(scratch.path()) })
+                .unwrap();
         assert_eq!(selected.template.name, "frontend");
         assert_eq!(selected.template.stages.len(), 4);
-        assert!(
-            selected
-                .origin
-                .ends_with("(built-in `frontend` adjusted by the file)")
-        );
+        assert!(selected.origin.ends_with("(built-in `frontend` adjusted by the file)"));
 
         let missing = select(StageSelection {
             stages_file: Some(&scratch.path().join("absent.toml")),

@@ -12,10 +12,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt as _};
 
 /// Opens `file` for reading; fails (ELOOP) when it is a link.
 pub fn open_nofollow(file: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(file)
+    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(file)
 }
 
 /// Whether every directory from `root` down to the parent of `relative` is a real directory
@@ -40,11 +37,7 @@ pub fn read_file_below(root: &Path, relative: &Path, limit: u64) -> io::Result<V
     if relative.is_absolute() || !parents_are_real(root, relative) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "{} is not below {} without links: not read",
-                relative.display(),
-                root.display()
-            ),
+            format!("{} is not below {} without links: not read", relative.display(), root.display()),
         ));
     }
     read_file(&root.join(relative), limit)
@@ -65,10 +58,7 @@ pub fn read_file(file: &Path, limit: u64) -> io::Result<Vec<u8>> {
     if content.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!(
-                "{} holds more than {limit} bytes, the most read of it",
-                file.display()
-            ),
+            format!("{} holds more than {limit} bytes, the most read of it", file.display()),
         ));
     }
     Ok(content)

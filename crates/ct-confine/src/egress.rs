@@ -35,7 +35,9 @@ impl AllowList {
             let (host, port) = match split_host_port(entry) {
                 Some((host, "*")) => (host, None),
                 Some((host, port)) => {
-                    let port = port.parse().map_err(|_| format!("`{entry}`: `{port}` is not a port (host, host:PORT or host:*)"))?;
+                    let port = port
+                        .parse()
+                        .map_err(|_| format!("`{entry}`: `{port}` is not a port (host, host:PORT or host:*)"))?;
                     (host, Some(port))
                 }
                 None => (entry, Some(443)),
@@ -89,7 +91,11 @@ fn normal_host(host: &str) -> String {
 fn is_internal(ip: std::net::IpAddr) -> bool {
     match ip {
         std::net::IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
                 || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
         }
         std::net::IpAddr::V6(v6) => {
@@ -330,7 +336,8 @@ mod tests {
 
     #[test]
     fn allow_list_matches_hosts_ports_and_subdomains() {
-        let list = AllowList::parse(&["pypi.org", "*.pythonhosted.org", "registry.local:8080", "git.example:*", ""]).unwrap();
+        let list =
+            AllowList::parse(&["pypi.org", "*.pythonhosted.org", "registry.local:8080", "git.example:*", ""]).unwrap();
         assert!(list.allows("pypi.org", 443));
         assert!(list.allows("PyPI.org", 443));
         assert!(!list.allows("pypi.org", 80));

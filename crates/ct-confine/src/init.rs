@@ -124,7 +124,9 @@ fn carry(listener: &TcpListener, socket: &std::path::Path) {
         let (Ok(inbound_read), Ok(outbound_read)) = (inbound.try_clone(), outbound.try_clone()) else {
             continue;
         };
-        std::thread::spawn(move || pipe(inbound_read, outbound, |s: &UnixStream| s.shutdown(std::net::Shutdown::Write)));
+        std::thread::spawn(move || {
+            pipe(inbound_read, outbound, |s: &UnixStream| s.shutdown(std::net::Shutdown::Write))
+        });
         std::thread::spawn(move || pipe(outbound_read, inbound, |s: &TcpStream| s.shutdown(std::net::Shutdown::Write)));
     }
 }
@@ -144,7 +146,9 @@ mod tests {
 
     #[test]
     fn arguments_name_writes_bridges_and_the_program() {
-        let parsed = args(&["--landlock", "--write", "/w", "--bridge", "3128=/s/proxy.sock", "--", "claude", "-p", "--"]).unwrap();
+        let parsed =
+            args(&["--landlock", "--write", "/w", "--bridge", "3128=/s/proxy.sock", "--", "claude", "-p", "--"])
+                .unwrap();
         assert!(parsed.landlock);
         assert_eq!(parsed.writable, [PathBuf::from("/w")]);
         assert_eq!(parsed.bridges, [Bridge { port: 3128, socket: "/s/proxy.sock".into() }]);

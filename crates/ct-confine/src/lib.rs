@@ -39,12 +39,12 @@ pub const NETWORK_ENV: &[&str] = &[
     "SSL_CERT_DIR",
     "REQUESTS_CA_BUNDLE",
 ];
-pub use error::Error;
-pub use limits::ResourceLimits;
-pub use gitdirs::git_dirs;
 pub use egress::{AllowList, Egress, Refusal, ServedSocket, forward};
+pub use error::Error;
+pub use gitdirs::git_dirs;
+pub use limits::ResourceLimits;
 pub use namespaces::{service_homes, service_tool_dirs, tool_dirs};
 pub use policy::{Bridge, Policy, Prepared, Sandbox};
+pub use redact::Redactor;
 pub use service::{default_state_dir, make_private_dir, protect_service};
 pub use tree::{RUN_MARKER_VAR, RunGuard};
-pub use redact::Redactor;

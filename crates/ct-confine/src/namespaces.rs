@@ -209,7 +209,10 @@ fn binds(policy: &Policy) -> Vec<Mount> {
     let read_only: Vec<PathBuf> =
         policy.read_only.iter().filter(|p| !under_system(p) && !in_writable(p)).cloned().chain(sockets).collect();
     let credentials = read_only.iter().flat_map(|dir| TOOL_CREDENTIALS.iter().map(move |name| dir.join(name)));
-    let candidates = read_only.iter().cloned().map(Mount::ReadOnly)
+    let candidates = read_only
+        .iter()
+        .cloned()
+        .map(Mount::ReadOnly)
         .chain(policy.writable.iter().cloned().map(Mount::Writable))
         .chain(policy.protected.iter().cloned().map(Mount::ReadOnly))
         .chain(policy.hidden.iter().cloned().chain(credentials.collect::<Vec<_>>()).map(Mount::Hidden));
@@ -217,7 +220,8 @@ fn binds(policy: &Policy) -> Vec<Mount> {
         let path = mount.path();
         let exists = path.symlink_metadata().is_ok_and(|m| !m.is_symlink());
         // A hidden path matters only where something visible holds it.
-        let needed = !matches!(mount, Mount::Hidden(_)) || mounts.iter().any(|m| !matches!(m, Mount::Hidden(_)) && path.starts_with(m.path()));
+        let needed = !matches!(mount, Mount::Hidden(_))
+            || mounts.iter().any(|m| !matches!(m, Mount::Hidden(_)) && path.starts_with(m.path()));
         if exists && needed && !mounts.contains(&mount) {
             mounts.push(mount);
         }
@@ -315,8 +319,9 @@ mod tests {
         }
         std::fs::write(home.join("py/3.11/bin/python3.11"), "")?;
         std::os::unix::fs::symlink(home.join("py/3.11/bin/python3.11"), home.join("venv/bin/python"))?;
-        let path = std::env::join_paths([home.join(".cargo/bin"), home.join("bin"), home.join("venv/bin"), "/usr/bin".into()])
-            .map_err(std::io::Error::other)?;
+        let path =
+            std::env::join_paths([home.join(".cargo/bin"), home.join("bin"), home.join("venv/bin"), "/usr/bin".into()])
+                .map_err(std::io::Error::other)?;
         let dirs = tool_dirs(&path, std::slice::from_ref(&home));
         assert_eq!(dirs, [home.join(".cargo"), home.join("bin"), home.join("venv"), home.join("py/3.11")]);
         let whole = std::env::join_paths([home.clone(), "/".into()]).map_err(std::io::Error::other)?;

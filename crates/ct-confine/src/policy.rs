@@ -5,8 +5,8 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, BitFlags, NetPort, PathBeneath, PathFd, Ruleset,
-    RulesetAttr, RulesetCreated, RulesetCreatedAttr, Scope,
+    ABI, Access, AccessFs, AccessNet, BitFlags, NetPort, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreated,
+    RulesetCreatedAttr, Scope,
 };
 
 use crate::abi::{Confinement, Mode, kernel_abi};
@@ -110,11 +110,7 @@ impl Sandbox {
 
     /// Every layer the machine offers, no network rules: what a service without settings gets.
     pub fn auto() -> Sandbox {
-        Sandbox {
-            mode: Mode::Auto,
-            abi: kernel_abi(),
-            namespaces: Bwrap::detect(),
-        }
+        Sandbox { mode: Mode::Auto, abi: kernel_abi(), namespaces: Bwrap::detect() }
     }
 
     /// From the operator's `sandbox.*` settings (already checked by ct-config).
@@ -134,10 +130,7 @@ impl Sandbox {
         if self.mode == Mode::Off {
             return Confinement::NONE;
         }
-        Confinement {
-            namespaces: self.namespaces.is_ok(),
-            landlock: self.abi,
-        }
+        Confinement { namespaces: self.namespaces.is_ok(), landlock: self.abi }
     }
 
     /// Whether runs get namespaces of their own (and so reach the network only through bridges).
@@ -174,18 +167,12 @@ impl Sandbox {
         let confinement = self.confinement();
         let how = match (&self.namespaces, confinement) {
             (_, c) if !c.is_confined() => How::Unconfined,
-            (Ok(bwrap), c) => How::Namespaces {
-                bwrap: bwrap.clone(),
-                policy: policy.clone(),
-                landlock: c.landlock.is_some(),
-            },
+            (Ok(bwrap), c) => {
+                How::Namespaces { bwrap: bwrap.clone(), policy: policy.clone(), landlock: c.landlock.is_some() }
+            }
             (Err(_), _) => How::Landlock(ruleset(policy)?),
         };
-        Ok(Prepared {
-            how,
-            limits: policy.limits,
-            confinement,
-        })
+        Ok(Prepared { how, limits: policy.limits, confinement })
     }
 }
 
@@ -195,7 +182,11 @@ enum How {
     /// Landlock alone, enforced between fork and exec.
     Landlock(RulesetCreated),
     /// Bubblewrap builds the namespaces; its init program adds Landlock inside.
-    Namespaces { bwrap: Bwrap, policy: Policy, landlock: bool },
+    Namespaces {
+        bwrap: Bwrap,
+        policy: Policy,
+        landlock: bool,
+    },
 }
 
 /// A run's confinement, ready to start its program.
@@ -252,10 +243,7 @@ fn install(command: &mut tokio::process::Command, limits: ResourceLimits, rulese
             }
             match ruleset.take() {
                 // Sets no_new_privs itself, first.
-                Some(ruleset) => ruleset
-                    .restrict_self()
-                    .map(drop)
-                    .map_err(|_| std::io::Error::last_os_error()),
+                Some(ruleset) => ruleset.restrict_self().map(drop).map_err(|_| std::io::Error::last_os_error()),
                 None => nix::sys::prctl::set_no_new_privs().map_err(std::io::Error::from),
             }
         });

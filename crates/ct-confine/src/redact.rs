@@ -15,10 +15,8 @@ const MARK: &str = "[REDACTED]";
 const MIN_SECRET_LEN: usize = 8;
 
 /// Words in a variable's name that make its value a secret.
-const SECRET_NAME_PARTS: &[&str] = &[
-    "KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "PRIVATE", "COOKIE",
-    "WEBHOOK", "HEADERS",
-];
+const SECRET_NAME_PARTS: &[&str] =
+    &["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "PRIVATE", "COOKIE", "WEBHOOK", "HEADERS"];
 /// Name endings of variables that hold where a secret is, not the secret.
 const PATH_SUFFIXES: &[&str] = &["_FILE", "_PATH", "_DIR"];
 
@@ -60,10 +58,7 @@ impl std::fmt::Debug for Redactor {
 
 impl Redactor {
     /// Hides the values of `vars` whose names say they are secrets, and every value in `more`.
-    pub fn new(
-        vars: impl IntoIterator<Item = (String, String)>,
-        more: impl IntoIterator<Item = String>,
-    ) -> Redactor {
+    pub fn new(vars: impl IntoIterator<Item = (String, String)>, more: impl IntoIterator<Item = String>) -> Redactor {
         let mut values: Vec<String> = vars
             .into_iter()
             .filter(|(name, _)| is_secret_name(name))
@@ -78,8 +73,8 @@ impl Redactor {
 
     /// From the process's own environment and `more`.
     pub fn from_env(more: impl IntoIterator<Item = String>) -> Redactor {
-        let vars = std::env::vars_os()
-            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
+        let vars =
+            std::env::vars_os().filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
         Redactor::new(vars, more)
     }
 
@@ -141,13 +136,9 @@ mod tests {
             ]),
             ["whsec-0123456789".to_owned()],
         );
-        let out = redactor.redact(
-            "token c0ntrol-t0ken-value, pw hunter2hunter2, sig whsec-0123456789, file /tmp/ct.token, abc",
-        );
-        assert_eq!(
-            out,
-            "token [REDACTED], pw [REDACTED], sig [REDACTED], file /tmp/ct.token, abc"
-        );
+        let out = redactor
+            .redact("token c0ntrol-t0ken-value, pw hunter2hunter2, sig whsec-0123456789, file /tmp/ct.token, abc");
+        assert_eq!(out, "token [REDACTED], pw [REDACTED], sig [REDACTED], file /tmp/ct.token, abc");
         assert_eq!(redactor.redact("nothing here"), Cow::Borrowed("nothing here"));
         assert!(!format!("{redactor:?}").contains("hunter2"));
     }

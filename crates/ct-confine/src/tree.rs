@@ -31,11 +31,7 @@ fn parse_stat(stat: &str) -> Option<ProcStat> {
     let state = fields.next()?;
     let ppid = fields.next()?.parse().ok()?;
     let pgid = fields.next()?.parse().ok()?;
-    Some(ProcStat {
-        ppid,
-        pgid,
-        zombie: state == "Z" || state == "X",
-    })
+    Some(ProcStat { ppid, pgid, zombie: state == "Z" || state == "X" })
 }
 
 fn process_table() -> BTreeMap<i32, ProcStat> {
@@ -53,8 +49,7 @@ fn process_table() -> BTreeMap<i32, ProcStat> {
 }
 
 fn has_marker(pid: i32, entry: &[u8]) -> bool {
-    fs::read(format!("/proc/{pid}/environ"))
-        .is_ok_and(|environ| environ.split(|b| *b == 0).any(|var| var == entry))
+    fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| environ.split(|b| *b == 0).any(|var| var == entry))
 }
 
 fn is_descendant(mut pid: i32, ancestor: i32, table: &BTreeMap<i32, ProcStat>) -> bool {
@@ -95,10 +90,7 @@ fn kill_run(leader: Pid, marker: &str) -> usize {
     // Each round can only find children forked before their parent stopped; a few rounds reach
     // a fixed point, the bound only guards against a pathological fork storm.
     for _ in 0..16 {
-        let fresh: Vec<i32> = run_processes(leader, marker)
-            .into_iter()
-            .filter(|pid| !stopped.contains(pid))
-            .collect();
+        let fresh: Vec<i32> = run_processes(leader, marker).into_iter().filter(|pid| !stopped.contains(pid)).collect();
         if fresh.is_empty() {
             break;
         }
@@ -130,11 +122,7 @@ pub struct RunGuard {
 
 impl RunGuard {
     pub fn new(leader: Pid, marker: String) -> RunGuard {
-        RunGuard {
-            leader,
-            marker,
-            armed: true,
-        }
+        RunGuard { leader, marker, armed: true }
     }
 
     /// Kills everything left of the run now and returns how many processes that was.
@@ -148,11 +136,7 @@ impl Drop for RunGuard {
     fn drop(&mut self) {
         if self.armed {
             let killed = kill_run(self.leader, &self.marker);
-            tracing::info!(
-                pgid = self.leader.as_raw(),
-                killed,
-                "killed the run's processes"
-            );
+            tracing::info!(pgid = self.leader.as_raw(), killed, "killed the run's processes");
         }
     }
 }
@@ -171,11 +155,7 @@ mod tests {
 
     #[test]
     fn descendants_are_found_through_the_parent_chain() {
-        let stat = |ppid| ProcStat {
-            ppid,
-            pgid: 0,
-            zombie: false,
-        };
+        let stat = |ppid| ProcStat { ppid, pgid: 0, zombie: false };
         let table = BTreeMap::from([(10, stat(1)), (11, stat(10)), (12, stat(11)), (20, stat(1))]);
         assert!(is_descendant(12, 10, &table));
         assert!(is_descendant(11, 10, &table));

@@ -38,11 +38,7 @@ async fn writes_land_only_in_the_writable_paths_and_hidden_ones_cannot_be_read()
     std::fs::create_dir_all(state.join("run-other"))?;
     std::fs::write(state.join("control.token"), "t0ken")?;
     std::os::unix::fs::symlink(&base, worktree.join("out"))?;
-    let policy = Policy {
-        writable: vec![worktree.clone()],
-        hidden: vec![state.clone()],
-        ..Policy::default()
-    };
+    let policy = Policy { writable: vec![worktree.clone()], hidden: vec![state.clone()], ..Policy::default() };
     let script = format!(
         "echo in > inside.txt; echo out > {base}/outside.txt; echo up > ../up.txt; \
          echo link > out/via-link.txt; cat {state}/control.token; ls {state}/run-other; \
@@ -93,11 +89,8 @@ async fn only_the_allowed_ports_can_be_reached() -> std::io::Result<()> {
     let refused = std::net::TcpListener::bind("127.0.0.1:0")?;
     let (a, r) = (allowed.local_addr()?.port(), refused.local_addr()?.port());
     let scratch = tempfile::tempdir()?;
-    let policy = Policy {
-        writable: vec![scratch.path().to_path_buf()],
-        connect_ports: Some(vec![a]),
-        ..Policy::default()
-    };
+    let policy =
+        Policy { writable: vec![scratch.path().to_path_buf()], connect_ports: Some(vec![a]), ..Policy::default() };
     // bash's /dev/tcp makes a plain connect(2).
     let script = format!(
         "(exec 3<>/dev/tcp/127.0.0.1/{a}) 2>/dev/null && echo allowed-ok; \
@@ -119,11 +112,7 @@ async fn limits_and_no_new_privs_hold_even_unconfined() -> std::io::Result<()> {
     assert_eq!(sandbox.confinement(), Confinement::NONE);
     let scratch = tempfile::tempdir()?;
     let policy = Policy {
-        limits: ResourceLimits {
-            file_size_bytes: Some(4096),
-            open_files: Some(64),
-            ..ResourceLimits::default()
-        },
+        limits: ResourceLimits { file_size_bytes: Some(4096), open_files: Some(64), ..ResourceLimits::default() },
         ..Policy::default()
     };
     let output = confined_sh(

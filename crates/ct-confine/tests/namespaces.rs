@@ -79,11 +79,8 @@ async fn the_worktree_is_writable_its_git_directory_is_not_and_nothing_else_exis
     assert!(!layout.base.join("outside.txt").exists());
     assert!(stderr.matches("Read-only file system").count() >= 2, "{stderr}");
     assert!(stdout.contains("hostname=sandbox"), "{stdout}");
-    let processes: usize = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("processes="))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(usize::MAX);
+    let processes: usize =
+        stdout.lines().find_map(|l| l.strip_prefix("processes=")).and_then(|n| n.parse().ok()).unwrap_or(usize::MAX);
     assert!(processes <= 8, "the run sees the machine's processes ({processes}): {stdout}");
     Ok(())
 }

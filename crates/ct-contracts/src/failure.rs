@@ -35,10 +35,7 @@ pub const AGENT_FAILED: &str = "AgentFailed";
 
 pub fn typed(type_name: &str, message: String, non_retryable: bool) -> ActivityError {
     ActivityError::application(
-        ApplicationFailure::builder(message)
-            .type_name(type_name.to_owned())
-            .non_retryable(non_retryable)
-            .build(),
+        ApplicationFailure::builder(message).type_name(type_name.to_owned()).non_retryable(non_retryable).build(),
     )
 }
 

@@ -3,7 +3,9 @@
 //! matches (name, input, output), so the CLI never needs to link the worker.
 
 use ct_domain::{ApprovalDecision, DevelopInput, IterateInput, ParallelInput, WorkflowStatus};
-use temporalio_common::{HasWorkflowDefinition, QueryDefinition, SignalDefinition, UpdateDefinition, WorkflowDefinition};
+use temporalio_common::{
+    HasWorkflowDefinition, QueryDefinition, SignalDefinition, UpdateDefinition, WorkflowDefinition,
+};
 
 /// The multi-stage workflow (`start`).
 #[derive(Debug, Clone, Copy)]

@@ -92,11 +92,8 @@ impl Budget {
             limit_usd: limit,
             allowance_usd: limit - spent_elsewhere_usd,
         });
-        let stage = stage_limit_usd.map(|limit| RunLimit {
-            scope: BudgetScope::Stage,
-            limit_usd: limit,
-            allowance_usd: limit,
-        });
+        let stage =
+            stage_limit_usd.map(|limit| RunLimit { scope: BudgetScope::Stage, limit_usd: limit, allowance_usd: limit });
         match (workflow, stage) {
             (Some(w), Some(s)) => Some(if s.allowance_usd < w.allowance_usd { s } else { w }),
             (w, s) => w.or(s),
@@ -172,10 +169,10 @@ mod tests {
     fn each_limit_warns_once_at_its_fraction() {
         let mut budget = Budget::new(Some(1.0), 0.8);
         assert!(budget.take_warnings(0.5, "build", Some(0.5), 0.39).is_empty());
-        assert_eq!(budget.take_warnings(0.85, "build", Some(0.5), 0.4), vec![
-            (BudgetScope::Workflow, 1.0, 0.85),
-            (BudgetScope::Stage, 0.5, 0.4),
-        ]);
+        assert_eq!(
+            budget.take_warnings(0.85, "build", Some(0.5), 0.4),
+            vec![(BudgetScope::Workflow, 1.0, 0.85), (BudgetScope::Stage, 0.5, 0.4),]
+        );
         assert!(budget.take_warnings(0.95, "build", Some(0.5), 0.45).is_empty());
         assert_eq!(budget.take_warnings(0.95, "docs", Some(0.1), 0.2).len(), 1);
     }

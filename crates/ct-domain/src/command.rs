@@ -22,15 +22,9 @@ impl<'a> SlashCommand<'a> {
         let name = &rest[..end];
         let valid = !name.is_empty()
             && name.split(':').all(|segment| {
-                !segment.is_empty()
-                    && segment
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                !segment.is_empty() && segment.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             });
-        valid.then(|| SlashCommand {
-            name,
-            args: rest[end..].trim(),
-        })
+        valid.then(|| SlashCommand { name, args: rest[end..].trim() })
     }
 
     /// Where the command's file lives under a commands directory: each `:` is a
@@ -57,10 +51,7 @@ mod tests {
         let command = SlashCommand::parse("/testing:generate-tests src/parser.py  ").unwrap();
         assert_eq!(command.name, "testing:generate-tests");
         assert_eq!(command.args, "src/parser.py");
-        assert_eq!(
-            command.relative_path(),
-            PathBuf::from("testing/generate-tests.md")
-        );
+        assert_eq!(command.relative_path(), PathBuf::from("testing/generate-tests.md"));
         assert_eq!(command.to_string(), "/testing:generate-tests");
     }
 

@@ -34,9 +34,7 @@ impl IterateInput {
     /// The wait before iteration `next` (2 or later): initial × 2^(next-2), capped.
     pub fn backoff_secs(&self, next: u32) -> u64 {
         let doublings = next.saturating_sub(2).min(32);
-        self.backoff_initial_secs
-            .saturating_mul(1u64 << doublings)
-            .min(self.backoff_max_secs)
+        self.backoff_initial_secs.saturating_mul(1u64 << doublings).min(self.backoff_max_secs)
     }
 }
 

@@ -149,10 +149,7 @@ pub struct StageStatus {
 
 impl StageStatus {
     pub fn pending(name: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            ..Self::default()
-        }
+        Self { name: name.to_owned(), ..Self::default() }
     }
 
     pub fn total_tokens(&self) -> u64 {

@@ -64,14 +64,10 @@ impl StageTemplate {
     }
 
     fn check(&self) -> Result<(), TemplateError> {
-        check_stage_name(&self.name).map_err(|reason| TemplateError::BadStageName {
-            stage: self.name.clone(),
-            reason,
-        })?;
+        check_stage_name(&self.name)
+            .map_err(|reason| TemplateError::BadStageName { stage: self.name.clone(), reason })?;
         if self.prompt.trim().is_empty() {
-            return Err(TemplateError::EmptyPrompt {
-                stage: self.name.clone(),
-            });
+            return Err(TemplateError::EmptyPrompt { stage: self.name.clone() });
         }
         check_prompt(&self.prompt).map_err(|problem| TemplateError::BadPrompt {
             stage: self.name.clone(),
@@ -97,19 +93,12 @@ impl Template {
     /// a stage name used twice or unusable, an empty prompt, a bad placeholder.
     pub fn validate(&self) -> Result<(), TemplateError> {
         if self.stages.is_empty() {
-            return Err(TemplateError::NoStages {
-                template: self.name.clone(),
-            });
+            return Err(TemplateError::NoStages { template: self.name.clone() });
         }
         for (index, stage) in self.stages.iter().enumerate() {
             stage.check()?;
-            if self.stages[..index]
-                .iter()
-                .any(|earlier| earlier.name == stage.name)
-            {
-                return Err(TemplateError::DuplicateStage {
-                    stage: stage.name.clone(),
-                });
+            if self.stages[..index].iter().any(|earlier| earlier.name == stage.name) {
+                return Err(TemplateError::DuplicateStage { stage: stage.name.clone() });
             }
         }
         Ok(())
@@ -154,11 +143,7 @@ pub struct PromptContext<'a> {
 
 impl<'a> PromptContext<'a> {
     pub fn new(project_path: &'a str, features: &'a [String]) -> PromptContext<'a> {
-        PromptContext {
-            project_path,
-            features,
-            ..PromptContext::default()
-        }
+        PromptContext { project_path, features, ..PromptContext::default() }
     }
 }
 
@@ -175,11 +160,7 @@ pub enum TemplateError {
     #[error("stage `{stage}` has an empty prompt; say what the agent should do")]
     EmptyPrompt { stage: String },
     #[error("stage `{stage}`, line {line} of its prompt: {reason}")]
-    BadPrompt {
-        stage: String,
-        line: usize,
-        reason: String,
-    },
+    BadPrompt { stage: String, line: usize, reason: String },
 }
 
 /// Stage names end up in workflow run ids, CLI arguments and file names.
@@ -190,10 +171,7 @@ pub fn check_stage_name(name: &str) -> Result<(), String> {
     if name.len() > 64 {
         return Err("longer than 64 characters".to_owned());
     }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
         return Err("use only letters, digits, `-`, `_` and `.`".to_owned());
     }
     Ok(())
@@ -209,11 +187,7 @@ add tests for what you build. Do not commit: the workflow snapshots and reviews 
 
 /// Renders one prompt for a run. Rendering is pure, so workflows may render prompts
 /// themselves (with the failures of an earlier attempt, say) without breaking replay.
-pub fn render_prompt(
-    stage: &str,
-    prompt: &str,
-    ctx: &PromptContext<'_>,
-) -> Result<String, TemplateError> {
+pub fn render_prompt(stage: &str, prompt: &str, ctx: &PromptContext<'_>) -> Result<String, TemplateError> {
     let pieces = placeholder::parse(prompt).map_err(|problem| TemplateError::BadPrompt {
         stage: stage.to_owned(),
         line: problem.line_in_prompt(prompt),
@@ -234,10 +208,7 @@ pub fn render_prompt(
                 "features" => out.push_str(&features),
                 "feature" => out.push_str(ctx.feature.unwrap_or(&features)),
                 "issue" => out.push_str(ctx.issue.unwrap_or("no specific issue was given")),
-                "previous_failures" => out.push_str(
-                    ctx.previous_failures
-                        .unwrap_or("none: this is the first attempt"),
-                ),
+                "previous_failures" => out.push_str(ctx.previous_failures.unwrap_or("none: this is the first attempt")),
                 "rules" => out.push_str(&render_prompt(stage, COMMON_RULES, ctx)?),
                 other => unreachable!("the parser admits only known placeholders, not `{other}`"),
             },
@@ -257,33 +228,15 @@ mod tests {
     #[test]
     fn every_llm_wrapper_stage_names_itself_and_the_features() {
         let features = vec!["word counts".to_owned(), "streaming".to_owned()];
-        let stages = find("llm-wrapper")
-            .unwrap()
-            .render(&ctx(&features))
-            .unwrap();
+        let stages = find("llm-wrapper").unwrap().render(&ctx(&features)).unwrap();
         let names: Vec<_> = stages.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
-            [
-                "scaffold",
-                "core-implementation",
-                "streaming",
-                "error-handling",
-                "testing",
-                "documentation"
-            ]
+            ["scaffold", "core-implementation", "streaming", "error-handling", "testing", "documentation"]
         );
         for stage in &stages {
-            assert!(
-                stage
-                    .prompt
-                    .starts_with(&format!("Stage: {}\n", stage.name))
-            );
-            assert!(
-                stage.prompt.contains("word counts; streaming"),
-                "{}",
-                stage.prompt
-            );
+            assert!(stage.prompt.starts_with(&format!("Stage: {}\n", stage.name)));
+            assert!(stage.prompt.contains("word counts; streaming"), "{}", stage.prompt);
             assert!(stage.prompt.contains("Work only inside /p."));
         }
         assert!(stages[1].requires_approval);
@@ -296,9 +249,7 @@ mod tests {
             template.validate().unwrap();
             for stage in &template.stages {
                 assert!(
-                    stage
-                        .prompt
-                        .starts_with(&format!("Stage: {}\n", stage.name)),
+                    stage.prompt.starts_with(&format!("Stage: {}\n", stage.name)),
                     "{}/{}: scenarios match on the first line",
                     template.name,
                     stage.name
@@ -331,17 +282,9 @@ mod tests {
             description: String::new(),
             stages: vec![StageTemplate::new("a", "x"), StageTemplate::new("a", "y")],
         };
-        assert_eq!(
-            template.validate(),
-            Err(TemplateError::DuplicateStage {
-                stage: "a".to_owned()
-            })
-        );
+        assert_eq!(template.validate(), Err(TemplateError::DuplicateStage { stage: "a".to_owned() }));
         template.stages.clear();
-        assert!(matches!(
-            template.validate(),
-            Err(TemplateError::NoStages { .. })
-        ));
+        assert!(matches!(template.validate(), Err(TemplateError::NoStages { .. })));
     }
 
     #[test]
@@ -370,15 +313,8 @@ mod tests {
         stage.skip_tests = true;
         stage.model = Some("claude-haiku-4-5".to_owned());
         stage.max_turns = Some(5);
-        let template = Template {
-            name: "t".to_owned(),
-            description: String::new(),
-            stages: vec![stage],
-        };
-        assert_eq!(
-            template.stages[0].command().unwrap().name,
-            "documentation:api-docs"
-        );
+        let template = Template { name: "t".to_owned(), description: String::new(), stages: vec![stage] };
+        assert_eq!(template.stages[0].command().unwrap().name, "documentation:api-docs");
         let plan = &template.render(&ctx(&["x".to_owned()])).unwrap()[0];
         assert_eq!(plan.prompt, "/documentation:api-docs x");
         assert!(!plan.run_tests);
@@ -390,10 +326,7 @@ mod tests {
     #[test]
     fn unknown_template_lists_the_available_ones() {
         let err = find("nope").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("available: llm-wrapper, api, frontend")
-        );
+        assert!(err.to_string().contains("available: llm-wrapper, api, frontend"));
     }
 
     #[test]

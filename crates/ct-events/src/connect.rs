@@ -105,11 +105,7 @@ pub async fn connect(url: &str, login: Option<&NatsLogin>, name: &str) -> Result
 pub fn redact_credentials(url: &str) -> String {
     let authority_start = url.find("://").map_or(0, |i| i + 3);
     match url[authority_start..].find('@') {
-        Some(at) => format!(
-            "{}***{}",
-            &url[..authority_start],
-            &url[authority_start + at..]
-        ),
+        Some(at) => format!("{}***{}", &url[..authority_start], &url[authority_start + at..]),
         None => url.to_owned(),
     }
 }
@@ -120,10 +116,7 @@ mod tests {
 
     #[test]
     fn credentials_never_reach_the_log() {
-        assert_eq!(
-            redact_credentials("nats://user:secret@nats:4222"),
-            "nats://***@nats:4222"
-        );
+        assert_eq!(redact_credentials("nats://user:secret@nats:4222"), "nats://***@nats:4222");
         assert_eq!(redact_credentials("token@nats:4222"), "***@nats:4222");
         assert_eq!(redact_credentials(DEFAULT_NATS_URL), DEFAULT_NATS_URL);
     }

@@ -28,12 +28,7 @@ pub struct ConsumerSettings {
 
 impl ConsumerSettings {
     pub fn new(stream: StreamSettings, durable_name: impl Into<String>) -> Self {
-        Self {
-            stream,
-            durable_name: durable_name.into(),
-            ack_wait: Duration::from_secs(30),
-            max_ack_pending: 1000,
-        }
+        Self { stream, durable_name: durable_name.into(), ack_wait: Duration::from_secs(30), max_ack_pending: 1000 }
     }
 }
 
@@ -49,12 +44,7 @@ pub struct EventConsumer {
 impl EventConsumer {
     /// Nothing is contacted until the first [`next_batch`](Self::next_batch).
     pub fn new(client: async_nats::Client, settings: ConsumerSettings) -> Self {
-        Self {
-            jetstream: jetstream::new(client),
-            settings,
-            messages: None,
-            failures: 0,
-        }
+        Self { jetstream: jetstream::new(client), settings, messages: None, failures: 0 }
     }
 
     /// The JetStream context the consumer reads through, for publishing
@@ -111,10 +101,7 @@ impl EventConsumer {
         if client.connection_state() != async_nats::connection::State::Connected {
             return;
         }
-        if tokio::time::timeout(Duration::from_secs(5), client.flush())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(Duration::from_secs(5), client.flush()).await.is_err() {
             tracing::warn!("could not send the last acks within 5 s; their events will come again");
         }
     }
@@ -159,15 +146,9 @@ impl EventConsumer {
             consumer: settings.durable_name.clone(),
             source,
         };
-        let consumer: jetstream::consumer::Consumer<pull::Config> = self
-            .jetstream
-            .create_consumer_on_stream(config, &settings.stream.name)
-            .await
-            .map_err(consumer_error)?;
-        consumer.messages().await.map_err(|source| Error::Pull {
-            consumer: settings.durable_name.clone(),
-            source,
-        })
+        let consumer: jetstream::consumer::Consumer<pull::Config> =
+            self.jetstream.create_consumer_on_stream(config, &settings.stream.name).await.map_err(consumer_error)?;
+        consumer.messages().await.map_err(|source| Error::Pull { consumer: settings.durable_name.clone(), source })
     }
 
     /// A missed heartbeat or failed pull is what an outage looks like from

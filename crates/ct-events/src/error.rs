@@ -60,10 +60,7 @@ pub enum Error {
     #[error("the publishing task stopped; events queued since are lost")]
     PublisherStopped,
     #[error("{pending} event(s) still unpublished after waiting {waited:?} (is NATS reachable?)")]
-    FlushTimeout {
-        pending: u64,
-        waited: std::time::Duration,
-    },
+    FlushTimeout { pending: u64, waited: std::time::Duration },
 }
 
 /// A setting read from the environment that cannot be used.

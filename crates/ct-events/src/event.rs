@@ -14,9 +14,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{
-    AgentProgress, ApprovalDecision, ApprovalRequested, ApprovalTimedOut, BudgetExhausted, BudgetRaised,
-    BudgetWarning, CostUpdated, Snapshot,
-    StageOutcome, StageStarted, TestsCompleted, WorkflowFinished, WorkflowStarted,
+    AgentProgress, ApprovalDecision, ApprovalRequested, ApprovalTimedOut, BudgetExhausted, BudgetRaised, BudgetWarning,
+    CostUpdated, Snapshot, StageOutcome, StageStarted, TestsCompleted, WorkflowFinished, WorkflowStarted,
 };
 use crate::error::DecodeError;
 
@@ -137,16 +136,12 @@ impl EventData {
             EventData::StageStarted(data) => Some(&data.stage),
             EventData::StageCompleted(data) | EventData::StageFailed(data) => Some(&data.stage),
             EventData::ApprovalRequested(data) => Some(&data.stage),
-            EventData::ApprovalGranted(data) | EventData::ApprovalRejected(data) => {
-                Some(&data.stage)
-            }
+            EventData::ApprovalGranted(data) | EventData::ApprovalRejected(data) => Some(&data.stage),
             EventData::ApprovalTimedOut(data) => Some(&data.stage),
             EventData::AgentProgress(data) => Some(&data.stage),
             EventData::CostUpdated(data) => Some(&data.stage),
             EventData::TestsCompleted(data) => Some(&data.stage),
-            EventData::SnapshotCreated(data) | EventData::SnapshotRestored(data) => {
-                data.stage.as_deref()
-            }
+            EventData::SnapshotCreated(data) | EventData::SnapshotRestored(data) => data.stage.as_deref(),
             EventData::BudgetWarning(data) => Some(&data.stage),
             EventData::BudgetExhausted(data) => Some(&data.stage),
             EventData::BudgetRaised(data) => Some(&data.stage),
@@ -170,12 +165,7 @@ pub struct CloudEvent {
 impl CloudEvent {
     /// A new event with a fresh time-ordered id (UUID v7) stamped now.
     pub fn new(source: impl Into<String>, data: EventData) -> Self {
-        Self {
-            id: uuid::Uuid::now_v7().to_string(),
-            source: source.into(),
-            time: Utc::now(),
-            data,
-        }
+        Self { id: uuid::Uuid::now_v7().to_string(), source: source.into(), time: Utc::now(), data }
     }
 
     /// Replaces the id: a producer that may run twice for one occurrence (a
@@ -229,14 +219,8 @@ impl CloudEvent {
             return Err(DecodeError::ContentType(content_type));
         }
         let kind: EventType = envelope.kind.parse()?;
-        let data = EventData::decode(kind, envelope.data)
-            .map_err(|source| DecodeError::Data { kind, source })?;
-        Ok(Self {
-            id: envelope.id,
-            source: envelope.source,
-            time: envelope.time,
-            data,
-        })
+        let data = EventData::decode(kind, envelope.data).map_err(|source| DecodeError::Data { kind, source })?;
+        Ok(Self { id: envelope.id, source: envelope.source, time: envelope.time, data })
     }
 }
 
@@ -289,11 +273,7 @@ mod tests {
                 files_modified: vec!["src/lib.rs".into()],
                 lines_added: 42,
                 lines_removed: 3,
-                tests: Some(TestCounts {
-                    passed: 7,
-                    failed: 0,
-                    skipped: 1,
-                }),
+                tests: Some(TestCounts { passed: 7, failed: 0, skipped: 1 }),
                 error: None,
             }),
         )
@@ -331,8 +311,7 @@ mod tests {
 
     #[test]
     fn bad_envelopes_are_errors_that_say_what_is_wrong() {
-        let mut json: serde_json::Value =
-            serde_json::from_slice(&stage_completed().to_json()).unwrap();
+        let mut json: serde_json::Value = serde_json::from_slice(&stage_completed().to_json()).unwrap();
         json["type"] = "dev.claude-temporal.stage.exploded".into();
         let err = CloudEvent::from_json(json.to_string().as_bytes()).unwrap_err();
         assert!(matches!(err, DecodeError::UnknownType(_)), "{err}");
@@ -359,11 +338,7 @@ mod tests {
                 workflow_id: "w".into(),
                 stage: "test".into(),
                 framework: "pytest".into(),
-                counts: TestCounts {
-                    passed: 3,
-                    failed: 1,
-                    skipped: 0,
-                },
+                counts: TestCounts { passed: 3, failed: 1, skipped: 0 },
                 duration_ms: 800,
                 failures: vec!["test_split".into()],
             }),

@@ -70,12 +70,10 @@ impl Outbox {
             if line.trim().is_empty() {
                 continue;
             }
-            let parsed = serde_json::from_str::<Entry>(&line)
-                .map_err(|err| err.to_string())
-                .and_then(|entry| {
-                    let event = CloudEvent::from_json(entry.event.get().as_bytes()).map_err(|err| err.to_string())?;
-                    Ok(Pending { event, traceparent: entry.traceparent })
-                });
+            let parsed = serde_json::from_str::<Entry>(&line).map_err(|err| err.to_string()).and_then(|entry| {
+                let event = CloudEvent::from_json(entry.event.get().as_bytes()).map_err(|err| err.to_string())?;
+                Ok(Pending { event, traceparent: entry.traceparent })
+            });
             match parsed {
                 Ok(entry) => pending.push(entry),
                 Err(err) => tracing::warn!(path = %path.display(), %err, "skipping a damaged outbox line"),

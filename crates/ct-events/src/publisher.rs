@@ -22,9 +22,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use crate::connect::{NatsLogin, connect};
 use crate::error::Error;
 use crate::event::CloudEvent;
+use crate::outbox::{Outbox, Pending};
 use crate::retry::{backoff, worth_logging};
 use crate::stream::{StreamSettings, ensure_stream};
-use crate::outbox::{Outbox, Pending};
 use crate::trace;
 
 /// How a process publishes.
@@ -106,23 +106,9 @@ impl Publisher {
         let (queue, receiver) = mpsc::channel(config.buffer.max(1) + pending.len());
         let (settled_tx, settled) = watch::channel(0);
         let counts = Arc::new(Counts::default());
-        tokio::spawn(publish_in_order(
-            context,
-            config.stream,
-            receiver,
-            settled_tx,
-            counts.clone(),
-            outbox.clone(),
-        ));
-        let publisher = Self {
-            shared: Arc::new(Shared {
-                queue,
-                outbox,
-                enqueued: AtomicU64::new(0),
-                counts,
-                settled,
-            }),
-        };
+        tokio::spawn(publish_in_order(context, config.stream, receiver, settled_tx, counts.clone(), outbox.clone()));
+        let publisher =
+            Self { shared: Arc::new(Shared { queue, outbox, enqueued: AtomicU64::new(0), counts, settled }) };
         for Pending { event, traceparent } in pending {
             let parent = traceparent.as_deref().map(ct_telemetry::propagate::from_traceparent).unwrap_or_default();
             publisher.enqueue(Outgoing { event, parent });
@@ -176,9 +162,7 @@ impl Publisher {
             Ok(()) => {
                 self.shared.enqueued.fetch_add(1, Ordering::SeqCst);
             }
-            Err(
-                mpsc::error::TrySendError::Full(lost) | mpsc::error::TrySendError::Closed(lost),
-            ) => {
+            Err(mpsc::error::TrySendError::Full(lost) | mpsc::error::TrySendError::Closed(lost)) => {
                 let dropped = self.shared.counts.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::warn!(
                     event.id = %lost.event.id,
@@ -231,9 +215,7 @@ async fn publish_in_order(
                 }
                 // Retrying cannot make it fit, and waiting would hold up
                 // every event behind it.
-                Err(PublishFailure::Publish(err))
-                    if err.kind() == PublishErrorKind::MaxPayloadExceeded =>
-                {
+                Err(PublishFailure::Publish(err)) if err.kind() == PublishErrorKind::MaxPayloadExceeded => {
                     let dropped = counts.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                     tracing::error!(
                         %err, event.id = %outgoing.event.id, %subject, bytes = body.len(),
@@ -276,11 +258,7 @@ async fn store(
         .payload(body.to_vec().into())
         .headers(headers.clone())
         .message_id(id);
-    context
-        .send_publish(subject.to_owned(), message)
-        .await?
-        .await
-        .map(drop)
+    context.send_publish(subject.to_owned(), message).await?.await.map(drop)
 }
 
 #[derive(Debug, thiserror::Error)]

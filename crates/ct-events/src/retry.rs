@@ -4,8 +4,7 @@ use std::time::Duration;
 
 /// 100 ms doubling to a 2 s ceiling: quick after a blip, gentle during an outage.
 pub(crate) fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(100u64.saturating_mul(1 << failures.saturating_sub(1).min(5)))
-        .min(Duration::from_secs(2))
+    Duration::from_millis(100u64.saturating_mul(1 << failures.saturating_sub(1).min(5))).min(Duration::from_secs(2))
 }
 
 /// Log the first failure and then every tenth, so a long outage is visible

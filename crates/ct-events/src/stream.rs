@@ -44,8 +44,7 @@ impl StreamSettings {
             name: std::env::var("CT_EVENTS_STREAM").unwrap_or(defaults.name),
             max_age: env_secs("CT_EVENTS_MAX_AGE_SECS")?.unwrap_or(defaults.max_age),
             max_bytes: env_number("CT_EVENTS_MAX_BYTES")?.unwrap_or(defaults.max_bytes),
-            duplicate_window: env_secs("CT_EVENTS_DUPLICATE_WINDOW_SECS")?
-                .unwrap_or(defaults.duplicate_window),
+            duplicate_window: env_secs("CT_EVENTS_DUPLICATE_WINDOW_SECS")?.unwrap_or(defaults.duplicate_window),
         })
     }
 
@@ -66,29 +65,17 @@ impl StreamSettings {
 }
 
 /// Creates the stream, or brings an existing one to `settings`.
-pub async fn ensure_stream(
-    jetstream: &jetstream::Context,
-    settings: &StreamSettings,
-) -> Result<(), Error> {
+pub async fn ensure_stream(jetstream: &jetstream::Context, settings: &StreamSettings) -> Result<(), Error> {
     jetstream
         .create_or_update_stream(settings.to_config())
         .await
         .map(drop)
-        .map_err(|source| Error::Stream {
-            stream: settings.name.clone(),
-            source,
-        })
+        .map_err(|source| Error::Stream { stream: settings.name.clone(), source })
 }
 
-pub(crate) fn env_number<T: std::str::FromStr>(
-    var: &'static str,
-) -> Result<Option<T>, ConfigError> {
+pub(crate) fn env_number<T: std::str::FromStr>(var: &'static str) -> Result<Option<T>, ConfigError> {
     match std::env::var(var) {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| ConfigError { var, value }),
+        Ok(value) => value.trim().parse().map(Some).map_err(|_| ConfigError { var, value }),
         Err(_) => Ok(None),
     }
 }

@@ -34,11 +34,7 @@ pub fn workflow_token(workflow_id: &str) -> String {
 
 /// The subject one event is published on.
 pub fn event_subject(workflow_id: &str, kind: EventType) -> String {
-    format!(
-        "{EVENTS_PREFIX}.{}.{}",
-        workflow_token(workflow_id),
-        kind.as_str()
-    )
+    format!("{EVENTS_PREFIX}.{}.{}", workflow_token(workflow_id), kind.as_str())
 }
 
 /// Subscribes to every event of one workflow (`claude-temporal watch ID`).
@@ -70,8 +66,7 @@ mod tests {
     #[test]
     fn distinct_ids_never_share_a_token() {
         let ids = ["a.b", "a%2Eb", "a_b", "a-b", "a b", "", "%"];
-        let tokens: std::collections::HashSet<_> =
-            ids.iter().map(|id| workflow_token(id)).collect();
+        let tokens: std::collections::HashSet<_> = ids.iter().map(|id| workflow_token(id)).collect();
         assert_eq!(tokens.len(), ids.len());
     }
 }

@@ -61,10 +61,8 @@ impl NatsServer {
     /// redeliveries included. Fails after `within`, with the counts.
     pub async fn wait_until_consumed(&self, consumer: &str, within: Duration) -> Result<(), String> {
         let client = async_nats::connect(self.url()).await.map_err(|e| e.to_string())?;
-        let stream = async_nats::jetstream::new(client)
-            .get_stream(crate::STREAM_NAME)
-            .await
-            .map_err(|e| e.to_string())?;
+        let stream =
+            async_nats::jetstream::new(client).get_stream(crate::STREAM_NAME).await.map_err(|e| e.to_string())?;
         let deadline = Instant::now() + within;
         loop {
             let info = stream.consumer_info(consumer).await.map_err(|e| e.to_string())?;
@@ -97,11 +95,8 @@ impl NatsServer {
     fn spawn(&mut self) {
         let store = self.dir.path().join("store");
         let log_path = self.dir.path().join("nats-server.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .expect("the nats-server log file");
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(&log_path).expect("the nats-server log file");
         let mut command = Command::new(&self.binary);
         if let Some((config, env)) = &self.config {
             command.arg("-c").arg(config).envs(env.iter().map(|(k, v)| (k, v)));
@@ -126,11 +121,7 @@ impl NatsServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         while !healthy(self.monitor_port) {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server not healthy after 15 s; see {}",
-                log_path.display()
-            );
+            assert!(Instant::now() < deadline, "nats-server not healthy after 15 s; see {}", log_path.display());
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -146,8 +137,7 @@ fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("NATS_SERVER_BIN") {
         return path.into();
     }
-    let project =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/nats-server");
+    let project = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/nats-server");
     if project.exists() {
         return project;
     }

@@ -33,14 +33,9 @@ pub async fn watch(
     stream: &str,
     workflow_id: Option<&str>,
 ) -> Result<impl Stream<Item = Result<CloudEvent, WatchError>> + use<>, Error> {
-    let watch_error = |source: Box<dyn std::error::Error + Send + Sync>| Error::Watch {
-        stream: stream.to_owned(),
-        source,
-    };
-    let events = jetstream
-        .get_stream(stream)
-        .await
-        .map_err(|err| watch_error(err.into()))?;
+    let watch_error =
+        |source: Box<dyn std::error::Error + Send + Sync>| Error::Watch { stream: stream.to_owned(), source };
+    let events = jetstream.get_stream(stream).await.map_err(|err| watch_error(err.into()))?;
     let filter_subject = workflow_id.map_or_else(|| ALL_EVENTS.to_owned(), workflow_filter);
     let consumer = events
         .create_consumer(pull::OrderedConfig {
@@ -53,15 +48,10 @@ pub async fn watch(
         })
         .await
         .map_err(|err| watch_error(err.into()))?;
-    let messages = consumer
-        .messages()
-        .await
-        .map_err(|err| watch_error(err.into()))?;
+    let messages = consumer.messages().await.map_err(|err| watch_error(err.into()))?;
     Ok(messages.map(|message| {
         let message = message?;
-        CloudEvent::from_json(&message.payload).map_err(|source| WatchError::Malformed {
-            subject: message.subject.to_string(),
-            source,
-        })
+        CloudEvent::from_json(&message.payload)
+            .map_err(|source| WatchError::Malformed { subject: message.subject.to_string(), source })
     }))
 }

@@ -88,7 +88,10 @@ async fn each_service_may_do_what_it_needs_and_nothing_else() -> anyhow::Result<
     assert!(forged.await.is_err(), "the notifier published an event");
     assert!(reader.get_object_store("ct-checkpoints").await.is_err(), "the notifier opened the checkpoints");
     let sinks = pull::Config { durable_name: Some("ct-metrics-sink".to_owned()), ..Default::default() };
-    assert!(reader.create_consumer_on_stream(sinks, STREAM_NAME).await.is_err(), "the notifier took the sink's consumer");
+    assert!(
+        reader.create_consumer_on_stream(sinks, STREAM_NAME).await.is_err(),
+        "the notifier took the sink's consumer"
+    );
 
     // The executor keeps checkpoints; the CLI follows events and nothing else.
     let executor = context(&server, &login(dir.path(), "executor")).await;
@@ -107,7 +110,10 @@ async fn each_service_may_do_what_it_needs_and_nothing_else() -> anyhow::Result<
     assert_eq!(first, event);
     assert!(cli.get_object_store("ct-checkpoints").await.is_err(), "the CLI opened the checkpoints");
     let takeover = pull::Config { durable_name: Some("ct-notifier".to_owned()), ..Default::default() };
-    assert!(cli.create_consumer_on_stream(takeover, STREAM_NAME).await.is_err(), "the CLI rewrote the notifier's consumer");
+    assert!(
+        cli.create_consumer_on_stream(takeover, STREAM_NAME).await.is_err(),
+        "the CLI rewrote the notifier's consumer"
+    );
     let forged = async { cli.publish("ct.events.wf.workflow.completed", "{}".into()).await?.await };
     assert!(forged.await.is_err(), "the CLI published an event");
     Ok(())

@@ -7,11 +7,11 @@ use anyhow::{Context, bail};
 use async_nats::jetstream::{self, consumer::pull};
 use ct_events::data::AgentProgress;
 use ct_events::testing::NatsServer;
-use ct_events::{
-    CloudEvent, EventData, Publisher, PublisherConfig, StreamSettings, ensure_stream,
-};
+use ct_events::{CloudEvent, EventData, Publisher, PublisherConfig, StreamSettings, ensure_stream};
 use futures::StreamExt;
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState, TracerProvider as _};
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState, TracerProvider as _,
+};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 fn progress(workflow_id: &str, n: usize) -> CloudEvent {
@@ -39,9 +39,7 @@ async fn stored(server: &NatsServer) -> anyhow::Result<Vec<jetstream::Message>> 
     let context = jetstream::new(client);
     let mut stream = context.get_stream(ct_events::STREAM_NAME).await?;
     let total = stream.info().await?.state.messages as usize;
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig::default())
-        .await?;
+    let consumer = stream.create_consumer(pull::OrderedConfig::default()).await?;
     let mut messages = consumer.messages().await?;
     let mut out = Vec::with_capacity(total);
     while out.len() < total {
@@ -55,22 +53,18 @@ async fn stored(server: &NatsServer) -> anyhow::Result<Vec<jetstream::Message>> 
 }
 
 fn ids(messages: &[jetstream::Message]) -> anyhow::Result<Vec<String>> {
-    messages
-        .iter()
-        .map(|message| Ok(CloudEvent::from_json(&message.payload)?.id))
-        .collect()
+    messages.iter().map(|message| Ok(CloudEvent::from_json(&message.payload)?.id)).collect()
 }
 
 #[tokio::test]
-async fn events_are_stored_in_order_on_their_subject_with_id_and_trace_headers()
--> anyhow::Result<()> {
+async fn events_are_stored_in_order_on_their_subject_with_id_and_trace_headers() -> anyhow::Result<()> {
     let server = NatsServer::start();
     let publisher = publisher(&server, 10_000).await?;
     // A recording tracer on this (the test runtime's only) thread, and a workflow's span as
     // the current context: every event's publish span must be its child.
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let subscriber =
+        tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     let _subscriber = tracing::subscriber::set_default(subscriber);
     let workflow_span = SpanContext::new(
         TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
@@ -100,15 +94,9 @@ async fn events_are_stored_in_order_on_their_subject_with_id_and_trace_headers()
     let expected: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
     assert_eq!(ids(&messages)?, expected);
     let first = &messages[0];
-    assert_eq!(
-        first.subject.as_str(),
-        "ct.events.dev%2Ewf%201.agent.progress"
-    );
+    assert_eq!(first.subject.as_str(), "ct.events.dev%2Ewf%201.agent.progress");
     let headers = first.headers.as_ref().context("headers")?;
-    assert_eq!(
-        headers.get("Nats-Msg-Id").map(|v| v.as_str()),
-        Some(events[0].id.as_str())
-    );
+    assert_eq!(headers.get("Nats-Msg-Id").map(|v| v.as_str()), Some(events[0].id.as_str()));
     let parent = ct_events::trace::extract(headers);
     let parent = parent.span().span_context().clone();
     assert_eq!(parent.trace_id(), TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736), "the workflow's trace");
@@ -141,11 +129,7 @@ async fn a_process_started_while_nats_is_down_publishes_once_it_is_up() -> anyho
         publisher.publish(event.clone());
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        publisher.published(),
-        0,
-        "nothing can be stored while NATS is down"
-    );
+    assert_eq!(publisher.published(), 0, "nothing can be stored while NATS is down");
     server.restart();
     publisher.flush(Duration::from_secs(15)).await?;
     let expected: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
@@ -181,11 +165,7 @@ async fn a_nats_restart_while_publishing_loses_nothing_and_keeps_order() -> anyh
     server.restart();
     feeder.await?;
     publisher.flush(Duration::from_secs(20)).await?;
-    eprintln!(
-        "NATS killed after {killed_at} events, back after {:?}; all {} flushed",
-        outage.elapsed(),
-        events.len()
-    );
+    eprintln!("NATS killed after {killed_at} events, back after {:?}; all {} flushed", outage.elapsed(), events.len());
 
     let expected: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
     let got = ids(&stored(&server).await?)?;
@@ -210,28 +190,15 @@ async fn a_full_queue_drops_and_counts_instead_of_blocking() -> anyhow::Result<(
     for n in 0..25 {
         publisher.publish(progress("wf", n));
     }
-    assert!(
-        started.elapsed() < Duration::from_millis(100),
-        "publish must not wait"
-    );
+    assert!(started.elapsed() < Duration::from_millis(100), "publish must not wait");
     // One event may already be taken out of the queue by the publishing task.
-    assert!(
-        (14..=15).contains(&publisher.dropped()),
-        "dropped {}",
-        publisher.dropped()
-    );
-    let err = publisher
-        .flush(Duration::from_millis(300))
-        .await
-        .unwrap_err();
+    assert!((14..=15).contains(&publisher.dropped()), "dropped {}", publisher.dropped());
+    let err = publisher.flush(Duration::from_millis(300)).await.unwrap_err();
     assert!(err.to_string().contains("still unpublished"), "{err}");
 
     server.restart();
     publisher.flush(Duration::from_secs(15)).await?;
-    assert_eq!(
-        stored(&server).await?.len() as u64,
-        25 - publisher.dropped()
-    );
+    assert_eq!(stored(&server).await?.len() as u64, 25 - publisher.dropped());
     Ok(())
 }
 
@@ -265,13 +232,7 @@ async fn stream_limits_are_applied_and_updated_idempotently() -> anyhow::Result<
     settings.duplicate_window = Duration::from_secs(30);
     ensure_stream(&context, &settings).await?;
 
-    let info = context
-        .get_stream(&settings.name)
-        .await?
-        .info()
-        .await?
-        .config
-        .clone();
+    let info = context.get_stream(&settings.name).await?.info().await?.config.clone();
     assert_eq!(info.subjects, vec!["ct.events.>".to_owned()]);
     assert_eq!(info.storage, jetstream::stream::StorageType::File);
     assert_eq!(info.max_age, Duration::from_secs(3600));

@@ -6,9 +6,7 @@ use anyhow::Context;
 use async_nats::jetstream;
 use ct_events::data::AgentProgress;
 use ct_events::testing::NatsServer;
-use ct_events::{
-    CloudEvent, EventData, Publisher, PublisherConfig, STREAM_NAME, WatchError, watch,
-};
+use ct_events::{CloudEvent, EventData, Publisher, PublisherConfig, STREAM_NAME, WatchError, watch};
 use futures::StreamExt;
 
 fn progress(workflow_id: &str, message: &str) -> CloudEvent {
@@ -34,10 +32,7 @@ async fn a_watch_shows_one_workflow_from_its_first_event_then_live() -> anyhow::
     publisher.publish(mine[2].clone());
     publisher.flush(Duration::from_secs(10)).await?;
     let context = jetstream::new(async_nats::connect(server.url()).await?);
-    context
-        .publish("ct.events.wf%2Ea.agent.progress", "junk".into())
-        .await?
-        .await?;
+    context.publish("ct.events.wf%2Ea.agent.progress", "junk".into()).await?.await?;
 
     let mut events = Box::pin(watch(&context, STREAM_NAME, Some("wf.a")).await?);
     let mut next = async || {

@@ -23,30 +23,19 @@ pub enum ConnectError {
 }
 
 pub async fn connect_client(target: &TemporalTarget, identity: &str) -> Result<Client, ConnectError> {
-    let with_scheme = if target.address.contains("://") {
-        target.address.clone()
-    } else {
-        format!("http://{}", target.address)
-    };
-    let url = Url::parse(&with_scheme).map_err(|err| ConnectError::BadAddress {
-        address: target.address.clone(),
-        reason: err.to_string(),
-    })?;
+    let with_scheme =
+        if target.address.contains("://") { target.address.clone() } else { format!("http://{}", target.address) };
+    let url = Url::parse(&with_scheme)
+        .map_err(|err| ConnectError::BadAddress { address: target.address.clone(), reason: err.to_string() })?;
     let options = ConnectionOptions::new(url)
         .identity(identity.to_owned())
         .connect_timeout(std::time::Duration::from_secs(5))
         .build();
-    let unreachable = |reason: String| ConnectError::Unreachable {
-        address: target.address.clone(),
-        reason,
-    };
-    let connection = Connection::connect(options)
-        .await
-        .map_err(|err| unreachable(err.to_string()))?;
+    let unreachable = |reason: String| ConnectError::Unreachable { address: target.address.clone(), reason };
+    let connection = Connection::connect(options).await.map_err(|err| unreachable(err.to_string()))?;
     // The plugin carries the caller's trace into workflows and on into their activities (the
     // `_tracer-data` header), and records the client, workflow and activity spans; a worker
     // built from this client gets it too.
     let options = ClientOptions::new(target.namespace.clone()).plugin(OpenTelemetryPlugin::builder().build()).build();
-    Client::new(connection, options)
-        .map_err(|err| unreachable(err.to_string()))
+    Client::new(connection, options).map_err(|err| unreachable(err.to_string()))
 }

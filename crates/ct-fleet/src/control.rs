@@ -123,9 +123,8 @@ impl Caller {
     }
 
     pub async fn list_runs(&self) -> Result<Vec<Run>, Status> {
-        let listed = self.call("ListRuns", ListRunsRequest {}, |mut client, request| async move {
-            client.list_runs(request).await
-        });
+        let listed = self
+            .call("ListRuns", ListRunsRequest {}, |mut client, request| async move { client.list_runs(request).await });
         Ok(listed.await?.runs)
     }
 

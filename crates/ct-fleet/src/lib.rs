@@ -10,22 +10,22 @@
 //! - [`control`]: the authenticated control API (describe, runs in flight, kill).
 
 mod connect;
-mod guard;
 pub mod control;
+mod guard;
+mod identity;
 mod lease;
 mod member;
 mod roots;
 mod runs;
 mod token;
 mod worker;
-mod identity;
 
 pub use connect::{ConnectError, TemporalTarget, connect_client};
 pub use guard::{Guard, Interruption};
+pub use identity::{advertised_address, control_address, instance_identity};
 pub use lease::{Lease, Lost};
 pub use member::{ControlPlane, run_member};
 pub use roots::{RootsError, WorkspaceRoots};
 pub use runs::{RunInfo, RunRegistry, RunTicket};
 pub use token::{ControlToken, TokenError};
-pub use identity::{advertised_address, control_address, instance_identity};
 pub use worker::{ActivityWorker, WorkerError};

@@ -54,10 +54,9 @@ impl WorkspaceRoots {
         if self.roots.is_empty() {
             return Err(RootsError::NoneGiven);
         }
-        let real = Path::new(project).canonicalize().map_err(|err| RootsError::Missing {
-            path: project.to_owned(),
-            reason: err.to_string(),
-        })?;
+        let real = Path::new(project)
+            .canonicalize()
+            .map_err(|err| RootsError::Missing { path: project.to_owned(), reason: err.to_string() })?;
         if self.roots.iter().any(|root| real.starts_with(root)) {
             Ok(real)
         } else {
@@ -89,11 +88,7 @@ mod tests {
         assert_eq!(roots.check(project.to_str().unwrap())?, project.canonicalize()?);
         let dotted = format!("{}/project/../project", root.path().display());
         assert!(roots.check(&dotted).is_ok());
-        for refused in [
-            outside.path().to_path_buf(),
-            root.path().join("escape"),
-            root.path().join("project/../.."),
-        ] {
+        for refused in [outside.path().to_path_buf(), root.path().join("escape"), root.path().join("project/../..")] {
             let err = roots.check(refused.to_str().unwrap()).unwrap_err();
             assert!(matches!(err, RootsError::Outside { .. }), "{refused:?}: {err}");
             assert!(err.to_string().contains("CT_WORKSPACE_ROOTS"));
@@ -105,6 +100,9 @@ mod tests {
     #[test]
     fn no_root_or_a_missing_root_is_a_configuration_error() {
         assert!(matches!(WorkspaceRoots::new([]).unwrap_err(), RootsError::NoneGiven));
-        assert!(matches!(WorkspaceRoots::new([PathBuf::from("/no/such/root")]).unwrap_err(), RootsError::BadRoot { .. }));
+        assert!(matches!(
+            WorkspaceRoots::new([PathBuf::from("/no/such/root")]).unwrap_err(),
+            RootsError::BadRoot { .. }
+        ));
     }
 }

@@ -154,7 +154,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = ControlToken::resolve(None, &dir.path().join("t"), "0.0.0.0:5000".parse().unwrap()).unwrap_err();
         assert!(matches!(err, TokenError::NonLoopbackWithoutToken { .. }), "{err}");
-        let given = ControlToken::resolve(Some("s3cret".into()), &dir.path().join("t"), "0.0.0.0:5000".parse().unwrap());
+        let given =
+            ControlToken::resolve(Some("s3cret".into()), &dir.path().join("t"), "0.0.0.0:5000".parse().unwrap());
         assert!(given.is_ok());
     }
 

@@ -64,10 +64,7 @@ pub struct Summary {
 /// Sums the metrics file at `path`, counting only stages that finished at
 /// or after `since` when given. A missing file is an error naming the path.
 pub fn summarize(path: &Path, since: Option<SystemTime>) -> Result<Summary, SummaryError> {
-    let io_error = |source| SummaryError {
-        path: path.to_owned(),
-        source,
-    };
+    let io_error = |source| SummaryError { path: path.to_owned(), source };
     let file = std::fs::File::open(path).map_err(io_error)?;
     let since = since.map(DateTime::<Utc>::from);
     let mut summary = Summary::default();
@@ -84,16 +81,8 @@ pub fn summarize(path: &Path, since: Option<SystemTime>) -> Result<Summary, Summ
             continue;
         }
         summary.total.add(&line);
-        summary
-            .by_workflow
-            .entry(line.workflow_id.clone())
-            .or_default()
-            .add(&line);
-        summary
-            .by_stage
-            .entry(line.stage.clone())
-            .or_default()
-            .add(&line);
+        summary.by_workflow.entry(line.workflow_id.clone()).or_default().add(&line);
+        summary.by_stage.entry(line.stage.clone()).or_default().add(&line);
         if line.failed() {
             summary.failures.push(Failure {
                 workflow_id: line.workflow_id,
@@ -139,11 +128,7 @@ mod tests {
         assert!((recent.by_workflow["a"].cost - 3.0).abs() < 1e-9);
         assert_eq!(recent.by_stage["implement"].failures, 2);
         assert_eq!(recent.by_stage["scaffold"].failures, 0);
-        let failed: Vec<_> = recent
-            .failures
-            .iter()
-            .map(|f| (f.workflow_id.as_str(), f.error.is_some()))
-            .collect();
+        let failed: Vec<_> = recent.failures.iter().map(|f| (f.workflow_id.as_str(), f.error.is_some())).collect();
         assert_eq!(failed, vec![("a", false), ("b", true)]);
         assert!(!recent.by_workflow.contains_key("old"));
     }
@@ -151,9 +136,6 @@ mod tests {
     #[test]
     fn a_missing_file_is_an_error_naming_it() {
         let err = summarize(Path::new("/nonexistent/metrics.jsonl"), None).unwrap_err();
-        assert!(
-            err.to_string().contains("/nonexistent/metrics.jsonl"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("/nonexistent/metrics.jsonl"), "{err}");
     }
 }

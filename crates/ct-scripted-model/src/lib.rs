@@ -44,10 +44,7 @@ pub enum Error {
     #[error("cannot read scenario file {path}: {source}")]
     ReadScenario { path: PathBuf, source: io::Error },
     #[error("scenario file {path} is not a valid scenario: {source}")]
-    ParseScenario {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    ParseScenario { path: PathBuf, source: serde_json::Error },
     #[error("scenario JSON is not a valid scenario: {0}")]
     ParseScenarioJson(serde_json::Error),
     #[error("invalid scenario ({origin}): {reason}")]

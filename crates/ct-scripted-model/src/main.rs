@@ -27,9 +27,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Args = ct_telemetry::parse_args();
     let _telemetry = ct_telemetry::init("ct-scripted-model");
     let scenario = Scenario::from_file(&args.scenario)?;
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     if let Some(path) = &args.port_file {
         ct_telemetry::write_port_file(path, addr.port())

@@ -6,11 +6,7 @@ use crate::scenario::Usage;
 
 pub(crate) enum Block {
     Text(String),
-    ToolUse {
-        id: String,
-        name: String,
-        input: Value,
-    },
+    ToolUse { id: String, name: String, input: Value },
 }
 
 /// The events of one streamed message, named as in the `event:` line, in the order the API
@@ -37,10 +33,7 @@ pub(crate) fn message_events(
     )];
     for (index, block) in blocks.iter().enumerate() {
         let (start, delta) = match block {
-            Block::Text(text) => (
-                json!({"type": "text", "text": ""}),
-                json!({"type": "text_delta", "text": text}),
-            ),
+            Block::Text(text) => (json!({"type": "text", "text": ""}), json!({"type": "text_delta", "text": text})),
             Block::ToolUse { id, name, input } => (
                 json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
                 json!({"type": "input_json_delta", "partial_json": input.to_string()}),
@@ -50,20 +43,10 @@ pub(crate) fn message_events(
             "content_block_start",
             json!({"type": "content_block_start", "index": index, "content_block": start}),
         ));
-        events.push((
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": index, "delta": delta}),
-        ));
-        events.push((
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": index}),
-        ));
+        events.push(("content_block_delta", json!({"type": "content_block_delta", "index": index, "delta": delta})));
+        events.push(("content_block_stop", json!({"type": "content_block_stop", "index": index})));
     }
-    let stop_reason = if blocks.iter().any(|b| matches!(b, Block::ToolUse { .. })) {
-        "tool_use"
-    } else {
-        "end_turn"
-    };
+    let stop_reason = if blocks.iter().any(|b| matches!(b, Block::ToolUse { .. })) { "tool_use" } else { "end_turn" };
     events.push((
         "message_delta",
         json!({"type": "message_delta",
@@ -94,12 +77,7 @@ mod tests {
     use super::*;
 
     fn usage() -> Usage {
-        Usage {
-            input_tokens: 1200,
-            output_tokens: 300,
-            cache_read_input_tokens: 7,
-            cache_creation_input_tokens: 9,
-        }
+        Usage { input_tokens: 1200, output_tokens: 300, cache_read_input_tokens: 7, cache_creation_input_tokens: 9 }
     }
 
     #[test]
@@ -107,11 +85,7 @@ mod tests {
         let input = json!({"file_path": "/tmp/a.py", "content": "x = 1\n"});
         let blocks = [
             Block::Text("Creating.".into()),
-            Block::ToolUse {
-                id: "toolu_1".into(),
-                name: "Write".into(),
-                input: input.clone(),
-            },
+            Block::ToolUse { id: "toolu_1".into(), name: "Write".into(), input: input.clone() },
         ];
         let events = message_events("msg_1", "claude-x", &blocks, usage());
         let names: Vec<_> = events.iter().map(|(name, _)| *name).collect();
@@ -151,15 +125,9 @@ mod tests {
 
     #[test]
     fn error_types_follow_the_status() {
-        assert_eq!(
-            error_body(401, "bad key")["error"]["type"],
-            "authentication_error"
-        );
+        assert_eq!(error_body(401, "bad key")["error"]["type"], "authentication_error");
         assert_eq!(error_body(529, "busy")["error"]["type"], "overloaded_error");
-        assert_eq!(
-            error_body(429, "slow down")["error"]["type"],
-            "rate_limit_error"
-        );
+        assert_eq!(error_body(429, "slow down")["error"]["type"], "rate_limit_error");
         assert_eq!(error_body(500, "oops")["error"]["type"], "api_error");
         assert_eq!(error_body(500, "oops")["error"]["message"], "oops");
     }

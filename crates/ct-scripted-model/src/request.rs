@@ -29,24 +29,15 @@ impl MessagesRequest {
     /// The CLI also sends `role: "system"` entries (environment notes) and, in a resumed
     /// conversation, filler answers of its own, which are not turns.
     pub(crate) fn turn(&self) -> usize {
-        self.messages
-            .iter()
-            .filter(|m| m.role == "assistant" && text_of(&m.content) != FILLER_ANSWER)
-            .count()
+        self.messages.iter().filter(|m| m.role == "assistant" && text_of(&m.content) != FILLER_ANSWER).count()
     }
 
     pub(crate) fn first_user_text(&self) -> String {
-        self.user_messages()
-            .next()
-            .map(|m| text_of(&m.content))
-            .unwrap_or_default()
+        self.user_messages().next().map(|m| text_of(&m.content)).unwrap_or_default()
     }
 
     pub(crate) fn last_user_text(&self) -> String {
-        self.user_messages()
-            .last()
-            .map(|m| text_of(&m.content))
-            .unwrap_or_default()
+        self.user_messages().last().map(|m| text_of(&m.content)).unwrap_or_default()
     }
 
     pub(crate) fn system_text(&self) -> String {
@@ -55,12 +46,7 @@ impl MessagesRequest {
 
     /// The `role: "system"` entries of `messages[]`, one after the other.
     pub(crate) fn context_text(&self) -> String {
-        self.messages
-            .iter()
-            .filter(|m| m.role == "system")
-            .map(|m| text_of(&m.content))
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.messages.iter().filter(|m| m.role == "system").map(|m| text_of(&m.content)).collect::<Vec<_>>().join("\n")
     }
 
     /// The directory the CLI runs in, as it tells the model. 2.1.331 puts it in a
@@ -113,12 +99,9 @@ pub(crate) fn substitute_cwd(value: &Value, cwd: Option<&str>) -> Result<Value, 
             })?;
             Value::String(text.replace("{cwd}", cwd))
         }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|item| substitute_cwd(item, cwd))
-                .collect::<Result<_, _>>()?,
-        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|item| substitute_cwd(item, cwd)).collect::<Result<_, _>>()?)
+        }
         Value::Object(fields) => Value::Object(
             fields
                 .iter()
@@ -167,10 +150,7 @@ mod tests {
 
     #[test]
     fn turn_counts_assistant_messages_and_skips_system_entries() {
-        assert_eq!(
-            request(json!([{"role": "user", "content": "hi"}])).turn(),
-            0
-        );
+        assert_eq!(request(json!([{"role": "user", "content": "hi"}])).turn(), 0);
         assert_eq!(
             request(json!([
                 {"role": "user", "content": "hi"},
@@ -221,10 +201,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(old_style.cwd().as_deref(), Some("/work/x"));
-        assert_eq!(
-            request(json!([{"role": "user", "content": "hi"}])).cwd(),
-            None
-        );
+        assert_eq!(request(json!([{"role": "user", "content": "hi"}])).cwd(), None);
         let other_model = request(json!([{"role": "user", "content": [
             {"type": "text", "text": "<system-reminder>\n# Environment\n - Primary working directory: /tmp/other\n</system-reminder>"},
             {"type": "text", "text": "Stage: x"}
@@ -255,9 +232,6 @@ mod tests {
     fn placeholder_without_known_cwd_is_an_error() {
         let err = substitute_cwd(&json!({"file_path": "{cwd}/a"}), None).unwrap_err();
         assert!(err.contains("no working directory"), "{err}");
-        assert_eq!(
-            substitute_cwd(&json!({"command": "ls"}), None).unwrap(),
-            json!({"command": "ls"})
-        );
+        assert_eq!(substitute_cwd(&json!({"command": "ls"}), None).unwrap(), json!({"command": "ls"}));
     }
 }

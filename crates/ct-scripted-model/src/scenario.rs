@@ -70,42 +70,23 @@ pub struct FailFirst {
 
 impl Scenario {
     pub fn from_file(path: &Path) -> Result<Scenario, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadScenario {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| Error::ReadScenario { path: path.to_owned(), source })?;
         let scenario: Scenario =
-            serde_json::from_str(&text).map_err(|source| Error::ParseScenario {
-                path: path.to_owned(),
-                source,
-            })?;
-        scenario
-            .validate()
-            .map_err(|reason| Error::InvalidScenario {
-                origin: path.display().to_string(),
-                reason,
-            })?;
+            serde_json::from_str(&text).map_err(|source| Error::ParseScenario { path: path.to_owned(), source })?;
+        scenario.validate().map_err(|reason| Error::InvalidScenario { origin: path.display().to_string(), reason })?;
         Ok(scenario)
     }
 
     pub fn from_json(json: &str) -> Result<Scenario, Error> {
         let scenario: Scenario = serde_json::from_str(json).map_err(Error::ParseScenarioJson)?;
-        scenario
-            .validate()
-            .map_err(|reason| Error::InvalidScenario {
-                origin: "inline JSON".to_owned(),
-                reason,
-            })?;
+        scenario.validate().map_err(|reason| Error::InvalidScenario { origin: "inline JSON".to_owned(), reason })?;
         Ok(scenario)
     }
 
     /// The script answering a conversation that starts with `first_user_text`, with its index.
     pub fn script_for(&self, first_user_text: &str) -> Option<(usize, &Script)> {
-        self.scripts.iter().enumerate().find(|(_, s)| {
-            s.pattern
-                .as_deref()
-                .is_none_or(|p| first_user_text.contains(p))
-        })
+        self.scripts.iter().enumerate().find(|(_, s)| s.pattern.as_deref().is_none_or(|p| first_user_text.contains(p)))
     }
 
     // Serde accepts any u16, but a status the CLI cannot read as an error would make a
@@ -148,25 +129,17 @@ mod tests {
         let scenario = scenario();
         let (index, script) = scenario.script_for("intro\nStage: scaffold\nmore").unwrap();
         assert_eq!((index, script.name.as_str()), (0, "scaffold"));
-        assert_eq!(
-            scenario.script_for("Stage: testing").unwrap().1.name,
-            "testing"
-        );
+        assert_eq!(scenario.script_for("Stage: testing").unwrap().1.name, "testing");
     }
 
     #[test]
     fn script_without_match_is_the_fallback() {
-        assert_eq!(
-            scenario().script_for("Stage: other").unwrap().1.name,
-            "fallback"
-        );
+        assert_eq!(scenario().script_for("Stage: other").unwrap().1.name, "fallback");
     }
 
     #[test]
     fn no_script_when_nothing_matches_and_no_fallback() {
-        let scenario =
-            Scenario::from_json(r#"{"scripts": [{"name": "a", "match": "A", "turns": []}]}"#)
-                .unwrap();
+        let scenario = Scenario::from_json(r#"{"scripts": [{"name": "a", "match": "A", "turns": []}]}"#).unwrap();
         assert!(scenario.script_for("B").is_none());
     }
 
@@ -183,8 +156,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected() {
-        let err = Scenario::from_json(r#"{"scripts": [{"name": "a", "turns": [{"txt": "hi"}]}]}"#)
-            .unwrap_err();
+        let err = Scenario::from_json(r#"{"scripts": [{"name": "a", "turns": [{"txt": "hi"}]}]}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `txt`"), "{err}");
     }
 
@@ -194,10 +166,7 @@ mod tests {
             r#"{"scripts": [{"name": "a", "turns": [{"fail_first": {"status": 200, "times": 1}}]}]}"#,
         )
         .unwrap_err();
-        assert!(
-            err.to_string().contains("not an HTTP error status"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("not an HTTP error status"), "{err}");
     }
 
     #[test]

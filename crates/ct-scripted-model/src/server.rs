@@ -63,15 +63,8 @@ struct Log {
 
 impl Model {
     fn new(scenario: Scenario) -> Model {
-        let id_seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        Model {
-            scenario,
-            id_seed,
-            next_id: AtomicU64::new(0),
-            log: Mutex::default(),
-        }
+        let id_seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        Model { scenario, id_seed, next_id: AtomicU64::new(0), log: Mutex::default() }
     }
 
     fn new_id(&self, prefix: &str) -> String {
@@ -90,36 +83,23 @@ impl Model {
 
     fn log(&self) -> std::sync::MutexGuard<'_, Log> {
         // A panic while holding the lock leaves only a log behind; keep serving.
-        self.log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 /// Serves the scenario on `listener` until `shutdown` is cancelled.
-pub async fn serve(
-    listener: TcpListener,
-    scenario: Scenario,
-    shutdown: CancellationToken,
-) -> Result<(), Error> {
+pub async fn serve(listener: TcpListener, scenario: Scenario, shutdown: CancellationToken) -> Result<(), Error> {
     run(listener, Arc::new(Model::new(scenario)), shutdown).await
 }
 
-async fn run(
-    listener: TcpListener,
-    model: Arc<Model>,
-    shutdown: CancellationToken,
-) -> Result<(), Error> {
+async fn run(listener: TcpListener, model: Arc<Model>, shutdown: CancellationToken) -> Result<(), Error> {
     let app = Router::new()
         .route("/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(model);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(Error::Serve)
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await.map_err(Error::Serve)
 }
 
 fn error(status: u16, message: &str) -> Response {
@@ -147,9 +127,7 @@ fn usage_limit(status: u16, message: &str, secs: u64) -> Response {
 
 fn credential(headers: &axum::http::HeaderMap) -> Option<String> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    header("x-api-key")
-        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
-        .map(str::to_owned)
+    header("x-api-key").or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer "))).map(str::to_owned)
 }
 
 async fn not_found(method: Method, uri: Uri) -> Response {
@@ -203,10 +181,8 @@ async fn messages(State(model): State<Arc<Model>>, headers: axum::http::HeaderMa
     if let Some(fail) = turn.fail_first {
         let attempt = model.count_attempt(script_index, turn_index);
         if attempt <= fail.times {
-            let message = format!(
-                "scripted failure {attempt} of {} for script {:?} turn {turn_index}",
-                fail.times, script.name
-            );
+            let message =
+                format!("scripted failure {attempt} of {} for script {:?} turn {turn_index}", fail.times, script.name);
             return match fail.resets_in_secs {
                 Some(secs) => usage_limit(fail.status, &message, secs),
                 None => error(fail.status, &message),
@@ -234,19 +210,12 @@ fn blocks(model: &Model, turn: &Turn, cwd: Option<&str>) -> Result<Vec<Block>, S
 fn stream(model: &Model, model_name: &str, blocks: &[Block], usage: Usage) -> Response {
     let events = message_events(&model.new_id("msg"), model_name, blocks, usage)
         .into_iter()
-        .map(|(name, data)| {
-            Ok::<_, Infallible>(Event::default().event(name).data(data.to_string()))
-        });
+        .map(|(name, data)| Ok::<_, Infallible>(Event::default().event(name).data(data.to_string())));
     Sse::new(futures::stream::iter(events)).into_response()
 }
 
 fn tail(text: &str, max_chars: usize) -> &str {
-    let start = text
-        .char_indices()
-        .rev()
-        .take(max_chars)
-        .last()
-        .map_or(text.len(), |(i, _)| i);
+    let start = text.char_indices().rev().take(max_chars).last().map_or(text.len(), |(i, _)| i);
     &text[start..]
 }
 
@@ -266,13 +235,7 @@ impl ScriptedModel {
         let model = Arc::new(Model::new(scenario));
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(run(listener, model.clone(), shutdown.clone()));
-        Ok(ScriptedModel {
-            addr,
-            model,
-            _stop_on_drop: shutdown.clone().drop_guard(),
-            shutdown,
-            task,
-        })
+        Ok(ScriptedModel { addr, model, _stop_on_drop: shutdown.clone().drop_guard(), shutdown, task })
     }
 
     /// The value for `ANTHROPIC_BASE_URL`.

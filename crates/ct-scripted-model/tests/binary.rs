@@ -24,10 +24,7 @@ fn binary_reports_its_port_answers_and_stops_on_sigterm() -> anyhow::Result<()> 
         if let Ok(text) = std::fs::read_to_string(&port_file) {
             break text.trim().parse()?;
         }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(10),
-            "no port file after 10 s"
-        );
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(10), "no port file after 10 s");
         std::thread::sleep(Duration::from_millis(20));
     };
 
@@ -36,15 +33,9 @@ fn binary_reports_its_port_answers_and_stops_on_sigterm() -> anyhow::Result<()> 
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     assert!(response.starts_with("HTTP/1.1 404"), "{response}");
-    assert!(
-        response.contains(r#""type":"not_found_error""#),
-        "{response}"
-    );
+    assert!(response.contains(r#""type":"not_found_error""#), "{response}");
 
-    let term = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()?;
+    let term = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status()?;
     assert!(term.success());
     assert!(child.wait()?.success(), "SIGTERM is a clean shutdown");
     Ok(())

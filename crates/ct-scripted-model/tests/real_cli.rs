@@ -29,19 +29,12 @@ fn tool(env_var: &str, pinned: &str, name: &str) -> PathBuf {
         .map(|dir| dir.join(name))
         .find(|bin| bin.is_file())
         .unwrap_or_else(|| {
-            panic!(
-                "{name} not found ({env_var}, {}, PATH): run scripts/install-tools.sh",
-                pinned.display()
-            )
+            panic!("{name} not found ({env_var}, {}, PATH): run scripts/install-tools.sh", pinned.display())
         })
 }
 
 fn claude_bin() -> PathBuf {
-    tool(
-        "CLAUDE_BIN",
-        ".tools/npm/node_modules/.bin/claude",
-        "claude",
-    )
+    tool("CLAUDE_BIN", ".tools/npm/node_modules/.bin/claude", "claude")
 }
 
 /// A git repository to run the CLI in, next to a private HOME/TMPDIR.
@@ -68,11 +61,7 @@ impl Sandbox {
             .status()
             .context("running git init")?;
         ensure!(status.success(), "git init failed in {}", repo.display());
-        Ok(Sandbox {
-            _dir: dir,
-            home,
-            repo,
-        })
+        Ok(Sandbox { _dir: dir, home, repo })
     }
 }
 
@@ -86,12 +75,7 @@ struct Run {
     result: Value,
 }
 
-async fn run_claude(
-    model: &ScriptedModel,
-    sandbox: &Sandbox,
-    prompt: &str,
-    max_retries: u32,
-) -> anyhow::Result<Run> {
+async fn run_claude(model: &ScriptedModel, sandbox: &Sandbox, prompt: &str, max_retries: u32) -> anyhow::Result<Run> {
     let child = tokio::process::Command::new(claude_bin())
         .args(["-p", prompt, "--output-format", "stream-json", "--verbose"])
         .args(["--max-turns", "5", "--permission-mode", "bypassPermissions"])
@@ -182,10 +166,7 @@ async fn write_runs_and_the_cli_sums_usage_over_turns() -> anyhow::Result<()> {
 
     let run = run_claude(&model, &sandbox, "Stage: scaffold\nCreate the package.", 0).await?;
 
-    assert_eq!(
-        std::fs::read_to_string(sandbox.repo.join("pkg/__init__.py"))?,
-        "__version__ = \"0.1.0\"\n"
-    );
+    assert_eq!(std::fs::read_to_string(sandbox.repo.join("pkg/__init__.py"))?, "__version__ = \"0.1.0\"\n");
     let result = &run.result;
     assert_eq!(run.exit_code, Some(0), "{result}");
     assert_eq!(result["is_error"], false, "{result}");
@@ -207,27 +188,11 @@ async fn write_runs_and_the_cli_sums_usage_over_turns() -> anyhow::Result<()> {
     let requests = model.requests();
     assert_eq!(requests.len(), 2, "{requests:#?}");
     assert_eq!(requests.iter().map(|r| r.turn).collect::<Vec<_>>(), [0, 1]);
-    assert!(
-        requests
-            .iter()
-            .all(|r| r.script.as_deref() == Some("scaffold"))
-    );
-    assert!(
-        requests[0]
-            .first_user_text
-            .ends_with("Stage: scaffold\nCreate the package.")
-    );
-    assert!(
-        requests[1]
-            .last_user_text
-            .contains("File created successfully"),
-        "{requests:#?}"
-    );
+    assert!(requests.iter().all(|r| r.script.as_deref() == Some("scaffold")));
+    assert!(requests[0].first_user_text.ends_with("Stage: scaffold\nCreate the package."));
+    assert!(requests[1].last_user_text.contains("File created successfully"), "{requests:#?}");
     assert!(!requests[0].system.is_empty());
-    assert_eq!(
-        requests[0].model,
-        run.init["model"].as_str().unwrap_or_default()
-    );
+    assert_eq!(requests[0].model, run.init["model"].as_str().unwrap_or_default());
     model.shutdown().await;
     Ok(())
 }
@@ -300,20 +265,9 @@ async fn overload_is_retried_by_the_cli_then_answered() -> anyhow::Result<()> {
 /// project's own tests pass and the CLI reports exactly the scenario's token counts.
 #[tokio::test(flavor = "multi_thread")]
 async fn develop_textstats_builds_a_passing_project_stage_by_stage() -> anyhow::Result<()> {
-    let scenario =
-        Scenario::from_file(&workspace().join("examples/scenarios/develop-textstats.json"))?;
+    let scenario = Scenario::from_file(&workspace().join("examples/scenarios/develop-textstats.json"))?;
     let stages: Vec<_> = scenario.scripts.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(
-        stages,
-        [
-            "scaffold",
-            "core-implementation",
-            "streaming",
-            "error-handling",
-            "testing",
-            "documentation"
-        ]
-    );
+    assert_eq!(stages, ["scaffold", "core-implementation", "streaming", "error-handling", "testing", "documentation"]);
     let model = ScriptedModel::start(scenario.clone()).await?;
     let sandbox = Sandbox::new(Some(&workspace().join("examples/textstats")))?;
     let pytest = tool("PYTEST_BIN", ".tools/venv/bin/pytest", "pytest");
@@ -325,26 +279,12 @@ async fn develop_textstats_builds_a_passing_project_stage_by_stage() -> anyhow::
         assert_eq!(run.result["is_error"], false, "{stage}: {}", run.result);
         let tool_uses: usize = script.turns.iter().map(|t| t.tool_uses.len()).sum();
         assert_eq!(run.result["num_turns"], 1 + tool_uses, "{stage}");
-        let total = |field: fn(&Usage) -> u64| -> u64 {
-            script.turns.iter().map(|t| field(&t.usage)).sum()
-        };
+        let total = |field: fn(&Usage) -> u64| -> u64 { script.turns.iter().map(|t| field(&t.usage)).sum() };
         let usage = &run.result["usage"];
         assert_eq!(usage["input_tokens"], total(|u| u.input_tokens), "{stage}");
-        assert_eq!(
-            usage["output_tokens"],
-            total(|u| u.output_tokens),
-            "{stage}"
-        );
-        assert_eq!(
-            usage["cache_read_input_tokens"],
-            total(|u| u.cache_read_input_tokens),
-            "{stage}"
-        );
-        assert_eq!(
-            usage["cache_creation_input_tokens"],
-            total(|u| u.cache_creation_input_tokens),
-            "{stage}"
-        );
+        assert_eq!(usage["output_tokens"], total(|u| u.output_tokens), "{stage}");
+        assert_eq!(usage["cache_read_input_tokens"], total(|u| u.cache_read_input_tokens), "{stage}");
+        assert_eq!(usage["cache_creation_input_tokens"], total(|u| u.cache_creation_input_tokens), "{stage}");
 
         let tests = std::process::Command::new(&pytest)
             .current_dir(&sandbox.repo)

@@ -57,8 +57,7 @@ impl ExportTarget {
             Some(exporter) if exporter != "otlp" => return Err(ExportError::Exporter(exporter)),
             _ => {}
         }
-        let Some((var, endpoint)) = ENDPOINT_VARS.iter().find_map(|var| lookup(var).map(|value| (*var, value)))
-        else {
+        let Some((var, endpoint)) = ENDPOINT_VARS.iter().find_map(|var| lookup(var).map(|value| (*var, value))) else {
             return Ok(None);
         };
         if let Some((var, protocol)) = PROTOCOL_VARS.iter().find_map(|var| lookup(var).map(|value| (*var, value)))
@@ -90,7 +89,10 @@ impl ExportTarget {
 /// A tracer provider that batches spans to `exporter`. With the `workflows` feature, workflow
 /// spans get replay-safe ids and a replayed workflow's spans are dropped (what the Temporal SDK's
 /// plugin asks for); outside a workflow both behave like the SDK defaults.
-pub(crate) fn provider(exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static, service: &str) -> SdkTracerProvider {
+pub(crate) fn provider(
+    exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static,
+    service: &str,
+) -> SdkTracerProvider {
     let processor = BatchSpanProcessor::builder(exporter).build();
     let mut resource = Resource::builder();
     // The standard variable wins; without it each process says which service it is.

@@ -4,8 +4,7 @@
 /// Cancels `token` on SIGINT or SIGTERM, so every binary drains the same way.
 pub async fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) =
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
     else {
         tracing::warn!("cannot install signal handlers; stop the process with SIGKILL");
         return;

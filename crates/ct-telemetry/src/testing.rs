@@ -47,12 +47,10 @@ impl OtlpReceiver {
         let spans = Arc::new(Mutex::new(Vec::new()));
         let stop = CancellationToken::new();
         let service = TraceServiceServer::new(Collector { spans: spans.clone() });
-        let serving = tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
-                stop.clone().cancelled_owned(),
-            );
+        let serving = tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            stop.clone().cancelled_owned(),
+        );
         tokio::spawn(async move {
             if let Err(err) = serving.await {
                 eprintln!("the test OTLP receiver stopped: {err}");

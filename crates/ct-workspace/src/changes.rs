@@ -37,11 +37,7 @@ pub fn changes(project: &Path, before: &str, after: &str) -> Result<TreeChanges,
     let project = repo::open(project)?;
     let path = &project.workdir;
     let repo = &project.repo;
-    let tree = |id: &str| {
-        Oid::from_str(id)
-            .and_then(|oid| repo.find_tree(oid))
-            .git(format!("read tree {id}"), path)
-    };
+    let tree = |id: &str| Oid::from_str(id).and_then(|oid| repo.find_tree(oid)).git(format!("read tree {id}"), path);
     let (before, after) = (tree(before)?, tree(after)?);
     let mut options = DiffOptions::new();
     if !project.prefix.as_os_str().is_empty() {
@@ -54,16 +50,7 @@ pub fn changes(project: &Path, before: &str, after: &str) -> Result<TreeChanges,
     let files = diff
         .deltas()
         .filter_map(|delta| delta.new_file().path().or(delta.old_file().path()))
-        .map(|file| {
-            file.strip_prefix(&project.prefix)
-                .unwrap_or(file)
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|file| file.strip_prefix(&project.prefix).unwrap_or(file).to_string_lossy().into_owned())
         .collect();
-    Ok(TreeChanges {
-        files,
-        lines_added: stats.insertions() as u64,
-        lines_removed: stats.deletions() as u64,
-    })
+    Ok(TreeChanges { files, lines_added: stats.insertions() as u64, lines_removed: stats.deletions() as u64 })
 }

@@ -57,19 +57,15 @@ pub(crate) fn check(repo: &Repository, workdir: &Path) -> Result<(), WorkspaceEr
 
 /// A missing file passes (unless `required`); anything but a small regular file does not.
 fn check_file(file: &Path, required: bool) -> Result<(), WorkspaceError> {
-    let refused = |problem: String| WorkspaceError::UnsafeControlFile {
-        path: file.to_path_buf(),
-        problem,
-    };
+    let refused = |problem: String| WorkspaceError::UnsafeControlFile { path: file.to_path_buf(), problem };
     match file.symlink_metadata() {
         Err(_) if !required => Ok(()),
         Err(err) => Err(refused(format!("cannot be inspected ({err})"))),
         Ok(meta) if meta.file_type().is_symlink() => Err(refused("is a symbolic link".to_owned())),
         Ok(meta) if !meta.is_file() => Err(refused("is not a regular file".to_owned())),
-        Ok(meta) if meta.len() > MAX_CONTROL_FILE => Err(refused(format!(
-            "holds {} bytes, more than the {MAX_CONTROL_FILE} git reads of it here",
-            meta.len()
-        ))),
+        Ok(meta) if meta.len() > MAX_CONTROL_FILE => {
+            Err(refused(format!("holds {} bytes, more than the {MAX_CONTROL_FILE} git reads of it here", meta.len())))
+        }
         Ok(_) => Ok(()),
     }
 }

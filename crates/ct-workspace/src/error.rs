@@ -13,25 +13,13 @@ pub enum WorkspaceError {
     #[error("{path} is a bare repository: point at a work tree with files in it")]
     Bare { path: PathBuf },
     #[error("the repository at {path} is in the middle of a {operation}; finish it first ({hint})")]
-    OperationInProgress {
-        path: PathBuf,
-        operation: &'static str,
-        hint: &'static str,
-    },
-    #[error(
-        "snapshot `{reference}` does not exist in {path}; `claude-temporal snapshots ID` lists the ones there are"
-    )]
+    OperationInProgress { path: PathBuf, operation: &'static str, hint: &'static str },
+    #[error("snapshot `{reference}` does not exist in {path}; `claude-temporal snapshots ID` lists the ones there are")]
     SnapshotNotFound { reference: String, path: PathBuf },
     #[error("feature {feature:?} cannot name a branch: {reason}")]
     InvalidFeature { feature: String, reason: String },
-    #[error(
-        "features {first:?} and {second:?} would share the branch suffix `{slug}`: name them differently"
-    )]
-    DuplicateFeature {
-        first: String,
-        second: String,
-        slug: String,
-    },
+    #[error("features {first:?} and {second:?} would share the branch suffix `{slug}`: name them differently")]
+    DuplicateFeature { first: String, second: String, slug: String },
     #[error(
         "branch `{branch}` already exists in {path} and does not point at HEAD; delete it \
          (`git branch -D {branch}`) or rename the feature"
@@ -47,9 +35,7 @@ pub enum WorkspaceError {
          the `.git` that `git init`, `git clone` or `git worktree add` made"
     )]
     Redirected { dot_git: PathBuf, problem: String },
-    #[error(
-        "{path} {problem}: git itself never leaves it so; remove it (`git reset` rebuilds the index)"
-    )]
+    #[error("{path} {problem}: git itself never leaves it so; remove it (`git reset` rebuilds the index)")]
     UnsafeIndex { path: PathBuf, problem: String },
     #[error(
         "{path} {problem}: git reads it while it walks the work tree, and the services will not \
@@ -67,17 +53,9 @@ pub enum WorkspaceError {
     )]
     NotAFeatureWorktree { path: PathBuf, root: PathBuf },
     #[error("cannot {action} in {path}: {source}")]
-    Git {
-        action: String,
-        path: PathBuf,
-        source: git2::Error,
-    },
+    Git { action: String, path: PathBuf, source: git2::Error },
     #[error("cannot {action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
 }
 
 impl WorkspaceError {
@@ -95,22 +73,11 @@ pub(crate) trait GitContext<T> {
 
 impl<T> GitContext<T> for Result<T, git2::Error> {
     fn git(self, action: impl Into<String>, path: &std::path::Path) -> Result<T, WorkspaceError> {
-        self.map_err(|source| WorkspaceError::Git {
-            action: action.into(),
-            path: path.to_path_buf(),
-            source,
-        })
+        self.map_err(|source| WorkspaceError::Git { action: action.into(), path: path.to_path_buf(), source })
     }
 }
 
-pub(crate) fn io(
-    action: &'static str,
-    path: &std::path::Path,
-) -> impl FnOnce(std::io::Error) -> WorkspaceError {
+pub(crate) fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> WorkspaceError {
     let path = path.to_path_buf();
-    move |source| WorkspaceError::Io {
-        action,
-        path,
-        source,
-    }
+    move |source| WorkspaceError::Io { action, path, source }
 }

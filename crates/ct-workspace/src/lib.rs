@@ -13,10 +13,7 @@ mod worktree;
 pub use changes::{TreeChanges, changes, work_tree_id, work_tree_root};
 pub use error::WorkspaceError;
 pub use snapshot::{RestoreReport, Snapshot, list, restore, snapshot, snapshot_ref};
-pub use worktree::{
-    FeatureWorktree, branch_name, commit_worktree, create_worktree, feature_branches,
-    remove_worktree,
-};
+pub use worktree::{FeatureWorktree, branch_name, commit_worktree, create_worktree, feature_branches, remove_worktree};
 
 /// Checks that `path` is a git work tree a workflow can snapshot: it exists, is in a
 /// repository with a work tree, and no merge, rebase or similar is half done.

@@ -9,11 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// Creates `file`, which must not exist: never writes through a link put there.
 pub(crate) fn create_new(file: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(file)
+    OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW).open(file)
 }
 
 /// The directories from `root` down to the parent of `relative`, made real: a component that

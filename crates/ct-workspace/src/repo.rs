@@ -19,18 +19,12 @@ pub(crate) struct Project {
 /// directory was redirected (see [`check_layout`]).
 pub(crate) fn open(path: &Path) -> Result<Project, WorkspaceError> {
     if !path.exists() {
-        return Err(WorkspaceError::MissingPath {
-            path: path.to_path_buf(),
-        });
+        return Err(WorkspaceError::MissingPath { path: path.to_path_buf() });
     }
     let path = path.canonicalize().map_err(io("resolve", path))?;
     let repo = Repository::discover(&path).map_err(|err| match err.code() {
         git2::ErrorCode::NotFound => WorkspaceError::NotARepository { path: path.clone() },
-        _ => WorkspaceError::Git {
-            action: "open the repository".to_owned(),
-            path: path.clone(),
-            source: err,
-        },
+        _ => WorkspaceError::Git { action: "open the repository".to_owned(), path: path.clone(), source: err },
     })?;
     let workdir = repo
         .workdir()
@@ -38,15 +32,8 @@ pub(crate) fn open(path: &Path) -> Result<Project, WorkspaceError> {
         .canonicalize()
         .map_err(io("resolve", &path))?;
     check_layout(&repo, &path, &workdir)?;
-    let prefix = path
-        .strip_prefix(&workdir)
-        .unwrap_or(Path::new(""))
-        .to_path_buf();
-    Ok(Project {
-        repo,
-        workdir,
-        prefix,
-    })
+    let prefix = path.strip_prefix(&workdir).unwrap_or(Path::new("")).to_path_buf();
+    Ok(Project { repo, workdir, prefix })
 }
 
 /// Refuses a repository that is not where its files are. Whoever could write the project
@@ -59,32 +46,18 @@ pub(crate) fn open(path: &Path) -> Result<Project, WorkspaceError> {
 /// directory. (`git init --separate-git-dir` leaves neither pointer back, and is refused.)
 fn check_layout(repo: &Repository, path: &Path, workdir: &Path) -> Result<(), WorkspaceError> {
     // Where git's own discovery from `path` stops: the nearest directory holding `.git`.
-    let holder = path
-        .ancestors()
-        .find(|dir| dir.join(".git").symlink_metadata().is_ok())
-        .unwrap_or(workdir);
+    let holder = path.ancestors().find(|dir| dir.join(".git").symlink_metadata().is_ok()).unwrap_or(workdir);
     let dot_git = holder.join(".git");
-    let redirected = |problem: String| WorkspaceError::Redirected {
-        dot_git: dot_git.clone(),
-        problem,
-    };
-    let meta = dot_git
-        .symlink_metadata()
-        .map_err(io("inspect", &dot_git))?;
+    let redirected = |problem: String| WorkspaceError::Redirected { dot_git: dot_git.clone(), problem };
+    let meta = dot_git.symlink_metadata().map_err(io("inspect", &dot_git))?;
     if meta.file_type().is_symlink() {
         return Err(redirected("is a symbolic link".to_owned()));
     }
     if holder != workdir {
         return Err(if meta.is_dir() {
-            WorkspaceError::WorkTreeElsewhere {
-                path: path.to_path_buf(),
-                workdir: workdir.to_path_buf(),
-            }
+            WorkspaceError::WorkTreeElsewhere { path: path.to_path_buf(), workdir: workdir.to_path_buf() }
         } else {
-            redirected(format!(
-                "is a file naming a git directory whose work tree is {}",
-                workdir.display()
-            ))
+            redirected(format!("is a file naming a git directory whose work tree is {}", workdir.display()))
         });
     }
     let git_dir = real(repo.path());
@@ -103,18 +76,11 @@ fn check_layout(repo: &Repository, path: &Path, workdir: &Path) -> Result<(), Wo
         .map(|back| git_dir.join(back.trim()))
         .is_some_and(|back| real(&back) == dot_git);
     let linked = points_back && git_dir.parent() == Some(common.join("worktrees").as_path());
-    let submodule = common == git_dir
-        && repo
-            .config()
-            .and_then(|config| config.get_path("core.worktree"))
-            .is_ok();
+    let submodule = common == git_dir && repo.config().and_then(|config| config.get_path("core.worktree")).is_ok();
     if linked || submodule {
         Ok(())
     } else {
-        Err(redirected(format!(
-            "is a file naming {}, which does not name this directory back",
-            git_dir.display()
-        )))
+        Err(redirected(format!("is a file naming {}, which does not name this directory back", git_dir.display())))
     }
 }
 
@@ -127,11 +93,7 @@ fn real(path: &Path) -> PathBuf {
 fn read_small(file: &Path) -> Option<String> {
     use std::io::Read as _;
     let mut text = String::new();
-    ct_confine::bounded::open_nofollow(file)
-        .ok()?
-        .take(4096)
-        .read_to_string(&mut text)
-        .ok()?;
+    ct_confine::bounded::open_nofollow(file).ok()?.take(4096).read_to_string(&mut text).ok()?;
     Some(text)
 }
 
@@ -145,25 +107,18 @@ pub(crate) fn open_clean(path: &Path) -> Result<Project, WorkspaceError> {
         RepositoryState::Revert | RepositoryState::RevertSequence => {
             ("revert", "`git revert --continue` or `git revert --abort`")
         }
-        RepositoryState::CherryPick | RepositoryState::CherryPickSequence => (
-            "cherry-pick",
-            "`git cherry-pick --continue` or `git cherry-pick --abort`",
-        ),
+        RepositoryState::CherryPick | RepositoryState::CherryPickSequence => {
+            ("cherry-pick", "`git cherry-pick --continue` or `git cherry-pick --abort`")
+        }
         RepositoryState::Bisect => ("bisect", "`git bisect reset`"),
-        RepositoryState::Rebase
-        | RepositoryState::RebaseInteractive
-        | RepositoryState::RebaseMerge => {
+        RepositoryState::Rebase | RepositoryState::RebaseInteractive | RepositoryState::RebaseMerge => {
             ("rebase", "`git rebase --continue` or `git rebase --abort`")
         }
         RepositoryState::ApplyMailbox | RepositoryState::ApplyMailboxOrRebase => {
             ("`git am`", "`git am --continue` or `git am --abort`")
         }
     };
-    Err(WorkspaceError::OperationInProgress {
-        path: project.workdir,
-        operation,
-        hint,
-    })
+    Err(WorkspaceError::OperationInProgress { path: project.workdir, operation, hint })
 }
 
 /// The most of a repository's index the services read: git's own index of a repository
@@ -183,37 +138,24 @@ pub(crate) fn work_tree_tree(project: &Project) -> Result<Oid, WorkspaceError> {
     let repo = Repository::open(project.repo.path()).git("open the repository", path)?;
     crate::control_files::check(&repo, path)?;
     let mut index = index_in_memory(&repo)?;
-    repo.set_index(&mut index)
-        .git("use a private copy of the index", path)?;
-    index
-        .add_all(["*"], IndexAddOption::DEFAULT, None)
-        .git("add the work tree to a private index", path)?;
-    index
-        .update_all(["*"], None)
-        .git("drop deleted files from a private index", path)?;
-    index
-        .write_tree()
-        .git("write the work tree as a tree", path)
+    repo.set_index(&mut index).git("use a private copy of the index", path)?;
+    index.add_all(["*"], IndexAddOption::DEFAULT, None).git("add the work tree to a private index", path)?;
+    index.update_all(["*"], None).git("drop deleted files from a private index", path)?;
+    index.write_tree().git("write the work tree as a tree", path)
 }
 
 /// The repository's index as it is on disk, loaded (never written back); an empty one when
 /// there is none yet. A link or an oversized file there is refused rather than followed.
 fn index_in_memory(repo: &Repository) -> Result<Index, WorkspaceError> {
     let file = repo.path().join("index");
-    let unsafe_index = |problem: String| WorkspaceError::UnsafeIndex {
-        path: file.clone(),
-        problem,
-    };
+    let unsafe_index = |problem: String| WorkspaceError::UnsafeIndex { path: file.clone(), problem };
     match file.symlink_metadata() {
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            Index::new().git("make an empty index", repo.path())
-        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Index::new().git("make an empty index", repo.path()),
         Err(err) => Err(io("inspect", &file)(err)),
         Ok(meta) if !meta.is_file() => Err(unsafe_index("is not a regular file".to_owned())),
-        Ok(meta) if meta.len() > MAX_INDEX_BYTES => Err(unsafe_index(format!(
-            "holds {} bytes, more than the {MAX_INDEX_BYTES} the services read",
-            meta.len()
-        ))),
+        Ok(meta) if meta.len() > MAX_INDEX_BYTES => {
+            Err(unsafe_index(format!("holds {} bytes, more than the {MAX_INDEX_BYTES} the services read", meta.len())))
+        }
         Ok(_) => Index::open(&file).git("read the index", repo.path()),
     }
 }

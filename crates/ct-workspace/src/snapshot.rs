@@ -53,70 +53,41 @@ pub fn snapshot_ref(workflow_id: &str, number: u32) -> String {
 
 /// A workflow id as one ref path component: characters git refuses in ref names become `-`.
 fn ref_component(workflow_id: &str) -> String {
-    let mut out: String = workflow_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let mut out: String =
+        workflow_id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect();
     while out.contains("..") {
         out = out.replace("..", "-.");
     }
     let out = out.trim_start_matches('.').to_owned();
-    let out = out
-        .strip_suffix(".lock")
-        .map_or(out.clone(), |s| format!("{s}-lock"));
+    let out = out.strip_suffix(".lock").map_or(out.clone(), |s| format!("{s}-lock"));
     if out.is_empty() { "-".to_owned() } else { out }
 }
 
 /// Records the whole work tree holding `project` as snapshot `number` of `workflow_id`,
 /// taken before `stage`. Taking the same number again replaces it, so a retried activity
 /// is harmless.
-pub fn snapshot(
-    project: &Path,
-    workflow_id: &str,
-    number: u32,
-    stage: &str,
-) -> Result<Snapshot, WorkspaceError> {
+pub fn snapshot(project: &Path, workflow_id: &str, number: u32, stage: &str) -> Result<Snapshot, WorkspaceError> {
     let project = repo::open_clean(project)?;
     let path = project.workdir.clone();
     let repo = &project.repo;
     let tree_id = work_tree_tree(&project)?;
-    let tree = repo
-        .find_tree(tree_id)
-        .git("read the snapshot tree", &path)?;
+    let tree = repo.find_tree(tree_id).git("read the snapshot tree", &path)?;
     let parent = match repo.head() {
         Ok(head) => Some(head.peel_to_commit().git("read the HEAD commit", &path)?),
-        Err(err)
-            if err.code() == git2::ErrorCode::UnbornBranch
-                || err.code() == git2::ErrorCode::NotFound =>
-        {
-            None
-        }
+        Err(err) if err.code() == git2::ErrorCode::UnbornBranch || err.code() == git2::ErrorCode::NotFound => None,
         Err(err) => return Err(err).git("read HEAD", &path),
     };
     // A fixed identity: the user may have none configured, and these commits are ours.
-    let signature = Signature::now("claude-temporal", "claude-temporal@localhost")
-        .git("make a signature", &path)?;
+    let signature = Signature::now("claude-temporal", "claude-temporal@localhost").git("make a signature", &path)?;
     let message = format!(
         "claude-temporal snapshot {number} of {workflow_id} before `{stage}`\n\nWorkflow: {workflow_id}\nStage: {stage}\n"
     );
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    let commit = repo
-        .commit(None, &signature, &signature, &message, &tree, &parents)
-        .git("write the snapshot commit", &path)?;
+    let commit =
+        repo.commit(None, &signature, &signature, &message, &tree, &parents).git("write the snapshot commit", &path)?;
     let reference = snapshot_ref(workflow_id, number);
-    repo.reference(
-        &reference,
-        commit,
-        true,
-        &format!("snapshot before {stage}"),
-    )
-    .git(format!("create ref {reference}"), &path)?;
+    repo.reference(&reference, commit, true, &format!("snapshot before {stage}"))
+        .git(format!("create ref {reference}"), &path)?;
     describe(&project, number, &reference)
 }
 
@@ -126,25 +97,15 @@ pub fn list(project: &Path, workflow_id: &str) -> Result<Vec<Snapshot>, Workspac
     let path = project.workdir.clone();
     let prefix = format!("{REF_ROOT}/{}/", ref_component(workflow_id));
     let mut numbered = Vec::new();
-    for reference in project
-        .repo
-        .references_glob(&format!("{prefix}*"))
-        .git("list snapshot refs", &path)?
-    {
+    for reference in project.repo.references_glob(&format!("{prefix}*")).git("list snapshot refs", &path)? {
         let reference = reference.git("read a snapshot ref", &path)?;
         let Ok(name) = reference.name() else { continue };
-        if let Some(number) = name
-            .strip_prefix(&prefix)
-            .and_then(|n| n.parse::<u32>().ok())
-        {
+        if let Some(number) = name.strip_prefix(&prefix).and_then(|n| n.parse::<u32>().ok()) {
             numbered.push((number, name.to_owned()));
         }
     }
     numbered.sort();
-    numbered
-        .into_iter()
-        .map(|(number, reference)| describe(&project, number, &reference))
-        .collect()
+    numbered.into_iter().map(|(number, reference)| describe(&project, number, &reference)).collect()
 }
 
 fn describe(project: &Project, number: u32, reference: &str) -> Result<Snapshot, WorkspaceError> {
@@ -197,21 +158,13 @@ pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, Workspa
     // over from its branch): never a revision expression.
     let is_id = reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit());
     if !is_id && reference != "HEAD" && !reference.starts_with(&format!("{REF_ROOT}/")) {
-        return Err(WorkspaceError::SnapshotNotFound {
-            reference: reference.to_owned(),
-            path,
-        });
+        return Err(WorkspaceError::SnapshotNotFound { reference: reference.to_owned(), path });
     }
     let target = repo
         .revparse_single(reference)
         .and_then(|object| object.peel_to_tree())
-        .map_err(|_| WorkspaceError::SnapshotNotFound {
-            reference: reference.to_owned(),
-            path: path.clone(),
-        })?;
-    let current = repo
-        .find_tree(work_tree_tree(&project)?)
-        .git("read the work tree's tree", &path)?;
+        .map_err(|_| WorkspaceError::SnapshotNotFound { reference: reference.to_owned(), path: path.clone() })?;
+    let current = repo.find_tree(work_tree_tree(&project)?).git("read the work tree's tree", &path)?;
     let mut options = DiffOptions::new();
     options.include_typechange(true);
     if !project.prefix.as_os_str().is_empty() {
@@ -253,10 +206,7 @@ pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, Workspa
                 report.removed.push(relative.to_string_lossy().into_owned());
             }
         }
-        if matches!(
-            delta.status(),
-            Delta::Added | Delta::Modified | Delta::Typechange
-        ) {
+        if matches!(delta.status(), Delta::Added | Delta::Modified | Delta::Typechange) {
             let relative = new.path().unwrap_or(Path::new("")).to_path_buf();
             writes.push((relative, new.id(), new.mode()));
         }
@@ -303,33 +253,19 @@ fn remove_file(workdir: &Path, relative: &Path) -> Result<(), WorkspaceError> {
 /// Writes one file back as the snapshot holds it. Every directory on the way is made a real
 /// one (a link the agent put in place of a directory is removed, not followed) and the file
 /// is created anew, so nothing outside the work tree is ever written.
-fn write_file(
-    project: &Project,
-    relative: &Path,
-    blob: Oid,
-    mode: FileMode,
-) -> Result<(), WorkspaceError> {
+fn write_file(project: &Project, relative: &Path, blob: Oid, mode: FileMode) -> Result<(), WorkspaceError> {
     if mode == FileMode::Commit {
         // A submodule's content lives in its own repository.
         return Ok(());
     }
-    let content = project.repo.find_blob(blob).git(
-        format!("read {} from the snapshot", relative.display()),
-        &project.workdir,
-    )?;
-    let parent = nofollow::real_parent(&project.workdir, relative).map_err(io(
-        "make real directories for",
-        &project.workdir.join(relative),
-    ))?;
+    let content =
+        project.repo.find_blob(blob).git(format!("read {} from the snapshot", relative.display()), &project.workdir)?;
+    let parent = nofollow::real_parent(&project.workdir, relative)
+        .map_err(io("make real directories for", &project.workdir.join(relative)))?;
     let file: PathBuf = parent.join(relative.file_name().unwrap_or_default());
-    let previous_mode = std::fs::symlink_metadata(&file)
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.permissions().mode());
+    let previous_mode = std::fs::symlink_metadata(&file).ok().filter(|m| m.is_file()).map(|m| m.permissions().mode());
     match std::fs::symlink_metadata(&file) {
-        Ok(meta) if meta.is_dir() => {
-            std::fs::remove_dir_all(&file).map_err(io("replace", &file))?
-        }
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&file).map_err(io("replace", &file))?,
         Ok(_) => std::fs::remove_file(&file).map_err(io("replace", &file))?,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(io("replace", &file)(err)),
@@ -339,18 +275,8 @@ fn write_file(
         return std::os::unix::fs::symlink(target, &file).map_err(io("create symlink", &file));
     }
     let mut out = nofollow::create_new(&file).map_err(io("create", &file))?;
-    out.write_all(content.content())
-        .map_err(io("write", &file))?;
-    let base = previous_mode.unwrap_or_else(|| {
-        out.metadata()
-            .map(|m| m.permissions().mode())
-            .unwrap_or(0o644)
-    });
-    let wanted = if mode == FileMode::BlobExecutable {
-        base | ((base & 0o444) >> 2)
-    } else {
-        base & !0o111
-    };
-    out.set_permissions(std::fs::Permissions::from_mode(wanted))
-        .map_err(io("set permissions of", &file))
+    out.write_all(content.content()).map_err(io("write", &file))?;
+    let base = previous_mode.unwrap_or_else(|| out.metadata().map(|m| m.permissions().mode()).unwrap_or(0o644));
+    let wanted = if mode == FileMode::BlobExecutable { base | ((base & 0o444) >> 2) } else { base & !0o111 };
+    out.set_permissions(std::fs::Permissions::from_mode(wanted)).map_err(io("set permissions of", &file))
 }

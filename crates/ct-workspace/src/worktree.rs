@@ -56,11 +56,7 @@ pub fn feature_branches(features: &[String]) -> Result<Vec<String>, WorkspaceErr
         let branch = branch_name(position as u32 + 1, feature)?;
         let slug = slug(feature);
         if let Some((_, first)) = seen.iter().find(|(s, _)| *s == slug) {
-            return Err(WorkspaceError::DuplicateFeature {
-                first: (*first).to_owned(),
-                second: feature.clone(),
-                slug,
-            });
+            return Err(WorkspaceError::DuplicateFeature { first: (*first).to_owned(), second: feature.clone(), slug });
         }
         seen.push((slug, feature));
         branches.push(branch);
@@ -86,22 +82,13 @@ fn slug(feature: &str) -> String {
 
 /// Where feature `index` of `workflow_id` is checked out.
 fn worktree_path(repo: &Repository, workflow_id: &str, index: u32) -> PathBuf {
-    repo.commondir()
-        .join("claude-temporal/worktrees")
-        .join(dir_name(workflow_id))
-        .join(index.to_string())
+    repo.commondir().join("claude-temporal/worktrees").join(dir_name(workflow_id)).join(index.to_string())
 }
 
 fn dir_name(workflow_id: &str) -> String {
     workflow_id
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' })
         .collect::<String>()
         .trim_start_matches('.')
         .to_owned()
@@ -128,44 +115,29 @@ pub fn create_worktree(
     };
     if path.join(".git").exists() {
         let existing = Repository::open(&path).git("open the feature worktree", &path)?;
-        let on = existing
-            .head()
-            .ok()
-            .and_then(|h| h.shorthand().ok().map(str::to_owned));
+        let on = existing.head().ok().and_then(|h| h.shorthand().ok().map(str::to_owned));
         if on.as_deref() == Some(branch.as_str()) {
             return Ok(made);
         }
     }
-    let head = repo.head().and_then(|h| h.peel_to_commit()).git(
-        "read the HEAD commit (a feature branch starts there; commit something first)",
-        root,
-    )?;
+    let head = repo
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .git("read the HEAD commit (a feature branch starts there; commit something first)", root)?;
     let branch_ref = match repo.find_branch(&branch, BranchType::Local) {
         Ok(existing) if existing.get().target() == Some(head.id()) => existing.into_reference(),
         Ok(_) => {
-            return Err(WorkspaceError::BranchExists {
-                branch,
-                path: root.clone(),
-            });
+            return Err(WorkspaceError::BranchExists { branch, path: root.clone() });
         }
-        Err(_) => repo
-            .branch(&branch, &head, false)
-            .git(format!("create branch {branch}"), root)?
-            .into_reference(),
+        Err(_) => repo.branch(&branch, &head, false).git(format!("create branch {branch}"), root)?.into_reference(),
     };
     // Real directories all the way: a link planted in the git directory is not followed.
-    let below_common = Path::new("claude-temporal/worktrees")
-        .join(dir_name(workflow_id))
-        .join(index.to_string());
-    crate::nofollow::real_parent(repo.commondir(), &below_common)
-        .map_err(io("create directory", &path))?;
+    let below_common = Path::new("claude-temporal/worktrees").join(dir_name(workflow_id)).join(index.to_string());
+    crate::nofollow::real_parent(repo.commondir(), &below_common).map_err(io("create directory", &path))?;
     let mut options = WorktreeAddOptions::new();
     options.reference(Some(&branch_ref));
     repo.worktree(&admin_name(&dir_name(workflow_id), index), &path, Some(&options))
-        .git(
-            format!("add a worktree for {branch} at {}", path.display()),
-            root,
-        )?;
+        .git(format!("add a worktree for {branch} at {}", path.display()), root)?;
     Ok(made)
 }
 
@@ -184,39 +156,22 @@ pub fn commit_worktree(path: &Path, message: &str) -> Result<Option<String>, Wor
     let repo = &project.repo;
     let root = &project.workdir;
     let mut index = repo.index().git("read the worktree's index", root)?;
-    index
-        .add_all(["*"], IndexAddOption::DEFAULT, None)
-        .git("stage the feature's files", root)?;
-    index
-        .update_all(["*"], None)
-        .git("stage deleted files", root)?;
+    index.add_all(["*"], IndexAddOption::DEFAULT, None).git("stage the feature's files", root)?;
+    index.update_all(["*"], None).git("stage deleted files", root)?;
     index.write().git("write the worktree's index", root)?;
     let tree_id = index.write_tree().git("write the feature's tree", root)?;
-    let head = repo
-        .head()
-        .and_then(|h| h.peel_to_commit())
-        .git("read the worktree's HEAD", root)?;
+    let head = repo.head().and_then(|h| h.peel_to_commit()).git("read the worktree's HEAD", root)?;
     if head.tree_id() == tree_id {
         let made_already = head.message_raw().is_ok_and(|made| made == message);
         return Ok(made_already.then(|| head.id().to_string()));
     }
-    let tree = repo
-        .find_tree(tree_id)
-        .git("read the feature's tree", root)?;
+    let tree = repo.find_tree(tree_id).git("read the feature's tree", root)?;
     let signature = repo
         .signature()
         .or_else(|_| Signature::now("claude-temporal", "claude-temporal@localhost"))
         .git("make a signature", root)?;
-    let commit = repo
-        .commit(
-            Some("HEAD"),
-            &signature,
-            &signature,
-            message,
-            &tree,
-            &[&head],
-        )
-        .git("commit the feature", root)?;
+    let commit =
+        repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &[&head]).git("commit the feature", root)?;
     Ok(Some(commit.to_string()))
 }
 
@@ -231,10 +186,7 @@ pub fn remove_worktree(project: &Path, path: &Path) -> Result<(), WorkspaceError
     // removed here rather than by libgit2's prune, which deletes what files in that record
     // (`gitdir`, `commondir`) name. `remove_dir_all` removes a link in place of a directory,
     // never what it points at.
-    let record = repo
-        .commondir()
-        .join("worktrees")
-        .join(admin_name(&workflow_dir, index));
+    let record = repo.commondir().join("worktrees").join(admin_name(&workflow_dir, index));
     for dir in [record.as_path(), path] {
         if dir.symlink_metadata().is_ok() {
             std::fs::remove_dir_all(dir).map_err(io("remove", dir))?;
@@ -253,10 +205,7 @@ pub fn remove_worktree(project: &Path, path: &Path) -> Result<(), WorkspaceError
 fn check_feature_worktree(repo: &Repository, path: &Path) -> Result<(String, u32), WorkspaceError> {
     let worktrees = repo.commondir().join("claude-temporal/worktrees");
     let worktrees = worktrees.canonicalize().unwrap_or(worktrees);
-    let refused = || WorkspaceError::NotAFeatureWorktree {
-        path: path.to_path_buf(),
-        root: worktrees.clone(),
-    };
+    let refused = || WorkspaceError::NotAFeatureWorktree { path: path.to_path_buf(), root: worktrees.clone() };
     let inside = path
         .strip_prefix(&worktrees)
         .map_err(|_| refused())?
@@ -272,10 +221,7 @@ fn check_feature_worktree(repo: &Repository, path: &Path) -> Result<(String, u32
     };
     let index = index.to_str().and_then(|i| i.parse::<u32>().ok());
     let workflow_dir = workflow.to_str().filter(|name| *name == dir_name(name));
-    let workflow_dir_is_real = worktrees
-        .join(workflow)
-        .symlink_metadata()
-        .map_or(true, |meta| meta.is_dir());
+    let workflow_dir_is_real = worktrees.join(workflow).symlink_metadata().map_or(true, |meta| meta.is_dir());
     match (workflow_dir, index) {
         (Some(workflow_dir), Some(index)) if workflow_dir_is_real => Ok((workflow_dir.to_owned(), index)),
         _ => Err(refused()),

@@ -8,8 +8,7 @@ mod support;
 use std::path::Path;
 
 use ct_workspace::{
-    WorkspaceError, changes, commit_worktree, create_worktree, remove_worktree, restore, snapshot,
-    work_tree_id,
+    WorkspaceError, changes, commit_worktree, create_worktree, remove_worktree, restore, snapshot, work_tree_id,
 };
 use support::{files, git, repo, write};
 
@@ -30,18 +29,8 @@ fn plant_commands(root: &Path, witness: &Path) {
         git(root, &["config", key, &value]);
     }
     let hooks = root.join(".git/hooks");
-    for hook in [
-        "pre-commit",
-        "post-commit",
-        "post-checkout",
-        "reference-transaction",
-        "post-index-change",
-    ] {
-        write(
-            &hooks,
-            hook,
-            format!("#!/bin/sh\ntouch {}/hook-{hook}\n", witness.display()),
-        );
+    for hook in ["pre-commit", "post-commit", "post-checkout", "reference-transaction", "post-index-change"] {
+        write(&hooks, hook, format!("#!/bin/sh\ntouch {}/hook-{hook}\n", witness.display()));
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(hooks.join(hook), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
@@ -57,27 +46,14 @@ fn twins() -> (tempfile::TempDir, tempfile::TempDir, tempfile::TempDir) {
         write(root, ".gitattributes", ATTRIBUTES);
         write(root, "src/lib.rs", "pub fn one() {}\n");
         git(root, &["add", "-A"]);
-        git(
-            root,
-            &[
-                "-c",
-                "core.hooksPath=/dev/null",
-                "commit",
-                "-q",
-                "-m",
-                "sources",
-            ],
-        );
+        git(root, &["-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "sources"]);
     }
     plant_commands(hostile.path(), witness.path());
     (clean, hostile, witness)
 }
 
 fn ran(witness: &Path) -> Vec<String> {
-    std::fs::read_dir(witness)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
+    std::fs::read_dir(witness).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect()
 }
 
 #[test]
@@ -98,27 +74,12 @@ fn snapshots_changes_restores_and_worktrees_run_nothing_the_repository_configure
         write(worktree, "feature.rs", "pub fn feature() {}\n");
         let commit = commit_worktree(worktree, "feature one").unwrap();
         remove_worktree(root, worktree).unwrap();
-        seen.push((
-            before,
-            after,
-            changed,
-            taken.commit.len(),
-            restored.written,
-            commit.is_some(),
-            files(root),
-        ));
+        seen.push((before, after, changed, taken.commit.len(), restored.written, commit.is_some(), files(root)));
     }
-    assert_eq!(
-        ran(witness.path()),
-        Vec::<String>::new(),
-        "a planted command ran"
-    );
+    assert_eq!(ran(witness.path()), Vec::<String>::new(), "a planted command ran");
     assert_eq!(seen[0].2.files, ["notes.txt", "src/lib.rs"]);
     assert_eq!((seen[0].2.lines_added, seen[0].2.lines_removed), (2, 0));
-    assert_eq!(
-        seen[0], seen[1],
-        "the hostile repository gives other results"
-    );
+    assert_eq!(seen[0], seen[1], "the hostile repository gives other results");
 }
 
 #[test]
@@ -127,31 +88,17 @@ fn a_work_tree_redirected_by_core_worktree_is_refused_and_left_alone() {
     let root = dir.path();
     let elsewhere = tempfile::tempdir().unwrap();
     write(elsewhere.path(), "precious.txt", "mine\n");
-    git(
-        root,
-        &[
-            "config",
-            "core.worktree",
-            &elsewhere.path().display().to_string(),
-        ],
-    );
+    git(root, &["config", "core.worktree", &elsewhere.path().display().to_string()]);
     for result in [
         work_tree_id(root).map(drop),
         snapshot(root, "develop-r", 1, "scaffold").map(drop),
         restore(root, "HEAD").map(drop),
     ] {
         let err = result.unwrap_err();
-        assert!(
-            matches!(err, WorkspaceError::WorkTreeElsewhere { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, WorkspaceError::WorkTreeElsewhere { .. }), "{err}");
         assert!(err.to_string().contains("core.worktree"), "{err}");
     }
-    assert_eq!(
-        files(elsewhere.path()).len(),
-        1,
-        "something was written elsewhere"
-    );
+    assert_eq!(files(elsewhere.path()).len(), 1, "something was written elsewhere");
 }
 
 #[test]
@@ -159,11 +106,7 @@ fn a_git_file_naming_another_repository_is_refused() {
     let other = repo();
     let project = tempfile::tempdir().unwrap();
     write(project.path(), "main.rs", "fn main() {}\n");
-    write(
-        project.path(),
-        ".git",
-        format!("gitdir: {}\n", other.path().join(".git").display()),
-    );
+    write(project.path(), ".git", format!("gitdir: {}\n", other.path().join(".git").display()));
     let err = snapshot(project.path(), "develop-g", 1, "scaffold").unwrap_err();
     assert!(matches!(err, WorkspaceError::Redirected { .. }), "{err}");
     assert!(
@@ -193,23 +136,10 @@ fn a_restore_never_writes_through_a_directory_replaced_by_a_link() {
 
     let report = restore(root, &taken.reference).unwrap();
     assert_eq!(report.written, ["src/lib.rs"]);
-    assert!(
-        root.join("src").symlink_metadata().unwrap().is_dir(),
-        "src is a real directory again"
-    );
-    assert_eq!(
-        std::fs::read_to_string(root.join("src/lib.rs")).unwrap(),
-        "pub fn one() {}\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(outside.path().join("lib.rs")).unwrap(),
-        "outside, must stay\n"
-    );
-    assert_eq!(
-        files(outside.path()).len(),
-        1,
-        "something was written outside"
-    );
+    assert!(root.join("src").symlink_metadata().unwrap().is_dir(), "src is a real directory again");
+    assert_eq!(std::fs::read_to_string(root.join("src/lib.rs")).unwrap(), "pub fn one() {}\n");
+    assert_eq!(std::fs::read_to_string(outside.path().join("lib.rs")).unwrap(), "outside, must stay\n");
+    assert_eq!(files(outside.path()).len(), 1, "something was written outside");
 }
 
 #[test]
@@ -242,16 +172,10 @@ fn only_the_workflows_feature_worktrees_can_be_removed() {
         worktrees.join("parallel-x/one"),
     ] {
         let err = remove_worktree(root, &refused).unwrap_err();
-        assert!(
-            matches!(err, WorkspaceError::NotAFeatureWorktree { .. }),
-            "{refused:?}: {err}"
-        );
+        assert!(matches!(err, WorkspaceError::NotAFeatureWorktree { .. }), "{refused:?}: {err}");
     }
     assert!(bystander.path().join("keep.txt").exists());
-    assert!(
-        Path::new(&made.path).join(".git").exists(),
-        "the worktree was touched"
-    );
+    assert!(Path::new(&made.path).join(".git").exists(), "the worktree was touched");
     remove_worktree(root, Path::new(&made.path)).unwrap();
     assert!(!Path::new(&made.path).exists());
 }
@@ -266,10 +190,8 @@ fn a_fifo_or_link_where_git_reads_its_rules_is_refused_without_hanging() {
     let (sender, answer) = std::sync::mpsc::channel();
     let path = root.to_path_buf();
     std::thread::spawn(move || sender.send(work_tree_id(&path).map(drop)));
-    let err = answer
-        .recv_timeout(std::time::Duration::from_secs(20))
-        .expect("the snapshot hung on a FIFO")
-        .unwrap_err();
+    let err =
+        answer.recv_timeout(std::time::Duration::from_secs(20)).expect("the snapshot hung on a FIFO").unwrap_err();
     assert!(matches!(err, WorkspaceError::UnsafeControlFile { .. }), "{err}");
     assert!(err.to_string().contains("sub/.gitignore"), "{err}");
 
@@ -330,5 +252,8 @@ fn removing_a_worktree_deletes_nothing_a_planted_record_names() {
     write(&root.join(".git/worktrees"), "planted/HEAD", "ref: refs/heads/main\n");
     remove_worktree(root, Path::new(&made.path)).unwrap();
     assert!(!Path::new(&made.path).exists() && !record.exists());
-    assert!(victim.path().join("worktrees/ct-parallel-p-1/keep.txt").exists(), "a planted record chose what was deleted");
+    assert!(
+        victim.path().join("worktrees/ct-parallel-p-1/keep.txt").exists(),
+        "a planted record chose what was deleted"
+    );
 }

@@ -5,30 +5,15 @@ mod support;
 
 use std::path::Path;
 
-use ct_workspace::{
-    WorkspaceError, branch_name, commit_worktree, create_worktree, feature_branches,
-    remove_worktree,
-};
+use ct_workspace::{WorkspaceError, branch_name, commit_worktree, create_worktree, feature_branches, remove_worktree};
 use support::{checkout_state, files, git, repo, write};
 
 #[test]
 fn feature_names_become_valid_branch_names() {
-    assert_eq!(
-        branch_name(1, "Word counts!").unwrap(),
-        "feature-1-word-counts"
-    );
-    assert_eq!(
-        branch_name(2, "  --CSV export (v2)..lock ").unwrap(),
-        "feature-2-csv-export-v2-lock"
-    );
-    assert_eq!(
-        branch_name(3, "Ünïcode größe").unwrap(),
-        "feature-3-ünïcode-größe"
-    );
-    assert_eq!(
-        branch_name(4, "a/b~c^d:e?f*g[h\\i@{j").unwrap(),
-        "feature-4-a-b-c-d-e-f-g-h-i-j"
-    );
+    assert_eq!(branch_name(1, "Word counts!").unwrap(), "feature-1-word-counts");
+    assert_eq!(branch_name(2, "  --CSV export (v2)..lock ").unwrap(), "feature-2-csv-export-v2-lock");
+    assert_eq!(branch_name(3, "Ünïcode größe").unwrap(), "feature-3-ünïcode-größe");
+    assert_eq!(branch_name(4, "a/b~c^d:e?f*g[h\\i@{j").unwrap(), "feature-4-a-b-c-d-e-f-g-h-i-j");
     let long = branch_name(5, &"x".repeat(200)).unwrap();
     assert_eq!(long.len(), "feature-5-".len() + 40);
 }
@@ -36,29 +21,15 @@ fn feature_names_become_valid_branch_names() {
 #[test]
 fn empty_and_duplicate_features_are_refused() {
     let err = branch_name(1, "  ").unwrap_err();
-    assert!(
-        matches!(err, WorkspaceError::InvalidFeature { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, WorkspaceError::InvalidFeature { .. }), "{err}");
     assert!(err.to_string().contains("no letters or digits"), "{err}");
     assert!(feature_branches(&["ok".into(), "?!".into()]).is_err());
 
-    let err = feature_branches(&["Word counts".into(), "stats".into(), "word-counts".into()])
-        .unwrap_err();
-    assert!(
-        matches!(err, WorkspaceError::DuplicateFeature { .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains("\"Word counts\" and \"word-counts\""),
-        "{err}"
-    );
+    let err = feature_branches(&["Word counts".into(), "stats".into(), "word-counts".into()]).unwrap_err();
+    assert!(matches!(err, WorkspaceError::DuplicateFeature { .. }), "{err}");
+    assert!(err.to_string().contains("\"Word counts\" and \"word-counts\""), "{err}");
 
-    assert_eq!(
-        feature_branches(&["a".into(), "b".into()]).unwrap(),
-        ["feature-1-a", "feature-2-b"]
-    );
+    assert_eq!(feature_branches(&["a".into(), "b".into()]).unwrap(), ["feature-1-a", "feature-2-b"]);
 }
 
 #[test]
@@ -75,22 +46,14 @@ fn each_feature_gets_its_own_worktree_and_branch_and_the_checkout_stays_as_it_wa
     let two = create_worktree(root, "parallel-1", 2, "line counts").unwrap();
     assert_eq!(one.branch, "feature-1-word-counts");
     let one_path = Path::new(&one.path);
-    assert!(
-        !one_path.starts_with(root) || one_path.starts_with(root.join(".git")),
-        "{}",
-        one.path
-    );
+    assert!(!one_path.starts_with(root) || one_path.starts_with(root.join(".git")), "{}", one.path);
     assert_eq!(
         std::fs::read_to_string(one_path.join("README.md")).unwrap(),
         "hello\n",
         "a worktree holds HEAD, not the user's uncommitted edits"
     );
     assert!(!one_path.join("uncommitted.txt").exists());
-    assert_eq!(
-        create_worktree(root, "parallel-1", 1, "word counts").unwrap(),
-        one,
-        "a retry gets the same worktree"
-    );
+    assert_eq!(create_worktree(root, "parallel-1", 1, "word counts").unwrap(), one, "a retry gets the same worktree");
 
     write(one_path, "words.py", "def words(): ...\n");
     write(Path::new(&two.path), "lines.py", "def lines(): ...\n");
@@ -98,64 +61,29 @@ fn each_feature_gets_its_own_worktree_and_branch_and_the_checkout_stays_as_it_wa
     assert!(commit.is_some());
     assert_eq!(commit_worktree(one_path, "nothing new").unwrap(), None);
     // A retry whose first answer was lost finds the commit it made.
-    assert_eq!(
-        commit_worktree(one_path, "Add word counts").unwrap(),
-        commit
-    );
-    assert_eq!(
-        git(
-            root,
-            &["rev-list", "--count", "main..feature-1-word-counts"]
-        ),
-        "1\n",
-        "and makes no second one"
-    );
+    assert_eq!(commit_worktree(one_path, "Add word counts").unwrap(), commit);
+    assert_eq!(git(root, &["rev-list", "--count", "main..feature-1-word-counts"]), "1\n", "and makes no second one");
     commit_worktree(Path::new(&two.path), "Add line counts").unwrap();
 
-    assert_eq!(
-        git(
-            root,
-            &["diff", "--name-only", "main", "feature-1-word-counts"]
-        ),
-        "words.py\n"
-    );
-    assert_eq!(
-        git(
-            root,
-            &["diff", "--name-only", "main", "feature-2-line-counts"]
-        ),
-        "lines.py\n"
-    );
+    assert_eq!(git(root, &["diff", "--name-only", "main", "feature-1-word-counts"]), "words.py\n");
+    assert_eq!(git(root, &["diff", "--name-only", "main", "feature-2-line-counts"]), "lines.py\n");
     assert_eq!(git(root, &["rev-parse", "feature-1-word-counts~1"]), head);
 
     remove_worktree(root, one_path).unwrap();
     remove_worktree(root, Path::new(&two.path)).unwrap();
     remove_worktree(root, one_path).unwrap();
     assert!(!one_path.exists() && !Path::new(&two.path).exists());
-    assert!(
-        !git(root, &["worktree", "list"]).contains("feature-"),
-        "git forgot the worktrees"
-    );
-    assert!(
-        git(root, &["branch", "--list", "feature-*"]).contains("feature-1-word-counts"),
-        "branches stay"
-    );
+    assert!(!git(root, &["worktree", "list"]).contains("feature-"), "git forgot the worktrees");
+    assert!(git(root, &["branch", "--list", "feature-*"]).contains("feature-1-word-counts"), "branches stay");
 
     let (mut state_after, files_after) = (checkout_state(root), files(root));
     let branch_refs = |refs: &str| -> String {
-        refs.lines()
-            .filter(|l| !l.starts_with("refs/heads/feature-"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        refs.lines().filter(|l| !l.starts_with("refs/heads/feature-")).collect::<Vec<_>>().join("\n")
     };
     state_after.2 = branch_refs(&state_after.2);
     let mut expected = before.0.clone();
     expected.2 = branch_refs(&expected.2);
-    assert_eq!(
-        (state_after, files_after),
-        (expected, before.1),
-        "index, HEAD, refs and files untouched"
-    );
+    assert_eq!((state_after, files_after), (expected, before.1), "index, HEAD, refs and files untouched");
 }
 
 #[test]
@@ -171,10 +99,7 @@ fn a_branch_left_from_an_earlier_run_is_not_reused_when_it_moved_on() {
     remove_worktree(root, Path::new(&made.path)).unwrap();
     let err = create_worktree(root, "wf-b", 1, "x").unwrap_err();
     assert!(matches!(err, WorkspaceError::BranchExists { .. }), "{err}");
-    assert!(
-        err.to_string().contains("git branch -D feature-1-x"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("git branch -D feature-1-x"), "{err}");
 }
 
 #[test]

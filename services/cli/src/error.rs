@@ -29,6 +29,5 @@ impl CliError {
 
 /// The exit code for any error: ours carry one, anything else is a plain failure.
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
-    err.downcast_ref::<CliError>()
-        .map_or(ExitCode::FAILURE, CliError::exit_code)
+    err.downcast_ref::<CliError>().map_or(ExitCode::FAILURE, CliError::exit_code)
 }

@@ -35,9 +35,7 @@ pub(crate) fn run(args: HookArgs) -> ExitCode {
     match args.command {
         HookCommand::PromptSubmit => {
             let mut input = String::new();
-            let read = std::io::stdin()
-                .take(INPUT_LIMIT)
-                .read_to_string(&mut input);
+            let read = std::io::stdin().take(INPUT_LIMIT).read_to_string(&mut input);
             if read.is_ok()
                 && let Some(context) = prompt_context(&input)
             {
@@ -65,16 +63,8 @@ fn prompt_context(input: &str) -> Option<String> {
         let _ = writeln!(out, "- {stack}");
     }
     if let Some(command) = SlashCommand::parse(&payload.prompt) {
-        let _ = writeln!(
-            out,
-            "- Running slash command {command} of the claude-temporal command library"
-        );
-    } else if let Some(stage) = payload
-        .prompt
-        .lines()
-        .next()
-        .and_then(|line| line.strip_prefix("Stage: "))
-    {
+        let _ = writeln!(out, "- Running slash command {command} of the claude-temporal command library");
+    } else if let Some(stage) = payload.prompt.lines().next().and_then(|line| line.strip_prefix("Stage: ")) {
         let _ = writeln!(out, "- Workflow stage: {}", stage.trim());
     }
     out.push_str(
@@ -93,11 +83,7 @@ fn prompt_context(input: &str) -> Option<String> {
 fn project_notes(project: &Path) -> Option<String> {
     let path = project.join(CONTEXT_FILE);
     let mut bytes = Vec::new();
-    std::fs::File::open(&path)
-        .ok()?
-        .take(CONTEXT_LIMIT as u64 + 1)
-        .read_to_end(&mut bytes)
-        .ok()?;
+    std::fs::File::open(&path).ok()?.take(CONTEXT_LIMIT as u64 + 1).read_to_end(&mut bytes).ok()?;
     let truncated = bytes.len() > CONTEXT_LIMIT;
     bytes.truncate(CONTEXT_LIMIT);
     let mut notes = String::from_utf8_lossy(&bytes).into_owned();
@@ -115,18 +101,12 @@ fn git_branch(project: &Path) -> Option<String> {
     let git_dir = if dot_git.is_file() {
         let pointer = std::fs::read_to_string(&dot_git).ok()?;
         let dir = PathBuf::from(pointer.strip_prefix("gitdir:")?.trim());
-        if dir.is_absolute() {
-            dir
-        } else {
-            project.join(dir)
-        }
+        if dir.is_absolute() { dir } else { project.join(dir) }
     } else {
         dot_git
     };
     let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
-    head.trim()
-        .strip_prefix("ref: refs/heads/")
-        .map(str::to_owned)
+    head.trim().strip_prefix("ref: refs/heads/").map(str::to_owned)
 }
 
 /// What the project is written in and how it is tested, from its manifests.
@@ -142,15 +122,7 @@ fn detect_stacks(project: &Path) -> Vec<String> {
     if has("package.json") {
         stacks.push(node_stack(project));
     }
-    if [
-        "pyproject.toml",
-        "setup.py",
-        "setup.cfg",
-        "requirements.txt",
-    ]
-    .iter()
-    .any(|f| has(f))
-    {
+    if ["pyproject.toml", "setup.py", "setup.cfg", "requirements.txt"].iter().any(|f| has(f)) {
         let pyproject = std::fs::read_to_string(project.join("pyproject.toml")).unwrap_or_default();
         let pytest = has("pytest.ini") || has("conftest.py") || pyproject.contains("pytest");
         stacks.push(if pytest {
@@ -166,11 +138,7 @@ fn detect_stacks(project: &Path) -> Vec<String> {
         stacks.push("JVM (Gradle); tests: `gradle test`".to_owned());
     }
     if has("Gemfile") {
-        let runner = if has("spec") {
-            "RSpec (`bundle exec rspec`)"
-        } else {
-            "`bundle exec rake test`"
-        };
+        let runner = if has("spec") { "RSpec (`bundle exec rspec`)" } else { "`bundle exec rake test`" };
         stacks.push(format!("Ruby (Gemfile); tests: {runner}"));
     }
     if stacks.is_empty() {
@@ -184,19 +152,11 @@ fn node_stack(project: &Path) -> String {
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default();
-    let depends_on = |name: &str| {
-        ["dependencies", "devDependencies"]
-            .iter()
-            .any(|section| manifest[section].get(name).is_some())
-    };
-    let language = if project.join("tsconfig.json").exists() || depends_on("typescript") {
-        "TypeScript"
-    } else {
-        "JavaScript"
-    };
-    let framework = ["vitest", "jest", "mocha", "@playwright/test"]
-        .into_iter()
-        .find(|name| depends_on(name));
+    let depends_on =
+        |name: &str| ["dependencies", "devDependencies"].iter().any(|section| manifest[section].get(name).is_some());
+    let language =
+        if project.join("tsconfig.json").exists() || depends_on("typescript") { "TypeScript" } else { "JavaScript" };
+    let framework = ["vitest", "jest", "mocha", "@playwright/test"].into_iter().find(|name| depends_on(name));
     let test_script = manifest["scripts"]["test"].as_str();
     match (framework, test_script) {
         (Some(framework), _) => {
@@ -235,15 +195,10 @@ mod tests {
         assert!(context.contains("(git branch `main`)"), "{context}");
         assert!(context.contains("Python; tests: pytest"), "{context}");
         assert!(context.contains("Workflow stage: scaffold"), "{context}");
-        assert!(context.ends_with(
-            "Project notes (.claude-temporal/context.md):\nAmounts are integer cents.\n"
-        ));
+        assert!(context.ends_with("Project notes (.claude-temporal/context.md):\nAmounts are integer cents.\n"));
 
         let context = prompt_context(&payload(dir, "/testing:generate-tests src/")).unwrap();
-        assert!(
-            context.contains("slash command /testing:generate-tests"),
-            "{context}"
-        );
+        assert!(context.contains("slash command /testing:generate-tests"), "{context}");
     }
 
     #[test]
@@ -254,10 +209,7 @@ mod tests {
             r#"{"scripts":{"test":"vitest run"},"devDependencies":{"vitest":"^2","typescript":"^5"}}"#,
         )
         .unwrap();
-        assert_eq!(
-            detect_stacks(project.path()),
-            ["TypeScript (package.json); tests: vitest (`npm test`)"]
-        );
+        assert_eq!(detect_stacks(project.path()), ["TypeScript (package.json); tests: vitest (`npm test`)"]);
     }
 
     #[test]
@@ -270,9 +222,6 @@ mod tests {
         assert!(notes.len() <= CONTEXT_LIMIT + 40);
 
         assert_eq!(prompt_context("not json"), None);
-        assert_eq!(
-            prompt_context(r#"{"prompt":"x","cwd":"/nonexistent/dir"}"#),
-            None
-        );
+        assert_eq!(prompt_context(r#"{"prompt":"x","cwd":"/nonexistent/dir"}"#), None);
     }
 }

@@ -44,12 +44,12 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
             time
         );
     }
-    let _ = writeln!(
-        out,
-        "\ntotal     {} tokens, ${:.4}",
-        status.total_tokens, status.total_cost_usd
-    );
-    for stage in status.stages.iter().filter(|stage| stage.attempt_history.iter().any(|a| a.outcome != AttemptOutcome::Completed)) {
+    let _ = writeln!(out, "\ntotal     {} tokens, ${:.4}", status.total_tokens, status.total_cost_usd);
+    for stage in status
+        .stages
+        .iter()
+        .filter(|stage| stage.attempt_history.iter().any(|a| a.outcome != AttemptOutcome::Completed))
+    {
         let attempts: Vec<String> = stage
             .attempt_history
             .iter()
@@ -148,49 +148,29 @@ pub(crate) fn budget_wait_line(status: &WorkflowStatus) -> Option<String> {
 
 /// The name a state has in `--json` output, so tables and JSON agree.
 pub(crate) fn json_name<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// One line saying what the workflow is doing now, for progress during waits.
 pub(crate) fn progress_line(status: &WorkflowStatus) -> String {
-    let done = status
-        .stages
-        .iter()
-        .filter(|s| s.state == StageState::Completed)
-        .count();
+    let done = status.stages.iter().filter(|s| s.state == StageState::Completed).count();
     let waiting_for_budget = status.budget.as_ref().and_then(|b| b.waiting.as_ref());
     let now = match (&status.awaiting_approval, &status.current_stage) {
         (None, Some(stage)) if let Some(wait) = &status.usage_limit => {
             format!("{stage}: waiting: usage limit until {}", wait.until)
         }
-        (None, Some(stage)) if waiting_for_budget.is_some() => format!(
-            "{stage}: awaiting budget (claude-temporal budget {} --add USD)",
-            status.workflow_id
-        ),
-        (Some(stage), _) => format!(
-            "awaiting approval of `{stage}` (claude-temporal approve {})",
-            status.workflow_id
-        ),
+        (None, Some(stage)) if waiting_for_budget.is_some() => {
+            format!("{stage}: awaiting budget (claude-temporal budget {} --add USD)", status.workflow_id)
+        }
+        (Some(stage), _) => format!("awaiting approval of `{stage}` (claude-temporal approve {})", status.workflow_id),
         (None, Some(stage)) => {
-            let state = status
-                .stages
-                .iter()
-                .find(|s| &s.name == stage)
-                .map(|s| json_name(&s.state))
-                .unwrap_or_default();
+            let state =
+                status.stages.iter().find(|s| &s.name == stage).map(|s| json_name(&s.state)).unwrap_or_default();
             format!("{stage}: {state}")
         }
         (None, None) => json_name(&status.state),
     };
-    format!(
-        "[{done}/{}] {now} | {} tokens, ${:.4}",
-        status.stages.len(),
-        status.total_tokens,
-        status.total_cost_usd
-    )
+    format!("[{done}/{}] {now} | {} tokens, ${:.4}", status.stages.len(), status.total_tokens, status.total_cost_usd)
 }
 
 /// Writes to stdout, ignoring a closed pipe: `claude-temporal config show | head` is fine.

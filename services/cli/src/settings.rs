@@ -16,26 +16,10 @@ fn flag(key: &'static str, flag: &'static str, value: Option<impl ToString>) -> 
 impl TemporalArgs {
     pub(crate) fn flags(&self) -> Vec<Flag> {
         [
-            flag(
-                key::TEMPORAL_ADDRESS,
-                "--temporal-address",
-                self.temporal_address.as_ref(),
-            ),
-            flag(
-                key::TEMPORAL_NAMESPACE,
-                "--namespace",
-                self.namespace.as_ref(),
-            ),
-            flag(
-                key::TEMPORAL_TASK_QUEUE,
-                "--task-queue",
-                self.task_queue.as_ref(),
-            ),
-            flag(
-                key::TEMPORAL_UI_BASE_URL,
-                "--ui-base-url",
-                self.ui_base_url.as_ref(),
-            ),
+            flag(key::TEMPORAL_ADDRESS, "--temporal-address", self.temporal_address.as_ref()),
+            flag(key::TEMPORAL_NAMESPACE, "--namespace", self.namespace.as_ref()),
+            flag(key::TEMPORAL_TASK_QUEUE, "--task-queue", self.task_queue.as_ref()),
+            flag(key::TEMPORAL_UI_BASE_URL, "--ui-base-url", self.ui_base_url.as_ref()),
         ]
         .into_iter()
         .flatten()
@@ -46,23 +30,11 @@ impl TemporalArgs {
 impl RunSettingsArgs {
     pub(crate) fn flags(&self) -> Vec<Flag> {
         [
-            flag(
-                key::APPROVAL_TIMEOUT_SECS,
-                "--approval-timeout",
-                self.approval_timeout,
-            ),
+            flag(key::APPROVAL_TIMEOUT_SECS, "--approval-timeout", self.approval_timeout),
             flag(key::CLAUDE_MODEL, "--model", self.model.as_ref()),
             flag(key::CLAUDE_MAX_TURNS, "--max-turns", self.max_turns),
-            flag(
-                key::CLAUDE_TIMEOUT_SECS,
-                "--agent-timeout",
-                self.agent_timeout,
-            ),
-            flag(
-                key::CLAUDE_MAX_TOKENS,
-                "--max-output-tokens",
-                self.max_output_tokens,
-            ),
+            flag(key::CLAUDE_TIMEOUT_SECS, "--agent-timeout", self.agent_timeout),
+            flag(key::CLAUDE_MAX_TOKENS, "--max-output-tokens", self.max_output_tokens),
             flag(key::TEST_TIMEOUT_SECS, "--test-timeout", self.test_timeout),
         ]
         .into_iter()
@@ -112,7 +84,6 @@ pub(crate) fn agent_settings(config: &Config) -> ct_domain::AgentSettings {
 
 /// Loads the configuration with `flags` on top; a bad value is bad input (exit 2).
 pub(crate) fn load(config_file: Option<PathBuf>, flags: Vec<Flag>) -> Result<Config, CliError> {
-    let sources = Sources::from_process(config_file, flags)
-        .map_err(|err| CliError::BadInput(err.to_string()))?;
+    let sources = Sources::from_process(config_file, flags).map_err(|err| CliError::BadInput(err.to_string()))?;
     ct_config::load(&sources).map_err(|err| CliError::BadInput(err.to_string()))
 }

@@ -16,9 +16,7 @@ fn workspace_root() -> PathBuf {
 
 /// Ports that were free a moment ago; held together so no two are the same.
 fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
+    let listeners: Vec<TcpListener> = (0..N).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
     std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
 }
 
@@ -29,9 +27,7 @@ struct DevState {
 
 impl DevState {
     fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Self { dir: tempfile::tempdir().unwrap() }
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -70,9 +66,7 @@ fn stdout_json(output: &Output) -> Value {
 
 fn http_get(address: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
@@ -85,9 +79,7 @@ fn status_code(response: &str) -> &str {
 
 fn nats_greeting(address: &str) -> String {
     let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = [0u8; 4];
     stream.read_exact(&mut buf).unwrap();
     String::from_utf8_lossy(&buf).into_owned()
@@ -97,10 +89,7 @@ fn nats_greeting(address: &str) -> String {
 fn process_gone(pid: u64) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
     }
 }
 
@@ -130,34 +119,16 @@ fn up_starts_temporal_and_nats_up_again_is_harmless_and_down_stops_them() {
     let stack = stdout_json(&up);
     let temporal_address = format!("127.0.0.1:{temporal_port}");
     assert_eq!(stack["temporal_address"], temporal_address.as_str());
-    assert_eq!(
-        stack["temporal_ui_url"],
-        format!("http://127.0.0.1:{ui_port}").as_str()
-    );
-    assert_eq!(
-        stack["nats_url"],
-        format!("nats://127.0.0.1:{nats_port}").as_str()
-    );
+    assert_eq!(stack["temporal_ui_url"], format!("http://127.0.0.1:{ui_port}").as_str());
+    assert_eq!(stack["nats_url"], format!("nats://127.0.0.1:{nats_port}").as_str());
     let components = stack["components"].as_array().unwrap();
-    let names: Vec<&str> = components
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = components.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["temporal", "nats"]);
-    let pids: Vec<u64> = components
-        .iter()
-        .map(|c| c["pid"].as_u64().unwrap())
-        .collect();
+    let pids: Vec<u64> = components.iter().map(|c| c["pid"].as_u64().unwrap()).collect();
 
     let temporal_bin = components[0]["binary"].as_str().unwrap();
     let health = Command::new(temporal_bin)
-        .args([
-            "operator",
-            "cluster",
-            "health",
-            "--address",
-            &temporal_address,
-        ])
+        .args(["operator", "cluster", "health", "--address", &temporal_address])
         .output()
         .unwrap();
     assert!(health.status.success(), "{health:?}");
@@ -170,12 +141,8 @@ fn up_starts_temporal_and_nats_up_again_is_harmless_and_down_stops_them() {
     let again = state.run(&up_args);
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already running"));
-    let again_pids: Vec<u64> = stdout_json(&again)["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["pid"].as_u64().unwrap())
-        .collect();
+    let again_pids: Vec<u64> =
+        stdout_json(&again)["components"].as_array().unwrap().iter().map(|c| c["pid"].as_u64().unwrap()).collect();
     assert_eq!(again_pids, pids, "a second up keeps the running processes");
 
     let status = state.run(&["status", "--json"]);
@@ -191,11 +158,7 @@ fn up_starts_temporal_and_nats_up_again_is_harmless_and_down_stops_them() {
     assert!(TcpStream::connect(format!("127.0.0.1:{nats_port}")).is_err());
 
     let status = state.run(&["status"]);
-    assert_eq!(
-        status.status.code(),
-        Some(1),
-        "status exits 1 when nothing runs"
-    );
+    assert_eq!(status.status.code(), Some(1), "status exits 1 when nothing runs");
     let down_again = state.run(&["down"]);
     assert!(down_again.status.success());
     assert!(String::from_utf8_lossy(&down_again.stdout).contains("no local stack is running"));
@@ -364,11 +327,8 @@ async fn settings_only_in_a_config_file_reach_the_notifier_and_the_metrics_sink_
     wait_until("the sink writes the configured file", Duration::from_secs(30), || {
         std::fs::read_to_string(&metrics_file).ok().filter(|text| text.contains(&event_id))
     });
-    let summary = Command::new(env!("CARGO_BIN_EXE_claude-temporal"))
-        .envs(config)
-        .args(["metrics", "--json"])
-        .output()
-        .unwrap();
+    let summary =
+        Command::new(env!("CARGO_BIN_EXE_claude-temporal")).envs(config).args(["metrics", "--json"]).output().unwrap();
     assert!(summary.status.success(), "{}", String::from_utf8_lossy(&summary.stderr));
     assert_eq!(stdout_json(&summary)["total"]["stages"], 1);
 

@@ -22,10 +22,9 @@ async fn main() -> anyhow::Result<()> {
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/npm/node_modules/.bin/claude"),
         PathBuf::from,
     );
-    let model = ScriptedModel::start(Scenario::from_json(
-        r#"{"scripts": [{"name": "one", "turns": [{"text": "Done."}]}]}"#,
-    )?)
-    .await?;
+    let model =
+        ScriptedModel::start(Scenario::from_json(r#"{"scripts": [{"name": "one", "turns": [{"text": "Done."}]}]}"#)?)
+            .await?;
     let project = tempfile::tempdir()?;
     std::process::Command::new("git").arg("init").arg("-q").arg(project.path()).status()?;
     let agents = |sandbox: Sandbox| -> anyhow::Result<(Agents, tempfile::TempDir)> {

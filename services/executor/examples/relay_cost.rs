@@ -18,7 +18,9 @@ const REQUESTS: usize = 200;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let model = ScriptedModel::start(Scenario::from_json(r#"{"scripts": [{"name": "one", "turns": [{"text": "Done."}]}]}"#)?).await?;
+    let model =
+        ScriptedModel::start(Scenario::from_json(r#"{"scripts": [{"name": "one", "turns": [{"text": "Done."}]}]}"#)?)
+            .await?;
     let scratch = tempfile::tempdir()?;
     let mut env = BTreeMap::from([
         ("ANTHROPIC_BASE_URL".to_owned(), model.base_url()),
@@ -33,7 +35,8 @@ async fn main() -> anyhow::Result<()> {
         "messages": [{"role": "user", "content": "one"}]
     });
     let send = |client: &reqwest::Client, url: String, body: &serde_json::Value| {
-        let request = client.post(url).header("x-api-key", "sk-bench").header("anthropic-version", "2023-06-01").json(body);
+        let request =
+            client.post(url).header("x-api-key", "sk-bench").header("anthropic-version", "2023-06-01").json(body);
         async move {
             let started = Instant::now();
             let response = request.send().await?.error_for_status()?;
@@ -53,7 +56,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let (d50, d90) = quantiles(&mut straight);
     let (r50, r90) = quantiles(&mut through);
-    println!("model request, {REQUESTS} each: direct p50 {d50:.2} ms p90 {d90:.2} ms; relayed p50 {r50:.2} ms p90 {r90:.2} ms; the relay adds {:+.2} ms p50", r50 - d50);
+    println!(
+        "model request, {REQUESTS} each: direct p50 {d50:.2} ms p90 {d90:.2} ms; relayed p50 {r50:.2} ms p90 {r90:.2} ms; the relay adds {:+.2} ms p50",
+        r50 - d50
+    );
     Ok(())
 }
 

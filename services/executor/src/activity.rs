@@ -8,9 +8,9 @@ use std::sync::Arc;
 use ct_contracts::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
 use ct_contracts::{AgentReport, AgentTask, RefusedAccess, SnapshotTask, names};
 use ct_domain::spend::{AttemptOutcome, AttemptSpend};
-use ct_fleet::{Interruption, Lost};
 use ct_events::data::{AgentProgress as ProgressEvent, Snapshot as SnapshotEvent};
 use ct_events::{CloudEvent, EventData, Publisher};
+use ct_fleet::{Interruption, Lost};
 use ct_fleet::{RunInfo, RunRegistry};
 use ct_proto::executor::{AgentResult, Checkpoint, FailureKind, RunAgentRequest, agent_progress, run_agent_event};
 use ct_workspace::Snapshot;
@@ -234,7 +234,8 @@ impl AgentActivities {
         // The very first attempt never reuses a snapshot: one left by an earlier workflow of
         // the same id would hold another tree.
         if attempt > 1 || task.earlier_attempts > 0 {
-            let found = crate::workspace::find_snapshot(project.clone(), wanted.workflow_id.clone(), wanted.number).await?;
+            let found =
+                crate::workspace::find_snapshot(project.clone(), wanted.workflow_id.clone(), wanted.number).await?;
             if let Some(taken) = found {
                 // The attempt that took it may have died before its event left: said again,
                 // under the same id, which the stream keeps once.
@@ -411,7 +412,13 @@ fn failure_of(result: AgentResult, attempts: Vec<AttemptSpend>) -> ActivityError
     }
 }
 
-fn into_report(result: AgentResult, attempt: u32, identity: &str, live: &LiveFigures<'_>, snapshot: Option<Snapshot>) -> AgentReport {
+fn into_report(
+    result: AgentResult,
+    attempt: u32,
+    identity: &str,
+    live: &LiveFigures<'_>,
+    snapshot: Option<Snapshot>,
+) -> AgentReport {
     let usage = result.usage.unwrap_or_default();
     let changes = result.changes.unwrap_or_default();
     AgentReport {

@@ -15,28 +15,18 @@ use crate::error::Error;
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, WorkspaceError> + Send + 'static,
 ) -> Result<T, Error> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|join| Error::GitStopped(join.to_string()))?
-        .map_err(Error::from)
+    tokio::task::spawn_blocking(work).await.map_err(|join| Error::GitStopped(join.to_string()))?.map_err(Error::from)
 }
 
 /// Checks that `project` is a directory inside a git work tree the services accept.
 pub(crate) async fn check_project(project: &str) -> Result<PathBuf, Error> {
-    let invalid = |problem: String| Error::InvalidProjectPath {
-        path: project.to_owned(),
-        problem,
-    };
+    let invalid = |problem: String| Error::InvalidProjectPath { path: project.to_owned(), problem };
     let path = Path::new(project);
     if project.is_empty() || !path.is_absolute() {
-        return Err(invalid(
-            "is not an absolute path: pass the project's absolute path".to_owned(),
-        ));
+        return Err(invalid("is not an absolute path: pass the project's absolute path".to_owned()));
     }
     if !path.is_dir() {
-        return Err(invalid(
-            "is not an existing directory: create it or fix the path".to_owned(),
-        ));
+        return Err(invalid("is not an existing directory: create it or fix the path".to_owned()));
     }
     let checked = path.to_path_buf();
     match blocking(move || ct_workspace::work_tree_root(&checked)).await {
@@ -60,9 +50,5 @@ pub(crate) async fn snapshot(project: &Path) -> Result<String, Error> {
 pub(crate) async fn diff(project: &Path, before: &str, after: &str) -> Result<FileChanges, Error> {
     let (project, before, after) = (project.to_path_buf(), before.to_owned(), after.to_owned());
     let changes = blocking(move || ct_workspace::changes(&project, &before, &after)).await?;
-    Ok(FileChanges {
-        files: changes.files,
-        lines_added: changes.lines_added,
-        lines_removed: changes.lines_removed,
-    })
+    Ok(FileChanges { files: changes.files, lines_added: changes.lines_added, lines_removed: changes.lines_removed })
 }

@@ -74,8 +74,8 @@ pub(crate) fn install(home: &Path, checkpoint: &Checkpoint) -> std::io::Result<(
     let relative = Path::new(&checkpoint.transcript_path);
     // The path comes from another executor's heartbeat store: it may name only a file below
     // the run's own `.claude/projects`.
-    let inside = relative.starts_with(".claude/projects")
-        && relative.components().all(|c| matches!(c, Component::Normal(_)));
+    let inside =
+        relative.starts_with(".claude/projects") && relative.components().all(|c| matches!(c, Component::Normal(_)));
     if !inside {
         return Err(std::io::Error::other(format!(
             "the checkpoint's conversation path {relative:?} is not below .claude/projects"

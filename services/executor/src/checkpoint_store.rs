@@ -30,7 +30,10 @@ pub(crate) struct CheckpointStore {
 
 impl CheckpointStore {
     /// Connects in the background, like the event publisher: NATS may come up later.
-    pub(crate) async fn connect(nats_url: &str, login: Option<&ct_events::NatsLogin>) -> Result<Self, ct_events::Error> {
+    pub(crate) async fn connect(
+        nats_url: &str,
+        login: Option<&ct_events::NatsLogin>,
+    ) -> Result<Self, ct_events::Error> {
         let client = ct_events::connect(nats_url, login, "ct-executor-checkpoints").await?;
         Ok(Self { context: jetstream::new(client), bucket: Arc::default() })
     }
@@ -89,7 +92,11 @@ impl CheckpointStore {
         // Anyone who could write the bucket could have put anything there: the size it claims
         // sizes nothing, and no more than the limit is read whatever it claims.
         let limit = MAX_CONVERSATION_BYTES;
-        let too_large = || format!("the checkpoint of {key} holds more than {limit} bytes, the most a checkpoint may hold; starting over");
+        let too_large = || {
+            format!(
+                "the checkpoint of {key} holds more than {limit} bytes, the most a checkpoint may hold; starting over"
+            )
+        };
         if object.info.size as u64 > limit {
             return Err(too_large());
         }
@@ -166,7 +173,11 @@ impl Uploads {
             if tokio::time::timeout(LAST_UPLOAD, task).await.is_err() {
                 tracing::warn!("the last checkpoint was not stored in time");
             }
-            if !keep && let Err(err) = tokio::time::timeout(LAST_UPLOAD, store.remove(&key)).await.unwrap_or_else(|_| Err("NATS did not answer".to_owned())) {
+            if !keep
+                && let Err(err) = tokio::time::timeout(LAST_UPLOAD, store.remove(&key))
+                    .await
+                    .unwrap_or_else(|_| Err("NATS did not answer".to_owned()))
+            {
                 tracing::warn!(%err, "a checkpoint outlives its run until the bucket forgets it");
             }
         });

@@ -65,19 +65,13 @@ pub(crate) fn classify(ending: &Ending<'_>) -> Option<Failure> {
         let result = ending.result.filter(|r| r.api_error.as_deref() == Some(USAGE_LIMIT_ERROR))?;
         Some(result.result.clone().unwrap_or_else(|| USAGE_LIMIT_ERROR.to_owned()))
     }) {
-        return Some(failure(
-            FailureKind::UsageLimit,
-            format!("the agent's account hit its usage limit: {line}"),
-        ));
+        return Some(failure(FailureKind::UsageLimit, format!("the agent's account hit its usage limit: {line}")));
     }
     let exit = describe_exit(ending.exit_code);
     let Some(result) = ending.result else {
         return Some(failure(
             FailureKind::Agent,
-            format!(
-                "the agent CLI {exit} without a result line; stderr: {}",
-                or_none(ending.stderr_tail)
-            ),
+            format!("the agent CLI {exit} without a result line; stderr: {}", or_none(ending.stderr_tail)),
         ));
     };
     let detail = result_detail(result, ending.stderr_tail);
@@ -120,10 +114,7 @@ pub(crate) fn classify(ending: &Ending<'_>) -> Option<Failure> {
 }
 
 fn failure(kind: FailureKind, message: String) -> Failure {
-    Failure {
-        kind: kind.into(),
-        message,
-    }
+    Failure { kind: kind.into(), message }
 }
 
 fn describe_exit(code: Option<i32>) -> String {
@@ -134,11 +125,7 @@ fn describe_exit(code: Option<i32>) -> String {
 }
 
 fn or_none(text: &str) -> &str {
-    if text.trim().is_empty() {
-        "(empty)"
-    } else {
-        text.trim()
-    }
+    if text.trim().is_empty() { "(empty)" } else { text.trim() }
 }
 
 /// The most specific explanation the run offers: its errors, its result text, or stderr.
@@ -158,23 +145,15 @@ fn is_connection_failure(result: &ResultMessage) -> bool {
         return true;
     }
     result.terminal_reason.as_deref() == Some("api_error")
-        && result
-            .errors
-            .iter()
-            .map(String::as_str)
-            .chain(result.result.as_deref())
-            .any(|text| {
-                let text = text.to_ascii_lowercase();
-                text.contains("connection") || text.contains("econnrefused")
-            })
+        && result.errors.iter().map(String::as_str).chain(result.result.as_deref()).any(|text| {
+            let text = text.to_ascii_lowercase();
+            text.contains("connection") || text.contains("econnrefused")
+        })
 }
 
 /// The line announcing a usage limit, with its reset time, wherever the CLI printed it.
 fn usage_limit_line(ending: &Ending<'_>) -> Option<String> {
-    let result_texts = ending
-        .result
-        .into_iter()
-        .flat_map(|r| r.result.iter().chain(r.errors.iter()));
+    let result_texts = ending.result.into_iter().flat_map(|r| r.result.iter().chain(r.errors.iter()));
     result_texts
         .chain(ending.texts.iter())
         .map(String::as_str)
@@ -203,11 +182,7 @@ mod tests {
         serde_json::from_value(base).unwrap()
     }
 
-    fn kind_of(
-        exit_code: Option<i32>,
-        result: Option<&ResultMessage>,
-        stderr: &str,
-    ) -> Option<FailureKind> {
+    fn kind_of(exit_code: Option<i32>, result: Option<&ResultMessage>, stderr: &str) -> Option<FailureKind> {
         classify(&Ending {
             exit_code,
             timed_out: None,
@@ -229,24 +204,15 @@ mod tests {
     #[test]
     fn success_needs_exit_zero_no_error_and_a_turn() {
         assert_eq!(kind_of(Some(0), Some(&result(json!({}))), ""), None);
-        assert_eq!(
-            kind_of(Some(1), Some(&result(json!({}))), ""),
-            Some(FailureKind::Agent)
-        );
+        assert_eq!(kind_of(Some(1), Some(&result(json!({}))), ""), Some(FailureKind::Agent));
         let no_turns = result(json!({"num_turns": 0}));
-        assert_eq!(
-            kind_of(Some(0), Some(&no_turns), ""),
-            Some(FailureKind::Agent)
-        );
+        assert_eq!(kind_of(Some(0), Some(&no_turns), ""), Some(FailureKind::Agent));
     }
 
     #[test]
     fn an_error_result_with_exit_zero_and_subtype_success_is_a_failure() {
         let err = api_error(Some(500));
-        assert_eq!(
-            kind_of(Some(0), Some(&err), ""),
-            Some(FailureKind::Transient)
-        );
+        assert_eq!(kind_of(Some(0), Some(&err), ""), Some(FailureKind::Transient));
     }
 
     #[test]
@@ -259,11 +225,7 @@ mod tests {
             (Some(529), FailureKind::Transient),
             (Some(400), FailureKind::Agent),
         ] {
-            assert_eq!(
-                kind_of(Some(1), Some(&api_error(status)), ""),
-                Some(kind),
-                "{status:?}"
-            );
+            assert_eq!(kind_of(Some(1), Some(&api_error(status)), ""), Some(kind), "{status:?}");
         }
     }
 
@@ -278,11 +240,7 @@ mod tests {
             stderr_tail: "",
         })
         .unwrap();
-        assert!(
-            failure.message.contains("ANTHROPIC_API_KEY"),
-            "{}",
-            failure.message
-        );
+        assert!(failure.message.contains("ANTHROPIC_API_KEY"), "{}", failure.message);
         assert!(failure.message.contains("ANTHROPIC_BASE_URL"));
     }
 
@@ -293,28 +251,18 @@ mod tests {
             "api_error_status": null, "api_error": "connection_failed",
             "result": "API Error: Connection refused (ECONNREFUSED)"
         }));
-        assert_eq!(
-            kind_of(Some(1), Some(&refused), ""),
-            Some(FailureKind::Transient)
-        );
+        assert_eq!(kind_of(Some(1), Some(&refused), ""), Some(FailureKind::Transient));
         let older_cli = result(json!({
             "is_error": true, "num_turns": 1, "terminal_reason": "api_error",
             "errors": ["Connection error."]
         }));
-        assert_eq!(
-            kind_of(Some(1), Some(&older_cli), ""),
-            Some(FailureKind::Transient)
-        );
+        assert_eq!(kind_of(Some(1), Some(&older_cli), ""), Some(FailureKind::Transient));
     }
 
     #[test]
     fn max_turns_is_recognised_by_subtype() {
-        let maxed =
-            result(json!({"subtype": "error_max_turns", "is_error": true, "num_turns": 31}));
-        assert_eq!(
-            kind_of(Some(1), Some(&maxed), ""),
-            Some(FailureKind::MaxTurns)
-        );
+        let maxed = result(json!({"subtype": "error_max_turns", "is_error": true, "num_turns": 31}));
+        assert_eq!(kind_of(Some(1), Some(&maxed), ""), Some(FailureKind::MaxTurns));
     }
 
     #[test]
@@ -333,11 +281,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(failure.kind(), FailureKind::UsageLimit);
-        assert!(
-            failure.message.contains("resets 8pm (America/New_York)"),
-            "{}",
-            failure.message
-        );
+        assert!(failure.message.contains("resets 8pm (America/New_York)"), "{}", failure.message);
         // 2.1.331 with a subscription login: the `api_error` says it, the text names the window.
         let five_hour = result(json!({
             "is_error": true, "num_turns": 1, "api_error_status": 429, "api_error": "usage_limit_reached",
@@ -345,10 +289,7 @@ mod tests {
         }));
         assert_eq!(kind_of(Some(1), Some(&five_hour), ""), Some(FailureKind::UsageLimit));
         let from_stderr = "noise\nYou've hit your session limit · resets 3am (UTC)\n";
-        assert_eq!(
-            kind_of(Some(1), None, from_stderr),
-            Some(FailureKind::UsageLimit)
-        );
+        assert_eq!(kind_of(Some(1), None, from_stderr), Some(FailureKind::UsageLimit));
     }
 
     #[test]

@@ -15,10 +15,7 @@ use crate::error::Error;
 
 /// Finds the agent CLI: a name with a slash is a path, anything else is looked up on `PATH`.
 pub(crate) fn resolve_cli(bin: &Path, path_var: Option<&OsString>) -> Result<PathBuf, Error> {
-    let not_found = |looked: String| Error::CliNotFound {
-        name: bin.display().to_string(),
-        looked,
-    };
+    let not_found = |looked: String| Error::CliNotFound { name: bin.display().to_string(), looked };
     if bin.components().count() > 1 || bin.is_absolute() {
         return if is_executable(bin) {
             Ok(bin.to_path_buf())
@@ -26,18 +23,11 @@ pub(crate) fn resolve_cli(bin: &Path, path_var: Option<&OsString>) -> Result<Pat
             Err(not_found(format!("at {}", bin.display())))
         };
     }
-    let dirs: Vec<PathBuf> = path_var
-        .map(|p| std::env::split_paths(p).collect())
-        .unwrap_or_default();
-    dirs.iter()
-        .map(|dir| dir.join(bin))
-        .find(|candidate| is_executable(candidate))
-        .ok_or_else(|| {
-            let path = std::env::join_paths(&dirs)
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            not_found(format!("on PATH {path}"))
-        })
+    let dirs: Vec<PathBuf> = path_var.map(|p| std::env::split_paths(p).collect()).unwrap_or_default();
+    dirs.iter().map(|dir| dir.join(bin)).find(|candidate| is_executable(candidate)).ok_or_else(|| {
+        let path = std::env::join_paths(&dirs).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        not_found(format!("on PATH {path}"))
+    })
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -67,9 +57,7 @@ fn passes_through(name: &str, bedrock: bool, vertex: bool) -> bool {
         || name.starts_with("CLAUDE_CODE_")
         || (bedrock && (name.starts_with("AWS_") || name.starts_with("ANTHROPIC_BEDROCK_")))
         || (vertex
-            && (name.starts_with("GOOGLE_")
-                || name.starts_with("CLOUD_ML_")
-                || name.starts_with("ANTHROPIC_VERTEX_")))
+            && (name.starts_with("GOOGLE_") || name.starts_with("CLOUD_ML_") || name.starts_with("ANTHROPIC_VERTEX_")))
 }
 
 fn is_enabled(value: Option<&String>) -> bool {
@@ -144,10 +132,7 @@ impl Invocation {
             args.extend(["--model".into(), self.model.clone().into()]);
         }
         if !self.append_system_prompt.is_empty() {
-            args.extend([
-                "--append-system-prompt".into(),
-                self.append_system_prompt.clone().into(),
-            ]);
+            args.extend(["--append-system-prompt".into(), self.append_system_prompt.clone().into()]);
         }
         // The prompt goes last, after `--`, so a prompt starting with `-` is not read as a flag.
         args.extend(["--".into(), self.prompt.clone().into()]);
@@ -172,13 +157,9 @@ impl Invocation {
         }
         // Temporal retries whole activities with backoff; the CLI's own 10 retries (~3 min)
         // would only hide outages from it.
-        env.entry("CLAUDE_CODE_MAX_RETRIES".to_owned())
-            .or_insert_with(|| self.max_retries.to_string());
+        env.entry("CLAUDE_CODE_MAX_RETRIES".to_owned()).or_insert_with(|| self.max_retries.to_string());
         if self.max_output_tokens > 0 {
-            env.insert(
-                "CLAUDE_CODE_MAX_OUTPUT_TOKENS".to_owned(),
-                self.max_output_tokens.to_string(),
-            );
+            env.insert("CLAUDE_CODE_MAX_OUTPUT_TOKENS".to_owned(), self.max_output_tokens.to_string());
         }
         if confined {
             // The CLI refuses bypassPermissions as root unless told it is sandboxed; only a
@@ -228,10 +209,7 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -252,29 +230,14 @@ mod tests {
             &[],
         );
         let names: Vec<&str> = env.keys().map(String::as_str).collect();
-        assert_eq!(
-            names,
-            [
-                "ANTHROPIC_API_KEY",
-                "AWS_REGION",
-                "CLAUDE_CODE_USE_BEDROCK",
-                "LC_ALL",
-                "PATH"
-            ]
-        );
+        assert_eq!(names, ["ANTHROPIC_API_KEY", "AWS_REGION", "CLAUDE_CODE_USE_BEDROCK", "LC_ALL", "PATH"]);
     }
 
     #[test]
     fn cloud_credentials_pass_only_for_the_provider_in_use() {
         let env = base_env(vars(&[("AWS_SECRET_ACCESS_KEY", "x")]), &[]);
         assert!(env.is_empty());
-        let env = base_env(
-            vars(&[
-                ("CLAUDE_CODE_USE_VERTEX", "1"),
-                ("CLOUD_ML_REGION", "us-east5"),
-            ]),
-            &[],
-        );
+        let env = base_env(vars(&[("CLAUDE_CODE_USE_VERTEX", "1"), ("CLOUD_ML_REGION", "us-east5")]), &[]);
         assert!(env.contains_key("CLOUD_ML_REGION"));
     }
 
@@ -291,11 +254,7 @@ mod tests {
             append_system_prompt: String::new(),
             max_retries: 2,
         };
-        let dirs = RunDirs {
-            home: "/s/run-1/home".into(),
-            tmp: "/s/run-1/tmp".into(),
-            marker: "run-1".into(),
-        };
+        let dirs = RunDirs { home: "/s/run-1/home".into(), tmp: "/s/run-1/tmp".into(), marker: "run-1".into() };
         let base = base_env(vars(&[("HOME", "/root")]), &[("X".into(), "y".into())]);
         let env = invocation.env(&base, &dirs, true);
         assert_eq!(invocation.env(&base, &dirs, false).get("IS_SANDBOX"), None);
@@ -308,24 +267,16 @@ mod tests {
         assert_eq!(env[RUN_MARKER_VAR], "run-1");
         let args = invocation.args();
         assert!(!args.contains(&OsString::from("--model")));
-        assert_eq!(
-            args[args.len() - 2..],
-            [OsString::from("--"), OsString::from("hi")]
-        );
+        assert_eq!(args[args.len() - 2..], [OsString::from("--"), OsString::from("hi")]);
     }
 
     #[test]
     fn missing_cli_names_where_it_looked() {
-        let err = resolve_cli(
-            Path::new("claude-does-not-exist"),
-            Some(&OsString::from("/nonexistent-a:/nonexistent-b")),
-        )
-        .unwrap_err();
+        let err =
+            resolve_cli(Path::new("claude-does-not-exist"), Some(&OsString::from("/nonexistent-a:/nonexistent-b")))
+                .unwrap_err();
         let message = err.to_string();
-        assert!(
-            message.contains("on PATH /nonexistent-a:/nonexistent-b"),
-            "{message}"
-        );
+        assert!(message.contains("on PATH /nonexistent-a:/nonexistent-b"), "{message}");
         assert!(message.contains("npm install -g @anthropic-ai/claude-code@2.1.331"));
         let err = resolve_cli(Path::new("/nonexistent/claude"), None).unwrap_err();
         assert!(err.to_string().contains("at /nonexistent/claude"));

@@ -48,12 +48,7 @@ pub enum Error {
         "the prompt runs slash command `{command}`, but no command file {file} exists (looked in \
          {looked}); available: {available}"
     )]
-    UnknownCommand {
-        command: String,
-        file: String,
-        looked: String,
-        available: String,
-    },
+    UnknownCommand { command: String, file: String, looked: String, available: String },
 
     #[error("{0}")]
     Library(String),

@@ -20,8 +20,8 @@ mod classify;
 mod command;
 mod error;
 mod library;
-mod live;
 mod limits;
+mod live;
 mod meter;
 mod network;
 mod outlets;
@@ -47,8 +47,8 @@ pub use crate::activity::EVENT_SOURCE;
 pub use crate::error::Error;
 pub use crate::limits::Limits;
 pub use crate::network::{model_ports, url_port};
-pub use crate::serve::{Fleet, run};
 use crate::run::Runner;
+pub use crate::serve::{Fleet, run};
 
 #[derive(Clone)]
 pub struct Config {
@@ -131,11 +131,8 @@ impl Default for Config {
             run_limits: ResourceLimits::default(),
             redactor: Arc::new(Redactor::from_env([])),
             max_retries: 2,
-            credentials_file: std::env::var_os("HOME").map(|home| {
-                PathBuf::from(home)
-                    .join(".claude")
-                    .join(".credentials.json")
-            }),
+            credentials_file: std::env::var_os("HOME")
+                .map(|home| PathBuf::from(home).join(".claude").join(".credentials.json")),
             extra_env: Vec::new(),
             transcript_dir: None,
             commands_dir: None,
@@ -147,11 +144,7 @@ impl Default for Config {
 // Written out so that the values of `extra_env` (API keys) never reach a log.
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let extra_env: Vec<&str> = self
-            .extra_env
-            .iter()
-            .map(|(name, _)| name.as_str())
-            .collect();
+        let extra_env: Vec<&str> = self.extra_env.iter().map(|(name, _)| name.as_str()).collect();
         f.debug_struct("Config")
             .field("claude_bin", &self.claude_bin)
             .field("max_concurrent", &self.max_concurrent)
@@ -201,10 +194,8 @@ impl Agents {
     /// Checks the command library and hook, and makes the state directory.
     pub fn new(mut config: Config) -> Result<Self, Error> {
         library::check(config.commands_dir.as_deref(), config.hook_bin.as_deref())?;
-        ct_confine::make_private_dir(&config.state_dir).map_err(|source| Error::RunDir {
-            dir: config.state_dir.clone(),
-            source,
-        })?;
+        ct_confine::make_private_dir(&config.state_dir)
+            .map_err(|source| Error::RunDir { dir: config.state_dir.clone(), source })?;
         // The keys given to runs are secrets too, wherever they came from.
         config.redactor = Arc::new(config.redactor.with_vars(config.extra_env.iter().cloned()));
         Ok(Self { runner: Arc::new(Runner { config }) })
@@ -240,10 +231,8 @@ mod tests {
 
     #[test]
     fn debug_output_names_extra_variables_but_hides_their_values() {
-        let config = Config {
-            extra_env: vec![("ANTHROPIC_API_KEY".to_owned(), "sk-secret".to_owned())],
-            ..Config::default()
-        };
+        let config =
+            Config { extra_env: vec![("ANTHROPIC_API_KEY".to_owned(), "sk-secret".to_owned())], ..Config::default() };
         let shown = format!("{config:?}");
         assert!(shown.contains("ANTHROPIC_API_KEY"));
         assert!(!shown.contains("sk-secret"));

@@ -41,11 +41,7 @@ pub(crate) fn check(commands_dir: Option<&Path>, hook_bin: Option<&Path>) -> Res
 
 /// Refuses a prompt that runs a namespaced slash command no command file defines: the CLI
 /// would answer such a prompt with an empty success (exit 0, no turns).
-pub(crate) fn check_command(
-    prompt: &str,
-    commands_dir: Option<&Path>,
-    project: &Path,
-) -> Result<(), Error> {
+pub(crate) fn check_command(prompt: &str, commands_dir: Option<&Path>, project: &Path) -> Result<(), Error> {
     let Some(command) = SlashCommand::parse(prompt) else {
         return Ok(());
     };
@@ -55,14 +51,8 @@ pub(crate) fn check_command(
         return Ok(());
     }
     let project_dir = project.join(".claude").join("commands");
-    let dirs: Vec<&Path> = commands_dir
-        .into_iter()
-        .chain([project_dir.as_path()])
-        .collect();
-    if dirs
-        .iter()
-        .any(|dir| dir.join(command.relative_path()).is_file())
-    {
+    let dirs: Vec<&Path> = commands_dir.into_iter().chain([project_dir.as_path()]).collect();
+    if dirs.iter().any(|dir| dir.join(command.relative_path()).is_file()) {
         return Ok(());
     }
     let looked: Vec<String> = dirs.iter().map(|dir| dir.display().to_string()).collect();
@@ -81,11 +71,7 @@ pub(crate) fn check_command(
 
 /// Copies the library into `<home>/.claude/commands` and registers the hook in
 /// `<home>/.claude/settings.json`.
-pub(crate) fn install(
-    home: &Path,
-    commands_dir: Option<&Path>,
-    hook_bin: Option<&Path>,
-) -> io::Result<()> {
+pub(crate) fn install(home: &Path, commands_dir: Option<&Path>, hook_bin: Option<&Path>) -> io::Result<()> {
     let claude_dir = home.join(".claude");
     if let Some(dir) = commands_dir {
         copy_markdown(dir, &claude_dir.join("commands"))?;
@@ -99,10 +85,7 @@ pub(crate) fn install(
 }
 
 fn settings_json(hook_bin: &Path) -> String {
-    let command = format!(
-        "{} hook prompt-submit",
-        shell_quote(&hook_bin.display().to_string())
-    );
+    let command = format!("{} hook prompt-submit", shell_quote(&hook_bin.display().to_string()));
     let settings = serde_json::json!({
         "hooks": {
             "UserPromptSubmit": [
@@ -167,11 +150,7 @@ mod tests {
     fn library() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("testing")).unwrap();
-        std::fs::write(
-            dir.path().join("testing/generate-tests.md"),
-            "Write tests for $ARGUMENTS",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("testing/generate-tests.md"), "Write tests for $ARGUMENTS").unwrap();
         std::fs::write(dir.path().join("testing/notes.txt"), "not a command").unwrap();
         dir
     }
@@ -181,29 +160,12 @@ mod tests {
         let library = library();
         let home = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(home.path().join(".claude")).unwrap();
-        install(
-            home.path(),
-            Some(library.path()),
-            Some(Path::new("/opt/ct/it's/claude-temporal")),
-        )
-        .unwrap();
-        let copied = home
-            .path()
-            .join(".claude/commands/testing/generate-tests.md");
-        assert_eq!(
-            std::fs::read_to_string(copied).unwrap(),
-            "Write tests for $ARGUMENTS"
-        );
-        assert!(
-            !home
-                .path()
-                .join(".claude/commands/testing/notes.txt")
-                .exists()
-        );
-        let settings: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(home.path().join(".claude/settings.json")).unwrap(),
-        )
-        .unwrap();
+        install(home.path(), Some(library.path()), Some(Path::new("/opt/ct/it's/claude-temporal"))).unwrap();
+        let copied = home.path().join(".claude/commands/testing/generate-tests.md");
+        assert_eq!(std::fs::read_to_string(copied).unwrap(), "Write tests for $ARGUMENTS");
+        assert!(!home.path().join(".claude/commands/testing/notes.txt").exists());
+        let settings: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(home.path().join(".claude/settings.json")).unwrap()).unwrap();
         assert_eq!(
             settings["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"],
             r"'/opt/ct/it'\''s/claude-temporal' hook prompt-submit"
@@ -214,27 +176,12 @@ mod tests {
     fn an_unknown_namespaced_command_is_refused_naming_where_it_looked() {
         let library = library();
         let project = tempfile::tempdir().unwrap();
-        check_command(
-            "/testing:generate-tests src/",
-            Some(library.path()),
-            project.path(),
-        )
-        .unwrap();
-        check_command(
-            "Stage: x\nwrite tests",
-            Some(library.path()),
-            project.path(),
-        )
-        .unwrap();
+        check_command("/testing:generate-tests src/", Some(library.path()), project.path()).unwrap();
+        check_command("Stage: x\nwrite tests", Some(library.path()), project.path()).unwrap();
         check_command("/review", Some(library.path()), project.path()).unwrap();
 
-        let err = check_command(
-            "/testing:generate-test src/",
-            Some(library.path()),
-            project.path(),
-        )
-        .unwrap_err()
-        .to_string();
+        let err =
+            check_command("/testing:generate-test src/", Some(library.path()), project.path()).unwrap_err().to_string();
         assert!(err.contains("`/testing:generate-test`"), "{err}");
         assert!(err.contains("testing/generate-test.md"), "{err}");
         assert!(err.contains(&library.path().display().to_string()), "{err}");

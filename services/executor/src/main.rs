@@ -204,7 +204,8 @@ async fn main() {
         .unwrap_or_else(|e| bad_setting(&e));
     let nats_login = ct_events::NatsLogin::load(settings.nats_user.as_deref(), settings.nats_password_file.as_deref())
         .unwrap_or_else(|e| bad_setting(&e));
-    let secrets = std::iter::once(control_token.expose().to_owned()).chain(nats_login.iter().map(|l| l.password().to_owned()));
+    let secrets =
+        std::iter::once(control_token.expose().to_owned()).chain(nats_login.iter().map(|l| l.password().to_owned()));
     let config = ct_executor::Config {
         // Files holding the service's own credentials: no run may read them.
         hidden: std::iter::once(token_file).chain(settings.nats_password_file.clone()).collect(),

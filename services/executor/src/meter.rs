@@ -30,7 +30,15 @@ impl Meter {
     }
 
     fn on(prices: Arc<PriceTable>, day: String) -> Self {
-        Self { prices, day, so_far: Tokens::default(), cost_usd: Some(0.0), responses: 0, open: None, last_model: String::new() }
+        Self {
+            prices,
+            day,
+            so_far: Tokens::default(),
+            cost_usd: Some(0.0),
+            responses: 0,
+            open: None,
+            last_model: String::new(),
+        }
     }
 
     /// Takes one raw stream event; returns the run's figures when it ended a response.
@@ -100,7 +108,12 @@ pub(crate) fn compare_with_cli(live: Option<f64>, cli_usd: f64, model: &str) {
         return;
     };
     if (live - cli_usd).abs() > cli_usd.abs() * 0.01 {
-        tracing::warn!(model, live_usd = live, cli_usd, "live cost and the CLI's differ by more than 1%; check the price table");
+        tracing::warn!(
+            model,
+            live_usd = live,
+            cli_usd,
+            "live cost and the CLI's differ by more than 1%; check the price table"
+        );
     }
 }
 

@@ -40,11 +40,7 @@ impl Refusals {
             return;
         };
         if self.refused.len() < KEPT {
-            self.refused.push(RefusedAccess {
-                tool,
-                target,
-                error: redact(truncate(line.trim(), ERROR_LIMIT)),
-            });
+            self.refused.push(RefusedAccess { tool, target, error: redact(truncate(line.trim(), ERROR_LIMIT)) });
         }
     }
 }
@@ -57,11 +53,9 @@ fn is_refusal(line: &str) -> bool {
 fn content_text(content: &ToolResultContent) -> String {
     match content {
         ToolResultContent::Text(text) => text.clone(),
-        ToolResultContent::Structured(parts) => parts
-            .iter()
-            .filter_map(|part| part.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
+        ToolResultContent::Structured(parts) => {
+            parts.iter().filter_map(|part| part.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
+        }
     }
 }
 

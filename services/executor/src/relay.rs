@@ -156,7 +156,12 @@ async fn forward(State(target): State<Arc<Target>>, request: Request) -> Respons
     }
     let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
         Ok(body) => body,
-        Err(err) => return error(StatusCode::PAYLOAD_TOO_LARGE, &format!("the relay takes requests up to {MAX_REQUEST_BYTES} bytes: {err}")),
+        Err(err) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the relay takes requests up to {MAX_REQUEST_BYTES} bytes: {err}"),
+            );
+        }
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{}{path}", target.endpoint);

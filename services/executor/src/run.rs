@@ -13,8 +13,7 @@ use ct_confine::bounded::{self, LineError};
 use ct_confine::{Bridge, Confinement, Policy, Redactor, RunGuard};
 
 use ct_proto::executor::{
-    AgentProgress, AgentResult, Checkpoint, FileChanges, RunAgentEvent, RunAgentRequest, TokenUsage,
-    run_agent_event,
+    AgentProgress, AgentResult, Checkpoint, FileChanges, RunAgentEvent, RunAgentRequest, TokenUsage, run_agent_event,
 };
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
@@ -101,9 +100,7 @@ impl Runner {
     /// starts the CLI. Every error here is the activity's failure; no agent has run yet.
     pub(crate) async fn start(&self, request: RunAgentRequest) -> Result<Run, Error> {
         if request.prompt.trim().is_empty() {
-            return Err(Error::InvalidRequest(
-                "prompt is empty: say what the agent should do".to_owned(),
-            ));
+            return Err(Error::InvalidRequest("prompt is empty: say what the agent should do".to_owned()));
         }
         let project = changes::check_project(&request.project_path).await?;
         let project = self.config.roots.check(&project.to_string_lossy())?;
@@ -116,10 +113,7 @@ impl Runner {
         let run_dir = tempfile::Builder::new()
             .prefix("run-")
             .tempdir_in(&self.config.state_dir)
-            .map_err(|source| Error::RunDir {
-                dir: self.config.state_dir.clone(),
-                source,
-            })?;
+            .map_err(|source| Error::RunDir { dir: self.config.state_dir.clone(), source })?;
         let dirs = RunDirs {
             home: run_dir.path().join("home"),
             tmp: run_dir.path().join("tmp"),
@@ -127,20 +121,13 @@ impl Runner {
         };
         prepare_dirs(&dirs)
             .and_then(|()| {
-                library::install(
-                    &dirs.home,
-                    self.config.commands_dir.as_deref(),
-                    self.config.hook_bin.as_deref(),
-                )
+                library::install(&dirs.home, self.config.commands_dir.as_deref(), self.config.hook_bin.as_deref())
             })
             .and_then(|()| match &request.resume {
                 Some(resume) => checkpoint::install(&dirs.home, resume),
                 None => Ok(()),
             })
-            .map_err(|source| Error::RunDir {
-                dir: run_dir.path().to_path_buf(),
-                source,
-            })?;
+            .map_err(|source| Error::RunDir { dir: run_dir.path().to_path_buf(), source })?;
 
         let raw_log = match &self.config.transcript_dir {
             Some(dir) => Some(open_raw_log(dir, &request.run_id)?),
@@ -187,7 +174,8 @@ impl Runner {
             env.extend(crate::agent_telemetry::env(endpoint, &request.run_id));
         }
         let outlets = if confined.namespaces {
-            let opened = Outlets::open(&self.config.state_dir, &mut env, &self.config.allow_hosts, self.config.redactor.clone());
+            let opened =
+                Outlets::open(&self.config.state_dir, &mut env, &self.config.allow_hosts, self.config.redactor.clone());
             Some(opened.map_err(|source| Error::RunDir { dir: self.config.state_dir.clone(), source })?)
         } else {
             None
@@ -201,10 +189,7 @@ impl Runner {
         let child = invocation
             .command(&env, confinement)
             .spawn()
-            .map_err(|source| Error::Spawn {
-                bin: invocation.cli.clone(),
-                source,
-            })?;
+            .map_err(|source| Error::Spawn { bin: invocation.cli.clone(), source })?;
         // Only `None` once the child has been reaped, which cannot have happened yet; checked
         // anyway because pid 0 would make every later group kill hit the executor itself.
         let pid = child.id().ok_or_else(|| Error::Spawn {
@@ -276,7 +261,6 @@ impl Runner {
     }
 }
 
-
 /// Gives the agent the executor user's Claude login, when no key or token is configured: only
 /// its access token, as `CLAUDE_CODE_OAUTH_TOKEN`; the login file (with its refresh token)
 /// stays where it is, out of the run's reach.
@@ -293,16 +277,14 @@ fn add_login(env: &mut BTreeMap<String, String>, credentials: Option<&Path>) {
         Some(token) => {
             env.insert("CLAUDE_CODE_OAUTH_TOKEN".to_owned(), token);
         }
-        None => tracing::warn!(file = %file.display(), "the Claude login holds no access token; the agent runs without it"),
+        None => {
+            tracing::warn!(file = %file.display(), "the Claude login holds no access token; the agent runs without it")
+        }
     }
 }
 
 fn or_default(value: String, default: &str) -> String {
-    if value.is_empty() {
-        default.to_owned()
-    } else {
-        value
-    }
+    if value.is_empty() { default.to_owned() } else { value }
 }
 
 fn nonzero_or(value: u32, default: u32) -> u32 {
@@ -312,8 +294,7 @@ fn nonzero_or(value: u32, default: u32) -> u32 {
 /// The executor's environment, minus variables that are not UTF-8 (none of the ones passed
 /// through can be).
 fn utf8_vars() -> impl Iterator<Item = (String, String)> {
-    std::env::vars_os()
-        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+    std::env::vars_os().filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
 }
 
 /// Creates the run's HOME and TMPDIR, private to the executor's user.
@@ -326,18 +307,12 @@ fn prepare_dirs(dirs: &RunDirs) -> std::io::Result<()> {
 /// Opens `<dir>/<run id>.jsonl` for appending, readable only by the executor's user; the run
 /// id's path separators become `_` so every run lands in `dir` itself.
 fn open_raw_log(dir: &Path, run_id: &str) -> Result<std::fs::File, Error> {
-    let name: String = run_id
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') { c } else { '_' })
-        .collect();
+    let name: String =
+        run_id.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') { c } else { '_' }).collect();
     let name = if name.is_empty() { "run".to_owned() } else { name };
     ct_confine::make_private_dir(dir)
         .and_then(|()| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(dir.join(format!("{name}.jsonl")))
+            std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(dir.join(format!("{name}.jsonl")))
         })
         .map_err(|source| Error::RunDir { dir: dir.to_path_buf(), source })
 }
@@ -400,7 +375,9 @@ impl Run {
                 return Ok(None);
             }
         };
-        while let Ok(Ok(read)) = tokio::time::timeout(PAUSED_OUTPUT_READ, bounded::read_line(stdout, line, MAX_OUTPUT_LINE)).await {
+        while let Ok(Ok(read)) =
+            tokio::time::timeout(PAUSED_OUTPUT_READ, bounded::read_line(stdout, line, MAX_OUTPUT_LINE)).await
+        {
             // A partial line stays in `line` for the main loop.
             if read == 0 || !line.ends_with(b"\n") {
                 break;
@@ -425,7 +402,9 @@ impl Run {
                 let event = RunAgentEvent { event: Some(run_agent_event::Event::Checkpoint(made)) };
                 match tx.try_send(event) {
                     Err(mpsc::error::TrySendError::Closed(_)) => return Err(()),
-                    Err(mpsc::error::TrySendError::Full(_)) => tracing::debug!("event reader falls behind; dropped a checkpoint"),
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::debug!("event reader falls behind; dropped a checkpoint")
+                    }
                     Ok(()) => {}
                 }
             }
@@ -476,8 +455,7 @@ impl Run {
     /// goes away); sends progress on the way and, unless stopped, one result at the end. When
     /// this returns, every process of the run is dead.
     pub(crate) async fn drive(mut self, tx: EventSender, stop: CancellationToken) {
-        let (Some(stdout), Some(stderr)) = (self.child.stdout.take(), self.child.stderr.take())
-        else {
+        let (Some(stdout), Some(stderr)) = (self.child.stdout.take(), self.child.stderr.take()) else {
             unreachable!("the command is built with piped stdout and stderr");
         };
         let stderr_tail = tokio::spawn(tail(stderr, STDERR_TAIL));
@@ -563,22 +541,12 @@ impl Run {
             _ => String::new(),
         };
         let changes = self.changes().await;
-        let result = self.result(
-            &transcript,
-            exit,
-            stop,
-            &stderr_tail,
-            changes,
-        );
+        let result = self.result(&transcript, exit, stop, &stderr_tail, changes);
         log_result(&result);
         if transcript.result.is_some() {
             crate::meter::compare_with_cli(transcript.meter.cost_usd(), result.total_cost_usd, &result.model);
         }
-        let _ = tx
-            .send(RunAgentEvent {
-                event: Some(run_agent_event::Event::Result(Box::new(result))),
-            })
-            .await;
+        let _ = tx.send(RunAgentEvent { event: Some(run_agent_event::Event::Result(Box::new(result))) }).await;
     }
 
     async fn changes(&self) -> Option<FileChanges> {
@@ -588,9 +556,7 @@ impl Run {
             Ok(after) => changes::diff(&self.project, before, &after).await,
             Err(err) => Err(err),
         };
-        changes
-            .inspect_err(|err| tracing::warn!(%err, "cannot measure what the agent changed"))
-            .ok()
+        changes.inspect_err(|err| tracing::warn!(%err, "cannot measure what the agent changed")).ok()
     }
 
     fn result(
@@ -616,9 +582,7 @@ impl Run {
             session_id: transcript.session_id.clone(),
             model: transcript.model(),
             // A signal death is reported the way shells do: 128 + signal number.
-            exit_code: exit_code
-                .or_else(|| exit.and_then(|s| s.signal()).map(|sig| 128 + sig))
-                .unwrap_or(-1),
+            exit_code: exit_code.or_else(|| exit.and_then(|s| s.signal()).map(|sig| 128 + sig)).unwrap_or(-1),
             changes,
             duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             confinement: self.confinement.to_string(),
@@ -659,9 +623,7 @@ impl Run {
 /// Progress is best-effort: a reader that falls behind loses some progress events rather than
 /// stalling the agent (whose stdout would fill up) or delaying the timeout.
 fn send_progress(tx: &EventSender, progress: AgentProgress) -> Result<(), ()> {
-    let event = RunAgentEvent {
-        event: Some(run_agent_event::Event::Progress(progress)),
-    };
+    let event = RunAgentEvent { event: Some(run_agent_event::Event::Progress(progress)) };
     match tx.try_send(event) {
         Ok(()) => Ok(()),
         Err(mpsc::error::TrySendError::Full(_)) => {
@@ -692,11 +654,7 @@ async fn tail(mut reader: impl AsyncRead + Unpin, limit: usize) -> String {
 
 fn log_result(result: &AgentResult) {
     let usage = result.usage.unwrap_or_default();
-    let failure = result
-        .failure
-        .as_ref()
-        .map(|f| format!("{:?}: {}", f.kind(), f.message))
-        .unwrap_or_default();
+    let failure = result.failure.as_ref().map(|f| format!("{:?}: {}", f.kind(), f.message)).unwrap_or_default();
     tracing::info!(
         success = result.success,
         failure,

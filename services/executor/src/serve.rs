@@ -64,7 +64,8 @@ pub async fn run(
     let worker = ActivityWorker { task_queue: fleet.task_queue.clone(), capacity, grace: fleet.grace };
     let mut options = worker.options();
     let roots = agents.config().roots.clone();
-    let checkpoints = crate::checkpoint_store::CheckpointStore::connect(&fleet.nats_url, fleet.nats_login.as_ref()).await?;
+    let checkpoints =
+        crate::checkpoint_store::CheckpointStore::connect(&fleet.nats_url, fleet.nats_login.as_ref()).await?;
     let agent_activities =
         AgentActivities { agents, events: events.clone(), runs: runs.clone(), checkpoints, identity: identity.clone() };
     check_contracts()?;
@@ -109,11 +110,9 @@ fn check_contracts() -> Result<(), Error> {
 async fn describe(config: &Config, task_queue: &str, identity: &str) -> DescribeResponse {
     let cli = resolve_cli(&config.claude_bin, std::env::var_os("PATH").as_ref());
     let tool = match cli {
-        Ok(path) => Tool {
-            name: "claude".to_owned(),
-            version: version_of(&path).await,
-            path: path.display().to_string(),
-        },
+        Ok(path) => {
+            Tool { name: "claude".to_owned(), version: version_of(&path).await, path: path.display().to_string() }
+        }
         Err(err) => {
             tracing::warn!(%err, "the agent CLI is missing: every run will fail until it is installed");
             Tool { name: "claude".to_owned(), path: config.claude_bin.display().to_string(), version: String::new() }
@@ -131,7 +130,10 @@ async fn describe(config: &Config, task_queue: &str, identity: &str) -> Describe
              parent-death signal, scrubbed environment, private HOME and TMPDIR, wall-clock limit; \
              workspace roots enforced",
             config.sandbox.confinement(),
-            config.connect_ports.as_ref().map_or_else(|| "open".to_owned(), |ports| format!("TCP ports {ports:?} only")),
+            config
+                .connect_ports
+                .as_ref()
+                .map_or_else(|| "open".to_owned(), |ports| format!("TCP ports {ports:?} only")),
         ),
         workspace_roots: config.roots.paths().iter().map(|p| p.display().to_string()).collect(),
         limits: Some(LimitsMessage {

@@ -117,10 +117,7 @@ impl Transcript {
                         let summary = self.redact(summarize_tool_input(&tool.name, &tool.input, project));
                         self.refusals.tool_used(&tool.id, &tool.name, &summary);
                         self.tools.started(&tool.id, &tool.name);
-                        Some(progress(agent_progress::Kind::ToolUse(ToolUse {
-                            name: tool.name.clone(),
-                            summary,
-                        })))
+                        Some(progress(agent_progress::Kind::ToolUse(ToolUse { name: tool.name.clone(), summary })))
                     }
                     _ => None,
                 })
@@ -142,7 +139,11 @@ impl Transcript {
                 if stream.event.pointer("/content_block/type").and_then(Value::as_str) == Some("tool_use") {
                     self.tool_steps += 1;
                 }
-                self.meter.observe(&stream.event).map(|usage| progress(agent_progress::Kind::Usage(usage))).into_iter().collect()
+                self.meter
+                    .observe(&stream.event)
+                    .map(|usage| progress(agent_progress::Kind::Usage(usage)))
+                    .into_iter()
+                    .collect()
             }
             ClaudeOutput::RateLimitEvent(event) => {
                 if event.rate_limit_info.status == RateLimitStatus::Rejected {
@@ -177,10 +178,7 @@ impl Transcript {
             .as_ref()
             .and_then(|r| r.model_usage.as_ref())
             .and_then(|usage| {
-                usage
-                    .iter()
-                    .max_by(|a, b| a.1.cost_usd.total_cmp(&b.1.cost_usd))
-                    .map(|(name, _)| name.clone())
+                usage.iter().max_by(|a, b| a.1.cost_usd.total_cmp(&b.1.cost_usd)).map(|(name, _)| name.clone())
             })
             .unwrap_or_default()
     }
@@ -204,9 +202,7 @@ pub(crate) fn summarize_tool_input(tool: &str, input: &Value, project: &Path) ->
     let field = |name: &str| input.get(name).and_then(Value::as_str).unwrap_or_default();
     let path = |name: &str| {
         let value = field(name);
-        Path::new(value)
-            .strip_prefix(project)
-            .map_or_else(|_| value.to_owned(), |p| p.display().to_string())
+        Path::new(value).strip_prefix(project).map_or_else(|_| value.to_owned(), |p| p.display().to_string())
     };
     match tool {
         "Write" | "Edit" | "MultiEdit" | "Read" => path("file_path"),
@@ -233,10 +229,7 @@ mod tests {
     fn file_tools_show_the_path_relative_to_the_project() {
         let project = Path::new("/work/proj");
         let input = json!({"file_path": "/work/proj/src/main.rs", "content": "secret"});
-        assert_eq!(
-            summarize_tool_input("Write", &input, project),
-            "src/main.rs"
-        );
+        assert_eq!(summarize_tool_input("Write", &input, project), "src/main.rs");
         let input = json!({"file_path": "/etc/hosts"});
         assert_eq!(summarize_tool_input("Read", &input, project), "/etc/hosts");
     }
@@ -249,19 +242,13 @@ mod tests {
         assert_eq!(summary.chars().count(), 121);
         assert!(summary.ends_with('…'));
         let input = json!({"command": "cargo test"});
-        assert_eq!(
-            summarize_tool_input("Bash", &input, Path::new("/p")),
-            "cargo test"
-        );
+        assert_eq!(summarize_tool_input("Bash", &input, Path::new("/p")), "cargo test");
     }
 
     #[test]
     fn unknown_tools_show_nothing() {
         let input = json!({"token": "sk-secret"});
-        assert_eq!(
-            summarize_tool_input("mcp__vault__read", &input, Path::new("/p")),
-            ""
-        );
+        assert_eq!(summarize_tool_input("mcp__vault__read", &input, Path::new("/p")), "");
     }
 
     #[test]
@@ -281,11 +268,7 @@ mod tests {
             [AgentProgress { kind: Some(agent_progress::Kind::Started(s)) }] if s.session_id == "s-1"
         ));
         assert!(transcript.observe("not json", project).is_empty());
-        assert!(
-            transcript
-                .observe(r#"{"type":"brand_new_kind"}"#, project)
-                .is_empty()
-        );
+        assert!(transcript.observe(r#"{"type":"brand_new_kind"}"#, project).is_empty());
         assert_eq!(transcript.model(), "claude-opus-5-5");
     }
 

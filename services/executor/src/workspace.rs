@@ -109,7 +109,11 @@ pub(crate) async fn take_snapshot(project: PathBuf, task: SnapshotTask) -> Resul
 }
 
 /// Snapshot `number` of `workflow_id` in `project`, if it was taken.
-pub(crate) async fn find_snapshot(project: PathBuf, workflow_id: String, number: u32) -> Result<Option<Snapshot>, ActivityError> {
+pub(crate) async fn find_snapshot(
+    project: PathBuf,
+    workflow_id: String,
+    number: u32,
+) -> Result<Option<Snapshot>, ActivityError> {
     let listed = blocking("list snapshots", move || ct_workspace::list(&project, &workflow_id)).await?;
     Ok(listed.into_iter().find(|snapshot| snapshot.number == number))
 }
@@ -129,9 +133,7 @@ async fn blocking<T: Send + 'static>(
     match tokio::task::spawn_blocking(move || span.in_scope(work)).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(classify(err)),
-        Err(join) => Err(failure::retryable(format!(
-            "git work stopped unexpectedly: {join}"
-        ))),
+        Err(join) => Err(failure::retryable(format!("git work stopped unexpectedly: {join}"))),
     }
 }
 

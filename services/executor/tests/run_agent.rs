@@ -44,18 +44,7 @@ fn project() -> Result<tempfile::TempDir> {
     std::fs::write(dir.path().join("README.md"), "# demo\n")?;
     std::fs::write(dir.path().join(".gitignore"), "build/\n")?;
     git(dir.path(), &["add", "-A"])?;
-    git(
-        dir.path(),
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "init",
-        ],
-    )?;
+    git(dir.path(), &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"])?;
     Ok(dir)
 }
 
@@ -80,10 +69,7 @@ impl Executor {
             ..Config::default()
         };
         adjust(&mut config);
-        Ok(Executor {
-            agents: Agents::new(config)?,
-            state_dir,
-        })
+        Ok(Executor { agents: Agents::new(config)?, state_dir })
     }
 
     async fn run(&self, request: RunAgentRequest) -> Result<RunHandle, ct_executor::Error> {
@@ -92,10 +78,7 @@ impl Executor {
 
     /// Live processes started for this executor's runs (they carry the run marker).
     fn run_processes(&self) -> Vec<(i32, String)> {
-        marked_processes(&format!(
-            "CT_RUN={}",
-            self.state_dir.path().display()
-        ))
+        marked_processes(&format!("CT_RUN={}", self.state_dir.path().display()))
     }
 }
 
@@ -138,27 +121,17 @@ async fn finish_with_checkpoints(mut run: RunHandle) -> Result<(Vec<AgentProgres
 fn marked_processes(prefix: &str) -> Vec<(i32, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
         let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
             continue;
         };
-        if !environ
-            .split(|b| *b == 0)
-            .any(|var| var.starts_with(prefix.as_bytes()))
-        {
+        if !environ.split(|b| *b == 0).any(|var| var.starts_with(prefix.as_bytes())) {
             continue;
         }
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .unwrap_or("Z");
+        let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()).unwrap_or("Z");
         if state == "Z" || state == "X" {
             continue;
         }
@@ -170,11 +143,7 @@ fn marked_processes(prefix: &str) -> Vec<(i32, String)> {
 }
 
 /// Polls until `condition` holds, failing after `limit`; returns how long it took.
-async fn wait_until(
-    limit: Duration,
-    what: &str,
-    mut condition: impl FnMut() -> bool,
-) -> Result<Duration> {
+async fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) -> Result<Duration> {
     let start = Instant::now();
     while !condition() {
         if start.elapsed() > limit {
@@ -186,10 +155,7 @@ async fn wait_until(
 }
 
 fn kind(result: &AgentResult) -> FailureKind {
-    result
-        .failure
-        .as_ref()
-        .map_or(FailureKind::Unspecified, |f| f.kind())
+    result.failure.as_ref().map_or(FailureKind::Unspecified, |f| f.kind())
 }
 
 /// A scenario whose only script runs a Bash command that takes 30 s unless killed.
@@ -222,7 +188,8 @@ async fn a_run_resumed_from_a_checkpoint_on_another_executor_goes_on_where_it_st
     .await?;
     let first = Executor::start(&model, |_| {}).await?;
     let project = project()?;
-    let (_, checkpoints, result) = finish_with_checkpoints(first.run(request(project.path(), "Stage: steps")).await?).await?;
+    let (_, checkpoints, result) =
+        finish_with_checkpoints(first.run(request(project.path(), "Stage: steps")).await?).await?;
     assert!(result.success, "{result:?}");
     let responses: Vec<u32> = checkpoints.iter().map(|c| c.responses).collect();
     assert_eq!(responses, [1, 2, 3], "one checkpoint after each tool result");
@@ -272,61 +239,33 @@ async fn a_two_turn_run_writes_a_file_and_reports_what_the_cli_reported() -> Res
     let index_before = std::fs::read(&index)?;
 
     let started = Instant::now();
-    let stream = executor
-        .run(request(project.path(), "Stage: write a greeting"))
-        .await?;
+    let stream = executor.run(request(project.path(), "Stage: write a greeting")).await?;
     let (progress, result) = finish(stream).await?;
-    eprintln!(
-        "2-turn run took {:?} (CLI says {} ms)",
-        started.elapsed(),
-        result.duration_ms
-    );
+    eprintln!("2-turn run took {:?} (CLI says {} ms)", started.elapsed(), result.duration_ms);
 
     assert!(result.success, "{result:?}");
     assert_eq!(result.failure, None);
-    assert_eq!(
-        std::fs::read_to_string(project.path().join("src/hello.py"))?,
-        "print('hello')\nprint('bye')\n"
-    );
-    assert_eq!(
-        (result.exit_code, result.is_error, result.num_turns),
-        (0, false, 2)
-    );
+    assert_eq!(std::fs::read_to_string(project.path().join("src/hello.py"))?, "print('hello')\nprint('bye')\n");
+    assert_eq!((result.exit_code, result.is_error, result.num_turns), (0, false, 2));
     assert_eq!(result.subtype, "success");
     assert_eq!(result.result_text, "Done.");
     let usage = result.usage.context("no usage")?;
     assert_eq!(
-        (
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cache_read_tokens,
-            usage.cache_write_tokens
-        ),
+        (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens),
         (2700, 340, 400, 50)
     );
     // The CLI prices its default model (claude-opus-5-5) at 4/20/5/0.2 $ per MTok for
     // input/output/cache write/cache read.
     let expected_cost = (2700.0 * 4.0 + 340.0 * 20.0 + 50.0 * 5.0 + 400.0 * 0.2) / 1e6;
-    assert!(
-        (result.total_cost_usd - expected_cost).abs() < 1e-9,
-        "cost {} != {expected_cost}",
-        result.total_cost_usd
-    );
+    assert!((result.total_cost_usd - expected_cost).abs() < 1e-9, "cost {} != {expected_cost}", result.total_cost_usd);
     assert_eq!(result.model, "claude-opus-5-5");
     assert!(!result.session_id.is_empty());
 
     let changes = result.changes.context("no changes")?;
     assert_eq!(changes.files, ["src/hello.py"]);
     assert_eq!((changes.lines_added, changes.lines_removed), (2, 0));
-    assert_eq!(
-        std::fs::read(&index)?,
-        index_before,
-        "the user's index was modified"
-    );
-    assert_eq!(
-        git(project.path(), &["status", "--porcelain"])?,
-        "?? src/\n"
-    );
+    assert_eq!(std::fs::read(&index)?, index_before, "the user's index was modified");
+    assert_eq!(git(project.path(), &["status", "--porcelain"])?, "?? src/\n");
 
     let kinds: Vec<_> = progress.iter().filter_map(|p| p.kind.clone()).collect();
     assert!(
@@ -338,11 +277,7 @@ async fn a_two_turn_run_writes_a_file_and_reports_what_the_cli_reported() -> Res
     assert!(kinds.contains(&agent_progress::Kind::Text("Creating hello.py.".to_owned())));
     assert_eq!(model.requests().len(), 2);
     assert!(executor.run_processes().is_empty());
-    assert_eq!(
-        std::fs::read_dir(executor.state_dir.path())?.count(),
-        0,
-        "run dir left behind"
-    );
+    assert_eq!(std::fs::read_dir(executor.state_dir.path())?.count(), 0, "run dir left behind");
     Ok(())
 }
 
@@ -407,10 +342,8 @@ async fn an_endless_output_line_ends_that_run_with_the_limit_named_and_others_go
 
     let overflowing = broken.run(request(project.path(), "print forever")).await?;
     let meanwhile = healthy.run(request(project.path(), "answer")).await?;
-    let (overflowed, served) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(60), finish(overflowing)),
-        finish(meanwhile)
-    );
+    let (overflowed, served) =
+        tokio::join!(tokio::time::timeout(Duration::from_secs(60), finish(overflowing)), finish(meanwhile));
     let overflowed = overflowed.context("the endless line did not end the run")??.1;
     assert!(!overflowed.success);
     assert_eq!(kind(&overflowed), FailureKind::Agent, "{overflowed:?}");
@@ -429,11 +362,7 @@ async fn a_missing_cli_fails_the_stage_at_once_with_the_install_hint() -> Result
     })
     .await?;
     let project = project()?;
-    let err = executor
-        .run(request(project.path(), "anything"))
-        .await
-        .err()
-        .context("the run started without a CLI")?;
+    let err = executor.run(request(project.path(), "anything")).await.err().context("the run started without a CLI")?;
     assert_eq!(err.failure_type(), AGENT_UNAVAILABLE);
     let message = err.to_string();
     assert!(message.contains("npm install -g @anthropic-ai/claude-code@2.1.331"), "{message}");
@@ -446,20 +375,13 @@ async fn a_directory_outside_git_is_an_invalid_project_with_the_git_init_hint() 
     let model = ScriptedModel::start(Scenario::from_json(r#"{"scripts": []}"#)?).await?;
     let executor = Executor::start(&model, |_| {}).await?;
     let plain = tempfile::tempdir()?;
-    let err = executor
-        .run(request(plain.path(), "anything"))
-        .await
-        .err()
-        .context("the run started outside git")?;
+    let err = executor.run(request(plain.path(), "anything")).await.err().context("the run started outside git")?;
     assert_eq!(err.failure_type(), INVALID_PROJECT);
     assert!(err.to_string().contains("git init"), "{err}");
 
     let missing = plain.path().join("missing");
-    let err = executor
-        .run(request(&missing, "anything"))
-        .await
-        .err()
-        .context("the run started in a missing directory")?;
+    let err =
+        executor.run(request(&missing, "anything")).await.err().context("the run started in a missing directory")?;
     assert_eq!(err.failure_type(), INVALID_PROJECT);
     Ok(())
 }
@@ -507,17 +429,11 @@ async fn stopping_a_run_kills_every_process_of_the_run() -> Result<()> {
         }
     }
     wait_until(Duration::from_secs(10), "the Bash command starts", || {
-        executor
-            .run_processes()
-            .iter()
-            .any(|(_, cmd)| cmd.starts_with("tail -f /dev/null"))
+        executor.run_processes().iter().any(|(_, cmd)| cmd.starts_with("tail -f /dev/null"))
     })
     .await?;
     let before = executor.run_processes();
-    assert!(
-        before.len() >= 3,
-        "expected CLI, shell and tool processes: {before:?}"
-    );
+    assert!(before.len() >= 3, "expected CLI, shell and tool processes: {before:?}");
 
     let stopping = Instant::now();
     run.stop().await;
@@ -527,11 +443,9 @@ async fn stopping_a_run_kills_every_process_of_the_run() -> Result<()> {
         .await
         .with_context(|| format!("processes alive after stop: {:?}", executor.run_processes()))?;
     eprintln!("{} processes gone {took:?} after the run was stopped", before.len());
-    wait_until(
-        Duration::from_secs(3),
-        "the run directory is removed",
-        || std::fs::read_dir(executor.state_dir.path()).is_ok_and(|d| d.count() == 0),
-    )
+    wait_until(Duration::from_secs(3), "the run directory is removed", || {
+        std::fs::read_dir(executor.state_dir.path()).is_ok_and(|d| d.count() == 0)
+    })
     .await?;
     Ok(())
 }
@@ -555,18 +469,11 @@ async fn a_run_over_its_time_limit_is_killed_and_fails_as_timeout() -> Result<()
     eprintln!("timed-out run returned after {took:?}");
 
     assert_eq!(kind(&result), FailureKind::Timeout, "{result:?}");
-    assert!(
-        took >= Duration::from_secs(5) && took < Duration::from_secs(8),
-        "{took:?}"
-    );
+    assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(8), "{took:?}");
     assert_eq!(result.exit_code, 128 + 9, "killed by SIGKILL");
     assert!(!result.session_id.is_empty(), "what was parsed is kept");
     assert!(!progress.is_empty());
-    assert!(
-        executor.run_processes().is_empty(),
-        "{:?}",
-        executor.run_processes()
-    );
+    assert!(executor.run_processes().is_empty(), "{:?}", executor.run_processes());
     Ok(())
 }
 
@@ -582,12 +489,7 @@ async fn running_out_of_turns_fails_as_max_turns() -> Result<()> {
     .await?;
     let executor = Executor::start(&model, |_| {}).await?;
     let project = project()?;
-    let run = executor
-        .run(RunAgentRequest {
-            max_turns: 1,
-            ..request(project.path(), "write two files")
-        })
-        .await?;
+    let run = executor.run(RunAgentRequest { max_turns: 1, ..request(project.path(), "write two files") }).await?;
     let (_, result) = finish(run).await?;
     assert_eq!(kind(&result), FailureKind::MaxTurns, "{result:?}");
     assert_eq!(result.subtype, "error_max_turns");
@@ -655,10 +557,11 @@ async fn writes_outside_the_worktree_are_refused_and_the_result_names_each() -> 
     let executor = Executor::start(&model, |_| {}).await?;
     let project = project()?;
     std::os::unix::fs::symlink(outside.path(), project.path().join("link"))?;
-    let up = project.path().parent().context("the project has a parent")?.join(format!(
-        "up-{}.txt",
-        outside.path().file_name().and_then(|n| n.to_str()).unwrap_or("x")
-    ));
+    let up = project
+        .path()
+        .parent()
+        .context("the project has a parent")?
+        .join(format!("up-{}.txt", outside.path().file_name().and_then(|n| n.to_str()).unwrap_or("x")));
 
     let (_, result) = finish(executor.run(request(project.path(), "escape")).await?).await?;
 
@@ -669,7 +572,8 @@ async fn writes_outside_the_worktree_are_refused_and_the_result_names_each() -> 
     }
     assert!(!up.exists(), "{} was written through ../", up.display());
     let refused: Vec<(&str, &str)> = result.refused.iter().map(|r| (r.tool.as_str(), r.target.as_str())).collect();
-    let traversal = format!("echo x > {}", up.file_name().and_then(|n| n.to_str()).map(|n| format!("../{n}")).unwrap_or_default());
+    let traversal =
+        format!("echo x > {}", up.file_name().and_then(|n| n.to_str()).map(|n| format!("../{n}")).unwrap_or_default());
     let (absolute, shell) = (format!("{out}/absolute.txt"), format!("echo x > {out}/shell.txt"));
     // In namespaces the outside directory does not exist at all, and `/tmp` (where it and the
     // project's parent are) is the run's own tmpfs: those writes land there and vanish with the
@@ -679,13 +583,12 @@ async fn writes_outside_the_worktree_are_refused_and_the_result_names_each() -> 
     } else {
         vec![("Write", &absolute), ("Bash", &shell), ("Bash", &traversal), ("Write", "link/via-link.txt")]
     };
-    assert_eq!(
-        refused,
-        expected,
+    assert_eq!(refused, expected, "{:#?}", result.refused);
+    assert!(
+        result.refused.iter().all(|r| r.error.to_lowercase().contains("permission denied")),
         "{:#?}",
         result.refused
     );
-    assert!(result.refused.iter().all(|r| r.error.to_lowercase().contains("permission denied")), "{:#?}", result.refused);
     Ok(())
 }
 
@@ -705,10 +608,8 @@ async fn the_agent_sees_none_of_the_executors_environment_and_its_key_never_leav
     );
     let model = ScriptedModel::start(Scenario::from_json(&scenario)?).await?;
     let executor = Executor::start(&model, |config| {
-        config.extra_env = vec![
-            ("ANTHROPIC_BASE_URL".to_owned(), model.base_url()),
-            ("ANTHROPIC_API_KEY".to_owned(), KEY.to_owned()),
-        ];
+        config.extra_env =
+            vec![("ANTHROPIC_BASE_URL".to_owned(), model.base_url()), ("ANTHROPIC_API_KEY".to_owned(), KEY.to_owned())];
         config.transcript_dir = Some(transcripts.path().to_path_buf());
     })
     .await?;
@@ -720,12 +621,8 @@ async fn the_agent_sees_none_of_the_executors_environment_and_its_key_never_leav
     let requests = model.requests();
     let seen = &requests.last().context("the model was asked twice")?.last_user_text;
     let mut sections = seen.split("---");
-    let agent_env: Vec<(&str, &str)> = sections
-        .next()
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| line.split_once('='))
-        .collect();
+    let agent_env: Vec<(&str, &str)> =
+        sections.next().unwrap_or_default().lines().filter_map(|line| line.split_once('=')).collect();
     assert!(agent_env.iter().any(|(name, _)| *name == "PATH"), "the agent's env ran: {seen}");
     // Whatever the agent has of the executor's own environment must be on the allow-list (or
     // be what its shell sets for itself).
@@ -749,11 +646,15 @@ async fn the_agent_sees_none_of_the_executors_environment_and_its_key_never_leav
     let transcript: String = std::fs::read_dir(transcripts.path())?
         .map(|entry| std::fs::read_to_string(entry?.path()))
         .collect::<std::io::Result<_>>()?;
-    for (what, text) in [("progress", shown.join("\n")), ("result", format!("{result:?}")), ("transcript", transcript)] {
+    for (what, text) in [("progress", shown.join("\n")), ("result", format!("{result:?}")), ("transcript", transcript)]
+    {
         assert!(!text.contains(KEY), "the key is in the {what}: {text}");
     }
     assert!(result.result_text.contains("[REDACTED]"), "{}", result.result_text);
-    for (path, mode) in [(transcripts.path().to_path_buf(), 0o700), (std::fs::read_dir(transcripts.path())?.next().context("a transcript")??.path(), 0o600)] {
+    for (path, mode) in [
+        (transcripts.path().to_path_buf(), 0o700),
+        (std::fs::read_dir(transcripts.path())?.next().context("a transcript")??.path(), 0o600),
+    ] {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, mode, "{}", path.display());
     }
@@ -845,10 +746,8 @@ async fn an_agent_in_its_namespaces_changes_its_worktree_and_nothing_else_it_pla
     ]}]});
     let model = ScriptedModel::start(Scenario::from_json(&scenario.to_string())?).await?;
     let executor = Executor::start(&model, |config| {
-        config.extra_env = vec![
-            ("ANTHROPIC_BASE_URL".to_owned(), model.base_url()),
-            ("ANTHROPIC_API_KEY".to_owned(), KEY.to_owned()),
-        ];
+        config.extra_env =
+            vec![("ANTHROPIC_BASE_URL".to_owned(), model.base_url()), ("ANTHROPIC_API_KEY".to_owned(), KEY.to_owned())];
     })
     .await?;
     let project = project()?;
@@ -879,7 +778,10 @@ async fn an_agent_in_its_namespaces_changes_its_worktree_and_nothing_else_it_pla
 #[tokio::test]
 async fn a_repository_s_claude_settings_cannot_move_the_agent_to_another_endpoint() -> Result<()> {
     let elsewhere = TcpListener::bind("127.0.0.1:0").await?;
-    let model = ScriptedModel::start(Scenario::from_json(r#"{"scripts": [{"name": "hello", "turns": [{"text": "Hello."}]}]}"#)?).await?;
+    let model = ScriptedModel::start(Scenario::from_json(
+        r#"{"scripts": [{"name": "hello", "turns": [{"text": "Hello."}]}]}"#,
+    )?)
+    .await?;
     let executor = Executor::start(&model, |_| {}).await?;
     let project = project()?;
     std::fs::create_dir_all(project.path().join(".claude"))?;
@@ -908,7 +810,9 @@ async fn an_agent_reaches_allowed_hosts_through_the_egress_proxy_and_refusals_ar
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let mut request = [0u8; 1024];
             let _ = conn.read(&mut request).await;
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\nConnection: close\r\n\r\nallowed-and-seen").await;
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\nConnection: close\r\n\r\nallowed-and-seen")
+                .await;
         }
     });
     let refused_port = TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
@@ -925,7 +829,8 @@ async fn an_agent_reaches_allowed_hosts_through_the_egress_proxy_and_refusals_ar
     let model = ScriptedModel::start(Scenario::from_json(&scenario.to_string())?).await?;
     let executor = Executor::start(&model, |config| {
         // An address, listed as such: names that resolve to this machine stay refused.
-        config.allow_hosts = std::sync::Arc::new(ct_confine::AllowList::parse(&[format!("127.0.0.1:{allowed_port}")]).unwrap());
+        config.allow_hosts =
+            std::sync::Arc::new(ct_confine::AllowList::parse(&[format!("127.0.0.1:{allowed_port}")]).unwrap());
     })
     .await?;
     let project = project()?;

@@ -2,9 +2,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "metrics file {path}: {source} (check that its directory is writable and the disk has room)"
-    )]
+    #[error("metrics file {path}: {source} (check that its directory is writable and the disk has room)")]
     MetricsFile {
         path: PathBuf,
         #[source]

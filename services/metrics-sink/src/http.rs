@@ -21,10 +21,7 @@ pub(crate) async fn serve(
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(metrics);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(Error::Serve)
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await.map_err(Error::Serve)
 }
 
 async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> Response {

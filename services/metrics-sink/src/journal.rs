@@ -23,14 +23,8 @@ pub(crate) struct Journal {
 
 impl Journal {
     pub(crate) async fn open(path: &Path) -> Result<Self, Error> {
-        let io_error = |source| Error::MetricsFile {
-            path: path.to_owned(),
-            source,
-        };
-        if let Some(parent) = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-        {
+        let io_error = |source| Error::MetricsFile { path: path.to_owned(), source };
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent).await.map_err(io_error)?;
         }
         let content = match tokio::fs::read(path).await {
@@ -38,37 +32,21 @@ impl Journal {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(err) => return Err(io_error(err)),
         };
-        let complete = content
-            .iter()
-            .rposition(|byte| *byte == b'\n')
-            .map_or(0, |i| i + 1);
+        let complete = content.iter().rposition(|byte| *byte == b'\n').map_or(0, |i| i + 1);
         if complete < content.len() {
             tracing::warn!(
                 path = %path.display(),
                 bytes = content.len() - complete,
                 "cutting off a torn last line left by a crash; its event will be delivered again"
             );
-            let file = OpenOptions::new()
-                .write(true)
-                .open(path)
-                .await
-                .map_err(io_error)?;
+            let file = OpenOptions::new().write(true).open(path).await.map_err(io_error)?;
             file.set_len(complete as u64).await.map_err(io_error)?;
             file.sync_all().await.map_err(io_error)?;
         }
         let written = event_ids(path, &content[..complete]);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .await
-            .map_err(io_error)?;
+        let file = OpenOptions::new().create(true).append(true).open(path).await.map_err(io_error)?;
         tracing::info!(path = %path.display(), lines_with_ids = written.len(), "metrics file opened");
-        Ok(Self {
-            path: path.to_owned(),
-            file,
-            written,
-        })
+        Ok(Self { path: path.to_owned(), file, written })
     }
 
     pub(crate) fn contains(&self, event_id: &str) -> bool {
@@ -86,14 +64,10 @@ impl Journal {
             serde_json::to_writer(&mut buffer, line).expect("a metrics line serializes");
             buffer.push(b'\n');
         }
-        let io_error = |source| Error::MetricsFile {
-            path: self.path.clone(),
-            source,
-        };
+        let io_error = |source| Error::MetricsFile { path: self.path.clone(), source };
         self.file.write_all(&buffer).await.map_err(io_error)?;
         self.file.sync_data().await.map_err(io_error)?;
-        self.written
-            .extend(lines.iter().filter_map(|line| line.event_id.clone()));
+        self.written.extend(lines.iter().filter_map(|line| line.event_id.clone()));
         Ok(())
     }
 }
@@ -107,10 +81,7 @@ fn event_ids(path: &Path, content: &[u8]) -> HashSet<String> {
     }
     let mut ids = HashSet::new();
     let mut unreadable = 0usize;
-    for line in content
-        .split(|byte| *byte == b'\n')
-        .filter(|line| !line.is_empty())
-    {
+    for line in content.split(|byte| *byte == b'\n').filter(|line| !line.is_empty()) {
         match serde_json::from_slice::<IdOnly>(line) {
             Ok(IdOnly { event_id: Some(id) }) => {
                 ids.insert(id);

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use ct_events::{ConsumerSettings, EventConsumer, StreamSettings};
 use tokio_util::sync::CancellationToken;
 
-pub use error::Error;
 pub use ct_metrics::MetricsLine;
+pub use error::Error;
 
 /// Durable consumer name unless configured otherwise.
 pub const DEFAULT_CONSUMER: &str = "ct-metrics-sink";
@@ -51,33 +51,19 @@ impl Config {
 
 /// Serves `/metrics` on `listener` and consumes events until `shutdown`.
 /// NATS may be down at start or go away meanwhile: consuming waits for it.
-pub async fn run(
-    listener: tokio::net::TcpListener,
-    config: Config,
-    shutdown: CancellationToken,
-) -> Result<(), Error> {
+pub async fn run(listener: tokio::net::TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let metrics = Arc::new(prom::Metrics::new()?);
     let journal = journal::Journal::open(&config.metrics_file).await?;
     let client = ct_events::connect(&config.nats_url, config.nats_login.as_ref(), "ct-metrics-sink").await?;
     let mut consumer = EventConsumer::new(client, config.consumer);
 
     let consuming = async {
-        let result = sink::consume(
-            &mut consumer,
-            journal,
-            &metrics,
-            config.batch_size.max(1),
-            &shutdown,
-        )
-        .await;
+        let result = sink::consume(&mut consumer, journal, &metrics, config.batch_size.max(1), &shutdown).await;
         // A sink that cannot write must not keep answering as if healthy.
         shutdown.cancel();
         result
     };
-    let (consumed, served) = tokio::join!(
-        consuming,
-        http::serve(listener, metrics.clone(), shutdown.clone())
-    );
+    let (consumed, served) = tokio::join!(consuming, http::serve(listener, metrics.clone(), shutdown.clone()));
     consumer.close().await;
     consumed.and(served)
 }

@@ -74,9 +74,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("could not listen on {}", args.listen))?;
-    let addr = listener
-        .local_addr()
-        .context("could not read the bound address")?;
+    let addr = listener.local_addr().context("could not read the bound address")?;
     tracing::info!("listening on {addr}");
 
     let shutdown = CancellationToken::new();

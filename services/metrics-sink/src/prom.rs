@@ -6,8 +6,7 @@
 
 use ct_events::data::TestsCompleted;
 use prometheus::{
-    CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 use ct_metrics::MetricsLine;
@@ -31,36 +30,23 @@ impl Metrics {
         let registry = Registry::new();
         let stage_labels = ["workflow_kind", "stage", "model"];
         let stages = IntCounterVec::new(
-            Opts::new(
-                "ct_stages_total",
-                "Stages finished, by outcome (completed or failed)",
-            ),
+            Opts::new("ct_stages_total", "Stages finished, by outcome (completed or failed)"),
             &["workflow_kind", "stage", "outcome"],
         )?;
         let tokens = IntCounterVec::new(
-            Opts::new(
-                "ct_tokens_total",
-                "Tokens used by finished stages (input, output and cache)",
-            ),
+            Opts::new("ct_tokens_total", "Tokens used by finished stages (input, output and cache)"),
             &stage_labels,
         )?;
-        let cost = CounterVec::new(
-            Opts::new("ct_cost_usd_total", "US dollars spent by finished stages"),
-            &stage_labels,
-        )?;
+        let cost =
+            CounterVec::new(Opts::new("ct_cost_usd_total", "US dollars spent by finished stages"), &stage_labels)?;
         // Agent stages take seconds to tens of minutes.
         let duration = HistogramVec::new(
             HistogramOpts::new("ct_stage_duration_seconds", "Wall time of finished stages")
-                .buckets(vec![
-                    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
-                ]),
+                .buckets(vec![1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0]),
             &["workflow_kind", "stage"],
         )?;
         let tests = IntCounterVec::new(
-            Opts::new(
-                "ct_tests_total",
-                "Individual test results, by outcome (passed, failed, skipped)",
-            ),
+            Opts::new("ct_tests_total", "Individual test results, by outcome (passed, failed, skipped)"),
             &["stage", "outcome"],
         )?;
         let test_runs = IntCounterVec::new(
@@ -82,53 +68,26 @@ impl Metrics {
         ] {
             registry.register(collector)?;
         }
-        Ok(Self {
-            registry,
-            stages,
-            tokens,
-            cost,
-            duration,
-            tests,
-            test_runs,
-            malformed,
-        })
+        Ok(Self { registry, stages, tokens, cost, duration, tests, test_runs, malformed })
     }
 
     pub(crate) fn record_stage(&self, line: &MetricsLine) {
         let kind = line.workflow_kind.as_deref().unwrap_or(UNKNOWN);
         let model = line.model.as_deref().unwrap_or(UNKNOWN);
-        let outcome = if line.error.is_some() {
-            "failed"
-        } else {
-            "completed"
-        };
-        self.stages
-            .with_label_values(&[kind, &line.stage, outcome])
-            .inc();
-        self.tokens
-            .with_label_values(&[kind, &line.stage, model])
-            .inc_by(line.tokens_used);
+        let outcome = if line.error.is_some() { "failed" } else { "completed" };
+        self.stages.with_label_values(&[kind, &line.stage, outcome]).inc();
+        self.tokens.with_label_values(&[kind, &line.stage, model]).inc_by(line.tokens_used);
         if line.cost.is_finite() && line.cost >= 0.0 {
-            self.cost
-                .with_label_values(&[kind, &line.stage, model])
-                .inc_by(line.cost);
+            self.cost.with_label_values(&[kind, &line.stage, model]).inc_by(line.cost);
         }
-        self.duration
-            .with_label_values(&[kind, &line.stage])
-            .observe(line.duration_ms as f64 / 1000.0);
+        self.duration.with_label_values(&[kind, &line.stage]).observe(line.duration_ms as f64 / 1000.0);
     }
 
     pub(crate) fn record_tests(&self, tests: &TestsCompleted) {
         let stage = tests.stage.as_str();
         let counts = tests.counts;
-        for (outcome, count) in [
-            ("passed", counts.passed),
-            ("failed", counts.failed),
-            ("skipped", counts.skipped),
-        ] {
-            self.tests
-                .with_label_values(&[stage, outcome])
-                .inc_by(u64::from(count));
+        for (outcome, count) in [("passed", counts.passed), ("failed", counts.failed), ("skipped", counts.skipped)] {
+            self.tests.with_label_values(&[stage, outcome]).inc_by(u64::from(count));
         }
         let result = if counts.all_passed() { "pass" } else { "fail" };
         self.test_runs.with_label_values(&[stage, result]).inc();

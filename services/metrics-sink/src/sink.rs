@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::journal::Journal;
-use ct_metrics::MetricsLine;
 use crate::prom::Metrics;
+use ct_metrics::MetricsLine;
 
 /// Consumes until `shutdown`; fails only when the metrics file cannot be
 /// written, since acking what is not on disk would lose lines.
@@ -31,11 +31,7 @@ pub(crate) async fn consume(
 
 /// Writes the batch's new lines with one sync, then settles every message:
 /// ack for events (new or already written), term for what is not an event.
-async fn handle_batch(
-    batch: Vec<jetstream::Message>,
-    journal: &mut Journal,
-    metrics: &Metrics,
-) -> Result<(), Error> {
+async fn handle_batch(batch: Vec<jetstream::Message>, journal: &mut Journal, metrics: &Metrics) -> Result<(), Error> {
     let mut lines = Vec::new();
     let mut test_runs = Vec::new();
     let mut fresh_ids = HashSet::new();

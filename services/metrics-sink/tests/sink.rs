@@ -19,31 +19,19 @@ fn outcome(workflow_id: &str, stage: &str, error: Option<&str>) -> StageOutcome 
         workflow_kind: "develop".to_owned(),
         stage: stage.to_owned(),
         model: Some("claude-sonnet-4-5".to_owned()),
-        tokens: TokenUsage {
-            input_tokens: 1000,
-            output_tokens: 200,
-            cache_read_tokens: 50,
-            cache_write_tokens: 0,
-        },
+        tokens: TokenUsage { input_tokens: 1000, output_tokens: 200, cache_read_tokens: 50, cache_write_tokens: 0 },
         cost_usd: 0.25,
         duration_ms: 12_000,
         files_modified: vec!["a.py".to_owned(), "b.py".to_owned()],
         lines_added: 30,
         lines_removed: 4,
-        tests: Some(TestCounts {
-            passed: 5,
-            failed: u32::from(error.is_some()),
-            skipped: 0,
-        }),
+        tests: Some(TestCounts { passed: 5, failed: u32::from(error.is_some()), skipped: 0 }),
         error: error.map(str::to_owned),
     }
 }
 
 fn stage_completed(workflow_id: &str, stage: &str) -> CloudEvent {
-    CloudEvent::new(
-        "/claude-temporal/test",
-        EventData::StageCompleted(outcome(workflow_id, stage, None)),
-    )
+    CloudEvent::new("/claude-temporal/test", EventData::StageCompleted(outcome(workflow_id, stage, None)))
 }
 
 async fn publisher(server: &NatsServer) -> anyhow::Result<Publisher> {
@@ -53,9 +41,7 @@ async fn publisher(server: &NatsServer) -> anyhow::Result<Publisher> {
 }
 
 fn read_lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .map(|text| text.lines().map(str::to_owned).collect())
-        .unwrap_or_default()
+    std::fs::read_to_string(path).map(|text| text.lines().map(str::to_owned).collect()).unwrap_or_default()
 }
 
 async fn wait_for_lines(path: &Path, at_least: usize, within: Duration) -> anyhow::Result<usize> {
@@ -66,10 +52,7 @@ async fn wait_for_lines(path: &Path, at_least: usize, within: Duration) -> anyho
             return Ok(count);
         }
         if Instant::now() > deadline {
-            bail!(
-                "{} has {count} lines after {within:?}, expected {at_least}",
-                path.display()
-            );
+            bail!("{} has {count} lines after {within:?}, expected {at_least}", path.display());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -96,20 +79,10 @@ async fn finished_stages_become_lines_and_metrics_and_junk_is_skipped() -> anyho
     let publisher = publisher(&server).await?;
     publisher.publish(stage_completed("wf-1", "scaffold"));
     publisher.flush(Duration::from_secs(10)).await?;
-    jetstream
-        .publish("ct.events.wf-1.stage.completed", "not json".into())
-        .await?
-        .await?;
-    let mut wrong_schema: serde_json::Value =
-        serde_json::from_slice(&stage_completed("wf-1", "x").to_json())?;
+    jetstream.publish("ct.events.wf-1.stage.completed", "not json".into()).await?.await?;
+    let mut wrong_schema: serde_json::Value = serde_json::from_slice(&stage_completed("wf-1", "x").to_json())?;
     wrong_schema["data"]["tokens"] = "lots".into();
-    jetstream
-        .publish(
-            "ct.events.wf-1.stage.completed",
-            wrong_schema.to_string().into(),
-        )
-        .await?
-        .await?;
+    jetstream.publish("ct.events.wf-1.stage.completed", wrong_schema.to_string().into()).await?.await?;
 
     let completed = stage_completed("wf-1", "implement");
     let failed = CloudEvent::new(
@@ -132,11 +105,7 @@ async fn finished_stages_become_lines_and_metrics_and_junk_is_skipped() -> anyho
             workflow_id: "wf-1".into(),
             stage: "test".into(),
             framework: "pytest".into(),
-            counts: TestCounts {
-                passed: 5,
-                failed: 2,
-                skipped: 1,
-            },
+            counts: TestCounts { passed: 5, failed: 2, skipped: 1 },
             duration_ms: 900,
             failures: vec!["test_a".into(), "test_b".into()],
         }),
@@ -147,10 +116,8 @@ async fn finished_stages_become_lines_and_metrics_and_junk_is_skipped() -> anyho
     publisher.flush(Duration::from_secs(10)).await?;
 
     wait_for_lines(&metrics_file, 3, Duration::from_secs(10)).await?;
-    let lines: Vec<MetricsLine> = read_lines(&metrics_file)
-        .iter()
-        .map(|line| serde_json::from_str(line))
-        .collect::<Result<_, _>>()?;
+    let lines: Vec<MetricsLine> =
+        read_lines(&metrics_file).iter().map(|line| serde_json::from_str(line)).collect::<Result<_, _>>()?;
     let implement = &lines[1];
     assert_eq!(implement.event_id.as_deref(), Some(completed.id.as_str()));
     assert_eq!(implement.stage, "implement");
@@ -165,12 +132,7 @@ async fn finished_stages_become_lines_and_metrics_and_junk_is_skipped() -> anyho
     assert_eq!(failed_line.tests_pass, Some(false));
 
     let http = reqwest::Client::new();
-    let text = http
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let text = http.get(format!("http://{addr}/metrics")).send().await?.text().await?;
     for expected in [
         r#"ct_tokens_total{model="claude-sonnet-4-5",stage="implement",workflow_kind="develop"} 1250"#,
         r#"ct_cost_usd_total{model="claude-sonnet-4-5",stage="implement",workflow_kind="develop"} 0.25"#,
@@ -180,15 +142,9 @@ async fn finished_stages_become_lines_and_metrics_and_junk_is_skipped() -> anyho
         r#"ct_test_runs_total{result="fail",stage="test"} 1"#,
         "ct_metrics_sink_malformed_messages_total 2",
     ] {
-        assert!(
-            text.contains(expected),
-            "/metrics lacks {expected}:\n{text}"
-        );
+        assert!(text.contains(expected), "/metrics lacks {expected}:\n{text}");
     }
-    assert!(
-        !sink.is_finished(),
-        "malformed messages must not stop the sink"
-    );
+    assert!(!sink.is_finished(), "malformed messages must not stop the sink");
 
     shutdown.cancel();
     sink.await??;
@@ -206,10 +162,7 @@ impl SinkProcess {
     }
 
     fn start_with(nats_url: &str, metrics_file: &Path, log: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
         let child = Command::new(sink_binary())
             .env("NATS_URL", nats_url)
             .env("METRICS_FILE", metrics_file)
@@ -272,9 +225,8 @@ async fn a_sink_killed_mid_burst_ends_with_exactly_one_line_per_stage() -> anyho
     let mut sink = SinkProcess::start(&server.url(), &metrics_file, &log)?;
 
     let publisher = publisher(&server).await?;
-    let events: Vec<CloudEvent> = (0..EVENTS)
-        .map(|n| stage_completed(&format!("wf-{}", n % 50), &format!("stage-{n}")))
-        .collect();
+    let events: Vec<CloudEvent> =
+        (0..EVENTS).map(|n| stage_completed(&format!("wf-{}", n % 50), &format!("stage-{n}"))).collect();
     // Half the burst before the kill, half after: the kill lands mid-burst by construction,
     // whatever the speed of the sink or of the publisher.
     let (first, second) = events.split_at(EVENTS / 2);
@@ -294,13 +246,13 @@ async fn a_sink_killed_mid_burst_ends_with_exactly_one_line_per_stage() -> anyho
     let _sink = SinkProcess::start(&server.url(), &metrics_file, &log)?;
     publisher.flush(Duration::from_secs(20)).await?;
     wait_for_lines(&metrics_file, EVENTS, Duration::from_secs(20)).await?;
-    eprintln!(
-        "{EVENTS} lines after {:?} from the first publish",
-        started.elapsed()
-    );
+    eprintln!("{EVENTS} lines after {:?} from the first publish", started.elapsed());
     // Redeliveries of what the killed sink had pulled come after the ack wait: count once the
     // stream has nothing left for the sink, neither undelivered nor unacknowledged.
-    server.wait_until_consumed(ct_metrics_sink::DEFAULT_CONSUMER, Duration::from_secs(30)).await.map_err(anyhow::Error::msg)?;
+    server
+        .wait_until_consumed(ct_metrics_sink::DEFAULT_CONSUMER, Duration::from_secs(30))
+        .await
+        .map_err(anyhow::Error::msg)?;
 
     let lines = read_lines(&metrics_file);
     let ids: HashSet<String> = lines
@@ -330,9 +282,7 @@ async fn a_nats_restart_while_consuming_loses_and_doubles_nothing() -> anyhow::R
         shutdown.clone(),
     ));
     let publisher = publisher(&server).await?;
-    let events: Vec<CloudEvent> = (0..EVENTS)
-        .map(|n| stage_completed("wf", &format!("stage-{n}")))
-        .collect();
+    let events: Vec<CloudEvent> = (0..EVENTS).map(|n| stage_completed("wf", &format!("stage-{n}"))).collect();
     for event in &events {
         publisher.publish(event.clone());
     }
@@ -345,21 +295,17 @@ async fn a_nats_restart_while_consuming_loses_and_doubles_nothing() -> anyhow::R
     publisher.flush(Duration::from_secs(20)).await?;
     let started = Instant::now();
     wait_for_lines(&metrics_file, EVENTS, Duration::from_secs(20)).await?;
-    eprintln!(
-        "NATS killed at {at_kill} lines; all {EVENTS} written {:?} after the restart",
-        started.elapsed()
-    );
-    server.wait_until_consumed(ct_metrics_sink::DEFAULT_CONSUMER, Duration::from_secs(30)).await.map_err(anyhow::Error::msg)?;
+    eprintln!("NATS killed at {at_kill} lines; all {EVENTS} written {:?} after the restart", started.elapsed());
+    server
+        .wait_until_consumed(ct_metrics_sink::DEFAULT_CONSUMER, Duration::from_secs(30))
+        .await
+        .map_err(anyhow::Error::msg)?;
 
     let lines = read_lines(&metrics_file);
     assert_eq!(lines.len(), EVENTS);
     let written: Vec<String> = lines
         .iter()
-        .map(|line| {
-            Ok(serde_json::from_str::<MetricsLine>(line)?
-                .event_id
-                .unwrap_or_default())
-        })
+        .map(|line| Ok(serde_json::from_str::<MetricsLine>(line)?.event_id.unwrap_or_default()))
         .collect::<anyhow::Result<_>>()?;
     let published: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
     assert_eq!(written, published, "lines must follow the order of events");

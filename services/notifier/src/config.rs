@@ -43,36 +43,19 @@ impl Default for Settings {
 /// One configured backend. Its `Debug` shows redacted URLs only.
 #[derive(Debug, Clone)]
 pub enum BackendConfig {
-    Console {
-        filter: EventFilter,
-    },
-    Slack {
-        url: SecretUrl,
-        channel: Option<String>,
-        filter: EventFilter,
-    },
-    Webhook {
-        url: SecretUrl,
-        secret: WebhookSecret,
-        filter: EventFilter,
-    },
+    Console { filter: EventFilter },
+    Slack { url: SecretUrl, channel: Option<String>, filter: EventFilter },
+    Webhook { url: SecretUrl, secret: WebhookSecret, filter: EventFilter },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error(
-        "NOTIFICATION_TYPE: unknown backend {0:?}; use console, slack, webhook or a comma-separated list of them"
-    )]
+    #[error("NOTIFICATION_TYPE: unknown backend {0:?}; use console, slack, webhook or a comma-separated list of them")]
     UnknownType(String),
-    #[error(
-        "NOTIFICATION_TYPE is empty; use console, slack, webhook or a comma-separated list of them"
-    )]
+    #[error("NOTIFICATION_TYPE is empty; use console, slack, webhook or a comma-separated list of them")]
     NoBackend,
     #[error("the {backend} backend needs {var}")]
-    Missing {
-        backend: &'static str,
-        var: &'static str,
-    },
+    Missing { backend: &'static str, var: &'static str },
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error("{var}: {source}")]
@@ -86,12 +69,7 @@ pub enum ConfigError {
 impl Settings {
     pub fn backends(&self) -> Result<Vec<BackendConfig>, ConfigError> {
         let mut names: Vec<&str> = Vec::new();
-        for name in self
-            .types
-            .split(',')
-            .map(str::trim)
-            .filter(|name| !name.is_empty())
-        {
+        for name in self.types.split(',').map(str::trim).filter(|name| !name.is_empty()) {
             let name = name.to_ascii_lowercase();
             let known = ["console", "slack", "webhook"]
                 .into_iter()
@@ -108,19 +86,14 @@ impl Settings {
     }
 
     fn backend(&self, name: &str) -> Result<BackendConfig, ConfigError> {
-        let filter = |text: &str, var| {
-            EventFilter::parse(text).map_err(|source| ConfigError::Filter { var, source })
-        };
+        let filter = |text: &str, var| EventFilter::parse(text).map_err(|source| ConfigError::Filter { var, source });
         Ok(match name {
             "slack" => BackendConfig::Slack {
                 url: SecretUrl::parse(
                     required(&self.slack_webhook_url, "slack", "SLACK_WEBHOOK_URL")?,
                     "SLACK_WEBHOOK_URL",
                 )?,
-                channel: self
-                    .slack_channel
-                    .clone()
-                    .filter(|channel| !channel.trim().is_empty()),
+                channel: self.slack_channel.clone().filter(|channel| !channel.trim().is_empty()),
                 filter: filter(&self.slack_events, "NOTIFY_SLACK_EVENTS")?,
             },
             "webhook" => BackendConfig::Webhook {
@@ -129,31 +102,18 @@ impl Settings {
                     "NOTIFICATION_WEBHOOK_URL",
                 )?,
                 secret: WebhookSecret::parse(
-                    required(
-                        &self.webhook_secret,
-                        "webhook",
-                        "NOTIFICATION_WEBHOOK_SECRET",
-                    )?,
+                    required(&self.webhook_secret, "webhook", "NOTIFICATION_WEBHOOK_SECRET")?,
                     "NOTIFICATION_WEBHOOK_SECRET",
                 )?,
                 filter: filter(&self.webhook_events, "NOTIFY_WEBHOOK_EVENTS")?,
             },
-            _ => BackendConfig::Console {
-                filter: filter(&self.console_events, "NOTIFY_CONSOLE_EVENTS")?,
-            },
+            _ => BackendConfig::Console { filter: filter(&self.console_events, "NOTIFY_CONSOLE_EVENTS")? },
         })
     }
 }
 
-fn required<'a>(
-    value: &'a Option<String>,
-    backend: &'static str,
-    var: &'static str,
-) -> Result<&'a str, ConfigError> {
-    value
-        .as_deref()
-        .filter(|value| !value.trim().is_empty())
-        .ok_or(ConfigError::Missing { backend, var })
+fn required<'a>(value: &'a Option<String>, backend: &'static str, var: &'static str) -> Result<&'a str, ConfigError> {
+    value.as_deref().filter(|value| !value.trim().is_empty()).ok_or(ConfigError::Missing { backend, var })
 }
 
 #[cfg(test)]
@@ -177,61 +137,25 @@ mod tests {
         assert!(matches!(backends[1], BackendConfig::Console { .. }));
         assert!(matches!(backends[2], BackendConfig::Slack { .. }));
         let printed = format!("{backends:?}");
-        assert!(
-            !printed.contains("SECRET") && !printed.contains("MfKQ"),
-            "{printed}"
-        );
+        assert!(!printed.contains("SECRET") && !printed.contains("MfKQ"), "{printed}");
     }
 
     #[test]
     fn missing_and_unknown_settings_are_named() {
-        let slack = Settings {
-            types: "slack".into(),
-            ..Settings::default()
-        };
-        assert_eq!(
-            slack.backends().unwrap_err().to_string(),
-            "the slack backend needs SLACK_WEBHOOK_URL"
-        );
+        let slack = Settings { types: "slack".into(), ..Settings::default() };
+        assert_eq!(slack.backends().unwrap_err().to_string(), "the slack backend needs SLACK_WEBHOOK_URL");
         let webhook = Settings {
             types: "webhook".into(),
             webhook_url: Some("https://example.com/h".into()),
             ..Settings::default()
         };
-        assert!(
-            webhook
-                .backends()
-                .unwrap_err()
-                .to_string()
-                .contains("NOTIFICATION_WEBHOOK_SECRET")
-        );
-        let unknown = Settings {
-            types: "console,email".into(),
-            ..Settings::default()
-        };
-        assert!(
-            unknown
-                .backends()
-                .unwrap_err()
-                .to_string()
-                .contains("\"email\"")
-        );
-        let empty = Settings {
-            types: " , ".into(),
-            ..Settings::default()
-        };
+        assert!(webhook.backends().unwrap_err().to_string().contains("NOTIFICATION_WEBHOOK_SECRET"));
+        let unknown = Settings { types: "console,email".into(), ..Settings::default() };
+        assert!(unknown.backends().unwrap_err().to_string().contains("\"email\""));
+        let empty = Settings { types: " , ".into(), ..Settings::default() };
         assert!(matches!(empty.backends(), Err(ConfigError::NoBackend)));
-        let bad_filter = Settings {
-            console_events: "stage.complete".into(),
-            ..Settings::default()
-        };
-        assert!(
-            bad_filter
-                .backends()
-                .unwrap_err()
-                .to_string()
-                .starts_with("NOTIFY_CONSOLE_EVENTS")
-        );
+        let bad_filter = Settings { console_events: "stage.complete".into(), ..Settings::default() };
+        assert!(bad_filter.backends().unwrap_err().to_string().starts_with("NOTIFY_CONSOLE_EVENTS"));
     }
 
     fn configured_default(key: &str) -> &'static str {

@@ -58,16 +58,10 @@ impl DeadLetters {
         // Called inside the event's span: the dead letter stays in the event's trace.
         ct_events::trace::inject(&opentelemetry::Context::current(), &mut headers);
         let message_id = format!("{}:{}", letter.backend, letter.event.id);
-        match self
-            .store(&subject, &message_id, &headers, letter.body)
-            .await
-        {
-            Err(DeadLetterError::Publish(err))
-                if err.kind() == PublishErrorKind::StreamNotFound =>
-            {
+        match self.store(&subject, &message_id, &headers, letter.body).await {
+            Err(DeadLetterError::Publish(err)) if err.kind() == PublishErrorKind::StreamNotFound => {
                 self.ensure_stream().await?;
-                self.store(&subject, &message_id, &headers, letter.body)
-                    .await?;
+                self.store(&subject, &message_id, &headers, letter.body).await?;
             }
             other => other?,
         }
@@ -81,14 +75,9 @@ impl DeadLetters {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<(), DeadLetterError> {
-        let message = PublishMessage::build()
-            .payload(body.to_vec().into())
-            .headers(headers.clone())
-            .message_id(message_id);
-        self.jetstream
-            .send_publish(subject.to_owned(), message)
-            .await?
-            .await?;
+        let message =
+            PublishMessage::build().payload(body.to_vec().into()).headers(headers.clone()).message_id(message_id);
+        self.jetstream.send_publish(subject.to_owned(), message).await?.await?;
         Ok(())
     }
 
@@ -99,9 +88,7 @@ impl DeadLetters {
                 subjects: vec![format!("{DEADLETTER_PREFIX}.>")],
                 storage: stream::StorageType::File,
                 max_age: Duration::from_secs(30 * 24 * 3600),
-                description: Some(
-                    "claude-temporal events a notifier backend never accepted".to_owned(),
-                ),
+                description: Some("claude-temporal events a notifier backend never accepted".to_owned()),
                 ..Default::default()
             })
             .await?;

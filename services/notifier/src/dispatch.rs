@@ -35,11 +35,7 @@ pub(crate) struct Route {
 
 impl Route {
     pub(crate) fn new(backend: Backend, filter: EventFilter) -> Self {
-        Self {
-            backend,
-            filter,
-            delivered: RecentIds::new(REMEMBERED_IDS),
-        }
+        Self { backend, filter, delivered: RecentIds::new(REMEMBERED_IDS) }
     }
 }
 
@@ -67,11 +63,7 @@ impl Dispatcher {
         settle(&message, kind).await;
     }
 
-    async fn handle_event(
-        &mut self,
-        event: &CloudEvent,
-        message: &jetstream::Message,
-    ) -> AckKind {
+    async fn handle_event(&mut self, event: &CloudEvent, message: &jetstream::Message) -> AckKind {
         let due: Vec<usize> = (0..self.routes.len())
             .filter(|&i| {
                 let route = &self.routes[i];
@@ -82,10 +74,8 @@ impl Dispatcher {
             return AckKind::Ack;
         }
         let body = message.payload.as_ref();
-        let deliveries = join_all(
-            due.iter()
-                .map(|&i| deliver_in_span(&self.routes[i].backend, event, body, &self.retry)),
-        );
+        let deliveries =
+            join_all(due.iter().map(|&i| deliver_in_span(&self.routes[i].backend, event, body, &self.retry)));
         let outcomes = tokio::select! {
             outcomes = deliveries => outcomes,
             never = keep_alive(message, self.ack_wait) => match never {},
@@ -102,13 +92,7 @@ impl Dispatcher {
                 }
                 Outcome::GaveUp { attempts, reason } => {
                     self.metrics.failed(backend);
-                    let letter = DeadLetter {
-                        backend,
-                        event,
-                        body,
-                        attempts,
-                        reason: &reason,
-                    };
+                    let letter = DeadLetter { backend, event, body, attempts, reason: &reason };
                     match self.dead_letters.publish(letter).await {
                         Ok(subject) => {
                             tracing::error!(backend, attempts, %reason, %subject, "gave up delivering; event dead-lettered");
@@ -122,11 +106,7 @@ impl Dispatcher {
                 }
             }
         }
-        if settled {
-            AckKind::Ack
-        } else {
-            AckKind::Nak(Some(REDELIVER_AFTER))
-        }
+        if settled { AckKind::Ack } else { AckKind::Nak(Some(REDELIVER_AFTER)) }
     }
 }
 

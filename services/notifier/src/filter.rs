@@ -31,10 +31,7 @@ impl Pattern {
         }
         if let Some(family) = text.strip_suffix(".*") {
             let pattern = Self::Family(format!("{family}."));
-            return EventType::ALL
-                .iter()
-                .any(|kind| pattern.matches(*kind))
-                .then_some(pattern);
+            return EventType::ALL.iter().any(|kind| pattern.matches(*kind)).then_some(pattern);
         }
         text.parse().ok().map(Self::Exact)
     }
@@ -69,31 +66,20 @@ impl fmt::Display for EventFilter {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "{pattern:?} matches no event type; use a type such as stage.completed, a family such as approval.*, or *"
-)]
+#[error("{pattern:?} matches no event type; use a type such as stage.completed, a family such as approval.*, or *")]
 pub struct FilterError {
     pattern: String,
 }
 
 impl EventFilter {
     pub fn parse(text: &str) -> Result<Self, FilterError> {
-        let mut filter = Self {
-            include: Vec::new(),
-            exclude: Vec::new(),
-        };
-        for item in text
-            .split(',')
-            .map(str::trim)
-            .filter(|item| !item.is_empty())
-        {
+        let mut filter = Self { include: Vec::new(), exclude: Vec::new() };
+        for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
             let (list, body) = match item.strip_prefix('!') {
                 Some(body) => (&mut filter.exclude, body.trim()),
                 None => (&mut filter.include, item),
             };
-            let pattern = Pattern::parse(body).ok_or_else(|| FilterError {
-                pattern: item.to_owned(),
-            })?;
+            let pattern = Pattern::parse(body).ok_or_else(|| FilterError { pattern: item.to_owned() })?;
             list.push(pattern);
         }
         if filter.include.is_empty() {
@@ -114,11 +100,7 @@ mod tests {
 
     fn passing(filter: &str) -> Vec<&'static str> {
         let filter = EventFilter::parse(filter).unwrap();
-        EventType::ALL
-            .iter()
-            .filter(|kind| filter.matches(**kind))
-            .map(|kind| kind.as_str())
-            .collect()
+        EventType::ALL.iter().filter(|kind| filter.matches(**kind)).map(|kind| kind.as_str()).collect()
     }
 
     #[test]
@@ -126,38 +108,24 @@ mod tests {
         assert_eq!(passing("approval.requested"), ["approval.requested"]);
         assert_eq!(
             passing("stage.*, workflow.failed"),
-            [
-                "workflow.failed",
-                "stage.started",
-                "stage.completed",
-                "stage.failed"
-            ]
+            ["workflow.failed", "stage.started", "stage.completed", "stage.failed"]
         );
         let all_but_progress = passing("*,!agent.progress");
         assert_eq!(all_but_progress.len(), EventType::ALL.len() - 1);
         assert!(!all_but_progress.contains(&"agent.progress"));
-        assert_eq!(
-            passing("!approval.*,!workflow.*").len(),
-            EventType::ALL.len() - 8
-        );
+        assert_eq!(passing("!approval.*,!workflow.*").len(), EventType::ALL.len() - 8);
         assert_eq!(passing("").len(), EventType::ALL.len());
     }
 
     #[test]
     fn a_filter_prints_in_its_own_syntax() {
         let filter = EventFilter::parse("stage.*, !stage.started,approval.requested").unwrap();
-        assert_eq!(
-            filter.to_string(),
-            "stage.*,approval.requested,!stage.started"
-        );
+        assert_eq!(filter.to_string(), "stage.*,approval.requested,!stage.started");
     }
 
     #[test]
     fn cloudevents_type_names_are_accepted_too() {
-        assert_eq!(
-            passing("dev.claude-temporal.tests.completed"),
-            ["tests.completed"]
-        );
+        assert_eq!(passing("dev.claude-temporal.tests.completed"), ["tests.completed"]);
     }
 
     #[test]

@@ -29,8 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use backend::{Backend, Console, HttpClient, Slack, Webhook};
 pub use config::{
-    BackendConfig, ConfigError, DEFAULT_CONSOLE_EVENTS, DEFAULT_SLACK_EVENTS,
-    DEFAULT_WEBHOOK_EVENTS, Settings,
+    BackendConfig, ConfigError, DEFAULT_CONSOLE_EVENTS, DEFAULT_SLACK_EVENTS, DEFAULT_WEBHOOK_EVENTS, Settings,
 };
 pub use deadletter::{DEADLETTER_PREFIX, DEADLETTER_STREAM};
 pub use error::Error;
@@ -96,11 +95,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
             }
         });
     }
-    let routes = config
-        .backends
-        .into_iter()
-        .map(|backend| route(backend, &http))
-        .collect();
+    let routes = config.backends.into_iter().map(|backend| route(backend, &http)).collect();
     let client = ct_events::connect(&config.nats_url, config.nats_login.as_ref(), "ct-notifier").await?;
     let ack_wait = config.consumer.ack_wait;
     let mut consumer = EventConsumer::new(client, config.consumer);
@@ -130,32 +125,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
 
 fn route(backend: BackendConfig, http: &HttpClient) -> dispatch::Route {
     match backend {
-        BackendConfig::Console { filter } => {
-            dispatch::Route::new(Backend::Console(Console), filter)
+        BackendConfig::Console { filter } => dispatch::Route::new(Backend::Console(Console), filter),
+        BackendConfig::Slack { url, channel, filter } => {
+            dispatch::Route::new(Backend::Slack(Slack { http: http.clone(), url, channel }), filter)
         }
-        BackendConfig::Slack {
-            url,
-            channel,
-            filter,
-        } => dispatch::Route::new(
-            Backend::Slack(Slack {
-                http: http.clone(),
-                url,
-                channel,
-            }),
-            filter,
-        ),
-        BackendConfig::Webhook {
-            url,
-            secret,
-            filter,
-        } => dispatch::Route::new(
-            Backend::Webhook(Webhook {
-                http: http.clone(),
-                url,
-                secret,
-            }),
-            filter,
-        ),
+        BackendConfig::Webhook { url, secret, filter } => {
+            dispatch::Route::new(Backend::Webhook(Webhook { http: http.clone(), url, secret }), filter)
+        }
     }
 }

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use clap::Parser;
-use ct_events::{ConsumerSettings, StreamSettings};
 use ct_config::{Flag, Service, key};
+use ct_events::{ConsumerSettings, StreamSettings};
 use ct_notifier::{RetryPolicy, Settings};
 use tokio_util::sync::CancellationToken;
 
@@ -109,8 +109,9 @@ async fn main() -> anyhow::Result<()> {
         (_, Err(err)) => usage_error(&err),
     };
     let mut config = ct_notifier::Config::new(configured.nats_url.clone(), backends);
-    config.nats_login = ct_events::NatsLogin::load(configured.nats_user.as_deref(), configured.nats_password_file.as_deref())
-        .unwrap_or_else(|err| usage_error(&err));
+    config.nats_login =
+        ct_events::NatsLogin::load(configured.nats_user.as_deref(), configured.nats_password_file.as_deref())
+            .unwrap_or_else(|err| usage_error(&err));
     config.consumer = ConsumerSettings::new(stream, args.consumer);
     config.consumer.ack_wait = Duration::from_secs(args.ack_wait_secs);
     config.retry = RetryPolicy {

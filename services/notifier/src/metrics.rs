@@ -21,21 +21,13 @@ impl DeliveryMetrics {
     pub(crate) fn new() -> Self {
         let registry = Registry::new();
         let counter = |name: &str, help: &str| {
-            let counter = IntCounterVec::new(Opts::new(name, help), &["backend"])
-                .expect("static metric definitions are valid");
-            registry
-                .register(Box::new(counter.clone()))
-                .expect("each metric is registered once");
+            let counter =
+                IntCounterVec::new(Opts::new(name, help), &["backend"]).expect("static metric definitions are valid");
+            registry.register(Box::new(counter.clone())).expect("each metric is registered once");
             counter
         };
-        let deliveries = counter(
-            "ct_notifier_deliveries_total",
-            "Events a backend accepted",
-        );
-        let failures = counter(
-            "ct_notifier_failures_total",
-            "Events given up on after the last retry (dead-lettered)",
-        );
+        let deliveries = counter("ct_notifier_deliveries_total", "Events a backend accepted");
+        let failures = counter("ct_notifier_failures_total", "Events given up on after the last retry (dead-lettered)");
         Self { registry, deliveries, failures }
     }
 
@@ -67,9 +59,7 @@ pub(crate) async fn serve(
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(metrics);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }
 
 async fn metrics_text(State(metrics): State<Arc<DeliveryMetrics>>) -> Response {

@@ -12,11 +12,7 @@ pub(crate) struct RecentIds {
 
 impl RecentIds {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            order: VecDeque::new(),
-            ids: HashSet::new(),
-        }
+        Self { capacity: capacity.max(1), order: VecDeque::new(), ids: HashSet::new() }
     }
 
     pub(crate) fn contains(&self, id: &str) -> bool {

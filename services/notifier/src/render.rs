@@ -86,11 +86,7 @@ pub(crate) fn notice(event: &CloudEvent) -> Notice {
             if let Some(comment) = &data.comment {
                 facts.push(("Comment", clip(comment)));
             }
-            let verdict = if matches!(event.data, EventData::ApprovalGranted(_)) {
-                "approved"
-            } else {
-                "rejected"
-            };
+            let verdict = if matches!(event.data, EventData::ApprovalGranted(_)) { "approved" } else { "rejected" };
             format!("Stage {} {verdict}", data.stage)
         }
         EventData::ApprovalTimedOut(data) => {
@@ -171,11 +167,7 @@ pub(crate) fn notice(event: &CloudEvent) -> Notice {
             format!("Budget raised: {} goes on", data.stage)
         }
     };
-    Notice {
-        title,
-        facts,
-        next_step,
-    }
+    Notice { title, facts, next_step }
 }
 
 fn stage_facts(facts: &mut Vec<(&'static str, String)>, data: &StageOutcome) {
@@ -195,12 +187,7 @@ fn stage_facts(facts: &mut Vec<(&'static str, String)>, data: &StageOutcome) {
 }
 
 fn tokens(usage: &TokenUsage) -> String {
-    format!(
-        "{} ({} in, {} out)",
-        usage.total(),
-        usage.input_tokens,
-        usage.output_tokens
-    )
+    format!("{} ({} in, {} out)", usage.total(), usage.input_tokens, usage.output_tokens)
 }
 
 fn test_counts(counts: &TestCounts) -> String {
@@ -235,15 +222,8 @@ fn clip(text: &str) -> String {
 
 /// The id as one shell word, so a pasted command works whatever the id holds.
 fn shell_word(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@+=".contains(c));
-    if plain {
-        text.to_owned()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
+    let plain = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/@+=".contains(c));
+    if plain { text.to_owned() } else { format!("'{}'", text.replace('\'', r"'\''")) }
 }
 
 #[cfg(test)]
@@ -288,22 +268,12 @@ mod tests {
         );
         let notice = notice(&event);
         assert_eq!(notice.title, "Approval needed: implement");
-        assert!(
-            notice
-                .facts
-                .contains(&("Cost so far", "$0.5000".to_owned()))
-        );
+        assert!(notice.facts.contains(&("Cost so far", "$0.5000".to_owned())));
         assert!(notice.facts.contains(&("Times out in", "1h00m".to_owned())));
         assert!(notice.facts.contains(&("Estimated rest", "~$1.5000".to_owned())));
         let next = notice.next_step.unwrap();
-        assert!(
-            next.contains("claude-temporal approve develop-demo"),
-            "{next}"
-        );
-        assert!(
-            next.contains("claude-temporal reject develop-demo"),
-            "{next}"
-        );
+        assert!(next.contains("claude-temporal approve develop-demo"), "{next}");
+        assert!(next.contains("claude-temporal reject develop-demo"), "{next}");
     }
 
     #[test]

@@ -36,10 +36,8 @@ impl RetryPolicy {
     /// Equal jitter: half the exponential delay fixed, half random, so
     /// notifiers retrying together spread out but never retry early.
     fn backoff(&self, failures: u32) -> Duration {
-        let exponential = self
-            .initial_delay
-            .saturating_mul(1 << failures.saturating_sub(1).min(20))
-            .min(self.max_delay);
+        let exponential =
+            self.initial_delay.saturating_mul(1 << failures.saturating_sub(1).min(20)).min(self.max_delay);
         let half = exponential / 2;
         half + half.mul_f64(rand::random_range(0.0..=1.0))
     }
@@ -53,7 +51,12 @@ pub(crate) enum Outcome {
 
 /// [`deliver_with_retries`] as one span that says which backend and how it ended (never where
 /// it went: a webhook or Slack URL is a secret).
-pub(crate) async fn deliver_in_span(backend: &Backend, event: &CloudEvent, body: &[u8], policy: &RetryPolicy) -> Outcome {
+pub(crate) async fn deliver_in_span(
+    backend: &Backend,
+    event: &CloudEvent,
+    body: &[u8],
+    policy: &RetryPolicy,
+) -> Outcome {
     let span = tracing::info_span!(
         "deliver",
         otel.name = %format!("notify {}", backend.name()),
@@ -76,12 +79,7 @@ pub(crate) async fn deliver_in_span(backend: &Backend, event: &CloudEvent, body:
     outcome
 }
 
-async fn deliver_with_retries(
-    backend: &Backend,
-    event: &CloudEvent,
-    body: &[u8],
-    policy: &RetryPolicy,
-) -> Outcome {
+async fn deliver_with_retries(backend: &Backend, event: &CloudEvent, body: &[u8], policy: &RetryPolicy) -> Outcome {
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -90,16 +88,10 @@ async fn deliver_with_retries(
             Err(DeliveryError::Permanent { reason }) => {
                 return Outcome::GaveUp { attempts, reason };
             }
-            Err(DeliveryError::Retryable {
-                reason,
-                retry_after,
-            }) => (reason, retry_after),
+            Err(DeliveryError::Retryable { reason, retry_after }) => (reason, retry_after),
         };
         if attempts >= policy.max_attempts {
-            return Outcome::GaveUp {
-                attempts,
-                reason: format!("{reason} (after {attempts} attempts)"),
-            };
+            return Outcome::GaveUp { attempts, reason: format!("{reason} (after {attempts} attempts)") };
         }
         if let Some(asked) = retry_after.filter(|asked| *asked > policy.max_retry_after) {
             return Outcome::GaveUp {
@@ -110,9 +102,7 @@ async fn deliver_with_retries(
                 ),
             };
         }
-        let delay = policy
-            .backoff(attempts)
-            .max(retry_after.unwrap_or_default());
+        let delay = policy.backoff(attempts).max(retry_after.unwrap_or_default());
         tracing::warn!(
             backend = backend.name(), event.id = %event.id, attempts, %reason, ?delay,
             "delivery failed; retrying"

@@ -70,14 +70,9 @@ impl WebhookSecret {
     pub fn parse(value: &str, var: &'static str) -> Result<Self, SecretError> {
         let encoded = value.trim();
         let encoded = encoded.strip_prefix("whsec_").unwrap_or(encoded);
-        let key = BASE64
-            .decode(encoded)
-            .ok()
-            .filter(|key| !key.is_empty())
-            .ok_or(SecretError::WebhookSecret { var })?;
-        Ok(Self {
-            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
-        })
+        let key =
+            BASE64.decode(encoded).ok().filter(|key| !key.is_empty()).ok_or(SecretError::WebhookSecret { var })?;
+        Ok(Self { key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key) })
     }
 
     /// The `webhook-signature` header value: `v1,<base64 HMAC-SHA256 of
@@ -105,11 +100,9 @@ mod tests {
 
     #[test]
     fn only_scheme_and_host_are_ever_printed() {
-        let url = SecretUrl::parse(
-            "https://hooks.slack.com/services/T000/B000/XXXXSECRET?token=abc",
-            "SLACK_WEBHOOK_URL",
-        )
-        .unwrap();
+        let url =
+            SecretUrl::parse("https://hooks.slack.com/services/T000/B000/XXXXSECRET?token=abc", "SLACK_WEBHOOK_URL")
+                .unwrap();
         assert_eq!(url.to_string(), "https://hooks.slack.com");
         assert_eq!(format!("{url:?}"), "SecretUrl(https://hooks.slack.com)");
         let local = SecretUrl::parse("http://127.0.0.1:9000/hook/secret", "X").unwrap();
@@ -118,14 +111,9 @@ mod tests {
 
     #[test]
     fn bad_values_are_errors_that_name_the_setting_but_not_the_value() {
-        let err = SecretUrl::parse("ftp://example.com/secret-path", "NOTIFICATION_WEBHOOK_URL")
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "NOTIFICATION_WEBHOOK_URL is not an http(s) URL"
-        );
-        let err =
-            WebhookSecret::parse("whsec_!!notbase64", "NOTIFICATION_WEBHOOK_SECRET").unwrap_err();
+        let err = SecretUrl::parse("ftp://example.com/secret-path", "NOTIFICATION_WEBHOOK_URL").unwrap_err();
+        assert_eq!(err.to_string(), "NOTIFICATION_WEBHOOK_URL is not an http(s) URL");
+        let err = WebhookSecret::parse("whsec_!!notbase64", "NOTIFICATION_WEBHOOK_SECRET").unwrap_err();
         assert!(!err.to_string().contains("notbase64"), "{err}");
     }
 
@@ -133,11 +121,7 @@ mod tests {
     fn the_signature_matches_the_standard_webhooks_reference_vector() {
         // From the Standard Webhooks reference test suite.
         let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "S").unwrap();
-        let signature = secret.sign(
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265330,
-            br#"{"test": 2432232314}"#,
-        );
+        let signature = secret.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
         assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         assert_eq!(format!("{secret:?}"), "WebhookSecret(***)");
     }

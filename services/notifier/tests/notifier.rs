@@ -47,13 +47,8 @@ struct Receiver {
 impl Receiver {
     async fn start(answers: Vec<(StatusCode, Option<&'static str>)>) -> anyhow::Result<Self> {
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let script = Script {
-            answers,
-            requests: requests.clone(),
-        };
-        let app = axum::Router::new()
-            .route("/{*path}", axum::routing::post(answer))
-            .with_state(script);
+        let script = Script { answers, requests: requests.clone() };
+        let app = axum::Router::new().route("/{*path}", axum::routing::post(answer)).with_state(script);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -76,33 +71,17 @@ impl Receiver {
                 return Ok(requests);
             }
             if Instant::now() > deadline {
-                bail!(
-                    "{} request(s) after {within:?}, expected {count}",
-                    requests.len()
-                );
+                bail!("{} request(s) after {within:?}, expected {count}", requests.len());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
 
-async fn answer(
-    State(script): State<Script>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
+async fn answer(State(script): State<Script>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
     let mut requests = script.requests.lock().unwrap();
-    let (status, retry_after) = script
-        .answers
-        .get(requests.len())
-        .copied()
-        .unwrap_or((StatusCode::OK, None));
-    requests.push(Request {
-        at: Instant::now(),
-        headers,
-        body,
-        status,
-    });
+    let (status, retry_after) = script.answers.get(requests.len()).copied().unwrap_or((StatusCode::OK, None));
+    requests.push(Request { at: Instant::now(), headers, body, status });
     let mut response_headers = HeaderMap::new();
     if let Some(value) = retry_after {
         response_headers.insert("retry-after", value.parse().unwrap());
@@ -208,28 +187,18 @@ fn approval_requested(workflow_id: &str) -> CloudEvent {
 }
 
 fn header<'a>(request: &'a Request, name: &str) -> &'a str {
-    request
-        .headers
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("")
+    request.headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or("")
 }
 
 /// What a receiver does per the spec: recompute and compare in constant time.
 fn verify_signature(request: &Request) -> anyhow::Result<()> {
     let key_bytes = BASE64.decode(SECRET.trim_start_matches("whsec_"))?;
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key_bytes);
-    let mut signed = format!(
-        "{}.{}.",
-        header(request, "webhook-id"),
-        header(request, "webhook-timestamp")
-    )
-    .into_bytes();
+    let mut signed =
+        format!("{}.{}.", header(request, "webhook-id"), header(request, "webhook-timestamp")).into_bytes();
     signed.extend_from_slice(&request.body);
     let signature = header(request, "webhook-signature");
-    let encoded = signature
-        .strip_prefix("v1,")
-        .context("signature without v1,")?;
+    let encoded = signature.strip_prefix("v1,").context("signature without v1,")?;
     ring::hmac::verify(&key, &signed, &BASE64.decode(encoded)?)
         .map_err(|_| anyhow::anyhow!("signature {signature} does not verify"))
 }
@@ -250,19 +219,10 @@ async fn dead_letters(server: &NatsServer, count: u64) -> anyhow::Result<Vec<jet
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let total = stream.info().await?.state.messages;
-    let mut messages = stream
-        .create_consumer(pull::OrderedConfig::default())
-        .await?
-        .messages()
-        .await?;
+    let mut messages = stream.create_consumer(pull::OrderedConfig::default()).await?.messages().await?;
     let mut out = Vec::new();
     while (out.len() as u64) < total {
-        out.push(
-            messages
-                .next()
-                .await
-                .context("dead-letter stream ended")??,
-        );
+        out.push(messages.next().await.context("dead-letter stream ended")??);
     }
     Ok(out)
 }
@@ -275,25 +235,18 @@ async fn webhook_deliveries_are_signed_per_the_standard_webhooks_spec() -> anyho
     let event = stage_failed("develop-demo");
     publish(&server, std::slice::from_ref(&event)).await?;
 
-    let request = receiver
-        .wait_for(1, Duration::from_secs(15))
-        .await?
-        .remove(0);
+    let request = receiver.wait_for(1, Duration::from_secs(15)).await?.remove(0);
     verify_signature(&request)?;
     assert_eq!(header(&request, "webhook-id"), event.id);
     let timestamp: i64 = header(&request, "webhook-timestamp").parse()?;
-    assert!(
-        (chrono::Utc::now().timestamp() - timestamp).abs() < 60,
-        "stale timestamp {timestamp}"
-    );
+    assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 60, "stale timestamp {timestamp}");
     assert_eq!(header(&request, "content-type"), "application/json");
     assert_eq!(CloudEvent::from_json(&request.body)?, event);
     notifier.stop().await
 }
 
 #[tokio::test]
-async fn a_receiver_that_fails_three_times_gets_exactly_one_accepted_delivery() -> anyhow::Result<()>
-{
+async fn a_receiver_that_fails_three_times_gets_exactly_one_accepted_delivery() -> anyhow::Result<()> {
     let server = NatsServer::start();
     let receiver = Receiver::start(vec![
         (StatusCode::INTERNAL_SERVER_ERROR, None),
@@ -307,18 +260,14 @@ async fn a_receiver_that_fails_three_times_gets_exactly_one_accepted_delivery() 
 
     receiver.wait_for(4, Duration::from_secs(15)).await?;
     // Once the event is acknowledged, every delivery of it has been made.
-    server.wait_until_consumed(ct_notifier::DEFAULT_CONSUMER, Duration::from_secs(15)).await.map_err(anyhow::Error::msg)?;
+    server
+        .wait_until_consumed(ct_notifier::DEFAULT_CONSUMER, Duration::from_secs(15))
+        .await
+        .map_err(anyhow::Error::msg)?;
     let requests = receiver.requests();
-    let accepted = requests
-        .iter()
-        .filter(|request| request.status == StatusCode::OK)
-        .count();
+    let accepted = requests.iter().filter(|request| request.status == StatusCode::OK).count();
     assert_eq!((requests.len(), accepted), (4, 1));
-    assert!(
-        requests
-            .iter()
-            .all(|request| header(request, "webhook-id") == event.id)
-    );
+    assert!(requests.iter().all(|request| header(request, "webhook-id") == event.id));
     for request in &requests {
         verify_signature(request)?;
     }
@@ -343,23 +292,14 @@ async fn a_dead_receiver_yields_a_dead_letter() -> anyhow::Result<()> {
 
     let letters = dead_letters(&server, 1).await?;
     let letter = &letters[0];
-    assert_eq!(
-        letter.subject.as_str(),
-        "ct.deadletter.webhook.wf%2Edead.stage.failed"
-    );
-    let headers = letter
-        .headers
-        .as_ref()
-        .context("dead letter without headers")?;
+    assert_eq!(letter.subject.as_str(), "ct.deadletter.webhook.wf%2Edead.stage.failed");
+    let headers = letter.headers.as_ref().context("dead letter without headers")?;
     let get = |name: &str| headers.get(name).map(|value| value.as_str().to_owned());
     assert_eq!(get("Ct-Backend").as_deref(), Some("webhook"));
     assert_eq!(get("Ct-Attempts").as_deref(), Some("3"));
     let reason = get("Ct-Error").unwrap_or_default();
     assert!(reason.contains("could not connect"), "{reason}");
-    assert!(
-        !reason.contains("secret-path-4711"),
-        "the URL leaked: {reason}"
-    );
+    assert!(!reason.contains("secret-path-4711"), "the URL leaked: {reason}");
     assert_eq!(CloudEvent::from_json(&letter.payload)?, event);
     let metrics = notifier.metrics().await?;
     assert!(metrics.contains("ct_notifier_failures_total{backend=\"webhook\"} 1"), "{metrics}");
@@ -370,11 +310,7 @@ async fn a_dead_receiver_yields_a_dead_letter() -> anyhow::Result<()> {
 async fn slack_429_retry_after_is_respected() -> anyhow::Result<()> {
     let server = NatsServer::start();
     let receiver = Receiver::start(vec![(StatusCode::TOO_MANY_REQUESTS, Some("2"))]).await?;
-    let notifier = Notifier::start(
-        &server,
-        vec![slack(&receiver.url("/services/T/B/X"), "approval.*")?],
-        3,
-    );
+    let notifier = Notifier::start(&server, vec![slack(&receiver.url("/services/T/B/X"), "approval.*")?], 3);
     publish(&server, &[approval_requested("develop-demo")]).await?;
 
     let requests = receiver.wait_for(2, Duration::from_secs(15)).await?;
@@ -384,10 +320,7 @@ async fn slack_429_retry_after_is_respected() -> anyhow::Result<()> {
     assert_eq!(message["channel"], "#builds");
     assert_eq!(message["blocks"][0]["type"], "header");
     let text = message.to_string();
-    assert!(
-        text.contains("claude-temporal approve develop-demo"),
-        "{text}"
-    );
+    assert!(text.contains("claude-temporal approve develop-demo"), "{text}");
     assert!(text.contains("$0.4200"), "{text}");
     notifier.stop().await
 }
@@ -400,9 +333,7 @@ async fn every_backend_at_once_each_with_its_filter_and_junk_skipped() -> anyhow
     let notifier = Notifier::start(
         &server,
         vec![
-            BackendConfig::Console {
-                filter: EventFilter::parse("*")?,
-            },
+            BackendConfig::Console { filter: EventFilter::parse("*")? },
             slack(&chat.url("/slack"), "approval.requested")?,
             webhook(&hook.url("/hook"), "*")?,
         ],
@@ -410,32 +341,21 @@ async fn every_backend_at_once_each_with_its_filter_and_junk_skipped() -> anyhow
     );
     let raw = jetstream::new(async_nats::connect(server.url()).await?);
     ct_events::ensure_stream(&raw, &ct_events::StreamSettings::default()).await?;
-    raw.publish("ct.events.wf.stage.failed", "{ not json".into())
-        .await?
-        .await?;
-    raw.publish(
-        "ct.events.wf.stage.failed",
-        r#"{"specversion":"1.0"}"#.into(),
-    )
-    .await?
-    .await?;
+    raw.publish("ct.events.wf.stage.failed", "{ not json".into()).await?.await?;
+    raw.publish("ct.events.wf.stage.failed", r#"{"specversion":"1.0"}"#.into()).await?.await?;
     let failed = stage_failed("wf");
     let approval = approval_requested("wf");
     publish(&server, &[failed.clone(), approval.clone()]).await?;
 
     let hooked = hook.wait_for(2, Duration::from_secs(15)).await?;
-    let ids: Vec<&str> = hooked
-        .iter()
-        .map(|request| header(request, "webhook-id"))
-        .collect();
+    let ids: Vec<&str> = hooked.iter().map(|request| header(request, "webhook-id")).collect();
     assert_eq!(ids, [failed.id.as_str(), approval.id.as_str()]);
     chat.wait_for(1, Duration::from_secs(5)).await?;
-    server.wait_until_consumed(ct_notifier::DEFAULT_CONSUMER, Duration::from_secs(15)).await.map_err(anyhow::Error::msg)?;
-    assert_eq!(
-        chat.requests().len(),
-        1,
-        "slack only wants approval.requested"
-    );
+    server
+        .wait_until_consumed(ct_notifier::DEFAULT_CONSUMER, Duration::from_secs(15))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(chat.requests().len(), 1, "slack only wants approval.requested");
     assert_eq!(hook.requests().len(), 2);
     notifier.stop().await
 }
@@ -455,28 +375,15 @@ async fn a_redelivered_event_is_not_sent_again_to_a_backend_that_took_it() -> an
             ..Default::default()
         })
         .await?;
-    context
-        .publish("ct.deadletter.filler", "x".into())
-        .await?
-        .await?;
+    context.publish("ct.deadletter.filler", "x".into()).await?.await?;
     let chat = Receiver::start(Vec::new()).await?;
     let hook = Receiver::start(vec![(StatusCode::GONE, None); 10]).await?;
-    let notifier = Notifier::start(
-        &server,
-        vec![
-            slack(&chat.url("/slack"), "*")?,
-            webhook(&hook.url("/hook"), "*")?,
-        ],
-        3,
-    );
+    let notifier =
+        Notifier::start(&server, vec![slack(&chat.url("/slack"), "*")?, webhook(&hook.url("/hook"), "*")?], 3);
     publish(&server, &[stage_failed("wf-redelivered")]).await?;
 
     // 410 is permanent: one request per delivery of the message.
     hook.wait_for(2, Duration::from_secs(20)).await?;
-    assert_eq!(
-        chat.requests().len(),
-        1,
-        "Slack got the redelivered event again"
-    );
+    assert_eq!(chat.requests().len(), 1, "Slack got the redelivered event again");
     notifier.stop().await
 }

@@ -12,9 +12,7 @@ pub(crate) async fn run(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
         args: vec!["test".into(), "--no-fail-fast".into()],
         dir: ctx.dir.to_path_buf(),
         tool: "cargo",
-        install_hint:
-            "install Rust with rustup (https://rustup.rs) for the user running the test-runner"
-                .into(),
+        install_hint: "install Rust with rustup (https://rustup.rs) for the user running the test-runner".into(),
     };
     let finished = process::run(&invocation, ctx).await?;
     let mut tally = parse_libtest(&String::from_utf8_lossy(&finished.stdout));
@@ -33,11 +31,7 @@ pub(crate) async fn run(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
             )
         });
     }
-    Ok(Outcome {
-        command: invocation.command_line(),
-        finished,
-        tally,
-    })
+    Ok(Outcome { command: invocation.command_line(), finished, tally })
 }
 
 /// Counts come from each test binary's `test result:` line; a binary cut off
@@ -67,10 +61,7 @@ fn parse_libtest(stdout: &str) -> Tally {
                 r if r.starts_with("ignored") => pending.ignored += 1,
                 _ => {}
             }
-        } else if let Some(name) = line
-            .strip_prefix("---- ")
-            .and_then(|rest| rest.strip_suffix(" stdout ----"))
-        {
+        } else if let Some(name) = line.strip_prefix("---- ").and_then(|rest| rest.strip_suffix(" stdout ----")) {
             current_section = Some(name);
             sections.entry(name).or_default();
         } else if line == "failures:" {
@@ -84,10 +75,7 @@ fn parse_libtest(stdout: &str) -> Tally {
     tally.skipped += pending.ignored;
 
     for name in failed_names {
-        let output = sections
-            .get(name)
-            .map(|lines| lines.join("\n"))
-            .unwrap_or_default();
+        let output = sections.get(name).map(|lines| lines.join("\n")).unwrap_or_default();
         tally.fail(name, output.trim());
     }
     tally
@@ -181,16 +169,8 @@ all doctests ran in 0.28s; merged doctests compilation took 0.28s
         assert_eq!(tally.failures.len(), 1);
         let failure = &tally.failures[0];
         assert_eq!(failure.name, "tests::bad");
-        assert!(
-            failure.output.starts_with("some output"),
-            "{}",
-            failure.output
-        );
-        assert!(
-            failure
-                .output
-                .contains("math is broken\n  left: 3\n right: 4")
-        );
+        assert!(failure.output.starts_with("some output"), "{}", failure.output);
+        assert!(failure.output.contains("math is broken\n  left: 3\n right: 4"));
         assert!(!failure.output.contains("failures:"));
     }
 

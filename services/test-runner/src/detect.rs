@@ -48,9 +48,7 @@ pub(crate) fn detect(dir: &Path) -> Result<Framework, Error> {
     if dir.join("go.mod").is_file() {
         return Ok(Framework::Go);
     }
-    let marker = ["pytest.ini", "pyproject.toml", "setup.py", "setup.cfg"]
-        .iter()
-        .any(|name| dir.join(name).is_file());
+    let marker = ["pytest.ini", "pyproject.toml", "setup.py", "setup.cfg"].iter().any(|name| dir.join(name).is_file());
     if marker || contains_python(&dir.join("tests"), TESTS_DIR_DEPTH) {
         return Ok(Framework::Pytest);
     }
@@ -143,24 +141,15 @@ mod tests {
             "tests/ folder containing .py files",
             "`framework`",
         ] {
-            assert!(
-                message.contains(looked_for),
-                "{looked_for:?} missing from {message:?}"
-            );
+            assert!(message.contains(looked_for), "{looked_for:?} missing from {message:?}");
         }
     }
 
     #[test]
     fn an_explicit_framework_overrides_detection() {
         let dir = project(&["Cargo.toml"]);
-        assert_eq!(
-            choose(Framework::Pytest as i32, dir.path()).unwrap(),
-            Framework::Pytest
-        );
-        assert!(matches!(
-            choose(42, dir.path()),
-            Err(Error::UnknownFramework(42))
-        ));
+        assert_eq!(choose(Framework::Pytest as i32, dir.path()).unwrap(), Framework::Pytest);
+        assert!(matches!(choose(42, dir.path()), Err(Error::UnknownFramework(42))));
     }
 
     #[test]
@@ -168,21 +157,9 @@ mod tests {
         let dir = project(&["file.txt"]);
         let file = dir.path().join("file.txt");
         assert!(matches!(project_dir(""), Err(Error::EmptyProjectPath)));
-        assert!(matches!(
-            project_dir("rel/path"),
-            Err(Error::RelativeProjectPath(_))
-        ));
-        assert!(matches!(
-            project_dir("/no/such/dir/x"),
-            Err(Error::ProjectMissing(_))
-        ));
-        assert!(matches!(
-            project_dir(file.to_str().unwrap()),
-            Err(Error::NotADirectory(_))
-        ));
-        assert_eq!(
-            project_dir(dir.path().to_str().unwrap()).unwrap(),
-            dir.path()
-        );
+        assert!(matches!(project_dir("rel/path"), Err(Error::RelativeProjectPath(_))));
+        assert!(matches!(project_dir("/no/such/dir/x"), Err(Error::ProjectMissing(_))));
+        assert!(matches!(project_dir(file.to_str().unwrap()), Err(Error::NotADirectory(_))));
+        assert_eq!(project_dir(dir.path().to_str().unwrap()).unwrap(), dir.path());
     }
 }

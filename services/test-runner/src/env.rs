@@ -53,7 +53,9 @@ pub(crate) fn test_env(vars: impl IntoIterator<Item = (String, String)>, home: &
     let mut env: BTreeMap<String, String> = all
         .iter()
         .filter(|(name, _)| {
-            EXACT.contains(&name.as_str()) || ct_confine::NETWORK_ENV.contains(&name.as_str()) || name.starts_with("LC_")
+            EXACT.contains(&name.as_str())
+                || ct_confine::NETWORK_ENV.contains(&name.as_str())
+                || name.starts_with("LC_")
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use ct_contracts::failure::{self, AGENT_FAILED, INVALID_PROJECT, NOT_ALLOWED, NO_TEST_FRAMEWORK};
+use ct_contracts::failure::{self, AGENT_FAILED, INVALID_PROJECT, NO_TEST_FRAMEWORK, NOT_ALLOWED};
 use temporalio_sdk::activities::ActivityError;
 
 /// Why a test run could not be carried out. Failing tests are not an error:
@@ -21,9 +21,7 @@ pub enum Error {
     #[error("project path {0} is not a directory")]
     NotADirectory(PathBuf),
 
-    #[error(
-        "unknown framework value {0}: use 0 to detect, or JEST (1), PYTEST (2), CARGO (3) or GO (4)"
-    )]
+    #[error("unknown framework value {0}: use 0 to detect, or JEST (1), PYTEST (2), CARGO (3) or GO (4)")]
     UnknownFramework(i32),
 
     #[error(
@@ -109,9 +107,7 @@ impl Error {
             | Error::TempDir(_)
             | Error::Confine(_)
             | Error::Wait { .. }
-            | Error::Serve(_) => {
-                AGENT_FAILED
-            }
+            | Error::Serve(_) => AGENT_FAILED,
         }
     }
 

@@ -14,9 +14,7 @@ pub(crate) async fn run(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
         args: vec!["test".into(), "-json".into(), "./...".into()],
         dir: ctx.dir.to_path_buf(),
         tool: "go",
-        install_hint:
-            "install Go (https://go.dev/dl/) and put its bin directory on the test-runner's PATH"
-                .into(),
+        install_hint: "install Go (https://go.dev/dl/) and put its bin directory on the test-runner's PATH".into(),
     };
     let finished = process::run(&invocation, ctx).await?;
     let mut tally = parse_events(&String::from_utf8_lossy(&finished.stdout));
@@ -30,11 +28,7 @@ pub(crate) async fn run(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
             finished.exit_code
         ));
     }
-    Ok(Outcome {
-        command: invocation.command_line(),
-        finished,
-        tally,
-    })
+    Ok(Outcome { command: invocation.command_line(), finished, tally })
 }
 
 /// One line of `go test -json` (cmd/test2json), with the fields we read.
@@ -118,10 +112,7 @@ fn parse_events(stdout: &str) -> Tally {
 
     let parents: BTreeSet<(&str, &str)> = tests
         .keys()
-        .flat_map(|(package, test)| {
-            test.match_indices('/')
-                .map(move |(slash, _)| (package.as_str(), &test[..slash]))
-        })
+        .flat_map(|(package, test)| test.match_indices('/').map(move |(slash, _)| (package.as_str(), &test[..slash])))
         .collect();
     let mut tally = Tally::default();
     let mut packages_with_failing_tests = BTreeSet::new();
@@ -130,8 +121,7 @@ fn parse_events(stdout: &str) -> Tally {
         let failed_child = is_parent
             && tests.iter().any(|((p, t), s)| {
                 p == package
-                    && t.strip_prefix(test.as_str())
-                        .is_some_and(|rest| rest.starts_with('/'))
+                    && t.strip_prefix(test.as_str()).is_some_and(|rest| rest.starts_with('/'))
                     && s.result.as_deref() == Some("fail")
             });
         match state.result.as_deref() {
@@ -151,12 +141,8 @@ fn parse_events(stdout: &str) -> Tally {
     for (package, state) in &packages {
         if state.failed && !packages_with_failing_tests.contains(package.as_str()) {
             tally.failed += 1;
-            let build = state
-                .failed_build
-                .as_ref()
-                .and_then(|path| builds.get(path))
-                .map(String::as_str)
-                .unwrap_or_default();
+            let build =
+                state.failed_build.as_ref().and_then(|path| builds.get(path)).map(String::as_str).unwrap_or_default();
             tally.fail(package.clone(), &format!("{build}{}", state.output));
         }
     }
@@ -207,14 +193,7 @@ mod tests {
         let tally = parse_events(EVENTS);
         assert_eq!((tally.passed, tally.failed, tally.skipped), (2, 3, 1));
         let names: Vec<_> = tally.failures.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "example.com/calc::TestSub",
-                "example.com/calc::TestTable/negative",
-                "example.com/broken"
-            ]
-        );
+        assert_eq!(names, ["example.com/calc::TestSub", "example.com/calc::TestTable/negative", "example.com/broken"]);
         assert!(tally.failures[0].output.contains("Sub(3, 1) = 1, want 2"));
         assert!(tally.failures[2].output.contains("undefined: nope"));
         let transcript = tally.transcript.unwrap();

@@ -176,7 +176,8 @@ impl Tests {
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         let mut response = report::response(framework, outcome, timeout_ms);
         response.confinement = confinement.to_string();
-        let refused: Vec<String> = egress.iter().flat_map(|(e, _)| e.refused()).map(|r| format!("{}:{}", r.host, r.port)).collect();
+        let refused: Vec<String> =
+            egress.iter().flat_map(|(e, _)| e.refused()).map(|r| format!("{}:{}", r.host, r.port)).collect();
         if !refused.is_empty() {
             tracing::warn!(?refused, "the sandbox refused the tests' connections");
             response.output_tail.push_str(&format!(
@@ -210,8 +211,10 @@ impl Tests {
             return Ok(None);
         }
         // A directory of its own: the run sees the socket's directory, read-only.
-        let dir = tempfile::Builder::new().prefix("outlets-").tempdir_in(&self.config.state_dir).map_err(Error::TempDir)?;
-        let egress = Egress::start(dir.path().join("egress.sock"), self.config.allow_hosts.clone()).map_err(Error::TempDir)?;
+        let dir =
+            tempfile::Builder::new().prefix("outlets-").tempdir_in(&self.config.state_dir).map_err(Error::TempDir)?;
+        let egress =
+            Egress::start(dir.path().join("egress.sock"), self.config.allow_hosts.clone()).map_err(Error::TempDir)?;
         Egress::point_env(&mut env.vars);
         Ok(Some((egress, dir)))
     }
@@ -265,12 +268,20 @@ impl Tests {
 /// directory) and a hash of its whole path (for uniqueness).
 fn cache_key(project: &Path) -> String {
     // FNV-1a: stable across builds and platforms, unlike std's hasher.
-    let hash = project.as_os_str().as_encoded_bytes().iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = project
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
     let name: String = project
         .file_name()
-        .map(|n| n.to_string_lossy().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).take(40).collect())
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                .take(40)
+                .collect()
+        })
         .unwrap_or_default();
     format!("{name}-{hash:016x}")
 }

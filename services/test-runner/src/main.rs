@@ -129,9 +129,7 @@ async fn main() {
         .with_context(|| format!("could not listen on {}", args.listen))
         .unwrap_or_else(|e| bad_setting(&format!("{e:#}")));
     let addr = listener.local_addr().unwrap_or_else(|e| bad_setting(&e));
-    let token_file = args
-        .control_token_file
-        .unwrap_or_else(|| std::env::temp_dir().join("ct-test-runner.token"));
+    let token_file = args.control_token_file.unwrap_or_else(|| std::env::temp_dir().join("ct-test-runner.token"));
     let control_token = ct_fleet::ControlToken::resolve(std::env::var("CT_CONTROL_TOKEN").ok(), &token_file, addr)
         .unwrap_or_else(|e| bad_setting(&e));
     let config = ct_test_runner::Config {

@@ -21,15 +21,9 @@ pub(crate) async fn run(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
     // The project's own file, which a run could have replaced by a link or a huge file.
     let text = ct_confine::bounded::read_file(&manifest_path, MAX_MANIFEST_BYTES)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .map_err(|source| Error::ReadProjectFile {
-            path: manifest_path.clone(),
-            source,
-        })?;
+        .map_err(|source| Error::ReadProjectFile { path: manifest_path.clone(), source })?;
     let manifest: PackageJson =
-        serde_json::from_str(&text).map_err(|source| Error::InvalidPackageJson {
-            path: manifest_path,
-            source,
-        })?;
+        serde_json::from_str(&text).map_err(|source| Error::InvalidPackageJson { path: manifest_path, source })?;
     if manifest.uses_jest() {
         jest(ctx).await
     } else if manifest.scripts.contains_key("test") {
@@ -76,11 +70,7 @@ async fn jest(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
     let report = ctx.run_dir.join("jest.json");
     let invocation = Invocation {
         program: "npx".into(),
-        args: vec![
-            "jest".into(),
-            "--json".into(),
-            format!("--outputFile={}", report.display()),
-        ],
+        args: vec!["jest".into(), "--json".into(), format!("--outputFile={}", report.display())],
         dir: ctx.dir.to_path_buf(),
         tool: "npx",
         install_hint: NODE_HINT.into(),
@@ -96,19 +86,13 @@ async fn jest(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
             ..Tally::default()
         },
     };
-    Ok(Outcome {
-        command: invocation.command_line(),
-        finished,
-        tally,
-    })
+    Ok(Outcome { command: invocation.command_line(), finished, tally })
 }
 
 /// npm looks for binaries in the nearest node_modules up the tree (workspaces
 /// hoist them to the root).
 fn installed_jest(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors()
-        .map(|d| d.join("node_modules/.bin/jest"))
-        .find(|jest| jest.exists())
+    dir.ancestors().map(|d| d.join("node_modules/.bin/jest")).find(|jest| jest.exists())
 }
 
 async fn npm_test(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
@@ -134,17 +118,10 @@ async fn npm_test(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
         } else {
             tally.failed = 1;
             let output = String::from_utf8_lossy(&finished.combined);
-            tally.fail(
-                "npm test",
-                crate::report::tail(&output, crate::report::FAILURE_EXCERPT),
-            );
+            tally.fail("npm test", crate::report::tail(&output, crate::report::FAILURE_EXCERPT));
         }
     }
-    Ok(Outcome {
-        command: invocation.command_line(),
-        finished,
-        tally,
-    })
+    Ok(Outcome { command: invocation.command_line(), finished, tally })
 }
 
 #[derive(Deserialize)]
@@ -188,9 +165,7 @@ fn parse_jest(json: &str, dir: &Path) -> Tally {
         Ok(report) => report,
         Err(err) => {
             return Tally {
-                notes: vec![format!(
-                    "jest's JSON report could not be read ({err}); see its output below"
-                )],
+                notes: vec![format!("jest's JSON report could not be read ({err}); see its output below")],
                 ..Tally::default()
             };
         }
@@ -205,16 +180,9 @@ fn parse_jest(json: &str, dir: &Path) -> Tally {
         let path = Path::new(&file.name);
         let name = path.strip_prefix(dir).unwrap_or(path).display().to_string();
         let mut any_failed = false;
-        for assertion in file
-            .assertion_results
-            .iter()
-            .filter(|a| a.status == "failed")
-        {
+        for assertion in file.assertion_results.iter().filter(|a| a.status == "failed") {
             any_failed = true;
-            tally.fail(
-                format!("{name}::{}", assertion.full_name),
-                &assertion.failure_messages.join("\n"),
-            );
+            tally.fail(format!("{name}::{}", assertion.full_name), &assertion.failure_messages.join("\n"));
         }
         if file.status == "failed" && !any_failed {
             tally.failed += 1;
@@ -230,17 +198,11 @@ mod tests {
 
     #[test]
     fn jest_is_recognised_from_dependencies_or_the_test_script() {
-        let parse = |json: &str| {
-            serde_json::from_str::<PackageJson>(json)
-                .unwrap()
-                .uses_jest()
-        };
+        let parse = |json: &str| serde_json::from_str::<PackageJson>(json).unwrap().uses_jest();
         assert!(parse(r#"{"devDependencies": {"jest": "^29.7.0"}}"#));
         assert!(parse(r#"{"dependencies": {"jest": "29"}}"#));
         assert!(parse(r#"{"scripts": {"test": "jest --coverage"}}"#));
-        assert!(!parse(
-            r#"{"scripts": {"test": "mocha"}, "devDependencies": {"mocha": "10"}}"#
-        ));
+        assert!(!parse(r#"{"scripts": {"test": "mocha"}, "devDependencies": {"mocha": "10"}}"#));
     }
 
     #[test]

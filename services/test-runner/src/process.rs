@@ -90,11 +90,7 @@ pub(crate) async fn run(invocation: &Invocation, ctx: &RunContext<'_>) -> Result
         if source.kind() == std::io::ErrorKind::NotFound {
             missing_tool(invocation)
         } else {
-            Error::Spawn {
-                command: invocation.command_line(),
-                dir: invocation.dir.clone(),
-                source,
-            }
+            Error::Spawn { command: invocation.command_line(), dir: invocation.dir.clone(), source }
         }
     })?;
     // Linux pids stay below 2^22 (pid_max), so they fit an i32; `None` only once reaped.
@@ -108,20 +104,11 @@ pub(crate) async fn run(invocation: &Invocation, ctx: &RunContext<'_>) -> Result
     let captured = Arc::new(Mutex::new(Captured::default()));
     let overflow = Arc::new(Notify::new());
     let readers = [
-        child
-            .stdout
-            .take()
-            .map(|out| tokio::spawn(pump(out, captured.clone(), overflow.clone(), |c| &mut c.stdout))),
-        child
-            .stderr
-            .take()
-            .map(|err| tokio::spawn(pump(err, captured.clone(), overflow.clone(), |c| &mut c.stderr))),
+        child.stdout.take().map(|out| tokio::spawn(pump(out, captured.clone(), overflow.clone(), |c| &mut c.stdout))),
+        child.stderr.take().map(|err| tokio::spawn(pump(err, captured.clone(), overflow.clone(), |c| &mut c.stderr))),
     ];
 
-    let wait_error = |source| Error::Wait {
-        command: invocation.command_line(),
-        source,
-    };
+    let wait_error = |source| Error::Wait { command: invocation.command_line(), source };
     let (status, timed_out) = tokio::select! {
         status = child.wait() => (status.map_err(wait_error)?, false),
         () = tokio::time::sleep(ctx.timeout) => {
@@ -185,7 +172,12 @@ fn locate(program: &std::path::Path, path: Option<&String>) -> Option<PathBuf> {
     std::env::split_paths(path?).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
 }
 
-fn command(program: &Path, invocation: &Invocation, ctx: &RunContext<'_>, confinement: Prepared) -> tokio::process::Command {
+fn command(
+    program: &Path,
+    invocation: &Invocation,
+    ctx: &RunContext<'_>,
+    confinement: Prepared,
+) -> tokio::process::Command {
     let mut command = confinement.command(program);
     command
         .args(&invocation.args)
@@ -232,29 +224,17 @@ async fn pump(
 
 fn lock(captured: &Mutex<Captured>) -> std::sync::MutexGuard<'_, Captured> {
     // A reader that panicked mid-append leaves bytes that are still worth reporting.
-    captured
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    captured.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn exit_code(status: ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|signal| 128 + signal))
-        .unwrap_or(-1)
+    status.code().or_else(|| status.signal().map(|signal| 128 + signal)).unwrap_or(-1)
 }
 
 fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
+    let plain = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain { word.to_owned() } else { format!("'{}'", word.replace('\'', r"'\''")) }
 }
 
 #[cfg(test)]
@@ -267,20 +247,12 @@ mod tests {
     fn command_lines_quote_only_what_needs_it() {
         let invocation = Invocation {
             program: "/usr/bin/python3".into(),
-            args: vec![
-                "-m".into(),
-                "pytest".into(),
-                "--junitxml=/tmp/a b/r.xml".into(),
-                "it's".into(),
-            ],
+            args: vec!["-m".into(), "pytest".into(), "--junitxml=/tmp/a b/r.xml".into(), "it's".into()],
             dir: "/".into(),
             tool: "python3",
             install_hint: String::new(),
         };
-        assert_eq!(
-            invocation.command_line(),
-            r"/usr/bin/python3 -m pytest '--junitxml=/tmp/a b/r.xml' 'it'\''s'"
-        );
+        assert_eq!(invocation.command_line(), r"/usr/bin/python3 -m pytest '--junitxml=/tmp/a b/r.xml' 'it'\''s'");
     }
 
     /// Runs `invocation` in `dir` as a test run would: confined, with `dir` writable.
@@ -313,10 +285,7 @@ mod tests {
             install_hint: "install it".into(),
         };
         let err = run_in(&invocation, dir.path(), Duration::from_secs(5)).await.err().unwrap();
-        assert!(
-            matches!(err, Error::ToolMissing { ref tool, .. } if tool == "no-such-tool"),
-            "{err}"
-        );
+        assert!(matches!(err, Error::ToolMissing { ref tool, .. } if tool == "no-such-tool"), "{err}");
     }
 
     #[tokio::test]
@@ -369,11 +338,7 @@ mod tests {
         for _ in 0..50 {
             match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
                 Err(_) => return true,
-                Ok(stat)
-                    if stat
-                        .rsplit_once(") ")
-                        .is_some_and(|(_, rest)| rest.starts_with('Z')) =>
-                {
+                Ok(stat) if stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')) => {
                     return true;
                 }
                 Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,

@@ -24,10 +24,9 @@ pub(crate) async fn run(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
         ],
         dir: ctx.dir.to_path_buf(),
         tool: "python3",
-        install_hint:
-            "install Python 3 with pytest (e.g. `apt-get install python3 python3-pytest`), \
+        install_hint: "install Python 3 with pytest (e.g. `apt-get install python3 python3-pytest`), \
                        or point PYTHON / --python at an interpreter that has pytest"
-                .into(),
+            .into(),
         program: python,
     };
     let mut finished = process::run(&invocation, ctx).await?;
@@ -57,15 +56,11 @@ pub(crate) async fn run(ctx: &RunContext<'_>) -> Result<Outcome, Error> {
     if finished.exit_code == NO_TESTS_COLLECTED {
         // Nothing to run is an empty result, not a broken one: callers judge by exit_code.
         finished.exit_code = 0;
-        tally.notes.push(
-            "pytest collected no tests (its exit status 5 is reported as 0: zero tests, not a crash)".into(),
-        );
+        tally
+            .notes
+            .push("pytest collected no tests (its exit status 5 is reported as 0: zero tests, not a crash)".into());
     }
-    Ok(Outcome {
-        command: invocation.command_line(),
-        finished,
-        tally,
-    })
+    Ok(Outcome { command: invocation.command_line(), finished, tally })
 }
 
 /// The project's own virtualenv first (it has the project's dependencies), then
@@ -85,9 +80,7 @@ fn parse_junit(xml: &str) -> Tally {
         Ok(doc) => doc,
         Err(err) => {
             return Tally {
-                notes: vec![format!(
-                    "pytest's JUnit report could not be parsed ({err}); see its output below"
-                )],
+                notes: vec![format!("pytest's JUnit report could not be parsed ({err}); see its output below")],
                 ..Tally::default()
             };
         }
@@ -96,23 +89,13 @@ fn parse_junit(xml: &str) -> Tally {
     for case in doc.descendants().filter(|n| n.has_tag_name("testcase")) {
         let class = case.attribute("classname").unwrap_or_default();
         let name = case.attribute("name").unwrap_or_default();
-        let problem = case
-            .children()
-            .find(|n| n.has_tag_name("failure") || n.has_tag_name("error"));
+        let problem = case.children().find(|n| n.has_tag_name("failure") || n.has_tag_name("error"));
         if let Some(problem) = problem {
             tally.failed += 1;
-            let full_name = if class.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{class}::{name}")
-            };
+            let full_name = if class.is_empty() { name.to_owned() } else { format!("{class}::{name}") };
             let message = problem.attribute("message").unwrap_or_default();
             let text = problem.text().unwrap_or_default();
-            let output = if text.contains(message) {
-                text.to_owned()
-            } else {
-                format!("{message}\n{text}")
-            };
+            let output = if text.contains(message) { text.to_owned() } else { format!("{message}\n{text}") };
             tally.fail(full_name, &output);
         } else if case.children().any(|n| n.has_tag_name("skipped")) {
             tally.skipped += 1;
@@ -152,11 +135,7 @@ test_math.py:7: AssertionError</failure>
         let names: Vec<_> = tally.failures.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["test_math::test_sub", "tests.test_broken"]);
         assert!(tally.failures[0].output.contains("E       assert 1 == 2"));
-        assert!(
-            tally.failures[1]
-                .output
-                .starts_with("collection failure\nImportError")
-        );
+        assert!(tally.failures[1].output.starts_with("collection failure\nImportError"));
     }
 
     #[test]
@@ -174,9 +153,6 @@ test_math.py:7: AssertionError</failure>
         assert_eq!(python_for(dir.path(), None), Path::new("python3"));
         std::fs::create_dir_all(dir.path().join(".venv/bin")).unwrap();
         std::fs::write(dir.path().join(".venv/bin/python"), "").unwrap();
-        assert_eq!(
-            python_for(dir.path(), Some(configured)),
-            dir.path().join(".venv/bin/python")
-        );
+        assert_eq!(python_for(dir.path(), Some(configured)), dir.path().join(".venv/bin/python"));
     }
 }

@@ -37,10 +37,7 @@ pub(crate) fn read_report(file: &std::path::Path) -> std::io::Result<String> {
 
 impl Tally {
     pub(crate) fn fail(&mut self, name: impl Into<String>, output: &str) {
-        self.failures.push(TestFailure {
-            name: name.into(),
-            output: excerpt(output, FAILURE_EXCERPT),
-        });
+        self.failures.push(TestFailure { name: name.into(), output: excerpt(output, FAILURE_EXCERPT) });
     }
 }
 
@@ -51,16 +48,8 @@ pub(crate) struct Outcome {
     pub(crate) tally: Tally,
 }
 
-pub(crate) fn response(
-    framework: Framework,
-    outcome: Outcome,
-    timeout_ms: u64,
-) -> RunTestsResponse {
-    let Outcome {
-        command,
-        finished,
-        mut tally,
-    } = outcome;
+pub(crate) fn response(framework: Framework, outcome: Outcome, timeout_ms: u64) -> RunTestsResponse {
+    let Outcome { command, finished, mut tally } = outcome;
     if finished.timed_out {
         tally.notes.insert(
             0,
@@ -84,14 +73,9 @@ pub(crate) fn response(
     if tally.failures.len() > MAX_LISTED_FAILURES {
         let more = tally.failures.len() - MAX_LISTED_FAILURES;
         tally.failures.truncate(MAX_LISTED_FAILURES);
-        tally.notes.push(format!(
-            "{more} more failures are not listed (the first {MAX_LISTED_FAILURES} by name are)"
-        ));
+        tally.notes.push(format!("{more} more failures are not listed (the first {MAX_LISTED_FAILURES} by name are)"));
     }
-    let raw = tally
-        .transcript
-        .take()
-        .unwrap_or_else(|| String::from_utf8_lossy(&finished.combined).into_owned());
+    let raw = tally.transcript.take().unwrap_or_else(|| String::from_utf8_lossy(&finished.combined).into_owned());
     let mut output_tail = String::new();
     for note in &tally.notes {
         output_tail.push_str("note: ");

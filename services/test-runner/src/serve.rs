@@ -35,14 +35,16 @@ pub async fn run(
     let identity = ct_fleet::instance_identity("test-runner", control_addr);
     let description = describe(&config, &fleet.task_queue, &identity).await;
     let worker = ActivityWorker { task_queue: fleet.task_queue.clone(), capacity: config.capacity, grace: fleet.grace };
-    let client = ct_fleet::connect_client(&fleet.temporal, &identity)
-        .await
-        .map_err(|e| Error::Serve(e.to_string()))?;
+    let client = ct_fleet::connect_client(&fleet.temporal, &identity).await.map_err(|e| Error::Serve(e.to_string()))?;
     ct_contracts::implements(&ct_contracts::StageActivities::run_tests, &TestActivities::run_tests)
         .map_err(Error::Serve)?;
     let runs = RunRegistry::default();
     let mut options = worker.options();
-    options.register_activities(TestActivities { tests: Tests::new(config), runs: runs.clone(), identity: identity.clone() });
+    options.register_activities(TestActivities {
+        tests: Tests::new(config),
+        runs: runs.clone(),
+        identity: identity.clone(),
+    });
     let control = ControlPlane { listener: control, token: fleet.control_token, description, runs };
     ct_fleet::run_member(&worker, client, options, control, shutdown, || {
         tracing::info!(
@@ -87,10 +89,7 @@ async fn describe(config: &Config, task_queue: &str, identity: &str) -> Describe
             config.sandbox.confinement()
         ),
         workspace_roots: config.roots.paths().iter().map(|p| p.display().to_string()).collect(),
-        limits: Some(Limits {
-            max_timeout_secs: config.max_timeout.map_or(0, |d| d.as_secs()),
-            ..Limits::default()
-        }),
+        limits: Some(Limits { max_timeout_secs: config.max_timeout.map_or(0, |d| d.as_secs()), ..Limits::default() }),
         version: env!("CARGO_PKG_VERSION").to_owned(),
     }
 }

@@ -28,17 +28,11 @@ fn tools_python() -> Option<PathBuf> {
 }
 
 async fn start_with_tools_python() -> anyhow::Result<Server> {
-    start(ct_test_runner::Config {
-        python: tools_python(),
-        ..ct_test_runner::Config::default()
-    })
-    .await
+    start(ct_test_runner::Config { python: tools_python(), ..ct_test_runner::Config::default() }).await
 }
 
 fn project(files: &[(&str, &str)]) -> anyhow::Result<tempfile::TempDir> {
-    let dir = tempfile::Builder::new()
-        .prefix("ct-test-runner-it-")
-        .tempdir()?;
+    let dir = tempfile::Builder::new().prefix("ct-test-runner-it-").tempdir()?;
     for (path, content) in files {
         let path = dir.path().join(path);
         std::fs::create_dir_all(path.parent().expect("files live in the project"))?;
@@ -64,8 +58,7 @@ async fn run(server: &mut Server, request: RunTestsRequest) -> Result<RunTestsRe
 }
 
 fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
 /// Whether `pid` is gone; a killed orphan is a zombie until init reaps it.
@@ -129,58 +122,30 @@ async fn a_pytest_project_is_detected_run_and_parsed() -> anyhow::Result<()> {
     println!("{response:#?}");
 
     assert_eq!(response.framework, Framework::Pytest as i32);
-    assert_eq!(
-        (response.passed, response.failed, response.skipped),
-        (2, 1, 1)
-    );
+    assert_eq!((response.passed, response.failed, response.skipped), (2, 1, 1));
     assert_eq!(response.exit_code, 1);
     assert!(!response.timed_out);
-    assert!(
-        response.command.contains("-m pytest -q --junitxml="),
-        "{}",
-        response.command
-    );
+    assert!(response.command.contains("-m pytest -q --junitxml="), "{}", response.command);
     assert!(response.command.ends_with("-p no:cacheprovider"));
     assert_eq!(response.failures.len(), 1);
     let failure = &response.failures[0];
     assert_eq!(failure.name, "tests.test_sample::test_subtracts");
-    assert!(
-        failure.output.contains("subtraction is off"),
-        "{}",
-        failure.output
-    );
-    assert!(
-        failure.output.contains("assert (3 - 1) == 1"),
-        "{}",
-        failure.output
-    );
+    assert!(failure.output.contains("subtraction is off"), "{}", failure.output);
+    assert!(failure.output.contains("assert (3 - 1) == 1"), "{}", failure.output);
     assert!(response.duration_ms > 0);
-    assert!(
-        !dir.path().join(".pytest_cache").exists(),
-        "the cache provider is off"
-    );
+    assert!(!dir.path().join(".pytest_cache").exists(), "the cache provider is off");
     Ok(())
 }
 
 #[tokio::test]
 async fn a_pytest_project_without_tests_is_zero_tests_not_a_crash() -> anyhow::Result<()> {
-    let dir = project(&[
-        ("pytest.ini", "[pytest]\n"),
-        ("tests/helpers.py", "X = 1\n"),
-    ])?;
+    let dir = project(&[("pytest.ini", "[pytest]\n"), ("tests/helpers.py", "X = 1\n")])?;
     let mut server = start_with_tools_python().await?;
     let response = run(&mut server, request(dir.path(), 60_000)).await?;
 
-    assert_eq!(
-        (response.passed, response.failed, response.skipped),
-        (0, 0, 0)
-    );
+    assert_eq!((response.passed, response.failed, response.skipped), (0, 0, 0));
     assert_eq!(response.exit_code, 0);
-    assert!(
-        response.output_tail.contains("collected no tests"),
-        "{}",
-        response.output_tail
-    );
+    assert!(response.output_tail.contains("collected no tests"), "{}", response.output_tail);
     Ok(())
 }
 
@@ -192,9 +157,7 @@ async fn a_missing_interpreter_fails_the_stage_at_once_naming_it() -> anyhow::Re
         ..ct_test_runner::Config::default()
     })
     .await?;
-    let err = run(&mut server, request(dir.path(), 60_000))
-        .await
-        .unwrap_err();
+    let err = run(&mut server, request(dir.path(), 60_000)).await.unwrap_err();
 
     assert_eq!(err.failure_type(), NO_TEST_FRAMEWORK);
     assert!(err.to_string().contains("/nonexistent/bin/python3"), "{err}");
@@ -212,15 +175,8 @@ async fn a_test_past_its_timeout_is_killed_with_everything_it_started() -> anyho
     println!("{response:#?}");
 
     assert!(response.timed_out);
-    assert!(
-        elapsed < Duration::from_secs(8),
-        "answered after {elapsed:?}"
-    );
-    assert!(
-        response.output_tail.contains("timed out after 2000 ms"),
-        "{}",
-        response.output_tail
-    );
+    assert!(elapsed < Duration::from_secs(8), "answered after {elapsed:?}");
+    assert!(response.output_tail.contains("timed out after 2000 ms"), "{}", response.output_tail);
     for file in ["pytest.pid", "sleep.pid"] {
         assert!(read_pid(&dir.path().join(file)).is_some(), "the slow test recorded {file}");
     }
@@ -255,11 +211,7 @@ async fn a_test_printing_without_end_is_killed_at_the_limit_and_others_are_serve
     let flooded = flooded?;
     assert!(!flooded.timed_out, "ended by its timeout, not by the limit");
     assert_ne!(flooded.exit_code, 0);
-    assert!(
-        flooded.output_tail.contains("more than 67108864 bytes on one stream"),
-        "{}",
-        flooded.output_tail
-    );
+    assert!(flooded.output_tail.contains("more than 67108864 bytes on one stream"), "{}", flooded.output_tail);
     assert_eq!(served?.passed, 2);
     assert_eq!(all_gone(endless.path()).await, Ok(()), "the endless test outlived its run");
     Ok(())
@@ -279,18 +231,12 @@ def test_prints_forever(capsys):
 /// test-runner reads nothing through it and says why the counts are missing.
 #[tokio::test]
 async fn a_report_replaced_by_a_link_is_not_followed() -> anyhow::Result<()> {
-    let dir = project(&[
-        ("tests/test_one.py", "def test_one():\n    pass\n"),
-        ("conftest.py", LINKED_REPORT),
-    ])?;
+    let dir = project(&[("tests/test_one.py", "def test_one():\n    pass\n"), ("conftest.py", LINKED_REPORT)])?;
     let mut server = start_with_tools_python().await?;
-    let response = tokio::time::timeout(Duration::from_secs(60), run(&mut server, request(dir.path(), 60_000))).await??;
+    let response =
+        tokio::time::timeout(Duration::from_secs(60), run(&mut server, request(dir.path(), 60_000))).await??;
     assert_eq!((response.passed, response.failed), (0, 0), "{response:#?}");
-    assert!(
-        response.output_tail.contains("without a JUnit report the test-runner reads"),
-        "{}",
-        response.output_tail
-    );
+    assert!(response.output_tail.contains("without a JUnit report the test-runner reads"), "{}", response.output_tail);
     Ok(())
 }
 
@@ -368,10 +314,7 @@ async fn a_cargo_project_with_a_tests_folder_is_run_with_cargo() -> anyhow::Resu
     let dir = project(&[
         ("Cargo.toml", CARGO_TOML),
         ("src/lib.rs", CARGO_LIB),
-        (
-            "tests/api.rs",
-            "#[test]\nfn adds_from_outside() {\n    assert_eq!(tiny::add(2, 2), 4);\n}\n",
-        ),
+        ("tests/api.rs", "#[test]\nfn adds_from_outside() {\n    assert_eq!(tiny::add(2, 2), 4);\n}\n"),
         ("tests/make_fixtures.py", "print('fixtures')\n"),
     ])?;
     let mut server = start(ct_test_runner::Config::default()).await?;
@@ -380,19 +323,12 @@ async fn a_cargo_project_with_a_tests_folder_is_run_with_cargo() -> anyhow::Resu
 
     assert_eq!(response.framework, Framework::Cargo as i32);
     assert_eq!(response.command, "cargo test --no-fail-fast");
-    assert_eq!(
-        (response.passed, response.failed, response.skipped),
-        (3, 1, 0)
-    );
+    assert_eq!((response.passed, response.failed, response.skipped), (3, 1, 0));
     assert_ne!(response.exit_code, 0);
     assert_eq!(response.failures.len(), 1);
     let failure = &response.failures[0];
     assert_eq!(failure.name, "tests::subtracts");
-    assert!(
-        failure.output.contains("subtraction is off"),
-        "{}",
-        failure.output
-    );
+    assert!(failure.output.contains("subtraction is off"), "{}", failure.output);
     assert!(failure.output.contains("left: 4"), "{}", failure.output);
     assert!(
         dir.path().join("target").is_dir(),
@@ -402,33 +338,17 @@ async fn a_cargo_project_with_a_tests_folder_is_run_with_cargo() -> anyhow::Resu
 }
 
 #[tokio::test]
-async fn a_cargo_build_error_is_a_failed_run_that_shows_the_compiler_output() -> anyhow::Result<()>
-{
-    let dir = project(&[
-        ("Cargo.toml", CARGO_TOML),
-        (
-            "src/lib.rs",
-            "pub fn answer() -> i32 {\n    \"forty-two\"\n}\n",
-        ),
-    ])?;
+async fn a_cargo_build_error_is_a_failed_run_that_shows_the_compiler_output() -> anyhow::Result<()> {
+    let dir =
+        project(&[("Cargo.toml", CARGO_TOML), ("src/lib.rs", "pub fn answer() -> i32 {\n    \"forty-two\"\n}\n")])?;
     let mut server = start(ct_test_runner::Config::default()).await?;
     let response = run(&mut server, request(dir.path(), 300_000)).await?;
     println!("{response:#?}");
 
     assert_eq!((response.passed, response.failed), (0, 0));
     assert_ne!(response.exit_code, 0);
-    assert!(
-        response
-            .output_tail
-            .contains("the build most likely failed"),
-        "{}",
-        response.output_tail
-    );
-    assert!(
-        response.output_tail.contains("mismatched types"),
-        "{}",
-        response.output_tail
-    );
+    assert!(response.output_tail.contains("the build most likely failed"), "{}", response.output_tail);
+    assert!(response.output_tail.contains("mismatched types"), "{}", response.output_tail);
     Ok(())
 }
 
@@ -463,25 +383,13 @@ async fn a_jest_project_is_run_through_its_json_report() -> anyhow::Result<()> {
     println!("{response:#?}");
 
     assert_eq!(response.framework, Framework::Jest as i32);
-    assert!(
-        response
-            .command
-            .starts_with("npx jest --json --outputFile="),
-        "{}",
-        response.command
-    );
-    assert_eq!(
-        (response.passed, response.failed, response.skipped),
-        (2, 1, 1)
-    );
+    assert!(response.command.starts_with("npx jest --json --outputFile="), "{}", response.command);
+    assert_eq!((response.passed, response.failed, response.skipped), (2, 1, 1));
     assert_eq!(response.failures.len(), 1);
     let failure = &response.failures[0];
     assert_eq!(failure.name, "math.test.js::math subtracts");
     assert!(failure.output.contains("Expected: 2"), "{}", failure.output);
-    assert!(
-        !failure.output.contains('\u{1b}'),
-        "colour codes are stripped"
-    );
+    assert!(!failure.output.contains('\u{1b}'), "colour codes are stripped");
     Ok(())
 }
 
@@ -500,14 +408,8 @@ async fn a_node_project_without_jest_is_judged_by_npm_test_exit_status() -> anyh
         return Ok(());
     }
     let dir = project(&[
-        (
-            "package.json",
-            r#"{"name": "plain", "version": "1.0.0", "scripts": {"test": "node check.js"}}"#,
-        ),
-        (
-            "check.js",
-            "console.error('check failed: 2 != 3');\nprocess.exit(1);\n",
-        ),
+        ("package.json", r#"{"name": "plain", "version": "1.0.0", "scripts": {"test": "node check.js"}}"#),
+        ("check.js", "console.error('check failed: 2 != 3');\nprocess.exit(1);\n"),
     ])?;
     let mut server = start(ct_test_runner::Config::default()).await?;
     let response = run(&mut server, request(dir.path(), 60_000)).await?;
@@ -515,11 +417,7 @@ async fn a_node_project_without_jest_is_judged_by_npm_test_exit_status() -> anyh
 
     assert_eq!(response.command, "npm test");
     assert_eq!((response.passed, response.failed), (0, 1));
-    assert!(
-        response
-            .output_tail
-            .contains("only its exit status is known")
-    );
+    assert!(response.output_tail.contains("only its exit status is known"));
     assert!(response.failures[0].output.contains("check failed: 2 != 3"));
     Ok(())
 }
@@ -544,16 +442,9 @@ async fn a_go_module_is_run_through_its_json_events() -> anyhow::Result<()> {
 
     assert_eq!(response.framework, Framework::Go as i32);
     assert_eq!(response.command, "go test -json ./...");
-    assert_eq!(
-        (response.passed, response.failed, response.skipped),
-        (2, 1, 1)
-    );
+    assert_eq!((response.passed, response.failed, response.skipped), (2, 1, 1));
     assert_eq!(response.failures[0].name, "example.com/calc::TestSub");
-    assert!(
-        response.failures[0]
-            .output
-            .contains("Sub(3, 1) = 4, want 2")
-    );
+    assert!(response.failures[0].output.contains("Sub(3, 1) = 4, want 2"));
     Ok(())
 }
 
@@ -587,9 +478,7 @@ func TestLater(t *testing.T) {
 #[tokio::test]
 async fn a_bad_project_path_is_an_invalid_project_naming_it() -> anyhow::Result<()> {
     let mut server = start(ct_test_runner::Config::default()).await?;
-    let err = run(&mut server, request(Path::new("/no/such/project"), 0))
-        .await
-        .unwrap_err();
+    let err = run(&mut server, request(Path::new("/no/such/project"), 0)).await.unwrap_err();
     assert_eq!(err.failure_type(), INVALID_PROJECT);
     assert!(err.to_string().contains("/no/such/project"), "{err}");
     Ok(())
@@ -612,19 +501,12 @@ async fn a_project_outside_the_workspace_roots_is_refused_without_running_anythi
 }
 
 #[tokio::test]
-async fn an_unrecognised_project_fails_the_stage_at_once_saying_what_was_looked_for()
--> anyhow::Result<()> {
+async fn an_unrecognised_project_fails_the_stage_at_once_saying_what_was_looked_for() -> anyhow::Result<()> {
     let dir = project(&[("README.md", "# nothing to test\n")])?;
     let mut server = start(ct_test_runner::Config::default()).await?;
     let err = run(&mut server, request(dir.path(), 0)).await.unwrap_err();
     assert_eq!(err.failure_type(), NO_TEST_FRAMEWORK);
-    for looked_for in [
-        "package.json",
-        "Cargo.toml",
-        "go.mod",
-        "pyproject.toml",
-        "`framework`",
-    ] {
+    for looked_for in ["package.json", "Cargo.toml", "go.mod", "pyproject.toml", "`framework`"] {
         assert!(err.to_string().contains(looked_for), "{err}");
     }
     Ok(())
@@ -648,9 +530,7 @@ async fn stopping_a_run_kills_its_tests_and_says_so() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     server.stop.cancel();
-    let err = tokio::time::timeout(Duration::from_secs(10), call)
-        .await??
-        .unwrap_err();
+    let err = tokio::time::timeout(Duration::from_secs(10), call).await??.unwrap_err();
 
     assert!(matches!(err, Error::Stopped), "{err:?}");
     let left = all_gone(dir.path()).await;
@@ -728,7 +608,9 @@ def test_environment_and_writes():
         assert!(between(output, "ESCAPE[", "]").starts_with("invisible"), "{output}");
         let planted = between(output, "PLANTED[", "]");
         assert!(planted.starts_with("refused") || planted == "no CARGO_HOME", "{output}");
-        if let Some(cargo_home) = std::env::var_os("CARGO_HOME").or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo").into())) {
+        if let Some(cargo_home) = std::env::var_os("CARGO_HOME")
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo").into()))
+        {
             assert!(!Path::new(&cargo_home).join("bin/ct-planted-by-a-test").exists());
         }
     } else if sandbox.confinement().is_confined() {

@@ -68,10 +68,7 @@ async fn main() -> ExitCode {
     let nats_login = ct_events::NatsLogin::load(settings.nats_user.as_deref(), settings.nats_password_file.as_deref())
         .unwrap_or_else(|err| ct_telemetry::exit_with("ct-worker", 64, &err));
     let config = Config {
-        temporal: TemporalTarget {
-            address: settings.temporal.address,
-            namespace: settings.temporal.namespace,
-        },
+        temporal: TemporalTarget { address: settings.temporal.address, namespace: settings.temporal.namespace },
         task_queue: settings.temporal.task_queue,
         nats_url: settings.nats_url,
         nats_login,
@@ -84,9 +81,8 @@ async fn main() -> ExitCode {
     tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
     let ready_file = args.ready_file;
     ct_telemetry::withdraw_ready_file(ready_file.as_deref());
-    let ran = ct_worker::run(config, shutdown, |task_queue| {
-        ct_telemetry::announce_ready(ready_file.as_deref(), task_queue)
-    });
+    let ran =
+        ct_worker::run(config, shutdown, |task_queue| ct_telemetry::announce_ready(ready_file.as_deref(), task_queue));
     match ran.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

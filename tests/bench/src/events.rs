@@ -54,23 +54,32 @@ pub(crate) async fn measure(dir: &Path, paced: usize, burst: usize) -> anyhow::R
     let webhook = Arc::new(Mutex::new(HashMap::new()));
     let receiver = webhook_receiver(webhook.clone()).await?;
     let metrics_file = dir.join("bench-metrics.jsonl");
-    let _notifier = service(dir, "ct-notifier", &nats.url(), &[
-        ("NOTIFICATION_TYPE", "webhook".to_owned()),
-        ("NOTIFICATION_WEBHOOK_URL", format!("http://{receiver}/hook")),
-        ("NOTIFICATION_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()),
-        ("NOTIFY_WEBHOOK_EVENTS", "stage.completed".to_owned()),
-    ]);
-    let _sink = service(dir, "ct-metrics-sink", &nats.url(), &[
-        ("METRICS_FILE", metrics_file.display().to_string()),
-        ("CT_METRICS_SINK_LISTEN", "127.0.0.1:0".to_owned()),
-    ]);
+    let _notifier = service(
+        dir,
+        "ct-notifier",
+        &nats.url(),
+        &[
+            ("NOTIFICATION_TYPE", "webhook".to_owned()),
+            ("NOTIFICATION_WEBHOOK_URL", format!("http://{receiver}/hook")),
+            ("NOTIFICATION_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()),
+            ("NOTIFY_WEBHOOK_EVENTS", "stage.completed".to_owned()),
+        ],
+    );
+    let _sink = service(
+        dir,
+        "ct-metrics-sink",
+        &nats.url(),
+        &[("METRICS_FILE", metrics_file.display().to_string()), ("CT_METRICS_SINK_LISTEN", "127.0.0.1:0".to_owned())],
+    );
     let sink = Arc::new(Mutex::new(HashMap::new()));
     let _tail = tail_metrics_file(metrics_file, sink.clone());
 
     let publisher = Publisher::connect(PublisherConfig::new(nats.url(), "ct-bench")).await?;
     // Both services are up once the first event has gone through each.
     let warm_up = publisher_round(&publisher, "warm-up", 1, Duration::ZERO).await;
-    wait_for(&[&webhook, &sink], &warm_up, Duration::from_secs(60)).await.context("the notifier or the metrics-sink never delivered")?;
+    wait_for(&[&webhook, &sink], &warm_up, Duration::from_secs(60))
+        .await
+        .context("the notifier or the metrics-sink never delivered")?;
 
     let sent = publisher_round(&publisher, "paced", paced, PACE).await;
     wait_for(&[&webhook, &sink], &sent, ROUND_LIMIT).await?;
@@ -262,7 +271,8 @@ mod tests {
     fn the_rate_runs_from_the_first_publish_to_the_last_arrival() {
         let start = Instant::now();
         let sent: HashMap<String, Instant> = (0..4).map(|i| (format!("e{i}"), start)).collect();
-        let arrivals: Arrivals = Arc::new(Mutex::new(sent.keys().map(|id| (id.clone(), start + Duration::from_millis(500))).collect()));
+        let arrivals: Arrivals =
+            Arc::new(Mutex::new(sent.keys().map(|id| (id.clone(), start + Duration::from_millis(500))).collect()));
         assert!((rate(&sent, &arrivals) - 8.0).abs() < 1e-6);
         assert_eq!(latencies(&sent, &arrivals), vec![500.0; 4]);
     }

@@ -55,7 +55,8 @@ pub(crate) async fn measure(client: Client, runs: usize) -> anyhow::Result<Vec<R
         for run in 0..=runs {
             let id = format!("bench-floor-{}-{run}", std::process::id());
             let options = WorkflowStartOptions::new(TASK_QUEUE.to_owned(), id.clone()).build();
-            let handle = client.start_workflow(FloorWorkflow::run, (), options).await.context("start a floor workflow")?;
+            let handle =
+                client.start_workflow(FloorWorkflow::run, (), options).await.context("start a floor workflow")?;
             handle.get_result(WorkflowGetResultOptions::default()).await.context("a floor workflow failed")?;
             // The first run warms the worker's caches and connections up.
             if run > 0 {

@@ -20,13 +20,26 @@ pub(crate) enum Kind {
     Started,
     Closed,
     TaskScheduled,
-    TaskStarted { scheduled: i64 },
-    TaskCompleted { started: i64 },
-    ActivityScheduled { name: String },
-    ActivityStarted { scheduled: i64 },
-    ActivityClosed { scheduled: i64, started: i64 },
+    TaskStarted {
+        scheduled: i64,
+    },
+    TaskCompleted {
+        started: i64,
+    },
+    ActivityScheduled {
+        name: String,
+    },
+    ActivityStarted {
+        scheduled: i64,
+    },
+    ActivityClosed {
+        scheduled: i64,
+        started: i64,
+    },
     TimerStarted,
-    TimerFired { started: i64 },
+    TimerFired {
+        started: i64,
+    },
     /// A signal or an accepted update: someone decided something.
     Decided,
     Other,
@@ -70,12 +83,18 @@ pub(crate) fn events(history: &[HistoryEvent]) -> Vec<Event> {
                     | Attributes::WorkflowExecutionTimedOutEventAttributes(_),
                 ) => Kind::Closed,
                 Some(Attributes::WorkflowTaskScheduledEventAttributes(_)) => Kind::TaskScheduled,
-                Some(Attributes::WorkflowTaskStartedEventAttributes(a)) => Kind::TaskStarted { scheduled: a.scheduled_event_id },
-                Some(Attributes::WorkflowTaskCompletedEventAttributes(a)) => Kind::TaskCompleted { started: a.started_event_id },
-                Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
-                    Kind::ActivityScheduled { name: a.activity_type.as_ref().map(|t| t.name.clone()).unwrap_or_default() }
+                Some(Attributes::WorkflowTaskStartedEventAttributes(a)) => {
+                    Kind::TaskStarted { scheduled: a.scheduled_event_id }
                 }
-                Some(Attributes::ActivityTaskStartedEventAttributes(a)) => Kind::ActivityStarted { scheduled: a.scheduled_event_id },
+                Some(Attributes::WorkflowTaskCompletedEventAttributes(a)) => {
+                    Kind::TaskCompleted { started: a.started_event_id }
+                }
+                Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => Kind::ActivityScheduled {
+                    name: a.activity_type.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
+                },
+                Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
+                    Kind::ActivityStarted { scheduled: a.scheduled_event_id }
+                }
                 Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => {
                     Kind::ActivityClosed { scheduled: a.scheduled_event_id, started: a.started_event_id }
                 }

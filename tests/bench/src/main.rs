@@ -38,7 +38,10 @@ requires_approval = true
 "#;
 
 #[derive(Debug, Parser)]
-#[command(name = "ct-bench", about = "Benchmarks claude-temporal on the local stack; run it through `cargo xtask bench`")]
+#[command(
+    name = "ct-bench",
+    about = "Benchmarks claude-temporal on the local stack; run it through `cargo xtask bench`"
+)]
 struct Args {
     /// Develop workflows (six stages each) measured for the orchestration overhead.
     #[arg(long, default_value_t = 6)]
@@ -118,7 +121,8 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             stack.start_executor();
         }
         for &n in &args.concurrency {
-            let sampler = (n == *args.concurrency.iter().max().unwrap_or(&0) && executors == 1).then(|| sample_peaks(&stack, peak.clone()));
+            let sampler = (n == *args.concurrency.iter().max().unwrap_or(&0) && executors == 1)
+                .then(|| sample_peaks(&stack, peak.clone()));
             let (ids, wall_s) = runs::develop_at_once(&stack, &projects(n), &stages).await?;
             drop(sampler);
             let client = stack.client().await;
@@ -141,7 +145,15 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         }
     }
     let after = services(&stack);
-    memory(&mut report, &idle, &peak.lock().map(|p| p.clone()).unwrap_or_default(), &after_early, early, &after, args.memory_runs);
+    memory(
+        &mut report,
+        &idle,
+        &peak.lock().map(|p| p.clone()).unwrap_or_default(),
+        &after_early,
+        early,
+        &after,
+        args.memory_runs,
+    );
 
     snapshots(args, &mut report)?;
     events(args, stack.dir.path(), &mut report).await?;
@@ -168,7 +180,12 @@ async fn overhead(
     let per_stage: Vec<f64> = develops.iter().map(|f| f.overhead_ms / stages).collect();
     let floor: Vec<f64> = floors.iter().map(|f| f.overhead_ms).collect();
     let section = "overhead";
-    report.figure(section, "per stage, median (ms)", median(&per_stage), Some(("bare workflow, one activity", median(&floor))));
+    report.figure(
+        section,
+        "per stage, median (ms)",
+        median(&per_stage),
+        Some(("bare workflow, one activity", median(&floor))),
+    );
     report.note(
         section,
         &format!(
@@ -178,9 +195,13 @@ async fn overhead(
             per_stage.len()
         ),
     );
-    let tasks = |figures: &[RunFigures]| median(&figures.iter().map(|f| f.task_schedule_to_start_ms.len() as f64).collect::<Vec<_>>());
+    let tasks = |figures: &[RunFigures]| {
+        median(&figures.iter().map(|f| f.task_schedule_to_start_ms.len() as f64).collect::<Vec<_>>())
+    };
     report.figure(section, "workflow tasks per run", tasks(&develops), Some(("bare workflow", tasks(&floors))));
-    let all = |figures: &[RunFigures], pick: fn(&RunFigures) -> &Vec<f64>| figures.iter().flat_map(|f| pick(f).iter().copied()).collect::<Vec<_>>();
+    let all = |figures: &[RunFigures], pick: fn(&RunFigures) -> &Vec<f64>| {
+        figures.iter().flat_map(|f| pick(f).iter().copied()).collect::<Vec<_>>()
+    };
     report.figure(
         section,
         "workflow task schedule→start, median (ms)",
@@ -200,7 +221,9 @@ async fn overhead(
         Some(("bare workflow", median(&all(&floors, |f| &f.activity_schedule_to_start_ms)))),
     );
     // Where a stage's overhead goes: its share of each kind of wait, summed over the run.
-    let per_stage_sum = |pick: fn(&RunFigures) -> &Vec<f64>| median(&develops.iter().map(|f| pick(f).iter().sum::<f64>() / stages).collect::<Vec<_>>());
+    let per_stage_sum = |pick: fn(&RunFigures) -> &Vec<f64>| {
+        median(&develops.iter().map(|f| pick(f).iter().sum::<f64>() / stages).collect::<Vec<_>>())
+    };
     report.note(
         section,
         &format!(
@@ -218,8 +241,18 @@ fn concurrency(report: &mut Report, executors: usize, n: usize, wall_s: f64, fig
     let overheads: Vec<f64> = figures.iter().map(|f| f.overhead_ms).collect();
     let agent: Vec<f64> = figures.iter().map(|f| f.time_in(AGENT_ACTIVITY)).collect();
     report.figure(&section, "stages completed per minute", n as f64 / wall_s * 60.0, None);
-    report.figure(&section, "stage overhead p50 (ms)", median(&overheads), Some(("agent's own time p50", median(&agent))));
-    report.figure(&section, "stage overhead p99 (ms)", quantile(&overheads, 0.99), Some(("agent's own time p99", quantile(&agent, 0.99))));
+    report.figure(
+        &section,
+        "stage overhead p50 (ms)",
+        median(&overheads),
+        Some(("agent's own time p50", median(&agent))),
+    );
+    report.figure(
+        &section,
+        "stage overhead p99 (ms)",
+        quantile(&overheads, 0.99),
+        Some(("agent's own time p99", quantile(&agent, 0.99))),
+    );
 }
 
 /// Each service of the stack by name, with its process while it runs.
@@ -279,7 +312,12 @@ fn memory(
             report.figure(&section, "peak under the largest load", peak, Some(("idle", *idle_mib)));
         }
         if let (Some(after), Some(early)) = (of(after, name), of(early, name)) {
-            report.figure(&section, &format!("after {runs} more workflows"), after, Some((&format!("after {early_runs}"), early)));
+            report.figure(
+                &section,
+                &format!("after {runs} more workflows"),
+                after,
+                Some((&format!("after {early_runs}"), early)),
+            );
         }
     }
 }
@@ -292,30 +330,51 @@ fn snapshots(args: &Args, report: &mut Report) -> anyhow::Result<()> {
         snapshots::CHANGED
     );
     let repo = snapshots::generate()?;
-    let rounds: Vec<snapshots::Round> =
-        (1..=args.snapshot_rounds).map(|n| snapshots::round(repo.path(), n)).collect::<anyhow::Result<_>>().context("snapshot round")?;
+    let rounds: Vec<snapshots::Round> = (1..=args.snapshot_rounds)
+        .map(|n| snapshots::round(repo.path(), n))
+        .collect::<anyhow::Result<_>>()
+        .context("snapshot round")?;
     let pick = |f: fn(&snapshots::Round) -> f64| median(&rounds.iter().map(f).collect::<Vec<_>>());
     let section = "snapshots (10,000 files, 1,000 changed)";
-    report.figure(section, "snapshot (ms)", pick(|r| r.snapshot_ms), Some(("git stash push -u", pick(|r| r.stash_push_ms))));
+    report.figure(
+        section,
+        "snapshot (ms)",
+        pick(|r| r.snapshot_ms),
+        Some(("git stash push -u", pick(|r| r.stash_push_ms))),
+    );
     report.figure(section, "restore (ms)", pick(|r| r.restore_ms), Some(("git stash pop", pick(|r| r.stash_pop_ms))));
     Ok(())
 }
 
 async fn events(args: &Args, dir: &std::path::Path, report: &mut Report) -> anyhow::Result<()> {
     const PACED: usize = 200;
-    eprintln!("bench: {PACED} events one every 10 ms, then {} at once, through the notifier and the metrics-sink", args.events);
+    eprintln!(
+        "bench: {PACED} events one every 10 ms, then {} at once, through the notifier and the metrics-sink",
+        args.events
+    );
     let figures = events::measure(dir, PACED, args.events).await.context("events")?;
     let raw = &figures.raw;
-    for (name, delivery) in [("notifier → webhook", &figures.notifier), ("metrics-sink → JSONL", &figures.metrics_sink)] {
+    for (name, delivery) in [("notifier → webhook", &figures.notifier), ("metrics-sink → JSONL", &figures.metrics_sink)]
+    {
         let section = format!("events: {name}");
-        report.figure(&section, "publish→delivery p50 (ms)", median(&delivery.latency_ms), Some(("raw NATS p50", median(&raw.latency_ms))));
+        report.figure(
+            &section,
+            "publish→delivery p50 (ms)",
+            median(&delivery.latency_ms),
+            Some(("raw NATS p50", median(&raw.latency_ms))),
+        );
         report.figure(
             &section,
             "publish→delivery p99 (ms)",
             quantile(&delivery.latency_ms, 0.99),
             Some(("raw NATS p99", quantile(&raw.latency_ms, 0.99))),
         );
-        report.figure(&section, &format!("events/s, {} at once", args.events), delivery.per_second, Some(("raw NATS", raw.per_second)));
+        report.figure(
+            &section,
+            &format!("events/s, {} at once", args.events),
+            delivery.per_second,
+            Some(("raw NATS", raw.per_second)),
+        );
     }
     Ok(())
 }

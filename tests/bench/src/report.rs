@@ -83,7 +83,9 @@ impl Report {
         );
         for f in &self.figures {
             let (baseline, ratio) = match &f.baseline {
-                Some(b) if b.value != 0.0 => (format!("{}: {:.1}", b.name, b.value), format!("{:.2}×", f.value / b.value)),
+                Some(b) if b.value != 0.0 => {
+                    (format!("{}: {:.1}", b.name, b.value), format!("{:.2}×", f.value / b.value))
+                }
                 Some(b) => (format!("{}: {:.1}", b.name, b.value), String::new()),
                 None => (String::new(), String::new()),
             };

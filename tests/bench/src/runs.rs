@@ -26,22 +26,27 @@ impl Approver {
         let nats = async_nats::connect(stack.nats.url()).await.context("NATS")?;
         let mut requests = nats.subscribe("ct.events.*.approval.requested").await.context("subscribe")?;
         let client = stack.client().await;
-        Ok(Approver { _running: crate::AbortOnDrop(tokio::spawn(async move {
-            while let Some(message) = requests.next().await {
-                let Ok(CloudEvent { data: EventData::ApprovalRequested(asked), .. }) = CloudEvent::from_json(&message.payload)
-                else {
-                    continue;
-                };
-                let client = client.clone();
-                tokio::spawn(async move {
-                    let decision = ApprovalDecision { stage: asked.stage, comment: "benchmark".to_owned() };
-                    let handle = client.get_workflow_handle::<Develop>(asked.workflow_id.clone());
-                    if let Err(err) = handle.execute_update(ApproveGate, decision, WorkflowExecuteUpdateOptions::default()).await {
-                        eprintln!("bench: cannot approve {}: {err}", asked.workflow_id);
-                    }
-                });
-            }
-        })) })
+        Ok(Approver {
+            _running: crate::AbortOnDrop(tokio::spawn(async move {
+                while let Some(message) = requests.next().await {
+                    let Ok(CloudEvent { data: EventData::ApprovalRequested(asked), .. }) =
+                        CloudEvent::from_json(&message.payload)
+                    else {
+                        continue;
+                    };
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        let decision = ApprovalDecision { stage: asked.stage, comment: "benchmark".to_owned() };
+                        let handle = client.get_workflow_handle::<Develop>(asked.workflow_id.clone());
+                        if let Err(err) =
+                            handle.execute_update(ApproveGate, decision, WorkflowExecuteUpdateOptions::default()).await
+                        {
+                            eprintln!("bench: cannot approve {}: {err}", asked.workflow_id);
+                        }
+                    });
+                }
+            })),
+        })
     }
 }
 
@@ -54,14 +59,16 @@ pub(crate) async fn develop_at_once(
 ) -> anyhow::Result<(Vec<String>, f64)> {
     let began = Instant::now();
     let ids: Vec<anyhow::Result<String>> = std::thread::scope(|scope| {
-        let started: Vec<_> = projects.iter().map(|project| scope.spawn(|| start(stack, project.path(), stages))).collect();
+        let started: Vec<_> =
+            projects.iter().map(|project| scope.spawn(|| start(stack, project.path(), stages))).collect();
         started.into_iter().map(|s| s.join().unwrap_or_else(|_| bail!("a start panicked"))).collect()
     });
     let ids = ids.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
     let client = stack.client().await;
     for id in &ids {
         let handle = client.get_workflow_handle::<Develop>(id.clone());
-        let status = handle.get_result(WorkflowGetResultOptions::default()).await.with_context(|| format!("{id} failed"))?;
+        let status =
+            handle.get_result(WorkflowGetResultOptions::default()).await.with_context(|| format!("{id} failed"))?;
         if status.state != ct_domain::RunState::Completed {
             bail!("{id} ended {:?}: {:?}", status.state, status.error);
         }

@@ -46,10 +46,7 @@ pub fn compose_services(vars: &BTreeMap<String, String>) -> Vec<ComposeService> 
                     .as_mapping()
                     .map(|env| env.iter().map(|(k, v)| (scalar(k), text(v))).collect())
                     .unwrap_or_default(),
-                published: list(&service["ports"])
-                    .iter()
-                    .map(|p: &String| container_port(p))
-                    .collect(),
+                published: list(&service["ports"]).iter().map(|p: &String| container_port(p)).collect(),
                 healthcheck: list(&service["healthcheck"]["test"]),
             }
         })

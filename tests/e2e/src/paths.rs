@@ -28,10 +28,7 @@ pub fn tool(name: &str) -> PathBuf {
         return PathBuf::from(path);
     }
     let root = workspace_root();
-    for candidate in [
-        root.join(".tools/venv/bin").join(name),
-        root.join(".tools/npm/node_modules/.bin").join(name),
-    ] {
+    for candidate in [root.join(".tools/venv/bin").join(name), root.join(".tools/npm/node_modules/.bin").join(name)] {
         if candidate.exists() {
             return candidate;
         }

@@ -1,14 +1,11 @@
 use std::net::TcpListener;
-use std::path::Path;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 /// A child process that is killed (with its process group) when dropped.
@@ -22,14 +19,9 @@ impl Service {
     pub fn spawn(name: &str, mut command: Command, log: &Path) -> Service {
         let out = std::fs::File::create(log).expect("log file");
         let err = out.try_clone().expect("log file");
-        command
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({:?}): {e}", command.get_program()));
+        command.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+        let child =
+            command.spawn().unwrap_or_else(|e| panic!("cannot start {name} ({:?}): {e}", command.get_program()));
         Service { name: name.to_owned(), child }
     }
 

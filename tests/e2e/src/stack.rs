@@ -4,9 +4,9 @@ use std::time::{Duration, Instant};
 
 use ct_domain::WorkflowStatus;
 use ct_events::testing::NatsServer;
+use ct_fleet::{TemporalTarget, connect_client};
 use ct_scripted_model::{Scenario, ScriptedModel};
 use ct_worker::workflows::DevelopWorkflow;
-use ct_fleet::{TemporalTarget, connect_client};
 use temporalio_client::{Client, WorkflowFetchHistoryOptions};
 
 use crate::paths::{bin, tool};
@@ -253,11 +253,9 @@ impl Stack {
     }
 
     async fn client_once(&self) -> anyhow::Result<Client> {
-        let client = connect_client(
-            &TemporalTarget { address: self.temporal_address(), namespace: "default".into() },
-            "ct-e2e",
-        )
-        .await?;
+        let client =
+            connect_client(&TemporalTarget { address: self.temporal_address(), namespace: "default".into() }, "ct-e2e")
+                .await?;
         Ok(client)
     }
 
@@ -460,4 +458,3 @@ fn path_with_tools() -> String {
     }
     std::env::join_paths(paths).expect("PATH").to_string_lossy().into_owned()
 }
-

@@ -22,13 +22,23 @@ fn scenario_matching(prompt: &str) -> Scenario {
 
 fn stage_file(stage_budget: Option<f64>) -> String {
     let budget = stage_budget.map_or_else(String::new, |usd| format!("budget_usd = {usd}\n"));
-    format!("name = \"one-stage\"\n\n[[stages]]\nname = \"build\"\nprompt = \"Stage: build\\nFeature: {{features}}\"\nskip_tests = true\n{budget}")
+    format!(
+        "name = \"one-stage\"\n\n[[stages]]\nname = \"build\"\nprompt = \"Stage: build\\nFeature: {{features}}\"\nskip_tests = true\n{budget}"
+    )
 }
 
 fn start(stack: &Stack, project: &std::path::Path, stage_budget: Option<f64>, extra: &[&str]) -> String {
     let stages = stack.dir.path().join(format!("stages-{}.toml", stage_budget.is_some()));
     std::fs::write(&stages, stage_file(stage_budget)).unwrap();
-    let mut args = vec!["start", project.to_str().unwrap(), "--stages", stages.to_str().unwrap(), "--features", "budget", "--json"];
+    let mut args = vec![
+        "start",
+        project.to_str().unwrap(),
+        "--stages",
+        stages.to_str().unwrap(),
+        "--features",
+        "budget",
+        "--json",
+    ];
     args.extend_from_slice(extra);
     let out = stack.cli(&args);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -58,9 +68,13 @@ async fn a_run_is_stopped_at_the_response_that_crosses_the_budget_and_goes_on_on
     assert_eq!(stage.state, StageState::AwaitingBudget);
     // The third response took the run to $0.024, past $0.02: the agent went no further.
     assert_eq!(build_requests(&stack), 3, "the agent was not stopped at the crossing response\n{}", stack.logs());
-    let history: Vec<(AttemptOutcome, u64)> = stage.attempt_history.iter().map(|a| (a.outcome, a.tokens.output)).collect();
+    let history: Vec<(AttemptOutcome, u64)> =
+        stage.attempt_history.iter().map(|a| (a.outcome, a.tokens.output)).collect();
     assert_eq!(history, [(AttemptOutcome::OverBudget, 600)], "{stage:?}");
-    assert!(close(stage.cost_usd, 3.0 * RESPONSE_USD) && close(waiting.total_cost_usd, 3.0 * RESPONSE_USD), "{stage:?}");
+    assert!(
+        close(stage.cost_usd, 3.0 * RESPONSE_USD) && close(waiting.total_cost_usd, 3.0 * RESPONSE_USD),
+        "{stage:?}"
+    );
     let wait = waiting.budget.as_ref().and_then(|b| b.waiting.clone()).expect("the budget says why it waits");
     assert!(wait.stopped_run && close(wait.limit_usd, 0.02) && wait.stage == "build", "{wait:?}");
     let human = stack.cli(&["status", &id]).stdout;
@@ -70,7 +84,12 @@ async fn a_run_is_stopped_at_the_response_that_crosses_the_budget_and_goes_on_on
         "{human}"
     );
     let shown = stack.cli(&["budget", &id]);
-    assert!(shown.code == 0 && shown.stdout.contains("budget    $0.0240 of $0.0200 spent; warning at 80%"), "{}{}", shown.stdout, shown.stderr);
+    assert!(
+        shown.code == 0 && shown.stdout.contains("budget    $0.0240 of $0.0200 spent; warning at 80%"),
+        "{}{}",
+        shown.stdout,
+        shown.stderr
+    );
 
     let refused = stack.cli(&["budget", &id, "--add", "-1"]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
@@ -79,7 +98,11 @@ async fn a_run_is_stopped_at_the_response_that_crosses_the_budget_and_goes_on_on
     // To $0.08: the run that follows ($0.032) stays below its 80% mark, so one warning in all.
     let raised = stack.cli(&["budget", &id, "--add", "0.06", "--json"]);
     assert_eq!(raised.code, 0, "{}", raised.stderr);
-    assert!(close(raised.json()["limit_usd"].as_f64().unwrap(), 0.08) && raised.json()["resumed"] == true, "{}", raised.stdout);
+    assert!(
+        close(raised.json()["limit_usd"].as_f64().unwrap(), 0.08) && raised.json()["resumed"] == true,
+        "{}",
+        raised.stdout
+    );
 
     let result = stack.cli(&["result", &id, "--json"]);
     assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
@@ -138,7 +161,9 @@ async fn a_stage_whose_estimate_does_not_fit_waits_before_it_starts() {
     let metrics = history.path().join("metrics.jsonl");
     let lines: Vec<String> = [0.04, 0.05, 0.06]
         .iter()
-        .map(|usd| format!(r#"{{"stage":"build","cost":{usd},"timestamp":"2026-11-01T00:00:00Z","workflow_id":"earlier"}}"#))
+        .map(|usd| {
+            format!(r#"{{"stage":"build","cost":{usd},"timestamp":"2026-11-01T00:00:00Z","workflow_id":"earlier"}}"#)
+        })
         .collect();
     std::fs::write(&metrics, lines.join("\n") + "\n").unwrap();
     let mut options = StackOptions::new(scenario());
@@ -153,11 +178,19 @@ async fn a_stage_whose_estimate_does_not_fit_waits_before_it_starts() {
     assert_eq!(waiting.stages[0].estimate.map(|e| e.runs), Some(3));
     assert_eq!(build_requests(&stack), 0, "the stage started although its estimate did not fit");
     let human = stack.cli(&["status", &id]).stdout;
-    assert!(human.contains("its estimate of $0.0500 does not fit in the workflow budget of $0.0200 ($0.0000 spent)"), "{human}");
+    assert!(
+        human.contains("its estimate of $0.0500 does not fit in the workflow budget of $0.0200 ($0.0000 spent)"),
+        "{human}"
+    );
 
     let raised = stack.cli(&["budget", &id, "--add", "0.04"]);
     assert_eq!(raised.code, 0, "{}", raised.stderr);
-    assert!(raised.stderr.contains("raised the workflow's budget of") && raised.stderr.contains("to $0.0600; stage `build` goes on"), "{}", raised.stderr);
+    assert!(
+        raised.stderr.contains("raised the workflow's budget of")
+            && raised.stderr.contains("to $0.0600; stage `build` goes on"),
+        "{}",
+        raised.stderr
+    );
     let result = stack.cli(&["result", &id, "--json"]);
     assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
     let done: WorkflowStatus = serde_json::from_value(result.json()).unwrap();

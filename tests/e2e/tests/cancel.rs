@@ -85,7 +85,8 @@ async fn cancel_during_an_agent_run_kills_the_agent_and_ends_cancelled() {
     assert!(status.error.as_deref().unwrap_or_default().contains("its changes were undone"), "{:?}", status.error);
     // What the cancelled attempt had used counts: its first response (10 in, 20 out).
     let stage = &status.stages[0];
-    let spent: Vec<_> = stage.attempt_history.iter().map(|a| (a.attempt, a.outcome, a.tokens.input, a.tokens.output)).collect();
+    let spent: Vec<_> =
+        stage.attempt_history.iter().map(|a| (a.attempt, a.outcome, a.tokens.input, a.tokens.output)).collect();
     assert_eq!(spent, [(1, AttemptOutcome::Cancelled, 10, 20)], "{stage:?}");
     assert!((status.total_cost_usd - (10.0 * 4.0 + 20.0 * 20.0) / 1e6).abs() < 1e-12, "{}", status.total_cost_usd);
     let history = stack.replay(&id).await;

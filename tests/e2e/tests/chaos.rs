@@ -140,10 +140,9 @@ fn events_once(stack: &Stack, id: &str) -> BTreeMap<String, usize> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_workflows_complete_while_worker_executor_and_nats_crash_at_random() {
-    let seed = std::env::var("CT_CHAOS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+    let seed = std::env::var("CT_CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    });
     eprintln!("chaos seed {seed} (CT_CHAOS_SEED={seed} replays the kills)");
     let mut dice = Dice(seed);
 
@@ -154,7 +153,10 @@ async fn twenty_workflows_complete_while_worker_executor_and_nats_crash_at_rando
     let mut stack = Stack::start(options).await;
     let metrics_file = stack.dir.path().join("metrics.jsonl");
     let mut sink_cmd = Command::new(bin("ct-metrics-sink"));
-    sink_cmd.args(["--nats-url", &stack.nats.url(), "--listen", "127.0.0.1:0"]).arg("--metrics-file").arg(&metrics_file);
+    sink_cmd
+        .args(["--nats-url", &stack.nats.url(), "--listen", "127.0.0.1:0"])
+        .arg("--metrics-file")
+        .arg(&metrics_file);
     let _sink = Service::spawn("metrics-sink", sink_cmd, &stack.dir.path().join("metrics-sink.log"));
 
     let stage_file = stack.dir.path().join("chaos-stages.toml");
@@ -186,7 +188,11 @@ async fn twenty_workflows_complete_while_worker_executor_and_nats_crash_at_rando
         if done == WORKFLOWS {
             break;
         }
-        assert!(began.elapsed() < ALL_DONE_WITHIN, "{done} of {WORKFLOWS} done after {ALL_DONE_WITHIN:?}\n{}", stack.logs());
+        assert!(
+            began.elapsed() < ALL_DONE_WITHIN,
+            "{done} of {WORKFLOWS} done after {ALL_DONE_WITHIN:?}\n{}",
+            stack.logs()
+        );
         std::thread::sleep(dice.millis(1500, 5000));
         // Rounds in which each of the three crashes once, in a random order.
         if round.is_empty() {
@@ -196,7 +202,10 @@ async fn twenty_workflows_complete_while_worker_executor_and_nats_crash_at_rando
         }
         let victim = round.pop().expect("refilled above");
         let down = dice.millis(200, 1500);
-        eprintln!("{:>6.1} s: {done}/{WORKFLOWS} done; killing the {victim:?} for {down:?}", began.elapsed().as_secs_f64());
+        eprintln!(
+            "{:>6.1} s: {done}/{WORKFLOWS} done; killing the {victim:?} for {down:?}",
+            began.elapsed().as_secs_f64()
+        );
         crash(&mut stack, victim, down);
         *kills.entry(victim).or_default() += 1;
     }

@@ -11,12 +11,12 @@ use ct_scripted_model::{RecordedRequest, Scenario};
 
 /// A sentence of `.claude/commands/testing/generate-tests.md`: only the expanded command
 /// contains it.
-const GENERATE_TESTS_SENTENCE: &str =
-    "Every new test must fail when the behaviour it names is broken.";
+const GENERATE_TESTS_SENTENCE: &str = "Every new test must fail when the behaviour it names is broken.";
 /// Written to the project's `.claude-temporal/context.md`; only the hook can bring it to the model.
 const CONTEXT_MARKER: &str = "Domain rule 7: word counts treat hyphenated words as one word.";
 
-const GENERATED_TEST: &str = "from textstats import __version__\n\n\ndef test_version_is_a_string():\n    assert isinstance(__version__, str)\n";
+const GENERATED_TEST: &str =
+    "from textstats import __version__\n\n\ndef test_version_is_a_string():\n    assert isinstance(__version__, str)\n";
 
 fn scenario() -> Scenario {
     Scenario::from_json(
@@ -54,11 +54,7 @@ fn project_with_notes() -> tempfile::TempDir {
     let project = git_project(&example("textstats"));
     let notes = project.path().join(".claude-temporal");
     std::fs::create_dir_all(&notes).unwrap();
-    std::fs::write(
-        notes.join("context.md"),
-        format!("# Notes\n{CONTEXT_MARKER}\n"),
-    )
-    .unwrap();
+    std::fs::write(notes.join("context.md"), format!("# Notes\n{CONTEXT_MARKER}\n")).unwrap();
     git(project.path(), &["add", "-A"]);
     git(project.path(), &["commit", "-q", "-m", "project notes"]);
     project
@@ -119,23 +115,9 @@ skip_tests = true
     assert_eq!(code, 0, "{status:?}\n{}", stack.logs());
     assert_eq!(status.state, RunState::Completed);
     assert_eq!(status.template, "tests-first");
-    assert!(
-        status
-            .stages
-            .iter()
-            .all(|s| s.state == StageState::Completed),
-        "{status:?}"
-    );
-    assert_eq!(
-        status.stages[0].tests_failed,
-        Some(0),
-        "the generated test ran and passed"
-    );
-    assert!(
-        status.stages[0].tests_passed.unwrap_or(0) >= 3,
-        "{:?}",
-        status.stages[0]
-    );
+    assert!(status.stages.iter().all(|s| s.state == StageState::Completed), "{status:?}");
+    assert_eq!(status.stages[0].tests_failed, Some(0), "the generated test ran and passed");
+    assert!(status.stages[0].tests_passed.unwrap_or(0) >= 3, "{:?}", status.stages[0]);
 
     let requests = stack.model.requests();
     let generate = requests
@@ -148,47 +130,27 @@ skip_tests = true
         generate.first_user_text
     );
     assert!(
-        generate
-            .first_user_text
-            .contains("Target: textstats/__init__.py for word counts"),
+        generate.first_user_text.contains("Target: textstats/__init__.py for word counts"),
         "$ARGUMENTS became the rendered arguments: {}",
         generate.first_user_text
     );
-    assert_eq!(
-        generate.model, "claude-haiku-4-5",
-        "the stage's own model was used"
-    );
+    assert_eq!(generate.model, "claude-haiku-4-5", "the stage's own model was used");
     let seen = seen_by_model(generate);
     assert!(seen.contains(CONTEXT_MARKER), "hook context: {seen}");
-    assert!(
-        seen.contains("Running slash command /testing:generate-tests"),
-        "{seen}"
-    );
+    assert!(seen.contains("Running slash command /testing:generate-tests"), "{seen}");
     assert!(seen.contains("Python; tests: pytest"), "{seen}");
 
-    let review = requests
-        .iter()
-        .find(|r| r.script.as_deref() == Some("review"))
-        .expect("the review stage reached the model");
+    let review =
+        requests.iter().find(|r| r.script.as_deref() == Some("review")).expect("the review stage reached the model");
     let seen = seen_by_model(review);
     assert!(seen.contains(CONTEXT_MARKER), "{seen}");
     assert!(seen.contains("Workflow stage: review"), "{seen}");
-    assert_ne!(
-        review.model, "claude-haiku-4-5",
-        "the other stage kept the workflow's model"
-    );
+    assert_ne!(review.model, "claude-haiku-4-5", "the other stage kept the workflow's model");
 
     // The library and the hook lived in the runs' private HOMEs: the repository only has
     // what the agent wrote.
-    let changes = git(
-        project.path(),
-        &["status", "--porcelain", "--untracked-files=all"],
-    );
-    assert_eq!(
-        changes.lines().collect::<Vec<_>>(),
-        ["?? tests/test_generated.py"],
-        "{changes}"
-    );
+    let changes = git(project.path(), &["status", "--porcelain", "--untracked-files=all"]);
+    assert_eq!(changes.lines().collect::<Vec<_>>(), ["?? tests/test_generated.py"], "{changes}");
     assert!(!project.path().join(".claude").exists());
     stack.replay(&status.workflow_id).await;
 }
@@ -197,10 +159,8 @@ skip_tests = true
 async fn a_stage_naming_an_unknown_command_fails_before_the_agent_runs() {
     let stack = Stack::start(StackOptions::new(scenario())).await;
     let project = project_with_notes();
-    let stages = write_stages(
-        &stack,
-        "[[stages]]\nname = \"tests\"\ncommand = \"/testing:generate-everything {features}\"\n",
-    );
+    let stages =
+        write_stages(&stack, "[[stages]]\nname = \"tests\"\ncommand = \"/testing:generate-everything {features}\"\n");
 
     let (code, status) = run_to_end(&stack, project.path(), &stages);
     assert_eq!(code, 1, "{status:?}");
@@ -208,9 +168,6 @@ async fn a_stage_naming_an_unknown_command_fails_before_the_agent_runs() {
     let error = status.error.unwrap_or_default();
     assert!(error.contains("`/testing:generate-everything`"), "{error}");
     assert!(error.contains("testing/generate-everything.md"), "{error}");
-    assert!(
-        error.contains("available: /custom:domain-activator"),
-        "{error}"
-    );
+    assert!(error.contains("available: /custom:domain-activator"), "{error}");
     assert!(stack.model.requests().is_empty(), "the agent never ran");
 }

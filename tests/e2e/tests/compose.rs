@@ -120,10 +120,7 @@ impl ComposeStack {
     }
 
     fn logs(&self) -> String {
-        self.compose(&["logs", "--no-color", "--tail", "40"])
-            .output()
-            .map(|out| stdout(&out))
-            .unwrap_or_default()
+        self.compose(&["logs", "--no-color", "--tail", "40"]).output().map(|out| stdout(&out)).unwrap_or_default()
     }
 
     fn cli(&self, args: &[&str]) -> Output {
@@ -147,8 +144,14 @@ impl ComposeStack {
 
     fn cli_json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.cli(args);
-        assert!(out.status.success(), "claude-temporal {args:?}: {}\n{}", String::from_utf8_lossy(&out.stderr), self.logs());
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", stdout(&out)))
+        assert!(
+            out.status.success(),
+            "claude-temporal {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.logs()
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", stdout(&out)))
     }
 
     fn status(&self, id: &str) -> WorkflowStatus {
@@ -270,7 +273,8 @@ fn the_compose_stack_runs_workflows_over_scaled_executors_and_survives_losing_on
     }
     // Inside the network (where a host cannot reach the replicas, as on Docker Desktop), the
     // CLI in an executor container sees the same fleet with the token it was given.
-    let inside = run(stack.compose(&["exec", "-T", "executor", "claude-temporal", "fleet", "--json"]), "fleet in a container");
+    let inside =
+        run(stack.compose(&["exec", "-T", "executor", "claude-temporal", "fleet", "--json"]), "fleet in a container");
     let inside: serde_json::Value = serde_json::from_slice(&inside.stdout).expect("fleet --json in a container");
     assert_eq!(reachable(&inside, "agents"), EXECUTORS, "{inside:#}");
 
@@ -341,16 +345,13 @@ fn the_compose_stack_runs_workflows_over_scaled_executors_and_survives_losing_on
     for feature in FEATURES {
         let branch = format!("feature-{}-{feature}", FEATURES.iter().position(|f| *f == feature).unwrap() + 1);
         // The project belongs to the services' uid now; git would refuse it to anyone else.
-        let file = git(&parallel_project, &["-c", "safe.directory=*", "show", &format!("{branch}:textstats/{feature}.py")]);
+        let file =
+            git(&parallel_project, &["-c", "safe.directory=*", "show", &format!("{branch}:textstats/{feature}.py")]);
         assert!(file.contains("def count"), "{branch} holds the agent's module");
     }
     assert!(develop_project.join("textstats/stream.py").exists(), "the develop agents wrote the streaming module");
-    let executors: BTreeSet<&str> = parallel
-        .stages
-        .iter()
-        .chain(&develop.stages)
-        .filter_map(|st| st.executor_id.as_deref())
-        .collect();
+    let executors: BTreeSet<&str> =
+        parallel.stages.iter().chain(&develop.stages).filter_map(|st| st.executor_id.as_deref()).collect();
     eprintln!("compose: runs spread over {} executors: {executors:?}", executors.len());
     assert!(executors.len() >= 2, "{executors:?}");
 
@@ -379,9 +380,8 @@ fn nats_refuses_whoever_lacks_the_right(stack: &ComposeStack) {
         let anonymous = async_nats::ConnectOptions::new().connect(&url).await;
         assert!(anonymous.is_err(), "NATS let a client in without credentials");
 
-        let login = ct_events::NatsLogin::load(Some("notifier"), Some(&stack.secrets.join("nats_notifier")))
-            .unwrap()
-            .unwrap();
+        let login =
+            ct_events::NatsLogin::load(Some("notifier"), Some(&stack.secrets.join("nats_notifier"))).unwrap().unwrap();
         let client = ct_events::connect(&url, Some(&login), "compose-test-reader").await.unwrap();
         let mut jetstream = async_nats::jetstream::new(client);
         jetstream.set_timeout(Duration::from_secs(3));

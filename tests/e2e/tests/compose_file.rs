@@ -12,9 +12,7 @@ use ct_e2e::{ComposeService, bin, compose_services, workspace_root};
 
 /// What a user must give compose; any values will do for reading the file.
 fn required_vars() -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("CT_WORKSPACE".to_owned(), std::env::temp_dir().display().to_string()),
-    ])
+    BTreeMap::from([("CT_WORKSPACE".to_owned(), std::env::temp_dir().display().to_string())])
 }
 
 #[test]
@@ -41,10 +39,7 @@ fn is_telemetry_variable(name: &str) -> bool {
 fn help_env_names(binary: &str) -> BTreeSet<String> {
     let out = Command::new(bin(binary)).arg("--help").output().expect("--help runs");
     let help = String::from_utf8_lossy(&out.stdout);
-    help.split("[env: ")
-        .skip(1)
-        .map(|rest| rest.split(['=', ']']).next().unwrap_or_default().to_owned())
-        .collect()
+    help.split("[env: ").skip(1).map(|rest| rest.split(['=', ']']).next().unwrap_or_default().to_owned()).collect()
 }
 
 /// One Dockerfile stage's instructions, by `FROM ... AS <target>`.
@@ -65,21 +60,15 @@ fn dockerfile_stage(target: &str) -> Vec<String> {
 }
 
 fn instruction(stage: &[String], name: &str) -> Vec<String> {
-    stage
-        .iter()
-        .filter_map(|line| line.strip_prefix(&format!("{name} ")))
-        .map(str::to_owned)
-        .collect()
+    stage.iter().filter_map(|line| line.strip_prefix(&format!("{name} "))).map(str::to_owned).collect()
 }
 
 /// Ports the command binds: the port of every `HOST:PORT` argument, and the value of a flag
 /// that names a port (nats-server's `-m`, temporal's `--port`).
 fn command_ports(command: &[String]) -> BTreeSet<u16> {
     const PORT_FLAGS: [&str; 5] = ["-m", "-p", "--port", "--ui-port", "--http_port"];
-    let after_flags = command
-        .windows(2)
-        .filter(|w| PORT_FLAGS.contains(&w[0].as_str()))
-        .filter_map(|w| w[1].parse().ok());
+    let after_flags =
+        command.windows(2).filter(|w| PORT_FLAGS.contains(&w[0].as_str())).filter_map(|w| w[1].parse().ok());
     command
         .iter()
         .filter_map(|arg| arg.rsplit_once(':').and_then(|(_, port)| port.parse().ok()))
@@ -89,10 +78,7 @@ fn command_ports(command: &[String]) -> BTreeSet<u16> {
 
 /// The `tcp PORT` and `http PORT PATH` checks of a health check.
 fn health_ports(test: &[String]) -> BTreeSet<u16> {
-    test.windows(2)
-        .filter(|w| w[0] == "tcp" || w[0] == "http")
-        .filter_map(|w| w[1].parse().ok())
-        .collect()
+    test.windows(2).filter(|w| w[0] == "tcp" || w[0] == "http").filter_map(|w| w[1].parse().ok()).collect()
 }
 
 fn our_services() -> Vec<(Service, ComposeService)> {
@@ -122,8 +108,7 @@ fn every_service_image_is_its_own_dockerfile_target_running_its_binary() {
 #[test]
 fn every_environment_key_is_read_by_its_service_and_every_setting_can_be_given() {
     for (svc, service) in our_services() {
-        let config_keys: BTreeSet<&str> =
-            KEYS.iter().filter(|k| k.used_by.contains(&svc)).map(|k| k.env).collect();
+        let config_keys: BTreeSet<&str> = KEYS.iter().filter(|k| k.used_by.contains(&svc)).map(|k| k.env).collect();
         let process_keys = help_env_names(svc.binary());
         for key in service.environment.keys() {
             let read = config_keys.contains(key.as_str())

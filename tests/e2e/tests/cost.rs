@@ -49,7 +49,8 @@ async fn status_and_events_show_tokens_and_cost_growing_while_the_agent_runs() {
         if let Some(live) = &stage.live {
             assert_eq!(stage.output_tokens, live.tokens.output, "the stage's fields include the live figures");
             assert_eq!(status.total_cost_usd, stage.cost_usd);
-            let figure = (live.responses, live.tokens.output, live.cost_usd.expect("the scripted model's model is priced"));
+            let figure =
+                (live.responses, live.tokens.output, live.cost_usd.expect("the scripted model's model is priced"));
             if seen.last() != Some(&figure) {
                 seen.push(figure);
                 if human.is_empty() {
@@ -152,7 +153,8 @@ async fn failed_attempts_count_in_the_stage_and_a_stage_that_fails_shows_what_it
     assert_eq!(
         history,
         [(1, AttemptOutcome::Failed, 1000, 200), (2, AttemptOutcome::Completed, 2300, 500)],
-        "the failed attempt's first response counts: {stage:?}\n{}", stack.logs()
+        "the failed attempt's first response counts: {stage:?}\n{}",
+        stack.logs()
     );
     assert_eq!((stage.attempts, stage.input_tokens, stage.output_tokens), (2, 3300, 700));
     assert!((stage.cost_usd - (first + priced(2300, 500))).abs() < 1e-9, "{}", stage.cost_usd);
@@ -168,7 +170,11 @@ async fn failed_attempts_count_in_the_stage_and_a_stage_that_fails_shows_what_it
     assert_eq!(stage.attempts, 3, "{stage:?}");
     assert_eq!(stage.attempt_history.len(), 3, "{stage:?}");
     assert!(stage.attempt_history.iter().all(|a| a.outcome == AttemptOutcome::Failed && a.tokens.output == 200));
-    assert!((stage.cost_usd - 3.0 * first).abs() < 1e-9, "a failed stage shows what its attempts spent: {}", stage.cost_usd);
+    assert!(
+        (stage.cost_usd - 3.0 * first).abs() < 1e-9,
+        "a failed stage shows what its attempts spent: {}",
+        stage.cost_usd
+    );
     assert!((status.total_cost_usd - 3.0 * first).abs() < 1e-9);
 }
 

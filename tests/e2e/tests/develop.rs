@@ -6,19 +6,13 @@ use std::path::Path;
 
 use ct_contracts::workflows::{ApproveGate, Develop};
 use ct_domain::{ApprovalDecision, RunState, StageState, WorkflowStatus};
-use temporalio_client::WorkflowExecuteUpdateOptions;
-use temporalio_client::errors::WorkflowUpdateError;
 use ct_e2e::{Stack, StackOptions, example, git_project};
 use ct_scripted_model::Scenario;
+use temporalio_client::WorkflowExecuteUpdateOptions;
+use temporalio_client::errors::WorkflowUpdateError;
 
-const STAGES: [&str; 6] = [
-    "scaffold",
-    "core-implementation",
-    "streaming",
-    "error-handling",
-    "testing",
-    "documentation",
-];
+const STAGES: [&str; 6] =
+    ["scaffold", "core-implementation", "streaming", "error-handling", "testing", "documentation"];
 
 fn develop_scenario() -> Scenario {
     Scenario::from_file(&example("scenarios/develop-textstats.json")).expect("demo scenario")
@@ -34,24 +28,18 @@ fn start(stack: &Stack, project: &Path, extra: &[&str]) -> String {
 }
 
 fn awaiting(stack: &Stack, id: &str, stage: &str) -> WorkflowStatus {
-    stack.wait_for_status(id, &format!("approval gate of {stage}"), |s| {
-        s.awaiting_approval.as_deref() == Some(stage)
-    })
+    stack.wait_for_status(id, &format!("approval gate of {stage}"), |s| s.awaiting_approval.as_deref() == Some(stage))
 }
 
 /// Every file the scenario's Write calls produced, with its final content.
 fn written_files(scenario_path: &Path, project: &Path) -> BTreeMap<String, String> {
-    let scenario: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(scenario_path).unwrap()).unwrap();
+    let scenario: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(scenario_path).unwrap()).unwrap();
     let mut files = BTreeMap::new();
     for script in scenario["scripts"].as_array().unwrap() {
         for turn in script["turns"].as_array().unwrap() {
             for tool in turn["tool_uses"].as_array().into_iter().flatten() {
                 if tool["name"] == "Write" {
-                    let path = tool["input"]["file_path"]
-                        .as_str()
-                        .unwrap()
-                        .replace("{cwd}", project.to_str().unwrap());
+                    let path = tool["input"]["file_path"].as_str().unwrap().replace("{cwd}", project.to_str().unwrap());
                     files.insert(path, tool["input"]["content"].as_str().unwrap().to_owned());
                 }
             }
@@ -62,13 +50,7 @@ fn written_files(scenario_path: &Path, project: &Path) -> BTreeMap<String, Strin
 
 /// The first request of each stage's script, in the order the model saw them.
 fn stage_runs(stack: &Stack) -> Vec<String> {
-    stack
-        .model
-        .requests()
-        .into_iter()
-        .filter(|r| r.turn == 0)
-        .filter_map(|r| r.script)
-        .collect()
+    stack.model.requests().into_iter().filter(|r| r.turn == 0).filter_map(|r| r.script).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -141,7 +123,10 @@ async fn develop_runs_six_stages_in_order_and_stops_for_approval() {
     assert_eq!(stages_sum(|s| s.cache_write_tokens), sum("cache_creation_input_tokens"));
     assert_eq!(
         status.total_tokens,
-        sum("input_tokens") + sum("output_tokens") + sum("cache_read_input_tokens") + sum("cache_creation_input_tokens")
+        sum("input_tokens")
+            + sum("output_tokens")
+            + sum("cache_read_input_tokens")
+            + sum("cache_creation_input_tokens")
     );
     let cost: f64 = reported.iter().map(|r| r["total_cost_usd"].as_f64().unwrap()).sum();
     assert!((status.total_cost_usd - cost).abs() < 1e-9, "{} vs {cost}", status.total_cost_usd);
@@ -254,10 +239,7 @@ async fn approval_timeout_fails_with_a_clear_message() {
     let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
     assert_eq!(status.state, RunState::Failed);
     let error = status.error.unwrap();
-    assert!(
-        error.contains("approval of stage `core-implementation` timed out after 2s"),
-        "{error}"
-    );
+    assert!(error.contains("approval of stage `core-implementation` timed out after 2s"), "{error}");
     assert!(result.stderr.contains("timed out"), "{}", result.stderr);
     let late = stack.cli(&["approve", &id]);
     assert_eq!(late.code, 2, "an approval after the timeout is refused: {}", late.stderr);
@@ -295,7 +277,8 @@ async fn failures_that_predate_the_first_stage_are_reported_not_blamed() {
     let baseline = status.test_baseline.clone().expect("a baseline");
     assert_eq!(baseline.failed, 1, "{baseline:?}");
     assert!(baseline.failing.iter().any(|name| name.contains("test_known_bug")), "{baseline:?}");
-    let tested: Vec<&ct_domain::StageStatus> = status.stages.iter().filter(|stage| stage.tests_failed.is_some()).collect();
+    let tested: Vec<&ct_domain::StageStatus> =
+        status.stages.iter().filter(|stage| stage.tests_failed.is_some()).collect();
     assert_eq!(tested.len(), 5);
     for stage in tested {
         assert_eq!(stage.state, StageState::Completed, "{stage:?}");

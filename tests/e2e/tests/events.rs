@@ -29,11 +29,8 @@ async fn workflow_events_survive_a_nats_restart_and_watch_shows_them() {
     // `watch --json` replays the stored events and ends with workflow.completed.
     let watch = stack.cli(&["watch", &id, "--json"]);
     assert_eq!(watch.code, 0, "watch: {}", watch.stderr);
-    let events: Vec<serde_json::Value> = watch
-        .stdout
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("CloudEvents JSON"))
-        .collect();
+    let events: Vec<serde_json::Value> =
+        watch.stdout.lines().map(|line| serde_json::from_str(line).expect("CloudEvents JSON")).collect();
     let ids: HashSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), events.len(), "no event twice");
     for event in &events {
@@ -122,7 +119,13 @@ async fn events_of_a_worker_killed_during_a_nats_outage_are_published_by_its_suc
         .map(|e| e["type"].as_str().unwrap().trim_start_matches("dev.claude-temporal."))
         .collect();
     let count = |kind: &str| worker.iter().filter(|k| **k == kind).count();
-    for (kind, n) in [("workflow.started", 1), ("stage.started", 6), ("stage.completed", 6), ("approval.requested", 1), ("workflow.completed", 1)] {
+    for (kind, n) in [
+        ("workflow.started", 1),
+        ("stage.started", 6),
+        ("stage.completed", 6),
+        ("approval.requested", 1),
+        ("workflow.completed", 1),
+    ] {
         assert_eq!(count(kind), n, "{kind} in {worker:?}");
     }
     assert_eq!(worker.first(), Some(&"workflow.started"), "the outbox keeps the order: {worker:?}");

@@ -145,7 +145,8 @@ fn burst(stack: &Stack, n: usize) -> Burst {
         // The last workflows started wait longest; while they do, status says so.
         for id in ids.iter().rev().take(3) {
             if !saw_queued_stage && let Some(last) = status(stack, id) {
-                saw_queued_stage = last.stages.first().is_some_and(|s| s.state == StageState::Queued && s.queued_ms.is_some());
+                saw_queued_stage =
+                    last.stages.first().is_some_and(|s| s.state == StageState::Queued && s.queued_ms.is_some());
             }
         }
         let list = stack.cli(&["list", "--limit", "100", "--json"]);
@@ -277,7 +278,8 @@ async fn an_executor_killed_mid_run_loses_the_attempt_to_another_which_starts_fr
     assert!(!project.path().join("half-done.txt").exists(), "the retry did not start from the snapshot");
     assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
     // The lost attempt's first response counts, as its last heartbeat had it.
-    let history: Vec<_> = stage.attempt_history.iter().map(|a| (a.attempt, a.outcome, a.tokens.input, a.tokens.output)).collect();
+    let history: Vec<_> =
+        stage.attempt_history.iter().map(|a| (a.attempt, a.outcome, a.tokens.input, a.tokens.output)).collect();
     assert_eq!(history, [(1, AttemptOutcome::Lost, 10, 5), (2, AttemptOutcome::Completed, 32, 13)], "{stage:?}");
     assert_eq!((stage.input_tokens, stage.output_tokens), (42, 18));
     // The lost attempt's conversation is known from its heartbeats, though its executor died.
@@ -335,13 +337,15 @@ async fn the_control_api_needs_the_token_and_the_fleet_view_uses_it() {
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
     assert!(refused.message().contains("control.token"), "{}", refused.message());
 
-    let wrong = ct_fleet::control::Caller::new(&address, ct_fleet::ControlToken::new("not-the-token"), Duration::from_secs(3))
-        .unwrap();
+    let wrong =
+        ct_fleet::control::Caller::new(&address, ct_fleet::ControlToken::new("not-the-token"), Duration::from_secs(3))
+            .unwrap();
     assert_eq!(wrong.describe().await.unwrap_err().code(), tonic::Code::Unauthenticated);
 
     let token = std::fs::read_to_string(&stack.control_token_file).unwrap();
-    let right = ct_fleet::control::Caller::new(&address, ct_fleet::ControlToken::new(token.trim()), Duration::from_secs(3))
-        .unwrap();
+    let right =
+        ct_fleet::control::Caller::new(&address, ct_fleet::ControlToken::new(token.trim()), Duration::from_secs(3))
+            .unwrap();
     let described = right.describe().await.unwrap();
     assert_eq!(described.service, "executor");
     assert_eq!(described.task_queue, "claude-temporal.agents");
@@ -436,7 +440,11 @@ async fn an_executor_stopped_with_sigterm_finishes_its_run_within_the_grace_peri
     let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
     assert_eq!(result.code, 0, "{finished:?}\n{}", stack.logs());
     let stage = &finished.stages[0];
-    assert_eq!((stage.attempts, stage.executor_id.as_deref()), (1, Some(victim_id.as_str())), "the run was not finished where it ran");
+    assert_eq!(
+        (stage.attempts, stage.executor_id.as_deref()),
+        (1, Some(victim_id.as_str())),
+        "the run was not finished where it ran"
+    );
     assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
     assert_eq!(stack.model.requests().iter().filter(|r| r.turn == 0).count(), 1, "the agent ran twice");
 }

@@ -19,10 +19,8 @@ fn write(path: &str, content: &str) -> Value {
 fn iteration(n: u32, tool_uses: Vec<Value>) -> Value {
     let mut turns = Vec::new();
     if !tool_uses.is_empty() {
-        turns.push(
-            json!({ "text": format!("Attempt {n}."), "tool_uses": tool_uses,
-                           "usage": { "input_tokens": 100 * n, "output_tokens": 40 } }),
-        );
+        turns.push(json!({ "text": format!("Attempt {n}."), "tool_uses": tool_uses,
+                           "usage": { "input_tokens": 100 * n, "output_tokens": 40 } }));
     }
     turns.push(json!({ "text": "Done.", "usage": { "input_tokens": 10, "output_tokens": 5 } }));
     json!({ "name": format!("iteration-{n}"), "match": format!("Iteration: {n}\n"), "turns": turns })
@@ -75,13 +73,7 @@ async fn iterate_runs_nothing_planted_in_the_repository() {
 
 async fn converges_on_the_second_iteration(planted: bool) {
     let stack = Stack::start(StackOptions::new(scenario(vec![
-        iteration(
-            1,
-            vec![
-                write("textstats/words.py", WRONG),
-                write("tests/test_words.py", TEST),
-            ],
-        ),
+        iteration(1, vec![write("textstats/words.py", WRONG), write("tests/test_words.py", TEST)]),
         iteration(2, vec![write("textstats/words.py", RIGHT)]),
     ])))
     .await;
@@ -97,23 +89,11 @@ async fn converges_on_the_second_iteration(planted: bool) {
     assert_eq!(status.state, RunState::Completed);
     let names: Vec<&str> = status.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["iteration-1", "iteration-2"]);
-    assert_eq!(
-        (status.stages[0].tests_failed, status.stages[0].state),
-        (Some(1), StageState::Failed)
-    );
-    assert_eq!(
-        (status.stages[1].tests_failed, status.stages[1].state),
-        (Some(0), StageState::Completed)
-    );
+    assert_eq!((status.stages[0].tests_failed, status.stages[0].state), (Some(1), StageState::Failed));
+    assert_eq!((status.stages[1].tests_failed, status.stages[1].state), (Some(0), StageState::Completed));
     let progress = status.iteration.clone().unwrap();
-    assert_eq!(
-        (progress.current, progress.max, progress.best),
-        (2, 4, Some(2))
-    );
-    assert_eq!(
-        progress.stop_reason.as_deref(),
-        Some("tests pass after iteration 2")
-    );
+    assert_eq!((progress.current, progress.max, progress.best), (2, 4, Some(2)));
+    assert_eq!(progress.stop_reason.as_deref(), Some("tests pass after iteration 2"));
     assert_eq!(status.snapshots.len(), 2);
     assert!(status.total_cost_usd > 0.0);
 
@@ -121,30 +101,14 @@ async fn converges_on_the_second_iteration(planted: bool) {
     assert!(first.contains("Add textstats.words.count_words"), "{first}");
     let second = first_prompt_of(&stack, "iteration-2").expect("a second iteration ran");
     assert!(second.contains("Iteration: 2\n"), "{second}");
-    assert!(
-        second.contains("test_count_words_counts_every_word"),
-        "the failing test's name: {second}"
-    );
-    assert!(
-        second.contains("assert 1 == 3"),
-        "the failure's output: {second}"
-    );
-    assert!(
-        first_prompt_of(&stack, "iteration-3").is_none(),
-        "green stops the loop"
-    );
+    assert!(second.contains("test_count_words_counts_every_word"), "the failing test's name: {second}");
+    assert!(second.contains("assert 1 == 3"), "the failure's output: {second}");
+    assert!(first_prompt_of(&stack, "iteration-3").is_none(), "green stops the loop");
 
-    assert_eq!(
-        files(project.path())["textstats/words.py"],
-        RIGHT.as_bytes()
-    );
+    assert_eq!(files(project.path())["textstats/words.py"], RIGHT.as_bytes());
     assert_eq!(checkout_state(project.path()), checkout_before);
     let shown = stack.cli(&["status", &id]);
-    assert!(
-        shown.stdout.contains("iteration 2 of 4, best so far: 2"),
-        "{}",
-        shown.stdout
-    );
+    assert!(shown.stdout.contains("iteration 2 of 4, best so far: 2"), "{}", shown.stdout);
 
     // The same events as a develop run, one stage per iteration.
     let counts = stack.event_counts(&id);
@@ -170,21 +134,12 @@ async fn converges_on_the_second_iteration(planted: bool) {
 async fn iterate_stops_when_nothing_changes_and_keeps_the_best_iteration() {
     let stack = Stack::start(StackOptions::new(scenario(vec![
         // One failing test.
-        iteration(
-            1,
-            vec![
-                write("textstats/words.py", WRONG),
-                write("tests/test_words.py", TEST),
-            ],
-        ),
+        iteration(1, vec![write("textstats/words.py", WRONG), write("tests/test_words.py", TEST)]),
         // Worse: the old failure stays and a second test fails too.
         iteration(
             2,
             vec![
-                write(
-                    "textstats/words.py",
-                    "def count_words(text):\n    return -1\n",
-                ),
+                write("textstats/words.py", "def count_words(text):\n    return -1\n"),
                 write("tests/test_nothing.py", SECOND_TEST),
             ],
         ),
@@ -202,10 +157,7 @@ async fn iterate_stops_when_nothing_changes_and_keeps_the_best_iteration() {
     assert!(status.stages[2].files_changed.is_empty());
     let error = status.error.unwrap();
     assert!(error.contains("iteration 3 changed nothing"), "{error}");
-    assert!(
-        error.contains("kept iteration 1 (1 failing test(s))"),
-        "{error}"
-    );
+    assert!(error.contains("kept iteration 1 (1 failing test(s))"), "{error}");
     assert_eq!(status.iteration.unwrap().best, Some(1));
     assert!(first_prompt_of(&stack, "iteration-4").is_none());
 
@@ -213,11 +165,7 @@ async fn iterate_stops_when_nothing_changes_and_keeps_the_best_iteration() {
     let tree = files(project.path());
     assert_eq!(tree["textstats/words.py"], WRONG.as_bytes());
     assert!(tree.contains_key("tests/test_words.py"));
-    assert!(
-        !tree.contains_key("tests/test_nothing.py"),
-        "{:?}",
-        tree.keys()
-    );
+    assert!(!tree.contains_key("tests/test_nothing.py"), "{:?}", tree.keys());
 
     let history = stack.replay(&id).await;
     ct_e2e::save_fixture("iterate-kept-best", &history);

@@ -73,26 +73,12 @@ async fn three_features_at_once(planted: bool) {
     }
 
     assert_eq!(status.state, RunState::Completed);
-    let branches: Vec<&str> = status
-        .stages
-        .iter()
-        .map(|s| s.branch.as_deref().unwrap())
-        .collect();
-    assert_eq!(
-        branches,
-        [
-            "feature-1-word-counts",
-            "feature-2-line-counts",
-            "feature-3-char-counts"
-        ]
-    );
+    let branches: Vec<&str> = status.stages.iter().map(|s| s.branch.as_deref().unwrap()).collect();
+    assert_eq!(branches, ["feature-1-word-counts", "feature-2-line-counts", "feature-3-char-counts"]);
     for stage in &status.stages {
         assert_eq!(stage.state, StageState::Completed, "{stage:?}");
         assert_eq!(stage.tests_failed, Some(0), "{stage:?}");
-        assert!(
-            stage.tests_passed.unwrap() >= 3,
-            "the feature's test ran with the smoke tests: {stage:?}"
-        );
+        assert!(stage.tests_passed.unwrap() >= 3, "the feature's test ran with the smoke tests: {stage:?}");
         assert!(stage.cost_usd > 0.0 && stage.output_tokens > 0, "{stage:?}");
         assert_eq!(stage.worktree, None, "worktree removed");
     }
@@ -100,62 +86,35 @@ async fn three_features_at_once(planted: bool) {
     // The agent runs overlapped: every run started before any of them ended.
     let requests = stack.model.requests();
     let span = |module: &str| -> (Instant, Instant) {
-        let times: Vec<Instant> = requests
-            .iter()
-            .filter(|r| r.script.as_deref() == Some(module))
-            .map(|r| r.received_at)
-            .collect();
+        let times: Vec<Instant> =
+            requests.iter().filter(|r| r.script.as_deref() == Some(module)).map(|r| r.received_at).collect();
         (*times.iter().min().unwrap(), *times.iter().max().unwrap())
     };
     let spans: Vec<_> = FEATURES.iter().map(|(_, module, _)| span(module)).collect();
     let last_start = spans.iter().map(|s| s.0).max().unwrap();
     let first_end = spans.iter().map(|s| s.1).min().unwrap();
-    assert!(
-        last_start < first_end,
-        "agent runs did not overlap: {spans:?}"
-    );
+    assert!(last_start < first_end, "agent runs did not overlap: {spans:?}");
 
     // Each branch holds its own feature and nothing else, on top of HEAD.
     for (i, (_, module, _)) in FEATURES.iter().enumerate() {
         let diff = git(root, &["diff", "--name-only", "main", branches[i]]);
-        assert_eq!(
-            diff,
-            format!("tests/test_{module}.py\ntextstats/{module}.py\n"),
-            "{}",
-            branches[i]
-        );
-        assert_eq!(
-            git(
-                root,
-                &["rev-list", "--count", &format!("main..{}", branches[i])]
-            )
-            .trim(),
-            "1"
-        );
+        assert_eq!(diff, format!("tests/test_{module}.py\ntextstats/{module}.py\n"), "{}", branches[i]);
+        assert_eq!(git(root, &["rev-list", "--count", &format!("main..{}", branches[i])]).trim(), "1");
     }
-    assert_eq!(
-        git(root, &["worktree", "list", "--porcelain"])
-            .matches("worktree ")
-            .count(),
-        1,
-        "only the user's"
-    );
-    assert_eq!(
-        (checkout_state(root), files(root)),
-        before,
-        "the user's checkout is untouched"
-    );
+    assert_eq!(git(root, &["worktree", "list", "--porcelain"]).matches("worktree ").count(), 1, "only the user's");
+    assert_eq!((checkout_state(root), files(root)), before, "the user's checkout is untouched");
 
     let table = stack.cli(&["status", &id]);
-    assert!(
-        table.stdout.contains("feature-2-line-counts"),
-        "{}",
-        table.stdout
-    );
+    assert!(table.stdout.contains("feature-2-line-counts"), "{}", table.stdout);
     // Every feature is a stage of the parallel run on the event bus.
     let counts = stack.event_counts(&id);
-    let expected =
-        [("workflow.started", 1), ("stage.started", 3), ("cost.updated", 3), ("stage.completed", 3), ("workflow.completed", 1)];
+    let expected = [
+        ("workflow.started", 1),
+        ("stage.started", 3),
+        ("cost.updated", 3),
+        ("stage.completed", 3),
+        ("workflow.completed", 1),
+    ];
     for (kind, n) in expected {
         assert_eq!(counts.get(kind).copied().unwrap_or(0), n, "{kind} in {counts:?}");
     }
@@ -174,23 +133,13 @@ async fn keep_leaves_the_worktrees_and_bad_input_is_refused() {
 
     let kept = stack.cli(&["parallel", root, "word counts", "--keep", "--wait"]);
     assert_eq!(kept.code, 0, "{}\n{}", kept.stderr, stack.logs());
-    assert!(
-        kept.stdout.contains("feature-1-word-counts") && kept.stdout.contains("passed"),
-        "{}",
-        kept.stdout
-    );
+    assert!(kept.stdout.contains("feature-1-word-counts") && kept.stdout.contains("passed"), "{}", kept.stdout);
     assert!(kept.stdout.contains("worktree kept: "), "{}", kept.stdout);
     let listed = git(project.path(), &["worktree", "list", "--porcelain"]);
-    assert!(
-        listed.contains("branch refs/heads/feature-1-word-counts"),
-        "{listed}"
-    );
+    assert!(listed.contains("branch refs/heads/feature-1-word-counts"), "{listed}");
 
     for (features, expected) in [
-        (
-            vec!["word counts", "Word-Counts"],
-            "would share the branch suffix `word-counts`",
-        ),
+        (vec!["word counts", "Word-Counts"], "would share the branch suffix `word-counts`"),
         (vec!["ok", "!!!"], "has no letters or digits"),
     ] {
         let mut args = vec!["parallel", root];
@@ -210,13 +159,7 @@ async fn keep_leaves_the_worktrees_and_bad_input_is_refused() {
     );
     let missing = stack.cli(&["iterate", "/nonexistent/project", "fix it"]);
     assert_eq!(missing.code, 2);
-    assert!(
-        missing
-            .stderr
-            .contains("/nonexistent/project does not exist"),
-        "{}",
-        missing.stderr
-    );
+    assert!(missing.stderr.contains("/nonexistent/project does not exist"), "{}", missing.stderr);
 
     // A branch of the same name that moved on is not taken over, and the worktrees made
     // before the clash are removed again.
@@ -240,16 +183,11 @@ async fn keep_leaves_the_worktrees_and_bad_input_is_refused() {
     git(m, &["checkout", "-q", "main"]);
     std::fs::write(m.join("README.md"), "main\n").unwrap();
     git(m, &["commit", "-q", "-am", "main"]);
-    let _ = std::process::Command::new("git")
-        .arg("-C")
-        .arg(m)
-        .args(["merge", "-q", "other"])
-        .output();
+    let _ = std::process::Command::new("git").arg("-C").arg(m).args(["merge", "-q", "other"]).output();
     let mid_merge = stack.cli(&["parallel", m.to_str().unwrap(), "x"]);
     assert_eq!(mid_merge.code, 2);
     assert!(
-        mid_merge.stderr.contains("middle of a merge")
-            && mid_merge.stderr.contains("git merge --abort"),
+        mid_merge.stderr.contains("middle of a merge") && mid_merge.stderr.contains("git merge --abort"),
         "{}",
         mid_merge.stderr
     );
@@ -288,13 +226,15 @@ async fn what_an_agent_plants_in_git_reaches_nothing_of_the_user_s_repository() 
     let project = git_project(&example("textstats"));
     let root = project.path();
     let config_before = std::fs::read(root.join(".git/config")).unwrap();
-    let hooks_before: Vec<_> = std::fs::read_dir(root.join(".git/hooks")).unwrap().flatten().map(|e| e.file_name()).collect();
+    let hooks_before: Vec<_> =
+        std::fs::read_dir(root.join(".git/hooks")).unwrap().flatten().map(|e| e.file_name()).collect();
 
     let done = stack.cli(&["parallel", root.to_str().unwrap(), "word counts", "--wait"]);
 
     assert_eq!(done.code, 0, "{}\n{}", done.stderr, stack.logs());
     assert_eq!(std::fs::read(root.join(".git/config")).unwrap(), config_before, "the agent changed .git/config");
-    let hooks_after: Vec<_> = std::fs::read_dir(root.join(".git/hooks")).unwrap().flatten().map(|e| e.file_name()).collect();
+    let hooks_after: Vec<_> =
+        std::fs::read_dir(root.join(".git/hooks")).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(hooks_after, hooks_before, "the agent planted a hook");
     let branch = git(root, &["show", "feature-1-word-counts:textstats/words.py"]);
     assert!(branch.contains("len(text.split())"), "the feature's work was committed: {branch}");
@@ -331,13 +271,8 @@ async fn a_retried_feature_starts_over_from_its_branch() {
     assert_eq!(done.code, 0, "{}\n{}", done.stderr, stack.logs());
     let status: WorkflowStatus = serde_json::from_value(done.json()).unwrap();
     assert_eq!(status.stages[0].attempts, 2, "{status:?}");
-    let probes: Vec<String> = stack
-        .model
-        .requests()
-        .into_iter()
-        .filter(|r| r.turn == 1)
-        .map(|r| r.last_user_text)
-        .collect();
+    let probes: Vec<String> =
+        stack.model.requests().into_iter().filter(|r| r.turn == 1).map(|r| r.last_user_text).collect();
     assert_eq!(probes.len(), 2, "{probes:?}");
     assert!(probes.iter().all(|p| p.contains("LEFTOVER-ABSENT") && !p.contains("LEFTOVER-PRESENT")), "{probes:?}");
     let branch = git(root, &["show", "feature-1-word-counts:textstats/words.py"]);

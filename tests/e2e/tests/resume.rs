@@ -22,9 +22,7 @@ prompt = "Stage: build"
 /// Three steps, the second of which must happen once; the model takes long over the third, so
 /// the executor can be killed while the conversation waits for it.
 fn three_steps() -> Scenario {
-    let step = |tool: serde_json::Value, delay_ms: u64| {
-        serde_json::json!({ "tool_uses": [tool], "usage": { "input_tokens": 100, "output_tokens": 10 }, "delay_ms": delay_ms })
-    };
+    let step = |tool: serde_json::Value, delay_ms: u64| serde_json::json!({ "tool_uses": [tool], "usage": { "input_tokens": 100, "output_tokens": 10 }, "delay_ms": delay_ms });
     let scenario = serde_json::json!({ "scripts": [{ "name": "build", "match": "Stage: build", "turns": [
         step(serde_json::json!({ "name": "Write", "input": { "file_path": "{cwd}/one.txt", "content": "1\n" } }), 300),
         step(serde_json::json!({ "name": "Bash", "input": { "command": "echo once >> {cwd}/log.txt", "description": "log" } }), 300),
@@ -62,7 +60,9 @@ async fn run_past_the_second_step() -> (Stack, tempfile::TempDir, String) {
     assert_eq!(out.code, 0, "start: {}", out.stderr);
     let id = out.json()["workflow_id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(90);
-    while !(stack.model.requests().iter().any(|r| r.turn == 2) && checkpoints(&stack).await.iter().any(|(_, n)| n == "2")) {
+    while !(stack.model.requests().iter().any(|r| r.turn == 2)
+        && checkpoints(&stack).await.iter().any(|(_, n)| n == "2"))
+    {
         assert!(Instant::now() < deadline, "no checkpoint after the second step\n{}", stack.logs());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -79,7 +79,11 @@ fn kill_its_executor(stack: &mut Stack, id: &str) -> (WorkflowStatus, String) {
     let result = stack.cli(&["result", id, "--json"]);
     let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
     assert_eq!((result.code, finished.state), (0, RunState::Completed), "{finished:?}\n{}", stack.logs());
-    assert_ne!(finished.stages[0].executor_id.as_deref(), Some(victim_id.as_str()), "the retry ran on the killed executor");
+    assert_ne!(
+        finished.stages[0].executor_id.as_deref(),
+        Some(victim_id.as_str()),
+        "the retry ran on the killed executor"
+    );
     (finished, victim_id)
 }
 
@@ -91,7 +95,10 @@ async fn an_executor_killed_mid_run_hands_its_conversation_to_another_which_resu
     let history: Vec<_> = stage.attempt_history.iter().map(|a| (a.attempt, a.outcome, a.resumed)).collect();
     assert_eq!(history, [(1, AttemptOutcome::Lost, false), (2, AttemptOutcome::Completed, true)], "{stage:?}");
     let session = &stage.attempt_history[0].session_id;
-    assert!(!session.is_empty() && stage.attempt_history[1].session_id == *session, "not the same conversation: {stage:?}");
+    assert!(
+        !session.is_empty() && stage.attempt_history[1].session_id == *session,
+        "not the same conversation: {stage:?}"
+    );
 
     // The first two steps ran once; the model saw them when it was asked again for the third.
     let requests = stack.model.requests();
@@ -104,7 +111,12 @@ async fn an_executor_killed_mid_run_hands_its_conversation_to_another_which_resu
     changed.sort();
     assert_eq!(changed, ["log.txt", "one.txt", "three.txt"], "{stage:?}");
     let human = stack.cli(&["status", &id]).stdout;
-    assert!(human.contains("attempts  build: 1 lost ($0.0") && human.contains("2 completed ($0.0") && human.contains(", resumed)"), "{human}");
+    assert!(
+        human.contains("attempts  build: 1 lost ($0.0")
+            && human.contains("2 completed ($0.0")
+            && human.contains(", resumed)"),
+        "{human}"
+    );
     // Nothing is left to resume once the run is done.
     assert!(checkpoints(&stack).await.is_empty(), "{:?}", checkpoints(&stack).await);
 }
@@ -137,7 +149,11 @@ async fn a_retry_whose_checkpoint_was_replaced_by_an_oversized_one_starts_over_i
     let bucket = async_nats::jetstream::new(client).get_object_store(CHECKPOINT_BUCKET).await.unwrap();
     for (name, _) in checkpoints(&stack).await {
         let info = bucket.info(&name).await.unwrap();
-        let meta = async_nats::jetstream::object_store::ObjectMetadata { name: name.clone(), metadata: info.metadata.clone(), ..Default::default() };
+        let meta = async_nats::jetstream::object_store::ObjectMetadata {
+            name: name.clone(),
+            metadata: info.metadata.clone(),
+            ..Default::default()
+        };
         let oversized = vec![b'x'; (64 << 20) + 1];
         bucket.put(meta, &mut oversized.as_slice()).await.unwrap();
     }

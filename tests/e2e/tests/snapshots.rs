@@ -51,18 +51,9 @@ fn add_user_work(project: &std::path::Path) {
 }
 
 fn start(stack: &Stack, project: &std::path::Path) -> String {
-    let out = stack.cli(&[
-        "start",
-        project.to_str().unwrap(),
-        "--features",
-        "counts",
-        "--json",
-    ]);
+    let out = stack.cli(&["start", project.to_str().unwrap(), "--features", "counts", "--json"]);
     assert_eq!(out.code, 0, "start failed: {}", out.stderr);
-    out.json()["workflow_id"]
-        .as_str()
-        .expect("workflow_id")
-        .to_owned()
+    out.json()["workflow_id"].as_str().expect("workflow_id").to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -74,16 +65,10 @@ async fn a_critical_stage_with_failing_tests_is_rolled_back_to_its_snapshot() {
     let id = start(&stack, project.path());
 
     // While a stage runs, a rollback by hand is refused.
-    stack.wait_for_status(&id, "scaffold running", |s| {
-        s.current_stage.as_deref() == Some("scaffold")
-    });
+    stack.wait_for_status(&id, "scaffold running", |s| s.current_stage.as_deref() == Some("scaffold"));
     let refused = stack.cli(&["rollback", &id]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
-    assert!(
-        refused.stderr.contains("is running stage `scaffold`"),
-        "{}",
-        refused.stderr
-    );
+    assert!(refused.stderr.contains("is running stage `scaffold`"), "{}", refused.stderr);
 
     let result = stack.cli(&["result", &id, "--json"]);
     assert_eq!(result.code, 1, "{}\n{}", result.stderr, stack.logs());
@@ -94,10 +79,7 @@ async fn a_critical_stage_with_failing_tests_is_rolled_back_to_its_snapshot() {
     assert_eq!(status.stages[1].tests_failed, Some(1));
     let error = status.error.clone().unwrap();
     assert!(error.contains("test_core_is_two"), "{error}");
-    assert!(
-        error.contains("rolled back to snapshot 2 (taken before `core-implementation`"),
-        "{error}"
-    );
+    assert!(error.contains("rolled back to snapshot 2 (taken before `core-implementation`"), "{error}");
     assert_eq!(
         status.snapshots,
         [
@@ -110,67 +92,33 @@ async fn a_critical_stage_with_failing_tests_is_rolled_back_to_its_snapshot() {
     // gone, and the README is the user's staged edit again.
     let tree = files(project.path());
     assert_eq!(tree["textstats/marker.py"], b"MARKER = 1\n");
-    assert!(
-        !tree.contains_key("textstats/core.py") && !tree.contains_key("tests/test_core.py"),
-        "{:?}",
-        tree.keys()
-    );
+    assert!(!tree.contains_key("textstats/core.py") && !tree.contains_key("tests/test_core.py"), "{:?}", tree.keys());
     assert_eq!(tree["README.md"], b"the user's staged edit\n");
     assert_eq!(tree["NOTES.txt"], b"the user's untracked notes\n");
-    assert_eq!(
-        checkout_state(project.path()),
-        checkout_before,
-        "index, HEAD and branches untouched"
-    );
+    assert_eq!(checkout_state(project.path()), checkout_before, "index, HEAD and branches untouched");
 
     let listed = stack.cli(&["snapshots", &id, "--json"]);
     assert_eq!(listed.code, 0, "{}", listed.stderr);
     let listed = listed.json();
-    let stages: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["stage"].as_str().unwrap())
-        .collect();
+    let stages: Vec<&str> = listed.as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
     assert_eq!(stages, ["scaffold", "core-implementation"]);
-    let files_of_second: Vec<&str> = listed[1]["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
-    assert!(
-        files_of_second.contains(&"textstats/marker.py"),
-        "{files_of_second:?}"
-    );
+    let files_of_second: Vec<&str> =
+        listed[1]["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert!(files_of_second.contains(&"textstats/marker.py"), "{files_of_second:?}");
     let table = stack.cli(&["snapshots", &id]);
-    assert!(
-        table.stdout.contains("core-implementation") && table.stdout.contains("BEFORE STAGE"),
-        "{}",
-        table.stdout
-    );
+    assert!(table.stdout.contains("core-implementation") && table.stdout.contains("BEFORE STAGE"), "{}", table.stdout);
 
     // By hand, back to before the scaffold stage: its module goes, the user's work stays.
     let rollback = stack.cli(&["rollback", &id, "1"]);
     assert_eq!(rollback.code, 0, "{}", rollback.stderr);
-    assert!(
-        rollback
-            .stdout
-            .contains("restored snapshot 1 (before `scaffold`"),
-        "{}",
-        rollback.stdout
-    );
+    assert!(rollback.stdout.contains("restored snapshot 1 (before `scaffold`"), "{}", rollback.stdout);
     let tree = files(project.path());
     assert!(!tree.contains_key("textstats/marker.py"));
     assert_eq!(tree["NOTES.txt"], b"the user's untracked notes\n");
     assert_eq!(checkout_state(project.path()), checkout_before);
     let missing = stack.cli(&["rollback", &id, "7"]);
     assert_eq!(missing.code, 2);
-    assert!(
-        missing.stderr.contains("has no snapshot 7; it has 1, 2"),
-        "{}",
-        missing.stderr
-    );
+    assert!(missing.stderr.contains("has no snapshot 7; it has 1, 2"), "{}", missing.stderr);
 
     let history = stack.replay(&id).await;
     ct_e2e::save_fixture("develop-rolled-back", &history);
@@ -204,12 +152,7 @@ async fn a_retried_agent_attempt_starts_from_the_stage_snapshot() {
     let gate = stack.wait_for_status(&id, "the gate after the retried stage", |s| {
         s.awaiting_approval.as_deref() == Some("core-implementation") || s.state.is_final()
     });
-    assert_eq!(
-        gate.stages[0].state,
-        StageState::Completed,
-        "{gate:?}\n{}",
-        stack.logs()
-    );
+    assert_eq!(gate.stages[0].state, StageState::Completed, "{gate:?}\n{}", stack.logs());
     assert_eq!(gate.stages[0].attempts, 2, "the stage's agent ran twice");
     let probes: Vec<String> = stack
         .model
@@ -220,21 +163,13 @@ async fn a_retried_agent_attempt_starts_from_the_stage_snapshot() {
         .collect();
     assert_eq!(probes.len(), 2, "one probe per attempt: {probes:?}");
     for probe in &probes {
-        assert!(
-            probe.contains("LEFTOVER-ABSENT") && !probe.contains("LEFTOVER-PRESENT"),
-            "{probe}"
-        );
+        assert!(probe.contains("LEFTOVER-ABSENT") && !probe.contains("LEFTOVER-PRESENT"), "{probe}");
     }
-    assert!(
-        project.path().join("half-done.txt").exists(),
-        "the second attempt's own write stays"
-    );
+    assert!(project.path().join("half-done.txt").exists(), "the second attempt's own write stays");
 
     let reject = stack.cli(&["reject", &id, "--reason", "enough"]);
     assert_eq!(reject.code, 0, "{}", reject.stderr);
-    stack.wait_for_status(&id, "the end after the rejection", |s| {
-        s.state == RunState::Failed
-    });
+    stack.wait_for_status(&id, "the end after the rejection", |s| s.state == RunState::Failed);
     let history = stack.replay(&id).await;
     ct_e2e::save_fixture("develop-retried-from-snapshot", &history);
 }

@@ -12,7 +12,8 @@ use ct_e2e::{Service, Stack, StackOptions, bin, example, git_project};
 use ct_scripted_model::Scenario;
 use ct_telemetry::testing::{OtlpReceiver, ReceivedSpan, SpanRecorder};
 
-const SERVICES: [&str; 6] = ["claude-temporal", "ct-worker", "ct-executor", "ct-test-runner", "ct-notifier", "ct-metrics-sink"];
+const SERVICES: [&str; 6] =
+    ["claude-temporal", "ct-worker", "ct-executor", "ct-test-runner", "ct-notifier", "ct-metrics-sink"];
 const API_KEY: &str = "e2e-test-key";
 const WEBHOOK_PATH: &str = "/hooks/t0ps3cret-webhook-path";
 const SLACK_PATH: &str = "/services/T000/B000/sl4cks3cret";
@@ -36,7 +37,11 @@ fn http_receiver() -> u16 {
 /// Every span of `trace` whose parent is not in it, besides the one root.
 fn orphans<'a>(spans: &'a [&'a ReceivedSpan]) -> Vec<&'a ReceivedSpan> {
     let ids: HashSet<&str> = spans.iter().map(|span| span.span_id.as_str()).collect();
-    spans.iter().copied().filter(|span| !span.parent_span_id.is_empty() && !ids.contains(span.parent_span_id.as_str())).collect()
+    spans
+        .iter()
+        .copied()
+        .filter(|span| !span.parent_span_id.is_empty() && !ids.contains(span.parent_span_id.as_str()))
+        .collect()
 }
 
 fn in_trace<'a>(spans: &'a [ReceivedSpan], trace_id: &str) -> Vec<&'a ReceivedSpan> {
@@ -149,7 +154,8 @@ async fn a_develop_workflow_is_one_trace_across_every_process() {
             assert_eq!(span.attribute("gen_ai.provider.name"), Some("anthropic"));
             assert_eq!(span.attribute("gen_ai.operation.name"), Some("invoke_agent"));
             assert!(span.attribute("ct.agent.cost_usd").is_some(), "{span:#?}");
-            let tokens = |key: &str| span.attribute(key).unwrap_or_else(|| panic!("{key} missing: {span:#?}")).to_owned();
+            let tokens =
+                |key: &str| span.attribute(key).unwrap_or_else(|| panic!("{key} missing: {span:#?}")).to_owned();
             (tokens("gen_ai.usage.input_tokens"), tokens("gen_ai.usage.output_tokens"))
         })
         .collect();
@@ -158,12 +164,17 @@ async fn a_develop_workflow_is_one_trace_across_every_process() {
     reported.sort();
     assert_eq!(on_spans, reported, "the agent spans carry the tokens the CLI reported");
     let agent_ids: HashSet<&str> = agents.iter().map(|span| span.span_id.as_str()).collect();
-    let tools: Vec<&ReceivedSpan> = trace.iter().copied().filter(|span| span.name.starts_with("execute_tool ")).collect();
+    let tools: Vec<&ReceivedSpan> =
+        trace.iter().copied().filter(|span| span.name.starts_with("execute_tool ")).collect();
     assert!(!tools.is_empty(), "tool uses are spans:\n{}", summary(&trace));
-    assert!(tools.iter().all(|tool| agent_ids.contains(tool.parent_span_id.as_str())), "tool spans are children of their run");
+    assert!(
+        tools.iter().all(|tool| agent_ids.contains(tool.parent_span_id.as_str())),
+        "tool spans are children of their run"
+    );
     let tests: Vec<&ReceivedSpan> = named("run_tests").collect();
     assert!(!tests.is_empty() && tests.iter().all(|span| span.attribute("ct.tests.passed").is_some()), "{tests:#?}");
-    let deliveries: Vec<&ReceivedSpan> = trace.iter().copied().filter(|span| span.name.starts_with("notify ")).collect();
+    let deliveries: Vec<&ReceivedSpan> =
+        trace.iter().copied().filter(|span| span.name.starts_with("notify ")).collect();
     assert!(
         deliveries.iter().any(|span| span.attribute("ct.notify.backend") == Some("webhook")
             && span.attribute("ct.notify.outcome") == Some("delivered")),
@@ -171,7 +182,8 @@ async fn a_develop_workflow_is_one_trace_across_every_process() {
     );
     // Claude Code (2.1.331) exports its own spans: one interaction per run, under its run's span.
     let claude_code: Vec<&ReceivedSpan> = trace.iter().copied().filter(|span| span.service == "claude-code").collect();
-    let interactions: Vec<&&ReceivedSpan> = claude_code.iter().filter(|span| span.name == "claude_code.interaction").collect();
+    let interactions: Vec<&&ReceivedSpan> =
+        claude_code.iter().filter(|span| span.name == "claude_code.interaction").collect();
     assert_eq!(interactions.len(), agents.len(), "{}", summary(&trace));
     assert!(interactions.iter().all(|span| agent_ids.contains(span.parent_span_id.as_str())), "{interactions:#?}");
     assert!(

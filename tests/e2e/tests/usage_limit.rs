@@ -31,7 +31,15 @@ async fn a_usage_limit_waits_durably_for_its_reset_instead_of_retrying() {
     let stages = stack.dir.path().join("stages.toml");
     std::fs::write(&stages, ONE_STAGE).unwrap();
     let started = Instant::now();
-    let out = stack.cli(&["start", project.path().to_str().unwrap(), "--stages", stages.to_str().unwrap(), "--features", "limits", "--json"]);
+    let out = stack.cli(&[
+        "start",
+        project.path().to_str().unwrap(),
+        "--stages",
+        stages.to_str().unwrap(),
+        "--features",
+        "limits",
+        "--json",
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let id = out.json()["workflow_id"].as_str().unwrap().to_owned();
 
@@ -61,7 +69,10 @@ async fn a_usage_limit_waits_durably_for_its_reset_instead_of_retrying() {
         stack.model.requests().iter().filter(|r| r.script.as_deref() == Some("build")).map(|r| r.received_at).collect();
     assert_eq!(requests.len(), 2, "the refused request and the one after the reset");
     let gap = requests[1].duration_since(requests[0]);
-    assert!(gap >= Duration::from_secs(RESETS_IN_SECS - 1), "the run went on {gap:?} after the refusal, before the reset");
+    assert!(
+        gap >= Duration::from_secs(RESETS_IN_SECS - 1),
+        "the run went on {gap:?} after the refusal, before the reset"
+    );
     assert!(waited < Duration::from_secs(RESETS_IN_SECS + 40), "{waited:?}");
     let history = stack.replay(&id).await;
     ct_e2e::save_fixture("develop-usage-limit-wait", &history);

@@ -18,10 +18,7 @@ pub fn find(name: &str) -> Result<Template, TemplateError> {
     built_in()
         .into_iter()
         .find(|t| t.name == name)
-        .ok_or_else(|| TemplateError::UnknownTemplate {
-            name: name.to_owned(),
-            available: BUILT_IN_NAMES.join(", "),
-        })
+        .ok_or_else(|| TemplateError::UnknownTemplate { name: name.to_owned(), available: BUILT_IN_NAMES.join(", ") })
 }
 
 struct Stage {

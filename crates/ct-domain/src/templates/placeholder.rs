@@ -5,19 +5,10 @@
 pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("project_path", "absolute path of the project's work tree"),
     ("features", "every feature of the run, joined with `; `"),
-    (
-        "feature",
-        "the feature this run builds (in a per-feature run), else all features",
-    ),
+    ("feature", "the feature this run builds (in a per-feature run), else all features"),
     ("issue", "the issue being fixed, when the run has one"),
-    (
-        "previous_failures",
-        "what failed in earlier attempts (test names and output), when any",
-    ),
-    (
-        "rules",
-        "the common working rules: stay in the project, keep tests green, do not commit",
-    ),
+    ("previous_failures", "what failed in earlier attempts (test names and output), when any"),
+    ("rules", "the common working rules: stay in the project, keep tests green, do not commit"),
 ];
 
 /// A piece of a prompt: literal text or a placeholder name.
@@ -41,10 +32,7 @@ pub struct PlaceholderProblem {
 impl PlaceholderProblem {
     /// The 1-based line of the problem inside the prompt.
     pub fn line_in_prompt(&self, prompt: &str) -> usize {
-        prompt[..self.offset.min(prompt.len())]
-            .matches('\n')
-            .count()
-            + 1
+        prompt[..self.offset.min(prompt.len())].matches('\n').count() + 1
     }
 }
 
@@ -69,8 +57,7 @@ pub(crate) fn parse(prompt: &str) -> Result<Vec<Piece<'_>>, PlaceholderProblem> 
                 let Some(close) = close.filter(|&c| bytes[c] == b'}') else {
                     return Err(PlaceholderProblem {
                         offset: at,
-                        reason: "`{` is never closed on its line; write `{{` for a literal brace"
-                            .to_owned(),
+                        reason: "`{` is never closed on its line; write `{{` for a literal brace".to_owned(),
                     });
                 };
                 let name = &prompt[at + 1..close];
@@ -101,11 +88,7 @@ fn push_text<'a>(pieces: &mut Vec<Piece<'a>>, text: &'a str) {
 }
 
 pub(crate) fn known_list() -> String {
-    PLACEHOLDERS
-        .iter()
-        .map(|(name, _)| format!("{{{name}}}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    PLACEHOLDERS.iter().map(|(name, _)| format!("{{{name}}}")).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -135,11 +118,7 @@ mod tests {
         let prompt = "Stage: x\nFix {issue}\nthen {isue} again";
         let problem = parse(prompt).unwrap_err();
         assert_eq!(problem.line_in_prompt(prompt), 3);
-        assert!(
-            problem
-                .reason
-                .starts_with("unknown placeholder `{isue}`; known: {project_path}")
-        );
+        assert!(problem.reason.starts_with("unknown placeholder `{isue}`; known: {project_path}"));
     }
 
     #[test]

@@ -17,11 +17,7 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "user@example.invalid")
         .output()
         .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -33,10 +29,7 @@ pub(crate) fn write(root: &Path, relative: &str, content: impl AsRef<[u8]>) {
 
 /// A repository with one commit on `main`.
 pub(crate) fn repo() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("ct-workspace-test-")
-        .tempdir()
-        .unwrap();
+    let dir = tempfile::Builder::new().prefix("ct-workspace-test-").tempdir().unwrap();
     git(dir.path(), &["init", "-q", "-b", "main"]);
     write(dir.path(), "README.md", "hello\n");
     write(dir.path(), ".gitignore", "*.log\nbuild/\n");
@@ -52,31 +45,18 @@ pub(crate) fn files(root: &Path) -> BTreeMap<String, (Vec<u8>, bool)> {
         use std::os::unix::fs::PermissionsExt as _;
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            let relative = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
+            let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
             if relative == ".git" {
                 continue;
             }
             let meta = std::fs::symlink_metadata(&path).unwrap();
             if meta.file_type().is_symlink() {
                 let target = std::fs::read_link(&path).unwrap();
-                out.insert(
-                    relative,
-                    (format!("-> {}", target.display()).into_bytes(), false),
-                );
+                out.insert(relative, (format!("-> {}", target.display()).into_bytes(), false));
             } else if meta.is_dir() {
                 walk(root, &path, out);
             } else {
-                out.insert(
-                    relative,
-                    (
-                        std::fs::read(&path).unwrap(),
-                        meta.permissions().mode() & 0o111 != 0,
-                    ),
-                );
+                out.insert(relative, (std::fs::read(&path).unwrap(), meta.permissions().mode() & 0o111 != 0));
             }
         }
     }
@@ -94,11 +74,7 @@ pub(crate) fn checkout_state(root: &Path) -> (Vec<u8>, Vec<u8>, String) {
         .filter(|line| !line.starts_with("refs/claude-temporal/"))
         .collect::<Vec<_>>()
         .join("\n");
-    (
-        std::fs::read(git_dir.join("index")).unwrap_or_default(),
-        std::fs::read(git_dir.join("HEAD")).unwrap(),
-        refs,
-    )
+    (std::fs::read(git_dir.join("index")).unwrap_or_default(), std::fs::read(git_dir.join("HEAD")).unwrap(), refs)
 }
 
 pub(crate) fn dirs(root: &Path) -> Vec<PathBuf> {

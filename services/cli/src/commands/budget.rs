@@ -78,14 +78,25 @@ fn table(status: &WorkflowStatus) -> String {
     };
     match budget.limit_usd {
         Some(limit) => {
-            let _ = writeln!(out, "budget    ${:.4} of ${limit:.4} spent; warning at {:.0}%", status.total_cost_usd, budget.warn_at * 100.0);
+            let _ = writeln!(
+                out,
+                "budget    ${:.4} of ${limit:.4} spent; warning at {:.0}%",
+                status.total_cost_usd,
+                budget.warn_at * 100.0
+            );
         }
         None => {
             let _ = writeln!(out, "budget    stages only; ${:.4} spent", status.total_cost_usd);
         }
     }
     for stage in status.stages.iter().filter(|stage| stage.budget_usd.is_some()) {
-        let _ = writeln!(out, "stage     {}: ${:.4} of ${:.4}", stage.name, stage.cost_usd, stage.budget_usd.unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "stage     {}: ${:.4} of ${:.4}",
+            stage.name,
+            stage.cost_usd,
+            stage.budget_usd.unwrap_or_default()
+        );
     }
     if let Some(line) = crate::output::budget_wait_line(status) {
         let _ = writeln!(out, "{line}");

@@ -57,10 +57,10 @@ async fn open_gate(session: &Session, id: &str, named: Option<String>) -> anyhow
         .into());
     };
     match named {
-        Some(stage) if stage != awaiting => Err(CliError::BadInput(format!(
-            "workflow `{id}` is waiting for approval of `{awaiting}`, not `{stage}`"
-        ))
-        .into()),
+        Some(stage) if stage != awaiting => {
+            Err(CliError::BadInput(format!("workflow `{id}` is waiting for approval of `{awaiting}`, not `{stage}`"))
+                .into())
+        }
         _ => Ok((awaiting, status.traceparent)),
     }
 }

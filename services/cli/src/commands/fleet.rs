@@ -71,10 +71,9 @@ pub(super) async fn run(session: &Session, args: FleetArgs) -> anyhow::Result<Ex
     let token = token(args.control_token_file)?;
     let workflow_queue = session.args.task_queue.clone();
     let mut queues = Vec::new();
-    for (kind, name) in [
-        ("agents", ct_contracts::agents_queue(&workflow_queue)),
-        ("tests", ct_contracts::tests_queue(&workflow_queue)),
-    ] {
+    for (kind, name) in
+        [("agents", ct_contracts::agents_queue(&workflow_queue)), ("tests", ct_contracts::tests_queue(&workflow_queue))]
+    {
         queues.push(queue(session, kind, name, &token).await?);
     }
     let report = FleetReport { queues };
@@ -104,7 +103,12 @@ fn token(file: Option<std::path::PathBuf>) -> anyhow::Result<ControlToken> {
     Ok(ControlToken::new(text.trim()))
 }
 
-async fn queue(session: &Session, kind: &'static str, name: String, token: &ControlToken) -> anyhow::Result<QueueReport> {
+async fn queue(
+    session: &Session,
+    kind: &'static str,
+    name: String,
+    token: &ControlToken,
+) -> anyhow::Result<QueueReport> {
     let request = DescribeTaskQueueRequest {
         namespace: session.args.namespace.clone(),
         task_queue: Some(TaskQueue { name: name.clone(), ..TaskQueue::default() }),
@@ -159,11 +163,8 @@ async fn member(identity: &str, last_poll_unix: u64, token: &ControlToken) -> Me
             member.reachable = true;
             member.capacity = description.capacity;
             member.running = description.running;
-            member.tools = description
-                .tools
-                .into_iter()
-                .map(|t| ToolReport { name: t.name, version: t.version })
-                .collect();
+            member.tools =
+                description.tools.into_iter().map(|t| ToolReport { name: t.name, version: t.version }).collect();
             member.confinement = description.confinement;
             member.workspace_roots = description.workspace_roots;
             member.runs = runs

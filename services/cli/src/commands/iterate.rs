@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
-use ct_domain::IterateInput;
 use ct_contracts::workflows::Iterate;
+use ct_domain::IterateInput;
 use temporalio_client::WorkflowStartOptions;
 use temporalio_client::errors::WorkflowStartError;
 
@@ -13,18 +13,12 @@ pub(super) async fn run(session: &Session, config: &ct_config::Config, args: Ite
     let project = project::checked(&args.project)?;
     let issue = args.issue.trim().to_owned();
     if issue.is_empty() {
-        return Err(CliError::BadInput(
-            "the issue is empty: say what the agent should fix or build".to_owned(),
-        )
-        .into());
+        return Err(CliError::BadInput("the issue is empty: say what the agent should fix or build".to_owned()).into());
     }
     if args.max_iterations == 0 {
         return Err(CliError::BadInput("--max-iterations must be at least 1".to_owned()).into());
     }
-    let id = args
-        .id
-        .clone()
-        .unwrap_or_else(|| project::default_id("iterate", &project));
+    let id = args.id.clone().unwrap_or_else(|| project::default_id("iterate", &project));
     let input = IterateInput {
         project_path: project.to_string_lossy().into_owned(),
         issue,
@@ -50,23 +44,16 @@ pub(super) async fn run(session: &Session, config: &ct_config::Config, args: Ite
     };
     project::announce(&started, args.json && !args.wait);
     if args.wait {
-        return status::wait_for_result(
-            session,
-            IdArgs {
-                id,
-                json: args.json,
-            },
-        )
-        .await;
+        return status::wait_for_result(session, IdArgs { id, json: args.json }).await;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub(super) fn start_error(id: &str, err: WorkflowStartError) -> CliError {
     match err {
-        WorkflowStartError::AlreadyStarted { .. } => CliError::BadInput(format!(
-            "a workflow with id `{id}` is already running; pick another --id"
-        )),
+        WorkflowStartError::AlreadyStarted { .. } => {
+            CliError::BadInput(format!("a workflow with id `{id}` is already running; pick another --id"))
+        }
         other => CliError::Unreachable(format!("cannot start workflow `{id}`: {other}")),
     }
 }

@@ -8,10 +8,7 @@ use crate::cli::ListArgs;
 use crate::error::CliError;
 
 pub(super) async fn run(session: &Session, args: ListArgs) -> anyhow::Result<ExitCode> {
-    let mut stream = session.client.list_workflows(
-        "",
-        WorkflowListOptions::builder().limit(args.limit).build(),
-    );
+    let mut stream = session.client.list_workflows("", WorkflowListOptions::builder().limit(args.limit).build());
     let mut rows = Vec::new();
     while let Some(execution) = stream.next().await {
         let execution = execution.map_err(|err| CliError::Unreachable(format!("cannot list workflows: {err}")))?;

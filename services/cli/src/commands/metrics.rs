@@ -50,10 +50,8 @@ pub(super) async fn run(config: &ct_config::Config, args: MetricsArgs) -> anyhow
 /// The file the user named in any layer; else the one the local stack's sink writes, when a
 /// stack was started; else the default.
 pub(super) fn metrics_file(config: &ct_config::Config) -> anyhow::Result<PathBuf> {
-    let named = config
-        .entries
-        .iter()
-        .any(|e| e.key == ct_config::key::METRICS_FILE && e.source != ct_config::Source::Default);
+    let named =
+        config.entries.iter().any(|e| e.key == ct_config::key::METRICS_FILE && e.source != ct_config::Source::Default);
     if !named && let Some(recorded) = crate::dev::recorded_metrics_file()? {
         return Ok(recorded);
     }

@@ -1,27 +1,27 @@
 //! One module per subcommand; `Session` holds what they share.
 
+mod budget;
 mod cancel;
 mod config;
-mod budget;
 mod decide;
 mod fleet;
+mod iterate;
 mod list;
 mod metrics;
-mod iterate;
 mod parallel;
 mod pending;
 mod project;
 mod snapshots;
 mod stages;
 mod start;
-mod watch;
 mod status;
+mod watch;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ct_domain::WorkflowStatus;
 use ct_contracts::workflows::{Develop, Status};
+use ct_domain::WorkflowStatus;
 use ct_fleet::{TemporalTarget, connect_client};
 use temporalio_client::errors::WorkflowQueryError;
 use temporalio_client::{Client, WorkflowHandle, WorkflowQueryOptions};
@@ -43,10 +43,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Iterate(args) => {
             flags.extend(args.agent.flags());
             flags.extend(args.budget.flags());
-            flags.extend(ct_config::Flag::given(ct_config::key::APPROVAL_TIMEOUT_SECS, "--budget-wait", args.budget_wait));
+            flags.extend(ct_config::Flag::given(
+                ct_config::key::APPROVAL_TIMEOUT_SECS,
+                "--budget-wait",
+                args.budget_wait,
+            ));
         }
         Command::Parallel(args) => flags.extend(args.agent.flags()),
-        Command::Watch(args) => flags.extend(ct_config::Flag::given(ct_config::key::NATS_URL, "--nats-url", args.nats_url.as_ref())),
+        Command::Watch(args) => {
+            flags.extend(ct_config::Flag::given(ct_config::key::NATS_URL, "--nats-url", args.nats_url.as_ref()))
+        }
         Command::Metrics(args) => flags.extend(ct_config::Flag::given(
             ct_config::key::METRICS_FILE,
             "--metrics-file",
@@ -105,7 +111,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rollback(args) => snapshots::rollback(&session, args).await,
         Command::Iterate(args) => iterate::run(&session, &config, args).await,
         Command::Parallel(args) => parallel::run(&session, &config, args).await,
-        Command::Dev(_) | Command::Hook(_) | Command::Watch(_) | Command::Metrics(_) | Command::Config(_) | Command::Stages(_) | Command::Start(_) => {
+        Command::Dev(_)
+        | Command::Hook(_)
+        | Command::Watch(_)
+        | Command::Metrics(_)
+        | Command::Config(_)
+        | Command::Stages(_)
+        | Command::Start(_) => {
             unreachable!("handled before connecting")
         }
     }
@@ -134,10 +146,7 @@ pub(crate) struct Session {
 impl Session {
     async fn connect(config: &ct_config::Config) -> anyhow::Result<Self> {
         let args = config.settings.temporal.clone();
-        let target = TemporalTarget {
-            address: args.address.clone(),
-            namespace: args.namespace.clone(),
-        };
+        let target = TemporalTarget { address: args.address.clone(), namespace: args.namespace.clone() };
         let client = connect_client(&target, "claude-temporal-cli")
             .await
             .map_err(|err| CliError::Unreachable(err.to_string()))?;
@@ -158,7 +167,13 @@ impl Session {
 
     /// Runs `call` (a command on a running workflow) inside a span that is a child of the
     /// workflow's own (`traceparent`, from its status), so the command is part of its trace.
-    async fn in_workflow_trace<T>(&self, command: &str, id: &str, traceparent: Option<&str>, call: impl Future<Output = T>) -> T {
+    async fn in_workflow_trace<T>(
+        &self,
+        command: &str,
+        id: &str,
+        traceparent: Option<&str>,
+        call: impl Future<Output = T>,
+    ) -> T {
         call.instrument(command_span(command, id, traceparent)).await
     }
 
@@ -175,12 +190,7 @@ impl Session {
     }
 
     fn ui_link(&self, id: &str) -> String {
-        format!(
-            "{}/namespaces/{}/workflows/{}",
-            self.args.ui_base_url.trim_end_matches('/'),
-            self.args.namespace,
-            id
-        )
+        format!("{}/namespaces/{}/workflows/{}", self.args.ui_base_url.trim_end_matches('/'), self.args.namespace, id)
     }
 
     fn unknown(&self, id: &str) -> CliError {

@@ -1,8 +1,8 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use ct_domain::{FeaturePlan, ParallelInput, StageState, WorkflowStatus};
 use ct_contracts::workflows::Parallel;
+use ct_domain::{FeaturePlan, ParallelInput, StageState, WorkflowStatus};
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 
 use super::{Session, iterate::start_error, project};
@@ -14,19 +14,10 @@ pub(super) async fn run(session: &Session, config: &ct_config::Config, args: Par
     let project = project::checked(&args.project)?;
     let names: Vec<String> = args.features.iter().map(|f| f.trim().to_owned()).collect();
     ct_workspace::feature_branches(&names).map_err(|err| CliError::BadInput(err.to_string()))?;
-    let id = args
-        .id
-        .clone()
-        .unwrap_or_else(|| project::default_id("parallel", &project));
+    let id = args.id.clone().unwrap_or_else(|| project::default_id("parallel", &project));
     let input = ParallelInput {
         project_path: project.to_string_lossy().into_owned(),
-        features: names
-            .iter()
-            .map(|name| FeaturePlan {
-                name: name.clone(),
-                prompt: prompt(name),
-            })
-            .collect(),
+        features: names.iter().map(|name| FeaturePlan { name: name.clone(), prompt: prompt(name) }).collect(),
         keep_worktrees: args.keep,
         strict_tests: args.strict_tests,
         agent: crate::settings::agent_settings(config),
@@ -120,10 +111,6 @@ fn table(status: &WorkflowStatus) -> String {
             let _ = writeln!(out, "{:<28} {error}", "");
         }
     }
-    let _ = writeln!(
-        out,
-        "\ntotal     {} tokens, ${:.4}",
-        status.total_tokens, status.total_cost_usd
-    );
+    let _ = writeln!(out, "\ntotal     {} tokens, ${:.4}", status.total_tokens, status.total_cost_usd);
     out
 }

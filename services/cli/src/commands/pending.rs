@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ct_contracts::names;
 use ct_domain::spend::{self, RunHeartbeat};
 use ct_domain::{StageState, WorkflowStatus};
-use temporalio_common::protos::temporal::api::common::v1::Payloads;
 use temporalio_client::WorkflowDescribeOptions;
+use temporalio_common::protos::temporal::api::common::v1::Payloads;
 use temporalio_common::protos::temporal::api::enums::v1::PendingActivityState;
 use temporalio_common::protos::temporal::api::workflow::v1::PendingActivityInfo;
 
@@ -115,9 +115,12 @@ pub(super) fn overlay(status: &mut WorkflowStatus, pending: &[Pending]) {
 /// (queued, running) agent and test runs among the pending activities.
 pub(super) fn counts(pending: &[Pending]) -> (usize, usize) {
     let runs = pending.iter().filter(|p| p.activity_type == names::RUN_AGENT || p.activity_type == names::RUN_TESTS);
-    runs.fold((0, 0), |(queued, running), p| {
-        if p.queued_for.is_some() { (queued + 1, running) } else { (queued, running + 1) }
-    })
+    runs.fold(
+        (0, 0),
+        |(queued, running), p| {
+            if p.queued_for.is_some() { (queued + 1, running) } else { (queued, running + 1) }
+        },
+    )
 }
 
 #[cfg(test)]
@@ -148,7 +151,8 @@ mod tests {
         assert_eq!(status.stages[0].queued_ms, Some(1500));
         assert_eq!(status.stages[0].attempts, 2);
 
-        let started = Pending { queued_for: None, worker: Some("executor:h:1@127.0.0.1:9".to_owned()), ..queued.clone() };
+        let started =
+            Pending { queued_for: None, worker: Some("executor:h:1@127.0.0.1:9".to_owned()), ..queued.clone() };
         let mut status = running(StageState::Running);
         overlay(&mut status, std::slice::from_ref(&started));
         assert_eq!(status.stages[0].state, StageState::Running);

@@ -10,8 +10,7 @@ use crate::error::CliError;
 /// snapshot (not mid-merge or mid-rebase).
 pub(super) fn checked(path: &Path) -> Result<PathBuf, CliError> {
     ct_workspace::check_project(path).map_err(|err| CliError::BadInput(err.to_string()))?;
-    path.canonicalize()
-        .map_err(|err| CliError::BadInput(format!("cannot resolve {}: {err}", path.display())))
+    path.canonicalize().map_err(|err| CliError::BadInput(format!("cannot resolve {}: {err}", path.display())))
 }
 
 /// `<kind>-<project directory name>-<milliseconds>`.
@@ -21,17 +20,9 @@ pub(super) fn default_id(kind: &str, project: &Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
         .collect();
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
     format!("{kind}-{}-{millis}", name.trim_matches('-'))
 }
 

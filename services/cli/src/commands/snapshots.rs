@@ -20,16 +20,10 @@ pub(super) async fn list(session: &Session, args: IdArgs) -> anyhow::Result<Exit
         return Ok(ExitCode::SUCCESS);
     }
     if snapshots.is_empty() {
-        eprintln!(
-            "workflow `{}` has taken no snapshots of {}",
-            args.id, status.project_path
-        );
+        eprintln!("workflow `{}` has taken no snapshots of {}", args.id, status.project_path);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{:>3}  {:<22} {:<20} FILES",
-        "N", "BEFORE STAGE", "TAKEN (UTC)"
-    );
+    println!("{:>3}  {:<22} {:<20} FILES", "N", "BEFORE STAGE", "TAKEN (UTC)");
     for snapshot in &snapshots {
         println!(
             "{:>3}  {:<22} {:<20} {}",
@@ -47,10 +41,8 @@ pub(super) async fn rollback(session: &Session, args: RollbackArgs) -> anyhow::R
     // A stage's agent or tests may be working in the tree; pulling it from under them
     // would mix two states. At a gate or after the end nothing touches it.
     if status.state == RunState::Running {
-        let what = status.current_stage.map_or_else(
-            || "is running".to_owned(),
-            |stage| format!("is running stage `{stage}`"),
-        );
+        let what =
+            status.current_stage.map_or_else(|| "is running".to_owned(), |stage| format!("is running stage `{stage}`"));
         return Err(CliError::BadInput(format!(
             "workflow `{}` {what}; roll back once it waits for approval or has ended \
              (`claude-temporal cancel {}` stops it)",
@@ -59,8 +51,7 @@ pub(super) async fn rollback(session: &Session, args: RollbackArgs) -> anyhow::R
         .into());
     }
     let project = Path::new(&status.project_path);
-    let snapshots =
-        ct_workspace::list(project, &args.id).map_err(|err| CliError::BadInput(err.to_string()))?;
+    let snapshots = ct_workspace::list(project, &args.id).map_err(|err| CliError::BadInput(err.to_string()))?;
     let chosen = match args.number {
         Some(number) => snapshots.iter().find(|s| s.number == number),
         None => snapshots.last(),
@@ -68,20 +59,15 @@ pub(super) async fn rollback(session: &Session, args: RollbackArgs) -> anyhow::R
     let Some(snapshot) = chosen else {
         let available: Vec<String> = snapshots.iter().map(|s| s.number.to_string()).collect();
         return Err(CliError::BadInput(match args.number {
-            Some(number) if !available.is_empty() => format!(
-                "workflow `{}` has no snapshot {number}; it has {}",
-                args.id,
-                available.join(", ")
-            ),
-            _ => format!(
-                "workflow `{}` has taken no snapshots of {}",
-                args.id, status.project_path
-            ),
+            Some(number) if !available.is_empty() => {
+                format!("workflow `{}` has no snapshot {number}; it has {}", args.id, available.join(", "))
+            }
+            _ => format!("workflow `{}` has taken no snapshots of {}", args.id, status.project_path),
         })
         .into());
     };
-    let report = ct_workspace::restore(project, &snapshot.reference)
-        .map_err(|err| CliError::BadInput(err.to_string()))?;
+    let report =
+        ct_workspace::restore(project, &snapshot.reference).map_err(|err| CliError::BadInput(err.to_string()))?;
     if args.json {
         println!(
             "{}",
@@ -97,33 +83,21 @@ pub(super) async fn rollback(session: &Session, args: RollbackArgs) -> anyhow::R
             report.written.len(),
             report.removed.len()
         );
-        eprintln!(
-            "the index and HEAD are as they were: `git status` shows the restored files as changes"
-        );
+        eprintln!("the index and HEAD are as they were: `git status` shows the restored files as changes");
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn taken_at(snapshot: &Snapshot) -> String {
-    chrono::DateTime::from_timestamp(snapshot.created_unix, 0).map_or_else(
-        || snapshot.created_unix.to_string(),
-        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
-    )
+    chrono::DateTime::from_timestamp(snapshot.created_unix, 0)
+        .map_or_else(|| snapshot.created_unix.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
 }
 
 fn files_summary(files: &[String]) -> String {
     const SHOWN: usize = 4;
     let mut text = format!("{}", files.len());
     if !files.is_empty() {
-        text.push_str(&format!(
-            ": {}",
-            files
-                .iter()
-                .take(SHOWN)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        text.push_str(&format!(": {}", files.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ")));
     }
     if files.len() > SHOWN {
         text.push_str(&format!(", +{} more", files.len() - SHOWN));

@@ -17,10 +17,7 @@ pub(super) fn run(config: &Config, args: StagesArgs) -> anyhow::Result<ExitCode>
         StagesCommand::List(list) => {
             let selected = select(config, &list)?;
             if list.json {
-                print_stdout(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&template_json(&selected))?
-                ));
+                print_stdout(&format!("{}\n", serde_json::to_string_pretty(&template_json(&selected))?));
             } else {
                 print_stdout(&list_table(&selected));
             }
@@ -28,12 +25,7 @@ pub(super) fn run(config: &Config, args: StagesArgs) -> anyhow::Result<ExitCode>
         StagesCommand::Show(show) => {
             let selected = select(config, &show.list)?;
             let Some(stage) = selected.template.stage(&show.name) else {
-                let names: Vec<&str> = selected
-                    .template
-                    .stages
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect();
+                let names: Vec<&str> = selected.template.stages.iter().map(|s| s.name.as_str()).collect();
                 return Err(CliError::BadInput(format!(
                     "no stage `{}` in {}; its stages: {}",
                     show.name,
@@ -57,11 +49,8 @@ pub(super) fn run(config: &Config, args: StagesArgs) -> anyhow::Result<ExitCode>
 }
 
 fn select(config: &Config, args: &StagesListArgs) -> Result<SelectedTemplate, CliError> {
-    let project: Option<PathBuf> = args
-        .project
-        .clone()
-        .or_else(|| config.settings.project_path.clone())
-        .or_else(|| std::env::current_dir().ok());
+    let project: Option<PathBuf> =
+        args.project.clone().or_else(|| config.settings.project_path.clone()).or_else(|| std::env::current_dir().ok());
     stages::select(StageSelection {
         template: args.stages.template.as_deref(),
         stages_file: args.stages.stages.as_deref(),
@@ -97,23 +86,12 @@ fn or_dash<T: ToString>(value: Option<T>) -> String {
 
 fn list_table(selected: &SelectedTemplate) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "template  {} ({})",
-        selected.template.name, selected.origin
-    );
+    let _ = writeln!(out, "template  {} ({})", selected.template.name, selected.origin);
     if !selected.template.description.is_empty() {
         let _ = writeln!(out, "          {}", selected.template.description);
     }
     let _ = writeln!(out, "built-in  {}\n", templates::BUILT_IN_NAMES.join(", "));
-    let width = selected
-        .template
-        .stages
-        .iter()
-        .map(|s| s.name.len())
-        .max()
-        .unwrap_or(5)
-        .max(5);
+    let width = selected.template.stages.iter().map(|s| s.name.len()).max().unwrap_or(5).max(5);
     let _ = writeln!(
         out,
         "{:>2}  {:width$}  {:8}  {:8}  {:5}  {:18}  {:>5}  {:>7}  {:>10}  COMMAND",
@@ -135,10 +113,8 @@ fn list_table(selected: &SelectedTemplate) -> String {
             or_dash(stage.command()),
         );
     }
-    let _ = writeln!(
-        out,
-        "\n`-` in MODEL, TURNS, TIMEOUT, MAX TOKENS: the run's setting (`claude-temporal config show`)."
-    );
+    let _ =
+        writeln!(out, "\n`-` in MODEL, TURNS, TIMEOUT, MAX TOKENS: the run's setting (`claude-temporal config show`).");
     out
 }
 
@@ -148,42 +124,19 @@ fn effective(config: &Config, own: Option<String>, key: &str) -> (String, String
         Some(value) => (value, "the stage".to_owned()),
         None => {
             let entry = config.entries.iter().find(|e| e.key == key);
-            entry.map_or_else(Default::default, |e| {
-                (e.value.clone(), e.source.to_string())
-            })
+            entry.map_or_else(Default::default, |e| (e.value.clone(), e.source.to_string()))
         }
     }
 }
 
 fn effective_rows(config: &Config, stage: &StageTemplate) -> [(&'static str, (String, String)); 4] {
     [
-        (
-            "model",
-            effective(config, stage.model.clone(), key::CLAUDE_MODEL),
-        ),
-        (
-            "max_turns",
-            effective(
-                config,
-                stage.max_turns.map(|v| v.to_string()),
-                key::CLAUDE_MAX_TURNS,
-            ),
-        ),
-        (
-            "timeout_secs",
-            effective(
-                config,
-                stage.timeout_secs.map(|v| v.to_string()),
-                key::CLAUDE_TIMEOUT_SECS,
-            ),
-        ),
+        ("model", effective(config, stage.model.clone(), key::CLAUDE_MODEL)),
+        ("max_turns", effective(config, stage.max_turns.map(|v| v.to_string()), key::CLAUDE_MAX_TURNS)),
+        ("timeout_secs", effective(config, stage.timeout_secs.map(|v| v.to_string()), key::CLAUDE_TIMEOUT_SECS)),
         (
             "max_output_tokens",
-            effective(
-                config,
-                stage.max_output_tokens.map(|v| v.to_string()),
-                key::CLAUDE_MAX_TOKENS,
-            ),
+            effective(config, stage.max_output_tokens.map(|v| v.to_string()), key::CLAUDE_MAX_TOKENS),
         ),
     ]
 }
@@ -191,12 +144,7 @@ fn effective_rows(config: &Config, stage: &StageTemplate) -> [(&'static str, (St
 fn effective_json(config: &Config, stage: &StageTemplate) -> serde_json::Value {
     let map: serde_json::Map<String, serde_json::Value> = effective_rows(config, stage)
         .into_iter()
-        .map(|(name, (value, source))| {
-            (
-                name.to_owned(),
-                serde_json::json!({ "value": value, "source": source }),
-            )
-        })
+        .map(|(name, (value, source))| (name.to_owned(), serde_json::json!({ "value": value, "source": source })))
         .collect();
     map.into()
 }
@@ -204,42 +152,19 @@ fn effective_json(config: &Config, stage: &StageTemplate) -> serde_json::Value {
 fn stage_detail(config: &Config, selected: &SelectedTemplate, stage: &StageTemplate) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "stage              {}", stage.name);
-    let _ = writeln!(
-        out,
-        "template           {} ({})",
-        selected.template.name, selected.origin
-    );
+    let _ = writeln!(out, "template           {} ({})", selected.template.name, selected.origin);
     let _ = writeln!(out, "requires approval  {}", yes(stage.requires_approval));
     let _ = writeln!(
         out,
         "critical path      {}",
-        if stage.critical_path {
-            "yes: snapshotted before it runs, rolled back if it fails"
-        } else {
-            "-"
-        }
+        if stage.critical_path { "yes: snapshotted before it runs, rolled back if it fails" } else { "-" }
     );
-    let _ = writeln!(
-        out,
-        "tests              {}",
-        if stage.skip_tests {
-            "skipped"
-        } else {
-            "run after the agent"
-        }
-    );
+    let _ = writeln!(out, "tests              {}", if stage.skip_tests { "skipped" } else { "run after the agent" });
     if let Some(command) = stage.command() {
-        let _ = writeln!(
-            out,
-            "command            {command} (from the command library)"
-        );
+        let _ = writeln!(out, "command            {command} (from the command library)");
     }
     for (name, (value, source)) in effective_rows(config, stage) {
-        let value = if value.is_empty() || value == "0" {
-            "default of the executor/CLI".to_owned()
-        } else {
-            value
-        };
+        let value = if value.is_empty() || value == "0" { "default of the executor/CLI".to_owned() } else { value };
         let _ = writeln!(out, "{name:<18} {value}  ({source})");
     }
     let _ = writeln!(out, "\nprompt (placeholders are filled in at start):");

@@ -3,9 +3,9 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ct_config::stages::{self, StageSelection};
+use ct_contracts::workflows::Develop;
 use ct_domain::templates::PromptContext;
 use ct_domain::{AgentSettings, DevelopInput};
-use ct_contracts::workflows::Develop;
 use temporalio_client::WorkflowStartOptions;
 use temporalio_client::errors::WorkflowStartError;
 
@@ -27,12 +27,7 @@ pub(super) fn plan(config: &ct_config::Config, args: StartArgs) -> Result<StartP
     let settings = &config.settings;
     let project = validate_project(project(config)?)?;
     let project_path = project.to_string_lossy().into_owned();
-    let features: Vec<String> = args
-        .features
-        .iter()
-        .map(|f| f.trim().to_owned())
-        .filter(|f| !f.is_empty())
-        .collect();
+    let features: Vec<String> = args.features.iter().map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect();
     let selected = stages::select(StageSelection {
         template: args.stages.template.as_deref(),
         stages_file: args.stages.stages.as_deref(),
@@ -65,33 +60,21 @@ pub(super) fn plan(config: &ct_config::Config, args: StartArgs) -> Result<StartP
     for warning in &config.warnings {
         eprintln!("warning: {warning}");
     }
-    Ok(StartPlan {
-        id,
-        project,
-        input,
-        origin: selected.origin,
-        json: args.json,
-    })
+    Ok(StartPlan { id, project, input, origin: selected.origin, json: args.json })
 }
 
 pub(super) async fn run(session: &Session, plan: StartPlan) -> anyhow::Result<ExitCode> {
-    let StartPlan {
-        id,
-        project,
-        input,
-        origin,
-        json,
-    } = plan;
+    let StartPlan { id, project, input, origin, json } = plan;
     let stage_names: Vec<String> = input.stages.iter().map(|stage| stage.name.clone()).collect();
     let options = WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build();
     let (started, trace_id) =
         session.in_root_span("start", &id, session.client.start_workflow(Develop, input, options)).await;
     started.map_err(|err| match err {
-            WorkflowStartError::AlreadyStarted { .. } => {
-                CliError::BadInput(format!("a workflow with id `{id}` is already running; pick another --id"))
-            }
-            other => CliError::Unreachable(format!("cannot start workflow `{id}`: {other}")),
-        })?;
+        WorkflowStartError::AlreadyStarted { .. } => {
+            CliError::BadInput(format!("a workflow with id `{id}` is already running; pick another --id"))
+        }
+        other => CliError::Unreachable(format!("cannot start workflow `{id}`: {other}")),
+    })?;
     let started = super::project::Started {
         kind: "develop",
         id: &id,
@@ -125,18 +108,16 @@ fn add_estimates(config: &ct_config::Config, stages: &mut [ct_domain::StagePlan]
 /// The project argument, else PROJECT_PATH from the configuration.
 fn project(config: &ct_config::Config) -> Result<&Path, CliError> {
     config.settings.project_path.as_deref().ok_or_else(|| {
-        CliError::BadInput(
-            "no project given: pass the path of a git work tree, or set PROJECT_PATH".to_owned(),
-        )
+        CliError::BadInput("no project given: pass the path of a git work tree, or set PROJECT_PATH".to_owned())
     })
 }
 
 /// The agent may only work in an existing git work tree: its changes must be
 /// reviewable and recoverable.
 fn validate_project(path: &Path) -> Result<PathBuf, CliError> {
-    let project = path.canonicalize().map_err(|err| {
-        CliError::BadInput(format!("project path {} does not exist ({err})", path.display()))
-    })?;
+    let project = path
+        .canonicalize()
+        .map_err(|err| CliError::BadInput(format!("project path {} does not exist ({err})", path.display())))?;
     if !project.is_dir() {
         return Err(CliError::BadInput(format!("project path {} is not a directory", project.display())));
     }

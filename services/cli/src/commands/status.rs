@@ -35,13 +35,10 @@ fn print_status(session: &Session, status: &WorkflowStatus, json: bool) -> anyho
 /// it changes; the final status goes to stdout.
 pub(super) async fn wait_for_result(session: &Session, args: IdArgs) -> anyhow::Result<ExitCode> {
     let handle = session.handle(&args.id);
-    handle
-        .describe(WorkflowDescribeOptions::default())
-        .await
-        .map_err(|err| match err {
-            WorkflowInteractionError::NotFound(_) => session.unknown(&args.id).into(),
-            other => anyhow::anyhow!("cannot look up workflow `{}`: {other}", args.id),
-        })?;
+    handle.describe(WorkflowDescribeOptions::default()).await.map_err(|err| match err {
+        WorkflowInteractionError::NotFound(_) => session.unknown(&args.id).into(),
+        other => anyhow::anyhow!("cannot look up workflow `{}`: {other}", args.id),
+    })?;
     let result = handle.get_result(WorkflowGetResultOptions::default());
     tokio::pin!(result);
     let mut ticker = tokio::time::interval(PROGRESS_EVERY);
@@ -68,20 +65,29 @@ pub(super) async fn wait_for_result(session: &Session, args: IdArgs) -> anyhow::
         Err(err) => {
             let (state, message) = match &err {
                 WorkflowGetResultError::Failed(failure) => (RunState::Failed, innermost_message(failure.as_ref())),
-                WorkflowGetResultError::Cancelled { .. } => (RunState::Cancelled, "the workflow was cancelled".to_owned()),
-                WorkflowGetResultError::Terminated { .. } => (RunState::Terminated, "the workflow was terminated".to_owned()),
+                WorkflowGetResultError::Cancelled { .. } => {
+                    (RunState::Cancelled, "the workflow was cancelled".to_owned())
+                }
+                WorkflowGetResultError::Terminated { .. } => {
+                    (RunState::Terminated, "the workflow was terminated".to_owned())
+                }
                 WorkflowGetResultError::TimedOut => (RunState::TimedOut, "the workflow timed out".to_owned()),
                 other => return Err(anyhow::anyhow!("waiting for workflow `{}` failed: {other}", args.id)),
             };
             // The workflow's own account has the per-stage detail; it needs a live worker.
-            let mut status = session.status(&args.id).await.unwrap_or_else(|_| WorkflowStatus {
-                workflow_id: args.id.clone(),
-                ..WorkflowStatus::default()
-            });
+            let mut status = session
+                .status(&args.id)
+                .await
+                .unwrap_or_else(|_| WorkflowStatus { workflow_id: args.id.clone(), ..WorkflowStatus::default() });
             status.state = state;
             status.error.get_or_insert(message.clone());
             print_status(session, &status, args.json)?;
-            Err(CliError::WorkflowUnsuccessful(format!("workflow `{}` {}: {message}", args.id, output::json_name(&state))).into())
+            Err(CliError::WorkflowUnsuccessful(format!(
+                "workflow `{}` {}: {message}",
+                args.id,
+                output::json_name(&state)
+            ))
+            .into())
         }
     }
 }

@@ -10,20 +10,19 @@ use crate::error::CliError;
 
 pub(super) async fn run(config: &ct_config::Config, args: WatchArgs) -> anyhow::Result<ExitCode> {
     let nats_url = &config.settings.nats_url;
-    let login = ct_events::NatsLogin::load(config.settings.nats_user.as_deref(), config.settings.nats_password_file.as_deref())
-        .map_err(|err| CliError::BadInput(err.to_string()))?;
-    let client = ct_events::connect(nats_url, login.as_ref(), "claude-temporal-watch")
-        .await
-        .map_err(|err| CliError::Unreachable(format!("cannot connect to NATS at {}: {err}", ct_events::redact_credentials(nats_url))))?;
+    let login =
+        ct_events::NatsLogin::load(config.settings.nats_user.as_deref(), config.settings.nats_password_file.as_deref())
+            .map_err(|err| CliError::BadInput(err.to_string()))?;
+    let client = ct_events::connect(nats_url, login.as_ref(), "claude-temporal-watch").await.map_err(|err| {
+        CliError::Unreachable(format!("cannot connect to NATS at {}: {err}", ct_events::redact_credentials(nats_url)))
+    })?;
     let jetstream = async_nats::jetstream::new(client);
-    let mut events = ct_events::watch(&jetstream, STREAM_NAME, Some(&args.id))
-        .await
-        .map_err(|err| {
-            CliError::Unreachable(format!(
-                "cannot read events of `{}`: {err}. Is NATS with JetStream up (`claude-temporal dev status`)?",
-                args.id
-            ))
-        })?;
+    let mut events = ct_events::watch(&jetstream, STREAM_NAME, Some(&args.id)).await.map_err(|err| {
+        CliError::Unreachable(format!(
+            "cannot read events of `{}`: {err}. Is NATS with JetStream up (`claude-temporal dev status`)?",
+            args.id
+        ))
+    })?;
     if !args.json {
         eprintln!("watching {} (events from the start; Ctrl-C to stop)", args.id);
     }
@@ -84,10 +83,7 @@ fn render(event: &CloudEvent) -> String {
             d.files_modified.len(),
             d.lines_added,
             d.lines_removed,
-            d.tests
-                .as_ref()
-                .map(|t| format!(", tests {}/{}", t.passed, t.passed + t.failed))
-                .unwrap_or_default()
+            d.tests.as_ref().map(|t| format!(", tests {}/{}", t.passed, t.passed + t.failed)).unwrap_or_default()
         ),
         EventData::StageFailed(d) => format!("✘ {}: {}", d.stage, d.error.as_deref().unwrap_or("failed")),
         EventData::ApprovalRequested(d) => format!(
@@ -124,17 +120,31 @@ fn render(event: &CloudEvent) -> String {
             d.counts.skipped,
             if d.failures.is_empty() { String::new() } else { format!(" ({})", d.failures.join(", ")) }
         ),
-        EventData::SnapshotCreated(d) => format!("  snapshot {} {}", d.stage.as_deref().unwrap_or("-"), short(&d.commit)),
-        EventData::SnapshotRestored(d) => format!("  restored snapshot {} {}", d.stage.as_deref().unwrap_or("-"), short(&d.commit)),
+        EventData::SnapshotCreated(d) => {
+            format!("  snapshot {} {}", d.stage.as_deref().unwrap_or("-"), short(&d.commit))
+        }
+        EventData::SnapshotRestored(d) => {
+            format!("  restored snapshot {} {}", d.stage.as_deref().unwrap_or("-"), short(&d.commit))
+        }
         EventData::BudgetWarning(d) => format!(
             "  budget {}: ${:.4} of the {} limit ${:.4} spent ({:.0}%)",
-            d.stage, d.spent_usd, d.scope, d.limit_usd, d.warn_at * 100.0
+            d.stage,
+            d.spent_usd,
+            d.scope,
+            d.limit_usd,
+            d.warn_at * 100.0
         ),
         EventData::BudgetExhausted(d) => format!(
             "  budget {}: the {} limit ${:.4} is reached (${:.4} spent); waiting for `claude-temporal budget {} --add USD`",
-            d.stage, d.scope, d.limit_usd, d.spent_usd, event.workflow_id()
+            d.stage,
+            d.scope,
+            d.limit_usd,
+            d.spent_usd,
+            event.workflow_id()
         ),
-        EventData::BudgetRaised(d) => format!("  budget {}: {} limit raised to ${:.4}; going on", d.stage, d.scope, d.limit_usd),
+        EventData::BudgetRaised(d) => {
+            format!("  budget {}: {} limit raised to ${:.4}; going on", d.stage, d.scope, d.limit_usd)
+        }
     };
     format!("{time} {line}")
 }

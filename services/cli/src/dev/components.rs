@@ -122,18 +122,11 @@ impl Component {
             return if is_executable(&path) {
                 Ok(path)
             } else {
-                Err(format!(
-                    "{var}={} is not an executable file",
-                    path.display()
-                ))
+                Err(format!("{var}={} is not an executable file", path.display()))
             };
         }
         find_in_path(name)
-            .or_else(|| {
-                tools
-                    .map(|t| t.join("venv/bin").join(name))
-                    .filter(|p| is_executable(p))
-            })
+            .or_else(|| tools.map(|t| t.join("venv/bin").join(name)).filter(|p| is_executable(p)))
             .ok_or_else(|| {
                 format!(
                     "{name} not found (looked at ${var}, PATH and .tools/venv/bin): \
@@ -157,36 +150,22 @@ pub(crate) struct Launch {
 }
 
 /// How to start `component` into `stack`, wired to the parts already in it.
-pub(crate) fn launch(
-    component: Component,
-    binary: &Path,
-    state: &StateDir,
-    stack: &Stack,
-) -> anyhow::Result<Launch> {
+pub(crate) fn launch(component: Component, binary: &Path, state: &StateDir, stack: &Stack) -> anyhow::Result<Launch> {
     let root = state.root();
     let options = &stack.options;
     let port_file = state.port_file(component);
     let listen = |mut args: Vec<OsString>| {
-        args.extend(argv([
-            &"--listen",
-            &"127.0.0.1:0",
-            &"--port-file",
-            &port_file,
-        ]));
+        args.extend(argv([&"--listen", &"127.0.0.1:0", &"--port-file", &port_file]));
         args
     };
     let wired = |value: &Option<String>, what: &str| {
-        value
-            .clone()
-            .with_context(|| format!("{} needs {what} in the same stack", component.name()))
+        value.clone().with_context(|| format!("{} needs {what} in the same stack", component.name()))
     };
     // The user's settings reach each service through its environment (secrets included,
     // never on a command line); what the stack wires itself (addresses) comes as flags,
     // which rank above.
-    let mut env: Vec<(&'static str, String)> = component
-        .service()
-        .map(|service| options.settings.env_of(service).to_vec())
-        .unwrap_or_default();
+    let mut env: Vec<(&'static str, String)> =
+        component.service().map(|service| options.settings.env_of(service).to_vec()).unwrap_or_default();
     let (args, readiness) = match component {
         Component::Temporal => (
             argv([
@@ -221,20 +200,11 @@ pub(crate) fn launch(
                 &"-m",
                 &options.nats_monitor_port.to_string(),
             ]),
-            Readiness::HttpOk {
-                address: format!("127.0.0.1:{}", options.nats_monitor_port),
-                path: "/healthz",
-            },
+            Readiness::HttpOk { address: format!("127.0.0.1:{}", options.nats_monitor_port), path: "/healthz" },
         ),
         Component::ScriptedModel => {
-            let scenario = options
-                .scripted_model
-                .as_deref()
-                .context("scripted-model needs --scripted-model FILE")?;
-            (
-                listen(argv([&"--scenario", &scenario])),
-                Readiness::PortFile(port_file.clone()),
-            )
+            let scenario = options.scripted_model.as_deref().context("scripted-model needs --scripted-model FILE")?;
+            (listen(argv([&"--scenario", &scenario])), Readiness::PortFile(port_file.clone()))
         }
         Component::Executor => {
             if let Some(url) = &stack.scripted_model_url {
@@ -272,10 +242,7 @@ pub(crate) fn launch(
                 &"--events-outbox",
                 &root.join("worker").join("events.outbox"),
             ]),
-            Readiness::LogLine {
-                log: state.log_path(component),
-                needle: "worker started",
-            },
+            Readiness::LogLine { log: state.log_path(component), needle: "worker started" },
         ),
         Component::Notifier => (
             argv([
@@ -284,10 +251,7 @@ pub(crate) fn launch(
                 &"--metrics-listen",
                 &format!("127.0.0.1:{}", options.notifier_metrics_port),
             ]),
-            Readiness::HttpOk {
-                address: format!("127.0.0.1:{}", options.notifier_metrics_port),
-                path: "/healthz",
-            },
+            Readiness::HttpOk { address: format!("127.0.0.1:{}", options.notifier_metrics_port), path: "/healthz" },
         ),
         Component::MetricsSink => (
             argv([
@@ -298,17 +262,10 @@ pub(crate) fn launch(
                 &"--listen",
                 &format!("127.0.0.1:{}", options.metrics_port),
             ]),
-            Readiness::HttpOk {
-                address: format!("127.0.0.1:{}", options.metrics_port),
-                path: "/healthz",
-            },
+            Readiness::HttpOk { address: format!("127.0.0.1:{}", options.metrics_port), path: "/healthz" },
         ),
     };
-    Ok(Launch {
-        args,
-        env,
-        readiness,
-    })
+    Ok(Launch { args, env, readiness })
 }
 
 const WORKSPACE_ROOTS_VAR: &str = "CT_WORKSPACE_ROOTS";
@@ -327,9 +284,7 @@ fn argv<const N: usize>(items: [&dyn AsRef<OsStr>; N]) -> Vec<OsString> {
 /// the current directory.
 pub(crate) fn find_tools_dir() -> Option<PathBuf> {
     let cwd = std::env::current_dir().ok()?;
-    cwd.ancestors()
-        .map(|dir| dir.join(".tools"))
-        .find(|tools| tools.join("venv/bin").is_dir())
+    cwd.ancestors().map(|dir| dir.join(".tools")).find(|tools| tools.join("venv/bin").is_dir())
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {
@@ -342,6 +297,5 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

@@ -102,10 +102,7 @@ pub(crate) async fn run(config: &ct_config::Config, args: DevArgs) -> anyhow::Re
 
 async fn down(state: &StateDir) -> anyhow::Result<ExitCode> {
     let Some(stack) = state.load()? else {
-        println!(
-            "no local stack is running (nothing recorded in {})",
-            state.root().display()
-        );
+        println!("no local stack is running (nothing recorded in {})", state.root().display());
         return Ok(ExitCode::SUCCESS);
     };
     if stop_all(state, &stack).await? == 0 {
@@ -167,17 +164,10 @@ impl ComponentStatus<'_> {
 async fn status(state: &StateDir, json: bool) -> anyhow::Result<ExitCode> {
     let Some(stack) = state.load()? else {
         if json {
-            let report = StatusReport {
-                state_dir: state.root(),
-                up: false,
-                components: Vec::new(),
-            };
+            let report = StatusReport { state_dir: state.root(), up: false, components: Vec::new() };
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            println!(
-                "no local stack is running (nothing recorded in {})",
-                state.root().display()
-            );
+            println!("no local stack is running (nothing recorded in {})", state.root().display());
         }
         return Ok(ExitCode::FAILURE);
     };
@@ -207,11 +197,7 @@ async fn status(state: &StateDir, json: bool) -> anyhow::Result<ExitCode> {
     }
     let all_up = rows.iter().all(ComponentStatus::is_up);
     if json {
-        let report = StatusReport {
-            state_dir: state.root(),
-            up: all_up,
-            components: rows,
-        };
+        let report = StatusReport { state_dir: state.root(), up: all_up, components: rows };
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         for row in &rows {
@@ -224,28 +210,22 @@ async fn status(state: &StateDir, json: bool) -> anyhow::Result<ExitCode> {
                 (Some(running), Some(capacity)) => format!("  {running}/{capacity} busy"),
                 _ => String::new(),
             };
-            println!(
-                "{:<15} {:<23} pid {:<8} {}{load}",
-                row.name,
-                condition,
-                row.pid,
-                row.address.unwrap_or("-")
-            );
+            println!("{:<15} {:<23} pid {:<8} {}{load}", row.name, condition, row.pid, row.address.unwrap_or("-"));
         }
         print_addresses(&stack);
     }
-    Ok(if all_up {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if all_up { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// (capacity, runs in flight) from a member's control API, if it answers with the stack's token.
 async fn control_load(address: &str, token_file: &Path) -> Option<(u32, u32)> {
     let token = std::fs::read_to_string(token_file).ok()?;
-    let caller =
-        ct_fleet::control::Caller::new(address, ct_fleet::ControlToken::new(token.trim()), std::time::Duration::from_secs(2)).ok()?;
+    let caller = ct_fleet::control::Caller::new(
+        address,
+        ct_fleet::ControlToken::new(token.trim()),
+        std::time::Duration::from_secs(2),
+    )
+    .ok()?;
     let described = caller.describe().await.ok()?;
     Some((described.capacity, described.running))
 }

@@ -13,11 +13,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub(crate) enum Readiness {
     /// `temporal operator cluster health` succeeds and the Web UI port accepts connections.
-    TemporalHealth {
-        temporal: PathBuf,
-        address: String,
-        ui_address: String,
-    },
+    TemporalHealth { temporal: PathBuf, address: String, ui_address: String },
     /// `GET path` answers 200.
     HttpOk { address: String, path: &'static str },
     /// The process wrote the port it bound to this file, and that port accepts connections.
@@ -36,29 +32,20 @@ pub(crate) enum Probe {
 impl Readiness {
     pub(crate) async fn probe(&self) -> Probe {
         let ready = |yes: bool| {
-            if yes {
-                Probe::Ready(None)
-            } else {
-                Probe::NotYet
-            }
+            if yes { Probe::Ready(None) } else { Probe::NotYet }
         };
         match self {
-            Self::TemporalHealth {
-                temporal,
-                address,
-                ui_address,
-            } => ready(temporal_healthy(temporal, address).await && tcp_answers(ui_address).await),
+            Self::TemporalHealth { temporal, address, ui_address } => {
+                ready(temporal_healthy(temporal, address).await && tcp_answers(ui_address).await)
+            }
             Self::HttpOk { address, path } => ready(http_ok(address, path).await),
             Self::PortFile(path) => match read_port(path) {
-                Some(port) if tcp_answers(&format!("127.0.0.1:{port}")).await => {
-                    Probe::Ready(Some(port))
-                }
+                Some(port) if tcp_answers(&format!("127.0.0.1:{port}")).await => Probe::Ready(Some(port)),
                 _ => Probe::NotYet,
             },
-            Self::LogLine { log, needle } => ready(
-                std::fs::read(log)
-                    .is_ok_and(|text| String::from_utf8_lossy(&text).contains(needle)),
-            ),
+            Self::LogLine { log, needle } => {
+                ready(std::fs::read(log).is_ok_and(|text| String::from_utf8_lossy(&text).contains(needle)))
+            }
         }
     }
 }
@@ -82,19 +69,14 @@ async fn temporal_healthy(temporal: &Path, address: &str) -> bool {
 }
 
 pub(crate) async fn tcp_answers(address: &str) -> bool {
-    matches!(
-        timeout(PROBE_TIMEOUT, TcpStream::connect(address)).await,
-        Ok(Ok(_))
-    )
+    matches!(timeout(PROBE_TIMEOUT, TcpStream::connect(address)).await, Ok(Ok(_)))
 }
 
 /// A bare HTTP/1.0 request: enough for a health endpoint, without an HTTP client stack.
 async fn http_ok(address: &str, path: &str) -> bool {
     let exchange = async {
         let mut stream = TcpStream::connect(address).await?;
-        stream
-            .write_all(format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())
-            .await?;
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes()).await?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response).await?;
         std::io::Result::Ok(response)
@@ -158,10 +140,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let server = tokio::spawn(async move {
-            for reply in [
-                "HTTP/1.0 503 Service Unavailable\r\n\r\n",
-                "HTTP/1.0 200 OK\r\n\r\n{}",
-            ] {
+            for reply in ["HTTP/1.0 503 Service Unavailable\r\n\r\n", "HTTP/1.0 200 OK\r\n\r\n{}"] {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let mut request = [0u8; 256];
                 let _ = socket.read(&mut request).await.unwrap();

@@ -143,13 +143,12 @@ impl StateDir {
         let root = match explicit {
             Some(dir) => dir,
             None => {
-                let home = std::env::var_os("HOME")
-                    .context("HOME is not set: pass --state-dir or set CT_STATE_DIR")?;
+                let home = std::env::var_os("HOME").context("HOME is not set: pass --state-dir or set CT_STATE_DIR")?;
                 PathBuf::from(home).join(".local/state/claude-temporal/dev")
             }
         };
-        let root = std::path::absolute(&root)
-            .with_context(|| format!("cannot resolve state directory {}", root.display()))?;
+        let root =
+            std::path::absolute(&root).with_context(|| format!("cannot resolve state directory {}", root.display()))?;
         Ok(Self { root })
     }
 
@@ -174,9 +173,7 @@ impl StateDir {
     }
 
     fn pid_path(&self, component: Component) -> PathBuf {
-        self.root
-            .join("pids")
-            .join(format!("{}.pid", component.name()))
+        self.root.join("pids").join(format!("{}.pid", component.name()))
     }
 
     fn stack_file(&self) -> PathBuf {
@@ -185,8 +182,7 @@ impl StateDir {
 
     pub(crate) fn create(&self) -> anyhow::Result<()> {
         for dir in [self.log_dir(), self.root.join("pids")] {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         Ok(())
     }
@@ -221,8 +217,7 @@ impl StateDir {
 
     pub(crate) fn record_pid(&self, component: Component, pid: u32) -> anyhow::Result<()> {
         let path = self.pid_path(component);
-        std::fs::write(&path, format!("{pid}\n"))
-            .with_context(|| format!("cannot write {}", path.display()))
+        std::fs::write(&path, format!("{pid}\n")).with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Removes the stack record once nothing of it runs any more.
@@ -245,15 +240,8 @@ impl StateDir {
 
     /// SIGTERM, up to 5 s to exit, then SIGKILL; the pid file goes either way.
     pub(crate) async fn stop(&self, component: &RunningComponent) -> anyhow::Result<StopOutcome> {
-        let outcome = if self.is_running(component) {
-            terminate(component).await?
-        } else {
-            StopOutcome::NotRunning
-        };
-        for path in [
-            self.pid_path(component.name),
-            self.port_file(component.name),
-        ] {
+        let outcome = if self.is_running(component) { terminate(component).await? } else { StopOutcome::NotRunning };
+        for path in [self.pid_path(component.name), self.port_file(component.name)] {
             if let Err(err) = std::fs::remove_file(&path)
                 && err.kind() != std::io::ErrorKind::NotFound
             {
@@ -266,10 +254,7 @@ impl StateDir {
 
 async fn terminate(component: &RunningComponent) -> anyhow::Result<StopOutcome> {
     let pid = Pid::from_raw(i32::try_from(component.pid)?);
-    let signal = |sig| {
-        kill(pid, sig)
-            .with_context(|| format!("cannot send {sig} to {} (pid {pid})", component.name))
-    };
+    let signal = |sig| kill(pid, sig).with_context(|| format!("cannot send {sig} to {} (pid {pid})", component.name));
     signal(Signal::SIGTERM)?;
     if exited_within(component, STOP_GRACE).await {
         return Ok(StopOutcome::Terminated);
@@ -321,10 +306,7 @@ mod tests {
         let me = std::env::current_exe().unwrap();
         let argv0 = std::env::args_os().next().unwrap();
         assert!(process_runs(std::process::id(), Path::new(&argv0)));
-        assert!(!process_runs(
-            std::process::id(),
-            Path::new("/usr/bin/some-other-binary")
-        ));
+        assert!(!process_runs(std::process::id(), Path::new("/usr/bin/some-other-binary")));
         assert!(!process_runs(u32::MAX, &me));
     }
 }

@@ -19,10 +19,7 @@ pub(super) async fn up(state: &StateDir, config: &ct_config::Config, args: UpArg
     let scenario = args
         .scripted_model
         .as_deref()
-        .map(|path| {
-            std::fs::canonicalize(path)
-                .with_context(|| format!("scenario file {} not found", path.display()))
-        })
+        .map(|path| std::fs::canonicalize(path).with_context(|| format!("scenario file {} not found", path.display())))
         .transpose()?;
     let components = select(&args.only, scenario.is_some())?;
     let settings = ServiceSettings::new(
@@ -96,8 +93,7 @@ pub(super) async fn up(state: &StateDir, config: &ct_config::Config, args: UpArg
     let deadline = Duration::from_secs(args.timeout);
     let started = Instant::now();
     for (component, binary) in binaries {
-        if let Err(err) = start(state, &mut stack, component, &binary, &child_path, deadline).await
-        {
+        if let Err(err) = start(state, &mut stack, component, &binary, &child_path, deadline).await {
             eprintln!("stopping what was started");
             super::stop_all(state, &stack).await?;
             return Err(err);
@@ -111,10 +107,7 @@ pub(super) async fn up(state: &StateDir, config: &ct_config::Config, args: UpArg
 /// The components to start, in start order, checked for what each needs.
 fn select(only: &[Component], scripted_model: bool) -> anyhow::Result<Vec<Component>> {
     let mut chosen: Vec<Component> = if only.is_empty() {
-        Component::ALL
-            .into_iter()
-            .filter(|&c| c != Component::ScriptedModel || scripted_model)
-            .collect()
+        Component::ALL.into_iter().filter(|&c| c != Component::ScriptedModel || scripted_model).collect()
     } else {
         only.to_vec()
     };
@@ -126,11 +119,7 @@ fn select(only: &[Component], scripted_model: bool) -> anyhow::Result<Vec<Compon
     for &component in &chosen {
         for need in component.needs(scripted_model) {
             if !chosen.contains(need) {
-                bail!(
-                    "{} needs {} in the same stack: add it to --only",
-                    component.name(),
-                    need.name()
-                );
+                bail!("{} needs {} in the same stack: add it to --only", component.name(), need.name());
             }
         }
     }
@@ -193,9 +182,8 @@ fn check_ports_free(options: &StackOptions) -> anyhow::Result<()> {
 /// The user's PATH, then the project's tools, so the test-runner finds pytest and the
 /// executor finds claude without the user changing their PATH.
 fn child_path(tools: Option<&Path>) -> anyhow::Result<OsString> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect())
-        .unwrap_or_default();
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|path| std::env::split_paths(&path).collect()).unwrap_or_default();
     if let Some(tools) = tools {
         dirs.push(tools.join("venv/bin"));
         dirs.push(tools.join("npm/node_modules/.bin"));
@@ -215,8 +203,7 @@ async fn start(
     let launch = components::launch(component, binary, state, stack)?;
     let log_path = state.log_path(component);
     remove_if_present(&state.port_file(component))?;
-    let log = File::create(&log_path)
-        .with_context(|| format!("cannot create log file {}", log_path.display()))?;
+    let log = File::create(&log_path).with_context(|| format!("cannot create log file {}", log_path.display()))?;
 
     eprint!("  {name:<15} starting ... ");
     std::io::stderr().flush()?;
@@ -248,11 +235,7 @@ async fn start(
 
     let failure = |what: String| {
         eprintln!("failed");
-        anyhow::anyhow!(
-            "{name} {what}; last lines of {}:\n{}",
-            log_path.display(),
-            tail(&log_path, 20)
-        )
+        anyhow::anyhow!("{name} {what}; last lines of {}:\n{}", log_path.display(), tail(&log_path, 20))
     };
     let port = loop {
         if let Some(status) = child.try_wait()? {
@@ -262,10 +245,7 @@ async fn start(
             break port;
         }
         if begun.elapsed() > deadline {
-            return Err(failure(format!(
-                "was not ready within {} s (raise it with --timeout)",
-                deadline.as_secs()
-            )));
+            return Err(failure(format!("was not ready within {} s (raise it with --timeout)", deadline.as_secs())));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
@@ -283,10 +263,7 @@ async fn start(
             Some(format!("127.0.0.1:{}", stack.options.nats_port))
         }
         Component::ScriptedModel | Component::Executor | Component::TestRunner => {
-            let address = format!(
-                "127.0.0.1:{}",
-                port.context("a port-file readiness check yields the port")?
-            );
+            let address = format!("127.0.0.1:{}", port.context("a port-file readiness check yields the port")?);
             match component {
                 Component::ScriptedModel => stack.scripted_model_url = Some(format!("http://{address}")),
                 Component::Executor => stack.executor_control = Some(address.clone()),
@@ -315,8 +292,9 @@ fn workspace_roots(configured: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     roots
         .into_iter()
         .map(|root| {
-            root.canonicalize()
-                .with_context(|| format!("workspace root {} does not exist: create it or pass another --workspace-root", root.display()))
+            root.canonicalize().with_context(|| {
+                format!("workspace root {} does not exist: create it or pass another --workspace-root", root.display())
+            })
         })
         .collect()
 }
@@ -324,10 +302,8 @@ fn workspace_roots(configured: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 /// The metrics file the user configured (relative to here), or one in the state directory,
 /// which `claude-temporal metrics` then reads.
 fn metrics_file(config: &ct_config::Config, state: &StateDir) -> anyhow::Result<PathBuf> {
-    let configured = config
-        .entries
-        .iter()
-        .any(|e| e.key == ct_config::key::METRICS_FILE && e.source != ct_config::Source::Default);
+    let configured =
+        config.entries.iter().any(|e| e.key == ct_config::key::METRICS_FILE && e.source != ct_config::Source::Default);
     if !configured {
         return Ok(state.root().join("metrics.jsonl"));
     }
@@ -345,9 +321,7 @@ fn remove_if_present(path: &Path) -> anyhow::Result<()> {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -394,9 +368,6 @@ mod tests {
             settings: ServiceSettings::default(),
         };
         let err = check_ports_free(&options).unwrap_err();
-        assert!(
-            err.to_string().contains("--ui-port and --temporal-port"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("--ui-port and --temporal-port"), "{err}");
     }
 }

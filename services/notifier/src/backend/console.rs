@@ -12,12 +12,8 @@ pub(crate) struct Console;
 impl Console {
     pub(crate) fn deliver(&self, event: &CloudEvent) -> Result<(), DeliveryError> {
         let notice = notice(event);
-        let mut line = format!(
-            "{} {:<18} {}",
-            event.time.format("%Y-%m-%dT%H:%M:%SZ"),
-            event.event_type().as_str(),
-            notice.title
-        );
+        let mut line =
+            format!("{} {:<18} {}", event.time.format("%Y-%m-%dT%H:%M:%SZ"), event.event_type().as_str(), notice.title);
         for (label, value) in &notice.facts {
             line.push_str(&format!(" | {label}: {value}"));
         }
@@ -26,12 +22,9 @@ impl Console {
         }
         line.push('\n');
         // Locked for the whole line so concurrent deliveries do not interleave.
-        std::io::stdout()
-            .lock()
-            .write_all(line.as_bytes())
-            .map_err(|err| DeliveryError::Retryable {
-                reason: format!("could not write to stdout: {err}"),
-                retry_after: None,
-            })
+        std::io::stdout().lock().write_all(line.as_bytes()).map_err(|err| DeliveryError::Retryable {
+            reason: format!("could not write to stdout: {err}"),
+            retry_after: None,
+        })
     }
 }

@@ -23,45 +23,24 @@ impl HttpClient {
             // A redirect would send the payload (and signature) somewhere the
             // operator did not configure.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!(
-                "claude-temporal-notifier/",
-                env!("CARGO_PKG_VERSION")
-            ))
+            .user_agent(concat!("claude-temporal-notifier/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self { client })
     }
 
-    pub(crate) async fn post(
-        &self,
-        url: &SecretUrl,
-        headers: HeaderMap,
-        body: Vec<u8>,
-    ) -> Result<(), DeliveryError> {
-        let response = self
-            .client
-            .post(url.url().clone())
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-            .map_err(|err| DeliveryError::Retryable {
-                reason: format!("{}: {}", url.redacted(), describe(err)),
-                retry_after: None,
-            })?;
+    pub(crate) async fn post(&self, url: &SecretUrl, headers: HeaderMap, body: Vec<u8>) -> Result<(), DeliveryError> {
+        let response = self.client.post(url.url().clone()).headers(headers).body(body).send().await.map_err(|err| {
+            DeliveryError::Retryable { reason: format!("{}: {}", url.redacted(), describe(err)), retry_after: None }
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
         let reason = format!("{} answered {status}", url.redacted());
         let retry_after = retry_after(response.headers(), SystemTime::now());
-        if status == StatusCode::TOO_MANY_REQUESTS
-            || status == StatusCode::REQUEST_TIMEOUT
-            || status.is_server_error()
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()
         {
-            Err(DeliveryError::Retryable {
-                reason,
-                retry_after,
-            })
+            Err(DeliveryError::Retryable { reason, retry_after })
         } else {
             Err(DeliveryError::Permanent { reason })
         }
@@ -111,20 +90,11 @@ mod tests {
     #[test]
     fn retry_after_reads_seconds_and_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(
-            retry_after(&with_retry_after("2"), now),
-            Some(Duration::from_secs(2))
-        );
+        assert_eq!(retry_after(&with_retry_after("2"), now), Some(Duration::from_secs(2)));
         let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(
-            retry_after(&with_retry_after(&later), now),
-            Some(Duration::from_secs(30))
-        );
+        assert_eq!(retry_after(&with_retry_after(&later), now), Some(Duration::from_secs(30)));
         let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
-        assert_eq!(
-            retry_after(&with_retry_after(&past), now),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(retry_after(&with_retry_after(&past), now), Some(Duration::ZERO));
         assert_eq!(retry_after(&with_retry_after("soon"), now), None);
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }

@@ -47,11 +47,7 @@ impl Backend {
     }
 
     /// `body` is the event exactly as it came off the stream.
-    pub(crate) async fn deliver(
-        &self,
-        event: &CloudEvent,
-        body: &[u8],
-    ) -> Result<(), DeliveryError> {
+    pub(crate) async fn deliver(&self, event: &CloudEvent, body: &[u8]) -> Result<(), DeliveryError> {
         match self {
             Backend::Console(console) => console.deliver(event),
             Backend::Slack(slack) => slack.deliver(event).await,

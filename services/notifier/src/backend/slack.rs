@@ -33,9 +33,7 @@ fn message(event: &CloudEvent, notice: &Notice, channel: Option<&str>) -> Value 
         .facts
         .iter()
         .take(10)
-        .map(|(label, value)| {
-            json!({ "type": "mrkdwn", "text": format!("*{label}*\n{}", escape(value)) })
-        })
+        .map(|(label, value)| json!({ "type": "mrkdwn", "text": format!("*{label}*\n{}", escape(value)) }))
         .collect();
     let mut blocks = vec![
         json!({
@@ -70,9 +68,7 @@ fn message(event: &CloudEvent, notice: &Notice, channel: Option<&str>) -> Value 
 
 /// Slack's mrkdwn treats `&`, `<` and `>` as control characters.
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -109,16 +105,9 @@ mod tests {
         assert_eq!(blocks[0]["type"], "header");
         let fields = blocks[1]["fields"].as_array().unwrap();
         assert!(fields.iter().any(|f| f["text"] == "*Cost so far*\n$1.2500"));
-        assert!(
-            fields
-                .iter()
-                .any(|f| f["text"] == "*Summary*\nadds &lt;script&gt; &amp; more")
-        );
+        assert!(fields.iter().any(|f| f["text"] == "*Summary*\nadds &lt;script&gt; &amp; more"));
         let next = blocks[2]["text"]["text"].as_str().unwrap();
-        assert!(
-            next.contains("claude-temporal approve develop-demo"),
-            "{next}"
-        );
+        assert!(next.contains("claude-temporal approve develop-demo"), "{next}");
         assert_eq!(blocks[3]["type"], "context");
     }
 

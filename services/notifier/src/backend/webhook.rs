@@ -16,11 +16,7 @@ pub(crate) struct Webhook {
 }
 
 impl Webhook {
-    pub(crate) async fn deliver(
-        &self,
-        event: &CloudEvent,
-        body: &[u8],
-    ) -> Result<(), DeliveryError> {
+    pub(crate) async fn deliver(&self, event: &CloudEvent, body: &[u8]) -> Result<(), DeliveryError> {
         // Stamped per attempt: receivers reject stale timestamps.
         let timestamp = chrono::Utc::now().timestamp();
         let signature = self.secret.sign(&event.id, timestamp, body);

@@ -23,11 +23,7 @@ pub struct EmitEvent {
 
 impl EmitEvent {
     pub fn new(id: String, data: &EventData) -> Self {
-        Self {
-            id,
-            kind: data.event_type().as_str().to_owned(),
-            data: serde_json::to_value(data).unwrap_or_default(),
-        }
+        Self { id, kind: data.event_type().as_str().to_owned(), data: serde_json::to_value(data).unwrap_or_default() }
     }
 }
 

@@ -40,7 +40,11 @@ pub(super) async fn run_agent<W: HasStatus>(
         let options = options::agent(ctx.task_queue(), task.settings.timeout_secs);
         let outcome = ctx.execute_activity(StageActivities::run_agent, task.clone(), options).await;
         match outcome {
-            Err(err) if lost_with_its_executor(&err) && rescheduled < LOST_RUN_RESCHEDULES && ctx.patched(RESCHEDULE_PATCH) => {
+            Err(err)
+                if lost_with_its_executor(&err)
+                    && rescheduled < LOST_RUN_RESCHEDULES
+                    && ctx.patched(RESCHEDULE_PATCH) =>
+            {
                 rescheduled += 1;
                 task.earlier_attempts += options::AGENT_ATTEMPTS;
                 task.earlier_spend = attempts_of(&err);

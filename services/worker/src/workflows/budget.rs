@@ -106,9 +106,9 @@ pub(super) fn check_raise(status: &WorkflowStatus, raise: &BudgetRaise) -> Resul
     let id = &status.workflow_id;
     match &status.budget {
         None => Err(format!("workflow `{id}` has no budget to raise; start it with --budget-usd to give it one")),
-        Some(budget) if budget.waiting.is_none() && budget.limit_usd.is_none() => Err(format!(
-            "workflow `{id}` has only stage budgets and no stage waits on one; nothing to raise now"
-        )),
+        Some(budget) if budget.waiting.is_none() && budget.limit_usd.is_none() => {
+            Err(format!("workflow `{id}` has only stage budgets and no stage waits on one; nothing to raise now"))
+        }
         Some(_) if status.state.is_final() => Err(format!("workflow `{id}` has ended; its budget no longer applies")),
         Some(_) => Ok(()),
     }

@@ -3,29 +3,28 @@
 
 use std::time::{Duration, SystemTime};
 
-use ct_domain::spend::{self, AttemptOutcome, AttemptSpend, Tokens};
 use ct_domain::budget::{BudgetRaise, BudgetRaised};
+use ct_domain::spend::{self, AttemptOutcome, AttemptSpend, Tokens};
 use ct_domain::{ApprovalDecision, DevelopInput, RunState, StagePlan, StageState, StageStatus, WorkflowStatus};
 use ct_workspace::Snapshot;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ApplicationFailure, CancellableFuture, SyncWorkflowContext,
-    WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
+    ActivityExecutionError, ApplicationFailure, CancellableFuture, SyncWorkflowContext, WorkflowContext,
+    WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
 use ct_events::EventData;
 use ct_events::data::{
-    ApprovalDecision as ApprovalEvent, ApprovalRequested, ApprovalTimedOut, Snapshot as SnapshotEvent,
-    WorkflowStarted,
+    ApprovalDecision as ApprovalEvent, ApprovalRequested, ApprovalTimedOut, Snapshot as SnapshotEvent, WorkflowStarted,
 };
 
 use super::HasStatus;
+use super::budget::{self, RunEnd, Waited};
 use super::events::{self, emit};
 use super::gate::{self, Verdict};
-use super::budget::{self, RunEnd, Waited};
 use super::{options, snapshots, spans};
-use tracing::Instrument as _;
 use ct_contracts::{AgentReport, AgentTask, SnapshotTask, TestReport};
+use tracing::Instrument as _;
 
 #[workflow]
 #[derive(Default)]
@@ -102,7 +101,8 @@ impl DevelopWorkflow {
             }),
         )
         .await;
-        let baseline = gate::take_baseline(ctx, &input.project_path, input.test_timeout_secs, needs_baseline(&input)).await;
+        let baseline =
+            gate::take_baseline(ctx, &input.project_path, input.test_timeout_secs, needs_baseline(&input)).await;
         ctx.state_mut(|s| s.status.test_baseline = baseline);
         for (index, stage) in input.stages.iter().enumerate() {
             let span = spans::stage(KIND, &stage.name, index);
@@ -197,7 +197,6 @@ impl DevelopWorkflow {
     }
 }
 
-
 impl DevelopWorkflow {
     /// Why a decision for `stage` (empty: whichever gate is open) cannot be taken now, if so.
     fn gate_open_for(&self, stage: &str) -> Result<(), String> {
@@ -211,7 +210,9 @@ impl DevelopWorkflow {
                 "workflow `{}` is waiting for approval of `{open}`, not `{stage}`",
                 self.status.workflow_id
             )),
-            Some(open) if self.decision.is_some() => Err(format!("the gate of stage `{open}` has been decided already")),
+            Some(open) if self.decision.is_some() => {
+                Err(format!("the gate of stage `{open}` has been decided already"))
+            }
             Some(_) => Ok(()),
         }
     }
@@ -260,7 +261,9 @@ async fn run_stage(
             let stop = match ended {
                 RunEnd::OutOfBudget(Waited::TimedOut(why)) => Stop::Failed(why),
                 // A cancel during a wait (for budget, or a usage limit's reset) ends it.
-                RunEnd::OutOfBudget(_) => Stop::Cancelled(format!("cancelled while stage `{}` waited for budget", stage.name)),
+                RunEnd::OutOfBudget(_) => {
+                    Stop::Cancelled(format!("cancelled while stage `{}` waited for budget", stage.name))
+                }
                 RunEnd::Failed(_) if ctx.cancellation_token().is_cancelled() => {
                     Stop::Cancelled(format!("cancelled during stage `{}`", stage.name))
                 }
@@ -452,9 +455,9 @@ async fn await_approval(
             Ok(())
         }
         Some(Decision::Rejected(reason)) => Err(Stop::Failed(format!("stage `{stage}` was rejected: {reason}"))),
-        None if ctx.cancellation_token().is_cancelled() => Err(Stop::Cancelled(format!(
-            "cancelled while stage `{stage}` awaited approval"
-        ))),
+        None if ctx.cancellation_token().is_cancelled() => {
+            Err(Stop::Cancelled(format!("cancelled while stage `{stage}` awaited approval")))
+        }
         None => Err(Stop::Failed(format!(
             "approval of stage `{stage}` timed out after {timeout_secs}s; nothing after it ran. \
              Start the workflow again (or raise --approval-timeout) to continue"
@@ -515,11 +518,7 @@ pub(super) fn tests_failure(stage: &str, tests: &TestReport) -> String {
             tests.output_tail.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
         )
     } else {
-        format!(
-            "stage `{stage}`: {} test(s) failed: {}",
-            tests.failed,
-            names.join(", ")
-        )
+        format!("stage `{stage}`: {} test(s) failed: {}", tests.failed, names.join(", "))
     }
 }
 

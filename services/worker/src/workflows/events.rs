@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
+use ct_contracts::TestReport;
 use ct_domain::{StageStatus, WorkflowStatus};
 use ct_events::EventData;
-use ct_contracts::TestReport;
 use ct_events::data::{
-    CostUpdated, Snapshot as SnapshotEvent, StageOutcome, StageStarted, TestCounts, TestsCompleted, TokenUsage, WorkflowFinished,
+    CostUpdated, Snapshot as SnapshotEvent, StageOutcome, StageStarted, TestCounts, TestsCompleted, TokenUsage,
+    WorkflowFinished,
 };
 use ct_workspace::Snapshot;
 use temporalio_sdk::{LocalActivityOptions, WorkflowCancellationToken, WorkflowContext};
@@ -109,7 +110,12 @@ pub(super) fn stage_cost(status: &WorkflowStatus, index: usize, model: Option<St
 }
 
 /// `stage.completed` / `stage.failed` figures of one stage.
-pub(super) fn stage_outcome(kind: &str, status: &WorkflowStatus, stage: &StageStatus, model: Option<String>) -> StageOutcome {
+pub(super) fn stage_outcome(
+    kind: &str,
+    status: &WorkflowStatus,
+    stage: &StageStatus,
+    model: Option<String>,
+) -> StageOutcome {
     StageOutcome {
         workflow_id: status.workflow_id.clone(),
         workflow_kind: kind.to_owned(),

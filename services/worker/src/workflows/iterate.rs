@@ -8,9 +8,7 @@ use std::time::{Duration, SystemTime};
 use ct_events::EventData;
 use ct_events::data::WorkflowStarted;
 
-use ct_domain::{
-    IterateInput, IterationProgress, RunState, StageState, StageStatus, WorkflowStatus,
-};
+use ct_domain::{IterateInput, IterationProgress, RunState, StageState, StageStatus, WorkflowStatus};
 use ct_workspace::Snapshot;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -25,8 +23,8 @@ use super::budget::{self, RunEnd, Waited};
 use super::develop::{WorkflowError, elapsed_ms, now, record_agent, tests_failure};
 use super::events::{self, emit};
 use super::{gate, options, snapshots, spans};
-use tracing::Instrument as _;
 use ct_contracts::{AgentTask, TestReport};
+use tracing::Instrument as _;
 
 const KIND: &str = "iterate";
 
@@ -70,10 +68,7 @@ has_status!(IterateWorkflow);
 #[workflow_methods]
 impl IterateWorkflow {
     #[run]
-    pub async fn run(
-        ctx: &mut WorkflowContext<Self>,
-        input: IterateInput,
-    ) -> WorkflowResult<WorkflowStatus> {
+    pub async fn run(ctx: &mut WorkflowContext<Self>, input: IterateInput) -> WorkflowResult<WorkflowStatus> {
         let workflow_id = ctx.workflow_id().to_owned();
         let trace = spans::trace();
         ctx.state_mut(|s| {
@@ -83,10 +78,7 @@ impl IterateWorkflow {
                 project_path: input.project_path.clone(),
                 features: vec![input.issue.clone()],
                 template: "iterate".to_owned(),
-                iteration: Some(IterationProgress {
-                    max: input.max_iterations,
-                    ..IterationProgress::default()
-                }),
+                iteration: Some(IterationProgress { max: input.max_iterations, ..IterationProgress::default() }),
                 trace_id: trace.0.clone(),
                 traceparent: trace.1.clone(),
                 budget: input.budget_usd.map(|limit| ct_domain::budget::Budget::new(Some(limit), input.budget_warn_at)),
@@ -137,16 +129,10 @@ impl IterateWorkflow {
 }
 
 fn progress(status: &mut WorkflowStatus) -> &mut IterationProgress {
-    status
-        .iteration
-        .get_or_insert_with(IterationProgress::default)
+    status.iteration.get_or_insert_with(IterationProgress::default)
 }
 
-async fn iterate(
-    ctx: &mut WorkflowContext<IterateWorkflow>,
-    input: &IterateInput,
-    tracker: &mut Tracker,
-) -> End {
+async fn iterate(ctx: &mut WorkflowContext<IterateWorkflow>, input: &IterateInput, tracker: &mut Tracker) -> End {
     let mut previous: Option<TestReport> = None;
     for n in 1..=input.max_iterations.max(1) {
         if n > 1 {
@@ -255,11 +241,7 @@ async fn iteration(
                 End::Failed(message) => {
                     // A failed run's half-done edits are no iteration's result.
                     tracker.tree_is = n - 1;
-                    End::Failed(
-                        snapshots::roll_back(ctx, &input.project_path, &snapshot, message)
-                            .await
-                            .0,
-                    )
+                    End::Failed(snapshots::roll_back(ctx, &input.project_path, &snapshot, message).await.0)
                 }
                 other => other,
             });
@@ -331,16 +313,13 @@ async fn keep_best(
     }
     // Taken before iteration best+1, which ran since the tree has moved on from `best`.
     let snapshot = &tracker.snapshots[best as usize];
-    snapshots::restore(ctx, &input.project_path, &snapshot.reference)
-        .await
-        .map(|_| Some(best))
-        .map_err(|err| {
-            format!(
-                "restoring iteration {best}'s result ({}) failed: {}",
-                snapshot.reference,
-                options::failure_message(&err)
-            )
-        })
+    snapshots::restore(ctx, &input.project_path, &snapshot.reference).await.map(|_| Some(best)).map_err(|err| {
+        format!(
+            "restoring iteration {best}'s result ({}) failed: {}",
+            snapshot.reference,
+            options::failure_message(&err)
+        )
+    })
 }
 
 async fn finish(
@@ -352,32 +331,20 @@ async fn finish(
     let kept_text = match &kept {
         Err(message) => format!("; {message}"),
         Ok(Some(iteration)) => {
-            let failing = ctx.state(|s| {
-                s.status.stages[(*iteration - 1) as usize]
-                    .tests_failed
-                    .unwrap_or(0)
-            });
+            let failing = ctx.state(|s| s.status.stages[(*iteration - 1) as usize].tests_failed.unwrap_or(0));
             format!("; kept iteration {iteration} ({failing} failing test(s))")
         }
         Ok(None) => String::new(),
     };
     let (state, reason) = match &end {
-        End::Green(n) => (
-            RunState::Completed,
-            format!("tests pass after iteration {n}"),
-        ),
+        End::Green(n) => (RunState::Completed, format!("tests pass after iteration {n}")),
         End::Exhausted => (
             RunState::Failed,
-            format!(
-                "tests still fail after {} iteration(s){kept_text}",
-                ctx.state(|s| s.status.stages.len())
-            ),
+            format!("tests still fail after {} iteration(s){kept_text}", ctx.state(|s| s.status.stages.len())),
         ),
         End::NoChange(n) => (
             RunState::Failed,
-            format!(
-                "iteration {n} changed nothing, so another would not either; stopped{kept_text}"
-            ),
+            format!("iteration {n} changed nothing, so another would not either; stopped{kept_text}"),
         ),
         End::Failed(message) => (RunState::Failed, format!("{message}{kept_text}")),
         End::Cancelled(message) => (RunState::Cancelled, message.clone()),
@@ -392,11 +359,7 @@ async fn finish(
         if let Some(stage) = s.status.stages.last_mut()
             && matches!(stage.state, StageState::Running | StageState::Testing)
         {
-            stage.state = if state == RunState::Cancelled {
-                StageState::Cancelled
-            } else {
-                StageState::Failed
-            };
+            stage.state = if state == RunState::Cancelled { StageState::Cancelled } else { StageState::Failed };
         }
         s.status.clone()
     });
@@ -416,23 +379,14 @@ async fn finish(
 
 fn stop(iteration: &str, what: &str, err: &ActivityExecutionError) -> End {
     match err {
-        ActivityExecutionError::Cancelled(_) => {
-            End::Cancelled(format!("cancelled during {iteration}"))
-        }
-        _ => End::Failed(format!(
-            "{iteration}: {what} failed: {}",
-            options::failure_message(err)
-        )),
+        ActivityExecutionError::Cancelled(_) => End::Cancelled(format!("cancelled during {iteration}")),
+        _ => End::Failed(format!("{iteration}: {what} failed: {}", options::failure_message(err))),
     }
 }
 
 /// A failing count that is never 0 for a red run (a crash or timeout fails no named test).
 fn failing(tests: &TestReport) -> u32 {
-    if tests.is_green() {
-        0
-    } else {
-        tests.failed.max(1)
-    }
+    if tests.is_green() { 0 } else { tests.failed.max(1) }
 }
 
 /// The prompt of iteration `n`. Its first line is `Iteration: <n>`, and that text appears
@@ -457,16 +411,11 @@ fn prompt(n: u32, input: &IterateInput, previous: Option<&TestReport>) -> String
             prompt.push_str("\nFailing tests:\n");
         }
         for (name, output) in tests.failures.iter().take(FAILURES_SHOWN) {
-            prompt.push_str(&format!(
-                "\n- {name}\n```\n{}\n```\n",
-                last_chars(output.trim_end(), FAILURE_EXCERPT_CHARS)
-            ));
+            prompt
+                .push_str(&format!("\n- {name}\n```\n{}\n```\n", last_chars(output.trim_end(), FAILURE_EXCERPT_CHARS)));
         }
         if tests.failures.len() > FAILURES_SHOWN {
-            prompt.push_str(&format!(
-                "\n(and {} more)\n",
-                tests.failures.len() - FAILURES_SHOWN
-            ));
+            prompt.push_str(&format!("\n(and {} more)\n", tests.failures.len() - FAILURES_SHOWN));
         }
         prompt.push_str(&format!(
             "\nEnd of the test output:\n```\n{}\n```\n",
@@ -480,11 +429,7 @@ fn prompt(n: u32, input: &IterateInput, previous: Option<&TestReport>) -> String
 }
 
 fn last_chars(text: &str, max: usize) -> &str {
-    let start = text
-        .char_indices()
-        .rev()
-        .nth(max.saturating_sub(1))
-        .map_or(0, |(i, _)| i);
+    let start = text.char_indices().rev().nth(max.saturating_sub(1)).map_or(0, |(i, _)| i);
     &text[start..]
 }
 
@@ -521,20 +466,14 @@ mod tests {
             failed: 1,
             passed: 4,
             exit_code: 1,
-            failures: vec![(
-                "tests/test_w.py::test_words".to_owned(),
-                "assert 1 == 2".to_owned(),
-            )],
+            failures: vec![("tests/test_w.py::test_words".to_owned(), "assert 1 == 2".to_owned())],
             output_tail: "1 failed, 4 passed".to_owned(),
             ..TestReport::default()
         };
         let prompt = prompt(2, &input(), Some(&tests));
         assert!(prompt.starts_with("Iteration: 2\n"), "{prompt}");
         assert_eq!(prompt.matches("Iteration: ").count(), 1, "{prompt}");
-        assert!(
-            prompt.contains("- tests/test_w.py::test_words\n```\nassert 1 == 2\n```"),
-            "{prompt}"
-        );
+        assert!(prompt.contains("- tests/test_w.py::test_words\n```\nassert 1 == 2\n```"), "{prompt}");
         assert!(prompt.contains("1 failed, 4 passed"), "{prompt}");
     }
 
@@ -547,10 +486,7 @@ mod tests {
 
     #[test]
     fn a_red_run_without_named_failures_still_counts_as_failing() {
-        let crashed = TestReport {
-            exit_code: 2,
-            ..TestReport::default()
-        };
+        let crashed = TestReport { exit_code: 2, ..TestReport::default() };
         assert_eq!(failing(&crashed), 1);
         assert_eq!(failing(&TestReport::default()), 0);
     }

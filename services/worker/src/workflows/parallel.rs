@@ -11,8 +11,8 @@ use ct_workspace::FeatureWorktree;
 use serde::{Deserialize, Serialize};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ApplicationFailure, ChildWorkflowOptions, WorkflowContext,
-    WorkflowContextView, WorkflowResult, WorkflowTermination,
+    ActivityExecutionError, ApplicationFailure, ChildWorkflowOptions, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination,
 };
 
 use super::HasStatus;
@@ -24,10 +24,7 @@ use ct_events::EventData;
 use ct_events::data::WorkflowStarted;
 
 const KIND: &str = "parallel";
-use ct_contracts::{
-    AgentTask, CommitTask, RemoveWorktreeTask, WorkspaceActivities,
-    WorktreesTask,
-};
+use ct_contracts::{AgentTask, CommitTask, RemoveWorktreeTask, WorkspaceActivities, WorktreesTask};
 
 #[workflow]
 #[derive(Default)]
@@ -38,10 +35,7 @@ pub struct ParallelWorkflow {
 #[workflow_methods]
 impl ParallelWorkflow {
     #[run]
-    pub async fn run(
-        ctx: &mut WorkflowContext<Self>,
-        input: ParallelInput,
-    ) -> WorkflowResult<WorkflowStatus> {
+    pub async fn run(ctx: &mut WorkflowContext<Self>, input: ParallelInput) -> WorkflowResult<WorkflowStatus> {
         let workflow_id = ctx.workflow_id().to_owned();
         let names: Vec<String> = input.features.iter().map(|f| f.name.clone()).collect();
         let branches = ct_workspace::feature_branches(&names)
@@ -56,10 +50,7 @@ impl ParallelWorkflow {
                 template: "parallel".to_owned(),
                 stages: branches
                     .iter()
-                    .map(|branch| StageStatus {
-                        branch: Some(branch.clone()),
-                        ..StageStatus::pending(branch)
-                    })
+                    .map(|branch| StageStatus { branch: Some(branch.clone()), ..StageStatus::pending(branch) })
                     .collect(),
                 trace_id: trace.0.clone(),
                 traceparent: trace.1.clone(),
@@ -138,13 +129,8 @@ impl ParallelWorkflow {
 /// Starts feature `index`'s child workflow and records its outcome in the parent's status.
 async fn run_feature(ctx: WorkflowContext<ParallelWorkflow>, index: usize, task: FeatureTask) {
     let child_id = format!("{}-feature-{}", ctx.workflow_id(), task.worktree.index);
-    let started = ctx
-        .start_child_workflow(
-            FeatureWorkflow::run,
-            task,
-            ChildWorkflowOptions::workflow_id(child_id.clone()),
-        )
-        .await;
+    let started =
+        ctx.start_child_workflow(FeatureWorkflow::run, task, ChildWorkflowOptions::workflow_id(child_id.clone())).await;
     let outcome = match started {
         Err(err) => Err(format!("child workflow {child_id} did not start: {err}")),
         Ok(child) => {
@@ -153,28 +139,16 @@ async fn run_feature(ctx: WorkflowContext<ParallelWorkflow>, index: usize, task:
                 s.status.stages[index].name.clone()
             });
             events::stage_started(&ctx, KIND, &branch).await;
-            child
-                .result()
-                .await
-                .map_err(|err| format!("child workflow {child_id}: {err}"))
+            child.result().await.map_err(|err| format!("child workflow {child_id}: {err}"))
         }
     };
     let cancelled = ctx.cancellation_token().is_cancelled();
     ctx.state_mut(|s| {
         let stage = &mut s.status.stages[index];
         match outcome {
-            Ok(result) => {
-                *stage = StageStatus {
-                    worktree: stage.worktree.take(),
-                    ..result
-                }
-            }
+            Ok(result) => *stage = StageStatus { worktree: stage.worktree.take(), ..result },
             Err(message) => {
-                stage.state = if cancelled {
-                    StageState::Cancelled
-                } else {
-                    StageState::Failed
-                };
+                stage.state = if cancelled { StageState::Cancelled } else { StageState::Failed };
                 stage.error = Some(message);
             }
         }
@@ -201,10 +175,7 @@ async fn remove_worktrees(
         let removed = ctx
             .execute_activity(
                 WorkspaceActivities::remove_worktree,
-                RemoveWorktreeTask {
-                    project_path: project_path.to_owned(),
-                    worktree_path: worktree.path.clone(),
-                },
+                RemoveWorktreeTask { project_path: project_path.to_owned(), worktree_path: worktree.path.clone() },
                 options::workspace_cleanup(ctx.task_queue()),
             )
             .await;
@@ -213,17 +184,9 @@ async fn remove_worktrees(
             match removed {
                 Ok(()) => stage.worktree = None,
                 Err(err) => {
-                    let note = format!(
-                        "worktree {} was not removed: {}",
-                        worktree.path,
-                        options::failure_message(&err)
-                    );
-                    stage.error = Some(
-                        stage
-                            .error
-                            .take()
-                            .map_or(note.clone(), |e| format!("{e}; {note}")),
-                    );
+                    let note =
+                        format!("worktree {} was not removed: {}", worktree.path, options::failure_message(&err));
+                    stage.error = Some(stage.error.take().map_or(note.clone(), |e| format!("{e}; {note}")));
                 }
             }
         });
@@ -258,12 +221,8 @@ async fn finish(
             s.status.state = RunState::Completed;
         } else {
             s.status.state = RunState::Failed;
-            s.status.error = Some(format!(
-                "{} of {} feature(s) failed: {}",
-                failed.len(),
-                s.status.stages.len(),
-                failed.join("; ")
-            ));
+            s.status.error =
+                Some(format!("{} of {} feature(s) failed: {}", failed.len(), s.status.stages.len(), failed.join("; ")));
         }
         s.status.clone()
     });
@@ -277,10 +236,7 @@ async fn finish(
     match status.state {
         RunState::Completed => Ok(status),
         RunState::Cancelled => Err(WorkflowTermination::cancelled()),
-        _ => Err(ApplicationFailure::non_retryable(WorkflowError(
-            status.error.unwrap_or_default(),
-        ))
-        .into()),
+        _ => Err(ApplicationFailure::non_retryable(WorkflowError(status.error.unwrap_or_default())).into()),
     }
 }
 
@@ -316,10 +272,7 @@ has_status!(FeatureWorkflow);
 #[workflow_methods]
 impl FeatureWorkflow {
     #[run]
-    pub async fn run(
-        ctx: &mut WorkflowContext<Self>,
-        task: FeatureTask,
-    ) -> WorkflowResult<StageStatus> {
+    pub async fn run(ctx: &mut WorkflowContext<Self>, task: FeatureTask) -> WorkflowResult<StageStatus> {
         let workflow_id = ctx.workflow_id().to_owned();
         let worktree = task.worktree.clone();
         let trace = spans::trace();
@@ -374,10 +327,7 @@ impl FeatureWorkflow {
 }
 
 /// Runs the feature; `Err(Some(why))` when it failed, `Err(None)` when it was cancelled.
-async fn feature(
-    ctx: &mut WorkflowContext<FeatureWorkflow>,
-    task: &FeatureTask,
-) -> Result<(), Option<String>> {
+async fn feature(ctx: &mut WorkflowContext<FeatureWorkflow>, task: &FeatureTask) -> Result<(), Option<String>> {
     let worktree = &task.worktree;
     let run_id = format!("{}/{}", ctx.workflow_id(), worktree.branch);
     let agent_task = AgentTask {

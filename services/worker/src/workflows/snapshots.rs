@@ -21,10 +21,7 @@ const CANCEL_RESTORES_PATCH: &str = "cancel-restores";
 
 /// How a snapshot is listed in a workflow's status: `<n>:<stage>:<ref>`.
 pub(super) fn label(snapshot: &Snapshot) -> String {
-    format!(
-        "{}:{}:{}",
-        snapshot.number, snapshot.stage, snapshot.reference
-    )
+    format!("{}:{}:{}", snapshot.number, snapshot.stage, snapshot.reference)
 }
 
 /// Snapshot `number` as the agent run will take it before its first attempt, and the task
@@ -77,10 +74,7 @@ pub(super) async fn restore<W>(
 ) -> Result<RestoreReport, ActivityExecutionError> {
     ctx.execute_activity(
         WorkspaceActivities::restore,
-        RestoreTask {
-            project_path: project_path.to_owned(),
-            reference: reference.to_owned(),
-        },
+        RestoreTask { project_path: project_path.to_owned(), reference: reference.to_owned() },
         options::workspace(ctx.task_queue()),
     )
     .await
@@ -128,9 +122,8 @@ pub(super) async fn undo_cancelled<W>(
         return message;
     }
     let task = RestoreTask { project_path: project_path.to_owned(), reference: snapshot.reference.clone() };
-    let restored = ctx
-        .execute_activity(WorkspaceActivities::restore, task, options::workspace_cleanup(ctx.task_queue()))
-        .await;
+    let restored =
+        ctx.execute_activity(WorkspaceActivities::restore, task, options::workspace_cleanup(ctx.task_queue())).await;
     match restored {
         Ok(_) => format!(
             "{message}; its changes were undone (snapshot {}, {}); `cancel --keep-changes` keeps them",
