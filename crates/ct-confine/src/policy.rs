@@ -167,9 +167,11 @@ impl Sandbox {
         let confinement = self.confinement();
         let how = match (&self.namespaces, confinement) {
             (_, c) if !c.is_confined() => How::Unconfined,
-            (Ok(bwrap), c) => {
-                How::Namespaces { bwrap: bwrap.clone(), policy: policy.clone(), landlock: c.landlock.is_some() }
-            }
+            (Ok(bwrap), c) => How::Namespaces {
+                bwrap: bwrap.clone(),
+                policy: Box::new(policy.clone()),
+                landlock: c.landlock.is_some(),
+            },
             (Err(_), _) => How::Landlock(ruleset(policy)?),
         };
         Ok(Prepared { how, limits: policy.limits, confinement })
@@ -184,7 +186,8 @@ enum How {
     /// Bubblewrap builds the namespaces; its init program adds Landlock inside.
     Namespaces {
         bwrap: Bwrap,
-        policy: Policy,
+        // Boxed: a policy is far larger than the other variants.
+        policy: Box<Policy>,
         landlock: bool,
     },
 }
