@@ -1,6 +1,6 @@
 //! `cargo xtask compose-test`: Docker and Compose where they are missing, a running engine,
 //! the base images where no registry can supply them, every image of deploy/Dockerfile, then
-//! the compose test (tests/e2e/tests/compose.rs). It stops the engine only if it started it.
+//! the compose test (tests/e2e/tests/compose.rs, in the e2e binary). It stops the engine only if it started it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -32,7 +32,7 @@ pub(crate) fn run(cargo_test_args: &[String]) -> anyhow::Result<ExitCode> {
     let status = ws
         .cargo()
         // `--workspace` resolves features as `cargo xtask test` does, so its build is reused.
-        .args(["test", "--workspace", "--test", "compose", "--", "--ignored", "--nocapture"])
+        .args(["test", "--workspace", "--test", "e2e", "--", "--ignored", "--nocapture", "compose::"])
         .args(cargo_test_args)
         .env("CT_BIN_DIR", ws.bin_dir())
         .env("DOCKER", &docker)

@@ -20,6 +20,7 @@ mod namespaces;
 mod policy;
 mod redact;
 mod service;
+pub mod skip;
 mod tree;
 mod world;
 

@@ -10,7 +10,7 @@ use ct_confine::{Confinement, Mode, Policy, ResourceLimits, Sandbox};
 fn sandbox() -> Option<Sandbox> {
     let sandbox = Sandbox::new(Mode::Auto, true).ok()?.without_namespaces();
     if sandbox.confinement().landlock.is_none() {
-        eprintln!("SKIPPED: this kernel has no Landlock ABI 4+; nothing to enforce");
+        ct_confine::skip::skip_test("this kernel has no Landlock ABI 4+; nothing to enforce");
         return None;
     }
     Some(sandbox)

@@ -15,7 +15,7 @@ fn sandbox() -> Option<Sandbox> {
     }
     let sandbox = Sandbox::new(Mode::Auto, false).ok()?;
     if !sandbox.has_namespaces() {
-        eprintln!("SKIPPED: no namespaces here: {}", sandbox.describe());
+        ct_confine::skip::skip_test(&format!("no namespaces here: {}", sandbox.describe()));
         return None;
     }
     Some(sandbox)

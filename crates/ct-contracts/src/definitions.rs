@@ -5,7 +5,7 @@
 
 #![allow(unreachable_pub)]
 
-use ct_workspace::{FeatureWorktree, RestoreReport, Snapshot};
+use ct_domain::git::{FeatureWorktree, RestoreReport, Snapshot};
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 

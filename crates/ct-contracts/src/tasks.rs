@@ -77,7 +77,7 @@ pub struct AgentReport {
     pub refused: Vec<RefusedAccess>,
     /// The snapshot the task asked for, as the run took (or found) it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<ct_workspace::Snapshot>,
+    pub snapshot: Option<ct_domain::git::Snapshot>,
 }
 
 /// One tool use the sandbox stopped.

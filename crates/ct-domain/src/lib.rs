@@ -7,6 +7,7 @@
 pub mod budget;
 mod command;
 mod develop;
+pub mod git;
 mod iterate;
 mod parallel;
 pub mod pricing;

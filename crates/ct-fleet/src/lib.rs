@@ -1,6 +1,5 @@
 //! What every member of the fleet (executor, test-runner) shares.
 //!
-//! - [`connect_client`]: the Temporal client, also used by the worker and the CLI.
 //! - [`ActivityWorker`]: polls one task queue with as many slots as the service has capacity,
 //!   so work waits in Temporal until a slot is free.
 //! - [`Lease`]: heartbeats an activity from the process that runs it and says when the attempt
@@ -9,7 +8,6 @@
 //! - [`WorkspaceRoots`]: the only directories a service works in.
 //! - [`control`]: the authenticated control API (describe, runs in flight, kill).
 
-mod connect;
 pub mod control;
 mod guard;
 mod identity;
@@ -20,7 +18,6 @@ mod runs;
 mod token;
 mod worker;
 
-pub use connect::{ConnectError, TemporalTarget, connect_client};
 pub use guard::{Guard, Interruption};
 pub use identity::{advertised_address, control_address, instance_identity};
 pub use lease::{Lease, Lost};

@@ -24,19 +24,19 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Args = ct_telemetry::parse_args();
+    let args: Args = ct_service::parse_args();
     let _telemetry = ct_telemetry::init("ct-scripted-model");
     let scenario = Scenario::from_file(&args.scenario)?;
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     if let Some(path) = &args.port_file {
-        ct_telemetry::write_port_file(path, addr.port())
+        ct_service::write_port_file(path, addr.port())
             .with_context(|| format!("cannot write port file {}", path.display()))?;
     }
     tracing::info!("listening on http://{addr}");
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
+    tokio::spawn(ct_service::cancel_on_signal(shutdown.clone()));
     serve(listener, scenario, shutdown).await?;
     Ok(())
 }

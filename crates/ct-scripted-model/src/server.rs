@@ -15,7 +15,7 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::post;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::Error;
@@ -220,22 +220,36 @@ fn tail(text: &str, max_chars: usize) -> &str {
 }
 
 /// A scripted model running in this process on a free loopback port; stops when dropped.
+///
+/// It serves from a thread and runtime of its own: a test that blocks its runtime's threads (a
+/// `std::process::Command::output()` waiting for a CLI that is waiting for the model) cannot
+/// starve it, even on one core.
 pub struct ScriptedModel {
     addr: SocketAddr,
     model: Arc<Model>,
     shutdown: CancellationToken,
-    task: JoinHandle<Result<(), Error>>,
+    finished: oneshot::Receiver<Result<(), Error>>,
     _stop_on_drop: DropGuard,
 }
 
 impl ScriptedModel {
     pub async fn start(scenario: Scenario) -> std::io::Result<ScriptedModel> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let model = Arc::new(Model::new(scenario));
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run(listener, model.clone(), shutdown.clone()));
-        Ok(ScriptedModel { addr, model, _stop_on_drop: shutdown.clone().drop_guard(), shutdown, task })
+        let (done, finished) = oneshot::channel();
+        let serve = (model.clone(), shutdown.clone());
+        std::thread::Builder::new().name("scripted-model".to_owned()).spawn(move || {
+            let (model, shutdown) = serve;
+            let served = tokio::runtime::Builder::new_current_thread().enable_all().build().and_then(|runtime| {
+                runtime.block_on(async { Ok(run(TcpListener::from_std(listener)?, model, shutdown).await) })
+            });
+            // Nobody may be waiting: a model dropped without `shutdown` just stops.
+            let _ = done.send(served.map_err(Error::Serve).and_then(|result| result));
+        })?;
+        Ok(ScriptedModel { addr, model, _stop_on_drop: shutdown.clone().drop_guard(), shutdown, finished })
     }
 
     /// The value for `ANTHROPIC_BASE_URL`.
@@ -251,10 +265,10 @@ impl ScriptedModel {
     /// Stops accepting requests and waits for open ones to finish.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
-        match self.task.await {
+        match self.finished.await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::error!("{err}"),
-            Err(join) => std::panic::resume_unwind(join.into_panic()),
+            Err(_) => panic!("the scripted model's thread panicked (its message is above)"),
         }
     }
 }

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use ct_contracts::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
 use ct_contracts::{AgentReport, AgentTask, RefusedAccess, SnapshotTask, names};
+use ct_domain::git::Snapshot;
 use ct_domain::spend::{AttemptOutcome, AttemptSpend};
 use ct_events::data::{AgentProgress as ProgressEvent, Snapshot as SnapshotEvent};
 use ct_events::{CloudEvent, EventData, Publisher};
 use ct_fleet::{Interruption, Lost};
 use ct_fleet::{RunInfo, RunRegistry};
 use ct_proto::executor::{AgentResult, Checkpoint, FailureKind, RunAgentRequest, agent_progress, run_agent_event};
-use ct_workspace::Snapshot;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;

@@ -1,4 +1,4 @@
-//! What a run changed in the work tree, measured through libgit2 (ct-workspace) without
+//! What a run changed in the work tree, measured through libgit2 (ct-git) without
 //! touching the user's index, refs or files, and without running anything the repository
 //! configures: the whole tree is recorded as a tree object before and after the run, in an
 //! index that only ever lives in memory, and the two trees are compared. libgit2 blocks, so
@@ -6,15 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
+use ct_git::GitError;
 use ct_proto::executor::FileChanges;
-use ct_workspace::WorkspaceError;
 
 use crate::error::Error;
 
 /// Runs `work` on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, WorkspaceError> + Send + 'static,
-) -> Result<T, Error> {
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, GitError> + Send + 'static) -> Result<T, Error> {
     tokio::task::spawn_blocking(work).await.map_err(|join| Error::GitStopped(join.to_string()))?.map_err(Error::from)
 }
 
@@ -29,9 +27,9 @@ pub(crate) async fn check_project(project: &str) -> Result<PathBuf, Error> {
         return Err(invalid("is not an existing directory: create it or fix the path".to_owned()));
     }
     let checked = path.to_path_buf();
-    match blocking(move || ct_workspace::work_tree_root(&checked)).await {
+    match blocking(move || ct_git::work_tree_root(&checked)).await {
         Ok(_) => Ok(path.to_path_buf()),
-        Err(Error::Project(WorkspaceError::NotARepository { .. })) => Err(invalid(
+        Err(Error::Project(GitError::NotARepository { .. })) => Err(invalid(
             "is not inside a git work tree: run `git init` there; the executor reports what the \
              agent changed through git"
                 .to_owned(),
@@ -43,12 +41,12 @@ pub(crate) async fn check_project(project: &str) -> Result<PathBuf, Error> {
 /// A tree id for the whole work tree as it is now.
 pub(crate) async fn snapshot(project: &Path) -> Result<String, Error> {
     let project = project.to_path_buf();
-    blocking(move || ct_workspace::work_tree_id(&project)).await
+    blocking(move || ct_git::work_tree_id(&project)).await
 }
 
 /// The files that differ between two snapshots, relative to `project`.
 pub(crate) async fn diff(project: &Path, before: &str, after: &str) -> Result<FileChanges, Error> {
     let (project, before, after) = (project.to_path_buf(), before.to_owned(), after.to_owned());
-    let changes = blocking(move || ct_workspace::changes(&project, &before, &after)).await?;
+    let changes = blocking(move || ct_git::changes(&project, &before, &after)).await?;
     Ok(FileChanges { files: changes.files, lines_added: changes.lines_added, lines_removed: changes.lines_removed })
 }

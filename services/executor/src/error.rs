@@ -24,7 +24,7 @@ pub enum Error {
     CliNotFound { name: String, looked: String },
 
     #[error(transparent)]
-    Project(#[from] ct_workspace::WorkspaceError),
+    Project(#[from] ct_git::GitError),
 
     #[error("git work on the project stopped unexpectedly: {0}")]
     GitStopped(String),
@@ -54,7 +54,7 @@ pub enum Error {
     Library(String),
 
     #[error(transparent)]
-    Temporal(#[from] ct_fleet::ConnectError),
+    Temporal(#[from] ct_service::ConnectError),
 
     #[error(transparent)]
     Worker(#[from] ct_fleet::WorkerError),

@@ -127,7 +127,7 @@ impl Args {
 
 #[tokio::main]
 async fn main() {
-    let args: Args = ct_telemetry::parse_args();
+    let args: Args = ct_service::parse_args();
     let settings = args.config.load(Service::Executor, args.flags()).settings;
     let _telemetry = ct_telemetry::init_at("ct-executor", &settings.log_level);
     // Before anything reads secrets or starts a run: runs must not read them back through /proc.
@@ -217,7 +217,7 @@ async fn main() {
         .with_context(|| format!("cannot tell which address reaches this control API from {}", temporal.address))
         .unwrap_or_else(|e| bad_setting(&format!("{e:#}; give it with --control-advertise IP:PORT")));
     let fleet = ct_executor::Fleet {
-        temporal: ct_fleet::TemporalTarget { address: temporal.address, namespace: temporal.namespace },
+        temporal: ct_service::TemporalTarget { address: temporal.address, namespace: temporal.namespace },
         task_queue: ct_contracts::agents_queue(&temporal.task_queue),
         nats_url: settings.nats_url,
         nats_login,
@@ -227,15 +227,15 @@ async fn main() {
     };
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
+    tokio::spawn(ct_service::cancel_on_signal(shutdown.clone()));
     let port_file = args.port_file;
-    ct_telemetry::withdraw_ready_file(port_file.as_deref());
+    ct_service::withdraw_ready_file(port_file.as_deref());
     let ran = ct_executor::run(config, fleet, listener, shutdown, |_| {
-        ct_telemetry::announce_port(port_file.as_deref(), addr.port())
+        ct_service::announce_port(port_file.as_deref(), addr.port())
     })
     .await;
     if let Err(err) = ran {
-        ct_telemetry::exit_with("ct-executor", 1, &err);
+        ct_service::exit_with("ct-executor", 1, &err);
     }
 }
 
@@ -259,5 +259,5 @@ fn given_or_found(given: Option<PathBuf>, candidates: &[&str]) -> Option<PathBuf
 }
 
 fn bad_setting(err: &dyn std::fmt::Display) -> ! {
-    ct_telemetry::exit_with("ct-executor", 64, err)
+    ct_service::exit_with("ct-executor", 64, err)
 }

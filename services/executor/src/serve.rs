@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use ct_events::{Publisher, PublisherConfig};
-use ct_fleet::{ActivityWorker, ControlPlane, ControlToken, RunRegistry, TemporalTarget};
+use ct_fleet::{ActivityWorker, ControlPlane, ControlToken, RunRegistry};
 use ct_proto::control::{DescribeResponse, Limits as LimitsMessage, Tool};
+use ct_service::TemporalTarget;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -55,7 +56,7 @@ pub async fn run(
         roots = %agents.config().roots,
         "agent runs get this command library, prompt hook and workspace roots"
     );
-    let client = ct_fleet::connect_client(&fleet.temporal, &identity).await?;
+    let client = ct_service::connect_client(&fleet.temporal, &identity).await?;
     let mut events = PublisherConfig::new(fleet.nats_url.clone(), "ct-executor");
     events.login = fleet.nats_login.clone();
     let events = Publisher::connect(events).await?;

@@ -1,5 +1,5 @@
 //! Git work where the files are: snapshots, restores and feature worktrees, through
-//! ct-workspace, served from the files queue (which, with one shared workspace, is the agents
+//! ct-git, served from the files queue (which, with one shared workspace, is the agents
 //! queue). Every path is checked against the executor's workspace roots. libgit2 blocks, so
 //! every call runs on the blocking pool.
 
@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use ct_contracts::failure::{self, INVALID_PROJECT};
 use ct_contracts::{CommitTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, WorktreesTask, names};
+use ct_domain::git::{FeatureWorktree, RestoreReport, Snapshot};
 use ct_fleet::WorkspaceRoots;
-use ct_workspace::{FeatureWorktree, RestoreReport, Snapshot, WorkspaceError};
+use ct_git::GitError;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
@@ -50,17 +51,17 @@ impl WorkspaceActivities {
     ) -> Result<Vec<FeatureWorktree>, ActivityError> {
         let project = self.allowed(&task.project_path)?;
         blocking("create_worktrees", move || {
-            ct_workspace::feature_branches(&task.features)?;
+            ct_domain::git::feature_branches(&task.features).map_err(GitError::from)?;
             let mut made = Vec::with_capacity(task.features.len());
             for (i, feature) in task.features.iter().enumerate() {
                 let index = i as u32 + 1;
-                match ct_workspace::create_worktree(&project, &task.workflow_id, index, feature) {
+                match ct_git::create_worktree(&project, &task.workflow_id, index, feature) {
                     Ok(worktree) => made.push(worktree),
                     Err(err) => {
                         // All or none: the workflow fails, and none of it is left behind.
                         for worktree in &made {
                             let path = PathBuf::from(&worktree.path);
-                            if let Err(cleanup) = ct_workspace::remove_worktree(&project, &path) {
+                            if let Err(cleanup) = ct_git::remove_worktree(&project, &path) {
                                 tracing::warn!(worktree = %worktree.path, "cannot remove a worktree: {cleanup}");
                             }
                         }
@@ -81,7 +82,7 @@ impl WorkspaceActivities {
         task: CommitTask,
     ) -> Result<Option<String>, ActivityError> {
         let worktree = self.allowed(&task.worktree_path)?;
-        blocking("commit_worktree", move || ct_workspace::commit_worktree(&worktree, &task.message)).await
+        blocking("commit_worktree", move || ct_git::commit_worktree(&worktree, &task.message)).await
     }
 
     #[activity(name = names::REMOVE_WORKTREE)]
@@ -92,7 +93,7 @@ impl WorkspaceActivities {
     ) -> Result<(), ActivityError> {
         let project = self.allowed(&task.project_path)?;
         let worktree = PathBuf::from(&task.worktree_path);
-        blocking("remove_worktree", move || ct_workspace::remove_worktree(&project, &worktree)).await
+        blocking("remove_worktree", move || ct_git::remove_worktree(&project, &worktree)).await
     }
 }
 
@@ -105,7 +106,7 @@ impl WorkspaceActivities {
 /// Records `project`'s work tree as snapshot `task.number` of its workflow; also what an agent
 /// run that was asked for its stage's snapshot does first.
 pub(crate) async fn take_snapshot(project: PathBuf, task: SnapshotTask) -> Result<Snapshot, ActivityError> {
-    blocking("snapshot", move || ct_workspace::snapshot(&project, &task.workflow_id, task.number, &task.stage)).await
+    blocking("snapshot", move || ct_git::snapshot(&project, &task.workflow_id, task.number, &task.stage)).await
 }
 
 /// Snapshot `number` of `workflow_id` in `project`, if it was taken.
@@ -114,20 +115,20 @@ pub(crate) async fn find_snapshot(
     workflow_id: String,
     number: u32,
 ) -> Result<Option<Snapshot>, ActivityError> {
-    let listed = blocking("list snapshots", move || ct_workspace::list(&project, &workflow_id)).await?;
+    let listed = blocking("list snapshots", move || ct_git::list(&project, &workflow_id)).await?;
     Ok(listed.into_iter().find(|snapshot| snapshot.number == number))
 }
 
 /// Restores `reference` in `project`; also what a retried agent attempt does first.
 pub(crate) async fn restore(project: PathBuf, reference: String) -> Result<RestoreReport, ActivityError> {
-    blocking("restore", move || ct_workspace::restore(&project, &reference)).await
+    blocking("restore", move || ct_git::restore(&project, &reference)).await
 }
 
 /// Runs `work` on the blocking pool inside a span named for the git `operation` (a child of
 /// the activity's), so a trace shows how long the repository work itself took.
 async fn blocking<T: Send + 'static>(
     operation: &'static str,
-    work: impl FnOnce() -> Result<T, WorkspaceError> + Send + 'static,
+    work: impl FnOnce() -> Result<T, GitError> + Send + 'static,
 ) -> Result<T, ActivityError> {
     let span = tracing::info_span!("git", otel.name = %format!("git {operation}"), ct.git.operation = operation);
     match tokio::task::spawn_blocking(move || span.in_scope(work)).await {
@@ -138,7 +139,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Problems with the project itself fail at once; passing ones are retried.
-fn classify(err: WorkspaceError) -> ActivityError {
+fn classify(err: GitError) -> ActivityError {
     if err.may_pass() {
         failure::retryable(err.to_string())
     } else {

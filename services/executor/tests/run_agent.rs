@@ -198,7 +198,7 @@ async fn a_run_resumed_from_a_checkpoint_on_another_executor_goes_on_where_it_st
     // As if the executor had died right after the Bash step: the work tree as the checkpoint
     // holds it, and another executor (its own state directory, a fresh HOME) takes over.
     let at = checkpoints[1].clone();
-    ct_workspace::restore(project.path(), &at.tree)?;
+    ct_git::restore(project.path(), &at.tree)?;
     assert!(!project.path().join("three.txt").exists());
     let before = model.requests().len();
     let second = Executor::start(&model, |_| {}).await?;
@@ -525,7 +525,7 @@ async fn an_unreachable_model_fails_as_transient() -> Result<()> {
 fn confined() -> bool {
     let confined = ct_confine::Sandbox::auto().confinement().is_confined();
     if !confined {
-        eprintln!("this kernel has no Landlock: nothing is refused, so nothing to check");
+        ct_confine::skip::skip_test("this kernel has no Landlock: nothing is refused, so nothing to check");
     }
     confined
 }
@@ -701,7 +701,7 @@ async fn with_the_network_policy_the_agent_reaches_its_model_and_nothing_else() 
 fn namespaces() -> bool {
     let sandbox = ct_confine::Sandbox::auto();
     if !sandbox.has_namespaces() {
-        eprintln!("SKIPPED: {}", sandbox.describe());
+        ct_confine::skip::skip_test(&format!("no namespaces for runs here: {}", sandbox.describe()));
     }
     sandbox.has_namespaces()
 }

@@ -9,7 +9,6 @@
 //! The line format and its summary live in `ct-metrics`, which the CLI reads too.
 
 mod error;
-mod http;
 mod journal;
 mod prom;
 mod sink;
@@ -63,7 +62,9 @@ pub async fn run(listener: tokio::net::TcpListener, config: Config, shutdown: Ca
         shutdown.cancel();
         result
     };
-    let (consumed, served) = tokio::join!(consuming, http::serve(listener, metrics.clone(), shutdown.clone()));
+    let (consumed, served) = tokio::join!(consuming, async {
+        ct_service::serve_metrics(listener, metrics.clone(), shutdown.clone()).await.map_err(Error::Serve)
+    });
     consumer.close().await;
     consumed.and(served)
 }

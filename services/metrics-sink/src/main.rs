@@ -45,7 +45,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Args = ct_telemetry::parse_args();
+    let args: Args = ct_service::parse_args();
     let flags = [
         Flag::given(key::NATS_URL, "--nats-url", args.nats_url.as_ref()),
         Flag::given(key::METRICS_FILE, "--metrics-file", args.metrics_file.as_ref().map(|p| p.display())),
@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("listening on {addr}");
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
+    tokio::spawn(ct_service::cancel_on_signal(shutdown.clone()));
     ct_metrics_sink::run(listener, config, shutdown).await?;
     tracing::info!("stopped");
     Ok(())

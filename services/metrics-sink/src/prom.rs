@@ -104,3 +104,9 @@ impl Metrics {
         Ok(buffer)
     }
 }
+
+impl ct_service::MetricsRender for Metrics {
+    fn render(&self) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Metrics::render(self)?)
+    }
+}

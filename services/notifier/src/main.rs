@@ -79,7 +79,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     // reqwest is built without a crypto provider of its own (no aws-lc).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let args: Args = ct_telemetry::parse_args();
+    let args: Args = ct_service::parse_args();
     let flags = [
         Flag::given(key::NATS_URL, "--nats-url", args.nats_url.as_ref()),
         Flag::given(key::NOTIFICATION_TYPE, "--types", args.types.as_ref()),
@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
+    tokio::spawn(ct_service::cancel_on_signal(shutdown.clone()));
     ct_notifier::run(config, shutdown).await?;
     tracing::info!("stopped");
     Ok(())

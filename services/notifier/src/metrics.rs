@@ -3,11 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +41,12 @@ impl DeliveryMetrics {
     }
 }
 
+impl ct_service::MetricsRender for DeliveryMetrics {
+    fn render(&self) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(DeliveryMetrics::render(self)?)
+    }
+}
+
 /// Serves `/metrics` and `/healthz` on `listener` until `shutdown`.
 pub(crate) async fn serve(
     listener: std::net::TcpListener,
@@ -55,18 +56,7 @@ pub(crate) async fn serve(
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
-    let app = Router::new()
-        .route("/metrics", get(metrics_text))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(metrics);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
-}
-
-async fn metrics_text(State(metrics): State<Arc<DeliveryMetrics>>) -> Response {
-    match metrics.render() {
-        Ok(body) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response(),
-        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
-    }
+    ct_service::serve_metrics(listener, metrics, shutdown).await
 }
 
 #[cfg(test)]

@@ -95,7 +95,7 @@ impl Args {
 
 #[tokio::main]
 async fn main() {
-    let args: Args = ct_telemetry::parse_args();
+    let args: Args = ct_service::parse_args();
     let settings = args.config.load(Service::TestRunner, args.flags()).settings;
     let _telemetry = ct_telemetry::init_at("ct-test-runner", &settings.log_level);
     // Before anything reads secrets or starts a run: tests must not read them back through /proc.
@@ -143,7 +143,7 @@ async fn main() {
         .with_context(|| format!("cannot tell which address reaches this control API from {}", temporal.address))
         .unwrap_or_else(|e| bad_setting(&format!("{e:#}; give it with --control-advertise IP:PORT")));
     let fleet = ct_test_runner::Fleet {
-        temporal: ct_fleet::TemporalTarget { address: temporal.address, namespace: temporal.namespace },
+        temporal: ct_service::TemporalTarget { address: temporal.address, namespace: temporal.namespace },
         task_queue: ct_contracts::tests_queue(&temporal.task_queue),
         control_token,
         advertise,
@@ -151,19 +151,19 @@ async fn main() {
     };
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
+    tokio::spawn(ct_service::cancel_on_signal(shutdown.clone()));
     let port_file = args.port_file;
-    ct_telemetry::withdraw_ready_file(port_file.as_deref());
+    ct_service::withdraw_ready_file(port_file.as_deref());
     let ran = ct_test_runner::run(config, fleet, listener, shutdown, |_| {
-        ct_telemetry::announce_port(port_file.as_deref(), addr.port())
+        ct_service::announce_port(port_file.as_deref(), addr.port())
     })
     .await;
     if let Err(err) = ran {
-        ct_telemetry::exit_with("ct-test-runner", 1, &err);
+        ct_service::exit_with("ct-test-runner", 1, &err);
     }
     tracing::info!("stopped");
 }
 
 fn bad_setting(err: &dyn std::fmt::Display) -> ! {
-    ct_telemetry::exit_with("ct-test-runner", 64, err)
+    ct_service::exit_with("ct-test-runner", 64, err)
 }

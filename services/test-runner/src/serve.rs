@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use ct_fleet::{ActivityWorker, ControlPlane, ControlToken, RunRegistry, TemporalTarget};
+use ct_fleet::{ActivityWorker, ControlPlane, ControlToken, RunRegistry};
 use ct_proto::control::{DescribeResponse, Limits, Tool};
+use ct_service::TemporalTarget;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -35,7 +36,8 @@ pub async fn run(
     let identity = ct_fleet::instance_identity("test-runner", control_addr);
     let description = describe(&config, &fleet.task_queue, &identity).await;
     let worker = ActivityWorker { task_queue: fleet.task_queue.clone(), capacity: config.capacity, grace: fleet.grace };
-    let client = ct_fleet::connect_client(&fleet.temporal, &identity).await.map_err(|e| Error::Serve(e.to_string()))?;
+    let client =
+        ct_service::connect_client(&fleet.temporal, &identity).await.map_err(|e| Error::Serve(e.to_string()))?;
     ct_contracts::implements(&ct_contracts::StageActivities::run_tests, &TestActivities::run_tests)
         .map_err(Error::Serve)?;
     let runs = RunRegistry::default();

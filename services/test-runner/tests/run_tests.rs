@@ -355,7 +355,7 @@ async fn a_cargo_build_error_is_a_failed_run_that_shows_the_compiler_output() ->
 #[tokio::test]
 async fn a_jest_project_is_run_through_its_json_report() -> anyhow::Result<()> {
     if !on_path("npm") || !on_path("npx") {
-        println!("skipped: npm/npx are not on PATH, Jest cannot be installed or run");
+        ct_confine::skip::skip_test("npm/npx are not on PATH, Jest cannot be installed or run");
         return Ok(());
     }
     let dir = project(&[
@@ -404,7 +404,7 @@ const JEST_SAMPLE: &str = r#"describe("math", () => {
 #[tokio::test]
 async fn a_node_project_without_jest_is_judged_by_npm_test_exit_status() -> anyhow::Result<()> {
     if !on_path("npm") {
-        println!("skipped: npm is not on PATH");
+        ct_confine::skip::skip_test("npm is not on PATH");
         return Ok(());
     }
     let dir = project(&[
@@ -425,7 +425,7 @@ async fn a_node_project_without_jest_is_judged_by_npm_test_exit_status() -> anyh
 #[tokio::test]
 async fn a_go_module_is_run_through_its_json_events() -> anyhow::Result<()> {
     if !on_path("go") {
-        println!("skipped: go is not on PATH");
+        ct_confine::skip::skip_test("go is not on PATH");
         return Ok(());
     }
     let dir = project(&[

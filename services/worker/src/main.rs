@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ct_config::{Flag, Service, key};
-use ct_fleet::TemporalTarget;
+use ct_service::TemporalTarget;
 use ct_worker::Config;
 use tokio_util::sync::CancellationToken;
 
@@ -62,11 +62,11 @@ impl Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Args = ct_telemetry::parse_args();
+    let args: Args = ct_service::parse_args();
     let settings = args.config.load(Service::Worker, args.flags()).settings;
     let _telemetry = ct_telemetry::init_at("ct-worker", &settings.log_level);
     let nats_login = ct_events::NatsLogin::load(settings.nats_user.as_deref(), settings.nats_password_file.as_deref())
-        .unwrap_or_else(|err| ct_telemetry::exit_with("ct-worker", 64, &err));
+        .unwrap_or_else(|err| ct_service::exit_with("ct-worker", 64, &err));
     let config = Config {
         temporal: TemporalTarget { address: settings.temporal.address, namespace: settings.temporal.namespace },
         task_queue: settings.temporal.task_queue,
@@ -78,11 +78,11 @@ async fn main() -> ExitCode {
         events_outbox: args.events_outbox.filter(|path| !path.as_os_str().is_empty()),
     };
     let shutdown = CancellationToken::new();
-    tokio::spawn(ct_telemetry::cancel_on_signal(shutdown.clone()));
+    tokio::spawn(ct_service::cancel_on_signal(shutdown.clone()));
     let ready_file = args.ready_file;
-    ct_telemetry::withdraw_ready_file(ready_file.as_deref());
+    ct_service::withdraw_ready_file(ready_file.as_deref());
     let ran =
-        ct_worker::run(config, shutdown, |task_queue| ct_telemetry::announce_ready(ready_file.as_deref(), task_queue));
+        ct_worker::run(config, shutdown, |task_queue| ct_service::announce_ready(ready_file.as_deref(), task_queue));
     match ran.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use ct_events::{Publisher, PublisherConfig};
 
-use ct_fleet::{ConnectError, TemporalTarget, connect_client};
+use ct_service::{ConnectError, TemporalTarget, connect_client};
 
 use crate::activities::{EventActivities, serve_workflow_events};
 use crate::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};

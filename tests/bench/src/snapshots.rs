@@ -61,11 +61,11 @@ pub(crate) fn round(repo: &Path, number: u32) -> anyhow::Result<Round> {
     let mut round = Round::default();
     change(repo, u64::from(number) * 2)?;
     let began = Instant::now();
-    let snapshot = ct_workspace::snapshot(repo, "bench", number, "bench")?;
+    let snapshot = ct_git::snapshot(repo, "bench", number, "bench")?;
     round.snapshot_ms = began.elapsed().as_secs_f64() * 1000.0;
     git(repo, &["checkout", "-q", "--", "."]);
     let began = Instant::now();
-    let restored = ct_workspace::restore(repo, &snapshot.reference)?;
+    let restored = ct_git::restore(repo, &snapshot.reference)?;
     round.restore_ms = began.elapsed().as_secs_f64() * 1000.0;
     if restored.written.len() != CHANGED {
         bail!("the restore wrote {} files, not {CHANGED}", restored.written.len());

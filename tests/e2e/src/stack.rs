@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use ct_domain::WorkflowStatus;
 use ct_events::testing::NatsServer;
-use ct_fleet::{TemporalTarget, connect_client};
 use ct_scripted_model::{Scenario, ScriptedModel};
+use ct_service::{TemporalTarget, connect_client};
 use ct_worker::workflows::DevelopWorkflow;
 use temporalio_client::{Client, WorkflowFetchHistoryOptions};
 

@@ -49,6 +49,14 @@ fn build_requests(stack: &Stack) -> usize {
     stack.model.requests().iter().filter(|r| r.script.as_deref() == Some("build")).count()
 }
 
+/// Whether the model saw the requests of `responses` answered responses, and at most one more:
+/// the CLI may send its next request in the moment between the crossing response and its stop
+/// (the request is never answered, the stop lands within its delay). What the run spent, in the
+/// status, is the exact check.
+fn answered(stack: &Stack, responses: usize) -> bool {
+    (responses..=responses + 1).contains(&build_requests(stack))
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
 }
@@ -67,7 +75,7 @@ async fn a_run_is_stopped_at_the_response_that_crosses_the_budget_and_goes_on_on
     let stage = &waiting.stages[0];
     assert_eq!(stage.state, StageState::AwaitingBudget);
     // The third response took the run to $0.024, past $0.02: the agent went no further.
-    assert_eq!(build_requests(&stack), 3, "the agent was not stopped at the crossing response\n{}", stack.logs());
+    assert!(answered(&stack, 3), "the agent was not stopped at the crossing response\n{}", stack.logs());
     let history: Vec<(AttemptOutcome, u64)> =
         stage.attempt_history.iter().map(|a| (a.outcome, a.tokens.output)).collect();
     assert_eq!(history, [(AttemptOutcome::OverBudget, 600)], "{stage:?}");
@@ -116,7 +124,7 @@ async fn a_run_is_stopped_at_the_response_that_crosses_the_budget_and_goes_on_on
     assert_eq!(stage.session_id, sessions[1]);
     // The stopped run's spend counts: 3 responses, then the 4 of the run that completed.
     assert!(close(stage.cost_usd, 7.0 * RESPONSE_USD) && close(done.total_cost_usd, 7.0 * RESPONSE_USD), "{stage:?}");
-    assert_eq!(build_requests(&stack), 3 + RESPONSES);
+    assert!(answered(&stack, 3 + RESPONSES), "{}", build_requests(&stack));
     assert!(project.path().join("step-2.txt").exists());
 
     let counts = stack.event_counts(&id);
@@ -215,7 +223,9 @@ async fn an_iterate_workflow_stops_at_its_budget_and_goes_on_once_it_is_raised()
     assert_eq!(out.code, 0, "{}", out.stderr);
     let id = out.json()["workflow_id"].as_str().unwrap().to_owned();
     let waiting = stack.wait_for_status(&id, "the wait for budget", |s| s.state == RunState::AwaitingBudget);
-    assert_eq!(build_requests(&stack), 3, "{waiting:?}");
+    assert!(answered(&stack, 3), "{waiting:?}");
+    let stopped = &waiting.stages[0].attempt_history;
+    assert_eq!(stopped.iter().map(|a| a.tokens.input).sum::<u64>(), 3000, "spent 3 responses: {stopped:?}");
     assert_eq!(waiting.budget.as_ref().and_then(|b| b.waiting.as_ref()).map(|w| w.timeout_secs), Some(120));
     let raised = stack.cli(&["budget", &id, "--add", "0.06"]);
     assert_eq!(raised.code, 0, "{}", raised.stderr);

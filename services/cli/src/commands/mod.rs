@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use ct_contracts::workflows::{Develop, Status};
 use ct_domain::WorkflowStatus;
-use ct_fleet::{TemporalTarget, connect_client};
+use ct_service::{TemporalTarget, connect_client};
 use temporalio_client::errors::WorkflowQueryError;
 use temporalio_client::{Client, WorkflowHandle, WorkflowQueryOptions};
 use tracing::Instrument as _;

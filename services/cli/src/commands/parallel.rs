@@ -13,7 +13,7 @@ use crate::output;
 pub(super) async fn run(session: &Session, config: &ct_config::Config, args: ParallelArgs) -> anyhow::Result<ExitCode> {
     let project = project::checked(&args.project)?;
     let names: Vec<String> = args.features.iter().map(|f| f.trim().to_owned()).collect();
-    ct_workspace::feature_branches(&names).map_err(|err| CliError::BadInput(err.to_string()))?;
+    ct_domain::git::feature_branches(&names).map_err(|err| CliError::BadInput(err.to_string()))?;
     let id = args.id.clone().unwrap_or_else(|| project::default_id("parallel", &project));
     let input = ParallelInput {
         project_path: project.to_string_lossy().into_owned(),

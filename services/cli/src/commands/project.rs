@@ -9,7 +9,7 @@ use crate::error::CliError;
 /// The project's absolute path, once it is known to be a git work tree the worker can
 /// snapshot (not mid-merge or mid-rebase).
 pub(super) fn checked(path: &Path) -> Result<PathBuf, CliError> {
-    ct_workspace::check_project(path).map_err(|err| CliError::BadInput(err.to_string()))?;
+    ct_git::check_project(path).map_err(|err| CliError::BadInput(err.to_string()))?;
     path.canonicalize().map_err(|err| CliError::BadInput(format!("cannot resolve {}: {err}", path.display())))
 }
 

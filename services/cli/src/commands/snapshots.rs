@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use ct_domain::RunState;
-use ct_workspace::Snapshot;
+use ct_domain::git::Snapshot;
 
 use super::Session;
 use crate::cli::{IdArgs, RollbackArgs};
@@ -13,8 +13,8 @@ use crate::error::CliError;
 
 pub(super) async fn list(session: &Session, args: IdArgs) -> anyhow::Result<ExitCode> {
     let status = session.status(&args.id).await?;
-    let snapshots = ct_workspace::list(Path::new(&status.project_path), &args.id)
-        .map_err(|err| CliError::BadInput(err.to_string()))?;
+    let snapshots =
+        ct_git::list(Path::new(&status.project_path), &args.id).map_err(|err| CliError::BadInput(err.to_string()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&snapshots)?);
         return Ok(ExitCode::SUCCESS);
@@ -51,7 +51,7 @@ pub(super) async fn rollback(session: &Session, args: RollbackArgs) -> anyhow::R
         .into());
     }
     let project = Path::new(&status.project_path);
-    let snapshots = ct_workspace::list(project, &args.id).map_err(|err| CliError::BadInput(err.to_string()))?;
+    let snapshots = ct_git::list(project, &args.id).map_err(|err| CliError::BadInput(err.to_string()))?;
     let chosen = match args.number {
         Some(number) => snapshots.iter().find(|s| s.number == number),
         None => snapshots.last(),
@@ -66,8 +66,7 @@ pub(super) async fn rollback(session: &Session, args: RollbackArgs) -> anyhow::R
         })
         .into());
     };
-    let report =
-        ct_workspace::restore(project, &snapshot.reference).map_err(|err| CliError::BadInput(err.to_string()))?;
+    let report = ct_git::restore(project, &snapshot.reference).map_err(|err| CliError::BadInput(err.to_string()))?;
     if args.json {
         println!(
             "{}",

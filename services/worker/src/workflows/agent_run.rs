@@ -39,12 +39,13 @@ pub(super) async fn run_agent<W: HasStatus>(
     loop {
         let options = options::agent(ctx.task_queue(), task.settings.timeout_secs);
         let outcome = ctx.execute_activity(StageActivities::run_agent, task.clone(), options).await;
-        match outcome {
-            Err(err)
-                if lost_with_its_executor(&err)
-                    && rescheduled < LOST_RUN_RESCHEDULES
-                    && ctx.patched(RESCHEDULE_PATCH) =>
-            {
+        let err = match outcome {
+            Err(err) => err,
+            outcome => return outcome,
+        };
+        match after_failure(&cause_of(&err), rescheduled, limit_waits) {
+            // The patch is asked only here, as before it existed, so older histories replay.
+            AfterFailure::Reschedule if ctx.patched(RESCHEDULE_PATCH) => {
                 rescheduled += 1;
                 task.earlier_attempts += options::AGENT_ATTEMPTS;
                 task.earlier_spend = attempts_of(&err);
@@ -54,14 +55,7 @@ pub(super) async fn run_agent<W: HasStatus>(
                     "every attempt of the agent run lost its executor; scheduling it again from the snapshot"
                 );
             }
-            Err(err) => {
-                let Some(resets_in) = usage_limit_resets_in(&err).filter(|_| limit_waits < USAGE_LIMIT_WAITS) else {
-                    return Err(err);
-                };
-                let wait = resets_in + USAGE_LIMIT_MARGIN;
-                if wait > USAGE_LIMIT_MAX_WAIT {
-                    return Err(err);
-                }
+            AfterFailure::WaitForReset(wait) => {
                 limit_waits += 1;
                 let attempts = attempts_of(&err);
                 task.earlier_attempts = attempts.last().map_or(task.earlier_attempts, |a| a.attempt);
@@ -71,8 +65,51 @@ pub(super) async fn run_agent<W: HasStatus>(
                     return Err(err);
                 }
             }
-            outcome => return outcome,
+            AfterFailure::Reschedule | AfterFailure::Fail => return Err(err),
         }
+    }
+}
+
+/// Why a scheduling of a run failed, as far as what happens next depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// Its last attempt's executor died or lost Temporal.
+    LostWithExecutor,
+    /// The account's usage limit refused it; it resets in the given time.
+    UsageLimit(Duration),
+    /// The agent failed, or anything else: retrying is Temporal's business, and it is done.
+    Other,
+}
+
+/// What a workflow does after a scheduling of a run failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterFailure {
+    /// Schedule the run again, from the stage's snapshot.
+    Reschedule,
+    /// Wait this long on a durable timer, then schedule it again.
+    WaitForReset(Duration),
+    /// Fail the stage with the error.
+    Fail,
+}
+
+fn cause_of(err: &ActivityExecutionError) -> Cause {
+    if lost_with_its_executor(err) {
+        Cause::LostWithExecutor
+    } else {
+        usage_limit_resets_in(err).map_or(Cause::Other, Cause::UsageLimit)
+    }
+}
+
+/// The decision after `cause`, given the run was already `rescheduled` and waited `limit_waits`
+/// times for a usage limit.
+fn after_failure(cause: &Cause, rescheduled: u32, limit_waits: u32) -> AfterFailure {
+    match *cause {
+        Cause::LostWithExecutor if rescheduled < LOST_RUN_RESCHEDULES => AfterFailure::Reschedule,
+        Cause::UsageLimit(resets_in) if limit_waits < USAGE_LIMIT_WAITS => {
+            let wait = resets_in + USAGE_LIMIT_MARGIN;
+            if wait > USAGE_LIMIT_MAX_WAIT { AfterFailure::Fail } else { AfterFailure::WaitForReset(wait) }
+        }
+        _ => AfterFailure::Fail,
     }
 }
 
@@ -160,4 +197,46 @@ pub(super) fn attempts_of(err: &ActivityExecutionError) -> Vec<AttemptSpend> {
         .ok()
         .flatten()
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_lost_with_its_executor_is_rescheduled_a_bounded_number_of_times() {
+        for rescheduled in 0..LOST_RUN_RESCHEDULES {
+            assert_eq!(after_failure(&Cause::LostWithExecutor, rescheduled, 0), AfterFailure::Reschedule);
+        }
+        assert_eq!(after_failure(&Cause::LostWithExecutor, LOST_RUN_RESCHEDULES, 0), AfterFailure::Fail);
+        // Waits for a usage limit do not use up the reschedulings.
+        assert_eq!(after_failure(&Cause::LostWithExecutor, 0, USAGE_LIMIT_WAITS), AfterFailure::Reschedule);
+    }
+
+    #[test]
+    fn a_usage_limit_is_waited_for_with_a_margin_unless_it_resets_too_late() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(
+            after_failure(&Cause::UsageLimit(hour), 0, 0),
+            AfterFailure::WaitForReset(hour + USAGE_LIMIT_MARGIN)
+        );
+        // A limit without a reset time is waited out by the margin alone.
+        assert_eq!(
+            after_failure(&Cause::UsageLimit(Duration::ZERO), 0, 0),
+            AfterFailure::WaitForReset(USAGE_LIMIT_MARGIN)
+        );
+        let last_that_fits = USAGE_LIMIT_MAX_WAIT - USAGE_LIMIT_MARGIN;
+        assert_eq!(
+            after_failure(&Cause::UsageLimit(last_that_fits), 0, 0),
+            AfterFailure::WaitForReset(USAGE_LIMIT_MAX_WAIT)
+        );
+        let weekly = Duration::from_secs(7 * 24 * 3600);
+        assert_eq!(after_failure(&Cause::UsageLimit(weekly), 0, 0), AfterFailure::Fail);
+        assert_eq!(after_failure(&Cause::UsageLimit(hour), 0, USAGE_LIMIT_WAITS), AfterFailure::Fail);
+    }
+
+    #[test]
+    fn any_other_failure_fails_the_stage() {
+        assert_eq!(after_failure(&Cause::Other, 0, 0), AfterFailure::Fail);
+    }
 }

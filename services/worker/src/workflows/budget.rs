@@ -174,7 +174,7 @@ pub(super) async fn warn<W: HasStatus>(ctx: &WorkflowContext<W>, index: usize) {
 }
 
 /// Why the workflow waits for budget.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Shortfall {
     /// The stage's agent was stopped at the response that crossed the limit.
     StoppedRun,
@@ -272,4 +272,118 @@ async fn wait_for_more<W: HasStatus>(
         limit.limit_usd,
         exhausted.spent_usd,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use ct_domain::StageStatus;
+    use ct_domain::budget::{Budget, CostEstimate};
+
+    use super::*;
+
+    /// A workflow at stage 1 of two, stage 0 having spent $3 and stage 1 $1 so far.
+    fn status(limit_usd: Option<f64>, stage_budget_usd: Option<f64>) -> WorkflowStatus {
+        let stage = |name: &str, cost_usd: f64, budget_usd: Option<f64>| StageStatus {
+            name: name.to_owned(),
+            cost_usd,
+            budget_usd,
+            ..StageStatus::default()
+        };
+        WorkflowStatus {
+            workflow_id: "develop-x".to_owned(),
+            budget: Some(Budget { limit_usd, warn_at: 0.8, ..Budget::default() }),
+            stages: vec![stage("scaffold", 3.0, None), stage("core", 1.0, stage_budget_usd), stage("docs", 0.0, None)],
+            total_cost_usd: 4.0,
+            ..WorkflowStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_run_is_limited_by_what_the_other_stages_left_or_its_own_tighter_budget() {
+        let limit = run_limit(&status(Some(10.0), None), 1).unwrap();
+        assert_eq!((limit.scope, limit.limit_usd, limit.allowance_usd), (BudgetScope::Workflow, 10.0, 7.0));
+        let limit = run_limit(&status(Some(10.0), Some(2.0)), 1).unwrap();
+        assert_eq!((limit.scope, limit.allowance_usd), (BudgetScope::Stage, 2.0));
+        let limit = run_limit(&status(Some(4.0), Some(2.0)), 1).unwrap();
+        assert_eq!((limit.scope, limit.allowance_usd), (BudgetScope::Workflow, 1.0));
+        let mut unlimited = status(None, None);
+        assert_eq!(run_limit(&unlimited, 1), None);
+        unlimited.budget = None;
+        assert_eq!(run_limit(&unlimited, 1), None);
+    }
+
+    #[test]
+    fn a_stage_does_not_start_when_nothing_or_less_than_its_estimate_is_left() {
+        let mut status = status(Some(10.0), None);
+        let limit = run_limit(&status, 1).unwrap();
+        assert_eq!(cannot_start(&status, 1, &limit), None);
+        status.stages[1].estimate = Some(CostEstimate { usd: 5.0, runs: 3 });
+        assert_eq!(cannot_start(&status, 1, &limit), None, "$6 is left of the $7 allowance");
+        status.stages[1].estimate = Some(CostEstimate { usd: 6.5, runs: 3 });
+        assert_eq!(cannot_start(&status, 1, &limit), Some(Shortfall::CannotStart(Some(6.5))));
+        status.stages[1].cost_usd = 7.0;
+        assert_eq!(cannot_start(&status, 1, &limit), Some(Shortfall::CannotStart(None)));
+    }
+
+    #[test]
+    fn the_estimate_after_a_stage_sums_the_later_stages_that_have_one() {
+        let mut status = status(Some(10.0), None);
+        assert_eq!(estimate_after(&status, 0), None);
+        status.stages[2].estimate = Some(CostEstimate { usd: 0.5, runs: 1 });
+        status.stages[1].estimate = Some(CostEstimate { usd: 2.0, runs: 1 });
+        assert_eq!(estimate_after(&status, 0), Some(2.5));
+        assert_eq!(estimate_after(&status, 1), Some(0.5));
+        assert_eq!(estimate_after(&status, 2), None);
+    }
+
+    fn waiting(scope: BudgetScope) -> BudgetWait {
+        BudgetWait {
+            stage: "core".to_owned(),
+            scope,
+            limit_usd: 2.0,
+            spent_usd: 2.0,
+            stopped_run: true,
+            estimate_usd: None,
+            timeout_secs: 60,
+        }
+    }
+
+    #[test]
+    fn raises_are_refused_with_what_to_do_where_nothing_can_take_them() {
+        let add = |add_usd| BudgetRaise { add_usd };
+        let mut status = status(None, Some(2.0));
+        assert!(check_raise(&status, &add(-1.0)).unwrap_err().contains("positive number"));
+        assert!(check_raise(&status, &add(1.0)).unwrap_err().contains("only stage budgets"));
+        status.budget.as_mut().unwrap().waiting = Some(waiting(BudgetScope::Stage));
+        assert_eq!(check_raise(&status, &add(1.0)), Ok(()));
+        status.state = RunState::Completed;
+        assert!(check_raise(&status, &add(1.0)).unwrap_err().contains("has ended"));
+        status.budget = None;
+        assert!(check_raise(&status, &add(1.0)).unwrap_err().contains("--budget-usd"));
+    }
+
+    #[test]
+    fn a_raise_goes_to_the_limit_the_run_waits_on_and_warns_again() {
+        let mut status = status(Some(10.0), Some(2.0));
+        let budget = status.budget.as_mut().unwrap();
+        budget.waiting = Some(waiting(BudgetScope::Stage));
+        budget.warned = vec!["workflow".to_owned(), "stage:core".to_owned()];
+        let raised = raise(&mut status, &BudgetRaise { add_usd: 1.5 });
+        assert_eq!((raised.scope, raised.stage.as_deref(), raised.limit_usd), (BudgetScope::Stage, Some("core"), 3.5));
+        assert!(raised.resumed);
+        assert_eq!(status.stages[1].budget_usd, Some(3.5));
+        let budget = status.budget.as_ref().unwrap();
+        assert_eq!(
+            (budget.limit_usd, budget.raises, budget.warned.as_slice()),
+            (Some(10.0), 1, ["workflow".to_owned()].as_slice())
+        );
+
+        // With no stage waiting, the workflow's limit is raised; nothing resumes.
+        let mut unwaited = super::tests::status(Some(10.0), None);
+        let raised = raise(&mut unwaited, &BudgetRaise { add_usd: 5.0 });
+        assert_eq!(
+            (raised.scope, raised.stage, raised.limit_usd, raised.resumed),
+            (BudgetScope::Workflow, None, 15.0, false)
+        );
+    }
 }

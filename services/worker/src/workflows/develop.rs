@@ -4,9 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use ct_domain::budget::{BudgetRaise, BudgetRaised};
+use ct_domain::git::Snapshot;
 use ct_domain::spend::{self, AttemptOutcome, AttemptSpend, Tokens};
 use ct_domain::{ApprovalDecision, DevelopInput, RunState, StagePlan, StageState, StageStatus, WorkflowStatus};
-use ct_workspace::Snapshot;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityExecutionError, ApplicationFailure, CancellableFuture, SyncWorkflowContext, WorkflowContext,

@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use ct_contracts::TestReport;
+use ct_domain::git::Snapshot;
 use ct_domain::{StageStatus, WorkflowStatus};
 use ct_events::EventData;
 use ct_events::data::{
     CostUpdated, Snapshot as SnapshotEvent, StageOutcome, StageStarted, TestCounts, TestsCompleted, TokenUsage,
     WorkflowFinished,
 };
-use ct_workspace::Snapshot;
 use temporalio_sdk::{LocalActivityOptions, WorkflowCancellationToken, WorkflowContext};
 
 use crate::activities::{EmitEvent, EventActivities, publish_from_workflow};

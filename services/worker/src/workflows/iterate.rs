@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use ct_events::EventData;
 use ct_events::data::WorkflowStarted;
 
+use ct_domain::git::Snapshot;
 use ct_domain::{IterateInput, IterationProgress, RunState, StageState, StageStatus, WorkflowStatus};
-use ct_workspace::Snapshot;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityExecutionError, ApplicationFailure, SyncWorkflowContext, WorkflowContext, WorkflowContextView,

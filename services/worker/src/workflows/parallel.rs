@@ -6,8 +6,8 @@
 
 use std::time::SystemTime;
 
+use ct_domain::git::FeatureWorktree;
 use ct_domain::{AgentSettings, ParallelInput, RunState, StageState, StageStatus, TestBaseline, WorkflowStatus};
-use ct_workspace::FeatureWorktree;
 use serde::{Deserialize, Serialize};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -38,7 +38,7 @@ impl ParallelWorkflow {
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: ParallelInput) -> WorkflowResult<WorkflowStatus> {
         let workflow_id = ctx.workflow_id().to_owned();
         let names: Vec<String> = input.features.iter().map(|f| f.name.clone()).collect();
-        let branches = ct_workspace::feature_branches(&names)
+        let branches = ct_domain::git::feature_branches(&names)
             .map_err(|err| ApplicationFailure::non_retryable(WorkflowError(err.to_string())))?;
         let trace = spans::trace();
         ctx.state_mut(|s| {

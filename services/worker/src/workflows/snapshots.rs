@@ -1,6 +1,6 @@
 //! Snapshots from inside workflows: taking one before a stage, and rolling back to it.
 
-use ct_workspace::{RestoreReport, Snapshot};
+use ct_domain::git::{RestoreReport, Snapshot};
 use temporalio_sdk::{ActivityExecutionError, WorkflowContext};
 
 use super::options;
@@ -38,7 +38,7 @@ pub(super) fn by_the_run<W>(
     let workflow_id = ctx.workflow_id().to_owned();
     let planned = Snapshot {
         number,
-        reference: ct_workspace::snapshot_ref(&workflow_id, number),
+        reference: ct_domain::git::snapshot_ref(&workflow_id, number),
         commit: String::new(),
         stage: stage.to_owned(),
         created_unix: 0,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{DiffOptions, Oid};
 
-use crate::error::{GitContext, WorkspaceError};
+use crate::error::{GitContext, GitError};
 use crate::repo::{self, work_tree_tree};
 
 /// The files that differ between two trees, relative to the project's directory, and the
@@ -21,19 +21,19 @@ pub struct TreeChanges {
 
 /// The root of the work tree holding `project`, once it is found to be a repository the
 /// services accept (see `repo::open`).
-pub fn work_tree_root(project: &Path) -> Result<PathBuf, WorkspaceError> {
+pub fn work_tree_root(project: &Path) -> Result<PathBuf, GitError> {
     Ok(repo::open(project)?.workdir)
 }
 
 /// The id of the whole work tree holding `project` as a tree object, as `git add -A` would
 /// stage it (see `repo::work_tree_tree`).
-pub fn work_tree_id(project: &Path) -> Result<String, WorkspaceError> {
+pub fn work_tree_id(project: &Path) -> Result<String, GitError> {
     let project = repo::open(project)?;
     Ok(work_tree_tree(&project)?.to_string())
 }
 
 /// What differs between trees `before` and `after` below `project`'s directory.
-pub fn changes(project: &Path, before: &str, after: &str) -> Result<TreeChanges, WorkspaceError> {
+pub fn changes(project: &Path, before: &str, after: &str) -> Result<TreeChanges, GitError> {
     let project = repo::open(project)?;
     let path = &project.workdir;
     let repo = &project.repo;

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 /// What went wrong with a project's repository, with what to do about it.
 #[derive(Debug, thiserror::Error)]
-pub enum WorkspaceError {
+pub enum GitError {
     #[error("project path {path} does not exist: check the path (it must be a git work tree)")]
     MissingPath { path: PathBuf },
     #[error(
@@ -16,10 +16,8 @@ pub enum WorkspaceError {
     OperationInProgress { path: PathBuf, operation: &'static str, hint: &'static str },
     #[error("snapshot `{reference}` does not exist in {path}; `claude-temporal snapshots ID` lists the ones there are")]
     SnapshotNotFound { reference: String, path: PathBuf },
-    #[error("feature {feature:?} cannot name a branch: {reason}")]
-    InvalidFeature { feature: String, reason: String },
-    #[error("features {first:?} and {second:?} would share the branch suffix `{slug}`: name them differently")]
-    DuplicateFeature { first: String, second: String, slug: String },
+    #[error(transparent)]
+    FeatureName(#[from] ct_domain::git::FeatureNameError),
     #[error(
         "branch `{branch}` already exists in {path} and does not point at HEAD; delete it \
          (`git branch -D {branch}`) or rename the feature"
@@ -58,26 +56,26 @@ pub enum WorkspaceError {
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
 }
 
-impl WorkspaceError {
+impl GitError {
     /// Whether trying again may succeed: libgit2 and file system errors may be passing (a lock
     /// held by a concurrent git command); anything about the project itself stays as it is.
     pub fn may_pass(&self) -> bool {
-        matches!(self, WorkspaceError::Git { .. } | WorkspaceError::Io { .. })
+        matches!(self, GitError::Git { .. } | GitError::Io { .. })
     }
 }
 
 pub(crate) trait GitContext<T> {
     /// Names what was being done and where, for a libgit2 error.
-    fn git(self, action: impl Into<String>, path: &std::path::Path) -> Result<T, WorkspaceError>;
+    fn git(self, action: impl Into<String>, path: &std::path::Path) -> Result<T, GitError>;
 }
 
 impl<T> GitContext<T> for Result<T, git2::Error> {
-    fn git(self, action: impl Into<String>, path: &std::path::Path) -> Result<T, WorkspaceError> {
-        self.map_err(|source| WorkspaceError::Git { action: action.into(), path: path.to_path_buf(), source })
+    fn git(self, action: impl Into<String>, path: &std::path::Path) -> Result<T, GitError> {
+        self.map_err(|source| GitError::Git { action: action.into(), path: path.to_path_buf(), source })
     }
 }
 
-pub(crate) fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> WorkspaceError {
+pub(crate) fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> GitError {
     let path = path.to_path_buf();
-    move |source| WorkspaceError::Io { action, path, source }
+    move |source| GitError::Io { action, path, source }
 }

@@ -8,77 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{BranchType, IndexAddOption, Reference, Repository, Signature, WorktreeAddOptions};
-use serde::{Deserialize, Serialize};
+use ct_domain::git::{FeatureWorktree, branch_name};
+use git2::{BranchType, IndexAddOption, Repository, Signature, WorktreeAddOptions};
 
-use crate::error::{GitContext, WorkspaceError, io};
+use crate::error::{GitContext, GitError, io};
 use crate::repo;
-
-/// Longest slug kept from a feature name; branch names stay readable.
-const MAX_SLUG: usize = 40;
-
-/// A feature's checkout.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct FeatureWorktree {
-    /// 1-based position of the feature.
-    pub index: u32,
-    pub feature: String,
-    pub branch: String,
-    pub path: String,
-}
-
-/// The branch name of feature `index` (1-based): `feature-<index>-<slug>`, where the slug
-/// keeps the name's letters and digits in lower case and turns every other run into `-`.
-pub fn branch_name(index: u32, feature: &str) -> Result<String, WorkspaceError> {
-    let slug = slug(feature);
-    if slug.is_empty() {
-        return Err(WorkspaceError::InvalidFeature {
-            feature: feature.to_owned(),
-            reason: "it has no letters or digits".to_owned(),
-        });
-    }
-    let branch = format!("feature-{index}-{slug}");
-    if !Reference::is_valid_name(&format!("refs/heads/{branch}")) {
-        return Err(WorkspaceError::InvalidFeature {
-            feature: feature.to_owned(),
-            reason: format!("`{branch}` is not a valid git branch name"),
-        });
-    }
-    Ok(branch)
-}
-
-/// Branch names for a list of features, refusing empty names and names that only differ
-/// in what the slug drops (they would be indistinguishable on their branches).
-pub fn feature_branches(features: &[String]) -> Result<Vec<String>, WorkspaceError> {
-    let mut seen: Vec<(String, &str)> = Vec::new();
-    let mut branches = Vec::with_capacity(features.len());
-    for (position, feature) in features.iter().enumerate() {
-        let branch = branch_name(position as u32 + 1, feature)?;
-        let slug = slug(feature);
-        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == slug) {
-            return Err(WorkspaceError::DuplicateFeature { first: (*first).to_owned(), second: feature.clone(), slug });
-        }
-        seen.push((slug, feature));
-        branches.push(branch);
-    }
-    Ok(branches)
-}
-
-fn slug(feature: &str) -> String {
-    let mut slug = String::new();
-    for c in feature.trim().chars() {
-        if c.is_alphanumeric() {
-            slug.extend(c.to_lowercase());
-        } else if !slug.is_empty() && !slug.ends_with('-') {
-            slug.push('-');
-        }
-    }
-    let mut slug: String = slug.chars().take(MAX_SLUG).collect();
-    while slug.ends_with('-') {
-        slug.pop();
-    }
-    slug
-}
 
 /// Where feature `index` of `workflow_id` is checked out.
 fn worktree_path(repo: &Repository, workflow_id: &str, index: u32) -> PathBuf {
@@ -101,7 +35,7 @@ pub fn create_worktree(
     workflow_id: &str,
     index: u32,
     feature: &str,
-) -> Result<FeatureWorktree, WorkspaceError> {
+) -> Result<FeatureWorktree, GitError> {
     let branch = branch_name(index, feature)?;
     let project = repo::open_clean(project)?;
     let repo = &project.repo;
@@ -127,7 +61,7 @@ pub fn create_worktree(
     let branch_ref = match repo.find_branch(&branch, BranchType::Local) {
         Ok(existing) if existing.get().target() == Some(head.id()) => existing.into_reference(),
         Ok(_) => {
-            return Err(WorkspaceError::BranchExists { branch, path: root.clone() });
+            return Err(GitError::BranchExists { branch, path: root.clone() });
         }
         Err(_) => repo.branch(&branch, &head, false).git(format!("create branch {branch}"), root)?.into_reference(),
     };
@@ -151,7 +85,7 @@ fn admin_name(workflow_dir: &str, index: u32) -> String {
 /// onto its branch. Returns the new commit, or `None` when nothing changed. Idempotent: when
 /// nothing changed and the branch's tip is a commit with this very message (a retry after the
 /// first call's answer was lost), that commit is the answer.
-pub fn commit_worktree(path: &Path, message: &str) -> Result<Option<String>, WorkspaceError> {
+pub fn commit_worktree(path: &Path, message: &str) -> Result<Option<String>, GitError> {
     let project = repo::open_clean(path)?;
     let repo = &project.repo;
     let root = &project.workdir;
@@ -178,7 +112,7 @@ pub fn commit_worktree(path: &Path, message: &str) -> Result<Option<String>, Wor
 /// Removes the feature worktree at `path` (its directory and git's record of it). The
 /// branch stays, with whatever was committed on it. Removing one that is gone already is
 /// not an error; a path that is not where [`create_worktree`] puts worktrees is refused.
-pub fn remove_worktree(project: &Path, path: &Path) -> Result<(), WorkspaceError> {
+pub fn remove_worktree(project: &Path, path: &Path) -> Result<(), GitError> {
     let project = repo::open(project)?;
     let repo = &project.repo;
     let (workflow_dir, index) = check_feature_worktree(repo, path)?;
@@ -202,10 +136,10 @@ pub fn remove_worktree(project: &Path, path: &Path) -> Result<(), WorkspaceError
 /// Refuses any path but `<git-dir>/claude-temporal/worktrees/<workflow>/<i>` itself: the
 /// path comes from workflow input, and removing is recursive. Gives the workflow's directory
 /// name and `i`.
-fn check_feature_worktree(repo: &Repository, path: &Path) -> Result<(String, u32), WorkspaceError> {
+fn check_feature_worktree(repo: &Repository, path: &Path) -> Result<(String, u32), GitError> {
     let worktrees = repo.commondir().join("claude-temporal/worktrees");
     let worktrees = worktrees.canonicalize().unwrap_or(worktrees);
-    let refused = || WorkspaceError::NotAFeatureWorktree { path: path.to_path_buf(), root: worktrees.clone() };
+    let refused = || GitError::NotAFeatureWorktree { path: path.to_path_buf(), root: worktrees.clone() };
     let inside = path
         .strip_prefix(&worktrees)
         .map_err(|_| refused())?

@@ -7,9 +7,7 @@ mod support;
 
 use std::path::Path;
 
-use ct_workspace::{
-    WorkspaceError, changes, commit_worktree, create_worktree, remove_worktree, restore, snapshot, work_tree_id,
-};
+use ct_git::{GitError, changes, commit_worktree, create_worktree, remove_worktree, restore, snapshot, work_tree_id};
 use support::{files, git, repo, write};
 
 /// Plants, in the repository at `root`, every command git runs on its own, each of which
@@ -95,7 +93,7 @@ fn a_work_tree_redirected_by_core_worktree_is_refused_and_left_alone() {
         restore(root, "HEAD").map(drop),
     ] {
         let err = result.unwrap_err();
-        assert!(matches!(err, WorkspaceError::WorkTreeElsewhere { .. }), "{err}");
+        assert!(matches!(err, GitError::WorkTreeElsewhere { .. }), "{err}");
         assert!(err.to_string().contains("core.worktree"), "{err}");
     }
     assert_eq!(files(elsewhere.path()).len(), 1, "something was written elsewhere");
@@ -108,7 +106,7 @@ fn a_git_file_naming_another_repository_is_refused() {
     write(project.path(), "main.rs", "fn main() {}\n");
     write(project.path(), ".git", format!("gitdir: {}\n", other.path().join(".git").display()));
     let err = snapshot(project.path(), "develop-g", 1, "scaffold").unwrap_err();
-    assert!(matches!(err, WorkspaceError::Redirected { .. }), "{err}");
+    assert!(matches!(err, GitError::Redirected { .. }), "{err}");
     assert!(
         git(other.path(), &["for-each-ref", "refs/claude-temporal"]).is_empty(),
         "a snapshot landed in the other repository"
@@ -151,7 +149,7 @@ fn an_index_replaced_by_a_link_is_refused_not_read() {
     std::fs::remove_file(root.join(".git/index")).unwrap();
     std::os::unix::fs::symlink(secret.path(), root.join(".git/index")).unwrap();
     let err = work_tree_id(root).unwrap_err();
-    assert!(matches!(err, WorkspaceError::UnsafeIndex { .. }), "{err}");
+    assert!(matches!(err, GitError::UnsafeIndex { .. }), "{err}");
 }
 
 #[test]
@@ -172,7 +170,7 @@ fn only_the_workflows_feature_worktrees_can_be_removed() {
         worktrees.join("parallel-x/one"),
     ] {
         let err = remove_worktree(root, &refused).unwrap_err();
-        assert!(matches!(err, WorkspaceError::NotAFeatureWorktree { .. }), "{refused:?}: {err}");
+        assert!(matches!(err, GitError::NotAFeatureWorktree { .. }), "{refused:?}: {err}");
     }
     assert!(bystander.path().join("keep.txt").exists());
     assert!(Path::new(&made.path).join(".git").exists(), "the worktree was touched");
@@ -192,7 +190,7 @@ fn a_fifo_or_link_where_git_reads_its_rules_is_refused_without_hanging() {
     std::thread::spawn(move || sender.send(work_tree_id(&path).map(drop)));
     let err =
         answer.recv_timeout(std::time::Duration::from_secs(20)).expect("the snapshot hung on a FIFO").unwrap_err();
-    assert!(matches!(err, WorkspaceError::UnsafeControlFile { .. }), "{err}");
+    assert!(matches!(err, GitError::UnsafeControlFile { .. }), "{err}");
     assert!(err.to_string().contains("sub/.gitignore"), "{err}");
 
     std::fs::remove_file(root.join("sub/.gitignore")).unwrap();
@@ -212,7 +210,7 @@ fn a_git_directory_taking_its_objects_from_elsewhere_is_refused() {
     let other = repo();
     std::fs::write(dir.path().join(".git/commondir"), other.path().join(".git").display().to_string()).unwrap();
     let err = snapshot(dir.path(), "develop-c", 1, "scaffold").unwrap_err();
-    assert!(matches!(err, WorkspaceError::Redirected { .. }), "{err}");
+    assert!(matches!(err, GitError::Redirected { .. }), "{err}");
     assert!(err.to_string().contains("commondir"), "{err}");
     assert!(git(other.path(), &["for-each-ref", "refs/claude-temporal"]).is_empty());
 }
@@ -223,7 +221,7 @@ fn a_restore_takes_only_snapshots_and_never_a_path_out_of_the_work_tree() {
     let root = dir.path();
     let before = files(root);
     let err = restore(root, "HEAD~0").unwrap_err();
-    assert!(matches!(err, WorkspaceError::SnapshotNotFound { .. }), "{err}");
+    assert!(matches!(err, GitError::SnapshotNotFound { .. }), "{err}");
     // HEAD itself is where a feature worktree's retry starts over.
     write(root, "half-done.txt", "an attempt's leftovers\n");
     assert_eq!(restore(root, "HEAD").unwrap().removed, ["half-done.txt"]);
@@ -234,7 +232,7 @@ fn a_restore_takes_only_snapshots_and_never_a_path_out_of_the_work_tree() {
     raw.extend_from_slice(blob.as_bytes());
     let tree = repository.odb().unwrap().write(git2::ObjectType::Tree, &raw).unwrap();
     let err = restore(root, &tree.to_string()).unwrap_err();
-    assert!(matches!(err, WorkspaceError::UnsafeEntry { .. }), "{err}");
+    assert!(matches!(err, GitError::UnsafeEntry { .. }), "{err}");
     assert_eq!(files(root), before, "the work tree was touched");
 }
 

@@ -5,32 +5,8 @@ mod support;
 
 use std::path::Path;
 
-use ct_workspace::{WorkspaceError, branch_name, commit_worktree, create_worktree, feature_branches, remove_worktree};
+use ct_git::{GitError, commit_worktree, create_worktree, remove_worktree};
 use support::{checkout_state, files, git, repo, write};
-
-#[test]
-fn feature_names_become_valid_branch_names() {
-    assert_eq!(branch_name(1, "Word counts!").unwrap(), "feature-1-word-counts");
-    assert_eq!(branch_name(2, "  --CSV export (v2)..lock ").unwrap(), "feature-2-csv-export-v2-lock");
-    assert_eq!(branch_name(3, "Ünïcode größe").unwrap(), "feature-3-ünïcode-größe");
-    assert_eq!(branch_name(4, "a/b~c^d:e?f*g[h\\i@{j").unwrap(), "feature-4-a-b-c-d-e-f-g-h-i-j");
-    let long = branch_name(5, &"x".repeat(200)).unwrap();
-    assert_eq!(long.len(), "feature-5-".len() + 40);
-}
-
-#[test]
-fn empty_and_duplicate_features_are_refused() {
-    let err = branch_name(1, "  ").unwrap_err();
-    assert!(matches!(err, WorkspaceError::InvalidFeature { .. }), "{err}");
-    assert!(err.to_string().contains("no letters or digits"), "{err}");
-    assert!(feature_branches(&["ok".into(), "?!".into()]).is_err());
-
-    let err = feature_branches(&["Word counts".into(), "stats".into(), "word-counts".into()]).unwrap_err();
-    assert!(matches!(err, WorkspaceError::DuplicateFeature { .. }), "{err}");
-    assert!(err.to_string().contains("\"Word counts\" and \"word-counts\""), "{err}");
-
-    assert_eq!(feature_branches(&["a".into(), "b".into()]).unwrap(), ["feature-1-a", "feature-2-b"]);
-}
 
 #[test]
 fn each_feature_gets_its_own_worktree_and_branch_and_the_checkout_stays_as_it_was() {
@@ -98,7 +74,7 @@ fn a_branch_left_from_an_earlier_run_is_not_reused_when_it_moved_on() {
     commit_worktree(Path::new(&made.path), "more").unwrap();
     remove_worktree(root, Path::new(&made.path)).unwrap();
     let err = create_worktree(root, "wf-b", 1, "x").unwrap_err();
-    assert!(matches!(err, WorkspaceError::BranchExists { .. }), "{err}");
+    assert!(matches!(err, GitError::BranchExists { .. }), "{err}");
     assert!(err.to_string().contains("git branch -D feature-1-x"), "{err}");
 }
 

@@ -5,7 +5,8 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt as _;
 
-use ct_workspace::{WorkspaceError, list, restore, snapshot, snapshot_ref};
+use ct_domain::git::snapshot_ref;
+use ct_git::{GitError, list, restore, snapshot};
 use support::{checkout_state, dirs, files, git, repo, write};
 
 /// Bytes that are not valid UTF-8, with NULs: a binary file.
@@ -162,7 +163,7 @@ fn a_project_in_a_subdirectory_restores_only_that_subdirectory() {
 #[test]
 fn missing_path_is_refused() {
     let err = snapshot(std::path::Path::new("/nonexistent/project"), "wf", 1, "s").unwrap_err();
-    assert!(matches!(err, WorkspaceError::MissingPath { .. }), "{err}");
+    assert!(matches!(err, GitError::MissingPath { .. }), "{err}");
     assert!(err.to_string().contains("/nonexistent/project does not exist"), "{err}");
 }
 
@@ -170,7 +171,7 @@ fn missing_path_is_refused() {
 fn a_directory_outside_any_repository_gets_a_git_init_hint() {
     let dir = tempfile::tempdir().unwrap();
     let err = snapshot(dir.path(), "wf", 1, "s").unwrap_err();
-    assert!(matches!(err, WorkspaceError::NotARepository { .. }), "{err}");
+    assert!(matches!(err, GitError::NotARepository { .. }), "{err}");
     assert!(err.to_string().contains("git init"), "{err}");
 }
 
@@ -191,7 +192,7 @@ fn a_repository_in_the_middle_of_a_merge_is_refused_with_how_to_finish() {
 
     let err = snapshot(root, "wf", 1, "s").unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, WorkspaceError::OperationInProgress { operation: "merge", .. }), "{message}");
+    assert!(matches!(err, GitError::OperationInProgress { operation: "merge", .. }), "{message}");
     assert!(message.contains("git merge --continue") && message.contains("git merge --abort"), "{message}");
     assert!(restore(root, "HEAD").is_err());
     assert_eq!((checkout_state(root), files(root)), before, "a refused call changes nothing");

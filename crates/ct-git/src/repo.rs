@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{Index, IndexAddOption, Oid, Repository, RepositoryState};
 
-use crate::error::{GitContext, WorkspaceError, io};
+use crate::error::{GitContext, GitError, io};
 
 /// A project: the repository holding it and where the project sits in its work tree.
 pub(crate) struct Project {
@@ -17,18 +17,18 @@ pub(crate) struct Project {
 
 /// Opens the repository whose work tree holds `path`, refusing one whose work tree or git
 /// directory was redirected (see [`check_layout`]).
-pub(crate) fn open(path: &Path) -> Result<Project, WorkspaceError> {
+pub(crate) fn open(path: &Path) -> Result<Project, GitError> {
     if !path.exists() {
-        return Err(WorkspaceError::MissingPath { path: path.to_path_buf() });
+        return Err(GitError::MissingPath { path: path.to_path_buf() });
     }
     let path = path.canonicalize().map_err(io("resolve", path))?;
     let repo = Repository::discover(&path).map_err(|err| match err.code() {
-        git2::ErrorCode::NotFound => WorkspaceError::NotARepository { path: path.clone() },
-        _ => WorkspaceError::Git { action: "open the repository".to_owned(), path: path.clone(), source: err },
+        git2::ErrorCode::NotFound => GitError::NotARepository { path: path.clone() },
+        _ => GitError::Git { action: "open the repository".to_owned(), path: path.clone(), source: err },
     })?;
     let workdir = repo
         .workdir()
-        .ok_or_else(|| WorkspaceError::Bare { path: path.clone() })?
+        .ok_or_else(|| GitError::Bare { path: path.clone() })?
         .canonicalize()
         .map_err(io("resolve", &path))?;
     check_layout(&repo, &path, &workdir)?;
@@ -44,18 +44,18 @@ pub(crate) fn open(path: &Path) -> Result<Project, WorkspaceError> {
 /// from elsewhere), a linked worktree's `.git` file naming `<common>/worktrees/<name>`, whose
 /// `gitdir` file points back at it, and a submodule's whose `core.worktree` names this
 /// directory. (`git init --separate-git-dir` leaves neither pointer back, and is refused.)
-fn check_layout(repo: &Repository, path: &Path, workdir: &Path) -> Result<(), WorkspaceError> {
+fn check_layout(repo: &Repository, path: &Path, workdir: &Path) -> Result<(), GitError> {
     // Where git's own discovery from `path` stops: the nearest directory holding `.git`.
     let holder = path.ancestors().find(|dir| dir.join(".git").symlink_metadata().is_ok()).unwrap_or(workdir);
     let dot_git = holder.join(".git");
-    let redirected = |problem: String| WorkspaceError::Redirected { dot_git: dot_git.clone(), problem };
+    let redirected = |problem: String| GitError::Redirected { dot_git: dot_git.clone(), problem };
     let meta = dot_git.symlink_metadata().map_err(io("inspect", &dot_git))?;
     if meta.file_type().is_symlink() {
         return Err(redirected("is a symbolic link".to_owned()));
     }
     if holder != workdir {
         return Err(if meta.is_dir() {
-            WorkspaceError::WorkTreeElsewhere { path: path.to_path_buf(), workdir: workdir.to_path_buf() }
+            GitError::WorkTreeElsewhere { path: path.to_path_buf(), workdir: workdir.to_path_buf() }
         } else {
             redirected(format!("is a file naming a git directory whose work tree is {}", workdir.display()))
         });
@@ -99,7 +99,7 @@ fn read_small(file: &Path) -> Option<String> {
 
 /// Like [`open`], but refuses a repository in the middle of a merge, rebase and the like:
 /// its index holds conflicts and its work tree half-applied changes.
-pub(crate) fn open_clean(path: &Path) -> Result<Project, WorkspaceError> {
+pub(crate) fn open_clean(path: &Path) -> Result<Project, GitError> {
     let project = open(path)?;
     let (operation, hint) = match project.repo.state() {
         RepositoryState::Clean => return Ok(project),
@@ -118,7 +118,7 @@ pub(crate) fn open_clean(path: &Path) -> Result<Project, WorkspaceError> {
             ("`git am`", "`git am --continue` or `git am --abort`")
         }
     };
-    Err(WorkspaceError::OperationInProgress { path: project.workdir, operation, hint })
+    Err(GitError::OperationInProgress { path: project.workdir, operation, hint })
 }
 
 /// The most of a repository's index the services read: git's own index of a repository
@@ -133,7 +133,7 @@ const MAX_INDEX_BYTES: u64 = 1 << 30;
 /// the index holds (so tracked files that match .gitignore stay in, as git keeps them, and
 /// unchanged files are not rehashed), attached to a second handle of the repository so no
 /// other handle sees it. No scratch file exists for anyone to swap.
-pub(crate) fn work_tree_tree(project: &Project) -> Result<Oid, WorkspaceError> {
+pub(crate) fn work_tree_tree(project: &Project) -> Result<Oid, GitError> {
     let path = &project.workdir;
     let repo = Repository::open(project.repo.path()).git("open the repository", path)?;
     crate::control_files::check(&repo, path)?;
@@ -146,9 +146,9 @@ pub(crate) fn work_tree_tree(project: &Project) -> Result<Oid, WorkspaceError> {
 
 /// The repository's index as it is on disk, loaded (never written back); an empty one when
 /// there is none yet. A link or an oversized file there is refused rather than followed.
-fn index_in_memory(repo: &Repository) -> Result<Index, WorkspaceError> {
+fn index_in_memory(repo: &Repository) -> Result<Index, GitError> {
     let file = repo.path().join("index");
-    let unsafe_index = |problem: String| WorkspaceError::UnsafeIndex { path: file.clone(), problem };
+    let unsafe_index = |problem: String| GitError::UnsafeIndex { path: file.clone(), problem };
     match file.symlink_metadata() {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Index::new().git("make an empty index", repo.path()),
         Err(err) => Err(io("inspect", &file)(err)),

@@ -9,64 +9,17 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+use ct_domain::git::{RestoreReport, SNAPSHOT_REF_ROOT, Snapshot, snapshot_ref, snapshot_ref_component};
 use git2::{Delta, DiffOptions, FileMode, Oid, Signature};
-use serde::{Deserialize, Serialize};
 
-use crate::error::{GitContext, WorkspaceError, io};
+use crate::error::{GitContext, GitError, io};
 use crate::nofollow;
 use crate::repo::{self, Project, work_tree_tree};
-
-const REF_ROOT: &str = "refs/claude-temporal/snapshots";
-
-/// One snapshot, as listed and as the snapshot activity reports it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Snapshot {
-    /// 1 for the workflow's first snapshot.
-    pub number: u32,
-    /// Full ref name, e.g. `refs/claude-temporal/snapshots/develop-x/2`.
-    pub reference: String,
-    pub commit: String,
-    /// The stage it was taken before.
-    pub stage: String,
-    /// Seconds since the Unix epoch.
-    pub created_unix: i64,
-    /// Files that differ from the commit HEAD was on when it was taken.
-    pub files: Vec<String>,
-}
-
-/// What a restore changed in the work tree, relative to the work tree's root.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RestoreReport {
-    /// Files written back (changed or deleted since the snapshot).
-    pub written: Vec<String>,
-    /// Files removed (created since the snapshot).
-    pub removed: Vec<String>,
-    /// The commit put back (empty in reports of older builds).
-    #[serde(default)]
-    pub commit: String,
-}
-
-/// The ref of snapshot `number` of `workflow_id`.
-pub fn snapshot_ref(workflow_id: &str, number: u32) -> String {
-    format!("{REF_ROOT}/{}/{number}", ref_component(workflow_id))
-}
-
-/// A workflow id as one ref path component: characters git refuses in ref names become `-`.
-fn ref_component(workflow_id: &str) -> String {
-    let mut out: String =
-        workflow_id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect();
-    while out.contains("..") {
-        out = out.replace("..", "-.");
-    }
-    let out = out.trim_start_matches('.').to_owned();
-    let out = out.strip_suffix(".lock").map_or(out.clone(), |s| format!("{s}-lock"));
-    if out.is_empty() { "-".to_owned() } else { out }
-}
 
 /// Records the whole work tree holding `project` as snapshot `number` of `workflow_id`,
 /// taken before `stage`. Taking the same number again replaces it, so a retried activity
 /// is harmless.
-pub fn snapshot(project: &Path, workflow_id: &str, number: u32, stage: &str) -> Result<Snapshot, WorkspaceError> {
+pub fn snapshot(project: &Path, workflow_id: &str, number: u32, stage: &str) -> Result<Snapshot, GitError> {
     let project = repo::open_clean(project)?;
     let path = project.workdir.clone();
     let repo = &project.repo;
@@ -92,10 +45,10 @@ pub fn snapshot(project: &Path, workflow_id: &str, number: u32, stage: &str) -> 
 }
 
 /// Every snapshot of `workflow_id` in the repository holding `project`, oldest first.
-pub fn list(project: &Path, workflow_id: &str) -> Result<Vec<Snapshot>, WorkspaceError> {
+pub fn list(project: &Path, workflow_id: &str) -> Result<Vec<Snapshot>, GitError> {
     let project = repo::open(project)?;
     let path = project.workdir.clone();
-    let prefix = format!("{REF_ROOT}/{}/", ref_component(workflow_id));
+    let prefix = format!("{SNAPSHOT_REF_ROOT}/{}/", snapshot_ref_component(workflow_id));
     let mut numbered = Vec::new();
     for reference in project.repo.references_glob(&format!("{prefix}*")).git("list snapshot refs", &path)? {
         let reference = reference.git("read a snapshot ref", &path)?;
@@ -108,7 +61,7 @@ pub fn list(project: &Path, workflow_id: &str) -> Result<Vec<Snapshot>, Workspac
     numbered.into_iter().map(|(number, reference)| describe(&project, number, &reference)).collect()
 }
 
-fn describe(project: &Project, number: u32, reference: &str) -> Result<Snapshot, WorkspaceError> {
+fn describe(project: &Project, number: u32, reference: &str) -> Result<Snapshot, GitError> {
     let path = &project.workdir;
     let repo = &project.repo;
     let commit = repo
@@ -150,20 +103,20 @@ fn describe(project: &Project, number: u32, reference: &str) -> Result<Snapshot,
 /// as they are. HEAD, branches and the index are left alone, so what the user had staged
 /// stays staged. When the project is a subdirectory of its work tree, only that
 /// subdirectory is restored.
-pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, WorkspaceError> {
+pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, GitError> {
     let project = repo::open_clean(project)?;
     let path = project.workdir.clone();
     let repo = &project.repo;
     // A snapshot ref, a tree id a checkpoint names, or HEAD (a feature worktree's retry starts
     // over from its branch): never a revision expression.
     let is_id = reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit());
-    if !is_id && reference != "HEAD" && !reference.starts_with(&format!("{REF_ROOT}/")) {
-        return Err(WorkspaceError::SnapshotNotFound { reference: reference.to_owned(), path });
+    if !is_id && reference != "HEAD" && !reference.starts_with(&format!("{SNAPSHOT_REF_ROOT}/")) {
+        return Err(GitError::SnapshotNotFound { reference: reference.to_owned(), path });
     }
     let target = repo
         .revparse_single(reference)
         .and_then(|object| object.peel_to_tree())
-        .map_err(|_| WorkspaceError::SnapshotNotFound { reference: reference.to_owned(), path: path.clone() })?;
+        .map_err(|_| GitError::SnapshotNotFound { reference: reference.to_owned(), path: path.clone() })?;
     let current = repo.find_tree(work_tree_tree(&project)?).git("read the work tree's tree", &path)?;
     let mut options = DiffOptions::new();
     options.include_typechange(true);
@@ -187,7 +140,7 @@ pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, Workspa
     for delta in diff.deltas() {
         for entry in [delta.old_file().path(), delta.new_file().path()].into_iter().flatten() {
             if !is_plain_entry(entry) {
-                return Err(WorkspaceError::UnsafeEntry {
+                return Err(GitError::UnsafeEntry {
                     reference: reference.to_owned(),
                     entry: entry.display().to_string(),
                 });
@@ -229,7 +182,7 @@ fn is_plain_entry(entry: &Path) -> bool {
 
 /// Removes a file created since the snapshot; nothing when a directory on its way is a link
 /// (the file the snapshot's diff names cannot be behind one).
-fn remove_file(workdir: &Path, relative: &Path) -> Result<(), WorkspaceError> {
+fn remove_file(workdir: &Path, relative: &Path) -> Result<(), GitError> {
     if !ct_confine::bounded::parents_are_real(workdir, relative) {
         return Ok(());
     }
@@ -253,7 +206,7 @@ fn remove_file(workdir: &Path, relative: &Path) -> Result<(), WorkspaceError> {
 /// Writes one file back as the snapshot holds it. Every directory on the way is made a real
 /// one (a link the agent put in place of a directory is removed, not followed) and the file
 /// is created anew, so nothing outside the work tree is ever written.
-fn write_file(project: &Project, relative: &Path, blob: Oid, mode: FileMode) -> Result<(), WorkspaceError> {
+fn write_file(project: &Project, relative: &Path, blob: Oid, mode: FileMode) -> Result<(), GitError> {
     if mode == FileMode::Commit {
         // A submodule's content lives in its own repository.
         return Ok(());

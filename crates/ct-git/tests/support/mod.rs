@@ -29,7 +29,7 @@ pub(crate) fn write(root: &Path, relative: &str, content: impl AsRef<[u8]>) {
 
 /// A repository with one commit on `main`.
 pub(crate) fn repo() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("ct-workspace-test-").tempdir().unwrap();
+    let dir = tempfile::Builder::new().prefix("ct-git-test-").tempdir().unwrap();
     git(dir.path(), &["init", "-q", "-b", "main"]);
     write(dir.path(), "README.md", "hello\n");
     write(dir.path(), ".gitignore", "*.log\nbuild/\n");

@@ -11,12 +11,12 @@ mod snapshot;
 mod worktree;
 
 pub use changes::{TreeChanges, changes, work_tree_id, work_tree_root};
-pub use error::WorkspaceError;
-pub use snapshot::{RestoreReport, Snapshot, list, restore, snapshot, snapshot_ref};
-pub use worktree::{FeatureWorktree, branch_name, commit_worktree, create_worktree, feature_branches, remove_worktree};
+pub use error::GitError;
+pub use snapshot::{list, restore, snapshot};
+pub use worktree::{commit_worktree, create_worktree, remove_worktree};
 
 /// Checks that `path` is a git work tree a workflow can snapshot: it exists, is in a
 /// repository with a work tree, and no merge, rebase or similar is half done.
-pub fn check_project(path: &std::path::Path) -> Result<(), WorkspaceError> {
+pub fn check_project(path: &std::path::Path) -> Result<(), GitError> {
     repo::open_clean(path).map(|_| ())
 }

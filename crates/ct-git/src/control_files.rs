@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use git2::Repository;
 
-use crate::error::WorkspaceError;
+use crate::error::GitError;
 
 /// Far beyond any real `.gitignore` or `.gitattributes`.
 const MAX_CONTROL_FILE: u64 = 1 << 20;
@@ -21,7 +21,7 @@ const PER_DIRECTORY: [&str; 3] = [".gitignore", ".gitattributes", ".gitmodules"]
 const NESTED_REPOSITORY: [&str; 4] = ["HEAD", "config", "commondir", "packed-refs"];
 
 /// Refuses a work tree where a file libgit2 would read is not a small regular file.
-pub(crate) fn check(repo: &Repository, workdir: &Path) -> Result<(), WorkspaceError> {
+pub(crate) fn check(repo: &Repository, workdir: &Path) -> Result<(), GitError> {
     let mut pending = vec![PathBuf::new()];
     while let Some(relative) = pending.pop() {
         let dir = workdir.join(&relative);
@@ -56,8 +56,8 @@ pub(crate) fn check(repo: &Repository, workdir: &Path) -> Result<(), WorkspaceEr
 }
 
 /// A missing file passes (unless `required`); anything but a small regular file does not.
-fn check_file(file: &Path, required: bool) -> Result<(), WorkspaceError> {
-    let refused = |problem: String| WorkspaceError::UnsafeControlFile { path: file.to_path_buf(), problem };
+fn check_file(file: &Path, required: bool) -> Result<(), GitError> {
+    let refused = |problem: String| GitError::UnsafeControlFile { path: file.to_path_buf(), problem };
     match file.symlink_metadata() {
         Err(_) if !required => Ok(()),
         Err(err) => Err(refused(format!("cannot be inspected ({err})"))),

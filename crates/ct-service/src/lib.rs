@@ -1,0 +1,15 @@
+//! What every claude-temporal binary does around its work, the same way: parse its flags (a usage
+//! error exits 64), drain on SIGINT/SIGTERM, say it is ready through a port or readiness file,
+//! exit with a reason, serve `/metrics` and `/healthz`, and reach Temporal.
+
+mod metrics_http;
+mod process;
+#[cfg(feature = "temporal")]
+mod temporal;
+
+pub use metrics_http::{MetricsRender, serve_metrics};
+pub use process::{
+    announce_port, announce_ready, cancel_on_signal, exit_with, parse_args, withdraw_ready_file, write_port_file,
+};
+#[cfg(feature = "temporal")]
+pub use temporal::{ConnectError, TemporalTarget, connect_client};

@@ -1,0 +1,22 @@
+//! The end-to-end tests, one binary: each module is one area of behaviour, against real servers
+//! (Temporal dev server, nats-server, the service binaries, the Claude Code CLI against the scripted
+//! model, git). One binary links the whole stack once instead of once per area.
+
+mod budget;
+mod cancel;
+mod chaos;
+mod commands;
+mod compose;
+mod compose_file;
+mod configuration;
+mod cost;
+mod develop;
+mod events;
+mod fleet;
+mod iterate;
+mod parallel;
+mod replay;
+mod resume;
+mod snapshots;
+mod telemetry;
+mod usage_limit;
