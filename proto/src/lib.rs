@@ -1,16 +1,9 @@
-//! Generated messages of the executor and the test-runner runs, and the control API
-//! (client and server) both serve.
+//! The control API every executor and test-runner serves (describe, runs in flight, kill), its
+//! messages, client and server: the one contract here that crosses a wire of our own. Activity
+//! payloads are serde JSON in ct-contracts.
 
 pub use prost;
 pub use tonic;
-
-pub mod executor {
-    tonic::include_proto!("claude_temporal.executor.v1");
-}
-
-pub mod test_runner {
-    tonic::include_proto!("claude_temporal.test_runner.v1");
-}
 
 pub mod control {
     tonic::include_proto!("claude_temporal.control.v1");

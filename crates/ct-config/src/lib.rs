@@ -10,6 +10,8 @@
 //! Stage files (`<project>/.claude-temporal.toml`, `--stages FILE`) are read here too: they are
 //! configuration written by users, and their errors carry file and line the same way.
 
+mod binaries;
+mod check;
 mod dotenv;
 mod file;
 mod keys;
@@ -24,8 +26,9 @@ pub mod stages;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use keys::{Environment, KEYS, KeyDef, Secrecy, Service, key};
+pub use keys::{KEYS, KeyDef, Secrecy, Service, key};
 pub use load::{Config, Entry, Flag, Source, Sources, load, redact};
+pub use presets::Environment;
 pub use prices::load_prices;
 pub use service::ConfigArgs;
 pub use settings::{

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::keys::{self, Environment, Kind, key};
+use crate::check::{self, Kind};
+use crate::keys::{self, key};
+use crate::presets::Environment;
 
 /// A credential: usable by code, never printed by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
@@ -157,7 +159,7 @@ impl Settings {
             let Some(Kind::Number { min, max }) = keys::def(k).map(|d| d.kind) else {
                 unreachable!("{k} is a number setting");
             };
-            keys::number(get(k), min, max).expect("values are checked before they are typed")
+            check::number(get(k), min, max).expect("values are checked before they are typed")
         };
         let text = |k: &str| get(k).to_owned();
         let optional = |k: &str| Some(get(k).to_owned()).filter(|v| !v.is_empty());
@@ -177,14 +179,14 @@ impl Settings {
                 max_tokens: number(key::CLAUDE_MAX_TOKENS) as u32,
                 timeout_secs: number(key::CLAUDE_TIMEOUT_SECS),
                 max_turns: number(key::CLAUDE_MAX_TURNS) as u32,
-                temperature: keys::temperature(get(key::CLAUDE_TEMPERATURE))
+                temperature: check::temperature(get(key::CLAUDE_TEMPERATURE))
                     .expect("values are checked before they are typed"),
             },
             workflow: WorkflowSettings {
                 approval_timeout_secs: number(key::APPROVAL_TIMEOUT_SECS),
                 test_timeout_secs: number(key::TEST_TIMEOUT_SECS),
-                budget_usd: keys::dollars(get(key::BUDGET_USD)).expect("values are checked before they are typed"),
-                budget_warn_at: keys::fraction(get(key::BUDGET_WARN_AT))
+                budget_usd: check::dollars(get(key::BUDGET_USD)).expect("values are checked before they are typed"),
+                budget_warn_at: check::fraction(get(key::BUDGET_WARN_AT))
                     .expect("values are checked before they are typed"),
             },
             worker: WorkerSettings {
@@ -195,7 +197,7 @@ impl Settings {
             metrics_file: PathBuf::from(get(key::METRICS_FILE)),
             log_level: text(key::LOG_LEVEL),
             notification: NotificationSettings {
-                types: keys::notification_types(get(key::NOTIFICATION_TYPE))
+                types: check::notification_types(get(key::NOTIFICATION_TYPE))
                     .expect("values are checked before they are typed"),
                 slack_webhook_url: optional(key::SLACK_WEBHOOK_URL).map(Secret),
                 slack_channel: optional(key::SLACK_CHANNEL),

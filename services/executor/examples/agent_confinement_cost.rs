@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use ct_confine::{Mode, Sandbox};
 use ct_executor::{Agents, Config};
-use ct_proto::executor::{RunAgentRequest, run_agent_event};
+use ct_executor::{RunEvent, RunRequest};
 use ct_scripted_model::{Scenario, ScriptedModel};
 
 const RUNS: usize = 20;
@@ -56,16 +56,16 @@ async fn main() -> anyhow::Result<()> {
         for ((agents, _state), times) in runners.iter().zip(times.iter_mut()) {
             let started = Instant::now();
             let mut run = agents
-                .start(RunAgentRequest {
+                .start(RunRequest {
                     run_id: format!("bench/{i}"),
                     project_path: project.path().display().to_string(),
                     prompt: "bench".to_owned(),
-                    ..RunAgentRequest::default()
+                    ..RunRequest::default()
                 })
                 .await?;
             while let Some(event) = run.events.recv().await {
-                if let Some(run_agent_event::Event::Result(result)) = event.event {
-                    anyhow::ensure!(result.success, "{result:?}");
+                if let RunEvent::Result(result) = event {
+                    anyhow::ensure!(result.succeeded(), "{result:?}");
                 }
             }
             // The first round warms the page cache for both.

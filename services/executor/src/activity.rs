@@ -6,14 +6,13 @@
 use std::sync::Arc;
 
 use ct_contracts::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
-use ct_contracts::{AgentReport, AgentTask, RefusedAccess, SnapshotTask, names};
+use ct_contracts::{AgentReport, AgentTask, SnapshotTask, names};
 use ct_domain::git::Snapshot;
 use ct_domain::spend::{AttemptOutcome, AttemptSpend};
 use ct_events::data::{AgentProgress as ProgressEvent, Snapshot as SnapshotEvent};
 use ct_events::{CloudEvent, EventData, Publisher};
 use ct_fleet::{Interruption, Lost};
 use ct_fleet::{RunInfo, RunRegistry};
-use ct_proto::executor::{AgentResult, Checkpoint, FailureKind, RunAgentRequest, agent_progress, run_agent_event};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;
@@ -21,6 +20,7 @@ use tracing::Instrument;
 use crate::Agents;
 use crate::checkpoint_store::CheckpointStore;
 use crate::live::LiveFigures;
+use crate::messages::{Checkpoint, Failure, FailureKind, Progress, RunEvent, RunRequest, RunResult};
 
 /// Where the executor's events say they come from.
 pub const EVENT_SOURCE: &str = "/claude-temporal/executor";
@@ -106,23 +106,23 @@ impl AgentActivities {
         let uploads = self.checkpoints.uploads(key);
         let waiting = async {
             loop {
-                match run.events.recv().await.and_then(|e| e.event) {
-                    Some(run_agent_event::Event::Progress(progress)) => {
-                        match &progress.kind {
-                            Some(agent_progress::Kind::Usage(usage)) => {
+                match run.events.recv().await {
+                    Some(RunEvent::Progress(progress)) => {
+                        match &progress {
+                            Progress::Usage(usage) => {
                                 guard.report(live.update(usage, &self.events));
                                 if live.over_budget() {
                                     return Ended::OverBudget;
                                 }
                             }
-                            Some(agent_progress::Kind::Started(started)) => live.started(&started.session_id),
+                            Progress::Started { session_id, .. } => live.started(session_id),
                             _ => {}
                         }
-                        self.publish_progress(ctx, &task, progress.kind.as_ref());
-                        log_progress(progress.kind);
+                        self.publish_progress(ctx, &task, &progress);
+                        log_progress(progress);
                     }
-                    Some(run_agent_event::Event::Checkpoint(checkpoint)) => uploads.offer(checkpoint),
-                    Some(run_agent_event::Event::Result(result)) => return Ended::Result(result),
+                    Some(RunEvent::Checkpoint(checkpoint)) => uploads.offer(checkpoint),
+                    Some(RunEvent::Result(result)) => return Ended::Result(result),
                     None => return Ended::Silent,
                 }
             }
@@ -133,7 +133,7 @@ impl AgentActivities {
         let unfinished = resumable(&outcome);
         uploads.finish(unfinished);
         match outcome {
-            Ok(Ended::Result(result)) if result.success => {
+            Ok(Ended::Result(result)) if result.succeeded() => {
                 record_run(&tracing::Span::current(), &result);
                 Ok(into_report(*result, attempt, &self.identity, &live, snapshot))
             }
@@ -202,7 +202,7 @@ impl AgentActivities {
                 None
             }
         };
-        let request = RunAgentRequest {
+        let request = RunRequest {
             run_id,
             project_path: task.project_path.clone(),
             prompt: task.prompt.clone(),
@@ -318,10 +318,10 @@ impl AgentActivities {
     }
 
     /// `agent.progress` for tool uses and text, straight from the process that sees them.
-    fn publish_progress(&self, ctx: &ActivityContext, task: &AgentTask, kind: Option<&agent_progress::Kind>) {
-        let (tool, message) = match kind {
-            Some(agent_progress::Kind::ToolUse(tool)) => (Some(tool.name.clone()), tool.summary.clone()),
-            Some(agent_progress::Kind::Text(text)) => (None, text.clone()),
+    fn publish_progress(&self, ctx: &ActivityContext, task: &AgentTask, progress: &Progress) {
+        let (tool, message) = match progress {
+            Progress::ToolUse { name, summary } => (Some(name.clone()), summary.clone()),
+            Progress::Text(text) => (None, text.clone()),
             _ => return,
         };
         let Some(workflow_id) = ctx.info().workflow_id.clone() else {
@@ -342,7 +342,7 @@ fn resumable(outcome: &Result<Ended, Interruption>) -> bool {
 
 /// How waiting for the agent ended, short of an interruption.
 enum Ended {
-    Result(Box<AgentResult>),
+    Result(Box<RunResult>),
     /// A model response took the run past its budget.
     OverBudget,
     /// The run's events stopped without a result.
@@ -350,52 +350,44 @@ enum Ended {
 }
 
 /// What the run used and how it ended, on its `invoke_agent` span.
-fn record_run(span: &tracing::Span, result: &AgentResult) {
+fn record_run(span: &tracing::Span, result: &RunResult) {
     let usage = result.usage.unwrap_or_default();
     span.record("gen_ai.response.model", result.model.as_str())
         .record("gen_ai.conversation.id", result.session_id.as_str())
-        .record("gen_ai.usage.input_tokens", usage.input_tokens)
-        .record("gen_ai.usage.output_tokens", usage.output_tokens)
-        .record("gen_ai.usage.cache_read.input_tokens", usage.cache_read_tokens)
-        .record("gen_ai.usage.cache_creation.input_tokens", usage.cache_write_tokens)
+        .record("gen_ai.usage.input_tokens", usage.input)
+        .record("gen_ai.usage.output_tokens", usage.output)
+        .record("gen_ai.usage.cache_read.input_tokens", usage.cache_read)
+        .record("gen_ai.usage.cache_creation.input_tokens", usage.cache_write)
         .record("ct.agent.cost_usd", result.total_cost_usd)
         .record("ct.agent.turns", result.num_turns);
     if let Some(failure) = &result.failure {
-        span.record("otel.status_code", "ERROR").record("error.type", failure.kind().as_str_name());
+        span.record("otel.status_code", "ERROR").record("error.type", failure.kind.name());
     }
 }
 
-fn log_progress(kind: Option<agent_progress::Kind>) {
-    match kind {
-        Some(agent_progress::Kind::ToolUse(tool)) => {
-            tracing::info!(tool = %tool.name, summary = %tool.summary, "agent tool use");
-        }
-        Some(agent_progress::Kind::Text(text)) => tracing::debug!(%text, "agent text"),
-        Some(agent_progress::Kind::Started(started)) => {
-            tracing::info!(session = %started.session_id, model = %started.model, "agent started");
-        }
-        Some(agent_progress::Kind::Usage(usage)) => {
-            let tokens = usage.tokens.unwrap_or_default();
-            tracing::debug!(
-                responses = usage.responses,
-                input_tokens = tokens.input_tokens,
-                output_tokens = tokens.output_tokens,
-                cost_usd = ?usage.cost_usd,
-                "agent usage so far"
-            );
-        }
-        None => {}
+fn log_progress(progress: Progress) {
+    match progress {
+        Progress::ToolUse { name, summary } => tracing::info!(tool = %name, %summary, "agent tool use"),
+        Progress::Text(text) => tracing::debug!(%text, "agent text"),
+        Progress::Started { session_id, model } => tracing::info!(session = %session_id, %model, "agent started"),
+        Progress::Usage(usage) => tracing::debug!(
+            responses = usage.responses,
+            input_tokens = usage.tokens.input,
+            output_tokens = usage.tokens.output,
+            cost_usd = ?usage.cost_usd,
+            "agent usage so far"
+        ),
     }
 }
 
 /// A failed run as the activity's failure, with every attempt's figures (this one's last).
-fn failure_of(result: AgentResult, attempts: Vec<AttemptSpend>) -> ActivityError {
-    let failure = result.failure.unwrap_or_default();
-    let kind = FailureKind::try_from(failure.kind).unwrap_or(FailureKind::Agent);
+fn failure_of(result: RunResult, attempts: Vec<AttemptSpend>) -> ActivityError {
+    let Failure { kind, message } = result
+        .failure
+        .unwrap_or(Failure { kind: FailureKind::Agent, message: "the run reported no failure".to_owned() });
     let message = format!(
-        "agent failed ({}): {} [exit code {}, {} turns, ${:.4} spent]",
-        kind.as_str_name().trim_start_matches("FAILURE_KIND_").to_lowercase(),
-        failure.message,
+        "agent failed ({}): {message} [exit code {}, {} turns, ${:.4} spent]",
+        kind.name(),
         result.exit_code,
         result.num_turns,
         result.total_cost_usd
@@ -413,7 +405,7 @@ fn failure_of(result: AgentResult, attempts: Vec<AttemptSpend>) -> ActivityError
 }
 
 fn into_report(
-    result: AgentResult,
+    result: RunResult,
     attempt: u32,
     identity: &str,
     live: &LiveFigures<'_>,
@@ -427,10 +419,10 @@ fn into_report(
         session_id: result.session_id,
         resumed: live.is_resumed(),
         num_turns: result.num_turns,
-        input_tokens: usage.input_tokens,
-        output_tokens: usage.output_tokens,
-        cache_read_tokens: usage.cache_read_tokens,
-        cache_write_tokens: usage.cache_write_tokens,
+        input_tokens: usage.input,
+        output_tokens: usage.output,
+        cache_read_tokens: usage.cache_read,
+        cache_write_tokens: usage.cache_write,
         cost_usd: result.total_cost_usd,
         files_changed: changes.files,
         lines_added: changes.lines_added,
@@ -439,11 +431,7 @@ fn into_report(
         model: result.model,
         executor_id: identity.to_owned(),
         confinement: result.confinement,
-        refused: result
-            .refused
-            .into_iter()
-            .map(|r| RefusedAccess { tool: r.tool, target: r.target, error: r.error })
-            .collect(),
+        refused: result.refused,
         snapshot,
     }
 }

@@ -6,8 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ct_git::GitError;
-use ct_proto::executor::FileChanges;
+use ct_git::{GitError, TreeChanges};
 
 use crate::error::Error;
 
@@ -45,8 +44,7 @@ pub(crate) async fn snapshot(project: &Path) -> Result<String, Error> {
 }
 
 /// The files that differ between two snapshots, relative to `project`.
-pub(crate) async fn diff(project: &Path, before: &str, after: &str) -> Result<FileChanges, Error> {
+pub(crate) async fn diff(project: &Path, before: &str, after: &str) -> Result<TreeChanges, Error> {
     let (project, before, after) = (project.to_path_buf(), before.to_owned(), after.to_owned());
-    let changes = blocking(move || ct_git::changes(&project, &before, &after)).await?;
-    Ok(FileChanges { files: changes.files, lines_added: changes.lines_added, lines_removed: changes.lines_removed })
+    blocking(move || ct_git::changes(&project, &before, &after)).await
 }

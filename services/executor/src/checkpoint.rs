@@ -8,8 +8,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::messages::Checkpoint;
 use ct_confine::Redactor;
-use ct_proto::executor::Checkpoint;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 

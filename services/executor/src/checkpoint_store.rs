@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::messages::Checkpoint;
 use async_nats::jetstream::{self, object_store};
-use ct_proto::executor::Checkpoint;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{OnceCell, watch};
 

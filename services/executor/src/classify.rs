@@ -5,8 +5,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::messages::{Failure, FailureKind};
 use claude_codes::io::{ResultMessage, ResultSubtype};
-use ct_proto::executor::{Failure, FailureKind};
 
 use crate::transcript::truncate;
 
@@ -114,7 +114,7 @@ pub(crate) fn classify(ending: &Ending<'_>) -> Option<Failure> {
 }
 
 fn failure(kind: FailureKind, message: String) -> Failure {
-    Failure { kind: kind.into(), message }
+    Failure { kind, message }
 }
 
 fn describe_exit(code: Option<i32>) -> String {
@@ -191,7 +191,7 @@ mod tests {
             texts: &VecDeque::new(),
             stderr_tail: stderr,
         })
-        .map(|f| f.kind())
+        .map(|f| f.kind)
     }
 
     fn api_error(status: Option<u16>) -> ResultMessage {
@@ -280,7 +280,7 @@ mod tests {
             stderr_tail: "",
         })
         .unwrap();
-        assert_eq!(failure.kind(), FailureKind::UsageLimit);
+        assert_eq!(failure.kind, FailureKind::UsageLimit);
         assert!(failure.message.contains("resets 8pm (America/New_York)"), "{}", failure.message);
         // 2.1.331 with a subscription login: the `api_error` says it, the text names the window.
         let five_hour = result(json!({
@@ -303,7 +303,7 @@ mod tests {
             stderr_tail: "panic: out of memory",
         })
         .unwrap();
-        assert_eq!(failure.kind(), FailureKind::Agent);
+        assert_eq!(failure.kind, FailureKind::Agent);
         assert!(failure.message.contains("code 134"));
         assert!(failure.message.contains("panic: out of memory"));
     }
@@ -319,6 +319,6 @@ mod tests {
             stderr_tail: "",
         })
         .unwrap();
-        assert_eq!(failure.kind(), FailureKind::Timeout);
+        assert_eq!(failure.kind, FailureKind::Timeout);
     }
 }

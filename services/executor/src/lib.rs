@@ -22,6 +22,7 @@ mod error;
 mod library;
 mod limits;
 mod live;
+mod messages;
 mod meter;
 mod network;
 mod outlets;
@@ -39,13 +40,13 @@ use std::time::Duration;
 
 use ct_confine::{AllowList, Redactor, ResourceLimits, Sandbox};
 use ct_fleet::WorkspaceRoots;
-use ct_proto::executor::{RunAgentEvent, RunAgentRequest};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::activity::EVENT_SOURCE;
 pub use crate::error::Error;
 pub use crate::limits::Limits;
+pub use crate::messages::{Checkpoint, Failure, FailureKind, Progress, RunEvent, RunRequest, RunResult, UsageSoFar};
 pub use crate::network::{model_ports, url_port};
 use crate::run::Runner;
 pub use crate::serve::{Fleet, run};
@@ -182,7 +183,7 @@ pub struct Agents {
 /// stops the run too.
 #[derive(Debug)]
 pub struct RunHandle {
-    pub events: mpsc::Receiver<RunAgentEvent>,
+    pub events: mpsc::Receiver<RunEvent>,
     stop: CancellationToken,
     driving: tokio::task::JoinHandle<()>,
 }
@@ -206,7 +207,7 @@ impl Agents {
     }
 
     /// Checks the request against the limits and starts the agent CLI.
-    pub async fn start(&self, request: RunAgentRequest) -> Result<RunHandle, Error> {
+    pub async fn start(&self, request: RunRequest) -> Result<RunHandle, Error> {
         let run = self.runner.start(request).await?;
         let stop = CancellationToken::new();
         let (tx, events) = mpsc::channel(EVENT_BUFFER);

@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use crate::messages::{RunResult, UsageSoFar};
 use ct_contracts::AgentTask;
-use ct_domain::spend::{AttemptOutcome, AttemptSpend, LiveSpend, RunHeartbeat, Tokens};
+use ct_domain::spend::{AttemptOutcome, AttemptSpend, LiveSpend, RunHeartbeat};
 use ct_events::data::{CostUpdated, TokenUsage};
 use ct_events::{CloudEvent, EventData, Publisher};
-use ct_proto::executor::{AgentResult, TokenUsage as ProtoTokens, UsageSoFar};
 use temporalio_sdk::activities::ActivityContext;
 
 use crate::activity::EVENT_SOURCE;
@@ -85,7 +85,7 @@ impl<'a> LiveFigures<'a> {
         let spend = LiveSpend {
             attempt: self.attempt,
             model: usage.model.clone(),
-            tokens: tokens_of(usage.tokens.unwrap_or_default()),
+            tokens: usage.tokens,
             cost_usd: usage.cost_usd,
             responses: usage.responses,
             session_id: self.session_id.clone(),
@@ -133,7 +133,7 @@ impl<'a> LiveFigures<'a> {
 
     /// Every attempt so far, this failed one last with the CLI's figures: what its failure
     /// carries to the workflow and its last heartbeat to the next attempt.
-    pub(crate) fn failed(&self, result: &AgentResult) -> (Vec<AttemptSpend>, serde_json::Value) {
+    pub(crate) fn failed(&self, result: &RunResult) -> (Vec<AttemptSpend>, serde_json::Value) {
         // A CLI killed at the executor's timeout writes no `result`: its ended responses count.
         let Some(usage) = result.usage else {
             return self.stopped(AttemptOutcome::Failed);
@@ -142,7 +142,7 @@ impl<'a> LiveFigures<'a> {
         attempts.push(AttemptSpend {
             attempt: self.attempt,
             outcome: AttemptOutcome::Failed,
-            tokens: tokens_of(usage),
+            tokens: usage,
             cost_usd: result.total_cost_usd,
             priced: true,
             session_id: result.session_id.clone(),
@@ -189,15 +189,6 @@ fn earlier_attempts(ctx: &ActivityContext, task: &AgentTask) -> (Vec<AttemptSpen
             tracing::warn!(%err, "cannot read the previous attempt's figures; counting from the workflow's");
             (task.earlier_spend.clone(), false)
         }
-    }
-}
-
-fn tokens_of(usage: ProtoTokens) -> Tokens {
-    Tokens {
-        input: usage.input_tokens,
-        output: usage.output_tokens,
-        cache_read: usage.cache_read_tokens,
-        cache_write: usage.cache_write_tokens,
     }
 }
 

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
+use crate::messages::UsageSoFar;
 use ct_domain::pricing::PriceTable;
 use ct_domain::spend::Tokens;
-use ct_proto::executor::{TokenUsage, UsageSoFar};
 use serde_json::Value;
 
 #[derive(Debug)]
@@ -77,12 +77,7 @@ impl Meter {
 
     pub(crate) fn figures(&self) -> UsageSoFar {
         UsageSoFar {
-            tokens: Some(TokenUsage {
-                input_tokens: self.so_far.input,
-                output_tokens: self.so_far.output,
-                cache_read_tokens: self.so_far.cache_read,
-                cache_write_tokens: self.so_far.cache_write,
-            }),
+            tokens: self.so_far,
             cost_usd: self.cost_usd,
             model: self.last_model.clone(),
             responses: self.responses,
@@ -140,12 +135,12 @@ mod tests {
         assert_eq!(meter.observe(&start), None, "a response counts once it ends");
         assert_eq!(meter.observe(&json!({"type": "content_block_delta"})), None);
         let first = meter.observe(&end).unwrap();
-        assert_eq!(first.tokens.unwrap().output_tokens, 50);
+        assert_eq!(first.tokens.output, 50);
         let [start, end] = response("claude-opus-5-5", 120, 30);
         meter.observe(&start);
         let second = meter.observe(&end).unwrap();
-        let tokens = second.tokens.unwrap();
-        assert_eq!((tokens.input_tokens, tokens.output_tokens, second.responses), (220, 80, 2));
+        let tokens = second.tokens;
+        assert_eq!((tokens.input, tokens.output, second.responses), (220, 80, 2));
         // 220 × $4 + 80 × $20 per million, as the CLI prices claude-opus-5-5.
         assert!((second.cost_usd.unwrap() - 0.00248).abs() < 1e-12, "{second:?}");
     }
@@ -158,7 +153,7 @@ mod tests {
         }
         let figures = meter.figures();
         assert_eq!(figures.cost_usd, None);
-        assert_eq!(figures.tokens.unwrap().output_tokens, 10, "tokens are still counted");
+        assert_eq!(figures.tokens.output, 10, "tokens are still counted");
         assert_eq!(figures.model, "some-local-model");
     }
 }

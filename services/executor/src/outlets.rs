@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ct_confine::{AllowList, Bridge, Egress, Redactor, ServedSocket};
-use ct_proto::executor::RefusedAccess;
+use ct_contracts::RefusedAccess;
 
 use crate::network::url_port;
 use crate::relay::{self, Relay, Target};

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use claude_codes::io::{ToolResultBlock, ToolResultContent};
-use ct_proto::executor::RefusedAccess;
+use ct_contracts::RefusedAccess;
 use serde_json::Value;
 
 use crate::transcript::truncate;

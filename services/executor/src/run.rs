@@ -1,5 +1,5 @@
 //! One agent run: preparing it (checks, private directories, the "before" snapshot, the
-//! process) and driving it to exactly one `AgentResult`.
+//! process) and driving it to exactly one `RunResult`.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::OpenOptionsExt;
@@ -12,9 +12,6 @@ use std::time::{Duration, Instant};
 use ct_confine::bounded::{self, LineError};
 use ct_confine::{Bridge, Confinement, Policy, Redactor, RunGuard};
 
-use ct_proto::executor::{
-    AgentProgress, AgentResult, Checkpoint, FileChanges, RunAgentEvent, RunAgentRequest, TokenUsage, run_agent_event,
-};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdout};
@@ -28,10 +25,13 @@ use crate::classify::{Ending, classify};
 use crate::command::{Invocation, RunDirs, base_env, resolve_cli};
 use crate::error::Error;
 use crate::library;
+use crate::messages::{Checkpoint, FailureKind, Progress, RunEvent, RunRequest, RunResult};
 use crate::meter::Meter;
 use crate::outlets::Outlets;
 use crate::transcript::Transcript;
 use ct_domain::pricing::PriceTable;
+use ct_domain::spend::Tokens;
+use ct_git::TreeChanges;
 
 /// How much of the CLI's stderr is kept for failure messages.
 const STDERR_TAIL: usize = 4096;
@@ -58,7 +58,7 @@ struct Due {
     since: Instant,
 }
 
-pub(crate) type EventSender = mpsc::Sender<RunAgentEvent>;
+pub(crate) type EventSender = mpsc::Sender<RunEvent>;
 
 /// State shared by all runs of one executor. How many run at once is Temporal's to enforce
 /// (the worker's activity slots), so nothing here counts them.
@@ -98,7 +98,7 @@ pub(crate) struct Run {
 impl Runner {
     /// Checks the request against the executor's limits, takes the "before" snapshot and
     /// starts the CLI. Every error here is the activity's failure; no agent has run yet.
-    pub(crate) async fn start(&self, request: RunAgentRequest) -> Result<Run, Error> {
+    pub(crate) async fn start(&self, request: RunRequest) -> Result<Run, Error> {
         if request.prompt.trim().is_empty() {
             return Err(Error::InvalidRequest("prompt is empty: say what the agent should do".to_owned()));
         }
@@ -399,7 +399,7 @@ impl Run {
                     paused_ms = began.elapsed().as_secs_f64() * 1000.0,
                     "checkpoint"
                 );
-                let event = RunAgentEvent { event: Some(run_agent_event::Event::Checkpoint(made)) };
+                let event = RunEvent::Checkpoint(made);
                 match tx.try_send(event) {
                     Err(mpsc::error::TrySendError::Closed(_)) => return Err(()),
                     Err(mpsc::error::TrySendError::Full(_)) => {
@@ -546,10 +546,10 @@ impl Run {
         if transcript.result.is_some() {
             crate::meter::compare_with_cli(transcript.meter.cost_usd(), result.total_cost_usd, &result.model);
         }
-        let _ = tx.send(RunAgentEvent { event: Some(run_agent_event::Event::Result(Box::new(result))) }).await;
+        let _ = tx.send(RunEvent::Result(Box::new(result))).await;
     }
 
-    async fn changes(&self) -> Option<FileChanges> {
+    async fn changes(&self) -> Option<TreeChanges> {
         let before = self.before.as_deref()?;
         let after = changes::snapshot(&self.project).await;
         let changes = match after {
@@ -565,8 +565,8 @@ impl Run {
         exit: Option<ExitStatus>,
         stop: Stop,
         stderr_tail: &str,
-        changes: Option<FileChanges>,
-    ) -> AgentResult {
+        changes: Option<TreeChanges>,
+    ) -> RunResult {
         let exit_code = exit.and_then(|status| status.code());
         let failure = classify(&Ending {
             exit_code,
@@ -576,8 +576,7 @@ impl Run {
             texts: &transcript.texts,
             stderr_tail,
         });
-        let mut result = AgentResult {
-            success: failure.is_none(),
+        let mut result = RunResult {
             failure,
             session_id: transcript.session_id.clone(),
             model: transcript.model(),
@@ -593,11 +592,11 @@ impl Run {
                 .cloned()
                 .chain(self.outlets.iter().flat_map(Outlets::refused))
                 .collect(),
-            ..AgentResult::default()
+            ..RunResult::default()
         };
         if let Some(failure) = &mut result.failure {
             failure.message = self.redactor.redact_owned(std::mem::take(&mut failure.message));
-            if failure.kind() == ct_proto::executor::FailureKind::UsageLimit {
+            if failure.kind == FailureKind::UsageLimit {
                 result.usage_limit_resets_at = transcript.usage_limit_resets_at.unwrap_or(0);
             }
         }
@@ -609,11 +608,11 @@ impl Run {
             result.num_turns = u32::try_from(r.num_turns).unwrap_or(0);
             result.total_cost_usd = r.total_cost_usd;
             result.api_error_status = r.api_error_status.map_or(0, u32::from);
-            result.usage = r.usage.as_ref().map(|u| TokenUsage {
-                input_tokens: u.input_tokens.into(),
-                output_tokens: u.output_tokens.into(),
-                cache_read_tokens: u.cache_read_input_tokens.into(),
-                cache_write_tokens: u.cache_creation_input_tokens.into(),
+            result.usage = r.usage.as_ref().map(|u| Tokens {
+                input: u.input_tokens.into(),
+                output: u.output_tokens.into(),
+                cache_read: u.cache_read_input_tokens.into(),
+                cache_write: u.cache_creation_input_tokens.into(),
             });
         }
         result
@@ -622,8 +621,8 @@ impl Run {
 
 /// Progress is best-effort: a reader that falls behind loses some progress events rather than
 /// stalling the agent (whose stdout would fill up) or delaying the timeout.
-fn send_progress(tx: &EventSender, progress: AgentProgress) -> Result<(), ()> {
-    let event = RunAgentEvent { event: Some(run_agent_event::Event::Progress(progress)) };
+fn send_progress(tx: &EventSender, progress: Progress) -> Result<(), ()> {
+    let event = RunEvent::Progress(progress);
     match tx.try_send(event) {
         Ok(()) => Ok(()),
         Err(mpsc::error::TrySendError::Full(_)) => {
@@ -652,16 +651,16 @@ async fn tail(mut reader: impl AsyncRead + Unpin, limit: usize) -> String {
     String::from_utf8_lossy(&kept).into_owned()
 }
 
-fn log_result(result: &AgentResult) {
+fn log_result(result: &RunResult) {
     let usage = result.usage.unwrap_or_default();
-    let failure = result.failure.as_ref().map(|f| format!("{:?}: {}", f.kind(), f.message)).unwrap_or_default();
+    let failure = result.failure.as_ref().map(|f| format!("{}: {}", f.kind.name(), f.message)).unwrap_or_default();
     tracing::info!(
-        success = result.success,
+        success = result.succeeded(),
         failure,
         exit_code = result.exit_code,
         num_turns = result.num_turns,
-        gen_ai.usage.input_tokens = usage.input_tokens,
-        gen_ai.usage.output_tokens = usage.output_tokens,
+        gen_ai.usage.input_tokens = usage.input,
+        gen_ai.usage.output_tokens = usage.output,
         cost_usd = result.total_cost_usd,
         duration_ms = result.duration_ms,
         "agent finished"

@@ -5,10 +5,10 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::messages::Progress;
 use claude_codes::io::{RateLimitStatus, ResultMessage};
 use claude_codes::{ClaudeOutput, ContentBlock};
 use ct_confine::Redactor;
-use ct_proto::executor::{AgentProgress, SessionStarted, ToolUse, agent_progress};
 use serde_json::Value;
 
 use crate::meter::Meter;
@@ -73,7 +73,7 @@ impl Transcript {
     /// Takes in one stdout line and returns the progress it carries. Lines that are not
     /// stream-json (or are of a kind this crate version does not know) are skipped: the CLI
     /// adds message types between releases and a run must not fail on one.
-    pub(crate) fn observe(&mut self, line: &str, project: &Path) -> Vec<AgentProgress> {
+    pub(crate) fn observe(&mut self, line: &str, project: &Path) -> Vec<Progress> {
         let line = line.trim();
         if line.is_empty() {
             return Vec::new();
@@ -93,10 +93,7 @@ impl Transcript {
                 };
                 self.session_id = init.session_id;
                 self.model = init.model.unwrap_or_default();
-                vec![progress(agent_progress::Kind::Started(SessionStarted {
-                    session_id: self.session_id.clone(),
-                    model: self.model.clone(),
-                }))]
+                vec![Progress::Started { session_id: self.session_id.clone(), model: self.model.clone() }]
             }
             ClaudeOutput::Assistant(assistant) => assistant
                 .message
@@ -110,14 +107,14 @@ impl Transcript {
                         }
                         let shown = truncate(&text, TEXT_LIMIT);
                         self.keep_text(text);
-                        Some(progress(agent_progress::Kind::Text(shown)))
+                        Some(Progress::Text(shown))
                     }
                     ContentBlock::ToolUse(tool) => {
                         self.tool_steps += 1;
                         let summary = self.redact(summarize_tool_input(&tool.name, &tool.input, project));
                         self.refusals.tool_used(&tool.id, &tool.name, &summary);
                         self.tools.started(&tool.id, &tool.name);
-                        Some(progress(agent_progress::Kind::ToolUse(ToolUse { name: tool.name.clone(), summary })))
+                        Some(Progress::ToolUse { name: tool.name.clone(), summary })
                     }
                     _ => None,
                 })
@@ -139,11 +136,7 @@ impl Transcript {
                 if stream.event.pointer("/content_block/type").and_then(Value::as_str) == Some("tool_use") {
                     self.tool_steps += 1;
                 }
-                self.meter
-                    .observe(&stream.event)
-                    .map(|usage| progress(agent_progress::Kind::Usage(usage)))
-                    .into_iter()
-                    .collect()
+                self.meter.observe(&stream.event).map(Progress::Usage).into_iter().collect()
             }
             ClaudeOutput::RateLimitEvent(event) => {
                 if event.rate_limit_info.status == RateLimitStatus::Rejected {
@@ -182,10 +175,6 @@ impl Transcript {
             })
             .unwrap_or_default()
     }
-}
-
-fn progress(kind: agent_progress::Kind) -> AgentProgress {
-    AgentProgress { kind: Some(kind) }
 }
 
 /// Cuts `text` to at most `limit` characters, marking the cut.
@@ -265,7 +254,7 @@ mod tests {
         let started = transcript.observe(init, project);
         assert!(matches!(
             &started[..],
-            [AgentProgress { kind: Some(agent_progress::Kind::Started(s)) }] if s.session_id == "s-1"
+            [Progress::Started { session_id, .. }] if session_id == "s-1"
         ));
         assert!(transcript.observe("not json", project).is_empty());
         assert!(transcript.observe(r#"{"type":"brand_new_kind"}"#, project).is_empty());

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use ct_contracts::failure::{AGENT_UNAVAILABLE, INVALID_PROJECT, NOT_ALLOWED};
 use ct_executor::{Agents, Config, RunHandle};
-use ct_proto::executor::{
-    AgentProgress, AgentResult, Checkpoint, FailureKind, RunAgentRequest, agent_progress, run_agent_event,
-};
+use ct_executor::{Checkpoint, FailureKind, Progress, RunEvent, RunRequest, RunResult};
 use ct_scripted_model::{Scenario, ScriptedModel};
 use tokio::net::TcpListener;
 
@@ -72,7 +70,7 @@ impl Executor {
         Ok(Executor { agents: Agents::new(config)?, state_dir })
     }
 
-    async fn run(&self, request: RunAgentRequest) -> Result<RunHandle, ct_executor::Error> {
+    async fn run(&self, request: RunRequest) -> Result<RunHandle, ct_executor::Error> {
         self.agents.start(request).await
     }
 
@@ -82,31 +80,31 @@ impl Executor {
     }
 }
 
-fn request(project: &Path, prompt: &str) -> RunAgentRequest {
-    RunAgentRequest {
+fn request(project: &Path, prompt: &str) -> RunRequest {
+    RunRequest {
         run_id: format!("test/{prompt}/1"),
         project_path: project.display().to_string(),
         prompt: prompt.to_owned(),
-        ..RunAgentRequest::default()
+        ..RunRequest::default()
     }
 }
 
 /// Reads a run's events to their end: the progress seen and the one result.
-async fn finish(run: RunHandle) -> Result<(Vec<AgentProgress>, AgentResult)> {
+async fn finish(run: RunHandle) -> Result<(Vec<Progress>, RunResult)> {
     let (progress, _, result) = finish_with_checkpoints(run).await?;
     Ok((progress, result))
 }
 
 /// Reads a run's events to their end: the progress, the checkpoints and the one result.
-async fn finish_with_checkpoints(mut run: RunHandle) -> Result<(Vec<AgentProgress>, Vec<Checkpoint>, AgentResult)> {
+async fn finish_with_checkpoints(mut run: RunHandle) -> Result<(Vec<Progress>, Vec<Checkpoint>, RunResult)> {
     let mut progress = Vec::new();
     let mut checkpoints = Vec::new();
     let mut result = None;
     while let Some(event) = run.events.recv().await {
-        match event.event.context("empty event")? {
-            run_agent_event::Event::Progress(p) => progress.push(p),
-            run_agent_event::Event::Checkpoint(c) => checkpoints.push(c),
-            run_agent_event::Event::Result(r) => {
+        match event {
+            RunEvent::Progress(p) => progress.push(p),
+            RunEvent::Checkpoint(c) => checkpoints.push(c),
+            RunEvent::Result(r) => {
                 if result.replace(*r).is_some() {
                     bail!("two results in one run");
                 }
@@ -154,8 +152,9 @@ async fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> 
     Ok(start.elapsed())
 }
 
-fn kind(result: &AgentResult) -> FailureKind {
-    result.failure.as_ref().map_or(FailureKind::Unspecified, |f| f.kind())
+/// How the run failed; `None` when it did not.
+fn kind(result: &RunResult) -> Option<FailureKind> {
+    result.failure.as_ref().map(|f| f.kind)
 }
 
 /// A scenario whose only script runs a Bash command that takes 30 s unless killed.
@@ -190,7 +189,7 @@ async fn a_run_resumed_from_a_checkpoint_on_another_executor_goes_on_where_it_st
     let project = project()?;
     let (_, checkpoints, result) =
         finish_with_checkpoints(first.run(request(project.path(), "Stage: steps")).await?).await?;
-    assert!(result.success, "{result:?}");
+    assert!(result.succeeded(), "{result:?}");
     let responses: Vec<u32> = checkpoints.iter().map(|c| c.responses).collect();
     assert_eq!(responses, [1, 2, 3], "one checkpoint after each tool result");
     assert!(checkpoints.iter().all(|c| c.session_id == result.session_id));
@@ -202,10 +201,10 @@ async fn a_run_resumed_from_a_checkpoint_on_another_executor_goes_on_where_it_st
     assert!(!project.path().join("three.txt").exists());
     let before = model.requests().len();
     let second = Executor::start(&model, |_| {}).await?;
-    let resumed = RunAgentRequest { resume: Some(at.clone()), ..request(project.path(), "Stage: steps") };
+    let resumed = RunRequest { resume: Some(at.clone()), ..request(project.path(), "Stage: steps") };
     let (_, _, result) = finish_with_checkpoints(second.run(resumed).await?).await?;
 
-    assert!(result.success, "{result:?}");
+    assert!(result.succeeded(), "{result:?}");
     assert_eq!(result.session_id, at.session_id, "the same conversation went on");
     let requests = &model.requests()[before..];
     // The model saw the two answers it had given, and was told to go on.
@@ -243,17 +242,14 @@ async fn a_two_turn_run_writes_a_file_and_reports_what_the_cli_reported() -> Res
     let (progress, result) = finish(stream).await?;
     eprintln!("2-turn run took {:?} (CLI says {} ms)", started.elapsed(), result.duration_ms);
 
-    assert!(result.success, "{result:?}");
+    assert!(result.succeeded(), "{result:?}");
     assert_eq!(result.failure, None);
     assert_eq!(std::fs::read_to_string(project.path().join("src/hello.py"))?, "print('hello')\nprint('bye')\n");
     assert_eq!((result.exit_code, result.is_error, result.num_turns), (0, false, 2));
     assert_eq!(result.subtype, "success");
     assert_eq!(result.result_text, "Done.");
     let usage = result.usage.context("no usage")?;
-    assert_eq!(
-        (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens),
-        (2700, 340, 400, 50)
-    );
+    assert_eq!((usage.input, usage.output, usage.cache_read, usage.cache_write), (2700, 340, 400, 50));
     // The CLI prices its default model (claude-opus-5-5) at 4/20/5/0.2 $ per MTok for
     // input/output/cache write/cache read.
     let expected_cost = (2700.0 * 4.0 + 340.0 * 20.0 + 50.0 * 5.0 + 400.0 * 0.2) / 1e6;
@@ -267,14 +263,13 @@ async fn a_two_turn_run_writes_a_file_and_reports_what_the_cli_reported() -> Res
     assert_eq!(std::fs::read(&index)?, index_before, "the user's index was modified");
     assert_eq!(git(project.path(), &["status", "--porcelain"])?, "?? src/\n");
 
-    let kinds: Vec<_> = progress.iter().filter_map(|p| p.kind.clone()).collect();
     assert!(
-        matches!(kinds.first(), Some(agent_progress::Kind::Started(s)) if s.session_id == result.session_id),
-        "{kinds:?}"
+        matches!(progress.first(), Some(Progress::Started { session_id, .. }) if *session_id == result.session_id),
+        "{progress:?}"
     );
-    assert!(kinds.iter().any(|k| matches!(k,
-        agent_progress::Kind::ToolUse(t) if t.name == "Write" && t.summary == "src/hello.py")));
-    assert!(kinds.contains(&agent_progress::Kind::Text("Creating hello.py.".to_owned())));
+    assert!(progress.iter().any(|p| matches!(p,
+        Progress::ToolUse { name, summary } if name == "Write" && summary == "src/hello.py")));
+    assert!(progress.contains(&Progress::Text("Creating hello.py.".to_owned())));
     assert_eq!(model.requests().len(), 2);
     assert!(executor.run_processes().is_empty());
     assert_eq!(std::fs::read_dir(executor.state_dir.path())?.count(), 0, "run dir left behind");
@@ -292,8 +287,8 @@ async fn refused_credentials_fail_as_auth() -> Result<()> {
     let executor = Executor::start(&model, |_| {}).await?;
     let project = project()?;
     let (_, result) = finish(executor.run(request(project.path(), "anything")).await?).await?;
-    assert!(!result.success);
-    assert_eq!(kind(&result), FailureKind::Auth, "{result:?}");
+    assert!(!result.succeeded());
+    assert_eq!(kind(&result), Some(FailureKind::Auth), "{result:?}");
     assert_eq!((result.exit_code, result.api_error_status), (1, 401));
     assert!(result.is_error);
     let message = &result.failure.context("no failure")?.message;
@@ -314,11 +309,11 @@ async fn an_overloaded_model_fails_as_transient_and_the_next_run_succeeds() -> R
     let project = project()?;
 
     let (_, first) = finish(executor.run(request(project.path(), "try")).await?).await?;
-    assert_eq!(kind(&first), FailureKind::Transient, "{first:?}");
+    assert_eq!(kind(&first), Some(FailureKind::Transient), "{first:?}");
     assert_eq!((first.exit_code, first.api_error_status), (1, 529));
 
     let (_, second) = finish(executor.run(request(project.path(), "try")).await?).await?;
-    assert!(second.success, "{second:?}");
+    assert!(second.succeeded(), "{second:?}");
     assert_eq!(second.result_text, "Done.");
     Ok(())
 }
@@ -345,11 +340,11 @@ async fn an_endless_output_line_ends_that_run_with_the_limit_named_and_others_go
     let (overflowed, served) =
         tokio::join!(tokio::time::timeout(Duration::from_secs(60), finish(overflowing)), finish(meanwhile));
     let overflowed = overflowed.context("the endless line did not end the run")??.1;
-    assert!(!overflowed.success);
-    assert_eq!(kind(&overflowed), FailureKind::Agent, "{overflowed:?}");
+    assert!(!overflowed.succeeded());
+    assert_eq!(kind(&overflowed), Some(FailureKind::Agent), "{overflowed:?}");
     let message = &overflowed.failure.context("no failure")?.message;
     assert!(message.contains("more than 16777216 bytes"), "{message}");
-    assert!(served?.1.success, "the other run failed");
+    assert!(served?.1.succeeded(), "the other run failed");
     wait_until(Duration::from_secs(5), "the endless writer is gone", || broken.run_processes().is_empty()).await?;
     Ok(())
 }
@@ -420,11 +415,8 @@ async fn stopping_a_run_kills_every_process_of_the_run() -> Result<()> {
 
     // Wait until the Bash tool's command runs; it lives in a session of its own.
     while let Some(event) = run.events.recv().await {
-        if let Some(run_agent_event::Event::Progress(AgentProgress {
-            kind: Some(agent_progress::Kind::ToolUse(tool)),
-        })) = event.event
-        {
-            assert!(tool.summary.ends_with("timeout 30 tail -f /dev/null"), "{}", tool.summary);
+        if let RunEvent::Progress(Progress::ToolUse { summary, .. }) = event {
+            assert!(summary.ends_with("timeout 30 tail -f /dev/null"), "{summary}");
             break;
         }
     }
@@ -457,7 +449,7 @@ async fn a_run_over_its_time_limit_is_killed_and_fails_as_timeout() -> Result<()
     let project = project()?;
     let started = Instant::now();
     let run = executor
-        .run(RunAgentRequest {
+        .run(RunRequest {
             // Long enough for the CLI to start and announce its session with nine other runs
             // starting beside it on two cores.
             timeout_ms: 5000,
@@ -468,7 +460,7 @@ async fn a_run_over_its_time_limit_is_killed_and_fails_as_timeout() -> Result<()
     let took = started.elapsed();
     eprintln!("timed-out run returned after {took:?}");
 
-    assert_eq!(kind(&result), FailureKind::Timeout, "{result:?}");
+    assert_eq!(kind(&result), Some(FailureKind::Timeout), "{result:?}");
     assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(8), "{took:?}");
     assert_eq!(result.exit_code, 128 + 9, "killed by SIGKILL");
     assert!(!result.session_id.is_empty(), "what was parsed is kept");
@@ -489,9 +481,9 @@ async fn running_out_of_turns_fails_as_max_turns() -> Result<()> {
     .await?;
     let executor = Executor::start(&model, |_| {}).await?;
     let project = project()?;
-    let run = executor.run(RunAgentRequest { max_turns: 1, ..request(project.path(), "write two files") }).await?;
+    let run = executor.run(RunRequest { max_turns: 1, ..request(project.path(), "write two files") }).await?;
     let (_, result) = finish(run).await?;
-    assert_eq!(kind(&result), FailureKind::MaxTurns, "{result:?}");
+    assert_eq!(kind(&result), Some(FailureKind::MaxTurns), "{result:?}");
     assert_eq!(result.subtype, "error_max_turns");
     assert_eq!(result.changes.context("no changes")?.files, ["a.txt"]);
     Ok(())
@@ -509,7 +501,7 @@ async fn an_unreachable_model_fails_as_transient() -> Result<()> {
     .await?;
     let project = project()?;
     let (_, result) = finish(executor.run(request(project.path(), "anything")).await?).await?;
-    assert_eq!(kind(&result), FailureKind::Transient, "{result:?}");
+    assert_eq!(kind(&result), Some(FailureKind::Transient), "{result:?}");
     if result.confinement.starts_with("bwrap") {
         // The relay answers for the endpoint it cannot reach.
         assert_eq!(result.api_error_status, 502, "{result:?}");
@@ -617,7 +609,7 @@ async fn the_agent_sees_none_of_the_executors_environment_and_its_key_never_leav
 
     let (progress, result) = finish(executor.run(request(project.path(), "snoop")).await?).await?;
 
-    assert!(result.success, "{result:?}");
+    assert!(result.succeeded(), "{result:?}");
     let requests = model.requests();
     let seen = &requests.last().context("the model was asked twice")?.last_user_text;
     let mut sections = seen.split("---");
@@ -689,7 +681,7 @@ async fn with_the_network_policy_the_agent_reaches_its_model_and_nothing_else() 
 
     let (_, result) = finish(executor.run(request(project.path(), "net")).await?).await?;
 
-    assert!(result.success, "the model stays reachable: {result:?}");
+    assert!(result.succeeded(), "the model stays reachable: {result:?}");
     let requests = model.requests();
     let seen = &requests.last().context("the model was asked twice")?.last_user_text;
     assert!(seen.contains("REFUSED") && !seen.contains("REACHED"), "{seen}");
@@ -756,7 +748,7 @@ async fn an_agent_in_its_namespaces_changes_its_worktree_and_nothing_else_it_pla
 
     let (_, result) = finish(executor.run(request(project.path(), "hostile")).await?).await?;
 
-    assert!(result.success, "{result:?}");
+    assert!(result.succeeded(), "{result:?}");
     assert!(result.confinement.starts_with("bwrap+"), "{}", result.confinement);
     assert_eq!(std::fs::read(project.path().join(".git/config"))?, config_before, "the agent changed .git/config");
     assert_eq!(std::fs::read_dir(project.path().join(".git/hooks"))?.count(), hooks_before, "the agent planted a hook");
@@ -790,7 +782,7 @@ async fn a_repository_s_claude_settings_cannot_move_the_agent_to_another_endpoin
 
     let (_, result) = finish(executor.run(request(project.path(), "hello")).await?).await?;
 
-    assert!(result.success, "{result:?}");
+    assert!(result.succeeded(), "{result:?}");
     assert_eq!(model.requests().len(), 1);
     // The run is over: a request sent elsewhere would be waiting to be accepted now.
     let stolen = tokio::time::timeout(std::time::Duration::from_millis(50), elsewhere.accept()).await;
@@ -837,7 +829,7 @@ async fn an_agent_reaches_allowed_hosts_through_the_egress_proxy_and_refusals_ar
 
     let (_, result) = finish(executor.run(request(project.path(), "egress")).await?).await?;
 
-    assert!(result.success, "{result:?}");
+    assert!(result.succeeded(), "{result:?}");
     let requests = model.requests();
     let seen = &requests.last().context("the model was asked twice")?.last_user_text;
     assert!(seen.contains("allowed-and-seen") && seen.contains("REFUSED-BY-PROXY"), "{seen}");

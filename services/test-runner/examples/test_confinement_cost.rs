@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use ct_confine::{Mode, Sandbox};
-use ct_proto::test_runner::{Framework, RunTestsRequest};
+use ct_contracts::TestTask;
 use ct_test_runner::{Config, Tests};
 use tokio_util::sync::CancellationToken;
 
@@ -38,11 +38,10 @@ async fn main() -> anyhow::Result<()> {
             let started = Instant::now();
             let response = tests
                 .run(
-                    RunTestsRequest {
+                    &TestTask {
                         run_id: format!("bench/{i}"),
                         project_path: project.path().display().to_string(),
-                        framework: Framework::Unspecified as i32,
-                        timeout_ms: 60_000,
+                        timeout_secs: 60,
                     },
                     &stop,
                 )

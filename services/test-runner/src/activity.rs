@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use ct_contracts::{TestReport, TestTask, names};
 use ct_fleet::{RunInfo, RunRegistry};
-use ct_proto::test_runner::{Framework, RunTestsRequest};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tokio_util::sync::CancellationToken;
@@ -65,40 +64,19 @@ impl TestActivities {
             info.attempt,
             task.project_path.clone(),
         ));
-        let request = RunTestsRequest {
-            run_id: task.run_id.clone(),
-            project_path: task.project_path.clone(),
-            framework: Framework::Unspecified as i32,
-            timeout_ms: task.timeout_secs.saturating_mul(1000),
-        };
         // Dropping the run on an interruption kills its process group.
         let stop = CancellationToken::new();
-        let outcome = ct_fleet::Guard::new(ctx, &ticket).run(self.tests.run(request, &stop)).await;
+        let outcome = ct_fleet::Guard::new(ctx, &ticket).run(self.tests.run(&task, &stop)).await;
         let who = format!("test-runner {}", self.identity);
-        let response = match outcome {
-            Ok(Ok(response)) => response,
+        let mut report = match outcome {
+            Ok(Ok(report)) => report,
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "test run refused or failed");
                 return Err(err.into_activity_error());
             }
             Err(interruption) => return Err(interruption.into_activity_error(&who)),
         };
-        let framework = Framework::try_from(response.framework)
-            .map(|f| f.as_str_name().trim_start_matches("FRAMEWORK_").to_lowercase())
-            .unwrap_or_default();
-        Ok(TestReport {
-            framework,
-            command: response.command,
-            passed: response.passed,
-            failed: response.failed,
-            skipped: response.skipped,
-            failures: response.failures.into_iter().map(|f| (f.name, f.output)).collect(),
-            duration_ms: response.duration_ms,
-            exit_code: response.exit_code,
-            timed_out: response.timed_out,
-            output_tail: response.output_tail,
-            runner_id: self.identity.clone(),
-            confinement: response.confinement,
-        })
+        report.runner_id = self.identity.clone();
+        Ok(report)
     }
 }

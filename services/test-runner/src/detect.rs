@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use ct_proto::test_runner::Framework;
-
 use crate::Error;
 
 /// Deep enough for `tests/unit/api/test_x.py`, shallow enough that a huge
@@ -27,12 +25,25 @@ pub(crate) fn project_dir(raw: &str) -> Result<PathBuf, Error> {
     }
 }
 
-/// The framework the request asks for, or the detected one when it asks for none.
-pub(crate) fn choose(requested: i32, dir: &Path) -> Result<Framework, Error> {
-    match Framework::try_from(requested) {
-        Ok(Framework::Unspecified) => detect(dir),
-        Ok(framework) => Ok(framework),
-        Err(_) => Err(Error::UnknownFramework(requested)),
+/// The test frameworks the test-runner knows how to run and read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framework {
+    /// `npm test`, read through Jest's JSON report when the project uses Jest.
+    Jest,
+    Pytest,
+    Cargo,
+    Go,
+}
+
+impl Framework {
+    /// The name reports and spans give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Framework::Jest => "jest",
+            Framework::Pytest => "pytest",
+            Framework::Cargo => "cargo",
+            Framework::Go => "go",
+        }
     }
 }
 
@@ -139,17 +150,9 @@ mod tests {
             "setup.py",
             "setup.cfg",
             "tests/ folder containing .py files",
-            "`framework`",
         ] {
             assert!(message.contains(looked_for), "{looked_for:?} missing from {message:?}");
         }
-    }
-
-    #[test]
-    fn an_explicit_framework_overrides_detection() {
-        let dir = project(&["Cargo.toml"]);
-        assert_eq!(choose(Framework::Pytest as i32, dir.path()).unwrap(), Framework::Pytest);
-        assert!(matches!(choose(42, dir.path()), Err(Error::UnknownFramework(42))));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use ct_contracts::failure::{self, AGENT_FAILED, INVALID_PROJECT, NO_TEST_FRAMEWO
 use temporalio_sdk::activities::ActivityError;
 
 /// Why a test run could not be carried out. Failing tests are not an error:
-/// they are a normal [`RunTestsResponse`](ct_proto::test_runner::RunTestsResponse).
+/// they are a normal [`TestReport`](ct_contracts::TestReport).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("project_path is empty: give the absolute path of the project whose tests to run")]
@@ -21,13 +21,10 @@ pub enum Error {
     #[error("project path {0} is not a directory")]
     NotADirectory(PathBuf),
 
-    #[error("unknown framework value {0}: use 0 to detect, or JEST (1), PYTEST (2), CARGO (3) or GO (4)")]
-    UnknownFramework(i32),
-
     #[error(
         "no test framework detected in {0}: looked for package.json (Jest/npm), Cargo.toml (cargo), \
          go.mod (go), and for pytest pytest.ini, pyproject.toml, setup.py, setup.cfg or a tests/ folder \
-         containing .py files; set `framework` in the request (JEST, PYTEST, CARGO or GO) to choose one explicitly"
+         containing .py files"
     )]
     NoFramework(PathBuf),
 
@@ -94,7 +91,6 @@ impl Error {
             | Error::RelativeProjectPath(_)
             | Error::ProjectMissing(_)
             | Error::NotADirectory(_)
-            | Error::UnknownFramework(_)
             | Error::OutsideRoots(ct_fleet::RootsError::Missing { .. }) => INVALID_PROJECT,
             Error::OutsideRoots(_) => NOT_ALLOWED,
             Error::NoFramework(_)

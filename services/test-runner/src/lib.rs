@@ -27,8 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ct_confine::{AllowList, Egress, Policy, Redactor, ResourceLimits, Sandbox};
+use ct_contracts::{TestReport, TestTask};
 use ct_fleet::WorkspaceRoots;
-use ct_proto::test_runner::{Framework, RunTestsRequest, RunTestsResponse};
+pub use detect::Framework;
 use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
@@ -119,13 +120,13 @@ impl Tests {
 
     /// Runs the project's tests until they finish, time out or `stop` fires; every process
     /// they started is dead when this returns.
-    pub async fn run(&self, request: RunTestsRequest, stop: &CancellationToken) -> Result<RunTestsResponse, Error> {
-        let dir = detect::project_dir(&request.project_path)?;
+    pub async fn run(&self, task: &TestTask, stop: &CancellationToken) -> Result<TestReport, Error> {
+        let dir = detect::project_dir(&task.project_path)?;
         let dir = self.config.roots.check(&dir.to_string_lossy())?;
-        let framework = detect::choose(request.framework, &dir)?;
-        let asked = match request.timeout_ms {
+        let framework = detect::detect(&dir)?;
+        let asked = match task.timeout_secs {
             0 => self.config.default_timeout,
-            ms => Duration::from_millis(ms),
+            secs => Duration::from_secs(secs),
         };
         let timeout = self.config.max_timeout.map_or(asked, |max| asked.min(max));
         let run_dir = self.run_dir()?;
@@ -149,7 +150,7 @@ impl Tests {
         }
         let confinement = self.config.sandbox.confinement();
         tracing::info!(
-            framework = framework.as_str_name(),
+            framework = framework.name(),
             project = %dir.display(),
             %confinement,
             "running tests"
@@ -171,10 +172,9 @@ impl Tests {
             Framework::Cargo => cargo::run(&ctx).await?,
             Framework::Go => gotest::run(&ctx).await?,
             Framework::Jest => node::run(&ctx).await?,
-            Framework::Unspecified => unreachable!("detect::choose resolves Unspecified"),
         };
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        let mut response = report::response(framework, outcome, timeout_ms);
+        let mut response = report::report(framework, outcome, timeout_ms);
         response.confinement = confinement.to_string();
         let refused: Vec<String> =
             egress.iter().flat_map(|(e, _)| e.refused()).map(|r| format!("{}:{}", r.host, r.port)).collect();
@@ -255,11 +255,11 @@ impl Tests {
         }
     }
 
-    fn redact(&self, response: &mut RunTestsResponse) {
+    fn redact(&self, response: &mut TestReport) {
         let redactor = &self.config.redactor;
         response.output_tail = redactor.redact_owned(std::mem::take(&mut response.output_tail));
-        for failure in &mut response.failures {
-            failure.output = redactor.redact_owned(std::mem::take(&mut failure.output));
+        for (_, output) in &mut response.failures {
+            *output = redactor.redact_owned(std::mem::take(output));
         }
     }
 }

@@ -1,6 +1,16 @@
 //! Turning a runner's parsed outcome into the RPC response, with bounded sizes.
 
-use ct_proto::test_runner::{Framework, RunTestsResponse, TestFailure};
+use ct_contracts::TestReport;
+
+use crate::detect::Framework;
+
+/// One failed test, as the parsers find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TestFailure {
+    pub(crate) name: String,
+    /// An excerpt of what it printed.
+    pub(crate) output: String,
+}
 
 use crate::process::Finished;
 
@@ -48,7 +58,7 @@ pub(crate) struct Outcome {
     pub(crate) tally: Tally,
 }
 
-pub(crate) fn response(framework: Framework, outcome: Outcome, timeout_ms: u64) -> RunTestsResponse {
+pub(crate) fn report(framework: Framework, outcome: Outcome, timeout_ms: u64) -> TestReport {
     let Outcome { command, finished, mut tally } = outcome;
     if finished.timed_out {
         tally.notes.insert(
@@ -87,19 +97,20 @@ pub(crate) fn response(framework: Framework, outcome: Outcome, timeout_ms: u64) 
     }
     output_tail.push_str(tail(&strip_ansi(&raw), OUTPUT_TAIL));
 
-    RunTestsResponse {
-        framework: framework as i32,
+    TestReport {
+        framework: framework.name().to_owned(),
         command,
         passed: tally.passed,
         failed: tally.failed,
         skipped: tally.skipped,
-        failures: tally.failures,
+        failures: tally.failures.into_iter().map(|f| (f.name, f.output)).collect(),
         duration_ms: u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX),
         exit_code: finished.exit_code,
         timed_out: finished.timed_out,
         output_tail,
-        // Set by the caller, which knows how the run was confined.
+        // Set by the caller, which knows how the run was confined and by whom.
         confinement: String::new(),
+        runner_id: String::new(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ct_contracts::failure::{INVALID_PROJECT, NO_TEST_FRAMEWORK};
-use ct_proto::test_runner::{Framework, RunTestsRequest, RunTestsResponse};
+use ct_contracts::{TestReport, TestTask};
 use ct_test_runner::{Error, Tests};
 use tokio_util::sync::CancellationToken;
 
@@ -41,18 +41,13 @@ fn project(files: &[(&str, &str)]) -> anyhow::Result<tempfile::TempDir> {
     Ok(dir)
 }
 
-fn request(dir: &Path, timeout_ms: u64) -> RunTestsRequest {
-    RunTestsRequest {
-        run_id: "it".into(),
-        project_path: dir.display().to_string(),
-        framework: Framework::Unspecified as i32,
-        timeout_ms,
-    }
+fn request(dir: &Path, timeout_secs: u64) -> TestTask {
+    TestTask { run_id: "it".into(), project_path: dir.display().to_string(), timeout_secs }
 }
 
-async fn run(server: &mut Server, request: RunTestsRequest) -> Result<RunTestsResponse, Error> {
+async fn run(server: &mut Server, request: TestTask) -> Result<TestReport, Error> {
     let started = Instant::now();
-    let response = server.tests.run(request, &server.stop).await;
+    let response = server.tests.run(&request, &server.stop).await;
     println!("the run answered in {:?}", started.elapsed());
     response
 }
@@ -118,20 +113,20 @@ def test_later():
 async fn a_pytest_project_is_detected_run_and_parsed() -> anyhow::Result<()> {
     let dir = project(&[("tests/test_sample.py", PYTEST_SAMPLE)])?;
     let mut server = start_with_tools_python().await?;
-    let response = run(&mut server, request(dir.path(), 60_000)).await?;
+    let response = run(&mut server, request(dir.path(), 60)).await?;
     println!("{response:#?}");
 
-    assert_eq!(response.framework, Framework::Pytest as i32);
+    assert_eq!(response.framework, "pytest");
     assert_eq!((response.passed, response.failed, response.skipped), (2, 1, 1));
     assert_eq!(response.exit_code, 1);
     assert!(!response.timed_out);
     assert!(response.command.contains("-m pytest -q --junitxml="), "{}", response.command);
     assert!(response.command.ends_with("-p no:cacheprovider"));
     assert_eq!(response.failures.len(), 1);
-    let failure = &response.failures[0];
-    assert_eq!(failure.name, "tests.test_sample::test_subtracts");
-    assert!(failure.output.contains("subtraction is off"), "{}", failure.output);
-    assert!(failure.output.contains("assert (3 - 1) == 1"), "{}", failure.output);
+    let (name, excerpt) = &response.failures[0];
+    assert_eq!(name, "tests.test_sample::test_subtracts");
+    assert!(excerpt.contains("subtraction is off"), "{}", excerpt);
+    assert!(excerpt.contains("assert (3 - 1) == 1"), "{}", excerpt);
     assert!(response.duration_ms > 0);
     assert!(!dir.path().join(".pytest_cache").exists(), "the cache provider is off");
     Ok(())
@@ -141,7 +136,7 @@ async fn a_pytest_project_is_detected_run_and_parsed() -> anyhow::Result<()> {
 async fn a_pytest_project_without_tests_is_zero_tests_not_a_crash() -> anyhow::Result<()> {
     let dir = project(&[("pytest.ini", "[pytest]\n"), ("tests/helpers.py", "X = 1\n")])?;
     let mut server = start_with_tools_python().await?;
-    let response = run(&mut server, request(dir.path(), 60_000)).await?;
+    let response = run(&mut server, request(dir.path(), 60)).await?;
 
     assert_eq!((response.passed, response.failed, response.skipped), (0, 0, 0));
     assert_eq!(response.exit_code, 0);
@@ -157,7 +152,7 @@ async fn a_missing_interpreter_fails_the_stage_at_once_naming_it() -> anyhow::Re
         ..ct_test_runner::Config::default()
     })
     .await?;
-    let err = run(&mut server, request(dir.path(), 60_000)).await.unwrap_err();
+    let err = run(&mut server, request(dir.path(), 60)).await.unwrap_err();
 
     assert_eq!(err.failure_type(), NO_TEST_FRAMEWORK);
     assert!(err.to_string().contains("/nonexistent/bin/python3"), "{err}");
@@ -170,7 +165,7 @@ async fn a_test_past_its_timeout_is_killed_with_everything_it_started() -> anyho
     let dir = project(&[("tests/test_slow.py", SLOW_TEST)])?;
     let mut server = start_with_tools_python().await?;
     let started = Instant::now();
-    let response = run(&mut server, request(dir.path(), 2_000)).await?;
+    let response = run(&mut server, request(dir.path(), 2)).await?;
     let elapsed = started.elapsed();
     println!("{response:#?}");
 
@@ -204,10 +199,9 @@ async fn a_test_printing_without_end_is_killed_at_the_limit_and_others_are_serve
     let endless = project(&[("tests/test_endless.py", ENDLESS_TEST)])?;
     let sound = project(&[("tests/test_sample.py", PYTEST_SAMPLE)])?;
     let server = start_with_tools_python().await?;
-    let (flooded, served) = tokio::join!(
-        server.tests.run(request(endless.path(), 120_000), &server.stop),
-        server.tests.run(request(sound.path(), 60_000), &server.stop)
-    );
+    let (flooding, sound) = (request(endless.path(), 120), request(sound.path(), 60));
+    let (flooded, served) =
+        tokio::join!(server.tests.run(&flooding, &server.stop), server.tests.run(&sound, &server.stop));
     let flooded = flooded?;
     assert!(!flooded.timed_out, "ended by its timeout, not by the limit");
     assert_ne!(flooded.exit_code, 0);
@@ -233,8 +227,7 @@ def test_prints_forever(capsys):
 async fn a_report_replaced_by_a_link_is_not_followed() -> anyhow::Result<()> {
     let dir = project(&[("tests/test_one.py", "def test_one():\n    pass\n"), ("conftest.py", LINKED_REPORT)])?;
     let mut server = start_with_tools_python().await?;
-    let response =
-        tokio::time::timeout(Duration::from_secs(60), run(&mut server, request(dir.path(), 60_000))).await??;
+    let response = tokio::time::timeout(Duration::from_secs(60), run(&mut server, request(dir.path(), 60))).await??;
     assert_eq!((response.passed, response.failed), (0, 0), "{response:#?}");
     assert!(response.output_tail.contains("without a JUnit report the test-runner reads"), "{}", response.output_tail);
     Ok(())
@@ -256,8 +249,8 @@ async fn a_dropped_run_kills_the_test_processes() -> anyhow::Result<()> {
     let server = start_with_tools_python().await?;
     let tests = server.tests.clone();
     let call = tokio::spawn({
-        let request = request(dir.path(), 60_000);
-        async move { tests.run(request, &CancellationToken::new()).await }
+        let request = request(dir.path(), 60);
+        async move { tests.run(&request, &CancellationToken::new()).await }
     });
 
     let pid_files = [dir.path().join("pytest.pid"), dir.path().join("sleep.pid")];
@@ -318,18 +311,18 @@ async fn a_cargo_project_with_a_tests_folder_is_run_with_cargo() -> anyhow::Resu
         ("tests/make_fixtures.py", "print('fixtures')\n"),
     ])?;
     let mut server = start(ct_test_runner::Config::default()).await?;
-    let response = run(&mut server, request(dir.path(), 300_000)).await?;
+    let response = run(&mut server, request(dir.path(), 300)).await?;
     println!("{response:#?}");
 
-    assert_eq!(response.framework, Framework::Cargo as i32);
+    assert_eq!(response.framework, "cargo");
     assert_eq!(response.command, "cargo test --no-fail-fast");
     assert_eq!((response.passed, response.failed, response.skipped), (3, 1, 0));
     assert_ne!(response.exit_code, 0);
     assert_eq!(response.failures.len(), 1);
-    let failure = &response.failures[0];
-    assert_eq!(failure.name, "tests::subtracts");
-    assert!(failure.output.contains("subtraction is off"), "{}", failure.output);
-    assert!(failure.output.contains("left: 4"), "{}", failure.output);
+    let (name, excerpt) = &response.failures[0];
+    assert_eq!(name, "tests::subtracts");
+    assert!(excerpt.contains("subtraction is off"), "{}", excerpt);
+    assert!(excerpt.contains("left: 4"), "{}", excerpt);
     assert!(
         dir.path().join("target").is_dir(),
         "the project builds in its own target dir, whatever CARGO_TARGET_DIR the runner has"
@@ -342,7 +335,7 @@ async fn a_cargo_build_error_is_a_failed_run_that_shows_the_compiler_output() ->
     let dir =
         project(&[("Cargo.toml", CARGO_TOML), ("src/lib.rs", "pub fn answer() -> i32 {\n    \"forty-two\"\n}\n")])?;
     let mut server = start(ct_test_runner::Config::default()).await?;
-    let response = run(&mut server, request(dir.path(), 300_000)).await?;
+    let response = run(&mut server, request(dir.path(), 300)).await?;
     println!("{response:#?}");
 
     assert_eq!((response.passed, response.failed), (0, 0));
@@ -379,17 +372,17 @@ async fn a_jest_project_is_run_through_its_json_report() -> anyhow::Result<()> {
     println!("npm install jest@29 took {:?}", started.elapsed());
 
     let mut server = start(ct_test_runner::Config::default()).await?;
-    let response = run(&mut server, request(dir.path(), 120_000)).await?;
+    let response = run(&mut server, request(dir.path(), 120)).await?;
     println!("{response:#?}");
 
-    assert_eq!(response.framework, Framework::Jest as i32);
+    assert_eq!(response.framework, "jest");
     assert!(response.command.starts_with("npx jest --json --outputFile="), "{}", response.command);
     assert_eq!((response.passed, response.failed, response.skipped), (2, 1, 1));
     assert_eq!(response.failures.len(), 1);
-    let failure = &response.failures[0];
-    assert_eq!(failure.name, "math.test.js::math subtracts");
-    assert!(failure.output.contains("Expected: 2"), "{}", failure.output);
-    assert!(!failure.output.contains('\u{1b}'), "colour codes are stripped");
+    let (name, excerpt) = &response.failures[0];
+    assert_eq!(name, "math.test.js::math subtracts");
+    assert!(excerpt.contains("Expected: 2"), "{}", excerpt);
+    assert!(!excerpt.contains('\u{1b}'), "colour codes are stripped");
     Ok(())
 }
 
@@ -412,13 +405,13 @@ async fn a_node_project_without_jest_is_judged_by_npm_test_exit_status() -> anyh
         ("check.js", "console.error('check failed: 2 != 3');\nprocess.exit(1);\n"),
     ])?;
     let mut server = start(ct_test_runner::Config::default()).await?;
-    let response = run(&mut server, request(dir.path(), 60_000)).await?;
+    let response = run(&mut server, request(dir.path(), 60)).await?;
     println!("{response:#?}");
 
     assert_eq!(response.command, "npm test");
     assert_eq!((response.passed, response.failed), (0, 1));
     assert!(response.output_tail.contains("only its exit status is known"));
-    assert!(response.failures[0].output.contains("check failed: 2 != 3"));
+    assert!(response.failures[0].1.contains("check failed: 2 != 3"));
     Ok(())
 }
 
@@ -437,14 +430,14 @@ async fn a_go_module_is_run_through_its_json_events() -> anyhow::Result<()> {
         ("calc_test.go", GO_SAMPLE),
     ])?;
     let mut server = start(ct_test_runner::Config::default()).await?;
-    let response = run(&mut server, request(dir.path(), 300_000)).await?;
+    let response = run(&mut server, request(dir.path(), 300)).await?;
     println!("{response:#?}");
 
-    assert_eq!(response.framework, Framework::Go as i32);
+    assert_eq!(response.framework, "go");
     assert_eq!(response.command, "go test -json ./...");
     assert_eq!((response.passed, response.failed, response.skipped), (2, 1, 1));
-    assert_eq!(response.failures[0].name, "example.com/calc::TestSub");
-    assert!(response.failures[0].output.contains("Sub(3, 1) = 4, want 2"));
+    assert_eq!(response.failures[0].0, "example.com/calc::TestSub");
+    assert!(response.failures[0].1.contains("Sub(3, 1) = 4, want 2"));
     Ok(())
 }
 
@@ -493,7 +486,7 @@ async fn a_project_outside_the_workspace_roots_is_refused_without_running_anythi
         ..ct_test_runner::Config::default()
     })
     .await?;
-    let err = run(&mut server, request(dir.path(), 60_000)).await.unwrap_err();
+    let err = run(&mut server, request(dir.path(), 60)).await.unwrap_err();
     assert!(matches!(err, Error::OutsideRoots(_)), "{err}");
     assert!(err.to_string().contains("outside this service's workspace roots"), "{err}");
     assert!(read_pid(&dir.path().join("pytest.pid")).is_none(), "the tests ran anyway");
@@ -506,7 +499,7 @@ async fn an_unrecognised_project_fails_the_stage_at_once_saying_what_was_looked_
     let mut server = start(ct_test_runner::Config::default()).await?;
     let err = run(&mut server, request(dir.path(), 0)).await.unwrap_err();
     assert_eq!(err.failure_type(), NO_TEST_FRAMEWORK);
-    for looked_for in ["package.json", "Cargo.toml", "go.mod", "pyproject.toml", "`framework`"] {
+    for looked_for in ["package.json", "Cargo.toml", "go.mod", "pyproject.toml"] {
         assert!(err.to_string().contains(looked_for), "{err}");
     }
     Ok(())
@@ -519,8 +512,8 @@ async fn stopping_a_run_kills_its_tests_and_says_so() -> anyhow::Result<()> {
     let tests = server.tests.clone();
     let stop = server.stop.clone();
     let call = tokio::spawn({
-        let request = request(dir.path(), 60_000);
-        async move { tests.run(request, &stop).await }
+        let request = request(dir.path(), 60);
+        async move { tests.run(&request, &stop).await }
     });
 
     let pid_file = dir.path().join("sleep.pid");
@@ -579,8 +572,8 @@ def test_environment_and_writes():
         ..ct_test_runner::Config::default()
     })
     .await?;
-    let response = run(&mut server, request(dir.path(), 60_000)).await?;
-    let output = &response.failures.first().context("the test failed as written")?.output;
+    let response = run(&mut server, request(dir.path(), 60)).await?;
+    let output = &response.failures.first().context("the test failed as written")?.1;
     println!("{output}");
 
     assert_eq!(std::fs::read_to_string(dir.path().join("written-by-the-test.txt"))?, "ok");

@@ -124,7 +124,7 @@ async fn wait_for_reset<W: HasStatus>(ctx: &WorkflowContext<W>, task: &AgentTask
     ctx.state_mut(|s| {
         let status = s.status_mut();
         if let Some(shown) = status.stages.iter_mut().find(|shown| shown.name == stage) {
-            super::develop::record_attempts(shown, task.earlier_spend.clone());
+            super::record::record_attempts(shown, task.earlier_spend.clone());
             status.refresh_totals();
         }
         status.usage_limit = Some(UsageLimitWait { stage, until, message });

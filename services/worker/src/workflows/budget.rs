@@ -13,8 +13,8 @@ use temporalio_sdk::{CancellableFuture, WorkflowContext};
 use ct_contracts::{AgentReport, AgentTask};
 use temporalio_sdk::ActivityExecutionError;
 
-use super::develop::record_attempts;
 use super::events::emit;
+use super::record::record_attempts;
 use super::{HasStatus, agent_run};
 
 /// How a wait for more budget ended.

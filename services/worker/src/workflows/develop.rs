@@ -5,7 +5,6 @@ use std::time::{Duration, SystemTime};
 
 use ct_domain::budget::{BudgetRaise, BudgetRaised};
 use ct_domain::git::Snapshot;
-use ct_domain::spend::{self, AttemptOutcome, AttemptSpend, Tokens};
 use ct_domain::{ApprovalDecision, DevelopInput, RunState, StagePlan, StageState, StageStatus, WorkflowStatus};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -18,12 +17,14 @@ use ct_events::data::{
     ApprovalDecision as ApprovalEvent, ApprovalRequested, ApprovalTimedOut, Snapshot as SnapshotEvent, WorkflowStarted,
 };
 
-use super::HasStatus;
 use super::budget::{self, RunEnd, Waited};
+use super::clock::{elapsed_ms, now};
 use super::events::{self, emit};
 use super::gate::{self, Verdict};
+use super::record::record_agent;
+use super::{HasStatus, WorkflowError};
 use super::{options, snapshots, spans};
-use ct_contracts::{AgentReport, AgentTask, SnapshotTask, TestReport};
+use ct_contracts::{AgentTask, SnapshotTask};
 use tracing::Instrument as _;
 
 #[workflow]
@@ -465,67 +466,10 @@ async fn await_approval(
     }
 }
 
-pub(super) fn record_agent(status: &mut StageStatus, report: &AgentReport) {
-    let mut history = report.earlier.clone();
-    history.push(AttemptSpend {
-        attempt: report.attempt,
-        outcome: AttemptOutcome::Completed,
-        tokens: Tokens {
-            input: report.input_tokens,
-            output: report.output_tokens,
-            cache_read: report.cache_read_tokens,
-            cache_write: report.cache_write_tokens,
-        },
-        cost_usd: report.cost_usd,
-        priced: true,
-        session_id: report.session_id.clone(),
-        resumed: report.resumed,
-    });
-    record_attempts(status, history);
-    status.files_changed = report.files_changed.clone();
-    status.lines_added = report.lines_added;
-    status.lines_removed = report.lines_removed;
-    status.executor_id = Some(report.executor_id.clone()).filter(|id| !id.is_empty());
-    status.session_id = report.session_id.clone();
-}
-
-/// Puts every attempt of the stage's agent run on it; the stage's figures are their sum, so
-/// failed and lost attempts count. A failure that says nothing of them leaves the stage as it is.
-pub(super) fn record_attempts(status: &mut StageStatus, history: Vec<AttemptSpend>) {
-    let Some(last) = history.last() else {
-        return;
-    };
-    status.attempts = last.attempt;
-    let (tokens, cost_usd) = spend::total(&history);
-    status.input_tokens = tokens.input;
-    status.output_tokens = tokens.output;
-    status.cache_read_tokens = tokens.cache_read;
-    status.cache_write_tokens = tokens.cache_write;
-    status.cost_usd = cost_usd;
-    status.attempt_history = history;
-}
-
-pub(super) fn tests_failure(stage: &str, tests: &TestReport) -> String {
-    if tests.timed_out {
-        return format!("stage `{stage}`: tests timed out (`{}`)", tests.command);
-    }
-    let names: Vec<&str> = tests.failures.iter().map(|(name, _)| name.as_str()).collect();
-    if names.is_empty() {
-        format!(
-            "stage `{stage}`: `{}` exited with {}: {}",
-            tests.command,
-            tests.exit_code,
-            tests.output_tail.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
-        )
-    } else {
-        format!("stage `{stage}`: {} test(s) failed: {}", tests.failed, names.join(", "))
-    }
-}
-
 fn activity_stop(stage: &str, what: &str, err: &ActivityExecutionError) -> Stop {
     match err {
         ActivityExecutionError::Cancelled(_) => Stop::Cancelled(format!("cancelled during stage `{stage}`")),
-        _ => Stop::Failed(format!("stage `{stage}` {what} failed: {}", options::failure_message(err))),
+        _ => Stop::Failed(format!("stage `{stage}` {}", options::activity_failed(what, err))),
     }
 }
 
@@ -566,19 +510,7 @@ async fn finish_early(
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(super) struct WorkflowError(pub(super) String);
-
 /// A baseline is worth taking when some stage's tests gate it and failures may be forgiven.
 fn needs_baseline(input: &DevelopInput) -> bool {
     !input.strict_tests && input.stages.iter().any(|stage| stage.run_tests)
-}
-
-pub(super) fn now<W>(ctx: &WorkflowContext<W>) -> SystemTime {
-    ctx.workflow_time().unwrap_or(SystemTime::UNIX_EPOCH)
-}
-
-pub(super) fn elapsed_ms(from: SystemTime, to: SystemTime) -> u64 {
-    to.duration_since(from).map_or(0, |d| d.as_millis() as u64)
 }

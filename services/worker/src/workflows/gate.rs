@@ -61,7 +61,7 @@ pub(super) async fn take_baseline<W>(
 /// Why a stage failed its gate: the tests it broke when a baseline forgave the others.
 pub(super) fn failure(stage: &str, tests: &TestReport, had_baseline: bool, broken: &[String]) -> String {
     if !had_baseline || broken.is_empty() || tests.timed_out {
-        return super::develop::tests_failure(stage, tests);
+        return tests_failure(stage, tests);
     }
     format!(
         "stage `{stage}`: {} test(s) that passed before the first stage (or are new) fail: {}",
@@ -95,6 +95,24 @@ pub(super) fn judge(baseline: Option<&TestBaseline>, tests: &TestReport, strict:
 
 fn failing(tests: &TestReport) -> Vec<String> {
     tests.failures.iter().map(|(name, _)| name.clone()).collect()
+}
+
+/// Why a stage whose tests failed fails, naming the failed tests (or the runner's last lines).
+pub(super) fn tests_failure(stage: &str, tests: &TestReport) -> String {
+    if tests.timed_out {
+        return format!("stage `{stage}`: tests timed out (`{}`)", tests.command);
+    }
+    let names: Vec<&str> = tests.failures.iter().map(|(name, _)| name.as_str()).collect();
+    if names.is_empty() {
+        format!(
+            "stage `{stage}`: `{}` exited with {}: {}",
+            tests.command,
+            tests.exit_code,
+            tests.output_tail.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+        )
+    } else {
+        format!("stage `{stage}`: {} test(s) failed: {}", tests.failed, names.join(", "))
+    }
 }
 
 #[cfg(test)]

@@ -19,9 +19,12 @@ use temporalio_sdk::{
 use ct_domain::budget::{BudgetRaise, BudgetRaised};
 
 use super::HasStatus;
+use super::WorkflowError;
 use super::budget::{self, RunEnd, Waited};
-use super::develop::{WorkflowError, elapsed_ms, now, record_agent, tests_failure};
+use super::clock::{elapsed_ms, now};
 use super::events::{self, emit};
+use super::gate::tests_failure;
+use super::record::record_agent;
 use super::{gate, options, snapshots, spans};
 use ct_contracts::{AgentTask, TestReport};
 use tracing::Instrument as _;

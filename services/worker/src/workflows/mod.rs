@@ -24,15 +24,24 @@ macro_rules! has_status {
 
 mod agent_run;
 mod budget;
+mod clock;
 mod develop;
 mod events;
+mod feature;
 mod gate;
 mod iterate;
 mod options;
 mod parallel;
+mod record;
 mod snapshots;
 mod spans;
 
 pub use develop::DevelopWorkflow;
+pub use feature::{FeatureTask, FeatureWorkflow};
 pub use iterate::IterateWorkflow;
-pub use parallel::{FeatureTask, FeatureWorkflow, ParallelWorkflow};
+pub use parallel::ParallelWorkflow;
+
+/// The failure a workflow ends with: its message is what `status` and `result` show.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct WorkflowError(pub(super) String);

@@ -66,6 +66,11 @@ pub(super) fn workspace_cleanup(workflow_queue: &str) -> ActivityOptions {
         .build()
 }
 
+/// "`what` failed: " and the most specific message of the activity failure.
+pub(super) fn activity_failed(what: &str, err: &ActivityExecutionError) -> String {
+    format!("{what} failed: {}", failure_message(err))
+}
+
 /// The most specific message of an activity failure: the application error
 /// the activity raised, not the "activity task failed" wrapper around it.
 pub(super) fn failure_message(err: &ActivityExecutionError) -> String {

@@ -1,0 +1,47 @@
+//! What a stage's status keeps of its agent runs: every attempt with what it spent, and the
+//! changes of the one that completed. Shared by every workflow.
+
+use ct_contracts::AgentReport;
+use ct_domain::StageStatus;
+use ct_domain::spend::{self, AttemptOutcome, AttemptSpend, Tokens};
+
+/// Records a completed run: its attempts (earlier ones included) and what it changed.
+pub(super) fn record_agent(status: &mut StageStatus, report: &AgentReport) {
+    let mut history = report.earlier.clone();
+    history.push(AttemptSpend {
+        attempt: report.attempt,
+        outcome: AttemptOutcome::Completed,
+        tokens: Tokens {
+            input: report.input_tokens,
+            output: report.output_tokens,
+            cache_read: report.cache_read_tokens,
+            cache_write: report.cache_write_tokens,
+        },
+        cost_usd: report.cost_usd,
+        priced: true,
+        session_id: report.session_id.clone(),
+        resumed: report.resumed,
+    });
+    record_attempts(status, history);
+    status.files_changed = report.files_changed.clone();
+    status.lines_added = report.lines_added;
+    status.lines_removed = report.lines_removed;
+    status.executor_id = Some(report.executor_id.clone()).filter(|id| !id.is_empty());
+    status.session_id = report.session_id.clone();
+}
+
+/// Puts every attempt of the stage's agent run on it; the stage's figures are their sum, so
+/// failed and lost attempts count. A failure that says nothing of them leaves the stage as it is.
+pub(super) fn record_attempts(status: &mut StageStatus, history: Vec<AttemptSpend>) {
+    let Some(last) = history.last() else {
+        return;
+    };
+    status.attempts = last.attempt;
+    let (tokens, cost_usd) = spend::total(&history);
+    status.input_tokens = tokens.input;
+    status.output_tokens = tokens.output;
+    status.cache_read_tokens = tokens.cache_read;
+    status.cache_write_tokens = tokens.cache_write;
+    status.cost_usd = cost_usd;
+    status.attempt_history = history;
+}
