@@ -1,6 +1,6 @@
 //! The kinds of value a setting takes, and how a value is checked: in terms a user can act on.
 
-use crate::presets::Environment;
+use crate::environment::Environment;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {

@@ -13,6 +13,7 @@
 mod binaries;
 mod check;
 mod dotenv;
+mod environment;
 mod file;
 mod keys;
 mod load;
@@ -26,9 +27,9 @@ pub mod stages;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use environment::Environment;
 pub use keys::{KEYS, KeyDef, Secrecy, Service, key};
 pub use load::{Config, Entry, Flag, Source, Sources, load, redact};
-pub use presets::Environment;
 pub use prices::load_prices;
 pub use service::ConfigArgs;
 pub use settings::{

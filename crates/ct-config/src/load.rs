@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::environment::Environment;
 use crate::keys::{self, KEYS, KeyDef, Secrecy, Service, key};
-use crate::presets::Environment;
 use crate::settings::{Secret, Settings};
 use crate::{ConfigError, Invalid, dotenv, file, presets};
 

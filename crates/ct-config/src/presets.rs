@@ -1,6 +1,7 @@
 //! The presets `CLAUDE_TEMPORAL_ENV` selects. They live in `.claude/presets/` where users
 //! can read them, and are compiled in so that an installed binary needs no data files.
 
+use crate::environment::Environment;
 use crate::file::{self, FileValue};
 
 fn text(environment: Environment) -> &'static str {
@@ -16,36 +17,6 @@ pub(crate) fn values(environment: Environment) -> Vec<FileValue> {
     file::read(text(environment)).unwrap_or_else(|problem| {
         unreachable!("preset {} line {}: {}", environment.name(), problem.line, problem.reason)
     })
-}
-
-/// The presets `environment` selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Environment {
-    Development,
-    Staging,
-    Production,
-}
-
-impl Environment {
-    pub const ALL: [Environment; 3] = [Environment::Development, Environment::Staging, Environment::Production];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Environment::Development => "development",
-            Environment::Staging => "staging",
-            Environment::Production => "production",
-        }
-    }
-
-    pub(crate) fn parse(value: &str) -> Result<Environment, String> {
-        let value = value.trim().to_ascii_lowercase();
-        match value.as_str() {
-            "development" | "dev" => Ok(Environment::Development),
-            "staging" => Ok(Environment::Staging),
-            "production" | "prod" => Ok(Environment::Production),
-            _ => Err("expected development, staging or production".to_owned()),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::check::{self, Kind};
+use crate::environment::Environment;
 use crate::keys::{self, key};
-use crate::presets::Environment;
 
 /// A credential: usable by code, never printed by `Debug`.
 #[derive(Clone, PartialEq, Eq)]

@@ -1,24 +1,3 @@
-use crate::event::EventType;
-
-/// Why a message is not a claude-temporal event.
-#[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
-    #[error("the message is not a CloudEvents JSON envelope: {0}")]
-    Json(#[source] serde_json::Error),
-    #[error("unsupported CloudEvents specversion {0:?}; only \"1.0\" is read")]
-    SpecVersion(String),
-    #[error("unsupported datacontenttype {0:?}; events carry application/json")]
-    ContentType(String),
-    #[error("unknown event type {0:?}")]
-    UnknownType(String),
-    #[error("the data of a {kind} event does not match its schema: {source}")]
-    Data {
-        kind: EventType,
-        #[source]
-        source: serde_json::Error,
-    },
-}
-
 /// Failures talking to NATS.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

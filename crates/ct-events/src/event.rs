@@ -17,7 +17,6 @@ use crate::data::{
     AgentProgress, ApprovalDecision, ApprovalRequested, ApprovalTimedOut, BudgetExhausted, BudgetRaised, BudgetWarning,
     CostUpdated, Snapshot, StageOutcome, StageStarted, TestsCompleted, WorkflowFinished, WorkflowStarted,
 };
-use crate::error::DecodeError;
 
 /// Prefix of the CloudEvents `type` attribute.
 pub const TYPE_PREFIX: &str = "dev.claude-temporal.";
@@ -184,11 +183,6 @@ impl CloudEvent {
         self.data.workflow_id()
     }
 
-    /// The NATS subject the event is published on.
-    pub fn nats_subject(&self) -> String {
-        crate::subject::event_subject(self.workflow_id(), self.event_type())
-    }
-
     /// The structured-mode JSON body.
     pub fn to_json(&self) -> Vec<u8> {
         let kind = self.event_type().cloudevents_type();
@@ -247,6 +241,25 @@ struct Envelope {
     time: DateTime<Utc>,
     datacontenttype: Option<String>,
     data: serde_json::Value,
+}
+
+/// Why a message is not a claude-temporal event.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the message is not a CloudEvents JSON envelope: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("unsupported CloudEvents specversion {0:?}; only \"1.0\" is read")]
+    SpecVersion(String),
+    #[error("unsupported datacontenttype {0:?}; events carry application/json")]
+    ContentType(String),
+    #[error("unknown event type {0:?}")]
+    UnknownType(String),
+    #[error("the data of a {kind} event does not match its schema: {source}")]
+    Data {
+        kind: EventType,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 #[cfg(test)]

@@ -28,8 +28,8 @@ mod watch;
 
 pub use connect::{DEFAULT_NATS_URL, NatsLogin, connect, redact_credentials};
 pub use consumer::{ConsumerSettings, EventConsumer};
-pub use error::{ConfigError, DecodeError, Error};
-pub use event::{CloudEvent, EventData, EventType, TYPE_PREFIX};
+pub use error::{ConfigError, Error};
+pub use event::{CloudEvent, DecodeError, EventData, EventType, TYPE_PREFIX};
 pub use outbox::OutboxError;
 pub use publisher::{Publisher, PublisherConfig};
 pub use stream::{STREAM_NAME, StreamSettings, ensure_stream};

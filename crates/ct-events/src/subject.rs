@@ -8,7 +8,7 @@
 //! `%` is itself encoded, so the mapping is one-to-one and any client can
 //! compute it; the empty id, which Temporal never issues, becomes `%`.
 
-use crate::event::EventType;
+use crate::event::{CloudEvent, EventType};
 
 /// Every event subject starts with this.
 pub const EVENTS_PREFIX: &str = "ct.events";
@@ -35,6 +35,13 @@ pub fn workflow_token(workflow_id: &str) -> String {
 /// The subject one event is published on.
 pub fn event_subject(workflow_id: &str, kind: EventType) -> String {
     format!("{EVENTS_PREFIX}.{}.{}", workflow_token(workflow_id), kind.as_str())
+}
+
+impl CloudEvent {
+    /// The NATS subject the event is published on.
+    pub fn nats_subject(&self) -> String {
+        event_subject(self.workflow_id(), self.event_type())
+    }
 }
 
 /// Subscribes to every event of one workflow (`claude-temporal watch ID`).

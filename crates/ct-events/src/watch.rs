@@ -8,8 +8,9 @@
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull};
 use futures::{Stream, StreamExt};
 
-use crate::error::{DecodeError, Error};
+use crate::error::Error;
 use crate::event::CloudEvent;
+use crate::event::DecodeError;
 use crate::subject::{ALL_EVENTS, workflow_filter};
 
 /// One item of a watch: an event, or why a message could not be read.

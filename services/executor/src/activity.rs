@@ -17,13 +17,10 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;
 
-use crate::Agents;
 use crate::checkpoint_store::CheckpointStore;
 use crate::live::LiveFigures;
 use crate::messages::{Checkpoint, Failure, FailureKind, Progress, RunEvent, RunRequest, RunResult};
-
-/// Where the executor's events say they come from.
-pub const EVENT_SOURCE: &str = "/claude-temporal/executor";
+use crate::{Agents, EVENT_SOURCE};
 
 pub(crate) struct AgentActivities {
     pub(crate) agents: Agents,

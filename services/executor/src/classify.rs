@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::messages::{Failure, FailureKind};
 use claude_codes::io::{ResultMessage, ResultSubtype};
 
-use crate::transcript::truncate;
+use crate::summary::truncate;
 
 /// The phrase the CLI prints when a subscription's usage limit is reached ("You've hit your
 /// session limit", "… 5-hour limit", "… weekly limit").

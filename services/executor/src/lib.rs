@@ -30,6 +30,7 @@ mod refused;
 pub mod relay;
 mod run;
 mod serve;
+mod summary;
 mod tool_spans;
 mod transcript;
 mod workspace;
@@ -43,13 +44,15 @@ use ct_fleet::WorkspaceRoots;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::activity::EVENT_SOURCE;
 pub use crate::error::Error;
 pub use crate::limits::Limits;
 pub use crate::messages::{Checkpoint, Failure, FailureKind, Progress, RunEvent, RunRequest, RunResult, UsageSoFar};
 pub use crate::network::{model_ports, url_port};
 use crate::run::Runner;
 pub use crate::serve::{Fleet, run};
+
+/// Where the executor's events say they come from.
+pub const EVENT_SOURCE: &str = "/claude-temporal/executor";
 
 #[derive(Clone)]
 pub struct Config {

@@ -10,7 +10,7 @@ use ct_events::data::{CostUpdated, TokenUsage};
 use ct_events::{CloudEvent, EventData, Publisher};
 use temporalio_sdk::activities::ActivityContext;
 
-use crate::activity::EVENT_SOURCE;
+use crate::EVENT_SOURCE;
 
 const EVENTS_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 

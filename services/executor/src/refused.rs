@@ -6,7 +6,7 @@ use claude_codes::io::{ToolResultBlock, ToolResultContent};
 use ct_contracts::RefusedAccess;
 use serde_json::Value;
 
-use crate::transcript::truncate;
+use crate::summary::truncate;
 
 /// What a tool reports when the kernel refuses an access: Landlock answers EACCES for files and
 /// connects; Node spells it `EACCES: permission denied`, shells `Permission denied`, and some

@@ -1,7 +1,8 @@
 //! `claude-temporal dev`: the whole stack on this machine, as detached processes that outlive
 //! the command, recorded in a state directory so `down` stops exactly what `up` started.
 
-mod components;
+mod component;
+mod launch;
 mod readiness;
 mod stack;
 mod up;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use components::Component;
+use component::Component;
 use stack::{Stack, StateDir, StopOutcome};
 
 #[derive(Debug, Args)]

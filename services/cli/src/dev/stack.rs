@@ -10,7 +10,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use super::components::Component;
+use super::component::Component;
 
 const STOP_GRACE: Duration = Duration::from_secs(5);
 

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 
 use super::UpArgs;
-use super::components::{self, Component};
+use super::component::{self, Component};
+use super::launch;
 use super::readiness::{Probe, tail};
 use super::stack::{RunningComponent, ServiceSettings, Stack, StackOptions, StateDir};
 
@@ -58,7 +59,7 @@ pub(super) async fn up(state: &StateDir, config: &ct_config::Config, args: UpArg
         }
     }
 
-    let tools = components::find_tools_dir();
+    let tools = component::find_tools_dir();
     let mut binaries = Vec::new();
     let mut missing = Vec::new();
     for &component in &options.components {
@@ -200,7 +201,7 @@ async fn start(
     deadline: Duration,
 ) -> anyhow::Result<()> {
     let name = component.name();
-    let launch = components::launch(component, binary, state, stack)?;
+    let launch = launch::launch(component, binary, state, stack)?;
     let log_path = state.log_path(component);
     remove_if_present(&state.port_file(component))?;
     let log = File::create(&log_path).with_context(|| format!("cannot create log file {}", log_path.display()))?;
