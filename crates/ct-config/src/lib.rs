@@ -31,7 +31,7 @@ pub use environment::Environment;
 pub use keys::{KEYS, KeyDef, Secrecy, Service, key};
 pub use load::{Config, Entry, Flag, Source, Sources, load, redact};
 pub use prices::load_prices;
-pub use service::ConfigArgs;
+pub use service::{ConfigArgs, TemporalArgs};
 pub use settings::{
     ClaudeSettings, ExecutorSettings, NotificationSettings, SandboxSettings, Secret, Settings, TemporalSettings,
     TestRunnerSettings, WorkerSettings, WorkflowSettings,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::keys::Service;
+use crate::keys::{Service, key};
 use crate::load::{Config, Flag, Sources, load};
 use crate::show;
 
@@ -42,5 +42,31 @@ impl ConfigArgs {
             std::process::exit(0);
         }
         config
+    }
+}
+
+/// Where Temporal is, for the services that talk to it (worker, executor, test-runner).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TemporalArgs {
+    /// Temporal frontend address, host:port [env: TEMPORAL_ADDRESS].
+    #[arg(long)]
+    pub temporal_address: Option<String>,
+    /// Temporal namespace [env: TEMPORAL_NAMESPACE].
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The workflows' task queue; executors poll `<it>.agents`, test-runners `<it>.tests`
+    /// [env: TEMPORAL_TASK_QUEUE].
+    #[arg(long)]
+    pub task_queue: Option<String>,
+}
+
+impl TemporalArgs {
+    /// The settings these flags give, for [`ConfigArgs::load`].
+    pub fn flags(&self) -> [Option<Flag>; 3] {
+        [
+            Flag::given(key::TEMPORAL_ADDRESS, "--temporal-address", self.temporal_address.as_ref()),
+            Flag::given(key::TEMPORAL_NAMESPACE, "--namespace", self.namespace.as_ref()),
+            Flag::given(key::TEMPORAL_TASK_QUEUE, "--task-queue", self.task_queue.as_ref()),
+        ]
     }
 }

@@ -5,6 +5,8 @@
 //! - [`Lease`]: heartbeats an activity from the process that runs it and says when the attempt
 //!   is lost (cancelled, timed out, or Temporal out of reach for too long), so the run is
 //!   killed before Temporal can hand the attempt to someone else.
+//! - [`join`]: the control API bound, its token and advertised address settled, from the
+//!   flags every member takes ([`MemberArgs`]).
 //! - [`WorkspaceRoots`]: the only directories a service works in.
 //! - [`control`]: the authenticated control API (describe, runs in flight, kill).
 
@@ -13,6 +15,7 @@ mod guard;
 mod identity;
 mod lease;
 mod member;
+mod membership;
 mod roots;
 mod runs;
 mod token;
@@ -22,6 +25,7 @@ pub use guard::{Guard, Interruption};
 pub use identity::{advertised_address, control_address, instance_identity};
 pub use lease::{Lease, Lost};
 pub use member::{ControlPlane, run_member};
+pub use membership::{MemberArgs, Membership, join};
 pub use roots::{RootsError, WorkspaceRoots};
 pub use runs::{RunInfo, RunRegistry, RunTicket};
 pub use token::{ControlToken, TokenError};

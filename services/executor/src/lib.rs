@@ -13,11 +13,13 @@
 
 mod activity;
 mod agent_telemetry;
+mod attempt;
 mod changes;
 mod checkpoint;
 mod checkpoint_store;
 mod classify;
 mod command;
+mod configure;
 mod error;
 mod library;
 mod limits;
@@ -28,6 +30,7 @@ mod network;
 mod outlets;
 mod refused;
 pub mod relay;
+mod report;
 mod run;
 mod serve;
 mod summary;
@@ -44,12 +47,13 @@ use ct_fleet::WorkspaceRoots;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::configure::LocalPaths;
 pub use crate::error::Error;
 pub use crate::limits::Limits;
 pub use crate::messages::{Checkpoint, Failure, FailureKind, Progress, RunEvent, RunRequest, RunResult, UsageSoFar};
 pub use crate::network::{model_ports, url_port};
 use crate::run::Runner;
-pub use crate::serve::{Fleet, run};
+pub use crate::serve::{Nats, run};
 
 /// Where the executor's events say they come from.
 pub const EVENT_SOURCE: &str = "/claude-temporal/executor";

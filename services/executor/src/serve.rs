@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use ct_events::{Publisher, PublisherConfig};
-use ct_fleet::{ActivityWorker, ControlPlane, ControlToken, RunRegistry};
+use ct_fleet::{ActivityWorker, ControlPlane, Membership, RunRegistry};
 use ct_proto::control::{DescribeResponse, Limits as LimitsMessage, Tool};
-use ct_service::TemporalTarget;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -20,27 +19,20 @@ const EVENT_FLUSH: Duration = Duration::from_secs(5);
 /// How long `claude --version` may take at start-up.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where the executor gets its work and sends its events.
+/// Where the executor sends its events and keeps its checkpoints.
 #[derive(Debug, Clone)]
-pub struct Fleet {
-    pub temporal: TemporalTarget,
-    /// The agents queue it polls (`<workflow queue>.agents`).
-    pub task_queue: String,
-    pub nats_url: String,
-    /// Who to log in to NATS as.
-    pub nats_login: Option<ct_events::NatsLogin>,
-    pub control_token: ControlToken,
-    /// Where the fleet reaches the control API (the listener's address, or one given).
-    pub advertise: std::net::SocketAddr,
-    /// After shutdown begins, running agents get this long before they are killed.
-    pub grace: Duration,
+pub struct Nats {
+    pub url: String,
+    /// Who to log in as.
+    pub login: Option<ct_events::NatsLogin>,
 }
 
 /// Polls the agents queue and serves the control API on `control` until `shutdown` fires.
 /// `on_ready` gets the executor's identity once it is about to poll.
 pub async fn run(
     config: Config,
-    fleet: Fleet,
+    fleet: Membership,
+    nats: Nats,
     control: TcpListener,
     shutdown: CancellationToken,
     on_ready: impl FnOnce(&str),
@@ -57,16 +49,15 @@ pub async fn run(
         "agent runs get this command library, prompt hook and workspace roots"
     );
     let client = ct_service::connect_client(&fleet.temporal, &identity).await?;
-    let mut events = PublisherConfig::new(fleet.nats_url.clone(), "ct-executor");
-    events.login = fleet.nats_login.clone();
+    let mut events = PublisherConfig::new(nats.url.clone(), "ct-executor");
+    events.login = nats.login.clone();
     let events = Publisher::connect(events).await?;
     let runs = RunRegistry::default();
 
     let worker = ActivityWorker { task_queue: fleet.task_queue.clone(), capacity, grace: fleet.grace };
     let mut options = worker.options();
     let roots = agents.config().roots.clone();
-    let checkpoints =
-        crate::checkpoint_store::CheckpointStore::connect(&fleet.nats_url, fleet.nats_login.as_ref()).await?;
+    let checkpoints = crate::checkpoint_store::CheckpointStore::connect(&nats.url, nats.login.as_ref()).await?;
     let agent_activities =
         AgentActivities { agents, events: events.clone(), runs: runs.clone(), checkpoints, identity: identity.clone() };
     check_contracts()?;

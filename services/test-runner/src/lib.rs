@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
 
-pub use serve::{Fleet, run};
+pub use serve::run;
 
 /// Settings of the test-runner process.
 #[derive(Clone, Debug)]

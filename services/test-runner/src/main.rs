@@ -1,7 +1,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Parser;
 use ct_config::{Flag, Service, key};
 use tokio_util::sync::CancellationToken;
@@ -16,20 +15,10 @@ use tokio_util::sync::CancellationToken;
 struct Args {
     #[command(flatten)]
     config: ct_config::ConfigArgs,
-    /// Temporal frontend address, host:port [env: TEMPORAL_ADDRESS].
-    #[arg(long)]
-    temporal_address: Option<String>,
-    /// Temporal namespace [env: TEMPORAL_NAMESPACE].
-    #[arg(long)]
-    namespace: Option<String>,
-    /// The workflow worker's task queue; this test-runner polls `<it>.tests` [env: TEMPORAL_TASK_QUEUE].
-    #[arg(long)]
-    task_queue: Option<String>,
-
-    /// A directory projects may live in; repeat for more. Anything else is refused
-    /// [env: CT_WORKSPACE_ROOTS, `:`-separated; required].
-    #[arg(long = "workspace-root", value_name = "DIR")]
-    workspace_roots: Vec<PathBuf>,
+    #[command(flatten)]
+    temporal: ct_config::TemporalArgs,
+    #[command(flatten)]
+    member: ct_fleet::MemberArgs,
 
     /// Test runs at once (its activity slots); more wait in Temporal's queue
     /// [env: TEST_RUNNER_MAX_CONCURRENT].
@@ -61,35 +50,23 @@ struct Args {
     /// Address of the control API (port 0 picks a free one). Binding beyond loopback needs a
     /// token given through CT_CONTROL_TOKEN or --control-token-file.
     #[arg(long, env = "CT_TEST_RUNNER_LISTEN", default_value = "127.0.0.1:50062")]
-    listen: std::net::SocketAddr,
-    /// Address the fleet reaches the control API on, IP:PORT [default: the listen address; for a
-    /// wildcard one, this host's address toward Temporal].
-    #[arg(long, env = "CT_CONTROL_ADVERTISE", value_name = "IP:PORT")]
-    control_advertise: Option<std::net::SocketAddr>,
+    listen: String,
+}
 
-    /// Write the control API's port to this file once the test-runner polls.
-    #[arg(long)]
-    port_file: Option<PathBuf>,
-
-    /// File holding the control API's token; made (mode 0600) when missing and the address is
-    /// loopback [default: the system temp dir's ct-test-runner.token]. The token itself in the environment
-    /// wins over any file, for containers [env: CT_CONTROL_TOKEN].
-    #[arg(long, env = "CT_CONTROL_TOKEN_FILE")]
-    control_token_file: Option<PathBuf>,
+/// The control token's file unless one is given.
+fn default_token_file() -> PathBuf {
+    std::env::temp_dir().join("ct-test-runner.token")
 }
 
 impl Args {
     fn flags(&self) -> Vec<Option<Flag>> {
-        vec![
-            Flag::given(key::TEMPORAL_ADDRESS, "--temporal-address", self.temporal_address.as_ref()),
-            Flag::given(key::TEMPORAL_NAMESPACE, "--namespace", self.namespace.as_ref()),
-            Flag::given(key::TEMPORAL_TASK_QUEUE, "--task-queue", self.task_queue.as_ref()),
-            Flag::given_paths(key::WORKSPACE_ROOTS, "--workspace-root", &self.workspace_roots),
+        let own = [
             Flag::given(key::TEST_RUNNER_MAX_CONCURRENT, "--max-concurrent", self.max_concurrent.as_ref()),
             Flag::given(key::TEST_TIMEOUT_SECS, "--default-timeout-secs", self.default_timeout_secs.as_ref()),
             Flag::given(key::TEST_RUNNER_MAX_TIMEOUT_SECS, "--max-timeout-secs", self.max_timeout_secs.as_ref()),
             Flag::given(key::TEST_RUNNER_SHUTDOWN_GRACE_SECS, "--grace-secs", self.grace_secs.as_ref()),
-        ]
+        ];
+        self.temporal.flags().into_iter().chain(self.member.flags()).chain(own).collect()
     }
 }
 
@@ -124,35 +101,21 @@ async fn main() {
         ..defaults
     };
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("could not listen on {}", args.listen))
-        .unwrap_or_else(|e| bad_setting(&format!("{e:#}")));
-    let addr = listener.local_addr().unwrap_or_else(|e| bad_setting(&e));
-    let token_file = args.control_token_file.unwrap_or_else(|| std::env::temp_dir().join("ct-test-runner.token"));
-    let control_token = ct_fleet::ControlToken::resolve(std::env::var("CT_CONTROL_TOKEN").ok(), &token_file, addr)
-        .unwrap_or_else(|e| bad_setting(&e));
-    let config = ct_test_runner::Config {
-        hidden: vec![token_file],
-        redactor: std::sync::Arc::new(ct_confine::Redactor::from_env([control_token.expose().to_owned()])),
-        ..config
-    };
     let grace = Duration::from_secs(settings.test_runner.shutdown_grace_secs);
-    let temporal = settings.temporal;
-    let advertise = ct_fleet::advertised_address(addr, args.control_advertise, &temporal.address)
-        .with_context(|| format!("cannot tell which address reaches this control API from {}", temporal.address))
-        .unwrap_or_else(|e| bad_setting(&format!("{e:#}; give it with --control-advertise IP:PORT")));
-    let fleet = ct_test_runner::Fleet {
-        temporal: ct_service::TemporalTarget { address: temporal.address, namespace: temporal.namespace },
-        task_queue: ct_contracts::tests_queue(&temporal.task_queue),
-        control_token,
-        advertise,
-        grace,
+    let queue = ct_contracts::tests_queue(&settings.temporal.task_queue);
+    let joined =
+        ct_fleet::join(&args.member, &args.listen, default_token_file(), &settings.temporal, queue, grace).await;
+    let (listener, fleet) = joined.unwrap_or_else(|e| bad_setting(&e));
+    let addr = listener.local_addr().unwrap_or_else(|e| bad_setting(&e));
+    let config = ct_test_runner::Config {
+        hidden: vec![fleet.token_file.clone()],
+        redactor: std::sync::Arc::new(ct_confine::Redactor::from_env([fleet.control_token.expose().to_owned()])),
+        ..config
     };
 
     let shutdown = CancellationToken::new();
     tokio::spawn(ct_service::cancel_on_signal(shutdown.clone()));
-    let port_file = args.port_file;
+    let port_file = args.member.port_file;
     ct_service::withdraw_ready_file(port_file.as_deref());
     let ran = ct_test_runner::run(config, fleet, listener, shutdown, |_| {
         ct_service::announce_port(port_file.as_deref(), addr.port())

@@ -3,31 +3,18 @@
 
 use std::time::Duration;
 
-use ct_fleet::{ActivityWorker, ControlPlane, ControlToken, RunRegistry};
+use ct_fleet::{ActivityWorker, ControlPlane, Membership, RunRegistry};
 use ct_proto::control::{DescribeResponse, Limits, Tool};
-use ct_service::TemporalTarget;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::TestActivities;
 use crate::{Config, Error, Tests};
 
-/// Where the test-runner gets its work.
-#[derive(Debug, Clone)]
-pub struct Fleet {
-    pub temporal: TemporalTarget,
-    /// The tests queue it polls (`<workflow queue>.tests`).
-    pub task_queue: String,
-    pub control_token: ControlToken,
-    /// Where the fleet reaches the control API (the listener's address, or one given).
-    pub advertise: std::net::SocketAddr,
-    pub grace: Duration,
-}
-
 /// Polls the tests queue and serves the control API on `control` until `shutdown` fires.
 pub async fn run(
     config: Config,
-    fleet: Fleet,
+    fleet: Membership,
     control: TcpListener,
     shutdown: CancellationToken,
     on_ready: impl FnOnce(&str),

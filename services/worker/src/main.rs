@@ -17,15 +17,8 @@ use tokio_util::sync::CancellationToken;
 struct Args {
     #[command(flatten)]
     config: ct_config::ConfigArgs,
-    /// Temporal frontend address, host:port [env: TEMPORAL_ADDRESS].
-    #[arg(long)]
-    temporal_address: Option<String>,
-    /// Temporal namespace [env: TEMPORAL_NAMESPACE].
-    #[arg(long)]
-    namespace: Option<String>,
-    /// The task queue of the workflows [env: TEMPORAL_TASK_QUEUE].
-    #[arg(long)]
-    task_queue: Option<String>,
+    #[command(flatten)]
+    temporal: ct_config::TemporalArgs,
     /// NATS server for events, buffered while it is unreachable [env: NATS_URL].
     #[arg(long)]
     nats_url: Option<String>,
@@ -49,14 +42,12 @@ struct Args {
 
 impl Args {
     fn flags(&self) -> Vec<Option<Flag>> {
-        vec![
-            Flag::given(key::TEMPORAL_ADDRESS, "--temporal-address", self.temporal_address.as_ref()),
-            Flag::given(key::TEMPORAL_NAMESPACE, "--namespace", self.namespace.as_ref()),
-            Flag::given(key::TEMPORAL_TASK_QUEUE, "--task-queue", self.task_queue.as_ref()),
+        let own = [
             Flag::given(key::NATS_URL, "--nats-url", self.nats_url.as_ref()),
             Flag::given(key::WORKER_MAX_ACTIVITIES, "--max-activities", self.max_activities.as_ref()),
             Flag::given(key::WORKER_MAX_WORKFLOWS, "--max-workflows", self.max_workflows.as_ref()),
-        ]
+        ];
+        self.temporal.flags().into_iter().chain(own).collect()
     }
 }
 

@@ -1,0 +1,67 @@
+//! What a finished run gives back to its workflow: its report, or a failure whose type says
+//! whether retrying can help, each with every attempt's figures.
+
+use ct_contracts::AgentReport;
+use ct_contracts::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
+use ct_domain::git::Snapshot;
+use ct_domain::spend::AttemptSpend;
+use temporalio_sdk::activities::ActivityError;
+
+use crate::live::LiveFigures;
+use crate::messages::{Failure, FailureKind, RunResult};
+
+/// A failed run as the activity's failure, with every attempt's figures (this one's last).
+pub(crate) fn failure_of(result: RunResult, attempts: Vec<AttemptSpend>) -> ActivityError {
+    let Failure { kind, message } = result
+        .failure
+        .unwrap_or(Failure { kind: FailureKind::Agent, message: "the run reported no failure".to_owned() });
+    let message = format!(
+        "agent failed ({}): {message} [exit code {}, {} turns, ${:.4} spent]",
+        kind.name(),
+        result.exit_code,
+        result.num_turns,
+        result.total_cost_usd
+    );
+    match kind {
+        FailureKind::UsageLimit if result.usage_limit_resets_at > 0 => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let resets_in = std::time::Duration::from_secs(result.usage_limit_resets_at).saturating_sub(now);
+            failure::usage_limited(message, resets_in, attempts)
+        }
+        FailureKind::Auth => failure::with_attempts(AGENT_AUTH_FAILED, message, true, attempts),
+        FailureKind::MaxTurns => failure::with_attempts(AGENT_MAX_TURNS, message, true, attempts),
+        _ => failure::with_attempts(failure::AGENT_FAILED, message, false, attempts),
+    }
+}
+
+pub(crate) fn into_report(
+    result: RunResult,
+    attempt: u32,
+    identity: &str,
+    live: &LiveFigures<'_>,
+    snapshot: Option<Snapshot>,
+) -> AgentReport {
+    let usage = result.usage.unwrap_or_default();
+    let changes = result.changes.unwrap_or_default();
+    AgentReport {
+        attempt,
+        earlier: live.earlier(),
+        session_id: result.session_id,
+        resumed: live.is_resumed(),
+        num_turns: result.num_turns,
+        input_tokens: usage.input,
+        output_tokens: usage.output,
+        cache_read_tokens: usage.cache_read,
+        cache_write_tokens: usage.cache_write,
+        cost_usd: result.total_cost_usd,
+        files_changed: changes.files,
+        lines_added: changes.lines_added,
+        lines_removed: changes.lines_removed,
+        result_text: result.result_text,
+        model: result.model,
+        executor_id: identity.to_owned(),
+        confinement: result.confinement,
+        refused: result.refused,
+        snapshot,
+    }
+}
