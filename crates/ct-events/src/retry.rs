@@ -2,9 +2,19 @@
 
 use std::time::Duration;
 
-/// 100 ms doubling to a 2 s ceiling: quick after a blip, gentle during an outage.
+use backon::{BackoffBuilder, ExponentialBuilder};
+
+const FIRST: Duration = Duration::from_millis(100);
+const CEILING: Duration = Duration::from_secs(2);
+/// Failures after which the wait is at its ceiling.
+const TO_CEILING: u32 = 6;
+
+/// 100 ms doubling to a 2 s ceiling: quick after a blip, gentle during an outage. `failures`
+/// counts the failures so far, this one included.
 pub(crate) fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(100u64.saturating_mul(1 << failures.saturating_sub(1).min(5))).min(Duration::from_secs(2))
+    let nth = failures.clamp(1, TO_CEILING) - 1;
+    let mut waits = ExponentialBuilder::new().with_min_delay(FIRST).with_max_delay(CEILING).without_max_times().build();
+    waits.nth(nth as usize).unwrap_or(CEILING)
 }
 
 /// Log the first failure and then every tenth, so a long outage is visible
@@ -19,10 +29,8 @@ mod tests {
 
     #[test]
     fn backoff_grows_to_a_ceiling() {
-        assert_eq!(backoff(1), Duration::from_millis(100));
-        assert_eq!(backoff(2), Duration::from_millis(200));
-        assert_eq!(backoff(5), Duration::from_millis(1600));
-        assert_eq!(backoff(6), Duration::from_secs(2));
-        assert_eq!(backoff(60), Duration::from_secs(2));
+        // Whole milliseconds: the factor is applied in floating point.
+        let millis = |failures| backoff(failures).as_millis();
+        assert_eq!([1, 2, 5, 6, 60].map(millis), [100, 200, 1600, 2000, 2000]);
     }
 }

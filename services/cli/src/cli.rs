@@ -143,21 +143,8 @@ pub struct RunSettingsArgs {
     /// Seconds an approval gate waits before the workflow fails [env: APPROVAL_TIMEOUT].
     #[arg(long)]
     pub approval_timeout: Option<u64>,
-    /// Model for the agent; empty: the executor's [env: CLAUDE_MODEL].
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Turn limit of each agent run; 0: the executor's [env: CLAUDE_MAX_TURNS].
-    #[arg(long)]
-    pub max_turns: Option<u32>,
-    /// Seconds one agent run may take [env: CLAUDE_TIMEOUT].
-    #[arg(long)]
-    pub agent_timeout: Option<u64>,
-    /// Cap on output tokens per model response; 0: the CLI's [env: CLAUDE_MAX_TOKENS].
-    #[arg(long)]
-    pub max_output_tokens: Option<u32>,
-    /// Seconds one run of the project's tests may take [env: TEST_TIMEOUT].
-    #[arg(long)]
-    pub test_timeout: Option<u64>,
+    #[command(flatten)]
+    pub agent: AgentArgs,
     #[command(flatten)]
     pub budget: BudgetLimitArgs,
 }
@@ -245,8 +232,8 @@ pub struct RollbackArgs {
     pub json: bool,
 }
 
-/// How the agent of an iterate or parallel run is configured. Unset flags come from the
-/// configuration, as for `start`.
+/// How the agent of a run is configured. Unset flags come from the configuration, as for
+/// `start`.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// Model for the agent; empty: the executor's [env: CLAUDE_MODEL].

@@ -4,10 +4,8 @@ use std::path::PathBuf;
 
 use ct_config::{Config, Flag, Sources, key};
 
-use crate::cli::{BudgetLimitArgs, RunSettingsArgs, TemporalArgs};
+use crate::cli::{AgentArgs, BudgetLimitArgs, RunSettingsArgs, TemporalArgs};
 use crate::error::CliError;
-
-use crate::cli::AgentArgs;
 
 fn flag(key: &'static str, flag: &'static str, value: Option<impl ToString>) -> Option<Flag> {
     Flag::given(key, flag, value)
@@ -29,18 +27,12 @@ impl TemporalArgs {
 
 impl RunSettingsArgs {
     pub(crate) fn flags(&self) -> Vec<Flag> {
-        [
-            flag(key::APPROVAL_TIMEOUT_SECS, "--approval-timeout", self.approval_timeout),
-            flag(key::CLAUDE_MODEL, "--model", self.model.as_ref()),
-            flag(key::CLAUDE_MAX_TURNS, "--max-turns", self.max_turns),
-            flag(key::CLAUDE_TIMEOUT_SECS, "--agent-timeout", self.agent_timeout),
-            flag(key::CLAUDE_MAX_TOKENS, "--max-output-tokens", self.max_output_tokens),
-            flag(key::TEST_TIMEOUT_SECS, "--test-timeout", self.test_timeout),
-        ]
-        .into_iter()
-        .flatten()
-        .chain(self.budget.flags())
-        .collect()
+        [flag(key::APPROVAL_TIMEOUT_SECS, "--approval-timeout", self.approval_timeout)]
+            .into_iter()
+            .flatten()
+            .chain(self.agent.flags())
+            .chain(self.budget.flags())
+            .collect()
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use tracing::Instrument as _;
 
 use ct_events::CloudEvent;
@@ -33,13 +34,16 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Equal jitter: half the exponential delay fixed, half random, so
-    /// notifiers retrying together spread out but never retry early.
-    fn backoff(&self, failures: u32) -> Duration {
-        let exponential =
-            self.initial_delay.saturating_mul(1 << failures.saturating_sub(1).min(20)).min(self.max_delay);
-        let half = exponential / 2;
-        half + half.mul_f64(rand::random_range(0.0..=1.0))
+    /// The waits after each failure: exponential up to `max_delay`, with equal jitter (half
+    /// the delay fixed, half random), so notifiers retrying together spread out but never
+    /// retry early.
+    fn waits(&self) -> impl Iterator<Item = Duration> + use<> {
+        ExponentialBuilder::new()
+            .with_min_delay(self.initial_delay / 2)
+            .with_max_delay(self.max_delay / 2)
+            .with_jitter()
+            .without_max_times()
+            .build()
     }
 }
 
@@ -81,6 +85,7 @@ pub(crate) async fn deliver_in_span(
 
 async fn deliver_with_retries(backend: &Backend, event: &CloudEvent, body: &[u8], policy: &RetryPolicy) -> Outcome {
     let mut attempts = 0;
+    let mut waits = policy.waits();
     loop {
         attempts += 1;
         let (reason, retry_after) = match backend.deliver(event, body).await {
@@ -102,7 +107,7 @@ async fn deliver_with_retries(backend: &Backend, event: &CloudEvent, body: &[u8]
                 ),
             };
         }
-        let delay = policy.backoff(attempts).max(retry_after.unwrap_or_default());
+        let delay = waits.next().unwrap_or(policy.max_delay).max(retry_after.unwrap_or_default());
         tracing::warn!(
             backend = backend.name(), event.id = %event.id, attempts, %reason, ?delay,
             "delivery failed; retrying"
@@ -123,12 +128,10 @@ mod tests {
             ..RetryPolicy::default()
         };
         for _ in 0..100 {
-            let first = policy.backoff(1);
-            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
-            let third = policy.backoff(3);
-            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
-            let late = policy.backoff(30);
-            assert!(late >= Duration::from_millis(500) && late <= Duration::from_secs(1));
+            let waits: Vec<Duration> = policy.waits().take(30).collect();
+            assert!(waits[0] >= Duration::from_millis(50) && waits[0] <= Duration::from_millis(100), "{waits:?}");
+            assert!(waits[2] >= Duration::from_millis(200) && waits[2] <= Duration::from_millis(400), "{waits:?}");
+            assert!(waits[29] >= Duration::from_millis(500) && waits[29] <= Duration::from_secs(1), "{waits:?}");
         }
     }
 }
