@@ -12,8 +12,8 @@ use crate::keys::{self, key};
 pub struct Secret(String);
 
 impl Secret {
-    pub(crate) fn new(value: String) -> Secret {
-        Secret(value)
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
     }
 
     pub fn expose(&self) -> &str {

@@ -1,5 +1,6 @@
-//! Types shared by the CLI and the worker: what a workflow is asked to do, what
-//! it reports, and the built-in stage templates.
+//! The plain types of the domain, shared by the CLI, the worker and the executor: what a
+//! workflow is asked to do and what it reports, spend and budgets, prices, what the git
+//! activities report, and the built-in stage templates. No I/O and nothing of Temporal.
 //!
 //! Everything here crosses a process boundary (Temporal payloads, `--json`
 //! output), so field names are part of the public contract: keep them stable.

@@ -13,9 +13,9 @@
 pub mod control;
 mod guard;
 mod identity;
+mod join;
 mod lease;
 mod member;
-mod membership;
 mod roots;
 mod runs;
 mod token;
@@ -23,9 +23,9 @@ mod worker;
 
 pub use guard::{Guard, Interruption};
 pub use identity::{advertised_address, control_address, instance_identity};
+pub use join::{MemberArgs, Membership, join};
 pub use lease::{Lease, Lost};
 pub use member::{ControlPlane, run_member};
-pub use membership::{MemberArgs, Membership, join};
 pub use roots::{RootsError, WorkspaceRoots};
 pub use runs::{RunInfo, RunRegistry, RunTicket};
 pub use token::{ControlToken, TokenError};

@@ -51,7 +51,6 @@ impl AgentActivities {
             max_turns: task.settings.max_turns,
             timeout_ms: task.settings.timeout_secs.saturating_mul(1000),
             max_output_tokens: task.settings.max_output_tokens,
-            append_system_prompt: String::new(),
             resume,
         };
         let run = self.agents.start(request).await.map_err(|err| {

@@ -38,8 +38,8 @@ pub(crate) fn classify(ending: &Ending<'_>) -> Option<Failure> {
         return Some(failure(
             FailureKind::Timeout,
             format!(
-                "the agent ran longer than its {} s limit and was killed; raise timeout_ms \
-                 (or CLAUDE_TIMEOUT) or give it a smaller task",
+                "the agent ran longer than its {} s limit and was killed; raise it (--agent-timeout, \
+                 CLAUDE_TIMEOUT or the stage's timeout_secs) or give it a smaller task",
                 limit.as_secs_f64()
             ),
         ));

@@ -93,7 +93,6 @@ pub(crate) struct Invocation {
     pub(crate) model: String,
     pub(crate) max_turns: u32,
     pub(crate) max_output_tokens: u32,
-    pub(crate) append_system_prompt: String,
     pub(crate) max_retries: u32,
 }
 
@@ -130,9 +129,6 @@ impl Invocation {
         }
         if !self.model.is_empty() {
             args.extend(["--model".into(), self.model.clone().into()]);
-        }
-        if !self.append_system_prompt.is_empty() {
-            args.extend(["--append-system-prompt".into(), self.append_system_prompt.clone().into()]);
         }
         // The prompt goes last, after `--`, so a prompt starting with `-` is not read as a flag.
         args.extend(["--".into(), self.prompt.clone().into()]);
@@ -251,7 +247,6 @@ mod tests {
             model: String::new(),
             max_turns: 3,
             max_output_tokens: 2048,
-            append_system_prompt: String::new(),
             max_retries: 2,
         };
         let dirs = RunDirs { home: "/s/run-1/home".into(), tmp: "/s/run-1/tmp".into(), marker: "run-1".into() };

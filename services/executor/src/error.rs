@@ -1,6 +1,6 @@
 //! What can go wrong before an agent run starts, and how each case fails the activity.
 //!
-//! Failures of the agent itself are not errors: they end the stream with an `AgentResult`
+//! Failures of the agent itself are not errors: they end the run's events with a `RunResult`
 //! whose `failure` says what happened.
 
 use std::io;

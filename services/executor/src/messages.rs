@@ -1,6 +1,8 @@
 //! What a run is asked to do, what it reports while it runs, and how it ended: the executor's
-//! own types. They cross no wire: the `run_agent` activity turns a task into a [`RunRequest`]
-//! and a [`RunResult`] into the workflow's `AgentReport` (ct-contracts).
+//! own types. The `run_agent` activity turns a task into a [`RunRequest`] and a [`RunResult`]
+//! into the workflow's `AgentReport` (ct-contracts); only a [`Checkpoint`] leaves the process,
+//! into NATS for another executor (of any version) to resume from, as the object store
+//! metadata `checkpoint_store.rs` writes: keep its fields.
 
 use ct_contracts::RefusedAccess;
 use ct_domain::spend::Tokens;
@@ -21,8 +23,6 @@ pub struct RunRequest {
     pub timeout_ms: u64,
     /// 0: the CLI's default.
     pub max_output_tokens: u32,
-    /// Added to the CLI's system prompt; empty for nothing.
-    pub append_system_prompt: String,
     /// Continue a lost attempt's conversation instead of starting over.
     pub resume: Option<Checkpoint>,
 }
@@ -119,7 +119,8 @@ pub struct RunResult {
     pub failure: Option<Failure>,
     /// The agent's final message, redacted.
     pub result_text: String,
-    /// The CLI's result line: whether it called the run an error, its subtype and why it ended.
+    /// The CLI's result line: whether it called the run an error, its subtype and why it ended
+    /// (in the "agent finished" log line, for whoever reads why a run ended).
     pub is_error: bool,
     pub subtype: String,
     pub terminal_reason: String,

@@ -31,16 +31,16 @@ pub struct Nats {
 /// `on_ready` gets the executor's identity once it is about to poll.
 pub async fn run(
     config: Config,
-    fleet: Membership,
+    membership: Membership,
     nats: Nats,
     control: TcpListener,
     shutdown: CancellationToken,
     on_ready: impl FnOnce(&str),
 ) -> Result<(), Error> {
-    let control_addr = fleet.advertise;
+    let control_addr = membership.advertise;
     let identity = ct_fleet::instance_identity("executor", control_addr);
     let capacity = config.max_concurrent;
-    let description = describe(&config, &fleet.task_queue, &identity).await;
+    let description = describe(&config, &membership.task_queue, &identity).await;
     let agents = Agents::new(config)?;
     tracing::info!(
         commands_dir = ?agents.config().commands_dir,
@@ -48,13 +48,13 @@ pub async fn run(
         roots = %agents.config().roots,
         "agent runs get this command library, prompt hook and workspace roots"
     );
-    let client = ct_service::connect_client(&fleet.temporal, &identity).await?;
+    let client = ct_service::connect_client(&membership.temporal, &identity).await?;
     let mut events = PublisherConfig::new(nats.url.clone(), "ct-executor");
     events.login = nats.login.clone();
     let events = Publisher::connect(events).await?;
     let runs = RunRegistry::default();
 
-    let worker = ActivityWorker { task_queue: fleet.task_queue.clone(), capacity, grace: fleet.grace };
+    let worker = ActivityWorker { task_queue: membership.task_queue.clone(), capacity, grace: membership.grace };
     let mut options = worker.options();
     let roots = agents.config().roots.clone();
     let checkpoints = crate::checkpoint_store::CheckpointStore::connect(&nats.url, nats.login.as_ref()).await?;
@@ -64,11 +64,11 @@ pub async fn run(
     options.register_activities(agent_activities);
     options.register_activities(WorkspaceActivities { roots });
 
-    let control = ControlPlane { listener: control, token: fleet.control_token.clone(), description, runs };
+    let control = ControlPlane { listener: control, token: membership.control_token.clone(), description, runs };
     let outcome = ct_fleet::run_member(&worker, client, options, control, shutdown, || {
         tracing::info!(
-            task_queue = %fleet.task_queue,
-            temporal = %fleet.temporal.address,
+            task_queue = %membership.task_queue,
+            temporal = %membership.temporal.address,
             control = %control_addr,
             capacity,
             identity = %identity,

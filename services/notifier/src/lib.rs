@@ -28,9 +28,7 @@ use ct_events::{ConsumerSettings, EventConsumer, StreamSettings};
 use tokio_util::sync::CancellationToken;
 
 use backend::{Backend, Console, HttpClient, Slack, Webhook};
-pub use config::{
-    BackendConfig, ConfigError, DEFAULT_CONSOLE_EVENTS, DEFAULT_SLACK_EVENTS, DEFAULT_WEBHOOK_EVENTS, Settings,
-};
+pub use config::{BackendConfig, ConfigError, backends};
 pub use deadletter::{DEADLETTER_PREFIX, DEADLETTER_STREAM};
 pub use error::Error;
 pub use filter::{EventFilter, FilterError};

@@ -3,7 +3,7 @@ use std::time::Duration;
 use clap::Parser;
 use ct_config::{Flag, Service, key};
 use ct_events::{ConsumerSettings, StreamSettings};
-use ct_notifier::{RetryPolicy, Settings};
+use ct_notifier::RetryPolicy;
 use tokio_util::sync::CancellationToken;
 
 /// Sends claude-temporal events to the console, Slack and signed webhooks.
@@ -91,19 +91,7 @@ async fn main() -> anyhow::Result<()> {
     ];
     let configured = args.config.load(Service::Notifier, flags).settings;
     let _telemetry = ct_telemetry::init_at("ct-notifier", &configured.log_level);
-    let notification = &configured.notification;
-    let exposed = |secret: &Option<ct_config::Secret>| secret.as_ref().map(|s| s.expose().to_owned());
-    let settings = Settings {
-        types: notification.types.join(","),
-        slack_webhook_url: exposed(&notification.slack_webhook_url),
-        slack_channel: notification.slack_channel.clone(),
-        webhook_url: exposed(&notification.webhook_url),
-        webhook_secret: exposed(&notification.webhook_secret),
-        console_events: notification.console_events.clone(),
-        slack_events: notification.slack_events.clone(),
-        webhook_events: notification.webhook_events.clone(),
-    };
-    let (backends, stream) = match (settings.backends(), StreamSettings::from_env()) {
+    let (backends, stream) = match (ct_notifier::backends(&configured.notification), StreamSettings::from_env()) {
         (Ok(backends), Ok(stream)) => (backends, stream),
         (Err(err), _) => usage_error(&err),
         (_, Err(err)) => usage_error(&err),
@@ -115,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
     config.consumer = ConsumerSettings::new(stream, args.consumer);
     config.consumer.ack_wait = Duration::from_secs(args.ack_wait_secs);
     config.retry = RetryPolicy {
-        max_attempts: notification.max_attempts,
+        max_attempts: configured.notification.max_attempts,
         initial_delay: Duration::from_millis(args.retry_initial_ms),
         max_delay: Duration::from_millis(args.retry_max_ms),
         max_retry_after: Duration::from_secs(args.retry_after_max_secs),

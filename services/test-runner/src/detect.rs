@@ -27,7 +27,7 @@ pub(crate) fn project_dir(raw: &str) -> Result<PathBuf, Error> {
 
 /// The test frameworks the test-runner knows how to run and read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framework {
+pub(crate) enum Framework {
     /// `npm test`, read through Jest's JSON report when the project uses Jest.
     Jest,
     Pytest,
@@ -37,7 +37,7 @@ pub enum Framework {
 
 impl Framework {
     /// The name reports and spans give it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Framework::Jest => "jest",
             Framework::Pytest => "pytest",

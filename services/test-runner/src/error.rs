@@ -29,8 +29,7 @@ pub enum Error {
     NoFramework(PathBuf),
 
     #[error(
-        "{0}/package.json has no \"test\" script and does not list jest: add a \"test\" script or jest as a devDependency, \
-         or set `framework` in the request to choose another framework"
+        "{0}/package.json has no \"test\" script and does not list jest: add a \"test\" script or jest as a devDependency"
     )]
     NoTestScript(PathBuf),
 

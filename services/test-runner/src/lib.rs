@@ -11,6 +11,7 @@
 
 mod activity;
 mod cargo;
+mod configure;
 mod detect;
 mod env;
 mod error;
@@ -29,7 +30,7 @@ use std::time::Duration;
 use ct_confine::{AllowList, Egress, Policy, Redactor, ResourceLimits, Sandbox};
 use ct_contracts::{TestReport, TestTask};
 use ct_fleet::WorkspaceRoots;
-pub use detect::Framework;
+use detect::Framework;
 use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
@@ -39,7 +40,7 @@ pub use serve::run;
 /// Settings of the test-runner process.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Applied when a request's `timeout_ms` is 0.
+    /// Applied when a task's `timeout_secs` is 0.
     pub default_timeout: Duration,
     /// Longest run allowed, whatever a request asks.
     pub max_timeout: Option<Duration>,

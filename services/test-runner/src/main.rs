@@ -77,29 +77,8 @@ async fn main() {
     let _telemetry = ct_telemetry::init_at("ct-test-runner", &settings.log_level);
     // Before anything reads secrets or starts a run: tests must not read them back through /proc.
     ct_confine::protect_service();
-    let sandbox = ct_confine::Sandbox::configured(&settings.sandbox, false).unwrap_or_else(|e| bad_setting(&e));
-    tracing::info!(confinement = %sandbox.confinement(), "{}", sandbox.describe());
-    let runner = &settings.test_runner;
-    let defaults = ct_test_runner::Config::default();
-    let config = ct_test_runner::Config {
-        default_timeout: Duration::from_secs(settings.workflow.test_timeout_secs),
-        max_timeout: runner.max_timeout_secs.map(Duration::from_secs),
-        roots: settings
-            .required_workspace_roots()
-            .and_then(|roots| ct_fleet::WorkspaceRoots::new(roots).map_err(|e| e.to_string()))
-            .unwrap_or_else(|e| bad_setting(&e)),
-        capacity: runner.max_concurrent,
-        state_dir: args.state_dir.unwrap_or(defaults.state_dir),
-        sandbox,
-        writable: settings.sandbox.writable.clone(),
-        allow_hosts: std::sync::Arc::new(
-            ct_confine::AllowList::parse(&settings.sandbox.allow_hosts)
-                .unwrap_or_else(|e| bad_setting(&format!("CT_SANDBOX_ALLOW_HOSTS: {e}"))),
-        ),
-        run_limits: (&settings.sandbox).into(),
-        python: args.python,
-        ..defaults
-    };
+    let config = ct_test_runner::Config::from_settings(&settings, args.state_dir, args.python)
+        .unwrap_or_else(|e| bad_setting(&e));
 
     let grace = Duration::from_secs(settings.test_runner.shutdown_grace_secs);
     let queue = ct_contracts::tests_queue(&settings.temporal.task_queue);

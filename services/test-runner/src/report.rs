@@ -1,4 +1,4 @@
-//! Turning a runner's parsed outcome into the RPC response, with bounded sizes.
+//! Turning a runner's parsed outcome into the `TestReport` the workflow gets, with bounded sizes.
 
 use ct_contracts::TestReport;
 
@@ -21,8 +21,8 @@ const OUTPUT_TAIL: usize = 4 * 1024;
 /// The most read of a runner's report file (JUnit XML, Jest JSON), which the tests could
 /// have replaced by anything.
 pub(crate) const MAX_REPORT_BYTES: u64 = 64 << 20;
-/// A run with thousands of failures must still fit in one gRPC message
-/// (4 MiB by default); the counts stay exact.
+/// A run with thousands of failures must still fit in one Temporal payload (the server refuses
+/// those over 2 MiB by default); the counts stay exact.
 const MAX_LISTED_FAILURES: usize = 100;
 
 /// What a framework module read from its runner's output.

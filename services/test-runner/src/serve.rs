@@ -14,17 +14,21 @@ use crate::{Config, Error, Tests};
 /// Polls the tests queue and serves the control API on `control` until `shutdown` fires.
 pub async fn run(
     config: Config,
-    fleet: Membership,
+    membership: Membership,
     control: TcpListener,
     shutdown: CancellationToken,
     on_ready: impl FnOnce(&str),
 ) -> Result<(), Error> {
-    let control_addr = fleet.advertise;
+    let control_addr = membership.advertise;
     let identity = ct_fleet::instance_identity("test-runner", control_addr);
-    let description = describe(&config, &fleet.task_queue, &identity).await;
-    let worker = ActivityWorker { task_queue: fleet.task_queue.clone(), capacity: config.capacity, grace: fleet.grace };
+    let description = describe(&config, &membership.task_queue, &identity).await;
+    let worker = ActivityWorker {
+        task_queue: membership.task_queue.clone(),
+        capacity: config.capacity,
+        grace: membership.grace,
+    };
     let client =
-        ct_service::connect_client(&fleet.temporal, &identity).await.map_err(|e| Error::Serve(e.to_string()))?;
+        ct_service::connect_client(&membership.temporal, &identity).await.map_err(|e| Error::Serve(e.to_string()))?;
     ct_contracts::implements(&ct_contracts::StageActivities::run_tests, &TestActivities::run_tests)
         .map_err(Error::Serve)?;
     let runs = RunRegistry::default();
@@ -34,11 +38,11 @@ pub async fn run(
         runs: runs.clone(),
         identity: identity.clone(),
     });
-    let control = ControlPlane { listener: control, token: fleet.control_token, description, runs };
+    let control = ControlPlane { listener: control, token: membership.control_token, description, runs };
     ct_fleet::run_member(&worker, client, options, control, shutdown, || {
         tracing::info!(
-            task_queue = %fleet.task_queue,
-            temporal = %fleet.temporal.address,
+            task_queue = %membership.task_queue,
+            temporal = %membership.temporal.address,
             control = %control_addr,
             identity = %identity,
             "test-runner polling"

@@ -1,6 +1,7 @@
 //! The end-to-end tests, one binary: each module is one area of behaviour, against real servers
 //! (Temporal dev server, nats-server, the service binaries, the Claude Code CLI against the scripted
-//! model, git). One binary links the whole stack once instead of once per area.
+//! model, git). One binary links the whole stack once instead of once per area; `telemetry.rs`
+//! is its own, because it records the process's spans.
 
 mod budget;
 mod cancel;
@@ -18,5 +19,4 @@ mod parallel;
 mod replay;
 mod resume;
 mod snapshots;
-mod telemetry;
 mod usage_limit;

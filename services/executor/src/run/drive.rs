@@ -206,9 +206,9 @@ impl Run {
             result.is_error = r.is_error;
             result.subtype = r.subtype.as_str().to_owned();
             result.terminal_reason = r.terminal_reason.clone().unwrap_or_default();
+            result.api_error_status = r.api_error_status.map_or(0, u32::from);
             result.num_turns = u32::try_from(r.num_turns).unwrap_or(0);
             result.total_cost_usd = r.total_cost_usd;
-            result.api_error_status = r.api_error_status.map_or(0, u32::from);
             result.usage = r.usage.as_ref().map(|u| Tokens {
                 input: u.input_tokens.into(),
                 output: u.output_tokens.into(),
@@ -258,6 +258,9 @@ fn log_result(result: &RunResult) {
     tracing::info!(
         success = result.succeeded(),
         failure,
+        subtype = %result.subtype,
+        terminal_reason = %result.terminal_reason,
+        api_error_status = result.api_error_status,
         exit_code = result.exit_code,
         num_turns = result.num_turns,
         gen_ai.usage.input_tokens = usage.input,

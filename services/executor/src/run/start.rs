@@ -82,7 +82,6 @@ impl Runner {
             model,
             max_turns: self.config.limits.turns(nonzero_or(request.max_turns, self.config.max_turns)),
             max_output_tokens: request.max_output_tokens,
-            append_system_prompt: request.append_system_prompt,
             max_retries: self.config.max_retries,
         };
         let timeout = self.config.limits.timeout(match request.timeout_ms {

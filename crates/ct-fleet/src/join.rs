@@ -27,8 +27,9 @@ pub struct MemberArgs {
     #[arg(long, value_name = "PATH")]
     pub port_file: Option<PathBuf>,
     /// File holding the control API's token; made (mode 0600) when missing and the address is
-    /// loopback. The token itself in the environment wins over any file, for containers
-    /// [env: CT_CONTROL_TOKEN].
+    /// loopback [default: the executor's <state dir>/control.token, the test-runner's
+    /// <temp dir>/ct-test-runner.token]. The token itself in the environment wins over any
+    /// file, for containers [env: CT_CONTROL_TOKEN].
     #[arg(long, env = "CT_CONTROL_TOKEN_FILE", value_name = "PATH")]
     pub control_token_file: Option<PathBuf>,
 }
