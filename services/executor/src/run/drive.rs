@@ -19,10 +19,13 @@ use crate::classify::{Ending, classify};
 use crate::messages::{FailureKind, Progress, RunEvent, RunResult};
 use crate::meter::Meter;
 use crate::outlets::Outlets;
+use crate::summary::truncate;
 use crate::transcript::Transcript;
 
 /// How much of the CLI's stderr is kept for failure messages.
 const STDERR_TAIL: usize = 4096;
+/// The longest word of the CLI's result line (its subtype, why it ended) kept for the log.
+const LABEL_LIMIT: usize = 64;
 /// How long to wait for the stderr reader once the process is gone.
 const STDERR_DRAIN: Duration = Duration::from_secs(2);
 
@@ -204,8 +207,8 @@ impl Run {
         if let Some(r) = &transcript.result {
             result.result_text = self.redactor.redact_owned(r.result.clone().unwrap_or_default());
             result.is_error = r.is_error;
-            result.subtype = r.subtype.as_str().to_owned();
-            result.terminal_reason = r.terminal_reason.clone().unwrap_or_default();
+            result.subtype = cli_label(&self.redactor, r.subtype.as_str());
+            result.terminal_reason = cli_label(&self.redactor, r.terminal_reason.as_deref().unwrap_or_default());
             result.api_error_status = r.api_error_status.map_or(0, u32::from);
             result.num_turns = u32::try_from(r.num_turns).unwrap_or(0);
             result.total_cost_usd = r.total_cost_usd;
@@ -218,6 +221,12 @@ impl Run {
         }
         result
     }
+}
+
+/// A word of the CLI's result line as the log may show it: the CLI's output is the run's, so it
+/// is redacted (before the cut, so no part of a secret shows) and cut short.
+fn cli_label(redactor: &ct_confine::Redactor, word: &str) -> String {
+    truncate(&redactor.redact(word), LABEL_LIMIT)
 }
 
 /// Progress is best-effort: a reader that falls behind loses some progress events rather than
@@ -274,6 +283,16 @@ fn log_result(result: &RunResult) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_of_the_result_line_are_cut_short_and_redacted() {
+        let redactor = ct_confine::Redactor::from_env(["sk-ant-secret-value".to_owned()]);
+        let planted = format!("sk-ant-secret-value{}", "x".repeat(16 << 20));
+        let label = cli_label(&redactor, &planted);
+        assert!(label.chars().count() <= LABEL_LIMIT + 1, "{} chars", label.chars().count());
+        assert!(!label.contains("sk-ant-secret-value"), "{label}");
+        assert_eq!(cli_label(&redactor, "success"), "success");
+    }
 
     #[tokio::test]
     async fn only_the_tail_of_a_long_stream_is_kept() {
