@@ -66,6 +66,11 @@ async fn run_past_the_second_step() -> (Stack, tempfile::TempDir, String) {
         assert!(Instant::now() < deadline, "no checkpoint after the second step\n{}", stack.logs());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The attempt's heartbeat with those two responses has reached Temporal too: it is what
+    // tells the retry that the attempt was left unfinished.
+    stack.wait_for_status(&id, "the attempt's heartbeat after the second step", |s| {
+        s.stages[0].live.as_ref().is_some_and(|live| live.responses >= 2)
+    });
     (stack, project, id)
 }
 
