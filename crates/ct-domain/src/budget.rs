@@ -129,6 +129,11 @@ impl Budget {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BudgetRaise {
     pub add_usd: f64,
+    /// How many raises the sender saw before this one ([`Budget::raises`]): the raise is refused
+    /// when another went in since, so a request sent twice raises once. `None` (senders older
+    /// than this field) skips the check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_raises: Option<u32>,
 }
 
 /// What the workflow answers a raise with: the limit it raised and its new value.

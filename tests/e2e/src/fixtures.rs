@@ -40,3 +40,22 @@ pub fn replayer() -> WorkflowReplayer {
     )
     .expect("replayer")
 }
+
+/// The events a recorded history (as [`crate::Stack::replay`] returns it) had its workers
+/// publish: `(id, type)` of every publish activity it scheduled, in order.
+pub fn scheduled_events(history: &[u8]) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    let history: serde_json::Value = serde_json::from_slice(history).expect("history JSON");
+    let mut events = Vec::new();
+    for event in history["events"].as_array().expect("a history has events") {
+        let scheduled = &event["attributes"]["ActivityTaskScheduledEventAttributes"];
+        if scheduled["activity_type"]["name"] != "EventActivities::publish" {
+            continue;
+        }
+        let data = scheduled["input"]["payloads"][0]["data"].as_str().expect("a publish has its event");
+        let bytes = base64::engine::general_purpose::STANDARD.decode(data).expect("base64 payload");
+        let emitted: serde_json::Value = serde_json::from_slice(&bytes).expect("the event as JSON");
+        events.push((emitted["id"].as_str().unwrap().to_owned(), emitted["kind"].as_str().unwrap().to_owned()));
+    }
+    events
+}

@@ -11,7 +11,7 @@ mod scenarios;
 mod stack;
 
 pub use compose::{ComposeService, compose_services};
-pub use fixtures::{fixtures_dir, replayer, save_fixture};
+pub use fixtures::{fixtures_dir, replayer, save_fixture, scheduled_events};
 pub use paths::{bin, example, tool, workspace_root};
 pub use process::{Service, free_port, processes_matching};
 pub use project::{checkout_state, files, git, git_project, git_project_at, plant_git_programs, ran};

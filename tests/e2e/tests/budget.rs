@@ -1,10 +1,13 @@
 //! Budgets: the agent run that crosses one is stopped at that model response, the workflow
 //! waits durably for `budget --add`, and goes on (or fails when nobody raises it in time).
 
+use ct_contracts::workflows::{Develop, RaiseBudget};
+use ct_domain::budget::BudgetRaise;
 use ct_domain::spend::AttemptOutcome;
 use ct_domain::{RunState, StageState, WorkflowStatus};
 use ct_e2e::{Stack, StackOptions, example, git_project};
 use ct_scripted_model::Scenario;
+use temporalio_client::WorkflowExecuteUpdateOptions;
 
 /// Four responses of 1000 input and 200 output tokens: $0.008 each for claude-opus-5-5 ($4 in,
 /// $20 out per million), each writing a file before the next.
@@ -111,10 +114,21 @@ async fn a_run_is_stopped_at_the_response_that_crosses_the_budget_and_goes_on_on
         "{}",
         raised.stdout
     );
+    // The same request again, as a CLI retry sends it: under the same id Temporal answers with
+    // the first outcome; under another the workflow refuses it, since it saw no raise yet.
+    let handle = stack.client().await.get_workflow_handle::<Develop>(&id);
+    let again = BudgetRaise { add_usd: 0.06, seen_raises: Some(0) };
+    let same_id = WorkflowExecuteUpdateOptions::builder().update_id("raise-budget/0/0.06".to_owned()).build();
+    let answered_again = handle.execute_update(RaiseBudget, again, same_id).await.expect("the first outcome");
+    assert!(close(answered_again.limit_usd, 0.08), "{answered_again:?}");
+    let other_id = WorkflowExecuteUpdateOptions::builder().update_id("a-retry".to_owned()).build();
+    let refused_again = handle.execute_update(RaiseBudget, again, other_id).await.expect_err("raised once");
+    assert!(refused_again.to_string().contains("was raised since this request looked"), "{refused_again}");
 
     let result = stack.cli(&["result", &id, "--json"]);
     assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
     let done: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert!(close(done.budget.as_ref().unwrap().limit_usd.unwrap(), 0.08), "raised once: {:?}", done.budget);
     let stage = &done.stages[0];
     let history: Vec<(u32, AttemptOutcome)> = stage.attempt_history.iter().map(|a| (a.attempt, a.outcome)).collect();
     assert_eq!(history, [(1, AttemptOutcome::OverBudget), (2, AttemptOutcome::Completed)], "{stage:?}");

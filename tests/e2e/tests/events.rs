@@ -4,8 +4,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use ct_contracts::workflows::{ApproveGate, Develop};
+use ct_domain::{ApprovalDecision, RunState, WorkflowStatus};
 use ct_e2e::{Stack, StackOptions, example, git_project};
 use ct_scripted_model::Scenario;
+use temporalio_client::WorkflowExecuteUpdateOptions;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn workflow_events_survive_a_nats_restart_and_watch_shows_them() {
@@ -130,4 +133,75 @@ async fn events_of_a_worker_killed_during_a_nats_outage_are_published_by_its_suc
     }
     assert_eq!(worker.first(), Some(&"workflow.started"), "the outbox keeps the order: {worker:?}");
     assert_eq!(worker.last(), Some(&"workflow.completed"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stream_tells_the_path_the_workflow_took_once_each_event() {
+    let scenario = Scenario::from_file(&example("scenarios/develop-textstats.json")).expect("scenario");
+    let mut options = StackOptions::new(scenario);
+    options.sticky_timeout_secs = 1;
+    let mut stack = Stack::start(options).await;
+    let project = git_project(&example("textstats"));
+    let path = project.path().to_str().unwrap();
+    let start = stack.cli(&["start", path, "--approval-timeout", "4", "--json"]);
+    assert_eq!(start.code, 0, "{}", start.stderr);
+    let id = start.json()["workflow_id"].as_str().unwrap().to_owned();
+    stack.wait_for_status(&id, "approval gate", |s| s.awaiting_approval.is_some());
+
+    // The worker dies at the gate. An approval is admitted while no worker runs, and the gate's
+    // timer runs out meanwhile: the next workflow task sees both and takes one path.
+    stack.kill_worker();
+    let client = stack.client().await;
+    let update_id = id.clone();
+    let approval = tokio::spawn(async move {
+        let decision = ApprovalDecision { stage: String::new(), comment: "race".to_owned() };
+        let handle = client.get_workflow_handle::<Develop>(&update_id);
+        handle.execute_update(ApproveGate, decision, WorkflowExecuteUpdateOptions::default()).await
+    });
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stack.start_worker();
+    let approved = tokio::time::timeout(Duration::from_secs(60), approval).await.expect("the update is answered");
+    let result = stack.cli(&["result", &id, "--json"]);
+    let status: WorkflowStatus = serde_json::from_value(result.json()).expect("status");
+
+    // The stream holds exactly the events the committed history scheduled, each once.
+    let history = stack.replay(&id).await;
+    let scheduled = ct_e2e::scheduled_events(&history);
+    let watch = stack.cli(&["watch", &id, "--json"]);
+    assert_eq!(watch.code, 0, "watch: {}", watch.stderr);
+    let published: Vec<(String, String)> = watch
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|event| event["source"] == "/claude-temporal/worker")
+        .map(|event| {
+            let kind = event["type"].as_str().unwrap().trim_start_matches("dev.claude-temporal.").to_owned();
+            (event["id"].as_str().unwrap().to_owned(), kind)
+        })
+        .collect();
+    let mut published_sorted = published.clone();
+    published_sorted.sort();
+    let mut scheduled_sorted = scheduled.clone();
+    scheduled_sorted.sort();
+    assert_eq!(published_sorted, scheduled_sorted, "the stream holds what the history decided, once each");
+    let kinds: Vec<&str> = published.iter().map(|(_, kind)| kind.as_str()).collect();
+    let has = |kind: &str| kinds.contains(&kind);
+    match status.state {
+        RunState::Completed => {
+            assert!(approved.expect("update task").is_ok(), "the approval won");
+            assert!(has("approval.granted") && has("workflow.completed"), "{kinds:?}");
+            assert!(!has("approval.timed_out") && !has("workflow.failed") && !has("stage.failed"), "{kinds:?}");
+        }
+        RunState::Failed => {
+            assert!(approved.expect("update task").is_err(), "the timeout won, so the approval was refused");
+            assert!(has("approval.timed_out") && has("workflow.failed"), "{kinds:?}");
+            assert!(!has("approval.granted") && !has("workflow.completed"), "{kinds:?}");
+        }
+        other => panic!("the workflow ended {other:?}: {}", result.stderr),
+    }
+    assert_eq!(kinds.last(), Some(&if status.state == RunState::Completed { "workflow.completed" } else { "workflow.failed" }));
+    // Ids say what each event is: its run, type, stage and occurrence.
+    for (event_id, kind) in &published {
+        assert!(event_id.contains(&format!("/{kind}/")), "{event_id} names {kind}");
+    }
 }

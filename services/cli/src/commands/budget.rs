@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use ct_contracts::workflows::RaiseBudget;
 use ct_domain::WorkflowStatus;
 use ct_domain::budget::{BudgetRaise, BudgetScope};
-use temporalio_client::WorkflowExecuteUpdateOptions;
 
 use super::Session;
+use super::update::UpdateRequest;
 use crate::cli::BudgetArgs;
 use crate::error::CliError;
 
@@ -32,10 +32,17 @@ pub(super) async fn run(session: &Session, args: BudgetArgs) -> anyhow::Result<E
         ))
         .into());
     }
-    let handle = session.handle(&args.id);
-    let update = handle.execute_update(RaiseBudget, BudgetRaise { add_usd }, WorkflowExecuteUpdateOptions::default());
-    let raised = session.in_workflow_trace("budget", &args.id, status.traceparent.as_deref(), update).await;
-    let raised = raised.map_err(|err| super::decide::refused(session, &args.id, "budget raise", err))?;
+    // The raise names the budget as this command saw it: sent again, it is refused (or, under
+    // the same id, answered with the first outcome) instead of adding twice.
+    let seen_raises = status.budget.as_ref().map_or(0, |budget| budget.raises);
+    let request = UpdateRequest {
+        workflow_id: &args.id,
+        what: "budget raise",
+        command: "budget",
+        update_id: format!("raise-budget/{seen_raises}/{add_usd}"),
+        traceparent: status.traceparent.clone(),
+    };
+    let raised = request.send(session, RaiseBudget, BudgetRaise { add_usd, seen_raises: Some(seen_raises) }).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&raised)?);
     } else {

@@ -2,46 +2,39 @@ use std::process::ExitCode;
 
 use ct_contracts::workflows::{ApproveGate, RejectGate};
 use ct_domain::ApprovalDecision;
-use temporalio_client::WorkflowExecuteUpdateOptions;
-use temporalio_client::errors::WorkflowUpdateError;
 
 use super::Session;
+use super::update::UpdateRequest;
 use crate::cli::{ApproveArgs, RejectArgs};
 use crate::error::CliError;
 use crate::output;
 
 pub(super) async fn approve(session: &Session, args: ApproveArgs) -> anyhow::Result<ExitCode> {
     let (stage, traceparent) = open_gate(session, &args.id, args.stage).await?;
-    let decision = ApprovalDecision { stage, comment: args.comment };
-    let handle = session.handle(&args.id);
-    let update = handle.execute_update(ApproveGate, decision, WorkflowExecuteUpdateOptions::default());
-    let decided = session.in_workflow_trace("approve", &args.id, traceparent.as_deref(), update).await;
-    let stage = decided.map_err(|err| refused(session, &args.id, "approval", err))?;
+    let request = decision_request(&args.id, "approval", "approve", &stage, traceparent);
+    let stage = request.send(session, ApproveGate, ApprovalDecision { stage, comment: args.comment }).await?;
     eprintln!("approved stage `{stage}` of {}", args.id);
     Ok(ExitCode::SUCCESS)
 }
 
 pub(super) async fn reject(session: &Session, args: RejectArgs) -> anyhow::Result<ExitCode> {
     let (stage, traceparent) = open_gate(session, &args.id, args.stage).await?;
-    let decision = ApprovalDecision { stage, comment: args.reason };
-    let handle = session.handle(&args.id);
-    let update = handle.execute_update(RejectGate, decision, WorkflowExecuteUpdateOptions::default());
-    let decided = session.in_workflow_trace("reject", &args.id, traceparent.as_deref(), update).await;
-    let stage = decided.map_err(|err| refused(session, &args.id, "rejection", err))?;
+    let request = decision_request(&args.id, "rejection", "reject", &stage, traceparent);
+    let stage = request.send(session, RejectGate, ApprovalDecision { stage, comment: args.reason }).await?;
     eprintln!("rejected stage `{stage}` of {}", args.id);
     Ok(ExitCode::SUCCESS)
 }
 
-/// A decision the workflow did not take: its validator's reason (the gate closed between the
-/// look and the decision: a timeout, someone else), or why it could not be delivered.
-pub(super) fn refused(session: &Session, id: &str, what: &str, err: WorkflowUpdateError) -> anyhow::Error {
-    match err {
-        WorkflowUpdateError::Failed(failure) => {
-            CliError::BadInput(format!("the {what} was refused by workflow `{id}`: {}", failure.message)).into()
-        }
-        WorkflowUpdateError::NotFound(_) => session.unknown(id).into(),
-        other => CliError::Unreachable(format!("cannot send the {what} to `{id}`: {other}")).into(),
-    }
+/// A decision on the gate of `stage`: one gate, one decision, so the request is named by both
+/// and a retry of it is answered with the first outcome.
+fn decision_request<'a>(
+    id: &'a str,
+    what: &'static str,
+    command: &'static str,
+    stage: &str,
+    traceparent: Option<String>,
+) -> UpdateRequest<'a> {
+    UpdateRequest { workflow_id: id, what, command, update_id: format!("{command}/{stage}"), traceparent }
 }
 
 /// The stage whose gate is open, checked against the one the user named, and the workflow's

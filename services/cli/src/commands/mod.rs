@@ -15,6 +15,7 @@ mod snapshots;
 mod stages;
 mod start;
 mod status;
+mod update;
 mod watch;
 
 use std::process::ExitCode;
@@ -198,6 +199,12 @@ impl Session {
             "no workflow `{id}` in namespace `{}`; `claude-temporal list` shows the recent ones",
             self.args.namespace
         ))
+    }
+
+    /// Whether Temporal knows workflow `id` (a describe, which needs no worker); false also
+    /// when it cannot be asked.
+    async fn exists(&self, id: &str) -> bool {
+        self.handle(id).describe(temporalio_client::WorkflowDescribeOptions::default()).await.is_ok()
     }
 
     /// The workflow's own view of itself, from its status query.

@@ -1,7 +1,9 @@
 //! Publishing events for workflows. The publisher only queues (buffered, on disk with an
-//! outbox) and never blocks, so an outage of NATS never fails or stalls a workflow. Workflow
-//! code queues its events itself; histories recorded before it did hand each event to a
-//! local activity, which stays registered so that they replay and finish.
+//! outbox) and never waits for NATS, so an outage of NATS never fails or stalls a workflow.
+//! Workflow code schedules one `publish` activity per event, which Temporal dispatches once the
+//! task that decided the event has committed. Histories recorded before that queue their events
+//! from workflow code (handed to a writer thread here) or, older still, through the same
+//! activity run locally; both stay so that those workflows replay and finish.
 
 use std::sync::{Arc, OnceLock};
 
@@ -39,31 +41,53 @@ impl EventActivities {
 
 #[activities]
 impl EventActivities {
-    /// Queues one event for publishing; the id makes a retried call harmless.
+    /// Queues one event for publishing, on disk when the worker has an outbox, before it
+    /// returns; the id makes a retried call harmless.
     #[activity]
     pub async fn publish(self: Arc<Self>, _: ActivityContext, event: EmitEvent) -> Result<(), ActivityError> {
         // Published from inside the activity's span: the event joins the workflow's trace.
-        queue(&self.publisher, event);
-        Ok(())
+        let span = tracing::Span::current();
+        let publisher = self.publisher.clone();
+        // The outbox's write and fsync block: off the runtime's threads.
+        tokio::task::spawn_blocking(move || span.in_scope(|| queue(&publisher, event)))
+            .await
+            .map_err(|err| ActivityError::from(anyhow::anyhow!("queueing the event stopped: {err}")))
     }
 }
 
-/// The worker's publisher, for the events workflow code publishes itself. The SDK builds
-/// workflow values (`Default`), so nothing can be handed to them; one worker process has one.
-static WORKFLOW_PUBLISHER: OnceLock<Publisher> = OnceLock::new();
+/// Where the events workflow code of older histories queues itself go: a writer thread that
+/// hands them to the worker's publisher in order. The SDK builds workflow values (`Default`),
+/// so nothing can be handed to them; one worker process has one.
+static WORKFLOW_EVENTS: OnceLock<std::sync::mpsc::Sender<(EmitEvent, tracing::Span)>> = OnceLock::new();
 
-/// Makes `publisher` the one [`publish_from_workflow`] queues on; the first one set stays.
+/// Starts the thread that queues the events [`publish_from_workflow`] is given on
+/// `publisher`; the first one started stays.
 pub fn serve_workflow_events(publisher: Publisher) {
-    if WORKFLOW_PUBLISHER.set(publisher).is_err() {
+    let (sender, events) = std::sync::mpsc::channel::<(EmitEvent, tracing::Span)>();
+    if WORKFLOW_EVENTS.set(sender).is_err() {
         tracing::debug!("workflow events already go to this process's first publisher");
+        return;
+    }
+    let started = std::thread::Builder::new().name("workflow-events".to_owned()).spawn(move || {
+        for (event, span) in events {
+            span.in_scope(|| queue(&publisher, event));
+        }
+    });
+    if let Err(err) = started {
+        tracing::error!(%err, "cannot start the thread that queues workflow events; they will be dropped");
     }
 }
 
-/// Queues an event workflow code emits, from inside the workflow's span (so it joins the
-/// workflow's trace). Queueing does no network I/O and never blocks.
+/// Queues an event workflow code of an older history emits, as from inside the workflow's span
+/// (so it joins the workflow's trace). The outbox write happens on the writer thread: the
+/// workflow thread does no I/O.
 pub fn publish_from_workflow(event: EmitEvent) {
-    match WORKFLOW_PUBLISHER.get() {
-        Some(publisher) => queue(publisher, event),
+    match WORKFLOW_EVENTS.get() {
+        Some(events) => {
+            if let Err(lost) = events.send((event, tracing::Span::current())) {
+                tracing::error!(kind = %lost.0.0.kind, "dropping an event: the workflow events thread stopped");
+            }
+        }
         None => tracing::error!(kind = %event.kind, "dropping an event: this process publishes no workflow events"),
     }
 }

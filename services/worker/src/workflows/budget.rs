@@ -110,6 +110,12 @@ pub(super) fn check_raise(status: &WorkflowStatus, raise: &BudgetRaise) -> Resul
             Err(format!("workflow `{id}` has only stage budgets and no stage waits on one; nothing to raise now"))
         }
         Some(_) if status.state.is_final() => Err(format!("workflow `{id}` has ended; its budget no longer applies")),
+        Some(budget) if raise.seen_raises.is_some_and(|seen| seen != budget.raises) => Err(format!(
+            "the budget of workflow `{id}` was raised since this request looked at it (raises: {} now, {} then); \
+             nothing was added. `claude-temporal budget {id}` shows the limits; raise again if still needed",
+            budget.raises,
+            raise.seen_raises.unwrap_or_default()
+        )),
         Some(_) => Ok(()),
     }
 }
@@ -350,7 +356,7 @@ mod tests {
 
     #[test]
     fn raises_are_refused_with_what_to_do_where_nothing_can_take_them() {
-        let add = |add_usd| BudgetRaise { add_usd };
+        let add = |add_usd| BudgetRaise { add_usd, seen_raises: None };
         let mut status = status(None, Some(2.0));
         assert!(check_raise(&status, &add(-1.0)).unwrap_err().contains("positive number"));
         assert!(check_raise(&status, &add(1.0)).unwrap_err().contains("only stage budgets"));
@@ -363,12 +369,25 @@ mod tests {
     }
 
     #[test]
+    fn a_raise_sent_twice_goes_in_once() {
+        let mut status = status(Some(10.0), None);
+        let request = BudgetRaise { add_usd: 5.0, seen_raises: Some(0) };
+        assert_eq!(check_raise(&status, &request), Ok(()));
+        raise(&mut status, &request);
+        let again = check_raise(&status, &request).unwrap_err();
+        assert!(again.contains("was raised since this request looked") && again.contains("nothing was added"), "{again}");
+        assert_eq!(status.budget.as_ref().unwrap().limit_usd, Some(15.0));
+        // The next raise, from someone who saw the first, goes in.
+        assert_eq!(check_raise(&status, &BudgetRaise { add_usd: 1.0, seen_raises: Some(1) }), Ok(()));
+    }
+
+    #[test]
     fn a_raise_goes_to_the_limit_the_run_waits_on_and_warns_again() {
         let mut status = status(Some(10.0), Some(2.0));
         let budget = status.budget.as_mut().unwrap();
         budget.waiting = Some(waiting(BudgetScope::Stage));
         budget.warned = vec!["workflow".to_owned(), "stage:core".to_owned()];
-        let raised = raise(&mut status, &BudgetRaise { add_usd: 1.5 });
+        let raised = raise(&mut status, &BudgetRaise { add_usd: 1.5, seen_raises: Some(0) });
         assert_eq!((raised.scope, raised.stage.as_deref(), raised.limit_usd), (BudgetScope::Stage, Some("core"), 3.5));
         assert!(raised.resumed);
         assert_eq!(status.stages[1].budget_usd, Some(3.5));
@@ -380,7 +399,7 @@ mod tests {
 
         // With no stage waiting, the workflow's limit is raised; nothing resumes.
         let mut unwaited = super::tests::status(Some(10.0), None);
-        let raised = raise(&mut unwaited, &BudgetRaise { add_usd: 5.0 });
+        let raised = raise(&mut unwaited, &BudgetRaise { add_usd: 5.0, seen_raises: None });
         assert_eq!(
             (raised.scope, raised.stage, raised.limit_usd, raised.resumed),
             (BudgetScope::Workflow, None, 15.0, false)

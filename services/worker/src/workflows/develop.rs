@@ -19,10 +19,10 @@ use ct_events::data::{
 
 use super::budget::{self, RunEnd, Waited};
 use super::clock::{elapsed_ms, now};
-use super::events::{self, emit};
+use super::events::{self, EventLedger, emit};
 use super::gate::{self, Verdict};
 use super::record::record_agent;
-use super::{HasStatus, WorkflowError};
+use super::WorkflowError;
 use super::{options, snapshots, spans};
 use ct_contracts::{AgentTask, SnapshotTask};
 use tracing::Instrument as _;
@@ -35,6 +35,7 @@ pub struct DevelopWorkflow {
     decision: Option<Decision>,
     /// A cancel leaves the cancelled stage's edits in place (`cancel --keep-changes`).
     keep_changes: bool,
+    events: EventLedger,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +60,7 @@ impl Stop {
     }
 }
 
-has_status!(DevelopWorkflow);
+workflow_state!(DevelopWorkflow);
 
 #[workflow_methods]
 impl DevelopWorkflow {
@@ -119,7 +120,7 @@ impl DevelopWorkflow {
             s.status.clone()
         });
         let finished = events::finished(KIND, &status, elapsed_ms(started, now(ctx)));
-        emit(ctx, EventData::WorkflowCompleted(finished)).await;
+        events::emit_last(ctx, EventData::WorkflowCompleted(finished)).await;
         Ok(status)
     }
 
@@ -496,7 +497,7 @@ async fn finish_early(
     });
     emit(ctx, EventData::StageFailed(events::stage_outcome(KIND, &status, &status.stages[index], None))).await;
     let finished = events::finished(KIND, &status, elapsed_ms(started, now(ctx)));
-    emit(
+    events::emit_last(
         ctx,
         match stop {
             Stop::Failed(_) => EventData::WorkflowFailed(finished),

@@ -1,7 +1,16 @@
-//! Emitting events from workflow code. The id comes from the workflow's
-//! deterministic random source, so a replay or a retried publish reuses it and
-//! JetStream keeps one copy.
+//! Emitting events from workflow code.
+//!
+//! An event goes out only once the workflow task that decided it has committed: `emit` schedules
+//! a publish activity (a command of the task), and Temporal dispatches it only after the task's
+//! completion was accepted. A task that fails after emitting (its worker killed, its completion
+//! refused because an Update arrived meanwhile) leaves no command, so its events never go out,
+//! and the task that runs instead emits those of the path it takes. The id says what the event
+//! is (run, type, stage, occurrence), so two different events never share one, and a publish
+//! Temporal retries reuses it (JetStream keeps one copy). The write to the outbox happens in the
+//! activity, never on the workflow thread.
 
+use std::collections::BTreeMap;
+use std::task::Poll;
 use std::time::Duration;
 
 use ct_contracts::TestReport;
@@ -12,7 +21,9 @@ use ct_events::data::{
     CostUpdated, Snapshot as SnapshotEvent, StageOutcome, StageStarted, TestCounts, TestsCompleted, TokenUsage,
     WorkflowFinished,
 };
-use temporalio_sdk::{LocalActivityOptions, WorkflowCancellationToken, WorkflowContext};
+use futures::future::LocalBoxFuture;
+use temporalio_common::RetryPolicy;
+use temporalio_sdk::{ActivityOptions, LocalActivityOptions, WorkflowCancellationToken, WorkflowContext};
 
 use crate::activities::{EmitEvent, EventActivities, publish_from_workflow};
 
@@ -24,18 +35,92 @@ const EVENTS_PATCH: &str = "emit-events";
 /// replay (and go on) with one local activity per event.
 const EVENTS_FROM_WORKFLOW_PATCH: &str = "events-from-workflow";
 
-/// Publishes `data`; never fails the workflow. It runs even while the workflow
-/// is being cancelled, so `workflow.cancelled` still goes out.
-pub(super) async fn emit<W>(ctx: &WorkflowContext<W>, data: EventData) {
+/// Marks histories whose events go out through publish activities, after their task
+/// committed, with ids that say what they are. Histories recorded before replay (and go on)
+/// queueing from workflow code, with ids from the workflow's random sequence.
+const EVENTS_AFTER_COMMIT_PATCH: &str = "events-after-commit";
+
+/// What a workflow keeps of the events it emitted: how many of each type and stage so far
+/// (the next one's id), and the publishes not yet known to be done.
+#[derive(Default)]
+pub(crate) struct EventLedger {
+    emitted: BTreeMap<(String, String), u32>,
+    in_flight: Vec<LocalBoxFuture<'static, ()>>,
+}
+
+/// Workflows that emit events keep an [`EventLedger`] in their state (`workflow_state!`).
+pub(crate) trait EmitsEvents: 'static {
+    fn ledger(&mut self) -> &mut EventLedger;
+}
+
+
+/// The id of the `occurrence`-th event (from 1) of `kind` about `stage` in workflow run
+/// `run_id`: what the event is, so a replay or a retried publish names the same event and no
+/// two events of a run share one.
+fn event_id(run_id: &str, kind: &str, stage: &str, occurrence: u32) -> String {
+    format!("{run_id}/{kind}/{stage}/{occurrence}")
+}
+
+/// The stage an event is about, as its data names it (`-` for the workflow's own events).
+fn stage_of(data: &serde_json::Value) -> String {
+    data.get("stage").and_then(serde_json::Value::as_str).unwrap_or("-").to_owned()
+}
+
+/// How a publish activity is scheduled: on the worker's own queue, retried for a while (it only
+/// writes to the outbox and queues), and never cancelled with the workflow, so that
+/// `workflow.cancelled` still goes out.
+fn publish_options(task_queue: &str) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+        .task_queue(task_queue.to_owned())
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(30))
+                .maximum_attempts(10)
+                .build(),
+        )
+        .cancellation_token(WorkflowCancellationToken::new())
+        .build()
+}
+
+/// Publishes `data` once this workflow task has committed; never fails or blocks the workflow.
+/// It goes out even while the workflow is being cancelled, so `workflow.cancelled` does too.
+/// The workflow ends with [`emit_last`] (or [`settle`]).
+pub(super) async fn emit<W: EmitsEvents>(ctx: &WorkflowContext<W>, data: EventData) {
     if !ctx.patched(EVENTS_PATCH) {
+        return;
+    }
+    if ctx.patched(EVENTS_AFTER_COMMIT_PATCH) {
+        let mut event = EmitEvent::new(String::new(), &data);
+        let stage = stage_of(&event.data);
+        let occurrence = ctx.state_mut(|s| {
+            let count = s.ledger().emitted.entry((event.kind.clone(), stage.clone())).or_default();
+            *count += 1;
+            *count
+        });
+        event.id = event_id(ctx.run_id(), &event.kind, &stage, occurrence);
+        let kind = event.kind.clone();
+        let options = publish_options(ctx.task_queue());
+        let owner = ctx.clone();
+        let mut in_flight: LocalBoxFuture<'static, ()> = Box::pin(async move {
+            if let Err(err) = owner.execute_activity(EventActivities::publish, event, options).await {
+                tracing::warn!(%kind, %err, "event not published");
+            }
+        });
+        // Polled once here, so that this task schedules the publish (that is what makes it wait
+        // for the commit); the workflow waits for the publishes only before it ends.
+        let finished = std::future::poll_fn(|cx| Poll::Ready(in_flight.as_mut().poll(cx).is_ready())).await;
+        if finished {
+            return;
+        }
+        ctx.state_mut(|s| s.ledger().in_flight.push(in_flight));
         return;
     }
     let event = EmitEvent::new(ctx.uuid4(), &data);
     if ctx.patched(EVENTS_FROM_WORKFLOW_PATCH) {
-        // Queueing is no I/O and leaves no command, so it needs no local activity, whose round
-        // trip through the worker cost ~2 ms per event. A task being replayed published its
-        // events when it first ran; a task that failed and runs again publishes them again
-        // with the same ids, and JetStream keeps one copy.
+        // Histories of this kind queued their events from the task that decided them; they
+        // go on doing so (off the workflow thread) until they end.
         if !ctx.is_replaying() {
             publish_from_workflow(event);
         }
@@ -50,8 +135,24 @@ pub(super) async fn emit<W>(ctx: &WorkflowContext<W>, data: EventData) {
     }
 }
 
+/// Emits the workflow's last event (`workflow.completed`, `.failed`, `.cancelled`) after every
+/// earlier one is published, so that it is the stream's last word on the workflow (`watch`
+/// stops at it), and waits until it is published too: a workflow that ended earlier would leave
+/// the publishes not yet started behind.
+pub(super) async fn emit_last<W: EmitsEvents>(ctx: &WorkflowContext<W>, data: EventData) {
+    settle(ctx).await;
+    emit(ctx, data).await;
+    settle(ctx).await;
+}
+
+/// Waits until every event emitted so far is published.
+pub(super) async fn settle<W: EmitsEvents>(ctx: &WorkflowContext<W>) {
+    let in_flight = ctx.state_mut(|s| std::mem::take(&mut s.ledger().in_flight));
+    temporalio_sdk::workflows::join_all(in_flight).await;
+}
+
 /// `stage.started` for the first attempt of `stage` of a workflow of `kind`.
-pub(super) async fn stage_started<W>(ctx: &WorkflowContext<W>, kind: &str, stage: &str) {
+pub(super) async fn stage_started<W: EmitsEvents>(ctx: &WorkflowContext<W>, kind: &str, stage: &str) {
     let started = StageStarted {
         workflow_id: ctx.workflow_id().to_owned(),
         workflow_kind: kind.to_owned(),
@@ -62,7 +163,7 @@ pub(super) async fn stage_started<W>(ctx: &WorkflowContext<W>, kind: &str, stage
 }
 
 /// `snapshot.created` for the snapshot taken before `stage`.
-pub(super) async fn snapshot_created<W>(ctx: &WorkflowContext<W>, stage: &str, snapshot: &Snapshot) {
+pub(super) async fn snapshot_created<W: EmitsEvents>(ctx: &WorkflowContext<W>, stage: &str, snapshot: &Snapshot) {
     let created = SnapshotEvent {
         workflow_id: ctx.workflow_id().to_owned(),
         stage: Some(stage.to_owned()),
@@ -73,7 +174,7 @@ pub(super) async fn snapshot_created<W>(ctx: &WorkflowContext<W>, stage: &str, s
 }
 
 /// `tests.completed` for the test run after `stage`.
-pub(super) async fn tests_completed<W>(ctx: &WorkflowContext<W>, stage: &str, tests: &TestReport) {
+pub(super) async fn tests_completed<W: EmitsEvents>(ctx: &WorkflowContext<W>, stage: &str, tests: &TestReport) {
     let completed = TestsCompleted {
         workflow_id: ctx.workflow_id().to_owned(),
         stage: stage.to_owned(),

@@ -9,7 +9,7 @@ use temporalio_sdk::{
     ActivityExecutionError, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
-use super::HasStatus;
+use super::events::{self, EventLedger};
 use super::gate::{self, Verdict};
 use super::record::{record_agent, record_attempts};
 use super::{agent_run, options, spans};
@@ -36,9 +36,10 @@ pub struct FeatureTask {
 #[derive(Default)]
 pub struct FeatureWorkflow {
     status: WorkflowStatus,
+    events: EventLedger,
 }
 
-has_status!(FeatureWorkflow);
+workflow_state!(FeatureWorkflow);
 
 #[workflow_methods]
 impl FeatureWorkflow {
@@ -85,6 +86,7 @@ impl FeatureWorkflow {
             s.status.current_stage = None;
             stage.clone()
         });
+        events::settle(ctx).await;
         match outcome {
             Err(None) => Err(WorkflowTermination::cancelled()),
             _ => Ok(stage),

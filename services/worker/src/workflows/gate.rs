@@ -36,7 +36,7 @@ pub(super) async fn run_tests<W>(
 /// Runs the project's tests once before the first stage, when `wanted`. A run that cannot be
 /// had (no test framework, the runner down for good) leaves no baseline: every failure is then
 /// the stage's, as in strict mode.
-pub(super) async fn take_baseline<W>(
+pub(super) async fn take_baseline<W: events::EmitsEvents>(
     ctx: &WorkflowContext<W>,
     project_path: &str,
     timeout_secs: u64,

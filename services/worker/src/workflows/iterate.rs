@@ -18,11 +18,10 @@ use temporalio_sdk::{
 
 use ct_domain::budget::{BudgetRaise, BudgetRaised};
 
-use super::HasStatus;
 use super::WorkflowError;
 use super::budget::{self, RunEnd, Waited};
 use super::clock::{elapsed_ms, now};
-use super::events::{self, emit};
+use super::events::{self, EventLedger, emit};
 use super::gate::tests_failure;
 use super::record::record_agent;
 use super::{gate, options, snapshots, spans};
@@ -42,6 +41,7 @@ pub struct IterateWorkflow {
     status: WorkflowStatus,
     /// A cancel leaves the cancelled iteration's edits in place (`cancel --keep-changes`).
     keep_changes: bool,
+    events: EventLedger,
 }
 
 /// How the loop ended.
@@ -66,7 +66,7 @@ struct Tracker {
     tree_is: u32,
 }
 
-has_status!(IterateWorkflow);
+workflow_state!(IterateWorkflow);
 
 #[workflow_methods]
 impl IterateWorkflow {
@@ -372,7 +372,7 @@ async fn finish(
         RunState::Cancelled => EventData::WorkflowCancelled(finished),
         _ => EventData::WorkflowFailed(finished),
     };
-    emit(ctx, event).await;
+    events::emit_last(ctx, event).await;
     match state {
         RunState::Completed => Ok(status),
         RunState::Cancelled => Err(WorkflowTermination::cancelled()),

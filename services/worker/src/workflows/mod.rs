@@ -1,22 +1,30 @@
 //! Workflow definitions. Code here must stay deterministic: time from the
 //! workflow context, no I/O, no randomness; everything else is an activity.
 
-/// Workflows whose state holds a [`ct_domain::WorkflowStatus`]: where budgets and waits show.
-pub(crate) trait HasStatus {
+/// Workflows whose state holds a [`ct_domain::WorkflowStatus`]: where budgets and waits show,
+/// and what their events tell.
+pub(crate) trait HasStatus: events::EmitsEvents {
     fn status(&self) -> &ct_domain::WorkflowStatus;
     fn status_mut(&mut self) -> &mut ct_domain::WorkflowStatus;
 }
 
-/// Implements [`HasStatus`] for workflows that keep it in their `status` field.
-macro_rules! has_status {
+/// Implements [`HasStatus`] and [`events::EmitsEvents`] for workflows that keep their status
+/// in a `status` field and their event ledger in an `events` field.
+macro_rules! workflow_state {
     ($($workflow:ty),+) => {
-        $(impl HasStatus for $workflow {
+        $(impl super::HasStatus for $workflow {
             fn status(&self) -> &ct_domain::WorkflowStatus {
                 &self.status
             }
 
             fn status_mut(&mut self) -> &mut ct_domain::WorkflowStatus {
                 &mut self.status
+            }
+        }
+
+        impl super::events::EmitsEvents for $workflow {
+            fn ledger(&mut self) -> &mut super::events::EventLedger {
+                &mut self.events
             }
         })+
     };

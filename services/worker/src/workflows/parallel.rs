@@ -15,7 +15,7 @@ use temporalio_sdk::{
 
 use super::WorkflowError;
 use super::clock::{elapsed_ms, now};
-use super::events::{self, emit};
+use super::events::{self, EventLedger, emit};
 use super::{gate, options, spans};
 use ct_events::EventData;
 use ct_events::data::WorkflowStarted;
@@ -30,7 +30,10 @@ const KIND: &str = "parallel";
 #[derive(Default)]
 pub struct ParallelWorkflow {
     status: WorkflowStatus,
+    events: EventLedger,
 }
+
+workflow_state!(ParallelWorkflow);
 
 #[workflow_methods]
 impl ParallelWorkflow {
@@ -234,7 +237,7 @@ async fn finish(
         RunState::Cancelled => EventData::WorkflowCancelled(finished),
         _ => EventData::WorkflowFailed(finished),
     };
-    emit(ctx, event).await;
+    events::emit_last(ctx, event).await;
     match status.state {
         RunState::Completed => Ok(status),
         RunState::Cancelled => Err(WorkflowTermination::cancelled()),
