@@ -16,6 +16,7 @@ pub mod key {
     pub const CLAUDE_MAX_TOKENS: &str = "claude.max_tokens";
     pub const CLAUDE_TIMEOUT_SECS: &str = "claude.timeout_secs";
     pub const CLAUDE_MAX_TURNS: &str = "claude.max_turns";
+    pub const CLAUDE_HEARTBEAT_TIMEOUT_SECS: &str = "claude.heartbeat_timeout_secs";
     pub const CLAUDE_TEMPERATURE: &str = "claude.temperature";
     pub const APPROVAL_TIMEOUT_SECS: &str = "workflow.approval_timeout_secs";
     pub const TEST_TIMEOUT_SECS: &str = "workflow.test_timeout_secs";
@@ -97,6 +98,7 @@ pub struct KeyDef {
 const SECS: Kind = Kind::Number { min: 1, max: 365 * 24 * 3600 };
 const COUNT: Kind = Kind::Number { min: 1, max: 10_000 };
 const GRACE_SECS: Kind = Kind::Number { min: 0, max: 3600 };
+const HEARTBEAT_SECS: Kind = Kind::Number { min: 2, max: 600 };
 const ZERO_MEANS_DEFAULT: Kind = Kind::Number { min: 0, max: u32::MAX as u64 };
 
 pub const KEYS: &[KeyDef] = &[
@@ -180,6 +182,16 @@ pub const KEYS: &[KeyDef] = &[
         secrecy: Secrecy::Public,
         used_by: CLI_AND_EXECUTOR,
         help: "seconds one agent run may take",
+    },
+    KeyDef {
+        key: key::CLAUDE_HEARTBEAT_TIMEOUT_SECS,
+        env: "CLAUDE_HEARTBEAT_TIMEOUT",
+        kind: HEARTBEAT_SECS,
+        default: "45",
+        secrecy: Secrecy::Public,
+        used_by: CLI_ONLY,
+        help: "seconds without a heartbeat before Temporal gives an agent run to another executor; its \
+               executor heartbeats every ~tenth of it (at most 5 s) and stops the run before it passes",
     },
     KeyDef {
         key: key::CLAUDE_MAX_TURNS,
@@ -330,7 +342,7 @@ pub const KEYS: &[KeyDef] = &[
         key: key::CONSOLE_EVENTS,
         env: "NOTIFY_CONSOLE_EVENTS",
         kind: Kind::Text,
-        default: "*,!agent.progress,!cost.updated",
+        default: "*,!agent.progress,!agent.stopping,!cost.updated",
         secrecy: Secrecy::Public,
         used_by: NOTIFIER,
         help: "events the console shows: types, families (stage.*), * and !exclusions",
@@ -348,7 +360,7 @@ pub const KEYS: &[KeyDef] = &[
         key: key::WEBHOOK_EVENTS,
         env: "NOTIFY_WEBHOOK_EVENTS",
         kind: Kind::Text,
-        default: "*,!agent.progress,!cost.updated",
+        default: "*,!agent.progress,!agent.stopping,!cost.updated",
         secrecy: Secrecy::Public,
         used_by: NOTIFIER,
         help: "events sent to the webhook",

@@ -107,6 +107,9 @@ pub struct ClaudeSettings {
     /// 0: the CLI's default.
     pub max_tokens: u32,
     pub timeout_secs: u64,
+    /// How long an agent run may go without a heartbeat before Temporal gives it to another
+    /// executor.
+    pub heartbeat_timeout_secs: u64,
     /// 0: the executor's default.
     pub max_turns: u32,
     /// Accepted and reported as unsupported; never sent anywhere.
@@ -178,6 +181,7 @@ impl Settings {
                 // The ranges of these keys are those of u32.
                 max_tokens: number(key::CLAUDE_MAX_TOKENS) as u32,
                 timeout_secs: number(key::CLAUDE_TIMEOUT_SECS),
+                heartbeat_timeout_secs: number(key::CLAUDE_HEARTBEAT_TIMEOUT_SECS),
                 max_turns: number(key::CLAUDE_MAX_TURNS) as u32,
                 temperature: check::temperature(get(key::CLAUDE_TEMPERATURE))
                     .expect("values are checked before they are typed"),

@@ -79,6 +79,7 @@ impl StagePlan {
             max_turns: self.max_turns.unwrap_or(workflow.max_turns),
             timeout_secs: self.timeout_secs.unwrap_or(workflow.timeout_secs),
             max_output_tokens: self.max_output_tokens.unwrap_or(workflow.max_output_tokens),
+            heartbeat_timeout_secs: workflow.heartbeat_timeout_secs,
         }
     }
 }
@@ -94,6 +95,14 @@ pub struct AgentSettings {
     pub timeout_secs: u64,
     /// 0 leaves the CLI's default.
     pub max_output_tokens: u32,
+    /// How long a run may go without a heartbeat before Temporal gives it to another executor;
+    /// 0 (inputs from before it existed) leaves the default.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub heartbeat_timeout_secs: u64,
+}
+
+fn is_zero(secs: &u64) -> bool {
+    *secs == 0
 }
 
 /// Payload of the approve and reject signals. Naming the stage makes an early or
@@ -126,6 +135,7 @@ mod tests {
             max_turns: 30,
             timeout_secs: 1800,
             max_output_tokens: 0,
+            heartbeat_timeout_secs: 45,
         };
         let plan = StagePlan {
             name: "docs".to_owned(),
@@ -147,6 +157,7 @@ mod tests {
                 max_turns: 30,
                 timeout_secs: 300,
                 max_output_tokens: 0,
+                heartbeat_timeout_secs: 45,
             }
         );
     }

@@ -142,6 +142,15 @@ pub struct AgentProgress {
     pub message: String,
 }
 
+/// `agent.stopping`: the workflow is being cancelled and has asked Temporal to stop the agent
+/// of `stage`. The executor running it hears of it at once (instead of at its next heartbeat)
+/// and confirms with Temporal before it stops the agent, so the event alone stops nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentStopping {
+    pub workflow_id: String,
+    pub stage: String,
+}
+
 /// `cost.updated`: a stage's figures. While its agent runs, its executor sends them as each
 /// model response ends (`running`, at most one a second); the workflow sends the final ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

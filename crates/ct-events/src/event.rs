@@ -14,8 +14,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{
-    AgentProgress, ApprovalDecision, ApprovalRequested, ApprovalTimedOut, BudgetExhausted, BudgetRaised, BudgetWarning,
-    CostUpdated, Snapshot, StageOutcome, StageStarted, TestsCompleted, WorkflowFinished, WorkflowStarted,
+    AgentProgress, AgentStopping, ApprovalDecision, ApprovalRequested, ApprovalTimedOut, BudgetExhausted, BudgetRaised,
+    BudgetWarning, CostUpdated, Snapshot, StageOutcome, StageStarted, TestsCompleted, WorkflowFinished,
+    WorkflowStarted,
 };
 
 /// Prefix of the CloudEvents `type` attribute.
@@ -88,6 +89,7 @@ event_types! {
     ApprovalRejected(ApprovalDecision) = "approval.rejected",
     ApprovalTimedOut(ApprovalTimedOut) = "approval.timed_out",
     AgentProgress(AgentProgress) = "agent.progress",
+    AgentStopping(AgentStopping) = "agent.stopping",
     CostUpdated(CostUpdated) = "cost.updated",
     TestsCompleted(TestsCompleted) = "tests.completed",
     SnapshotCreated(Snapshot) = "snapshot.created",
@@ -138,6 +140,7 @@ impl EventData {
             EventData::ApprovalGranted(data) | EventData::ApprovalRejected(data) => Some(&data.stage),
             EventData::ApprovalTimedOut(data) => Some(&data.stage),
             EventData::AgentProgress(data) => Some(&data.stage),
+            EventData::AgentStopping(data) => Some(&data.stage),
             EventData::CostUpdated(data) => Some(&data.stage),
             EventData::TestsCompleted(data) => Some(&data.stage),
             EventData::SnapshotCreated(data) | EventData::SnapshotRestored(data) => data.stage.as_deref(),

@@ -59,6 +59,11 @@ impl<'a> Guard<'a> {
         Self { ctx, ticket, lease: Lease::new(ctx) }
     }
 
+    /// Makes the next heartbeat go out at once (see [`crate::Lease::nudges`]).
+    pub fn nudges(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.lease.nudges()
+    }
+
     /// What the attempt's heartbeats carry from now on.
     pub fn report(&self, details: serde_json::Value) {
         self.lease.report(details);

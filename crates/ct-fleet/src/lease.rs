@@ -8,7 +8,12 @@
 //! heartbeat extends the lease to (time it was *sent*) + heartbeat timeout − margin, which is
 //! never later than the server's own deadline; when that passes without an answer, the lease
 //! is lost and the caller kills its run.
+//!
+//! Heartbeats go out every tenth of the timeout or so (at most every 5 s: each is a billable
+//! action on Temporal Cloud), and at once when someone [`Lease::nudge`]s the lease: a cancel
+//! announced elsewhere is confirmed, and acted on, without waiting for the next one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use temporalio_client::{ActivityIdentifier, AsyncActivityHandle, Client, RpcOptions};
@@ -16,8 +21,15 @@ use temporalio_common::protos::TaskToken;
 use temporalio_sdk::activities::ActivityContext;
 use tokio::time::Instant;
 
-/// How often a heartbeat goes out.
-const EVERY: Duration = Duration::from_secs(1);
+/// How often heartbeats go out at most and at least.
+const MOST_OFTEN: Duration = Duration::from_secs(1);
+const LEAST_OFTEN: Duration = Duration::from_secs(5);
+
+/// How often heartbeats go out for an attempt with this heartbeat timeout: often enough that
+/// several may go unanswered before the lease is lost.
+fn cadence(timeout: Option<Duration>) -> Duration {
+    timeout.map_or(LEAST_OFTEN, |timeout| (timeout / 9).clamp(MOST_OFTEN, LEAST_OFTEN))
+}
 
 /// Why the attempt is no longer ours.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +69,8 @@ pub struct Lease<'a> {
     /// What every heartbeat carries from now on (the run's figures so far); Temporal keeps the
     /// last one it got, for `status` and for the next attempt.
     details: std::sync::Mutex<Option<serde_json::Value>>,
+    every: Duration,
+    nudges: Arc<tokio::sync::Notify>,
 }
 
 impl<'a> Lease<'a> {
@@ -72,7 +86,15 @@ impl<'a> Lease<'a> {
             ttl,
             last_answer: std::sync::Mutex::new(Instant::now()),
             details: std::sync::Mutex::new(None),
+            every: cadence(info.heartbeat_timeout),
+            nudges: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// What makes the next heartbeat go out now, e.g. when a cancel of the attempt was
+    /// announced: its answer says whether the cancel is real.
+    pub fn nudges(&self) -> Arc<tokio::sync::Notify> {
+        self.nudges.clone()
     }
 
     /// Sets the details the next heartbeats carry.
@@ -102,10 +124,13 @@ impl<'a> Lease<'a> {
     pub async fn held(&self) -> Lost {
         let mut last_answer = self.last_answer();
         let mut expires = self.ttl.map(|ttl| last_answer + ttl);
-        let mut ticker = tokio::time::interval(EVERY);
+        let mut ticker = tokio::time::interval(self.every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = self.nudges.notified() => ticker.reset(),
+            }
             // The SDK times an activity out locally when it records no heartbeat for the
             // heartbeat timeout; recording one also lets it deliver cancels it hears of.
             let details = self.details();
@@ -117,7 +142,7 @@ impl<'a> Lease<'a> {
                 tracing::warn!(%err, "cannot record a heartbeat");
             }
             let sent = Instant::now();
-            let call = self.handle.heartbeat(details, RpcOptions::builder().timeout(EVERY * 2).build());
+            let call = self.handle.heartbeat(details, RpcOptions::builder().timeout(self.every * 2).build());
             let answer = match expires {
                 Some(at) => match tokio::time::timeout_at(at, call).await {
                     Ok(answer) => answer,
@@ -153,6 +178,14 @@ fn margin(timeout: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heartbeats_go_out_every_few_seconds_and_several_fit_in_the_timeout() {
+        assert_eq!(cadence(Some(Duration::from_secs(45))), Duration::from_secs(5));
+        assert_eq!(cadence(Some(Duration::from_secs(30))), Duration::from_secs(30) / 9);
+        assert_eq!(cadence(Some(Duration::from_secs(5))), Duration::from_secs(1));
+        assert_eq!(cadence(None), Duration::from_secs(5));
+    }
 
     #[test]
     fn the_lease_ends_before_the_server_would_time_the_attempt_out() {

@@ -63,7 +63,7 @@ impl AgentArgs {
     }
 }
 
-/// The agent settings of an iterate or parallel run.
+/// The agent settings of a workflow's runs.
 pub(crate) fn agent_settings(config: &Config) -> ct_domain::AgentSettings {
     let claude = &config.settings.claude;
     ct_domain::AgentSettings {
@@ -71,6 +71,7 @@ pub(crate) fn agent_settings(config: &Config) -> ct_domain::AgentSettings {
         max_turns: claude.max_turns,
         timeout_secs: claude.timeout_secs,
         max_output_tokens: claude.max_tokens,
+        heartbeat_timeout_secs: claude.heartbeat_timeout_secs,
     }
 }
 

@@ -20,6 +20,7 @@ use crate::checkpoint_store::CheckpointStore;
 use crate::live::LiveFigures;
 use crate::messages::{Progress, RunEvent, RunResult};
 use crate::report::{failure_of, into_report};
+use crate::stop_notices::StopNotices;
 use crate::{Agents, EVENT_SOURCE};
 
 pub(crate) struct AgentActivities {
@@ -30,6 +31,8 @@ pub(crate) struct AgentActivities {
     pub(crate) checkpoints: CheckpointStore,
     /// This executor's Temporal identity, reported with every result.
     pub(crate) identity: String,
+    /// Where a cancel announced by the workflow reaches its run before the next heartbeat.
+    pub(crate) stop_notices: StopNotices,
 }
 
 #[activities]
@@ -88,6 +91,8 @@ impl AgentActivities {
         // Heartbeats start before anything else: Temporal's heartbeat clock runs from the
         // attempt's start, and restoring a snapshot or starting the CLI can take seconds.
         let guard = ct_fleet::Guard::new(ctx, &ticket);
+        let workflow_id = info.workflow_id.clone().unwrap_or_default();
+        let _hearing_cancels = self.stop_notices.watch(&workflow_id, task.stage(), guard.nudges()).await;
         let mut live = LiveFigures::new(ctx, &task, attempt);
         // Before the first heartbeat, which would otherwise replace the previous attempt's.
         guard.report(live.starting());

@@ -33,6 +33,7 @@ pub mod relay;
 mod report;
 mod run;
 mod serve;
+mod stop_notices;
 mod summary;
 mod tool_spans;
 mod transcript;

@@ -58,8 +58,15 @@ pub async fn run(
     let mut options = worker.options();
     let roots = agents.config().roots.clone();
     let checkpoints = crate::checkpoint_store::CheckpointStore::connect(&nats.url, nats.login.as_ref()).await?;
-    let agent_activities =
-        AgentActivities { agents, events: events.clone(), runs: runs.clone(), checkpoints, identity: identity.clone() };
+    let stop_notices = crate::stop_notices::StopNotices::connect(&nats.url, nats.login.as_ref()).await?;
+    let agent_activities = AgentActivities {
+        agents,
+        events: events.clone(),
+        runs: runs.clone(),
+        checkpoints,
+        identity: identity.clone(),
+        stop_notices,
+    };
     check_contracts()?;
     options.register_activities(agent_activities);
     options.register_activities(WorkspaceActivities { roots });

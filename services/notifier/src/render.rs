@@ -102,6 +102,10 @@ pub(crate) fn notice(event: &CloudEvent) -> Notice {
                 None => clip(&data.message),
             }
         }
+        EventData::AgentStopping(data) => {
+            facts.push(("Stage", data.stage.clone()));
+            format!("Stopping the agent of {}", data.stage)
+        }
         EventData::CostUpdated(data) => {
             facts.push(("Stage", data.stage.clone()));
             facts.push(("Tokens", tokens(&data.tokens)));

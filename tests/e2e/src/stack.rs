@@ -12,6 +12,9 @@ use temporalio_client::{Client, WorkflowFetchHistoryOptions};
 use crate::paths::{bin, tool};
 use crate::process::{Service, free_port};
 
+/// The variable that sets how long an agent run may go without a heartbeat.
+const HEARTBEAT_TIMEOUT_VAR: &str = "CLAUDE_HEARTBEAT_TIMEOUT";
+
 pub struct StackOptions {
     pub scenario: Scenario,
     /// Seconds before another worker may take a dead worker's workflows.
@@ -26,7 +29,16 @@ pub struct StackOptions {
 
 impl StackOptions {
     pub fn new(scenario: Scenario) -> Self {
-        Self { scenario, sticky_timeout_secs: 10, executors: 1, executor_capacity: 4, env: Vec::new() }
+        // A run whose executor was killed is taken over after 5 s instead of the 45 s default,
+        // so that tests that kill executors do not wait for minutes.
+        let env = vec![(HEARTBEAT_TIMEOUT_VAR.to_owned(), "5".to_owned())];
+        Self { scenario, sticky_timeout_secs: 10, executors: 1, executor_capacity: 4, env }
+    }
+
+    /// Runs with the product's default heartbeat timeout (45 s) instead of the tests' 5 s.
+    pub fn default_heartbeat_timeout(mut self) -> Self {
+        self.env.retain(|(name, _)| name != HEARTBEAT_TIMEOUT_VAR);
+        self
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ct_config::stages::{self, StageSelection};
 use ct_contracts::workflows::Develop;
 use ct_domain::templates::PromptContext;
-use ct_domain::{AgentSettings, DevelopInput};
+use ct_domain::DevelopInput;
 use temporalio_client::WorkflowStartOptions;
 use temporalio_client::errors::WorkflowStartError;
 
@@ -46,12 +46,7 @@ pub(super) fn plan(config: &ct_config::Config, args: StartArgs) -> Result<StartP
         template: selected.template.name.clone(),
         stages,
         approval_timeout_secs: settings.workflow.approval_timeout_secs,
-        agent: AgentSettings {
-            model: settings.claude.model.clone(),
-            max_turns: settings.claude.max_turns,
-            timeout_secs: settings.claude.timeout_secs,
-            max_output_tokens: settings.claude.max_tokens,
-        },
+        agent: crate::settings::agent_settings(config),
         test_timeout_secs: settings.workflow.test_timeout_secs,
         strict_tests: args.strict_tests,
         budget_usd: settings.workflow.budget_usd,

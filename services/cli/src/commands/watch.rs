@@ -99,6 +99,7 @@ fn render(event: &CloudEvent) -> String {
             Some(tool) => format!("  {}: {tool} {}", d.stage, d.message),
             None => format!("  {}: {}", d.stage, d.message),
         },
+        EventData::AgentStopping(d) => format!("■ {}: stopping the agent (the workflow is being cancelled)", d.stage),
         EventData::CostUpdated(d) => format!(
             "  {}: {} tokens, ${:.4} (workflow ${:.4}){}",
             d.stage,

@@ -6,9 +6,13 @@
 
 use std::time::Duration;
 
+use futures::FutureExt as _;
+
 use ct_contracts::{AgentReport, AgentTask, StageActivities};
 use ct_domain::UsageLimitWait;
 use ct_domain::spend::{AttemptSpend, RunHeartbeat};
+use ct_events::EventData;
+use ct_events::data::AgentStopping;
 use temporalio_common::error::IncomingError;
 use temporalio_sdk::{ActivityExecutionError, CancellableFuture, TimeoutType, WorkflowContext};
 
@@ -17,6 +21,10 @@ use super::{HasStatus, options};
 /// Marks histories in which a run lost with its executor is scheduled again. Histories
 /// recorded before it fail the stage, as they did.
 const RESCHEDULE_PATCH: &str = "reschedule-lost-agent-runs";
+
+/// Marks histories in which a cancel sends `agent.stopping`. Histories recorded before it go on
+/// without the event.
+const STOPPING_EVENT_PATCH: &str = "agent-stopping-event";
 
 /// Schedulings after the first whose attempts were all lost with their executors; past them
 /// the stage fails (something keeps killing the executors).
@@ -37,8 +45,9 @@ pub(super) async fn run_agent<W: HasStatus>(
     let mut rescheduled = 0;
     let mut limit_waits = 0;
     loop {
-        let options = options::agent(ctx.task_queue(), task.settings.timeout_secs);
-        let outcome = ctx.execute_activity(StageActivities::run_agent, task.clone(), options).await;
+        let options = options::agent(ctx.task_queue(), &task.settings);
+        let run = ctx.execute_activity(StageActivities::run_agent, task.clone(), options);
+        let outcome = announcing_a_cancel(ctx, task.stage(), run).await;
         let err = match outcome {
             Err(err) => err,
             outcome => return outcome,
@@ -68,6 +77,28 @@ pub(super) async fn run_agent<W: HasStatus>(
             AfterFailure::Reschedule | AfterFailure::Fail => return Err(err),
         }
     }
+}
+
+/// Waits for the agent run; when the workflow is cancelled meanwhile (the SDK asks Temporal to
+/// cancel the run in the same task), emits `agent.stopping`, which reaches the run's executor
+/// at once: it confirms with Temporal and stops the agent without waiting for its next
+/// heartbeat, which may be seconds away.
+async fn announcing_a_cancel<W: HasStatus, T>(
+    ctx: &WorkflowContext<W>,
+    stage: &str,
+    run: impl std::future::Future<Output = T>,
+) -> T {
+    let mut run = std::pin::pin!(run.fuse());
+    temporalio_sdk::workflows::select! {
+        outcome = run.as_mut() => return outcome,
+        _ = ctx.cancelled().fuse() => {},
+    };
+    // The patch is asked only here, so that the histories of runs never cancelled carry none.
+    if ctx.patched(STOPPING_EVENT_PATCH) {
+        let stopping = AgentStopping { workflow_id: ctx.workflow_id().to_owned(), stage: stage.to_owned() };
+        super::events::emit(ctx, EventData::AgentStopping(stopping)).await;
+    }
+    run.await
 }
 
 /// Why a scheduling of a run failed, as far as what happens next depends on it.

@@ -6,12 +6,14 @@ use temporalio_common::RetryPolicy;
 use temporalio_sdk::{ActivityCancellationType, ActivityExecutionError, ActivityOptions};
 
 use ct_contracts::failure::NON_RETRYABLE_ERROR_TYPES;
+use ct_domain::AgentSettings;
 
-/// A cancel reaches an activity with its next heartbeat, sent at most every
-/// 0.8 × this timeout; it is also how long a dead worker's activity goes unnoticed.
-/// It is also the executor's lease: an executor that cannot heartbeat for nearly this long
-/// kills its run, so a retried attempt never overlaps the one it replaces.
-const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a dead service's activity goes unnoticed, unless the workflow says otherwise. It is
+/// also the service's lease: one that cannot heartbeat for nearly this long kills its run, so a
+/// retried attempt never overlaps the one it replaces. Long enough that a stall of the server
+/// kills nothing; heartbeats go out every few seconds, and a cancel reaches an agent at once
+/// through `agent.stopping`.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(45);
 /// Room for the executor's own timeout to fire and report before Temporal's does.
 const TIMEOUT_MARGIN: Duration = Duration::from_secs(60);
 /// Attempts of one scheduling of an agent run.
@@ -27,10 +29,10 @@ fn retry_policy(max_attempts: u32) -> RetryPolicy {
         .build()
 }
 
-fn options(task_queue: String, limit: Duration, max_attempts: u32) -> ActivityOptions {
+fn options(task_queue: String, limit: Duration, heartbeat: Duration, max_attempts: u32) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(limit + TIMEOUT_MARGIN)
         .task_queue(task_queue)
-        .heartbeat_timeout(HEARTBEAT_TIMEOUT)
+        .heartbeat_timeout(heartbeat)
         // Without this the workflow moves on while the agent is still being killed.
         .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
         .retry_policy(retry_policy(max_attempts))
@@ -39,13 +41,18 @@ fn options(task_queue: String, limit: Duration, max_attempts: u32) -> ActivityOp
 
 /// An agent run, on an executor. It waits in the agents queue, with no schedule-to-start
 /// limit, until an executor has a free slot: a busy fleet delays work, never fails it.
-pub(super) fn agent(workflow_queue: &str, timeout_secs: u64) -> ActivityOptions {
-    options(ct_contracts::agents_queue(workflow_queue), Duration::from_secs(timeout_secs), AGENT_ATTEMPTS)
+pub(super) fn agent(workflow_queue: &str, settings: &AgentSettings) -> ActivityOptions {
+    let heartbeat = match settings.heartbeat_timeout_secs {
+        0 => HEARTBEAT_TIMEOUT,
+        secs => Duration::from_secs(secs),
+    };
+    let queue = ct_contracts::agents_queue(workflow_queue);
+    options(queue, Duration::from_secs(settings.timeout_secs), heartbeat, AGENT_ATTEMPTS)
 }
 
 /// A test run, on a test-runner.
 pub(super) fn tests(workflow_queue: &str, timeout_secs: u64) -> ActivityOptions {
-    options(ct_contracts::tests_queue(workflow_queue), Duration::from_secs(timeout_secs), 2)
+    options(ct_contracts::tests_queue(workflow_queue), Duration::from_secs(timeout_secs), HEARTBEAT_TIMEOUT, 2)
 }
 
 /// Git work on the project's files, where they are: seconds normally, retried a few times
