@@ -30,8 +30,12 @@ pub const AGENT_OVER_BUDGET: &str = "AgentOverBudget";
 /// The account's usage limit refused the run; the failure's `next_retry_delay` says how long
 /// until it resets, and the workflow waits that long on a timer instead of retrying.
 pub const AGENT_USAGE_LIMIT: &str = "AgentUsageLimit";
-/// Anything worth another attempt: a transient API error, a timeout, a lost executor.
+/// Anything worth another attempt: a transient API error, a timeout.
 pub const AGENT_FAILED: &str = "AgentFailed";
+/// The run was lost with its service, not failed by its agent: the service shut down and
+/// handed it back, or lost its lease. A lost run does not use up the attempts its agent gets:
+/// when the last one is lost, the workflow schedules the run again.
+pub const RUN_LOST: &str = "RunLost";
 
 pub fn typed(type_name: &str, message: String, non_retryable: bool) -> ActivityError {
     ActivityError::application(

@@ -90,12 +90,20 @@ impl RunState {
     }
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct StageStatus {
     pub name: String,
     pub state: StageState,
-    /// Activity attempt that produced the agent's result (1 = first try).
+    /// Attempts the stage's agent made (1 = first try); runs lost with their executor (killed,
+    /// cut off from Temporal, shut down) are not its attempts and count in `lost_runs`.
     pub attempts: u32,
+    /// Runs lost with their executor and run again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lost_runs: u32,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cache_read_tokens: u64,

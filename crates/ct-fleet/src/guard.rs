@@ -21,27 +21,36 @@ pub enum Interruption {
 impl Interruption {
     /// What the attempt reports: a cancel as a cancellation, everything else as a retryable
     /// failure that names the service instance (`who`) that stopped.
-    pub fn into_activity_error(self, who: &str) -> ActivityError {
-        self.into_activity_error_with(who, None)
+    pub fn into_activity_error(self, who: &str, stopping: bool) -> ActivityError {
+        self.into_activity_error_with(who, stopping, None)
     }
 
-    /// The same, carrying `details` (what the run had used) to the workflow.
-    pub fn into_activity_error_with(self, who: &str, details: Option<serde_json::Value>) -> ActivityError {
-        let failure = |message: String| match &details {
-            Some(details) => ActivityError::application(
-                ApplicationFailure::builder(message)
-                    .type_name(ct_contracts::failure::AGENT_FAILED.to_owned())
-                    .details(details.clone())
-                    .build(),
-            ),
-            None => ct_contracts::failure::retryable(message),
+    /// The same, carrying `details` (what the run had used) to the workflow. A run lost with
+    /// its lease, or handed back by a service shutting down (`stopping`), fails as
+    /// [`ct_contracts::failure::RUN_LOST`]: retried, and not counted as an attempt of its agent.
+    pub fn into_activity_error_with(
+        self,
+        who: &str,
+        stopping: bool,
+        details: Option<serde_json::Value>,
+    ) -> ActivityError {
+        let failure = |type_name: &str, message: String| {
+            let failure = ApplicationFailure::builder(message).type_name(type_name.to_owned());
+            match &details {
+                Some(details) => ActivityError::application(failure.details(details.clone()).build()),
+                None => ActivityError::application(failure.build()),
+            }
         };
         match self {
-            Self::Lost(Lost::Cancelled) | Self::Cancelled => {
-                ActivityError::Cancelled { details: details.map(Into::into) }
+            Self::Lost(Lost::Cancelled) => ActivityError::Cancelled { details: details.map(Into::into) },
+            Self::Cancelled if stopping => {
+                failure(ct_contracts::failure::RUN_LOST, format!("{who} is shutting down and handed the run back"))
             }
-            Self::Lost(lost) => failure(format!("{who} stopped the run: {lost}")),
-            Self::Killed => failure(format!("the run was killed through {who}'s control API")),
+            Self::Cancelled => ActivityError::Cancelled { details: details.map(Into::into) },
+            Self::Lost(lost) => failure(ct_contracts::failure::RUN_LOST, format!("{who} stopped the run: {lost}")),
+            Self::Killed => {
+                failure(ct_contracts::failure::AGENT_FAILED, format!("the run was killed through {who}'s control API"))
+            }
         }
     }
 }

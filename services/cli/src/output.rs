@@ -58,7 +58,12 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
                 format!("{} {} (${:.4}{resumed})", a.attempt, json_name(&a.outcome), a.cost_usd)
             })
             .collect();
-        let _ = writeln!(out, "attempts  {}: {}", stage.name, attempts.join(", "));
+        let lost = match stage.lost_runs {
+            0 => String::new(),
+            1 => " (1 run lost with its executor, not counted)".to_owned(),
+            n => format!(" ({n} runs lost with their executors, not counted)"),
+        };
+        let _ = writeln!(out, "attempts  {}: {}{lost}", stage.name, attempts.join(", "));
     }
     for (stage, live) in status.stages.iter().filter_map(|stage| Some((stage, stage.live.as_ref()?))) {
         let cost = match live.cost_usd {

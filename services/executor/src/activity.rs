@@ -33,6 +33,9 @@ pub(crate) struct AgentActivities {
     pub(crate) identity: String,
     /// Where a cancel announced by the workflow reaches its run before the next heartbeat.
     pub(crate) stop_notices: StopNotices,
+    /// Fires when the executor begins to shut down: runs it stops then are handed back, lost
+    /// with it rather than failed.
+    pub(crate) stopping: tokio_util::sync::CancellationToken,
 }
 
 #[activities]
@@ -103,7 +106,7 @@ impl AgentActivities {
         let started = guard.run(self.prepare(&task, run_id, attempt, &key, &mut live)).await;
         let (mut run, snapshot) = match started {
             Ok(started) => started?,
-            Err(interruption) => return Err(interruption.into_activity_error(&who)),
+            Err(interruption) => return Err(interruption.into_activity_error(&who, self.stopping.is_cancelled())),
         };
         let uploads = self.checkpoints.uploads(key);
         let waiting = async {
@@ -163,14 +166,16 @@ impl AgentActivities {
             Ok(Ended::Silent) => Err(failure::retryable(format!("{who}: the agent's run ended without a result"))),
             Err(interruption) => {
                 tracing::warn!(?interruption, "stopped the agent before it finished");
+                let stopping = self.stopping.is_cancelled();
                 let outcome = match interruption {
+                    Interruption::Cancelled if stopping => AttemptOutcome::Lost,
                     Interruption::Cancelled | Interruption::Lost(Lost::Cancelled) => AttemptOutcome::Cancelled,
                     Interruption::Killed | Interruption::Lost(_) => AttemptOutcome::Lost,
                 };
                 let (attempts, details) = live.stopped(outcome);
                 // An attempt a retry may resume says, in its last heartbeat, that it did not finish.
                 guard.report_last(if unfinished { live.unfinished() } else { details }).await;
-                Err(interruption.into_activity_error_with(&who, serde_json::to_value(&attempts).ok()))
+                Err(interruption.into_activity_error_with(&who, stopping, serde_json::to_value(&attempts).ok()))
             }
         }
     }

@@ -66,6 +66,7 @@ pub async fn run(
         checkpoints,
         identity: identity.clone(),
         stop_notices,
+        stopping: shutdown.clone(),
     };
     check_contracts()?;
     options.register_activities(agent_activities);

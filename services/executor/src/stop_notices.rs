@@ -18,7 +18,10 @@ pub(crate) struct StopNotices {
 
 impl StopNotices {
     /// Connects in the background, like the event publisher: NATS may come up later.
-    pub(crate) async fn connect(nats_url: &str, login: Option<&ct_events::NatsLogin>) -> Result<Self, ct_events::Error> {
+    pub(crate) async fn connect(
+        nats_url: &str,
+        login: Option<&ct_events::NatsLogin>,
+    ) -> Result<Self, ct_events::Error> {
         Ok(Self { client: ct_events::connect(nats_url, login, "ct-executor-notices").await? })
     }
 

@@ -16,6 +16,8 @@ pub(crate) struct TestActivities {
     pub(crate) tests: Tests,
     pub(crate) runs: RunRegistry,
     pub(crate) identity: String,
+    /// Fires when the service begins to shut down: runs it stops then are handed back.
+    pub(crate) stopping: CancellationToken,
 }
 
 #[activities]
@@ -74,7 +76,7 @@ impl TestActivities {
                 tracing::warn!(error = %err, "test run refused or failed");
                 return Err(err.into_activity_error());
             }
-            Err(interruption) => return Err(interruption.into_activity_error(&who)),
+            Err(interruption) => return Err(interruption.into_activity_error(&who, self.stopping.is_cancelled())),
         };
         report.runner_id = self.identity.clone();
         Ok(report)

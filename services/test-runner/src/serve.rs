@@ -37,6 +37,7 @@ pub async fn run(
         tests: Tests::new(config),
         runs: runs.clone(),
         identity: identity.clone(),
+        stopping: shutdown.clone(),
     });
     let control = ControlPlane { listener: control, token: membership.control_token, description, runs };
     ct_fleet::run_member(&worker, client, options, control, shutdown, || {

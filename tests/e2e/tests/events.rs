@@ -199,7 +199,10 @@ async fn the_stream_tells_the_path_the_workflow_took_once_each_event() {
         }
         other => panic!("the workflow ended {other:?}: {}", result.stderr),
     }
-    assert_eq!(kinds.last(), Some(&if status.state == RunState::Completed { "workflow.completed" } else { "workflow.failed" }));
+    assert_eq!(
+        kinds.last(),
+        Some(&if status.state == RunState::Completed { "workflow.completed" } else { "workflow.failed" })
+    );
     // Ids say what each event is: its run, type, stage and occurrence.
     for (event_id, kind) in &published {
         assert!(event_id.contains(&format!("/{kind}/")), "{event_id} names {kind}");

@@ -272,7 +272,11 @@ async fn an_executor_killed_mid_run_loses_the_attempt_to_another_which_starts_fr
     let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
     assert_eq!(result.code, 0, "{finished:?}\n{}", stack.logs());
     let stage = &finished.stages[0];
-    assert_eq!(stage.attempts, 2, "{stage:?}");
+    assert_eq!(
+        (stage.attempts, stage.lost_runs),
+        (1, 1),
+        "the killed executor's run is lost, not an attempt: {stage:?}"
+    );
     let survivor = stage.executor_id.clone().unwrap();
     assert_ne!(survivor, victim_id, "the retry ran on the killed executor");
     assert!(!project.path().join("half-done.txt").exists(), "the retry did not start from the snapshot");
@@ -316,7 +320,8 @@ async fn an_executor_cut_off_from_temporal_kills_its_agent_before_the_retry_star
     let result = stack.cli(&["result", &id, "--json"]);
     let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
     assert_eq!(result.code, 0, "{finished:?}\n{}", stack.logs());
-    assert_eq!(finished.stages[0].attempts, 2, "{:?}", finished.stages[0]);
+    let stage = &finished.stages[0];
+    assert_eq!((stage.attempts, stage.lost_runs), (1, 1), "the run cut off from Temporal is lost: {stage:?}");
     let first_turns: Vec<Instant> =
         stack.model.requests().into_iter().filter(|r| r.turn == 0).map(|r| r.received_at).collect();
     assert_eq!(first_turns.len(), 2, "two attempts reached the model");
@@ -396,7 +401,8 @@ async fn the_control_api_needs_the_token_and_the_fleet_view_uses_it() {
     let result = stack.cli(&["result", &id, "--json"]);
     let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
     assert_eq!(result.code, 0, "{finished:?}\n{}", stack.logs());
-    assert_eq!(finished.stages[0].attempts, 2, "{:?}", finished.stages[0]);
+    let stage = &finished.stages[0];
+    assert_eq!((stage.attempts, stage.lost_runs), (1, 1), "the killed run is lost, not an attempt: {stage:?}");
 
     let logs = stack.logs();
     assert!(!logs.contains(token.trim()), "the control token reached a log");
@@ -471,7 +477,7 @@ async fn an_executor_stopped_with_sigterm_hands_back_a_run_that_outlasts_the_gra
     let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
     assert_eq!(result.code, 0, "{finished:?}\n{}", stack.logs());
     let stage = &finished.stages[0];
-    assert_eq!(stage.attempts, 2, "{stage:?}");
+    assert_eq!((stage.attempts, stage.lost_runs), (1, 1), "the handed-back run is lost, not an attempt: {stage:?}");
     assert_ne!(stage.executor_id.as_deref(), Some(victim_id.as_str()), "the retry ran on the stopped executor");
     assert!(!project.path().join("half-done.txt").exists(), "the retry did not start from the snapshot");
     assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
@@ -485,6 +491,38 @@ async fn an_executor_stopped_with_sigterm_hands_back_a_run_that_outlasts_the_gra
         stopped_after.as_secs_f64(),
         first_turns.last().map_or(0.0, |t| (*t - signalled).as_secs_f64())
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_restarted_three_times_during_a_stage_costs_its_agent_no_attempt() {
+    // A rolling restart, three times over: each executor stops gracefully (SIGTERM, 1 s grace)
+    // while the stage's agent is mid-run and hands the run back.
+    let mut options = hanging_options(hanging_scenario(3));
+    options.executors = 1;
+    options.executor_capacity = 1;
+    options.env.push(("EXECUTOR_SHUTDOWN_GRACE".to_owned(), "1".to_owned()));
+    let mut stack = Stack::start(options).await;
+    let project = git_project(&example("textstats"));
+    let stages = stages_file(&stack);
+    let id = start(&stack, project.path(), &stages, "rollouts");
+    for restart in 1..=3 {
+        wait_for(&format!("run {restart} hangs"), Duration::from_secs(60), &stack, || {
+            std::fs::read_to_string(counter(project.path())).is_ok_and(|n| n.trim() == restart.to_string())
+                && !processes_matching(&hanging(project.path())).is_empty()
+        });
+        let last = stack.executors.len() - 1;
+        let exit = stack.terminate_executor(last, Duration::from_secs(20));
+        assert!(exit.is_some_and(|exit| exit.success()), "a graceful stop exits 0\n{}", stack.logs());
+        stack.start_executor();
+    }
+    let result = stack.cli(&["result", &id, "--json"]);
+    let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert_eq!(result.code, 0, "three rollouts failed the stage: {finished:?}\n{}", stack.logs());
+    let stage = &finished.stages[0];
+    assert_eq!((stage.attempts, stage.lost_runs), (1, 3), "handed-back runs are not attempts: {stage:?}");
+    assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
+    let human = stack.cli(&["status", &id]).stdout;
+    assert!(human.contains("3 runs lost with their executors, not counted"), "{human}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -509,7 +547,8 @@ async fn a_run_whose_every_attempt_lost_its_executor_is_scheduled_again_from_the
     let result = stack.cli(&["result", &id, "--json"]);
     let finished: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
     assert_eq!(result.code, 0, "the stage failed although its agent never did: {finished:?}\n{}", stack.logs());
-    assert_eq!(finished.stages[0].attempts, 4, "attempts count on over the schedulings: {:?}", finished.stages[0]);
+    let stage = &finished.stages[0];
+    assert_eq!((stage.attempts, stage.lost_runs), (1, 3), "lost runs are not the agent's attempts: {stage:?}");
     assert!(!project.path().join("half-done.txt").exists(), "the new scheduling did not start from the snapshot");
     assert_eq!(std::fs::read_to_string(project.path().join("built.txt")).unwrap(), "built\n");
     assert_eq!(stack.model.requests().iter().filter(|r| r.turn == 0).count(), 4);

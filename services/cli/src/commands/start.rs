@@ -4,8 +4,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ct_config::stages::{self, StageSelection};
 use ct_contracts::workflows::Develop;
-use ct_domain::templates::PromptContext;
 use ct_domain::DevelopInput;
+use ct_domain::templates::PromptContext;
 use temporalio_client::WorkflowStartOptions;
 use temporalio_client::errors::WorkflowStartError;
 

@@ -188,13 +188,17 @@ fn usage_limit_resets_in(err: &ActivityExecutionError) -> Option<Duration> {
     }
 }
 
-/// Whether the run's last attempt ended because no heartbeat came: its executor died or lost
-/// Temporal. An agent that failed reports a failure of its own instead.
+/// Whether the run's last attempt was lost with its executor, not failed by its agent: no
+/// heartbeat came (the executor died or lost Temporal), or the executor handed it back (it shut
+/// down, or lost its lease).
 fn lost_with_its_executor(err: &ActivityExecutionError) -> bool {
     let ActivityExecutionError::Failed(failure) = err else {
         return false;
     };
-    failure.as_timeout().is_some_and(|timeout| timeout.timeout_type() == TimeoutType::Heartbeat)
+    let timed_out = failure.as_timeout().is_some_and(|timeout| timeout.timeout_type() == TimeoutType::Heartbeat);
+    let handed_back = matches!(failure.cause(), Some(IncomingError::Application(application))
+        if application.type_name() == Some(ct_contracts::failure::RUN_LOST));
+    timed_out || handed_back
 }
 
 /// Whether the run was stopped at the model response that took it past its budget.

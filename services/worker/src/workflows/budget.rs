@@ -375,7 +375,10 @@ mod tests {
         assert_eq!(check_raise(&status, &request), Ok(()));
         raise(&mut status, &request);
         let again = check_raise(&status, &request).unwrap_err();
-        assert!(again.contains("was raised since this request looked") && again.contains("nothing was added"), "{again}");
+        assert!(
+            again.contains("was raised since this request looked") && again.contains("nothing was added"),
+            "{again}"
+        );
         assert_eq!(status.budget.as_ref().unwrap().limit_usd, Some(15.0));
         // The next raise, from someone who saw the first, goes in.
         assert_eq!(check_raise(&status, &BudgetRaise { add_usd: 1.0, seen_raises: Some(1) }), Ok(()));

@@ -17,12 +17,12 @@ use ct_events::data::{
     ApprovalDecision as ApprovalEvent, ApprovalRequested, ApprovalTimedOut, Snapshot as SnapshotEvent, WorkflowStarted,
 };
 
+use super::WorkflowError;
 use super::budget::{self, RunEnd, Waited};
 use super::clock::{elapsed_ms, now};
 use super::events::{self, EventLedger, emit};
 use super::gate::{self, Verdict};
 use super::record::record_agent;
-use super::WorkflowError;
 use super::{options, snapshots, spans};
 use ct_contracts::{AgentTask, SnapshotTask};
 use tracing::Instrument as _;

@@ -53,7 +53,6 @@ pub(crate) trait EmitsEvents: 'static {
     fn ledger(&mut self) -> &mut EventLedger;
 }
 
-
 /// The id of the `occurrence`-th event (from 1) of `kind` about `stage` in workflow run
 /// `run_id`: what the event is, so a replay or a retried publish names the same event and no
 /// two events of a run share one.

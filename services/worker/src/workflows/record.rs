@@ -31,12 +31,15 @@ pub(super) fn record_agent(status: &mut StageStatus, report: &AgentReport) {
 }
 
 /// Puts every attempt of the stage's agent run on it; the stage's figures are their sum, so
-/// failed and lost attempts count. A failure that says nothing of them leaves the stage as it is.
+/// failed and lost attempts count (their spend; lost runs are not counted as attempts). A failure that says nothing of them leaves the stage as it is.
 pub(super) fn record_attempts(status: &mut StageStatus, history: Vec<AttemptSpend>) {
     let Some(last) = history.last() else {
         return;
     };
-    status.attempts = last.attempt;
+    // Attempt numbers run on over lost runs, even those that died before any figure.
+    let made = history.iter().filter(|attempt| attempt.outcome != AttemptOutcome::Lost).count();
+    status.attempts = u32::try_from(made).unwrap_or(u32::MAX);
+    status.lost_runs = last.attempt.saturating_sub(status.attempts);
     let (tokens, cost_usd) = spend::total(&history);
     status.input_tokens = tokens.input;
     status.output_tokens = tokens.output;
