@@ -11,6 +11,8 @@ pub mod key {
     pub const TEMPORAL_NAMESPACE: &str = "temporal.namespace";
     pub const TEMPORAL_TASK_QUEUE: &str = "temporal.task_queue";
     pub const TEMPORAL_UI_BASE_URL: &str = "temporal.ui_base_url";
+    pub const TEMPORAL_DEPLOYMENT: &str = "temporal.deployment";
+    pub const TEMPORAL_BUILD_ID: &str = "temporal.build_id";
     pub const JAEGER_UI_BASE_URL: &str = "telemetry.jaeger_ui_base_url";
     pub const CLAUDE_MODEL: &str = "claude.model";
     pub const CLAUDE_MAX_TOKENS: &str = "claude.max_tokens";
@@ -98,7 +100,7 @@ pub struct KeyDef {
 const SECS: Kind = Kind::Number { min: 1, max: 365 * 24 * 3600 };
 const COUNT: Kind = Kind::Number { min: 1, max: 10_000 };
 const GRACE_SECS: Kind = Kind::Number { min: 0, max: 3600 };
-const HEARTBEAT_SECS: Kind = Kind::Number { min: 2, max: 600 };
+const HEARTBEAT_SECS: Kind = Kind::Number { min: 5, max: 600 };
 const ZERO_MEANS_DEFAULT: Kind = Kind::Number { min: 0, max: u32::MAX as u64 };
 
 pub const KEYS: &[KeyDef] = &[
@@ -137,6 +139,25 @@ pub const KEYS: &[KeyDef] = &[
         secrecy: Secrecy::Public,
         used_by: TEMPORAL_CLIENTS,
         help: "task queue the worker polls",
+    },
+    KeyDef {
+        key: key::TEMPORAL_DEPLOYMENT,
+        env: "CT_DEPLOYMENT",
+        kind: Kind::BuildLabel,
+        default: "claude-temporal",
+        secrecy: Secrecy::Public,
+        used_by: TEMPORAL_CLIENTS,
+        help: "Temporal worker deployment the fleet's builds belong to",
+    },
+    KeyDef {
+        key: key::TEMPORAL_BUILD_ID,
+        env: "CT_BUILD_ID",
+        kind: Kind::BuildLabel,
+        default: "",
+        secrecy: Secrecy::Public,
+        used_by: TEMPORAL_CLIENTS,
+        help: "this build's id (one per release, the same in every process of it, e.g. the git commit); \
+               a workflow runs to its end on the build that started it; empty: this release's version",
     },
     KeyDef {
         key: key::TEMPORAL_UI_BASE_URL,

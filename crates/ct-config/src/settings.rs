@@ -95,6 +95,10 @@ pub struct TemporalSettings {
     pub address: String,
     pub namespace: String,
     pub task_queue: String,
+    /// The Worker Deployment the fleet's builds belong to.
+    pub deployment: String,
+    /// This build's id: every process of one build polls as one version of the deployment.
+    pub build_id: String,
     pub ui_base_url: String,
     /// The Jaeger UI traces are linked to; empty for none.
     pub jaeger_ui_base_url: String,
@@ -173,6 +177,9 @@ impl Settings {
                 address: text(key::TEMPORAL_ADDRESS),
                 namespace: text(key::TEMPORAL_NAMESPACE),
                 task_queue: text(key::TEMPORAL_TASK_QUEUE),
+                deployment: text(key::TEMPORAL_DEPLOYMENT),
+                // One release's binaries share its version, so they agree without being told.
+                build_id: optional(key::TEMPORAL_BUILD_ID).unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned()),
                 ui_base_url: text(key::TEMPORAL_UI_BASE_URL),
                 jaeger_ui_base_url: text(key::JAEGER_UI_BASE_URL),
             },

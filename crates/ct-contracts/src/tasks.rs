@@ -18,6 +18,10 @@ pub struct AgentTask {
     /// scheduled again counts on from them, and restores the snapshot on its first attempt.
     #[serde(default)]
     pub earlier_attempts: u32,
+    /// How many of its attempts the agent may fail: the one that fails past them fails for good
+    /// (runs lost with their executor do not count); 0 leaves it to the retry policy.
+    #[serde(default)]
+    pub failures_allowed: u32,
     /// What those earlier attempts used, so that the run's figures keep counting them.
     #[serde(default)]
     pub earlier_spend: Vec<ct_domain::spend::AttemptSpend>,
@@ -69,6 +73,9 @@ pub struct AgentReport {
     /// The executor that ran the successful attempt (its Temporal worker identity).
     #[serde(default)]
     pub executor_id: String,
+    /// That executor's build (its `CT_BUILD_ID`).
+    #[serde(default)]
+    pub executor_build: String,
     /// How the run was confined: `landlock-v<N>` or `none`.
     #[serde(default)]
     pub confinement: String,

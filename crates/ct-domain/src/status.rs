@@ -31,6 +31,10 @@ pub struct WorkflowStatus {
     /// cancel) put their spans under it, so they are in the workflow's trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The build the workflow is pinned to: it runs to its end there, with that build's
+    /// executors and test-runners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
     /// The workflow's budget, when it or a stage has one: limits, and what a wait is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<crate::budget::Budget>,
@@ -122,6 +126,9 @@ pub struct StageStatus {
     /// `executor:<host>:<pid>@<control address>`); while it runs, the one running it.
     #[serde(default)]
     pub executor_id: Option<String>,
+    /// The build of the executor that ran the completed run (its `CT_BUILD_ID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor_build: Option<String>,
     /// While the stage's work waits in its task queue for a free executor or test-runner:
     /// for how long, in milliseconds. Filled in by `status` from Temporal, not by the workflow.
     #[serde(default)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ct_config::{Flag, TemporalSettings, key};
 use ct_service::TemporalTarget;
+use ct_service::builds::Build;
 use tokio::net::TcpListener;
 
 use crate::{ControlToken, advertised_address};
@@ -54,6 +55,8 @@ pub struct Membership {
     pub advertise: SocketAddr,
     /// After shutdown begins, running work gets this long before it is killed.
     pub grace: Duration,
+    /// The build it is: it serves the workflows pinned to this build.
+    pub build: Build,
 }
 
 /// Binds the control API on `listen` and settles the member's token (`CT_CONTROL_TOKEN`, else
@@ -85,6 +88,7 @@ pub async fn join(
         token_file,
         advertise,
         grace,
+        build: Build { deployment: temporal.deployment.clone(), build_id: temporal.build_id.clone() },
     };
     Ok((listener, membership))
 }

@@ -28,7 +28,7 @@ const LEAST_OFTEN: Duration = Duration::from_secs(5);
 /// How often heartbeats go out for an attempt with this heartbeat timeout: often enough that
 /// several may go unanswered before the lease is lost.
 fn cadence(timeout: Option<Duration>) -> Duration {
-    timeout.map_or(LEAST_OFTEN, |timeout| (timeout / 9).clamp(MOST_OFTEN, LEAST_OFTEN))
+    timeout.map_or(LEAST_OFTEN, |timeout| (timeout / 10).clamp(MOST_OFTEN, LEAST_OFTEN))
 }
 
 /// Why the attempt is no longer ours.
@@ -181,8 +181,9 @@ mod tests {
 
     #[test]
     fn heartbeats_go_out_every_few_seconds_and_several_fit_in_the_timeout() {
-        assert_eq!(cadence(Some(Duration::from_secs(45))), Duration::from_secs(5));
-        assert_eq!(cadence(Some(Duration::from_secs(30))), Duration::from_secs(30) / 9);
+        assert_eq!(cadence(Some(Duration::from_secs(45))), Duration::from_millis(4500));
+        assert_eq!(cadence(Some(Duration::from_secs(30))), Duration::from_secs(3));
+        assert_eq!(cadence(Some(Duration::from_secs(300))), Duration::from_secs(5));
         assert_eq!(cadence(Some(Duration::from_secs(5))), Duration::from_secs(1));
         assert_eq!(cadence(None), Duration::from_secs(5));
     }

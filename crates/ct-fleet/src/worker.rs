@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use ct_service::builds::Build;
 use temporalio_client::Client;
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -17,6 +18,8 @@ pub struct ActivityWorker {
     /// After shutdown begins, running activities get this long before they are cancelled
     /// (and their runs killed, so that their retries start elsewhere).
     pub grace: Duration,
+    /// The build it is: Temporal gives it the activities of the workflows pinned to this build.
+    pub build: Build,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,7 @@ impl ActivityWorker {
                     .build(),
             )
             .graceful_shutdown_period(self.grace)
+            .deployment_options(self.build.worker_options(false))
             .build()
     }
 

@@ -1,7 +1,10 @@
 //! What every claude-temporal binary does around its work, the same way: parse its flags (a usage
 //! error exits 64), drain on SIGINT/SIGTERM, say it is ready through a port or readiness file,
-//! exit with a reason, serve `/metrics` and `/healthz`, and reach Temporal.
+//! exit with a reason, serve `/metrics` and `/healthz`, reach Temporal, and poll it as one build of
+//! the fleet ([`builds`]).
 
+#[cfg(feature = "temporal")]
+pub mod builds;
 mod metrics_http;
 mod process;
 #[cfg(feature = "temporal")]

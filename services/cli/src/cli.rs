@@ -83,13 +83,18 @@ pub enum Command {
     Metrics(MetricsArgs),
     /// Build several features at once, each on branch feature-<i>-<slug> in its own worktree.
     Parallel(ParallelArgs),
-    /// List the executors and test-runners polling their task queues: capacity, runs in
+    /// List the fleet's builds (which one new workflows start on, and the workflows each still
+    /// runs) and the executors and test-runners polling their task queues: capacity, runs in
     /// flight, queued work, agent CLIs and test tools. Needs the stack's control token.
+    /// `fleet promote BUILD` rolls the fleet forward (or back) to a build.
     Fleet(FleetArgs),
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct FleetArgs {
+    #[command(subcommand)]
+    pub command: Option<FleetCommand>,
     /// File with the control API's token [default: control.token in the local stack's state
     /// directory]; CT_CONTROL_TOKEN, if set, is used instead.
     #[arg(long, env = "CT_CONTROL_TOKEN_FILE")]
@@ -97,6 +102,25 @@ pub struct FleetArgs {
     /// Print the fleet as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Make BUILD the build new workflows start on (roll forward, or back to an earlier build).
+    /// Workflows already running stay on the build that started them until they end; keep that
+    /// build's processes running until `fleet` shows it drained. Start all of BUILD's
+    /// processes (worker, executors, test-runners) first.
+    Promote(PromoteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The build's id (its processes' CT_BUILD_ID).
+    pub build: String,
+    /// Send only this percentage (0-100) of new workflows to BUILD; the rest stay on the current
+    /// build. Promote again without it to finish.
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub ramp: Option<u8>,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,8 @@ pub(crate) struct AgentActivities {
     pub(crate) checkpoints: CheckpointStore,
     /// This executor's Temporal identity, reported with every result.
     pub(crate) identity: String,
+    /// This executor's build, reported with every result.
+    pub(crate) build_id: String,
     /// Where a cancel announced by the workflow reaches its run before the next heartbeat.
     pub(crate) stop_notices: StopNotices,
     /// Fires when the executor begins to shut down: runs it stops then are handed back, lost
@@ -140,13 +142,13 @@ impl AgentActivities {
         match outcome {
             Ok(Ended::Result(result)) if result.succeeded() => {
                 record_run(&tracing::Span::current(), &result);
-                Ok(into_report(*result, attempt, &self.identity, &live, snapshot))
+                Ok(into_report(*result, attempt, &self.identity, &self.build_id, &live, snapshot))
             }
             Ok(Ended::Result(result)) => {
                 record_run(&tracing::Span::current(), &result);
                 let (attempts, details) = live.failed(&result);
                 guard.report_last(details).await;
-                Err(failure_of(*result, attempts))
+                Err(failure_of(*result, attempts, task.failures_allowed))
             }
             Ok(Ended::OverBudget) => {
                 let spent = live.run_cost_usd();

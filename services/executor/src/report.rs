@@ -4,14 +4,17 @@
 use ct_contracts::AgentReport;
 use ct_contracts::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
 use ct_domain::git::Snapshot;
-use ct_domain::spend::AttemptSpend;
+use ct_domain::spend::{AttemptOutcome, AttemptSpend};
 use temporalio_sdk::activities::ActivityError;
 
 use crate::live::LiveFigures;
 use crate::messages::{Failure, FailureKind, RunResult};
 
-/// A failed run as the activity's failure, with every attempt's figures (this one's last).
-pub(crate) fn failure_of(result: RunResult, attempts: Vec<AttemptSpend>) -> ActivityError {
+/// A failed run as the activity's failure, with every attempt's figures (this one's last). Past
+/// `failures_allowed` failed attempts (0: no limit of ours) it is not retried.
+pub(crate) fn failure_of(result: RunResult, attempts: Vec<AttemptSpend>, failures_allowed: u32) -> ActivityError {
+    let failed = attempts.iter().filter(|attempt| attempt.outcome == AttemptOutcome::Failed).count();
+    let last_chance = failures_allowed > 0 && failed >= failures_allowed as usize;
     let Failure { kind, message } = result
         .failure
         .unwrap_or(Failure { kind: FailureKind::Agent, message: "the run reported no failure".to_owned() });
@@ -30,6 +33,12 @@ pub(crate) fn failure_of(result: RunResult, attempts: Vec<AttemptSpend>) -> Acti
         }
         FailureKind::Auth => failure::with_attempts(AGENT_AUTH_FAILED, message, true, attempts),
         FailureKind::MaxTurns => failure::with_attempts(AGENT_MAX_TURNS, message, true, attempts),
+        _ if last_chance => failure::with_attempts(
+            failure::AGENT_FAILED,
+            format!("{message}; the agent failed {failed} attempt(s), as many as it gets"),
+            true,
+            attempts,
+        ),
         _ => failure::with_attempts(failure::AGENT_FAILED, message, false, attempts),
     }
 }
@@ -38,6 +47,7 @@ pub(crate) fn into_report(
     result: RunResult,
     attempt: u32,
     identity: &str,
+    build_id: &str,
     live: &LiveFigures<'_>,
     snapshot: Option<Snapshot>,
 ) -> AgentReport {
@@ -60,6 +70,7 @@ pub(crate) fn into_report(
         result_text: result.result_text,
         model: result.model,
         executor_id: identity.to_owned(),
+        executor_build: build_id.to_owned(),
         confinement: result.confinement,
         refused: result.refused,
         snapshot,

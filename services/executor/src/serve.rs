@@ -54,7 +54,12 @@ pub async fn run(
     let events = Publisher::connect(events).await?;
     let runs = RunRegistry::default();
 
-    let worker = ActivityWorker { task_queue: membership.task_queue.clone(), capacity, grace: membership.grace };
+    let worker = ActivityWorker {
+        task_queue: membership.task_queue.clone(),
+        capacity,
+        grace: membership.grace,
+        build: membership.build.clone(),
+    };
     let mut options = worker.options();
     let roots = agents.config().roots.clone();
     let checkpoints = crate::checkpoint_store::CheckpointStore::connect(&nats.url, nats.login.as_ref()).await?;
@@ -65,6 +70,7 @@ pub async fn run(
         runs: runs.clone(),
         checkpoints,
         identity: identity.clone(),
+        build_id: membership.build.build_id.clone(),
         stop_notices,
         stopping: shutdown.clone(),
     };

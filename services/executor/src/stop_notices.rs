@@ -5,11 +5,17 @@
 //! and an event alone stops nothing: a forged one costs one heartbeat.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ct_events::{CloudEvent, EventData, EventType};
 use futures::StreamExt as _;
 use tokio::sync::Notify;
 use tokio_util::task::AbortOnDropHandle;
+
+/// An `agent.stopping` event is a few hundred bytes; anything much larger is not one.
+const MAX_NOTICE_BYTES: usize = 4096;
+/// At most one heartbeat a second on notices, however many arrive.
+const NUDGE_SPACING: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub(crate) struct StopNotices {
@@ -44,11 +50,19 @@ impl StopNotices {
         };
         let stage = stage.to_owned();
         Some(AbortOnDropHandle::new(tokio::spawn(async move {
+            // Anyone allowed to publish on the subject may flood it: each nudge costs a
+            // heartbeat, so they are spaced out, and oversized messages are not even parsed.
+            let mut last_nudge: Option<Instant> = None;
             while let Some(notice) = notices.next().await {
+                if notice.payload.len() > MAX_NOTICE_BYTES || last_nudge.is_some_and(|at| at.elapsed() < NUDGE_SPACING)
+                {
+                    continue;
+                }
                 let about_this_stage = CloudEvent::from_json(&notice.payload)
                     .is_ok_and(|event| matches!(&event.data, EventData::AgentStopping(data) if data.stage == stage));
                 if about_this_stage {
                     tracing::info!(%stage, "the workflow announced a cancel; asking Temporal now");
+                    last_nudge = Some(Instant::now());
                     lease.notify_one();
                 }
             }

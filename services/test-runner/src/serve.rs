@@ -26,6 +26,7 @@ pub async fn run(
         task_queue: membership.task_queue.clone(),
         capacity: config.capacity,
         grace: membership.grace,
+        build: membership.build.clone(),
     };
     let client =
         ct_service::connect_client(&membership.temporal, &identity).await.map_err(|e| Error::Serve(e.to_string()))?;

@@ -4,6 +4,7 @@ use std::time::Duration;
 use clap::Parser;
 use ct_config::{Flag, Service, key};
 use ct_service::TemporalTarget;
+use ct_service::builds::Build;
 use ct_worker::Config;
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +62,7 @@ async fn main() -> ExitCode {
     let config = Config {
         temporal: TemporalTarget { address: settings.temporal.address, namespace: settings.temporal.namespace },
         task_queue: settings.temporal.task_queue,
+        build: Build { deployment: settings.temporal.deployment, build_id: settings.temporal.build_id },
         nats_url: settings.nats_url,
         nats_login,
         sticky_timeout: Duration::from_secs(args.sticky_timeout_secs),

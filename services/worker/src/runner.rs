@@ -8,11 +8,15 @@ use tokio_util::sync::CancellationToken;
 
 use ct_events::{Publisher, PublisherConfig};
 
+use ct_service::builds::Build;
 use ct_service::{ConnectError, TemporalTarget, connect_client};
 
-use crate::activities::{EventActivities, serve_workflow_events};
+use crate::activities::{EventActivities, serve_workflow_events, workflow_events_queued};
 use crate::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
 
+/// How long a fleet's first worker keeps trying to make its build current while Temporal
+/// registers the build's first poll.
+const FIRST_PROMOTION_PATIENCE: Duration = Duration::from_secs(30);
 /// How long shutdown waits for buffered events to reach NATS.
 const EVENT_FLUSH: Duration = Duration::from_secs(5);
 
@@ -21,6 +25,8 @@ pub struct Config {
     pub temporal: TemporalTarget,
     /// The workflows' queue; agents and tests go to `<it>.agents` and `<it>.tests`.
     pub task_queue: String,
+    /// The build this worker is: its workflows are pinned to it.
+    pub build: Build,
     /// NATS server the events go to; they wait in a buffer while it is down.
     pub nats_url: String,
     /// Who to log in to NATS as.
@@ -78,6 +84,7 @@ pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnO
         .register_workflow::<FeatureWorkflow>()
         .map_err(|e| WorkerError::Start(e.to_string()))?
         .register_activities(EventActivities::new(publisher.clone()))
+        .deployment_options(config.build.worker_options(true))
         .sticky_queue_schedule_to_start_timeout(config.sticky_timeout)
         .tuner(
             TunerHolder::builder()
@@ -88,7 +95,8 @@ pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnO
                 .build(),
         )
         .build();
-    let mut worker = Worker::new(&runtime, client, options).map_err(|e| WorkerError::Start(e.to_string()))?;
+    let mut worker = Worker::new(&runtime, client.clone(), options).map_err(|e| WorkerError::Start(e.to_string()))?;
+    tokio::spawn(promote_if_first(client, config.build.clone()));
     let stop = worker.shutdown_handle();
     tokio::spawn(async move {
         shutdown.cancelled().await;
@@ -97,6 +105,8 @@ pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnO
     });
     tracing::info!(
         task_queue = %config.task_queue,
+        deployment = %config.build.deployment,
+        build = %config.build.build_id,
         temporal = %config.temporal.address,
         agents = %ct_contracts::agents_queue(&config.task_queue),
         tests = %ct_contracts::tests_queue(&config.task_queue),
@@ -104,10 +114,30 @@ pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnO
     );
     on_ready(&config.task_queue);
     let outcome = worker.run().await.map_err(|e| WorkerError::Run(e.to_string()));
+    workflow_events_queued(EVENT_FLUSH).await;
     if let Err(err) = publisher.flush(EVENT_FLUSH).await {
         tracing::warn!(%err, "events still unpublished at shutdown");
     }
     outcome
+}
+
+/// A fleet's first build becomes current on its own (Temporal gives new workflows to no build
+/// before one is); a later build waits for `claude-temporal fleet promote`.
+async fn promote_if_first(client: temporalio_client::Client, build: Build) {
+    match ct_service::builds::promote_if_first(&client, &build, "ct-worker", FIRST_PROMOTION_PATIENCE).await {
+        Ok(true) => tracing::info!(build = %build.build_id, "the fleet's first build: new workflows start on it"),
+        Ok(false) => tracing::info!(
+            build = %build.build_id,
+            "another build is current; new workflows start on this one once `claude-temporal fleet promote {}` makes it current",
+            build.build_id
+        ),
+        Err(err) => tracing::error!(
+            build = %build.build_id,
+            %err,
+            "cannot tell whether this build should be current; `claude-temporal fleet promote {}` makes it so",
+            build.build_id
+        ),
+    }
 }
 
 #[cfg(test)]

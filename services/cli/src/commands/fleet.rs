@@ -15,7 +15,7 @@ use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
 
 use super::Session;
-use crate::cli::FleetArgs;
+use crate::cli::{FleetArgs, FleetCommand};
 use crate::error::CliError;
 
 /// How long one member's control API may take to answer.
@@ -23,6 +23,9 @@ const CONTROL_DEADLINE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Serialize)]
 struct FleetReport {
+    deployment: String,
+    /// `None` before any process of the deployment has polled.
+    builds: Option<ct_service::builds::Builds>,
     queues: Vec<QueueReport>,
 }
 
@@ -68,6 +71,9 @@ struct RunReport {
 }
 
 pub(super) async fn run(session: &Session, args: FleetArgs) -> anyhow::Result<ExitCode> {
+    if let Some(FleetCommand::Promote(promote)) = args.command {
+        return super::builds::promote(session, promote).await;
+    }
     let token = token(args.control_token_file)?;
     let workflow_queue = session.args.task_queue.clone();
     let mut queues = Vec::new();
@@ -76,7 +82,8 @@ pub(super) async fn run(session: &Session, args: FleetArgs) -> anyhow::Result<Ex
     {
         queues.push(queue(session, kind, name, &token).await?);
     }
-    let report = FleetReport { queues };
+    let builds = super::builds::report(session).await?;
+    let report = FleetReport { deployment: session.args.deployment.clone(), builds, queues };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -184,7 +191,7 @@ async fn member(identity: &str, last_poll_unix: u64, token: &ControlToken) -> Me
 
 fn table(report: &FleetReport) -> String {
     use std::fmt::Write as _;
-    let mut out = String::new();
+    let mut out = super::builds::table(&report.deployment, report.builds.as_ref());
     for queue in &report.queues {
         let _ = writeln!(
             out,

@@ -1,6 +1,7 @@
 //! One module per subcommand; `Session` holds what they share.
 
 mod budget;
+mod builds;
 mod cancel;
 mod config;
 mod decide;
@@ -201,10 +202,11 @@ impl Session {
         ))
     }
 
-    /// Whether Temporal knows workflow `id` (a describe, which needs no worker); false also
-    /// when it cannot be asked.
-    async fn exists(&self, id: &str) -> bool {
-        self.handle(id).describe(temporalio_client::WorkflowDescribeOptions::default()).await.is_ok()
+    /// Whether workflow `id` is still running, from Temporal (a describe needs no worker);
+    /// `None` when Temporal does not know it (or cannot be asked).
+    async fn running(&self, id: &str) -> Option<bool> {
+        let description = self.handle(id).describe(temporalio_client::WorkflowDescribeOptions::default()).await.ok()?;
+        Some(description.status() == temporalio_client::WorkflowExecutionStatus::Running)
     }
 
     /// The workflow's own view of itself, from its status query.

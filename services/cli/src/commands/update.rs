@@ -71,14 +71,20 @@ impl UpdateRequest<'_> {
             WorkflowUpdateError::Failed(failure) => {
                 CliError::BadInput(format!("the {what} was refused by workflow `{id}`: {}", failure.message)).into()
             }
-            // The update is unknown when the workflow is, but also when the workflow task that
-            // would have taken it failed (its worker died): then the workflow is there.
-            WorkflowUpdateError::NotFound(_) if session.exists(id).await => CliError::Unreachable(format!(
-                "the {what} was lost before workflow `{id}` took it (its worker stopped?); nothing was \
-                 applied. Send it again"
-            ))
-            .into(),
-            WorkflowUpdateError::NotFound(_) => session.unknown(id).into(),
+            // The update is unknown when the workflow is, when it has ended, and when the
+            // workflow task that would have taken it failed (its worker died).
+            WorkflowUpdateError::NotFound(_) => match session.running(id).await {
+                Some(true) => CliError::Unreachable(format!(
+                    "the {what} was lost before workflow `{id}` took it (its worker stopped?); nothing \
+                     was applied. Send it again"
+                ))
+                .into(),
+                Some(false) => CliError::BadInput(format!(
+                    "workflow `{id}` has ended; nothing was applied. `claude-temporal status {id}` says how it ended"
+                ))
+                .into(),
+                None => session.unknown(id).into(),
+            },
             other => CliError::Unreachable(format!(
                 "cannot send the {what} to `{id}`: {other}; nothing is known to be applied, \
                  `claude-temporal status {id}` shows whether it was"

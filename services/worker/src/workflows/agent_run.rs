@@ -22,6 +22,9 @@ use super::{HasStatus, options};
 /// recorded before it fail the stage, as they did.
 const RESCHEDULE_PATCH: &str = "reschedule-lost-agent-runs";
 
+/// Marks histories in which a run an executor handed back (`RunLost`) counts as lost with it.
+const RUN_LOST_PATCH: &str = "run-lost-is-lost";
+
 /// Marks histories in which a cancel sends `agent.stopping`. Histories recorded before it go on
 /// without the event.
 const STOPPING_EVENT_PATCH: &str = "agent-stopping-event";
@@ -44,6 +47,7 @@ pub(super) async fn run_agent<W: HasStatus>(
 ) -> Result<AgentReport, ActivityExecutionError> {
     let mut rescheduled = 0;
     let mut limit_waits = 0;
+    task.failures_allowed = options::AGENT_FAILURES_ALLOWED;
     loop {
         let options = options::agent(ctx.task_queue(), &task.settings);
         let run = ctx.execute_activity(StageActivities::run_agent, task.clone(), options);
@@ -52,7 +56,13 @@ pub(super) async fn run_agent<W: HasStatus>(
             Err(err) => err,
             outcome => return outcome,
         };
-        match after_failure(&cause_of(&err), rescheduled, limit_waits) {
+        // A cancelled workflow schedules nothing more, whatever ended the run.
+        if ctx.cancellation_token().is_cancelled() {
+            return Err(err);
+        }
+        // Workers from before `RunLost` failed the stage on it; their histories must replay so.
+        let cause = cause_of(&err, || ctx.patched(RUN_LOST_PATCH));
+        match after_failure(&cause, rescheduled, limit_waits) {
             // The patch is asked only here, as before it existed, so older histories replay.
             AfterFailure::Reschedule if ctx.patched(RESCHEDULE_PATCH) => {
                 rescheduled += 1;
@@ -123,8 +133,9 @@ enum AfterFailure {
     Fail,
 }
 
-fn cause_of(err: &ActivityExecutionError) -> Cause {
-    if lost_with_its_executor(err) {
+/// Why `err` ended the scheduling; `run_lost_counts` is asked only for a `RunLost` failure.
+fn cause_of(err: &ActivityExecutionError, run_lost_counts: impl FnOnce() -> bool) -> Cause {
+    if timed_out_without_heartbeat(err) || (handed_back(err) && run_lost_counts()) {
         Cause::LostWithExecutor
     } else {
         usage_limit_resets_in(err).map_or(Cause::Other, Cause::UsageLimit)
@@ -188,17 +199,23 @@ fn usage_limit_resets_in(err: &ActivityExecutionError) -> Option<Duration> {
     }
 }
 
-/// Whether the run's last attempt was lost with its executor, not failed by its agent: no
-/// heartbeat came (the executor died or lost Temporal), or the executor handed it back (it shut
-/// down, or lost its lease).
-fn lost_with_its_executor(err: &ActivityExecutionError) -> bool {
+/// Whether the run's last attempt ended because no heartbeat came: its executor died or lost
+/// Temporal.
+fn timed_out_without_heartbeat(err: &ActivityExecutionError) -> bool {
     let ActivityExecutionError::Failed(failure) = err else {
         return false;
     };
-    let timed_out = failure.as_timeout().is_some_and(|timeout| timeout.timeout_type() == TimeoutType::Heartbeat);
-    let handed_back = matches!(failure.cause(), Some(IncomingError::Application(application))
-        if application.type_name() == Some(ct_contracts::failure::RUN_LOST));
-    timed_out || handed_back
+    failure.as_timeout().is_some_and(|timeout| timeout.timeout_type() == TimeoutType::Heartbeat)
+}
+
+/// Whether the run's last attempt was handed back by its executor (it shut down, or lost its
+/// lease): lost with it, not failed by its agent.
+fn handed_back(err: &ActivityExecutionError) -> bool {
+    let ActivityExecutionError::Failed(failure) = err else {
+        return false;
+    };
+    matches!(failure.cause(), Some(IncomingError::Application(application))
+        if application.type_name() == Some(ct_contracts::failure::RUN_LOST))
 }
 
 /// Whether the run was stopped at the model response that took it past its budget.

@@ -87,6 +87,7 @@ impl DevelopWorkflow {
                 budget: input.budget(),
                 trace_id: trace.0.clone(),
                 traceparent: trace.1.clone(),
+                build: super::pinned_build(ctx),
                 ..WorkflowStatus::default()
             };
         });
@@ -253,6 +254,7 @@ async fn run_stage(
         prompt: stage.prompt.clone(),
         settings: settings.clone(),
         earlier_attempts: 0,
+        failures_allowed: 0,
         earlier_spend: Vec::new(),
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
         budget: None,

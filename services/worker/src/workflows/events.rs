@@ -6,11 +6,12 @@
 //! refused because an Update arrived meanwhile) leaves no command, so its events never go out,
 //! and the task that runs instead emits those of the path it takes. The id says what the event
 //! is (run, type, stage, occurrence), so two different events never share one, and a publish
-//! Temporal retries reuses it (JetStream keeps one copy). The write to the outbox happens in the
-//! activity, never on the workflow thread.
+//! Temporal retries reuses it (JetStream keeps one copy). Each carries its place in the run's
+//! order, which the worker keeps when it publishes (publishes run concurrently otherwise), and
+//! the last event is awaited, so it is the stream's last word on the workflow. The write to the
+//! outbox happens in the activity, never on the workflow thread.
 
 use std::collections::BTreeMap;
-use std::task::Poll;
 use std::time::Duration;
 
 use ct_contracts::TestReport;
@@ -21,11 +22,10 @@ use ct_events::data::{
     CostUpdated, Snapshot as SnapshotEvent, StageOutcome, StageStarted, TestCounts, TestsCompleted, TokenUsage,
     WorkflowFinished,
 };
-use futures::future::LocalBoxFuture;
 use temporalio_common::RetryPolicy;
 use temporalio_sdk::{ActivityOptions, LocalActivityOptions, WorkflowCancellationToken, WorkflowContext};
 
-use crate::activities::{EmitEvent, EventActivities, publish_from_workflow};
+use crate::activities::{EmitEvent, EventActivities, EventOrder, publish_from_workflow};
 
 /// Marks histories that emit events. Histories recorded before events existed
 /// replay without these local activities.
@@ -41,15 +41,15 @@ const EVENTS_FROM_WORKFLOW_PATCH: &str = "events-from-workflow";
 const EVENTS_AFTER_COMMIT_PATCH: &str = "events-after-commit";
 
 /// What a workflow keeps of the events it emitted: how many of each type and stage so far
-/// (the next one's id), and the publishes not yet known to be done.
-#[derive(Default)]
+/// (the next one's id), and how many in all (the next one's place in the run's order).
+#[derive(Debug, Default)]
 pub(crate) struct EventLedger {
     emitted: BTreeMap<(String, String), u32>,
-    in_flight: Vec<LocalBoxFuture<'static, ()>>,
+    sequence: u64,
 }
 
 /// Workflows that emit events keep an [`EventLedger`] in their state (`workflow_state!`).
-pub(crate) trait EmitsEvents: 'static {
+pub(crate) trait EmitsEvents {
     fn ledger(&mut self) -> &mut EventLedger;
 }
 
@@ -58,11 +58,6 @@ pub(crate) trait EmitsEvents: 'static {
 /// two events of a run share one.
 fn event_id(run_id: &str, kind: &str, stage: &str, occurrence: u32) -> String {
     format!("{run_id}/{kind}/{stage}/{occurrence}")
-}
-
-/// The stage an event is about, as its data names it (`-` for the workflow's own events).
-fn stage_of(data: &serde_json::Value) -> String {
-    data.get("stage").and_then(serde_json::Value::as_str).unwrap_or("-").to_owned()
 }
 
 /// How a publish activity is scheduled: on the worker's own queue, retried for a while (it only
@@ -83,37 +78,36 @@ fn publish_options(task_queue: &str) -> ActivityOptions {
         .build()
 }
 
+/// The event for `data` with its id and its place in the run's order.
+fn numbered<W: EmitsEvents>(ctx: &WorkflowContext<W>, data: &EventData) -> EmitEvent {
+    let mut event = EmitEvent::new(String::new(), data);
+    let stage = data.stage().unwrap_or("-").to_owned();
+    let (occurrence, sequence) = ctx.state_mut(|s| {
+        let ledger = s.ledger();
+        let count = ledger.emitted.entry((event.kind.clone(), stage.clone())).or_default();
+        *count += 1;
+        ledger.sequence += 1;
+        (*count, ledger.sequence)
+    });
+    event.id = event_id(ctx.run_id(), &event.kind, &stage, occurrence);
+    event.order = Some(EventOrder { run_id: ctx.run_id().to_owned(), sequence });
+    event
+}
+
 /// Publishes `data` once this workflow task has committed; never fails or blocks the workflow.
 /// It goes out even while the workflow is being cancelled, so `workflow.cancelled` does too.
-/// The workflow ends with [`emit_last`] (or [`settle`]).
+/// The workflow's last event goes through [`emit_last`].
 pub(super) async fn emit<W: EmitsEvents>(ctx: &WorkflowContext<W>, data: EventData) {
     if !ctx.patched(EVENTS_PATCH) {
         return;
     }
     if ctx.patched(EVENTS_AFTER_COMMIT_PATCH) {
-        let mut event = EmitEvent::new(String::new(), &data);
-        let stage = stage_of(&event.data);
-        let occurrence = ctx.state_mut(|s| {
-            let count = s.ledger().emitted.entry((event.kind.clone(), stage.clone())).or_default();
-            *count += 1;
-            *count
-        });
-        event.id = event_id(ctx.run_id(), &event.kind, &stage, occurrence);
-        let kind = event.kind.clone();
-        let options = publish_options(ctx.task_queue());
-        let owner = ctx.clone();
-        let mut in_flight: LocalBoxFuture<'static, ()> = Box::pin(async move {
-            if let Err(err) = owner.execute_activity(EventActivities::publish, event, options).await {
-                tracing::warn!(%kind, %err, "event not published");
-            }
-        });
-        // Polled once here, so that this task schedules the publish (that is what makes it wait
-        // for the commit); the workflow waits for the publishes only before it ends.
-        let finished = std::future::poll_fn(|cx| Poll::Ready(in_flight.as_mut().poll(cx).is_ready())).await;
-        if finished {
-            return;
-        }
-        ctx.state_mut(|s| s.ledger().in_flight.push(in_flight));
+        // Scheduled as this call returns (a command of this task, so it waits for the commit);
+        // the workflow does not wait for the publish. The worker publishes a run's events in
+        // their order.
+        let publish =
+            ctx.execute_activity(EventActivities::publish, numbered(ctx, &data), publish_options(ctx.task_queue()));
+        drop(publish);
         return;
     }
     let event = EmitEvent::new(ctx.uuid4(), &data);
@@ -134,20 +128,20 @@ pub(super) async fn emit<W: EmitsEvents>(ctx: &WorkflowContext<W>, data: EventDa
     }
 }
 
-/// Emits the workflow's last event (`workflow.completed`, `.failed`, `.cancelled`) after every
-/// earlier one is published, so that it is the stream's last word on the workflow (`watch`
-/// stops at it), and waits until it is published too: a workflow that ended earlier would leave
-/// the publishes not yet started behind.
+/// Emits the workflow's last event (`workflow.completed`, `.failed`, `.cancelled`) and waits
+/// until it is published: the worker publishes it after the run's earlier events, and a
+/// workflow that ended first would leave their publishes behind, not yet started.
 pub(super) async fn emit_last<W: EmitsEvents>(ctx: &WorkflowContext<W>, data: EventData) {
-    settle(ctx).await;
-    emit(ctx, data).await;
-    settle(ctx).await;
-}
-
-/// Waits until every event emitted so far is published.
-pub(super) async fn settle<W: EmitsEvents>(ctx: &WorkflowContext<W>) {
-    let in_flight = ctx.state_mut(|s| std::mem::take(&mut s.ledger().in_flight));
-    temporalio_sdk::workflows::join_all(in_flight).await;
+    if !ctx.patched(EVENTS_PATCH) || !ctx.patched(EVENTS_AFTER_COMMIT_PATCH) {
+        emit(ctx, data).await;
+        return;
+    }
+    let kind = data.event_type();
+    let publish =
+        ctx.execute_activity(EventActivities::publish, numbered(ctx, &data), publish_options(ctx.task_queue()));
+    if let Err(err) = publish.await {
+        tracing::warn!(%kind, %err, "the workflow's last event was not published");
+    }
 }
 
 /// `stage.started` for the first attempt of `stage` of a workflow of `kind`.

@@ -9,7 +9,7 @@ use temporalio_sdk::{
     ActivityExecutionError, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
-use super::events::{self, EventLedger};
+use super::events::EventLedger;
 use super::gate::{self, Verdict};
 use super::record::{record_agent, record_attempts};
 use super::{agent_run, options, spans};
@@ -63,6 +63,7 @@ impl FeatureWorkflow {
                 }],
                 trace_id: trace.0.clone(),
                 traceparent: trace.1.clone(),
+                build: super::pinned_build(ctx),
                 ..WorkflowStatus::default()
             };
         });
@@ -86,7 +87,6 @@ impl FeatureWorkflow {
             s.status.current_stage = None;
             stage.clone()
         });
-        events::settle(ctx).await;
         match outcome {
             Err(None) => Err(WorkflowTermination::cancelled()),
             _ => Ok(stage),
@@ -112,6 +112,7 @@ async fn feature(ctx: &mut WorkflowContext<FeatureWorkflow>, task: &FeatureTask)
         // every attempt starts from.
         restore_on_retry: Some("HEAD".to_owned()),
         earlier_attempts: 0,
+        failures_allowed: 0,
         earlier_spend: Vec::new(),
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
         budget: None,

@@ -84,6 +84,7 @@ impl IterateWorkflow {
                 iteration: Some(IterationProgress { max: input.max_iterations, ..IterationProgress::default() }),
                 trace_id: trace.0.clone(),
                 traceparent: trace.1.clone(),
+                build: super::pinned_build(ctx),
                 budget: input.budget_usd.map(|limit| ct_domain::budget::Budget::new(Some(limit), input.budget_warn_at)),
                 ..WorkflowStatus::default()
             };
@@ -223,6 +224,7 @@ async fn iteration(
         settings: input.agent.clone(),
         restore_on_retry: Some(snapshot.reference.clone()),
         earlier_attempts: 0,
+        failures_allowed: 0,
         earlier_spend: Vec::new(),
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
         budget: None,

@@ -49,6 +49,12 @@ pub use feature::{FeatureTask, FeatureWorkflow};
 pub use iterate::IterateWorkflow;
 pub use parallel::ParallelWorkflow;
 
+/// The build this workflow is pinned to (the one that ran its first task), when the worker polls
+/// as a version of a Worker Deployment.
+fn pinned_build<W>(ctx: &temporalio_sdk::WorkflowContext<W>) -> Option<String> {
+    ctx.current_deployment_version().map(|version| version.build_id)
+}
+
 /// The failure a workflow ends with: its message is what `status` and `result` show.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

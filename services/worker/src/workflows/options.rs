@@ -16,8 +16,12 @@ use ct_domain::AgentSettings;
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(45);
 /// Room for the executor's own timeout to fire and report before Temporal's does.
 const TIMEOUT_MARGIN: Duration = Duration::from_secs(60);
-/// Attempts of one scheduling of an agent run.
-pub(super) const AGENT_ATTEMPTS: u32 = 3;
+/// Attempts of one scheduling of an agent run: those its agent may fail, and room for runs lost
+/// with their executor (which do not count as the agent's); when the last one is lost too, the
+/// workflow schedules the run again.
+pub(super) const AGENT_ATTEMPTS: u32 = AGENT_FAILURES_ALLOWED * 2;
+/// Attempts the agent may fail; the executor fails the one past them for good.
+pub(super) const AGENT_FAILURES_ALLOWED: u32 = 3;
 
 fn retry_policy(max_attempts: u32) -> RetryPolicy {
     RetryPolicy::builder()

@@ -57,6 +57,7 @@ impl ParallelWorkflow {
                     .collect(),
                 trace_id: trace.0.clone(),
                 traceparent: trace.1.clone(),
+                build: super::pinned_build(ctx),
                 ..WorkflowStatus::default()
             };
         });

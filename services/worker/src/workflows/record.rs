@@ -27,19 +27,21 @@ pub(super) fn record_agent(status: &mut StageStatus, report: &AgentReport) {
     status.lines_added = report.lines_added;
     status.lines_removed = report.lines_removed;
     status.executor_id = Some(report.executor_id.clone()).filter(|id| !id.is_empty());
+    status.executor_build = Some(report.executor_build.clone()).filter(|build| !build.is_empty());
     status.session_id = report.session_id.clone();
 }
 
 /// Puts every attempt of the stage's agent run on it; the stage's figures are their sum, so
-/// failed and lost attempts count (their spend; lost runs are not counted as attempts). A failure that says nothing of them leaves the stage as it is.
+/// failed and lost attempts count (their spend; a lost run is not an attempt of its agent). A failure that says nothing of them leaves the stage as it is.
 pub(super) fn record_attempts(status: &mut StageStatus, history: Vec<AttemptSpend>) {
     let Some(last) = history.last() else {
         return;
     };
-    // Attempt numbers run on over lost runs, even those that died before any figure.
-    let made = history.iter().filter(|attempt| attempt.outcome != AttemptOutcome::Lost).count();
-    status.attempts = u32::try_from(made).unwrap_or(u32::MAX);
-    status.lost_runs = last.attempt.saturating_sub(status.attempts);
+    // Attempt numbers run on over lost runs; an attempt the history lacks (it ended before any
+    // figure) counts as the agent's, since nothing says it was lost.
+    let lost = history.iter().filter(|attempt| attempt.outcome == AttemptOutcome::Lost).count();
+    status.lost_runs = u32::try_from(lost).unwrap_or(u32::MAX);
+    status.attempts = last.attempt.saturating_sub(status.lost_runs).max(1);
     let (tokens, cost_usd) = spend::total(&history);
     status.input_tokens = tokens.input;
     status.output_tokens = tokens.output;
