@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use crate::AgentSettings;
 
 /// Input of the parallel workflow: one agent per feature, each in its own worktree on
-/// branch `feature-<i>-<slug>` made from HEAD, all at once.
+/// branch `feature-<i>-<slug>` made from HEAD, all at once or `max_concurrent` at a time.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ParallelInput {
     /// Absolute path of the user's git work tree; it is never changed.
@@ -16,6 +16,9 @@ pub struct ParallelInput {
     /// As `DevelopInput::strict_tests`.
     #[serde(default)]
     pub strict_tests: bool,
+    /// Features that run at once; the others wait their turn, in order. 0: all at once.
+    #[serde(default)]
+    pub max_concurrent: u32,
 }
 
 /// One feature, with its prompt already rendered.

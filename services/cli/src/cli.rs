@@ -322,6 +322,10 @@ pub struct ParallelArgs {
     /// default the project's tests run once first, and a stage fails only on tests it broke).
     #[arg(long)]
     pub strict_tests: bool,
+    /// Run at most N features at once; the others wait their turn, in the order given
+    /// [default: all at once].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent: Option<u32>,
     /// Workflow id (default: parallel-<project>-<time>).
     #[arg(long)]
     pub id: Option<String>,

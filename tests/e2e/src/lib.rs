@@ -16,4 +16,4 @@ pub use paths::{bin, example, tool, workspace_root};
 pub use process::{Service, free_port, processes_matching};
 pub use project::{checkout_state, files, git, git_project, git_project_at, plant_git_programs, ran};
 pub use scenarios::step_scenario;
-pub use stack::{CliOutput, Stack, StackOptions, event_kind};
+pub use stack::{CliOutput, OtherBuild, Stack, StackOptions, event_kind};

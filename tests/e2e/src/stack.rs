@@ -42,6 +42,13 @@ impl StackOptions {
     }
 }
 
+/// The processes of a second build of the fleet ([`Stack::start_build`]); dropped, they stop.
+pub struct OtherBuild {
+    _worker: Service,
+    _executor: Executor,
+    _test_runner: Service,
+}
+
 /// One executor process of the stack.
 pub struct Executor {
     service: Service,
@@ -133,22 +140,8 @@ impl Stack {
         stack.start_temporal();
         stack.wait_for_temporal().await;
 
-        let test_runner_port_file = stack.dir.path().join("test-runner.port");
-        let test_runner_log = stack.dir.path().join("test-runner.log");
-        let mut test_runner_cmd = Command::new(bin("ct-test-runner"));
-        test_runner_cmd
-            .args(["--listen", "127.0.0.1:0"])
-            .args(["--temporal-address", &stack.temporal_address()])
-            .arg("--port-file")
-            .arg(&test_runner_port_file)
-            .arg("--control-token-file")
-            .arg(&stack.control_token_file)
-            .arg("--workspace-root")
-            .arg(std::env::temp_dir())
-            .env("PATH", path_with_tools())
-            .envs(stack.env.clone());
-        let mut test_runner = Service::spawn("test-runner", test_runner_cmd, &test_runner_log);
-        stack.test_runner_port = wait_for_port_file(&mut test_runner, &test_runner_port_file, &test_runner_log);
+        let (test_runner, port) = stack.spawn_test_runner("test-runner", &[]);
+        stack.test_runner_port = port;
         stack.test_runner = Some(test_runner);
         for _ in 0..options.executors {
             stack.start_executor();
@@ -180,6 +173,13 @@ impl Stack {
 
     /// Starts one more executor and waits until it polls.
     pub fn start_executor(&mut self) -> &Executor {
+        let executor = self.spawn_executor(&[]);
+        self.executors.push(executor);
+        self.executors.last().expect("just pushed")
+    }
+
+    /// An executor with the stack's settings and `extra` variables, polling.
+    fn spawn_executor(&mut self, extra: &[(String, String)]) -> Executor {
         self.executor_starts += 1;
         let n = self.executor_starts;
         let port_file = self.dir.path().join(format!("executor-{n}.port"));
@@ -208,11 +208,45 @@ impl Stack {
             .env("ANTHROPIC_BASE_URL", self.model.base_url())
             .env("ANTHROPIC_API_KEY", "e2e-test-key")
             .env("CLAUDE_CODE_MAX_RETRIES", "0")
-            .envs(self.env.clone());
+            .envs(self.env.clone())
+            .envs(extra.iter().cloned());
         let mut service = Service::spawn(&format!("executor-{n}"), command, &log);
         let port = wait_for_port_file(&mut service, &port_file, &log);
-        self.executors.push(Executor { service, port, log });
-        self.executors.last().expect("just pushed")
+        Executor { service, port, log }
+    }
+
+    /// A test-runner named `name` with the stack's settings and `extra` variables, polling, and
+    /// its control port.
+    fn spawn_test_runner(&self, name: &str, extra: &[(String, String)]) -> (Service, u16) {
+        let port_file = self.dir.path().join(format!("{name}.port"));
+        let log = self.dir.path().join(format!("{name}.log"));
+        let mut command = Command::new(bin("ct-test-runner"));
+        command
+            .args(["--listen", "127.0.0.1:0"])
+            .args(["--temporal-address", &self.temporal_address()])
+            .arg("--port-file")
+            .arg(&port_file)
+            .arg("--control-token-file")
+            .arg(&self.control_token_file)
+            .arg("--workspace-root")
+            .arg(std::env::temp_dir())
+            .env("PATH", path_with_tools())
+            .envs(self.env.clone())
+            .envs(extra.iter().cloned());
+        let mut service = Service::spawn(name, command, &log);
+        let port = wait_for_port_file(&mut service, &port_file, &log);
+        (service, port)
+    }
+
+    /// Starts another build of the fleet beside the stack's own: a worker, an executor and a
+    /// test-runner polling as build `build_id` (`CT_BUILD_ID`). They stop when it is dropped.
+    pub fn start_build(&mut self, build_id: &str) -> OtherBuild {
+        let extra = [("CT_BUILD_ID".to_owned(), build_id.to_owned())];
+        let executor = self.spawn_executor(&extra);
+        let (test_runner, _) = self.spawn_test_runner(&format!("test-runner-{build_id}"), &extra);
+        let outbox = self.dir.path().join(format!("worker-{build_id}-events.outbox"));
+        let worker = self.spawn_worker(&format!("worker-{build_id}"), &outbox, &extra);
+        OtherBuild { _worker: worker, _executor: executor, _test_runner: test_runner }
     }
 
     /// SIGKILLs executor `index`, as a crash would.
@@ -278,16 +312,25 @@ impl Stack {
     /// Starts a worker process and waits until it polls.
     pub fn start_worker(&mut self) {
         self.worker_starts += 1;
-        let log = self.dir.path().join(format!("worker-{}.log", self.worker_starts));
+        let name = format!("worker-{}", self.worker_starts);
+        // The same file across restarts: a killed worker's successor publishes what it left.
+        let outbox = self.dir.path().join("worker-events.outbox");
+        let worker = self.spawn_worker(&name, &outbox, &[]);
+        self.worker = Some(worker);
+    }
+
+    /// A worker named `name` with the stack's settings, `outbox` and `extra` variables, polling.
+    fn spawn_worker(&self, name: &str, outbox: &Path, extra: &[(String, String)]) -> Service {
+        let log = self.dir.path().join(format!("{name}.log"));
         let mut command = Command::new(bin("ct-worker"));
         command
             .args(["--temporal-address", &self.temporal_address()])
             .args(["--sticky-timeout-secs", &self.sticky_timeout_secs.to_string()])
             .args(["--nats-url", &self.nats.url()])
-            // The same file across restarts: a killed worker's successor publishes what it left.
             .arg("--events-outbox")
-            .arg(self.dir.path().join("worker-events.outbox"))
-            .envs(self.env.clone());
+            .arg(outbox)
+            .envs(self.env.clone())
+            .envs(extra.iter().cloned());
         let mut worker = Service::spawn("worker", command, &log);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !std::fs::read_to_string(&log).unwrap_or_default().contains("worker started") {
@@ -295,7 +338,7 @@ impl Stack {
             assert!(!worker.has_exited(), "worker exited at start-up; log:\n{}", tail(&log));
             std::thread::sleep(Duration::from_millis(100));
         }
-        self.worker = Some(worker);
+        worker
     }
 
     /// SIGKILLs the worker, as a crash would.

@@ -19,4 +19,5 @@ mod parallel;
 mod replay;
 mod resume;
 mod snapshots;
+mod upgrade;
 mod usage_limit;

@@ -281,3 +281,35 @@ async fn a_retried_feature_starts_over_from_its_branch() {
     let branch = git(root, &["show", "feature-1-word-counts:textstats/words.py"]);
     assert!(branch.contains("len(text.split())"), "{branch}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_concurrent_one_runs_the_features_in_turn() {
+    let stack = Stack::start(StackOptions::new(scenario())).await;
+    let project = git_project(&example("textstats"));
+    let root = project.path();
+    let mut args = vec!["parallel", root.to_str().unwrap()];
+    args.extend(FEATURES.iter().map(|(feature, _, _)| *feature));
+    args.extend(["--max-concurrent", "1", "--json"]);
+    let started = stack.cli(&args);
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    let id = started.json()["workflow_id"].as_str().unwrap().to_owned();
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+    assert!(status.stages.iter().all(|stage| stage.state == StageState::Completed), "{status:?}");
+
+    // Each feature's agent talked to the model only after the one before it had finished,
+    // in the order given.
+    let requests = stack.model.requests();
+    let span = |module: &str| -> (Instant, Instant) {
+        let times: Vec<Instant> =
+            requests.iter().filter(|r| r.script.as_deref() == Some(module)).map(|r| r.received_at).collect();
+        (*times.iter().min().unwrap(), *times.iter().max().unwrap())
+    };
+    let spans: Vec<_> = FEATURES.iter().map(|(_, module, _)| span(module)).collect();
+    for pair in spans.windows(2) {
+        assert!(pair[0].1 < pair[1].0, "features overlapped or ran out of order: {spans:?}");
+    }
+    let refused = stack.cli(&["parallel", root.to_str().unwrap(), "one", "--max-concurrent", "0"]);
+    assert_eq!(refused.code, 2, "--max-concurrent 0 is refused: {}", refused.stderr);
+}

@@ -20,6 +20,7 @@ pub(super) async fn run(session: &Session, config: &ct_config::Config, args: Par
         features: names.iter().map(|name| FeaturePlan { name: name.clone(), prompt: prompt(name) }).collect(),
         keep_worktrees: args.keep,
         strict_tests: args.strict_tests,
+        max_concurrent: args.max_concurrent.unwrap_or(0),
         agent: crate::settings::agent_settings(config),
         test_timeout_secs: config.settings.workflow.test_timeout_secs,
     };

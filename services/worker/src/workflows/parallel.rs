@@ -31,6 +31,8 @@ const KIND: &str = "parallel";
 pub struct ParallelWorkflow {
     status: WorkflowStatus,
     events: EventLedger,
+    /// Features running now, for `max_concurrent`.
+    running: u32,
 }
 
 workflow_state!(ParallelWorkflow);
@@ -107,6 +109,7 @@ impl ParallelWorkflow {
                 run_feature(
                     ctx.clone(),
                     index,
+                    input.max_concurrent,
                     FeatureTask {
                         worktree: worktree.clone(),
                         prompt: plan.prompt.clone(),
@@ -132,8 +135,29 @@ impl ParallelWorkflow {
     }
 }
 
-/// Starts feature `index`'s child workflow and records its outcome in the parent's status.
-async fn run_feature(ctx: WorkflowContext<ParallelWorkflow>, index: usize, task: FeatureTask) {
+/// Starts feature `index`'s child workflow once fewer than `max_concurrent` (0: no limit) run,
+/// and records its outcome in the parent's status.
+async fn run_feature(ctx: WorkflowContext<ParallelWorkflow>, index: usize, max_concurrent: u32, task: FeatureTask) {
+    if max_concurrent > 0 {
+        // Futures are polled in feature order, so the turns go in that order too.
+        if ctx.wait_condition(|s| s.running < max_concurrent).await.is_err() {
+            ctx.state_mut(|s| {
+                let stage = &mut s.status.stages[index];
+                stage.state = StageState::Cancelled;
+                stage.error = Some("cancelled before its turn".to_owned());
+            });
+            return;
+        }
+        ctx.state_mut(|s| s.running += 1);
+    }
+    feature_run(ctx.clone(), index, task).await;
+    if max_concurrent > 0 {
+        ctx.state_mut(|s| s.running -= 1);
+    }
+}
+
+/// Runs feature `index`'s child workflow and records its outcome in the parent's status.
+async fn feature_run(ctx: WorkflowContext<ParallelWorkflow>, index: usize, task: FeatureTask) {
     let child_id = format!("{}-feature-{}", ctx.workflow_id(), task.worktree.index);
     let started =
         ctx.start_child_workflow(FeatureWorkflow::run, task, ChildWorkflowOptions::workflow_id(child_id.clone())).await;
