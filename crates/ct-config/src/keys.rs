@@ -26,6 +26,7 @@ pub mod key {
     pub const BUDGET_WARN_AT: &str = "workflow.budget_warn_at";
     pub const WORKER_MAX_ACTIVITIES: &str = "worker.max_activities";
     pub const WORKER_MAX_WORKFLOWS: &str = "worker.max_workflows";
+    pub const WORKER_PROMOTE: &str = "worker.promote";
     pub const PROJECT_PATH: &str = "project_path";
     pub const METRICS_FILE: &str = "metrics_file";
     pub const LOG_LEVEL: &str = "log_level";
@@ -152,7 +153,7 @@ pub const KEYS: &[KeyDef] = &[
     KeyDef {
         key: key::TEMPORAL_BUILD_ID,
         env: "CT_BUILD_ID",
-        kind: Kind::BuildLabel,
+        kind: Kind::OptionalBuildLabel,
         default: "",
         secrecy: Secrecy::Public,
         used_by: TEMPORAL_CLIENTS,
@@ -286,6 +287,16 @@ pub const KEYS: &[KeyDef] = &[
         secrecy: Secrecy::Public,
         used_by: &[Service::Worker],
         help: "workflow tasks one worker processes at once; read by ct-worker",
+    },
+    KeyDef {
+        key: key::WORKER_PROMOTE,
+        env: "CT_PROMOTE",
+        kind: Kind::OneOf(&["first", "always"]),
+        default: "first",
+        secrecy: Secrecy::Public,
+        used_by: &[Service::Worker],
+        help: "when the worker makes its build current: `first` (only a fleet's first build; later ones \
+               with `fleet promote`), `always` (once all its processes poll: one build at a time, in place)",
     },
     KeyDef {
         key: key::PROJECT_PATH,

@@ -132,6 +132,8 @@ pub struct WorkflowSettings {
 pub struct WorkerSettings {
     pub max_activities: usize,
     pub max_workflows: usize,
+    /// Whether the worker makes its build current even when another one is (`always`).
+    pub promote_always: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +205,7 @@ impl Settings {
             worker: WorkerSettings {
                 max_activities: number(key::WORKER_MAX_ACTIVITIES) as usize,
                 max_workflows: number(key::WORKER_MAX_WORKFLOWS) as usize,
+                promote_always: get(key::WORKER_PROMOTE) == "always",
             },
             project_path: optional(key::PROJECT_PATH).map(PathBuf::from),
             metrics_file: PathBuf::from(get(key::METRICS_FILE)),

@@ -6,6 +6,7 @@
 //! output), so field names are part of the public contract: keep them stable.
 
 pub mod budget;
+pub mod builds;
 mod command;
 mod develop;
 pub mod git;

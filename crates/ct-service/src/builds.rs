@@ -10,7 +10,7 @@ use std::time::Duration;
 use temporalio_client::grpc::WorkflowService;
 use temporalio_client::{Client, NamespacedClient as _};
 use temporalio_common::protos::temporal::api::deployment::v1::WorkerDeploymentInfo;
-use temporalio_common::protos::temporal::api::enums::v1::WorkerDeploymentVersionStatus;
+use temporalio_common::protos::temporal::api::enums::v1::{RoutingConfigUpdateState, WorkerDeploymentVersionStatus};
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
     CountWorkflowExecutionsRequest, DescribeWorkerDeploymentRequest, SetWorkerDeploymentCurrentVersionRequest,
     SetWorkerDeploymentRampingVersionRequest,
@@ -46,18 +46,37 @@ impl Build {
 pub enum BuildsError {
     #[error("Temporal has no worker deployment `{0}` yet: no worker of it has polled")]
     NoDeployment(String),
+    /// Temporal said no: the build has not polled (all its task queues), someone else changed
+    /// the deployment meanwhile, or the caller may not.
     #[error("Temporal refused: {0}")]
     Refused(String),
+    #[error("cannot ask Temporal: {0}")]
+    Unreachable(String),
 }
 
 impl BuildsError {
     fn of(deployment: &str, status: tonic::Status) -> Self {
-        if status.code() == tonic::Code::NotFound {
-            Self::NoDeployment(deployment.to_owned())
-        } else {
-            Self::Refused(status.message().to_owned())
+        match status.code() {
+            tonic::Code::NotFound if status.message().contains("Deployment") => {
+                Self::NoDeployment(deployment.to_owned())
+            }
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => {
+                Self::Unreachable(status.message().to_owned())
+            }
+            _ => Self::Refused(status.message().to_owned()),
         }
     }
+}
+
+/// What [`promote_if_first`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstPromotion {
+    /// The deployment had no current build: this one is now.
+    Promoted,
+    /// This build was current already (a restart).
+    AlreadyCurrent,
+    /// Another build is current; this one waits for `fleet promote`.
+    OtherCurrent(String),
 }
 
 /// A deployment's builds and where new workflows go.
@@ -66,9 +85,16 @@ pub struct Builds {
     pub deployment: String,
     /// The build new workflows start on; `None` before any was made current.
     pub current: Option<String>,
-    /// A build that gets this share (0–100) of new workflows besides the current one.
-    pub ramping: Option<(String, f32)>,
+    /// A build that gets a share of new workflows besides the current one.
+    pub ramping: Option<Ramping>,
     pub versions: Vec<BuildVersion>,
+}
+
+/// A build that gets `percent` (0–100) of new workflows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Ramping {
+    pub build_id: String,
+    pub percent: f32,
 }
 
 /// One build of a deployment.
@@ -113,7 +139,7 @@ pub async fn builds(client: &Client, deployment: &str) -> Result<Builds, BuildsE
         .ramping_deployment_version
         .map(|version| version.build_id)
         .filter(|id| !id.is_empty())
-        .map(|id| (id, routing.ramping_version_percentage));
+        .map(|build_id| Ramping { build_id, percent: routing.ramping_version_percentage });
     let mut versions = Vec::new();
     for summary in info.version_summaries {
         let build_id = summary.deployment_version.map(|version| version.build_id).unwrap_or_default();
@@ -124,9 +150,11 @@ pub async fn builds(client: &Client, deployment: &str) -> Result<Builds, BuildsE
     Ok(Builds { deployment: deployment.to_owned(), current, ramping, versions })
 }
 
-/// Running workflows pinned to one build; `None` when the visibility store cannot count them.
+/// Running workflows pinned to one build; `None` when the visibility store cannot count them,
+/// or the names could not be put in a query as they are (any poller may register a build id).
 async fn running_on(client: &Client, deployment: &str, build_id: &str) -> Option<i64> {
-    // Build ids are checked names (no quotes), so the query cannot be broken out of.
+    ct_domain::builds::check_label(deployment).ok()?;
+    ct_domain::builds::check_label(build_id).ok()?;
     let query = format!("TemporalWorkerDeploymentVersion = '{deployment}:{build_id}' AND ExecutionStatus = 'Running'");
     let request = CountWorkflowExecutionsRequest { namespace: client.namespace(), query };
     let mut raw = client.clone();
@@ -138,8 +166,34 @@ async fn running_on(client: &Client, deployment: &str, build_id: &str) -> Option
 
 /// Makes `build` the one new workflows start on; with `ramp`, only that share of them (the rest
 /// stay on the current build). Workflows already running stay on the build that started them.
+/// Returns once Temporal has spread the change to the task queues (or after a few seconds).
 pub async fn promote(client: &Client, build: &Build, ramp: Option<f32>, identity: &str) -> Result<(), BuildsError> {
     let (_, conflict_token) = describe(client, &build.deployment).await?;
+    set_routing(client, build, ramp, identity, conflict_token).await?;
+    routed(client, &build.deployment).await;
+    Ok(())
+}
+
+/// Waits (a few seconds at most) until Temporal's routing change has reached every task queue:
+/// until then a new workflow may still go to the build that was current.
+async fn routed(client: &Client, deployment: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        match describe(client, deployment).await {
+            Ok((info, _)) if info.routing_config_update_state != RoutingConfigUpdateState::InProgress as i32 => return,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) => return,
+        }
+    }
+}
+
+async fn set_routing(
+    client: &Client,
+    build: &Build,
+    ramp: Option<f32>,
+    identity: &str,
+    conflict_token: Vec<u8>,
+) -> Result<(), BuildsError> {
     let mut raw = client.clone();
     let done = match ramp {
         None => {
@@ -174,30 +228,61 @@ pub async fn promote(client: &Client, build: &Build, ramp: Option<f32>, identity
 }
 
 /// Makes `build` current when its deployment has no current build yet (the fleet's first start),
-/// retrying while Temporal has not yet registered the build's first poll. Leaves a deployment
-/// that has one alone: rolling a fleet forward is the operator's call. True when it promoted.
+/// retrying while Temporal has not registered the build's first poll (or cannot be reached),
+/// for at most `patience`. Leaves a deployment that has one alone: rolling a fleet forward is
+/// the operator's call. Another first build promoted at the same moment wins or loses by the
+/// conflict token, and the next look says which.
 pub async fn promote_if_first(
     client: &Client,
     build: &Build,
     identity: &str,
     patience: Duration,
-) -> Result<bool, BuildsError> {
+) -> Result<FirstPromotion, BuildsError> {
     let deadline = tokio::time::Instant::now() + patience;
+    let mut pause = Duration::from_millis(250);
     loop {
         let attempt = async {
-            let (info, _) = describe(client, &build.deployment).await?;
+            let (info, conflict_token) = describe(client, &build.deployment).await?;
             let current = info.routing_config.and_then(|routing| routing.current_deployment_version);
-            if current.is_some_and(|version| !version.build_id.is_empty()) {
-                return Ok(false);
+            match current.map(|version| version.build_id).filter(|id| !id.is_empty()) {
+                Some(id) if id == build.build_id => Ok(FirstPromotion::AlreadyCurrent),
+                Some(id) => Ok(FirstPromotion::OtherCurrent(id)),
+                None => {
+                    set_routing(client, build, None, identity, conflict_token).await?;
+                    routed(client, &build.deployment).await;
+                    Ok(FirstPromotion::Promoted)
+                }
             }
-            promote(client, build, None, identity).await.map(|()| true)
         };
         match attempt.await {
-            Ok(promoted) => return Ok(promoted),
+            Ok(found) => return Ok(found),
             Err(err) if tokio::time::Instant::now() >= deadline => return Err(err),
-            // The first poll registers the version within a second or so; a concurrent first
-            // start of another process may win the race, which the next look sees.
-            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Makes `build` current once Temporal takes it (all its task queues poll), retrying for at most
+/// `patience`: a fleet run one build at a time, replaced in place.
+pub async fn promote_when_ready(
+    client: &Client,
+    build: &Build,
+    identity: &str,
+    patience: Duration,
+) -> Result<(), BuildsError> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match promote(client, build, None, identity).await {
+            Ok(()) => return Ok(()),
+            Err(err) if tokio::time::Instant::now() >= deadline => return Err(err),
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
         }
     }
 }

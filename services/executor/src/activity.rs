@@ -165,7 +165,13 @@ impl AgentActivities {
                 );
                 Err(failure::with_attempts(failure::AGENT_OVER_BUDGET, message, true, attempts))
             }
-            Ok(Ended::Silent) => Err(failure::retryable(format!("{who}: the agent's run ended without a result"))),
+            Ok(Ended::Silent) => {
+                // A failure of the agent's own, not a lost run: its figures say so.
+                let (attempts, details) = live.stopped(AttemptOutcome::Failed);
+                guard.report_last(details).await;
+                let message = format!("{who}: the agent's run ended without a result");
+                Err(failure::with_attempts(failure::AGENT_FAILED, message, false, attempts))
+            }
             Err(interruption) => {
                 tracing::warn!(?interruption, "stopped the agent before it finished");
                 let stopping = self.stopping.is_cancelled();

@@ -48,9 +48,23 @@ impl<'a> LiveFigures<'a> {
         }
     }
 
-    /// What the run's heartbeats carry before its first model response ends.
+    /// What the run's heartbeats carry before its first model response ends: this attempt, with
+    /// nothing spent yet, so that a next attempt counts it as lost if it dies now.
     pub(crate) fn starting(&self) -> serde_json::Value {
-        heartbeat(&self.earlier, None)
+        heartbeat(&self.earlier, Some(self.current()))
+    }
+
+    /// This attempt's figures so far: those after its last ended response, else none yet.
+    fn current(&self) -> LiveSpend {
+        self.last.clone().unwrap_or_else(|| LiveSpend {
+            attempt: self.attempt,
+            model: self.task.settings.model.clone(),
+            tokens: Default::default(),
+            cost_usd: Some(0.0),
+            responses: 0,
+            session_id: self.session_id.clone(),
+            resumed: self.resumed,
+        })
     }
 
     /// Whether the previous attempt was still running when last heard of.
@@ -61,7 +75,7 @@ impl<'a> LiveFigures<'a> {
     /// What the last heartbeat of an attempt handed back unfinished carries: the same as a
     /// running one's, so that the next attempt counts it as lost and may resume it.
     pub(crate) fn unfinished(&self) -> serde_json::Value {
-        heartbeat(&self.earlier, self.last.clone())
+        heartbeat(&self.earlier, Some(self.current()))
     }
 
     /// Notes that the attempt continues an earlier one's conversation.
@@ -106,7 +120,7 @@ impl<'a> LiveFigures<'a> {
     /// details come with it.
     pub(crate) fn stopped(&self, outcome: AttemptOutcome) -> (Vec<AttemptSpend>, serde_json::Value) {
         let mut attempts = self.earlier.clone();
-        attempts.extend(self.last.as_ref().map(|live| AttemptSpend::from_live(live, outcome)));
+        attempts.push(AttemptSpend::from_live(&self.current(), outcome));
         let details = heartbeat(&attempts, None);
         (attempts, details)
     }

@@ -63,6 +63,7 @@ async fn main() -> ExitCode {
         temporal: TemporalTarget { address: settings.temporal.address, namespace: settings.temporal.namespace },
         task_queue: settings.temporal.task_queue,
         build: Build { deployment: settings.temporal.deployment, build_id: settings.temporal.build_id },
+        promote_always: settings.worker.promote_always,
         nats_url: settings.nats_url,
         nats_login,
         sticky_timeout: Duration::from_secs(args.sticky_timeout_secs),

@@ -16,7 +16,7 @@ use crate::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, Parall
 
 /// How long a fleet's first worker keeps trying to make its build current while Temporal
 /// registers the build's first poll.
-const FIRST_PROMOTION_PATIENCE: Duration = Duration::from_secs(30);
+const FIRST_PROMOTION_PATIENCE: Duration = Duration::from_secs(300);
 /// How long shutdown waits for buffered events to reach NATS.
 const EVENT_FLUSH: Duration = Duration::from_secs(5);
 
@@ -27,6 +27,8 @@ pub struct Config {
     pub task_queue: String,
     /// The build this worker is: its workflows are pinned to it.
     pub build: Build,
+    /// Make the build current even when another one is (a fleet replaced in place).
+    pub promote_always: bool,
     /// NATS server the events go to; they wait in a buffer while it is down.
     pub nats_url: String,
     /// Who to log in to NATS as.
@@ -96,7 +98,11 @@ pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnO
         )
         .build();
     let mut worker = Worker::new(&runtime, client.clone(), options).map_err(|e| WorkerError::Start(e.to_string()))?;
-    tokio::spawn(promote_if_first(client, config.build.clone()));
+    if config.promote_always {
+        tokio::spawn(promote_when_ready(client, config.build.clone()));
+    } else {
+        tokio::spawn(promote_if_first(client, config.build.clone()));
+    }
     let stop = worker.shutdown_handle();
     tokio::spawn(async move {
         shutdown.cancelled().await;
@@ -124,18 +130,38 @@ pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnO
 /// A fleet's first build becomes current on its own (Temporal gives new workflows to no build
 /// before one is); a later build waits for `claude-temporal fleet promote`.
 async fn promote_if_first(client: temporalio_client::Client, build: Build) {
+    use ct_service::builds::FirstPromotion;
+    let id = &build.build_id;
     match ct_service::builds::promote_if_first(&client, &build, "ct-worker", FIRST_PROMOTION_PATIENCE).await {
-        Ok(true) => tracing::info!(build = %build.build_id, "the fleet's first build: new workflows start on it"),
-        Ok(false) => tracing::info!(
-            build = %build.build_id,
-            "another build is current; new workflows start on this one once `claude-temporal fleet promote {}` makes it current",
-            build.build_id
+        Ok(FirstPromotion::Promoted) => {
+            tracing::info!(build = %id, "the fleet's first build: new workflows start on it")
+        }
+        Ok(FirstPromotion::AlreadyCurrent) => tracing::info!(build = %id, "this build is current"),
+        Ok(FirstPromotion::OtherCurrent(current)) => tracing::warn!(
+            build = %id,
+            %current,
+            "build {current} is current: new workflows start there; this build serves the workflows it \
+             started, and new ones once `claude-temporal fleet promote {id}` makes it current"
         ),
         Err(err) => tracing::error!(
-            build = %build.build_id,
+            build = %id,
             %err,
-            "cannot tell whether this build should be current; `claude-temporal fleet promote {}` makes it so",
-            build.build_id
+            "cannot make this fleet's first build current, so no new workflow starts until one is: \
+             `claude-temporal fleet promote {id}`"
+        ),
+    }
+}
+
+/// `CT_PROMOTE=always`: this build replaces the one before it in place, so it becomes current as
+/// soon as Temporal takes it (once its executors and test-runners poll too).
+async fn promote_when_ready(client: temporalio_client::Client, build: Build) {
+    let id = &build.build_id;
+    match ct_service::builds::promote_when_ready(&client, &build, "ct-worker", FIRST_PROMOTION_PATIENCE).await {
+        Ok(()) => tracing::info!(build = %id, "this build is current: new workflows start on it"),
+        Err(err) => tracing::error!(
+            build = %id,
+            %err,
+            "cannot make this build current, so new workflows start elsewhere: `claude-temporal fleet promote {id}`"
         ),
     }
 }

@@ -526,8 +526,9 @@ async fn an_executor_restarted_three_times_during_a_stage_costs_its_agent_no_att
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_run_whose_every_attempt_lost_its_executor_is_scheduled_again_from_the_snapshot() {
-    // Temporal gives an agent run three attempts; the executors of all three die.
+async fn a_run_whose_attempts_keep_losing_their_executors_goes_on_from_the_snapshot() {
+    // The executors of three attempts in a row die: the run goes on from the snapshot, and none of
+    // them counts as an attempt of its agent (a scheduling has six; past them, see after_failure).
     let mut options = hanging_options(hanging_scenario(3));
     options.executors = 1;
     options.executor_capacity = 1;

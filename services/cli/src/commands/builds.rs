@@ -10,29 +10,33 @@ use super::Session;
 use crate::cli::PromoteArgs;
 use crate::error::CliError;
 
-/// The builds of the session's deployment; `None` before any process of it has polled.
-pub(super) async fn report(session: &Session) -> anyhow::Result<Option<Builds>> {
+/// The builds of the session's deployment: `Ok(None)` before any process of it has polled, and
+/// why they cannot be read (the rest of `fleet` is still worth showing).
+pub(super) async fn report(session: &Session) -> Result<Option<Builds>, String> {
     match ct_service::builds::builds(&session.client, &session.args.deployment).await {
         Ok(builds) => Ok(Some(builds)),
         Err(BuildsError::NoDeployment(_)) => Ok(None),
-        Err(err) => Err(CliError::Unreachable(format!(
-            "cannot read the builds of deployment `{}`: {err}",
-            session.args.deployment
-        ))
-        .into()),
+        Err(err) => Err(format!("cannot read the builds of deployment `{}`: {err}", session.args.deployment)),
     }
 }
 
-pub(super) fn table(deployment: &str, builds: Option<&Builds>) -> String {
+pub(super) fn table(deployment: &str, builds: Result<Option<&Builds>, &str>) -> String {
     let mut out = String::new();
+    let builds = match builds {
+        Ok(builds) => builds,
+        Err(why) => {
+            let _ = writeln!(out, "builds of `{deployment}`: unknown ({why})");
+            return out;
+        }
+    };
     let Some(builds) = builds else {
         let _ = writeln!(out, "builds of `{deployment}`: none has polled Temporal yet");
         return out;
     };
     let current = builds.current.as_deref().unwrap_or("none (new workflows wait for one)");
     let _ = writeln!(out, "builds of `{deployment}`: new workflows start on {current}");
-    if let Some((ramping, percent)) = &builds.ramping {
-        let _ = writeln!(out, "  and {percent:.0}% of them on {ramping}");
+    if let Some(ramping) = &builds.ramping {
+        let _ = writeln!(out, "  and {:.0}% of them on {}", ramping.percent, ramping.build_id);
     }
     for version in &builds.versions {
         let running = version.running_workflows.map_or_else(|| "?".to_owned(), |n| n.to_string());
@@ -42,18 +46,26 @@ pub(super) fn table(deployment: &str, builds: Option<&Builds>) -> String {
 }
 
 pub(super) async fn promote(session: &Session, args: PromoteArgs) -> anyhow::Result<ExitCode> {
+    ct_domain::builds::check_label(&args.build)
+        .map_err(|why| CliError::BadInput(format!("BUILD `{}`: {why}", args.build)))?;
     let build = Build { deployment: session.args.deployment.clone(), build_id: args.build.clone() };
     let ramp = args.ramp.map(f32::from);
-    ct_service::builds::promote(&session.client, &build, ramp, "claude-temporal-cli").await.map_err(|err| {
-        CliError::BadInput(format!(
-            "cannot make build `{}` of deployment `{}` {}: {err}. Start its worker, executors and \
-             test-runners (CT_BUILD_ID={}) first; `claude-temporal fleet` lists the builds",
-            args.build,
-            build.deployment,
-            if ramp.is_some() { "ramp" } else { "current" },
-            args.build
-        ))
-    })?;
+    let what = format!(
+        "cannot make build `{}` of deployment `{}` {}",
+        args.build,
+        build.deployment,
+        if ramp.is_some() { "ramp" } else { "current" }
+    );
+    ct_service::builds::promote(&session.client, &build, ramp, "claude-temporal-cli").await.map_err(
+        |err| match err {
+            BuildsError::Unreachable(_) => CliError::Unreachable(format!("{what}: {err}")),
+            BuildsError::NoDeployment(_) | BuildsError::Refused(_) => CliError::BadInput(format!(
+                "{what}: {err}. A build is made current once its worker, executors and test-runners \
+             (CT_BUILD_ID={}) all poll; `claude-temporal fleet` lists the builds",
+                args.build
+            )),
+        },
+    )?;
     match args.ramp {
         Some(percent) => eprintln!("build `{}` now gets {percent}% of new workflows", args.build),
         None => eprintln!(

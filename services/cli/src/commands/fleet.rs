@@ -26,6 +26,9 @@ struct FleetReport {
     deployment: String,
     /// `None` before any process of the deployment has polled.
     builds: Option<ct_service::builds::Builds>,
+    /// Why the builds could not be read, when they could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    builds_error: Option<String>,
     queues: Vec<QueueReport>,
 }
 
@@ -82,8 +85,11 @@ pub(super) async fn run(session: &Session, args: FleetArgs) -> anyhow::Result<Ex
     {
         queues.push(queue(session, kind, name, &token).await?);
     }
-    let builds = super::builds::report(session).await?;
-    let report = FleetReport { deployment: session.args.deployment.clone(), builds, queues };
+    let (builds, builds_error) = match super::builds::report(session).await {
+        Ok(builds) => (builds, None),
+        Err(why) => (None, Some(why)),
+    };
+    let report = FleetReport { deployment: session.args.deployment.clone(), builds, builds_error, queues };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -191,7 +197,11 @@ async fn member(identity: &str, last_poll_unix: u64, token: &ControlToken) -> Me
 
 fn table(report: &FleetReport) -> String {
     use std::fmt::Write as _;
-    let mut out = super::builds::table(&report.deployment, report.builds.as_ref());
+    let builds = match &report.builds_error {
+        Some(why) => Err(why.as_str()),
+        None => Ok(report.builds.as_ref()),
+    };
+    let mut out = super::builds::table(&report.deployment, builds);
     for queue in &report.queues {
         let _ = writeln!(
             out,

@@ -1,4 +1,5 @@
-//! `dev up`: start each component in order, detached, and wait until it is ready.
+//! `dev up`: start each component in order, detached, and wait until it is ready; the stack's
+//! build is then the one new workflows start on.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -9,6 +10,8 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use ct_service::builds::Build;
+use ct_service::{TemporalTarget, connect_client};
 
 use super::UpArgs;
 use super::component::{self, Component};
@@ -101,8 +104,47 @@ pub(super) async fn up(state: &StateDir, config: &ct_config::Config, args: UpArg
         }
     }
     eprintln!("local stack up in {:.1} s", started.elapsed().as_secs_f64());
+    if stack.components.iter().any(|c| c.name == Component::Worker)
+        && let Some(address) = &stack.temporal_address
+    {
+        make_current(address, &config.settings.temporal).await;
+    }
     super::print_stack(&stack, args.json)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The local stack is one build: it makes that build current, so that new workflows start on it
+/// after an upgrade too, and says what still waits for the build it replaced.
+async fn make_current(address: &str, temporal: &ct_config::TemporalSettings) {
+    let target = TemporalTarget { address: address.to_owned(), namespace: temporal.namespace.clone() };
+    let build = Build { deployment: temporal.deployment.clone(), build_id: temporal.build_id.clone() };
+    let done = async {
+        let client = connect_client(&target, "claude-temporal-dev").await.map_err(|err| err.to_string())?;
+        let builds = ct_service::builds::builds(&client, &build.deployment).await.map_err(|err| err.to_string())?;
+        if builds.current.as_deref() == Some(build.build_id.as_str()) {
+            return Ok(());
+        }
+        ct_service::builds::promote(&client, &build, None, "claude-temporal-dev")
+            .await
+            .map_err(|err| err.to_string())?;
+        for version in builds.versions.iter().filter(|v| v.build_id != build.build_id) {
+            if let Some(running) = version.running_workflows.filter(|&n| n > 0) {
+                eprintln!(
+                    "{running} workflow(s) still run on build `{}`: they wait until a stack of that build \
+                     (CT_BUILD_ID={}) runs again",
+                    version.build_id, version.build_id
+                );
+            }
+        }
+        eprintln!("build `{}` is current: new workflows start on it", build.build_id);
+        Ok::<(), String>(())
+    };
+    if let Err(err) = done.await {
+        eprintln!(
+            "warning: cannot make build `{}` current ({err}); `claude-temporal fleet promote {}` does",
+            build.build_id, build.build_id
+        );
+    }
 }
 
 /// The components to start, in start order, checked for what each needs.

@@ -75,11 +75,15 @@ impl EventActivities {
         }
         // Published from inside the activity's span: the event joins the workflow's trace.
         let span = tracing::Span::current();
+        let trace = ct_telemetry::propagate::current_traceparent();
         let publisher = self.publisher.clone();
-        // The outbox's write and fsync block: off the runtime's threads.
-        let queued = tokio::task::spawn_blocking(move || span.in_scope(|| queue(&publisher, event)))
-            .await
-            .map_err(|err| ActivityError::from(anyhow::anyhow!("queueing the event stopped: {err}")));
+        // The outbox's write and fsync block: off the runtime's threads, in the same trace.
+        let queued = tokio::task::spawn_blocking(move || {
+            let _in_trace = trace.as_deref().map(ct_telemetry::propagate::from_traceparent).map(|cx| cx.attach());
+            span.in_scope(|| queue(&publisher, event))
+        })
+        .await
+        .map_err(|err| ActivityError::from(anyhow::anyhow!("queueing the event stopped: {err}")));
         if let Some(order) = &order {
             self.turns.done(order, last_of_its_run);
         }

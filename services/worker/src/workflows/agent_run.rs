@@ -51,7 +51,8 @@ pub(super) async fn run_agent<W: HasStatus>(
     loop {
         let options = options::agent(ctx.task_queue(), &task.settings);
         let run = ctx.execute_activity(StageActivities::run_agent, task.clone(), options);
-        let outcome = announcing_a_cancel(ctx, task.stage(), run).await;
+        let (_, outcome) =
+            temporalio_sdk::workflows::join!(super::events::settle(ctx), announcing_a_cancel(ctx, task.stage(), run));
         let err = match outcome {
             Err(err) => err,
             outcome => return outcome,
@@ -171,6 +172,7 @@ async fn wait_for_reset<W: HasStatus>(ctx: &WorkflowContext<W>, task: &AgentTask
         }
         status.usage_limit = Some(UsageLimitWait { stage, until, message });
     });
+    super::events::settle(ctx).await;
     let mut timer = ctx.timer(wait);
     // The condition never holds: it is there to end the wait at once when the workflow is
     // cancelled.

@@ -233,6 +233,7 @@ async fn wait_for_more<W: HasStatus>(
         (exhausted, budget.raises)
     });
     emit(ctx, EventData::BudgetExhausted(exhausted.clone())).await;
+    super::events::settle(ctx).await;
     let mut timer = ctx.timer(Duration::from_secs(timeout_secs));
     let raised = temporalio_sdk::workflows::select! {
         raised = ctx.wait_condition(|s: &W| s.status().budget.as_ref().is_some_and(|b| b.raises != raises)) => raised.is_ok(),

@@ -421,6 +421,7 @@ async fn await_approval(
         }
     });
     emit(ctx, EventData::ApprovalRequested(request)).await;
+    events::settle(ctx).await;
     let mut timer = ctx.timer(Duration::from_secs(timeout_secs));
     let decided = temporalio_sdk::workflows::select! {
         decided = ctx.wait_condition(|s| s.decision.is_some()) => decided.is_ok(),

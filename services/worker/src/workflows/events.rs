@@ -7,11 +7,13 @@
 //! and the task that runs instead emits those of the path it takes. The id says what the event
 //! is (run, type, stage, occurrence), so two different events never share one, and a publish
 //! Temporal retries reuses it (JetStream keeps one copy). Each carries its place in the run's
-//! order, which the worker keeps when it publishes (publishes run concurrently otherwise), and
-//! the last event is awaited, so it is the stream's last word on the workflow. The write to the
-//! outbox happens in the activity, never on the workflow thread.
+//! order, which the worker keeps when it publishes (publishes run concurrently otherwise); the
+//! workflow waits for its publishes before long waits and before its last event, which is so the
+//! stream's last word on the workflow. The write to the outbox happens in the activity, never on
+//! the workflow thread.
 
 use std::collections::BTreeMap;
+use std::task::Poll;
 use std::time::Duration;
 
 use ct_contracts::TestReport;
@@ -22,6 +24,7 @@ use ct_events::data::{
     CostUpdated, Snapshot as SnapshotEvent, StageOutcome, StageStarted, TestCounts, TestsCompleted, TokenUsage,
     WorkflowFinished,
 };
+use futures::future::LocalBoxFuture;
 use temporalio_common::RetryPolicy;
 use temporalio_sdk::{ActivityOptions, LocalActivityOptions, WorkflowCancellationToken, WorkflowContext};
 
@@ -41,15 +44,19 @@ const EVENTS_FROM_WORKFLOW_PATCH: &str = "events-from-workflow";
 const EVENTS_AFTER_COMMIT_PATCH: &str = "events-after-commit";
 
 /// What a workflow keeps of the events it emitted: how many of each type and stage so far
-/// (the next one's id), and how many in all (the next one's place in the run's order).
-#[derive(Debug, Default)]
+/// (the next one's id), how many in all (the next one's place in the run's order), and the
+/// publishes not yet known to be done.
+#[derive(Default)]
 pub(crate) struct EventLedger {
     emitted: BTreeMap<(String, String), u32>,
     sequence: u64,
+    /// Taken out and awaited by [`settle`] before every long wait and at the end, so they never
+    /// stay here long: each holds the workflow's context, and so keeps its state alive.
+    in_flight: Vec<LocalBoxFuture<'static, ()>>,
 }
 
 /// Workflows that emit events keep an [`EventLedger`] in their state (`workflow_state!`).
-pub(crate) trait EmitsEvents {
+pub(crate) trait EmitsEvents: 'static {
     fn ledger(&mut self) -> &mut EventLedger;
 }
 
@@ -64,7 +71,8 @@ fn event_id(run_id: &str, kind: &str, stage: &str, occurrence: u32) -> String {
 /// writes to the outbox and queues), and never cancelled with the workflow, so that
 /// `workflow.cancelled` still goes out.
 fn publish_options(task_queue: &str) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+    // Seconds normally; a worker that died with one is noticed after this long, and it retried.
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
         .task_queue(task_queue.to_owned())
         .retry_policy(
             RetryPolicy::builder()
@@ -102,12 +110,20 @@ pub(super) async fn emit<W: EmitsEvents>(ctx: &WorkflowContext<W>, data: EventDa
         return;
     }
     if ctx.patched(EVENTS_AFTER_COMMIT_PATCH) {
-        // Scheduled as this call returns (a command of this task, so it waits for the commit);
-        // the workflow does not wait for the publish. The worker publishes a run's events in
-        // their order.
-        let publish =
-            ctx.execute_activity(EventActivities::publish, numbered(ctx, &data), publish_options(ctx.task_queue()));
-        drop(publish);
+        // Scheduled here (a command of this task, so it waits for the commit); the workflow
+        // waits for the publish only at its next long wait ([`settle`]). The worker publishes a
+        // run's events in their order.
+        let (event, options, owner) = (numbered(ctx, &data), publish_options(ctx.task_queue()), ctx.clone());
+        let kind = event.kind.clone();
+        let mut in_flight: LocalBoxFuture<'static, ()> = Box::pin(async move {
+            if let Err(err) = owner.execute_activity(EventActivities::publish, event, options).await {
+                tracing::warn!(%kind, %err, "event not published");
+            }
+        });
+        // Polled once now, so that this task schedules it.
+        if std::future::poll_fn(|cx| Poll::Ready(in_flight.as_mut().poll(cx).is_pending())).await {
+            ctx.state_mut(|s| s.ledger().in_flight.push(in_flight));
+        }
         return;
     }
     let event = EmitEvent::new(ctx.uuid4(), &data);
@@ -128,10 +144,20 @@ pub(super) async fn emit<W: EmitsEvents>(ctx: &WorkflowContext<W>, data: EventDa
     }
 }
 
-/// Emits the workflow's last event (`workflow.completed`, `.failed`, `.cancelled`) and waits
-/// until it is published: the worker publishes it after the run's earlier events, and a
-/// workflow that ended first would leave their publishes behind, not yet started.
+/// Waits until every event emitted so far is published: before a wait that may last (an agent
+/// run, a gate), so that the publishes leave the workflow's state, and before it ends, so that
+/// none is left behind (an activity of an ended workflow never starts; one on a worker that died
+/// is retried, and waited for).
+pub(super) async fn settle<W: EmitsEvents>(ctx: &WorkflowContext<W>) {
+    let in_flight = ctx.state_mut(|s| std::mem::take(&mut s.ledger().in_flight));
+    temporalio_sdk::workflows::join_all(in_flight).await;
+}
+
+/// Emits the workflow's last event (`workflow.completed`, `.failed`, `.cancelled`) after every
+/// earlier one is published, and waits until it is published too: it is the stream's last word
+/// on the workflow (`watch` stops at it).
 pub(super) async fn emit_last<W: EmitsEvents>(ctx: &WorkflowContext<W>, data: EventData) {
+    settle(ctx).await;
     if !ctx.patched(EVENTS_PATCH) || !ctx.patched(EVENTS_AFTER_COMMIT_PATCH) {
         emit(ctx, data).await;
         return;

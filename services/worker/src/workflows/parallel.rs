@@ -121,7 +121,7 @@ impl ParallelWorkflow {
                 )
             })
             .collect();
-        temporalio_sdk::workflows::join_all(runs).await;
+        temporalio_sdk::workflows::join!(events::settle(ctx), temporalio_sdk::workflows::join_all(runs));
 
         if !input.keep_worktrees {
             remove_worktrees(ctx, &input.project_path, &worktrees).await;
@@ -140,7 +140,8 @@ impl ParallelWorkflow {
 async fn run_feature(ctx: WorkflowContext<ParallelWorkflow>, index: usize, max_concurrent: u32, task: FeatureTask) {
     if max_concurrent > 0 {
         // Futures are polled in feature order, so the turns go in that order too.
-        if ctx.wait_condition(|s| s.running < max_concurrent).await.is_err() {
+        let turn = ctx.wait_condition(|s| s.running < max_concurrent).await;
+        if turn.is_err() || ctx.cancellation_token().is_cancelled() {
             ctx.state_mut(|s| {
                 let stage = &mut s.status.stages[index];
                 stage.state = StageState::Cancelled;
