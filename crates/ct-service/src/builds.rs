@@ -238,31 +238,20 @@ pub async fn promote_if_first(
     identity: &str,
     patience: Duration,
 ) -> Result<FirstPromotion, BuildsError> {
-    let deadline = tokio::time::Instant::now() + patience;
-    let mut pause = Duration::from_millis(250);
-    loop {
-        let attempt = async {
-            let (info, conflict_token) = describe(client, &build.deployment).await?;
-            let current = info.routing_config.and_then(|routing| routing.current_deployment_version);
-            match current.map(|version| version.build_id).filter(|id| !id.is_empty()) {
-                Some(id) if id == build.build_id => Ok(FirstPromotion::AlreadyCurrent),
-                Some(id) => Ok(FirstPromotion::OtherCurrent(id)),
-                None => {
-                    set_routing(client, build, None, identity, conflict_token).await?;
-                    routed(client, &build.deployment).await;
-                    Ok(FirstPromotion::Promoted)
-                }
-            }
-        };
-        match attempt.await {
-            Ok(found) => return Ok(found),
-            Err(err) if tokio::time::Instant::now() >= deadline => return Err(err),
-            Err(_) => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
+    retrying(patience, || async {
+        let (info, conflict_token) = describe(client, &build.deployment).await?;
+        let current = info.routing_config.and_then(|routing| routing.current_deployment_version);
+        match current.map(|version| version.build_id).filter(|id| !id.is_empty()) {
+            Some(id) if id == build.build_id => Ok(FirstPromotion::AlreadyCurrent),
+            Some(id) => Ok(FirstPromotion::OtherCurrent(id)),
+            None => {
+                set_routing(client, build, None, identity, conflict_token).await?;
+                routed(client, &build.deployment).await;
+                Ok(FirstPromotion::Promoted)
             }
         }
-    }
+    })
+    .await
 }
 
 /// Makes `build` current once Temporal takes it (all its task queues poll), retrying for at most
@@ -273,11 +262,20 @@ pub async fn promote_when_ready(
     identity: &str,
     patience: Duration,
 ) -> Result<(), BuildsError> {
+    retrying(patience, || promote(client, build, None, identity)).await
+}
+
+/// Runs `attempt` until it succeeds or `patience` has passed, pausing longer after each failure
+/// (a quarter of a second, doubling up to five): the last failure is the answer.
+async fn retrying<T, F: Future<Output = Result<T, BuildsError>>>(
+    patience: Duration,
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, BuildsError> {
     let deadline = tokio::time::Instant::now() + patience;
     let mut pause = Duration::from_millis(250);
     loop {
-        match promote(client, build, None, identity).await {
-            Ok(()) => return Ok(()),
+        match attempt().await {
+            Ok(done) => return Ok(done),
             Err(err) if tokio::time::Instant::now() >= deadline => return Err(err),
             Err(_) => {
                 tokio::time::sleep(pause).await;

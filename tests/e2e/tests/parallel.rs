@@ -84,13 +84,7 @@ async fn three_features_at_once(planted: bool) {
     }
 
     // The agent runs overlapped: every run started before any of them ended.
-    let requests = stack.model.requests();
-    let span = |module: &str| -> (Instant, Instant) {
-        let times: Vec<Instant> =
-            requests.iter().filter(|r| r.script.as_deref() == Some(module)).map(|r| r.received_at).collect();
-        (*times.iter().min().unwrap(), *times.iter().max().unwrap())
-    };
-    let spans: Vec<_> = FEATURES.iter().map(|(_, module, _)| span(module)).collect();
+    let spans = model_spans(&stack);
     let last_start = spans.iter().map(|s| s.0).max().unwrap();
     let first_end = spans.iter().map(|s| s.1).min().unwrap();
     assert!(last_start < first_end, "agent runs did not overlap: {spans:?}");
@@ -300,16 +294,21 @@ async fn max_concurrent_one_runs_the_features_in_turn() {
 
     // Each feature's agent talked to the model only after the one before it had finished,
     // in the order given.
+    let spans = model_spans(&stack);
+    for pair in spans.windows(2) {
+        assert!(pair[0].1 < pair[1].0, "features overlapped or ran out of order: {spans:?}");
+    }
+    let refused = stack.cli(&["parallel", root.to_str().unwrap(), "one", "--max-concurrent", "0"]);
+    assert_eq!(refused.code, 2, "--max-concurrent 0 is refused: {}", refused.stderr);
+}
+
+/// When each feature's agent first and last talked to the model, in the features' order.
+fn model_spans(stack: &Stack) -> Vec<(Instant, Instant)> {
     let requests = stack.model.requests();
     let span = |module: &str| -> (Instant, Instant) {
         let times: Vec<Instant> =
             requests.iter().filter(|r| r.script.as_deref() == Some(module)).map(|r| r.received_at).collect();
         (*times.iter().min().unwrap(), *times.iter().max().unwrap())
     };
-    let spans: Vec<_> = FEATURES.iter().map(|(_, module, _)| span(module)).collect();
-    for pair in spans.windows(2) {
-        assert!(pair[0].1 < pair[1].0, "features overlapped or ran out of order: {spans:?}");
-    }
-    let refused = stack.cli(&["parallel", root.to_str().unwrap(), "one", "--max-concurrent", "0"]);
-    assert_eq!(refused.code, 2, "--max-concurrent 0 is refused: {}", refused.stderr);
+    FEATURES.iter().map(|(_, module, _)| span(module)).collect()
 }
