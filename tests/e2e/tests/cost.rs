@@ -43,8 +43,10 @@ async fn status_and_events_show_tokens_and_cost_growing_while_the_agent_runs() {
         assert_eq!(out.code, 0, "{}", out.stderr);
         let status: WorkflowStatus = serde_json::from_str(&out.stdout).unwrap();
         let stage = &status.stages[0];
-        // Before the stage starts (the test baseline runs first), there is nothing to see yet.
-        let before_the_stage = status.state == RunState::Running && stage.state == StageState::Pending;
+        // Before the agent runs (the test baseline goes first, then the run may wait for an
+        // executor), there is nothing to see yet.
+        let before_the_stage =
+            status.state == RunState::Running && matches!(stage.state, StageState::Pending | StageState::Queued);
         if !before_the_stage && (status.state != RunState::Running || stage.state != StageState::Running) {
             break;
         }

@@ -357,12 +357,29 @@ async fn the_control_api_needs_the_token_and_the_fleet_view_uses_it() {
     assert_eq!(described.capacity, 4);
     assert!(described.tools.iter().any(|t| t.name == "claude" && t.version.contains("2.1.331")), "{described:?}");
 
-    let fleet = stack.cli(&["fleet", "--json"]);
-    assert_eq!(fleet.code, 0, "{}", fleet.stderr);
-    let fleet = fleet.json();
+    // Temporal lists a queue's pollers once the build they poll as is current: the worker makes
+    // the fleet's first build current within a second or two of its start.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let fleet = loop {
+        let fleet = stack.cli(&["fleet", "--json"]);
+        assert_eq!(fleet.code, 0, "{}", fleet.stderr);
+        let fleet = fleet.json();
+        let listed = |kind: &str| {
+            fleet["queues"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|q| q["kind"] == kind && q["members"].as_array().unwrap().len() == 1)
+        };
+        if (listed("agents") && listed("tests")) || Instant::now() >= deadline {
+            break fleet;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     let queues = fleet["queues"].as_array().unwrap();
     let agents = queues.iter().find(|q| q["kind"] == "agents").unwrap();
     let tests = queues.iter().find(|q| q["kind"] == "tests").unwrap();
+    assert_eq!(fleet["builds"]["current"], env!("CARGO_PKG_VERSION"), "the first build made itself current: {fleet}");
     assert_eq!(agents["members"].as_array().unwrap().len(), 1, "{fleet}");
     assert_eq!(agents["members"][0]["reachable"], true, "{fleet}");
     assert_eq!(agents["members"][0]["capacity"], 4);
