@@ -371,7 +371,8 @@ async fn the_control_api_needs_the_token_and_the_fleet_view_uses_it() {
                 .iter()
                 .any(|q| q["kind"] == kind && q["members"].as_array().unwrap().len() == 1)
         };
-        if (listed("agents") && listed("tests")) || Instant::now() >= deadline {
+        let current = fleet["builds"]["current"] == env!("CARGO_PKG_VERSION");
+        if (listed("agents") && listed("tests") && current) || Instant::now() >= deadline {
             break fleet;
         }
         std::thread::sleep(Duration::from_millis(250));
