@@ -95,6 +95,8 @@ impl EventActivities {
 /// order, but as separate activities, which may run at once, or the earlier one on another
 /// worker (then it stops waiting).
 const TURN_PATIENCE: Duration = Duration::from_secs(3);
+/// Runs whose order one worker keeps at most.
+const MAX_RUNS_ORDERED: usize = 10_000;
 
 /// Keeps each workflow run's events in the order the workflow emitted them.
 #[derive(Default)]
@@ -116,7 +118,8 @@ impl Turns {
             changed.as_mut().enable();
             let ready = match self.lock().get(&order.run_id) {
                 None => true,
-                Some(last) => last + 1 >= order.sequence,
+                // Saturating: the sequence comes from the activity's input.
+                Some(last) => last.saturating_add(1) >= order.sequence,
             };
             if ready || tokio::time::timeout_at(deadline, changed).await.is_err() {
                 return;
@@ -130,6 +133,11 @@ impl Turns {
         if last_of_its_run {
             queued.remove(&order.run_id);
         } else {
+            // Runs whose last event went elsewhere (another worker, a terminated workflow) are
+            // never forgotten otherwise; past the cap, ordering starts afresh for all.
+            if queued.len() >= MAX_RUNS_ORDERED && !queued.contains_key(&order.run_id) {
+                queued.clear();
+            }
             let last = queued.entry(order.run_id.clone()).or_default();
             *last = (*last).max(order.sequence);
         }
@@ -208,4 +216,34 @@ fn queue(publisher: &Publisher, event: EmitEvent) {
 fn decode(event: &EmitEvent) -> Result<EventData, String> {
     let kind: EventType = event.kind.parse().map_err(|e: ct_events::DecodeError| e.to_string())?;
     EventData::decode(kind, event.data.clone()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(run: &str, sequence: u64) -> EventOrder {
+        EventOrder { run_id: run.to_owned(), sequence }
+    }
+
+    #[tokio::test]
+    async fn a_forged_sequence_neither_overflows_nor_blocks_past_the_patience() {
+        let turns = Turns::default();
+        turns.done(&order("r", u64::MAX), false);
+        let started = tokio::time::Instant::now();
+        turns.wait_for(&order("r", 5)).await;
+        turns.wait_for(&order("r", u64::MAX)).await;
+        assert!(started.elapsed() < TURN_PATIENCE, "waited {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn the_runs_kept_in_order_are_capped() {
+        let turns = Turns::default();
+        for n in 0..=MAX_RUNS_ORDERED {
+            turns.done(&order(&n.to_string(), 1), false);
+        }
+        assert!(turns.lock().len() <= MAX_RUNS_ORDERED);
+        turns.done(&order("0", 2), true);
+        assert!(!turns.lock().contains_key("0"));
+    }
 }
