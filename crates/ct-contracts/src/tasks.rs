@@ -65,10 +65,17 @@ pub struct AgentReport {
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
     pub cost_usd: f64,
+    /// The first [`ct_domain::capped::MAX_LISTED_PATHS`] files the run changed.
     pub files_changed: Vec<String>,
+    /// `files_changed` lists only the first of them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub files_truncated: bool,
     pub lines_added: u64,
     pub lines_removed: u64,
+    /// The agent's final message: its first [`ct_domain::capped::MAX_RESULT_TEXT`] bytes.
     pub result_text: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub result_truncated: bool,
     pub model: String,
     /// The executor that ran the successful attempt (its Temporal worker identity).
     #[serde(default)]
@@ -79,9 +86,12 @@ pub struct AgentReport {
     /// How the run was confined: `landlock-v<N>` or `none`.
     #[serde(default)]
     pub confinement: String,
-    /// Accesses the confinement refused during the run.
+    /// Accesses the confinement refused during the run (the first
+    /// [`ct_domain::capped::MAX_LISTED_REFUSALS`]).
     #[serde(default)]
     pub refused: Vec<RefusedAccess>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refused_truncated: bool,
     /// The snapshot the task asked for, as the run took (or found) it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<ct_domain::git::Snapshot>,
@@ -112,12 +122,18 @@ pub struct TestReport {
     pub passed: u32,
     pub failed: u32,
     pub skipped: u32,
-    /// (test name, output excerpt)
+    /// (test name, output excerpt) of the first failures; `failed` counts them all.
     pub failures: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failures_truncated: bool,
     pub duration_ms: u64,
     pub exit_code: i32,
     pub timed_out: bool,
+    /// The end of what the run printed.
     pub output_tail: String,
+    /// The run printed more than `output_tail` holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_truncated: bool,
     /// The test-runner that ran them (its Temporal worker identity).
     #[serde(default)]
     pub runner_id: String,

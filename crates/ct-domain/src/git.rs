@@ -22,8 +22,12 @@ pub struct Snapshot {
     pub stage: String,
     /// Seconds since the Unix epoch.
     pub created_unix: i64,
-    /// Files that differ from the commit HEAD was on when it was taken.
+    /// Files that differ from the commit HEAD was on when it was taken (the first
+    /// [`crate::capped::MAX_LISTED_PATHS`]).
     pub files: Vec<String>,
+    /// `files` lists only the first of them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub files_truncated: bool,
 }
 
 /// What a restore changed in the work tree, relative to the work tree's root.
@@ -36,6 +40,9 @@ pub struct RestoreReport {
     /// The commit put back (empty in reports of older builds).
     #[serde(default)]
     pub commit: String,
+    /// `written` and `removed` list only the first [`crate::capped::MAX_LISTED_PATHS`] each.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// A feature's checkout.

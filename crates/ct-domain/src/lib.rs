@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod builds;
+pub mod capped;
 mod command;
 mod develop;
 pub mod git;
@@ -19,7 +20,7 @@ pub mod templates;
 
 pub use command::SlashCommand;
 pub use develop::{AgentSettings, ApprovalDecision, DevelopInput, StagePlan};
-pub use iterate::{IterateInput, IterationProgress};
+pub use iterate::{IterateCarry, IterateInput, IterationProgress, MAX_ITERATIONS};
 pub use parallel::{FeaturePlan, ParallelInput};
 pub use status::{RunState, StageState, StageStatus, TestBaseline, UsageLimitWait, WorkflowStatus};
 

@@ -63,7 +63,28 @@ pub struct TestBaseline {
     pub failing: Vec<String>,
 }
 
+/// Files listed per stage in a status a workflow carries into its next run.
+const CARRIED_FILES: usize = 20;
+/// Failing tests listed per stage, and bytes of its error, in a carried status.
+const CARRIED_FAILURES: usize = 20;
+const CARRIED_ERROR_BYTES: usize = 2048;
+
 impl WorkflowStatus {
+    /// This status with every stage's lists and error text shortened (and marked so), to be
+    /// carried into a continued run: [`crate::MAX_ITERATIONS`] stages of it stay far below one
+    /// Temporal payload. Figures, states and names are kept whole.
+    pub fn compacted(&self) -> WorkflowStatus {
+        let mut status = self.clone();
+        for stage in &mut status.stages {
+            stage.files_truncated |= crate::capped::keep_first(&mut stage.files_changed, CARRIED_FILES);
+            crate::capped::keep_first(&mut stage.preexisting_failures, CARRIED_FAILURES);
+            if let Some(error) = &mut stage.error {
+                crate::capped::keep_start(error, CARRIED_ERROR_BYTES);
+            }
+        }
+        status
+    }
+
     /// Recomputes the totals from the stages, so they can never drift apart.
     pub fn refresh_totals(&mut self) {
         self.total_tokens = self.stages.iter().map(StageStatus::total_tokens).sum();
@@ -94,7 +115,7 @@ impl RunState {
     }
 }
 
-fn is_zero(n: &u32) -> bool {
+pub(crate) fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
@@ -117,7 +138,11 @@ pub struct StageStatus {
     pub tests_passed: Option<u32>,
     pub tests_failed: Option<u32>,
     pub duration_ms: u64,
+    /// The first files the stage's agent changed (see `files_truncated`).
     pub files_changed: Vec<String>,
+    /// The agent changed more files than `files_changed` lists.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub files_truncated: bool,
     pub lines_added: u64,
     pub lines_removed: u64,
     pub error: Option<String>,
@@ -187,4 +212,33 @@ pub enum StageState {
     Completed,
     Failed,
     Cancelled,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worst a carried iterate status can be: every iteration changed the most files a
+    /// report lists and failed with a long error.
+    #[test]
+    fn a_compacted_status_of_the_most_iterations_fits_one_payload() {
+        let stage = StageStatus {
+            name: "iteration-500".to_owned(),
+            files_changed: (0..crate::capped::MAX_LISTED_PATHS)
+                .map(|n| format!("src/generated/module_{n:04}.rs"))
+                .collect(),
+            preexisting_failures: (0..100).map(|n| format!("tests/test_{n}.py::test_case_{n}")).collect(),
+            error: Some("x".repeat(64 * 1024)),
+            ..StageStatus::default()
+        };
+        let status =
+            WorkflowStatus { stages: vec![stage; crate::MAX_ITERATIONS as usize], ..WorkflowStatus::default() };
+        let compacted = status.compacted();
+        let size = serde_json::to_vec(&compacted).unwrap().len();
+        assert!(size < 1024 * 1024, "{size} bytes");
+        let first = &compacted.stages[0];
+        assert_eq!((first.files_changed.len(), first.files_truncated), (CARRIED_FILES, true));
+        assert_eq!(first.error.as_ref().unwrap().len(), CARRIED_ERROR_BYTES);
+        assert_eq!(compacted.stages.len(), status.stages.len());
+    }
 }

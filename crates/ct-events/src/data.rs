@@ -60,6 +60,9 @@ pub struct StageOutcome {
     pub duration_ms: u64,
     #[serde(default)]
     pub files_modified: Vec<String>,
+    /// The stage changed more files than `files_modified` lists.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub files_truncated: bool,
     pub lines_added: u64,
     pub lines_removed: u64,
     /// Absent when the stage ran no tests.

@@ -287,6 +287,7 @@ mod tests {
                 cost_usd: 0.0081,
                 duration_ms: 5400,
                 files_modified: vec!["src/lib.rs".into()],
+                files_truncated: false,
                 lines_added: 42,
                 lines_removed: 3,
                 tests: Some(TestCounts { passed: 7, failed: 0, skipped: 1 }),

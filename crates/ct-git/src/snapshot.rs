@@ -9,6 +9,7 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+use ct_domain::capped;
 use ct_domain::git::{RestoreReport, SNAPSHOT_REF_ROOT, Snapshot, snapshot_ref, snapshot_ref_component};
 use git2::{Delta, DiffOptions, FileMode, Oid, Signature};
 
@@ -83,11 +84,12 @@ fn describe(project: &Project, number: u32, reference: &str) -> Result<Snapshot,
     let diff = repo
         .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), None)
         .git("diff a snapshot against its parent", path)?;
-    let files = diff
+    let mut files: Vec<String> = diff
         .deltas()
         .filter_map(|d| d.new_file().path().or(d.old_file().path()))
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
+    let files_truncated = capped::keep_first(&mut files, capped::MAX_LISTED_PATHS);
     Ok(Snapshot {
         number,
         reference: reference.to_owned(),
@@ -95,6 +97,7 @@ fn describe(project: &Project, number: u32, reference: &str) -> Result<Snapshot,
         stage,
         created_unix: commit.time().seconds(),
         files,
+        files_truncated,
     })
 }
 
@@ -156,7 +159,7 @@ pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, GitErro
             let relative = old.path().unwrap_or(Path::new("")).to_path_buf();
             remove_file(&project.workdir, &relative)?;
             if delta.status() == Delta::Deleted {
-                report.removed.push(relative.to_string_lossy().into_owned());
+                listed(&mut report.removed, &mut report.truncated, &relative);
             }
         }
         if matches!(delta.status(), Delta::Added | Delta::Modified | Delta::Typechange) {
@@ -166,9 +169,18 @@ pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, GitErro
     }
     for (relative, blob, mode) in writes {
         write_file(&project, &relative, blob, mode)?;
-        report.written.push(relative.to_string_lossy().into_owned());
+        listed(&mut report.written, &mut report.truncated, &relative);
     }
     Ok(report)
+}
+
+/// Adds `path` to a restore report's list while it has room; past the cap, marks it truncated.
+fn listed(list: &mut Vec<String>, truncated: &mut bool, path: &Path) {
+    if list.len() < capped::MAX_LISTED_PATHS {
+        list.push(path.to_string_lossy().into_owned());
+    } else {
+        *truncated = true;
+    }
 }
 
 /// Whether `entry` names something below the work tree and outside any `.git`.

@@ -121,6 +121,29 @@ fn snapshots_list_in_number_order_with_stage_time_and_files() {
     assert!(git(root, &["for-each-ref", "refs/claude-temporal/"]).contains("snapshots/develop-with-spaces-odd/10"));
 }
 
+/// A tree with more changed files than a report lists still snapshots and restores whole; the
+/// reports list the first ones and say the list was cut.
+#[test]
+fn reports_of_a_huge_change_list_the_first_files_and_say_so() {
+    let dir = repo();
+    let root = dir.path();
+    let over = ct_domain::capped::MAX_LISTED_PATHS + 5;
+    let taken = snapshot(root, "wf", 1, "before").unwrap();
+    for n in 0..over {
+        write(root, &format!("generated/{n:04}.txt"), "x");
+    }
+    let big = snapshot(root, "wf", 2, "after").unwrap();
+    assert_eq!((big.files.len(), big.files_truncated), (ct_domain::capped::MAX_LISTED_PATHS, true));
+    assert!(!taken.files_truncated);
+
+    let report = restore(root, &taken.reference).unwrap();
+    assert_eq!((report.removed.len(), report.truncated), (ct_domain::capped::MAX_LISTED_PATHS, true));
+    assert!(!root.join("generated").exists(), "every file went, listed or not");
+    let back = restore(root, &big.reference).unwrap();
+    assert!(back.truncated);
+    assert_eq!(std::fs::read_dir(root.join("generated")).unwrap().count(), over);
+}
+
 #[test]
 fn taking_a_number_again_replaces_it() {
     let dir = repo();

@@ -283,6 +283,8 @@ pub struct IterateArgs {
     pub project: PathBuf,
     /// What to fix or build.
     pub issue: String,
+    /// Most agent runs before the loop gives up (1 to 500); a long loop continues as a new
+    /// Temporal run whenever Temporal suggests it, so its history stays small.
     #[arg(long, default_value_t = 5)]
     pub max_iterations: u32,
     /// Seconds to wait before the second iteration; doubled before each later one.

@@ -239,6 +239,7 @@ fn stage_completed(workflow_id: &str) -> ct_events::CloudEvent {
             cost_usd: 0.25,
             duration_ms: 1200,
             files_modified: vec!["a.py".to_owned()],
+            files_truncated: false,
             lines_added: 3,
             lines_removed: 1,
             tests: None,

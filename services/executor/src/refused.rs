@@ -13,7 +13,8 @@ use crate::summary::truncate;
 /// tools pass on EPERM.
 const MARKERS: &[&str] = &["permission denied", "eacces", "eperm", "operation not permitted"];
 /// Refusals kept per run; an agent retrying in a loop must not grow the result without bound.
-const KEPT: usize = 50;
+/// One over what a report lists, so that the report can tell it cut the list.
+const KEPT: usize = ct_domain::capped::MAX_LISTED_REFUSALS + 1;
 /// Longest error line kept per refusal, in characters.
 const ERROR_LIMIT: usize = 300;
 

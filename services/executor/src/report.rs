@@ -3,6 +3,7 @@
 
 use ct_contracts::AgentReport;
 use ct_contracts::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
+use ct_domain::capped;
 use ct_domain::git::Snapshot;
 use ct_domain::spend::{AttemptOutcome, AttemptSpend};
 use temporalio_sdk::activities::ActivityError;
@@ -52,7 +53,12 @@ pub(crate) fn into_report(
     snapshot: Option<Snapshot>,
 ) -> AgentReport {
     let usage = result.usage.unwrap_or_default();
-    let changes = result.changes.unwrap_or_default();
+    let mut changes = result.changes.unwrap_or_default();
+    let files_truncated = capped::keep_first(&mut changes.files, capped::MAX_LISTED_PATHS);
+    let mut result_text = result.result_text;
+    let result_truncated = capped::keep_start(&mut result_text, capped::MAX_RESULT_TEXT);
+    let mut refused = result.refused;
+    let refused_truncated = capped::keep_first(&mut refused, capped::MAX_LISTED_REFUSALS);
     AgentReport {
         attempt,
         earlier: live.earlier(),
@@ -65,14 +71,17 @@ pub(crate) fn into_report(
         cache_write_tokens: usage.cache_write,
         cost_usd: result.total_cost_usd,
         files_changed: changes.files,
+        files_truncated,
         lines_added: changes.lines_added,
         lines_removed: changes.lines_removed,
-        result_text: result.result_text,
+        result_text,
+        result_truncated,
         model: result.model,
         executor_id: identity.to_owned(),
         executor_build: build_id.to_owned(),
         confinement: result.confinement,
-        refused: result.refused,
+        refused,
+        refused_truncated,
         snapshot,
     }
 }

@@ -23,6 +23,7 @@ fn outcome(workflow_id: &str, stage: &str, error: Option<&str>) -> StageOutcome 
         cost_usd: 0.25,
         duration_ms: 12_000,
         files_modified: vec!["a.py".to_owned(), "b.py".to_owned()],
+        files_truncated: false,
         lines_added: 30,
         lines_removed: 4,
         tests: Some(TestCounts { passed: 5, failed: u32::from(error.is_some()), skipped: 0 }),

@@ -164,6 +164,7 @@ fn stage_failed(workflow_id: &str) -> CloudEvent {
             cost_usd: 0.1,
             duration_ms: 1000,
             files_modified: Vec::new(),
+            files_truncated: false,
             lines_added: 0,
             lines_removed: 0,
             tests: None,

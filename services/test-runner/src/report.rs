@@ -80,7 +80,8 @@ pub(crate) fn report(framework: Framework, outcome: Outcome, timeout_ms: u64) ->
         );
     }
     tally.failures.sort_by(|a, b| a.name.cmp(&b.name));
-    if tally.failures.len() > MAX_LISTED_FAILURES {
+    let failures_truncated = tally.failures.len() > MAX_LISTED_FAILURES;
+    if failures_truncated {
         let more = tally.failures.len() - MAX_LISTED_FAILURES;
         tally.failures.truncate(MAX_LISTED_FAILURES);
         tally.notes.push(format!("{more} more failures are not listed (the first {MAX_LISTED_FAILURES} by name are)"));
@@ -95,7 +96,10 @@ pub(crate) fn report(framework: Framework, outcome: Outcome, timeout_ms: u64) ->
     if !output_tail.is_empty() {
         output_tail.push('\n');
     }
-    output_tail.push_str(tail(&strip_ansi(&raw), OUTPUT_TAIL));
+    let printed = strip_ansi(&raw);
+    let kept = tail(&printed, OUTPUT_TAIL);
+    let output_truncated = kept.len() < printed.len();
+    output_tail.push_str(kept);
 
     TestReport {
         framework: framework.name().to_owned(),
@@ -104,10 +108,12 @@ pub(crate) fn report(framework: Framework, outcome: Outcome, timeout_ms: u64) ->
         failed: tally.failed,
         skipped: tally.skipped,
         failures: tally.failures.into_iter().map(|f| (f.name, f.output)).collect(),
+        failures_truncated,
         duration_ms: u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX),
         exit_code: finished.exit_code,
         timed_out: finished.timed_out,
         output_tail,
+        output_truncated,
         // Set by the caller, which knows how the run was confined and by whom.
         confinement: String::new(),
         runner_id: String::new(),

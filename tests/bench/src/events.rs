@@ -157,6 +157,7 @@ fn stage_completed(workflow_id: String) -> EventData {
         cost_usd: 0.0001,
         duration_ms: 500,
         files_modified: vec!["README.md".to_owned()],
+        files_truncated: false,
         lines_added: 1,
         lines_removed: 0,
         tests: None,

@@ -25,6 +25,9 @@ pub struct StackOptions {
     pub executor_capacity: usize,
     /// Variables every process of the stack (and the CLI) gets, e.g. `OTEL_*`.
     pub env: Vec<(String, String)>,
+    /// The dev server's dynamic config (`KEY=VALUE`), e.g. a lower history size at which
+    /// Temporal suggests continue-as-new.
+    pub temporal_config: Vec<String>,
 }
 
 impl StackOptions {
@@ -32,7 +35,7 @@ impl StackOptions {
         // A run whose executor was killed is taken over after 5 s instead of the 45 s default,
         // so that tests that kill executors do not wait for minutes.
         let env = vec![(HEARTBEAT_TIMEOUT_VAR.to_owned(), "5".to_owned())];
-        Self { scenario, sticky_timeout_secs: 10, executors: 1, executor_capacity: 4, env }
+        Self { scenario, sticky_timeout_secs: 10, executors: 1, executor_capacity: 4, env, temporal_config: Vec::new() }
     }
 
     /// Runs with the product's default heartbeat timeout (45 s) instead of the tests' 5 s.
@@ -82,6 +85,7 @@ pub struct Stack {
     executor_capacity: usize,
     /// See [`StackOptions::env`].
     pub env: Vec<(String, String)>,
+    temporal_config: Vec<String>,
     worker_starts: u32,
     executor_starts: u32,
     temporal_starts: u32,
@@ -132,6 +136,7 @@ impl Stack {
             sticky_timeout_secs: options.sticky_timeout_secs,
             executor_capacity: options.executor_capacity,
             env: options.env,
+            temporal_config: options.temporal_config,
             worker_starts: 0,
             executor_starts: 0,
             temporal_starts: 0,
@@ -160,6 +165,9 @@ impl Stack {
             .args(["--port", &self.temporal_port.to_string()])
             .arg("--db-filename")
             .arg(self.dir.path().join("temporal.db"));
+        for value in &self.temporal_config {
+            temporal_cmd.args(["--dynamic-config-value", value]);
+        }
         let log = self.dir.path().join(format!("temporal-{}.log", self.temporal_starts));
         self.temporal = Some(Service::spawn("temporal", temporal_cmd, &log));
     }

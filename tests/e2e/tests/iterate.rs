@@ -170,3 +170,79 @@ async fn iterate_stops_when_nothing_changes_and_keeps_the_best_iteration() {
     let history = stack.replay(&id).await;
     ct_e2e::save_fixture("iterate-kept-best", &history);
 }
+
+/// Iterations in the long-loop test, and the history length at which the dev server suggests
+/// continue-as-new there (Temporal's default is 4 Ki events; lowered so that the loop
+/// continues several times).
+const LONG_LOOP: u32 = 300;
+const SUGGEST_CONTINUE_AFTER_EVENTS: u32 = 1000;
+
+/// A loop of many tiny iterations continues as new runs whenever Temporal suggests it, and
+/// reads as one workflow: every iteration once, its status whole, one start and one end.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_loop_continues_as_new_runs_with_its_status_intact() {
+    let failing_until_done = "from pathlib import Path\n\n\ndef test_progress_is_done():\n    \
+         assert (Path(__file__).parent.parent / 'progress.txt').read_text() == 'done'\n";
+    let iterations = (1..=LONG_LOOP)
+        .map(|n| {
+            let mut writes = vec![write("progress.txt", &if n == LONG_LOOP { "done".to_owned() } else { n.to_string() })];
+            if n == 1 {
+                writes.push(write("tests/test_progress.py", failing_until_done));
+            }
+            iteration(n, writes)
+        })
+        .collect();
+    let mut options = StackOptions::new(scenario(iterations));
+    options.temporal_config.push(format!("limit.historyCount.suggestContinueAsNew={SUGGEST_CONTINUE_AFTER_EVENTS}"));
+    let stack = Stack::start(options).await;
+    let project = git_project(&example("textstats"));
+    let started = std::time::Instant::now();
+    let started_cli = stack.cli(&[
+        "iterate",
+        project.path().to_str().unwrap(),
+        "Make progress",
+        "--max-iterations",
+        &LONG_LOOP.to_string(),
+        "--backoff",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(started_cli.code, 0, "{}", started_cli.stderr);
+    let id = started_cli.json()["workflow_id"].as_str().unwrap().to_owned();
+    let result = stack.cli(&["result", &id, "--json"]);
+    eprintln!("{LONG_LOOP} iterations in {:.0?}", started.elapsed());
+    assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+
+    assert_eq!(status.state, RunState::Completed);
+    assert_eq!(status.stages.len(), LONG_LOOP as usize);
+    for (n, stage) in (1..).zip(&status.stages) {
+        assert_eq!(stage.name, format!("iteration-{n}"));
+        let failing = if n == LONG_LOOP { 0 } else { 1 };
+        assert_eq!(stage.tests_failed, Some(failing), "{stage:?}");
+        assert!(stage.cost_usd > 0.0, "{stage:?}");
+    }
+    let progress = status.iteration.clone().unwrap();
+    assert_eq!((progress.current, progress.max, progress.best), (LONG_LOOP, LONG_LOOP, Some(LONG_LOOP)));
+    assert!(progress.continued >= 2, "the loop continued as new runs: {progress:?}");
+    assert_eq!(status.snapshots.len(), LONG_LOOP as usize);
+    let summed: f64 = status.stages.iter().map(|s| s.cost_usd).sum();
+    assert!((status.total_cost_usd - summed).abs() < 1e-9, "{} vs {summed}", status.total_cost_usd);
+    assert_eq!(files(project.path())["progress.txt"], b"done");
+
+    // Every iteration ran once, each after the one before told it what failed, across runs.
+    let firsts: Vec<_> = stack.model.requests().into_iter().filter(|r| r.turn == 0).collect();
+    assert_eq!(firsts.len(), LONG_LOOP as usize, "one agent run per iteration");
+    for n in 2..=LONG_LOOP {
+        let prompt = first_prompt_of(&stack, &format!("iteration-{n}")).expect("every iteration ran");
+        assert!(prompt.contains(&format!("(number {})", n - 1)), "iteration {n}: {prompt}");
+        assert!(prompt.contains("test_progress_is_done"), "iteration {n}: {prompt}");
+    }
+    // One workflow to whoever watches: one start, one end, a stage per iteration.
+    let counts = stack.event_counts(&id);
+    for (kind, n) in [("workflow.started", 1), ("stage.started", LONG_LOOP), ("workflow.completed", 1)] {
+        assert_eq!(counts.get(kind).copied().unwrap_or(0), n as usize, "{kind} in {counts:?}");
+    }
+    let shown = stack.cli(&["status", &id]);
+    assert!(shown.stdout.contains(&format!("iteration {LONG_LOOP} of {LONG_LOOP}")), "{}", shown.stdout);
+}

@@ -236,3 +236,45 @@ async fn keeps_failing_and_is_rolled_back(planted: bool) {
     let numbers: Vec<u64> = listed.as_array().unwrap().iter().map(|s| s["number"].as_u64().unwrap()).collect();
     assert_eq!(numbers, [1, 2], "{listed}");
 }
+
+/// A stage that generates more files than a report lists still completes; the status, the
+/// snapshot after it and the CLI list the first ones and say there were more.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_that_changes_thousands_of_files_reports_the_first_ones_and_says_so() {
+    let listed = ct_domain::capped::MAX_LISTED_PATHS;
+    let generate = format!(
+        "mkdir -p {{cwd}}/generated && cd {{cwd}}/generated && for n in $(seq 1 {}); do echo $n > f$n.txt; done",
+        listed + 200
+    );
+    let scenario = Scenario::from_json(
+        &json!({ "scripts": [
+            { "name": "scaffold", "match": "Stage: scaffold", "turns": [
+                { "text": "Generating.",
+                  "tool_uses": [{ "name": "Bash", "input": { "command": generate, "description": "generate" } }],
+                  "usage": { "input_tokens": 10, "output_tokens": 5 } },
+                done("Generated.")
+            ]},
+            { "name": "other stages", "turns": [done("Nothing to do.")] }
+        ]})
+        .to_string(),
+    )
+    .expect("scenario");
+    let stack = Stack::start(StackOptions::new(scenario)).await;
+    let project = git_project(&example("textstats"));
+    let id = start(&stack, project.path());
+
+    let gate = stack.wait_for_status(&id, "the gate after core-implementation", |s| {
+        s.awaiting_approval.as_deref() == Some("core-implementation") || s.state.is_final()
+    });
+    let scaffold = &gate.stages[0];
+    assert_eq!(scaffold.state, StageState::Completed, "{gate:?}\n{}", stack.logs());
+    assert_eq!((scaffold.files_changed.len(), scaffold.files_truncated), (listed, true));
+    assert_eq!(std::fs::read_dir(project.path().join("generated")).unwrap().count(), listed + 200);
+    let shown = stack.cli(&["snapshots", &id]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(shown.stdout.contains(&format!("over {listed}: ")), "the snapshot after scaffold: {}", shown.stdout);
+
+    let reject = stack.cli(&["reject", &id, "--reason", "enough"]);
+    assert_eq!(reject.code, 0, "{}", reject.stderr);
+    stack.wait_for_status(&id, "the end after the rejection", |s| s.state == RunState::Failed);
+}

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use ct_contracts::workflows::Iterate;
-use ct_domain::IterateInput;
+use ct_domain::{IterateInput, MAX_ITERATIONS};
 use temporalio_client::WorkflowStartOptions;
 use temporalio_client::errors::WorkflowStartError;
 
@@ -15,8 +15,13 @@ pub(super) async fn run(session: &Session, config: &ct_config::Config, args: Ite
     if issue.is_empty() {
         return Err(CliError::BadInput("the issue is empty: say what the agent should fix or build".to_owned()).into());
     }
-    if args.max_iterations == 0 {
-        return Err(CliError::BadInput("--max-iterations must be at least 1".to_owned()).into());
+    if args.max_iterations == 0 || args.max_iterations > MAX_ITERATIONS {
+        return Err(CliError::BadInput(format!(
+            "--max-iterations must be 1 to {MAX_ITERATIONS}, not {}: a longer loop is better started again \
+             from the best result (the iterations' statuses would no longer fit one Temporal payload)",
+            args.max_iterations
+        ))
+        .into());
     }
     let id = args.id.clone().unwrap_or_else(|| project::default_id("iterate", &project));
     let input = IterateInput {
@@ -30,6 +35,7 @@ pub(super) async fn run(session: &Session, config: &ct_config::Config, args: Ite
         budget_usd: config.settings.workflow.budget_usd,
         budget_warn_at: config.settings.workflow.budget_warn_at,
         budget_wait_secs: config.settings.workflow.approval_timeout_secs,
+        carried: None,
     };
     let options = WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build();
     let (started, trace_id) =

@@ -30,7 +30,7 @@ pub(super) async fn list(session: &Session, args: IdArgs) -> anyhow::Result<Exit
             snapshot.number,
             snapshot.stage,
             taken_at(snapshot),
-            files_summary(&snapshot.files)
+            files_summary(&snapshot.files, snapshot.files_truncated)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -70,11 +70,13 @@ pub(super) async fn rollback(session: &Session, args: RollbackArgs) -> anyhow::R
     if args.json {
         println!(
             "{}",
-            serde_json::json!({ "snapshot": snapshot, "written": report.written, "removed": report.removed })
+            serde_json::json!({ "snapshot": snapshot, "written": report.written, "removed": report.removed,
+                                "truncated": report.truncated })
         );
     } else {
+        let at_least = if report.truncated { "at least " } else { "" };
         println!(
-            "restored snapshot {} (before `{}`, taken {}) in {}: {} file(s) written back, {} removed",
+            "restored snapshot {} (before `{}`, taken {}) in {}: {at_least}{} file(s) written back, {} removed",
             snapshot.number,
             snapshot.stage,
             taken_at(snapshot),
@@ -92,9 +94,9 @@ fn taken_at(snapshot: &Snapshot) -> String {
         .map_or_else(|| snapshot.created_unix.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
 }
 
-fn files_summary(files: &[String]) -> String {
+fn files_summary(files: &[String], truncated: bool) -> String {
     const SHOWN: usize = 4;
-    let mut text = format!("{}", files.len());
+    let mut text = if truncated { format!("over {}", files.len()) } else { files.len().to_string() };
     if !files.is_empty() {
         text.push_str(&format!(": {}", files.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ")));
     }

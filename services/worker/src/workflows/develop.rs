@@ -402,7 +402,8 @@ async fn await_approval(
         let status = s.stage_mut(index);
         status.state = StageState::AwaitingApproval;
         let summary = format!(
-            "{} files changed (+{}/-{}), tests {}",
+            "{}{} files changed (+{}/-{}), tests {}",
+            if status.files_truncated { "over " } else { "" },
             status.files_changed.len(),
             status.lines_added,
             status.lines_removed,

@@ -245,6 +245,7 @@ pub(super) fn stage_outcome(
         cost_usd: stage.cost_usd,
         duration_ms: stage.duration_ms,
         files_modified: stage.files_changed.clone(),
+        files_truncated: stage.files_truncated,
         lines_added: stage.lines_added,
         lines_removed: stage.lines_removed,
         tests: match (stage.tests_passed, stage.tests_failed) {

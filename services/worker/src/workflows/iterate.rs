@@ -1,19 +1,23 @@
 //! The iterate workflow: run the agent on one issue, test, and go again with the failing
 //! tests in the prompt until the tests pass, an iteration changes nothing, or the
 //! iterations run out. Each iteration starts with a snapshot; at the end the work tree
-//! holds the iteration with the fewest failing tests.
+//! holds the iteration with the fewest failing tests. A long loop continues as a new run
+//! whenever Temporal suggests it (its history grows with every iteration), carrying where it
+//! was.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ct_events::EventData;
 use ct_events::data::WorkflowStarted;
 
 use ct_domain::git::Snapshot;
-use ct_domain::{IterateInput, IterationProgress, RunState, StageState, StageStatus, WorkflowStatus};
+use ct_domain::{
+    IterateCarry, IterateInput, IterationProgress, MAX_ITERATIONS, RunState, StageState, StageStatus, WorkflowStatus,
+};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ApplicationFailure, SyncWorkflowContext, WorkflowContext, WorkflowContextView,
-    WorkflowResult, WorkflowTermination,
+    ActivityExecutionError, ApplicationFailure, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext,
+    WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
 use ct_domain::budget::{BudgetRaise, BudgetRaised};
@@ -35,6 +39,13 @@ const FAILURES_SHOWN: usize = 10;
 const FAILURE_EXCERPT_CHARS: usize = 1500;
 const OUTPUT_TAIL_CHARS: usize = 3000;
 
+/// Marks histories whose loop continues as a new run when Temporal suggests it. Histories
+/// recorded before go on in one run.
+const CONTINUE_AS_NEW_PATCH: &str = "iterate-continues-as-new";
+/// Continues past this many history events even without Temporal's suggestion (a server
+/// configured not to make one); Temporal's own limit is 51,200.
+const CONTINUE_AFTER_EVENTS: u32 = 10_000;
+
 #[workflow]
 #[derive(Default)]
 pub struct IterateWorkflow {
@@ -46,6 +57,8 @@ pub struct IterateWorkflow {
 
 /// How the loop ended.
 enum End {
+    /// It goes on in a new run, from this iteration.
+    Continue(u32),
     Green(u32),
     Exhausted,
     NoChange(u32),
@@ -64,6 +77,8 @@ struct Tracker {
     model: Option<String>,
     /// The iteration whose result the work tree holds now (0: the state it started in).
     tree_is: u32,
+    /// The last iteration's failing tests, as the next prompt shows them.
+    feedback: Option<String>,
 }
 
 workflow_state!(IterateWorkflow);
@@ -71,36 +86,16 @@ workflow_state!(IterateWorkflow);
 #[workflow_methods]
 impl IterateWorkflow {
     #[run]
-    pub async fn run(ctx: &mut WorkflowContext<Self>, input: IterateInput) -> WorkflowResult<WorkflowStatus> {
-        let workflow_id = ctx.workflow_id().to_owned();
-        let trace = spans::trace();
-        ctx.state_mut(|s| {
-            s.status = WorkflowStatus {
-                workflow_id,
-                state: RunState::Running,
-                project_path: input.project_path.clone(),
-                features: vec![input.issue.clone()],
-                template: "iterate".to_owned(),
-                iteration: Some(IterationProgress { max: input.max_iterations, ..IterationProgress::default() }),
-                trace_id: trace.0.clone(),
-                traceparent: trace.1.clone(),
-                build: super::pinned_build(ctx),
-                budget: input.budget_usd.map(|limit| ct_domain::budget::Budget::new(Some(limit), input.budget_warn_at)),
-                ..WorkflowStatus::default()
-            };
-        });
-        let started = now(ctx);
-        let announced = WorkflowStarted {
-            workflow_id: ctx.workflow_id().to_owned(),
-            workflow_kind: KIND.to_owned(),
-            project_path: input.project_path.clone(),
-            features: vec![input.issue.clone()],
-            template: KIND.to_owned(),
-            stages: Vec::new(),
+    pub async fn run(ctx: &mut WorkflowContext<Self>, mut input: IterateInput) -> WorkflowResult<WorkflowStatus> {
+        input.max_iterations = input.max_iterations.clamp(1, MAX_ITERATIONS);
+        let (mut tracker, first, started) = match input.carried.take() {
+            Some(carried) => resume(ctx, *carried),
+            None => (Tracker::default(), 1, begin(ctx, &input).await),
         };
-        emit(ctx, EventData::WorkflowStarted(announced)).await;
-        let mut tracker = Tracker::default();
-        let end = iterate(ctx, &input, &mut tracker).await;
+        let end = iterate(ctx, &input, &mut tracker, first).await;
+        if let End::Continue(next) = end {
+            return continue_as_new(ctx, input, tracker, next, started).await;
+        }
         let kept = keep_best(ctx, &input, &tracker, &end).await;
         finish(ctx, end, kept, started).await
     }
@@ -132,14 +127,114 @@ impl IterateWorkflow {
     }
 }
 
+/// Starts the workflow's first run: its status, and `workflow.started`. Returns when it started.
+async fn begin(ctx: &mut WorkflowContext<IterateWorkflow>, input: &IterateInput) -> SystemTime {
+    let workflow_id = ctx.workflow_id().to_owned();
+    let trace = spans::trace();
+    ctx.state_mut(|s| {
+        s.status = WorkflowStatus {
+            workflow_id,
+            state: RunState::Running,
+            project_path: input.project_path.clone(),
+            features: vec![input.issue.clone()],
+            template: "iterate".to_owned(),
+            iteration: Some(IterationProgress { max: input.max_iterations, ..IterationProgress::default() }),
+            trace_id: trace.0.clone(),
+            traceparent: trace.1.clone(),
+            build: super::pinned_build(ctx),
+            budget: input.budget_usd.map(|limit| ct_domain::budget::Budget::new(Some(limit), input.budget_warn_at)),
+            ..WorkflowStatus::default()
+        };
+    });
+    let started = now(ctx);
+    let announced = WorkflowStarted {
+        workflow_id: ctx.workflow_id().to_owned(),
+        workflow_kind: KIND.to_owned(),
+        project_path: input.project_path.clone(),
+        features: vec![input.issue.clone()],
+        template: KIND.to_owned(),
+        stages: Vec::new(),
+    };
+    emit(ctx, EventData::WorkflowStarted(announced)).await;
+    started
+}
+
+/// Starts a continued run where the last one left off: its status, the loop's state, and the
+/// first iteration to run. Announces nothing: the workflow goes on.
+fn resume(ctx: &mut WorkflowContext<IterateWorkflow>, carried: IterateCarry) -> (Tracker, u32, SystemTime) {
+    ctx.state_mut(|s| {
+        s.status = carried.status;
+        s.keep_changes = carried.keep_changes;
+    });
+    let tracker = Tracker {
+        snapshots: carried.snapshots,
+        best: carried.best,
+        model: carried.model,
+        tree_is: carried.tree_is,
+        feedback: carried.feedback,
+    };
+    (tracker, carried.next, UNIX_EPOCH + Duration::from_millis(carried.started_unix_ms))
+}
+
+/// Ends this run and continues the workflow as a new one from iteration `next`, once this
+/// run's events are out (so the stream keeps its order across runs).
+async fn continue_as_new(
+    ctx: &mut WorkflowContext<IterateWorkflow>,
+    mut input: IterateInput,
+    tracker: Tracker,
+    next: u32,
+    started: SystemTime,
+) -> WorkflowResult<WorkflowStatus> {
+    events::settle(ctx).await;
+    let (status, keep_changes) = ctx.state_mut(|s| {
+        progress(&mut s.status).continued += 1;
+        (s.status.compacted(), s.keep_changes)
+    });
+    let snapshots = tracker
+        .snapshots
+        .into_iter()
+        .map(|mut snapshot| {
+            snapshot.files_truncated |= !snapshot.files.is_empty();
+            snapshot.files.clear();
+            snapshot
+        })
+        .collect();
+    input.carried = Some(Box::new(IterateCarry {
+        status,
+        next,
+        snapshots,
+        best: tracker.best,
+        model: tracker.model,
+        tree_is: tracker.tree_is,
+        feedback: tracker.feedback,
+        keep_changes,
+        started_unix_ms: started.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64),
+    }));
+    match ctx.continue_as_new(input, ContinueAsNewOptions::default()) {
+        Err(continued) => Err(continued),
+    }
+}
+
+/// Whether this run should hand over to a new one before its next iteration: Temporal
+/// suggests it once the history grows large.
+fn should_continue(ctx: &WorkflowContext<IterateWorkflow>) -> bool {
+    (ctx.continue_as_new_suggested() || ctx.history_length() >= CONTINUE_AFTER_EVENTS)
+        && ctx.patched(CONTINUE_AS_NEW_PATCH)
+}
+
 fn progress(status: &mut WorkflowStatus) -> &mut IterationProgress {
     status.iteration.get_or_insert_with(IterationProgress::default)
 }
 
-async fn iterate(ctx: &mut WorkflowContext<IterateWorkflow>, input: &IterateInput, tracker: &mut Tracker) -> End {
-    let mut previous: Option<TestReport> = None;
-    for n in 1..=input.max_iterations.max(1) {
-        if n > 1 {
+/// Runs iterations `first` to the last; a continued run's first has been waited for already.
+async fn iterate(
+    ctx: &mut WorkflowContext<IterateWorkflow>,
+    input: &IterateInput,
+    tracker: &mut Tracker,
+    first: u32,
+) -> End {
+    for n in first..=input.max_iterations {
+        if n > first {
             let wait = input.backoff_secs(n);
             if wait > 0 {
                 ctx.timer(Duration::from_secs(wait)).await;
@@ -147,10 +242,13 @@ async fn iterate(ctx: &mut WorkflowContext<IterateWorkflow>, input: &IterateInpu
             if ctx.cancellation_token().is_cancelled() {
                 return End::Cancelled(format!("cancelled before iteration {n}"));
             }
+            if should_continue(ctx) {
+                return End::Continue(n);
+            }
         }
         let span = spans::stage(KIND, &format!("iteration-{n}"), (n - 1) as usize);
         let started = now(ctx);
-        let ran = iteration(ctx, input, tracker, n, previous.as_ref()).instrument(span.clone()).await;
+        let ran = iteration(ctx, input, tracker, n).instrument(span.clone()).await;
         let outcome = iteration_outcome(&ran);
         spans::record_outcome(&span, outcome);
         let finished = now(ctx);
@@ -168,7 +266,7 @@ async fn iterate(ctx: &mut WorkflowContext<IterateWorkflow>, input: &IterateInpu
         });
         emit(ctx, if failed { EventData::StageFailed(event) } else { EventData::StageCompleted(event) }).await;
         match ran {
-            Ok(tests) => previous = Some(tests),
+            Ok(tests) => tracker.feedback = Some(feedback(n, &tests)),
             // The snapshot taken before this iteration holds the tree it started from.
             Err(End::Cancelled(message)) if tracker.snapshots.len() == n as usize && !ctx.state(|s| s.keep_changes) => {
                 tracker.tree_is = n - 1;
@@ -186,7 +284,7 @@ fn iteration_outcome(ran: &Result<TestReport, End>) -> Result<(), &str> {
     match ran {
         Ok(_) => Err("tests failing"),
         Err(End::Failed(why) | End::Cancelled(why)) => Err(why),
-        Err(End::Green(_) | End::NoChange(_) | End::Exhausted) => Ok(()),
+        Err(End::Green(_) | End::NoChange(_) | End::Exhausted | End::Continue(_)) => Ok(()),
     }
 }
 
@@ -197,7 +295,6 @@ async fn iteration(
     input: &IterateInput,
     tracker: &mut Tracker,
     n: u32,
-    previous: Option<&TestReport>,
 ) -> Result<TestReport, End> {
     let index = (n - 1) as usize;
     let name = format!("iteration-{n}");
@@ -220,7 +317,7 @@ async fn iteration(
     let task = AgentTask {
         run_id: format!("{}/{name}", ctx.workflow_id()),
         project_path: input.project_path.clone(),
-        prompt: prompt(n, input, previous),
+        prompt: prompt(n, input, tracker.feedback.as_deref()),
         settings: input.agent.clone(),
         restore_on_retry: Some(snapshot.reference.clone()),
         earlier_attempts: 0,
@@ -353,6 +450,7 @@ async fn finish(
         ),
         End::Failed(message) => (RunState::Failed, format!("{message}{kept_text}")),
         End::Cancelled(message) => (RunState::Cancelled, message.clone()),
+        End::Continue(_) => unreachable!("a continued loop does not finish"),
     };
     let status = ctx.state_mut(|s| {
         s.status.state = state;
@@ -396,41 +494,48 @@ fn failing(tests: &TestReport) -> u32 {
 
 /// The prompt of iteration `n`. Its first line is `Iteration: <n>`, and that text appears
 /// nowhere else in it, so a scripted model can tell the iterations apart.
-fn prompt(n: u32, input: &IterateInput, previous: Option<&TestReport>) -> String {
+fn prompt(n: u32, input: &IterateInput, feedback: Option<&str>) -> String {
     let mut prompt = format!(
         "Iteration: {n}\nWork only inside {}. Resolve this issue so that the project's tests pass:\n\n{}\n",
         input.project_path,
         input.issue.trim()
     );
-    if let Some(tests) = previous {
-        prompt.push_str(&format!(
-            "\nThe previous attempt (number {}) did not make the tests pass: `{}` exited with {}{}, {} failed, {} passed.\n",
-            n - 1,
-            tests.command,
-            tests.exit_code,
-            if tests.timed_out { " after timing out" } else { "" },
-            tests.failed,
-            tests.passed
-        ));
-        if !tests.failures.is_empty() {
-            prompt.push_str("\nFailing tests:\n");
-        }
-        for (name, output) in tests.failures.iter().take(FAILURES_SHOWN) {
-            prompt
-                .push_str(&format!("\n- {name}\n```\n{}\n```\n", last_chars(output.trim_end(), FAILURE_EXCERPT_CHARS)));
-        }
-        if tests.failures.len() > FAILURES_SHOWN {
-            prompt.push_str(&format!("\n(and {} more)\n", tests.failures.len() - FAILURES_SHOWN));
-        }
-        prompt.push_str(&format!(
-            "\nEnd of the test output:\n```\n{}\n```\n",
-            last_chars(tests.output_tail.trim_end(), OUTPUT_TAIL_CHARS)
-        ));
+    if let Some(feedback) = feedback {
+        prompt.push_str(feedback);
     }
     prompt.push_str(
         "\nFix the cause rather than the tests. Do not commit: the workflow snapshots and reviews your changes.\n",
     );
     prompt
+}
+
+/// What iteration `n`'s failing tests tell the next prompt: the command and counts, the first
+/// failures and the end of the output.
+fn feedback(n: u32, tests: &TestReport) -> String {
+    let mut text = format!(
+        "\nThe previous attempt (number {n}) did not make the tests pass: `{}` exited with {}{}, {} failed, {} passed.\n",
+        tests.command,
+        tests.exit_code,
+        if tests.timed_out { " after timing out" } else { "" },
+        tests.failed,
+        tests.passed
+    );
+    if !tests.failures.is_empty() {
+        text.push_str("\nFailing tests:\n");
+    }
+    for (name, output) in tests.failures.iter().take(FAILURES_SHOWN) {
+        text.push_str(&format!("\n- {name}\n```\n{}\n```\n", last_chars(output.trim_end(), FAILURE_EXCERPT_CHARS)));
+    }
+    // The report lists the first failures only; `failed` counts them all.
+    let failing = tests.failures.len().max(tests.failed as usize);
+    if failing > FAILURES_SHOWN && !tests.failures.is_empty() {
+        text.push_str(&format!("\n(and {} more)\n", failing - FAILURES_SHOWN.min(tests.failures.len())));
+    }
+    text.push_str(&format!(
+        "\nEnd of the test output:\n```\n{}\n```\n",
+        last_chars(tests.output_tail.trim_end(), OUTPUT_TAIL_CHARS)
+    ));
+    text
 }
 
 fn last_chars(text: &str, max: usize) -> &str {
@@ -454,6 +559,7 @@ mod tests {
             budget_usd: None,
             budget_warn_at: 0.8,
             budget_wait_secs: 60,
+            carried: None,
         }
     }
 
@@ -475,7 +581,7 @@ mod tests {
             output_tail: "1 failed, 4 passed".to_owned(),
             ..TestReport::default()
         };
-        let prompt = prompt(2, &input(), Some(&tests));
+        let prompt = prompt(2, &input(), Some(&feedback(1, &tests)));
         assert!(prompt.starts_with("Iteration: 2\n"), "{prompt}");
         assert_eq!(prompt.matches("Iteration: ").count(), 1, "{prompt}");
         assert!(prompt.contains("- tests/test_w.py::test_words\n```\nassert 1 == 2\n```"), "{prompt}");

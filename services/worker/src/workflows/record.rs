@@ -24,6 +24,7 @@ pub(super) fn record_agent(status: &mut StageStatus, report: &AgentReport) {
     });
     record_attempts(status, history);
     status.files_changed = report.files_changed.clone();
+    status.files_truncated = report.files_truncated;
     status.lines_added = report.lines_added;
     status.lines_removed = report.lines_removed;
     status.executor_id = Some(report.executor_id.clone()).filter(|id| !id.is_empty());

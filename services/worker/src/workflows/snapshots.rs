@@ -43,6 +43,7 @@ pub(super) fn by_the_run<W>(
         stage: stage.to_owned(),
         created_unix: 0,
         files: Vec::new(),
+        files_truncated: false,
     };
     let task = SnapshotTask { project_path: project_path.to_owned(), workflow_id, number, stage: stage.to_owned() };
     Some((planned, task))
