@@ -16,7 +16,7 @@ mod tasks;
 pub mod workflows;
 
 pub use definitions::{StageActivities, WorkspaceActivities};
-pub use queues::{AGENTS_SUFFIX, TESTS_SUFFIX, agents_queue, files_queue, tests_queue};
+pub use queues::{agents_queue, files_queue, tests_queue};
 pub use tasks::{
     AgentReport, AgentTask, CommitTask, RefusedAccess, RemoveWorktreeTask, RestoreTask, SnapshotTask, TestReport,
     TestTask, WorktreesTask,

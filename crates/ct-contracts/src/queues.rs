@@ -2,8 +2,9 @@
 //! worker's own queue, so a second deployment on another queue (`TEMPORAL_TASK_QUEUE`) gets
 //! its own executors and test-runners, and workflow code can derive them deterministically.
 
-pub const AGENTS_SUFFIX: &str = ".agents";
-pub const TESTS_SUFFIX: &str = ".tests";
+const AGENTS_SUFFIX: &str = ".agents";
+const TESTS_SUFFIX: &str = ".tests";
+const FILES_SUFFIX: &str = ".files";
 
 /// Agent runs: polled by executors.
 pub fn agents_queue(workflow_queue: &str) -> String {
@@ -15,12 +16,12 @@ pub fn tests_queue(workflow_queue: &str) -> String {
     format!("{workflow_queue}{TESTS_SUFFIX}")
 }
 
-/// Work on the project's files (snapshots, restores, worktrees, commits). It runs where the
-/// files are; with one shared workspace every executor has them, so it shares the agents
-/// queue. Pinning a workflow's file work to one host means returning a host-specific queue
-/// from here.
+/// Work on the project's files (snapshots, restores, worktrees, commits): polled by executors,
+/// where the files are, with slots of its own, so that seconds of git work never wait behind
+/// hours of agent runs. Pinning a workflow's file work to one host means returning a
+/// host-specific queue from here.
 pub fn files_queue(workflow_queue: &str) -> String {
-    agents_queue(workflow_queue)
+    format!("{workflow_queue}{FILES_SUFFIX}")
 }
 
 #[cfg(test)]
@@ -31,6 +32,6 @@ mod tests {
     fn the_default_deployment_gets_the_documented_queue_names() {
         assert_eq!(agents_queue("claude-temporal"), "claude-temporal.agents");
         assert_eq!(tests_queue("claude-temporal"), "claude-temporal.tests");
-        assert_eq!(files_queue("claude-temporal"), "claude-temporal.agents");
+        assert_eq!(files_queue("claude-temporal"), "claude-temporal.files");
     }
 }

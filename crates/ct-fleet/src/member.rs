@@ -1,5 +1,5 @@
-//! Running one fleet member: its activity worker on the main task and its control API beside
-//! it, stopped together.
+//! Running one fleet member: its activity workers on the main task and its control API beside
+//! them, stopped together.
 
 use ct_proto::control::DescribeResponse;
 use temporalio_client::Client;
@@ -17,11 +17,10 @@ pub struct ControlPlane {
     pub runs: RunRegistry,
 }
 
-/// Serves `control` and polls with `options` until `shutdown` fires and the worker drained.
+/// Serves `control` and polls with `workers` until `shutdown` fires and they drained.
 pub async fn run_member(
-    worker: &ActivityWorker,
+    workers: Vec<(&ActivityWorker, WorkerOptions)>,
     client: Client,
-    options: WorkerOptions,
     control: ControlPlane,
     shutdown: CancellationToken,
     on_polling: impl FnOnce(),
@@ -34,7 +33,7 @@ pub async fn run_member(
         control.runs,
         control_stop.clone(),
     ));
-    let outcome = worker.run(client, options, shutdown, on_polling).await;
+    let outcome = crate::worker::run_workers(workers, client, shutdown, on_polling).await;
     control_stop.cancel();
     match control_task.await {
         Ok(Err(err)) => tracing::warn!(%err, "the control API stopped with an error"),

@@ -47,27 +47,47 @@ impl ActivityWorker {
             .deployment_options(self.build.worker_options(false))
             .build()
     }
+}
 
-    /// Polls until `shutdown` fires, then drains. The worker future is not `Send`: call this
-    /// on the main task. `on_polling` runs once the worker is built, before it first polls.
-    pub async fn run(
-        &self,
-        client: Client,
-        options: WorkerOptions,
-        shutdown: CancellationToken,
-        on_polling: impl FnOnce(),
-    ) -> Result<(), WorkerError> {
-        let queue = self.task_queue.clone();
-        let start_err = |reason: String| WorkerError::Start { queue: queue.clone(), reason };
-        let runtime = Runtime::from_current_tokio(Default::default()).map_err(|e| start_err(e.to_string()))?;
-        let mut worker = Worker::new(&runtime, client, options).map_err(|e| start_err(e.to_string()))?;
-        let stop = worker.shutdown_handle();
-        tokio::spawn(async move {
-            shutdown.cancelled().await;
-            tracing::info!("shutting down: no new work; running work gets the grace period");
-            stop();
-        });
-        on_polling();
-        worker.run().await.map_err(|e| WorkerError::Run { queue: self.task_queue.clone(), reason: e.to_string() })
+/// Polls with every worker (one per task queue, each with its own slots) until `shutdown`
+/// fires, then drains them all. A worker that stops with an error stops the others too. The
+/// workers' futures are not `Send`: call this on the main task. `on_polling` runs once they are
+/// built, before they first poll.
+pub(crate) async fn run_workers(
+    workers: Vec<(&ActivityWorker, WorkerOptions)>,
+    client: Client,
+    shutdown: CancellationToken,
+    on_polling: impl FnOnce(),
+) -> Result<(), WorkerError> {
+    let first_queue = workers.first().map(|(worker, _)| worker.task_queue.clone()).unwrap_or_default();
+    let runtime = Runtime::from_current_tokio(Default::default())
+        .map_err(|e| WorkerError::Start { queue: first_queue, reason: e.to_string() })?;
+    let mut built = Vec::with_capacity(workers.len());
+    for (worker, options) in workers {
+        let queue = worker.task_queue.clone();
+        let polling = Worker::new(&runtime, client.clone(), options)
+            .map_err(|e| WorkerError::Start { queue: queue.clone(), reason: e.to_string() })?;
+        built.push((queue, polling));
     }
+    let stops: Vec<_> = built.iter().map(|(_, worker)| worker.shutdown_handle()).collect();
+    let stopping = shutdown.clone();
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        tracing::info!("shutting down: no new work; running work gets the grace period");
+        for stop in stops {
+            stop();
+        }
+    });
+    on_polling();
+    let runs = built.iter_mut().map(|(queue, worker)| {
+        let shutdown = shutdown.clone();
+        async move {
+            let ran = worker.run().await.map_err(|e| WorkerError::Run { queue: queue.clone(), reason: e.to_string() });
+            if ran.is_err() {
+                shutdown.cancel();
+            }
+            ran
+        }
+    });
+    futures::future::join_all(runs).await.into_iter().collect()
 }

@@ -120,7 +120,11 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
     }
     if let Some(progress) = &status.iteration {
         let best = progress.best.map_or_else(String::new, |best| format!(", best so far: {best}"));
-        let _ = writeln!(out, "iteration {} of {}{best}", progress.current, progress.max);
+        let runs = match progress.continued {
+            0 => String::new(),
+            n => format!(" (in {} Temporal runs: the loop continued as new to keep its history short)", n + 1),
+        };
+        let _ = writeln!(out, "iteration {} of {}{best}{runs}", progress.current, progress.max);
         if let Some(reason) = &progress.stop_reason {
             let _ = writeln!(out, "stopped   {reason}");
         }

@@ -53,6 +53,7 @@ impl Config {
         Ok(Config {
             claude_bin: executor.claude_bin.clone(),
             max_concurrent: executor.max_concurrent,
+            files_queue: ct_contracts::files_queue(&settings.temporal.task_queue),
             roots: settings
                 .required_workspace_roots()
                 .and_then(|roots| ct_fleet::WorkspaceRoots::new(roots).map_err(|e| e.to_string()))?,

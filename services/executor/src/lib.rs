@@ -65,6 +65,9 @@ pub struct Config {
     pub claude_bin: PathBuf,
     /// Runs at once: the activity slots this executor offers on its task queue.
     pub max_concurrent: usize,
+    /// The queue of git work on the project's files (`<workflow queue>.files`), polled with
+    /// slots of its own.
+    pub files_queue: String,
     /// The only directories agents may work in.
     pub roots: WorkspaceRoots,
     /// Bounds on every run, whatever the workflow asks.
@@ -123,6 +126,7 @@ impl Default for Config {
         Config {
             claude_bin: PathBuf::from("claude"),
             max_concurrent: 2,
+            files_queue: ct_contracts::files_queue(ct_domain::DEFAULT_TASK_QUEUE),
             // Where tests make their projects; a real executor is given its roots.
             roots: WorkspaceRoots::new([std::env::temp_dir()]).unwrap_or_default(),
             limits: Limits::default(),

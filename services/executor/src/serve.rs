@@ -1,5 +1,5 @@
-//! Running the executor process: the activity worker on the agents queue, the control API
-//! beside it, and the event publisher both share.
+//! Running the executor process: activity workers on the agents and files queues, the control API
+//! beside them, and the event publisher they share.
 
 use std::time::Duration;
 
@@ -18,6 +18,9 @@ use crate::{Agents, Config, Error};
 const EVENT_FLUSH: Duration = Duration::from_secs(5);
 /// How long `claude --version` may take at start-up.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Git work an executor does at once (snapshots, restores, worktrees, commits), besides its
+/// agent runs.
+const FILE_SLOTS: usize = 4;
 
 /// Where the executor sends its events and keeps its checkpoints.
 #[derive(Debug, Clone)]
@@ -27,7 +30,7 @@ pub struct Nats {
     pub login: Option<ct_events::NatsLogin>,
 }
 
-/// Polls the agents queue and serves the control API on `control` until `shutdown` fires.
+/// Polls the agents and files queues and serves the control API on `control` until `shutdown` fires.
 /// `on_ready` gets the executor's identity once it is about to poll.
 pub async fn run(
     config: Config,
@@ -40,6 +43,7 @@ pub async fn run(
     let control_addr = membership.advertise;
     let identity = ct_fleet::instance_identity("executor", control_addr);
     let capacity = config.max_concurrent;
+    let files_queue = config.files_queue.clone();
     let description = describe(&config, &membership.task_queue, &identity).await;
     let agents = Agents::new(config)?;
     tracing::info!(
@@ -76,12 +80,18 @@ pub async fn run(
     };
     check_contracts()?;
     options.register_activities(agent_activities);
-    options.register_activities(WorkspaceActivities { roots });
+    // Git work takes seconds and agent runs hours: it gets slots of its own, so that a snapshot
+    // never waits for a busy executor's runs to end.
+    let files = ActivityWorker { task_queue: files_queue, capacity: FILE_SLOTS, ..worker.clone() };
+    let mut files_options = files.options();
+    files_options.register_activities(WorkspaceActivities { roots });
 
     let control = ControlPlane { listener: control, token: membership.control_token.clone(), description, runs };
-    let outcome = ct_fleet::run_member(&worker, client, options, control, shutdown, || {
+    let workers = vec![(&worker, options), (&files, files_options)];
+    let outcome = ct_fleet::run_member(workers, client, control, shutdown, || {
         tracing::info!(
             task_queue = %membership.task_queue,
+            files_queue = %files.task_queue,
             temporal = %membership.temporal.address,
             control = %control_addr,
             capacity,

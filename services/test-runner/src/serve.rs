@@ -41,7 +41,7 @@ pub async fn run(
         stopping: shutdown.clone(),
     });
     let control = ControlPlane { listener: control, token: membership.control_token, description, runs };
-    ct_fleet::run_member(&worker, client, options, control, shutdown, || {
+    ct_fleet::run_member(vec![(&worker, options)], client, control, shutdown, || {
         tracing::info!(
             task_queue = %membership.task_queue,
             temporal = %membership.temporal.address,

@@ -185,7 +185,8 @@ async fn a_long_loop_continues_as_new_runs_with_its_status_intact() {
          assert (Path(__file__).parent.parent / 'progress.txt').read_text() == 'done'\n";
     let iterations = (1..=LONG_LOOP)
         .map(|n| {
-            let mut writes = vec![write("progress.txt", &if n == LONG_LOOP { "done".to_owned() } else { n.to_string() })];
+            let mut writes =
+                vec![write("progress.txt", &if n == LONG_LOOP { "done".to_owned() } else { n.to_string() })];
             if n == 1 {
                 writes.push(write("tests/test_progress.py", failing_until_done));
             }
@@ -244,5 +245,57 @@ async fn a_long_loop_continues_as_new_runs_with_its_status_intact() {
         assert_eq!(counts.get(kind).copied().unwrap_or(0), n as usize, "{kind} in {counts:?}");
     }
     let shown = stack.cli(&["status", &id]);
-    assert!(shown.stdout.contains(&format!("iteration {LONG_LOOP} of {LONG_LOOP}")), "{}", shown.stdout);
+    let runs = format!(
+        "iteration {LONG_LOOP} of {LONG_LOOP}, best so far: {LONG_LOOP} (in {} Temporal runs",
+        progress.continued + 1
+    );
+    assert!(shown.stdout.contains(&runs), "{}", shown.stdout);
+    eprintln!("{LONG_LOOP} iterations in {} runs", progress.continued + 1);
+}
+
+/// Git work has slots of its own on an executor: with its one agent slot busy for a long run,
+/// another workflow's snapshot is taken at once, and only its agent run waits.
+#[tokio::test(flavor = "multi_thread")]
+async fn git_work_does_not_wait_behind_a_busy_executors_agent_runs() {
+    let scenario = Scenario::from_json(
+        &json!({ "scripts": [
+            { "name": "slow", "match": "slow issue", "turns": [
+                { "text": "Working slowly.", "delay_ms": 20000, "usage": { "input_tokens": 10, "output_tokens": 5 } }
+            ]},
+            { "name": "quick", "match": "quick issue", "turns": [
+                { "text": "Done.", "usage": { "input_tokens": 10, "output_tokens": 5 } }
+            ]}
+        ]})
+        .to_string(),
+    )
+    .expect("scenario");
+    let stack = Stack::start(StackOptions { executor_capacity: 1, ..StackOptions::new(scenario) }).await;
+    let (slow_project, quick_project) = (git_project(&example("textstats")), git_project(&example("textstats")));
+    let start = |project: &std::path::Path, issue: &str| {
+        let out = stack.cli(&["iterate", project.to_str().unwrap(), issue, "--max-iterations", "1", "--json"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.json()["workflow_id"].as_str().unwrap().to_owned()
+    };
+    let slow = start(slow_project.path(), "slow issue");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !stack.model.requests().iter().any(|r| r.script.as_deref() == Some("slow")) {
+        assert!(std::time::Instant::now() < deadline, "the slow run never reached the model\n{}", stack.logs());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let quick = start(quick_project.path(), "quick issue");
+    let snapshotted = stack.wait_for_status(&quick, "the quick workflow's first snapshot", |s| {
+        !s.snapshots.is_empty() || s.state.is_final()
+    });
+    assert_eq!(snapshotted.snapshots.len(), 1, "{snapshotted:?}");
+    let busy = stack.cli(&["status", &slow, "--json"]).json();
+    assert_eq!(busy["stages"][0]["state"], "running", "the slow agent still holds the only agent slot: {busy}");
+    assert!(
+        !stack.model.requests().iter().any(|r| r.script.as_deref() == Some("quick")),
+        "the quick workflow's agent run waits for the slot"
+    );
+    for id in [&slow, &quick] {
+        let cancelled = stack.cli(&["cancel", id]);
+        assert_eq!(cancelled.code, 0, "{}", cancelled.stderr);
+    }
 }
