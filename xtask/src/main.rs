@@ -3,6 +3,7 @@
 mod bench;
 mod compose;
 mod demo;
+mod rehearsal;
 mod workspace;
 
 use std::process::ExitCode;
@@ -21,7 +22,8 @@ enum Task {
     /// Install the tools, build, start the local stack with a scripted model and run a develop
     /// workflow on a copy of examples/textstats, approving its gate on your behalf.
     Demo,
-    /// Install the tools, build, and run every test of the workspace against real servers.
+    /// Install the tools, build (the upgrade test's second build too), and run every test of
+    /// the workspace against real servers.
     Test {
         /// Passed on to `cargo test --workspace --no-fail-fast`, e.g. `-p ct-worker` or
         /// `dev_stack -- --nocapture`.
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
 
 fn test(cargo_test_args: &[String]) -> anyhow::Result<ExitCode> {
     let ws = workspace::prepare()?;
+    rehearsal::build(&ws)?;
     let status = ws
         .cargo()
         .args(["test", "--workspace", "--no-fail-fast"])

@@ -38,6 +38,11 @@ pub struct AgentTask {
     /// stage. When set, it replaces `restore_on_retry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotTask>,
+    /// Only in the rolling-upgrade test's second build (feature `upgrade-rehearsal`): an input
+    /// its executors require and no other build sends, the way a real contract change would.
+    #[cfg(feature = "upgrade-rehearsal")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<String>,
 }
 
 impl AgentTask {

@@ -51,6 +51,12 @@ impl AgentActivities {
         // Attempts of earlier schedulings of this run count too: the number names the attempt's
         // transcript and tells a retry (which starts from the snapshot) from a first run.
         let attempt = ctx.info().attempt + task.earlier_attempts;
+        #[cfg(feature = "upgrade-rehearsal")]
+        if task.rehearsal.is_none() {
+            let message =
+                "this executor is the upgrade rehearsal's build: a run of another build reached it".to_owned();
+            return Err(failure::non_retryable(failure::AGENT_FAILED, message));
+        }
         let run_id = format!("{}/{attempt}", task.run_id);
         // The GenAI conventions' agent span; what the run used is recorded when it ends.
         let span = tracing::info_span!(

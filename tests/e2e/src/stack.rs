@@ -45,11 +45,42 @@ impl StackOptions {
     }
 }
 
-/// The processes of a second build of the fleet ([`Stack::start_build`]); dropped, they stop.
+/// The processes of one build of the fleet apart from the stack ([`Stack::start_build`],
+/// [`Stack::take_own_build`]); dropped, they stop.
 pub struct OtherBuild {
-    _worker: Service,
-    _executor: Executor,
-    _test_runner: Service,
+    worker: Service,
+    executors: Vec<Executor>,
+    test_runner: Service,
+}
+
+impl OtherBuild {
+    /// Stops every process of the build as an orchestrator would (SIGTERM, then the grace
+    /// period), the worker last.
+    pub fn stop(mut self) {
+        for executor in &mut self.executors {
+            executor.service.terminate(Duration::from_secs(15));
+        }
+        self.test_runner.terminate(Duration::from_secs(15));
+        self.worker.terminate(Duration::from_secs(15));
+    }
+}
+
+/// Which binaries a build's worker and executors run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binaries {
+    /// The workspace's.
+    Built,
+    /// The upgrade rehearsal's ([`crate::rehearsal_bin`]): another workflow and contract.
+    UpgradeRehearsal,
+}
+
+impl Binaries {
+    fn path(self, name: &str) -> PathBuf {
+        match self {
+            Binaries::Built => bin(name),
+            Binaries::UpgradeRehearsal => crate::rehearsal_bin(name),
+        }
+    }
 }
 
 /// One executor process of the stack.
@@ -181,18 +212,18 @@ impl Stack {
 
     /// Starts one more executor and waits until it polls.
     pub fn start_executor(&mut self) -> &Executor {
-        let executor = self.spawn_executor(&[]);
+        let executor = self.spawn_executor(Binaries::Built, &[]);
         self.executors.push(executor);
         self.executors.last().expect("just pushed")
     }
 
-    /// An executor with the stack's settings and `extra` variables, polling.
-    fn spawn_executor(&mut self, extra: &[(String, String)]) -> Executor {
+    /// An executor of `binaries` with the stack's settings and `extra` variables, polling.
+    fn spawn_executor(&mut self, binaries: Binaries, extra: &[(String, String)]) -> Executor {
         self.executor_starts += 1;
         let n = self.executor_starts;
         let port_file = self.dir.path().join(format!("executor-{n}.port"));
         let log = self.dir.path().join(format!("executor-{n}.log"));
-        let mut command = Command::new(bin("ct-executor"));
+        let mut command = Command::new(binaries.path("ct-executor"));
         command
             .args(["--listen", "127.0.0.1:0", "--max-concurrent", &self.executor_capacity.to_string()])
             .args(["--temporal-address", &self.temporal_address()])
@@ -246,15 +277,26 @@ impl Stack {
         (service, port)
     }
 
-    /// Starts another build of the fleet beside the stack's own: a worker, an executor and a
-    /// test-runner polling as build `build_id` (`CT_BUILD_ID`). They stop when it is dropped.
-    pub fn start_build(&mut self, build_id: &str) -> OtherBuild {
+    /// Starts another build of the fleet beside the stack's own: a worker and an executor of
+    /// `binaries` and a test-runner, polling as build `build_id` (`CT_BUILD_ID`). They stop
+    /// when it is dropped.
+    pub fn start_build(&mut self, build_id: &str, binaries: Binaries) -> OtherBuild {
         let extra = [("CT_BUILD_ID".to_owned(), build_id.to_owned())];
-        let executor = self.spawn_executor(&extra);
+        let executor = self.spawn_executor(binaries, &extra);
         let (test_runner, _) = self.spawn_test_runner(&format!("test-runner-{build_id}"), &extra);
         let outbox = self.dir.path().join(format!("worker-{build_id}-events.outbox"));
-        let worker = self.spawn_worker(&format!("worker-{build_id}"), &outbox, &extra);
-        OtherBuild { _worker: worker, _executor: executor, _test_runner: test_runner }
+        let worker = self.spawn_worker(binaries, &format!("worker-{build_id}"), &outbox, &extra);
+        OtherBuild { worker, executors: vec![executor], test_runner }
+    }
+
+    /// The stack's own worker, executors and test-runner, taken out of it to be stopped as one
+    /// build.
+    pub fn take_own_build(&mut self) -> OtherBuild {
+        OtherBuild {
+            worker: self.worker.take().expect("the stack's worker runs"),
+            executors: std::mem::take(&mut self.executors),
+            test_runner: self.test_runner.take().expect("the stack's test-runner runs"),
+        }
     }
 
     /// SIGKILLs executor `index`, as a crash would.
@@ -323,14 +365,15 @@ impl Stack {
         let name = format!("worker-{}", self.worker_starts);
         // The same file across restarts: a killed worker's successor publishes what it left.
         let outbox = self.dir.path().join("worker-events.outbox");
-        let worker = self.spawn_worker(&name, &outbox, &[]);
+        let worker = self.spawn_worker(Binaries::Built, &name, &outbox, &[]);
         self.worker = Some(worker);
     }
 
-    /// A worker named `name` with the stack's settings, `outbox` and `extra` variables, polling.
-    fn spawn_worker(&self, name: &str, outbox: &Path, extra: &[(String, String)]) -> Service {
+    /// A worker of `binaries` named `name` with the stack's settings, `outbox` and `extra`
+    /// variables, polling.
+    fn spawn_worker(&self, binaries: Binaries, name: &str, outbox: &Path, extra: &[(String, String)]) -> Service {
         let log = self.dir.path().join(format!("{name}.log"));
-        let mut command = Command::new(bin("ct-worker"));
+        let mut command = Command::new(binaries.path("ct-worker"));
         command
             .args(["--temporal-address", &self.temporal_address()])
             .args(["--sticky-timeout-secs", &self.sticky_timeout_secs.to_string()])
@@ -427,13 +470,7 @@ impl Stack {
     /// Replays the workflow's recorded history against the current workflow code
     /// and returns the history JSON (for fixtures).
     pub async fn replay(&self, id: &str) -> Vec<u8> {
-        let client = self.client().await;
-        let json = client
-            .get_workflow_handle::<DevelopWorkflow>(id)
-            .fetch_history(WorkflowFetchHistoryOptions::default())
-            .to_json()
-            .await
-            .expect("history");
+        let json = self.history(id).await;
         let replayer = crate::fixtures::replayer();
         let history = temporalio_client::WorkflowHistory::from_json(&json).expect("history JSON");
         replayer
@@ -441,6 +478,17 @@ impl Stack {
             .await
             .unwrap_or_else(|e| panic!("workflow `{id}` does not replay against the current code: {e}"));
         json
+    }
+
+    /// Workflow `id`'s history (of its newest run), as JSON.
+    pub async fn history(&self, id: &str) -> Vec<u8> {
+        let client = self.client().await;
+        client
+            .get_workflow_handle::<DevelopWorkflow>(id)
+            .fetch_history(WorkflowFetchHistoryOptions::default())
+            .to_json()
+            .await
+            .expect("history")
     }
 
     /// The `result` line of every agent run, as the CLI printed it.

@@ -1,12 +1,13 @@
 //! A fleet upgraded while workflows run: each workflow runs to its end on the build that
-//! started it, with that build's executors; new workflows go to the build made current; a
-//! rollback strands nothing.
+//! started it, with that build's executors, though the builds' workflow code and agent-run
+//! contract differ; new workflows go to the build made current; the old build's processes stop
+//! once it has drained; a rollback strands nothing.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ct_domain::{RunState, WorkflowStatus};
-use ct_e2e::{Stack, StackOptions, example, git_project};
+use ct_e2e::{Binaries, Stack, StackOptions, example, git_project};
 use ct_scripted_model::Scenario;
 
 /// Two stages with a gate between them: a workflow waits there until the test lets it go on.
@@ -84,6 +85,9 @@ fn finishes_on(stack: &Stack, id: &str, build: &str) {
     }
 }
 
+/// Build A is the workspace's; build B is the upgrade rehearsal's (`cargo xtask test` builds
+/// it): its workflow code adds a patch whose timer A's code never starts, and its agent runs
+/// carry an input B's executors require. A workflow goes on only on its own build's processes.
 #[tokio::test(flavor = "multi_thread")]
 async fn workflows_finish_on_the_build_that_started_them_through_an_upgrade_and_a_rollback() {
     let mut options = StackOptions::new(scenario());
@@ -100,7 +104,7 @@ async fn workflows_finish_on_the_build_that_started_them_through_an_upgrade_and_
     at_gate(&stack, &waiting);
     let running = start(&stack, projects[1].path(), &stages);
     stack.wait_for_status(&running, "the agent run", |s| s.stages[0].executor_id.is_some());
-    let _b = stack.start_build("b");
+    let b = stack.start_build("b", Binaries::UpgradeRehearsal);
     promote(&stack, "b");
     let fleet = stack.cli(&["fleet"]);
     assert!(fleet.stdout.contains("new workflows start on b"), "{}{}", fleet.stdout, fleet.stderr);
@@ -109,11 +113,19 @@ async fn workflows_finish_on_the_build_that_started_them_through_an_upgrade_and_
     finishes_on(&stack, &waiting, "a");
     finishes_on(&stack, &running, "a");
     finishes_on(&stack, &on_b, "b");
+    // B's workflow code really differs: its history does not replay against A's (this test's).
+    let history = temporalio_client::WorkflowHistory::from_json(&stack.history(&on_b).await).unwrap();
+    let replayed = ct_e2e::replayer().replay_workflow(history).await;
+    assert!(replayed.is_err(), "a history of build B replays against build A's code");
 
-    // Rolled back to A: new workflows start there; one B started (waiting at its gate
-    // meanwhile) finishes on B.
+    // A has drained: its processes stop, and B's workflows go on without them.
+    stack.take_own_build().stop();
     let started_on_b = start(&stack, projects[3].path(), &stages);
     at_gate(&stack, &started_on_b);
+
+    // Rolled back: A's processes again, made current. New workflows start on A; the one B
+    // started (at its gate meanwhile) finishes on B.
+    let a = stack.start_build("a", Binaries::Built);
     promote(&stack, "a");
     let after_rollback = start(&stack, projects[4].path(), &stages);
     finishes_on(&stack, &after_rollback, "a");
@@ -131,4 +143,14 @@ async fn workflows_finish_on_the_build_that_started_them_through_an_upgrade_and_
         .collect();
     assert!(statuses.contains(&("a", "current")), "{statuses:?}");
     assert!(statuses.iter().any(|(id, status)| *id == "b" && ["draining", "drained"].contains(status)), "{statuses:?}");
+    for log in std::fs::read_dir(stack.dir.path()).unwrap().map(|entry| entry.unwrap().path()) {
+        if log.file_name().unwrap().to_string_lossy().starts_with("worker")
+            && log.extension().is_some_and(|e| e == "log")
+        {
+            let text = std::fs::read_to_string(&log).unwrap().to_lowercase();
+            assert!(!text.contains("nondetermin"), "{} met a history of another build", log.display());
+        }
+    }
+    b.stop();
+    a.stop();
 }

@@ -48,6 +48,8 @@ pub(super) async fn run_agent<W: HasStatus>(
     let mut rescheduled = 0;
     let mut limit_waits = 0;
     task.failures_allowed = options::AGENT_FAILURES_ALLOWED;
+    #[cfg(feature = "upgrade-rehearsal")]
+    super::rehearsal::mark(ctx, &mut task).await;
     loop {
         let options = options::agent(ctx.task_queue(), &task.settings);
         let run = ctx.execute_activity(StageActivities::run_agent, task.clone(), options);

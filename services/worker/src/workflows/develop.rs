@@ -258,6 +258,8 @@ async fn run_stage(
         earlier_spend: Vec::new(),
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
         budget: None,
+        #[cfg(feature = "upgrade-rehearsal")]
+        rehearsal: None,
     };
     let report = match budget::run_agent(ctx, index, task, input.approval_timeout_secs).await {
         Ok(report) => report,

@@ -117,6 +117,8 @@ async fn feature(ctx: &mut WorkflowContext<FeatureWorkflow>, task: &FeatureTask)
         spent_before_usd: ctx.state(|s| s.status.total_cost_usd),
         budget: None,
         snapshot: None,
+        #[cfg(feature = "upgrade-rehearsal")]
+        rehearsal: None,
     };
     let report = match agent_run::run_agent(ctx, agent_task).await {
         Ok(report) => report,

@@ -320,6 +320,8 @@ async fn iteration(
         prompt: prompt(n, input, tracker.feedback.as_deref()),
         settings: input.agent.clone(),
         restore_on_retry: Some(snapshot.reference.clone()),
+        #[cfg(feature = "upgrade-rehearsal")]
+        rehearsal: None,
         earlier_attempts: 0,
         failures_allowed: 0,
         earlier_spend: Vec::new(),

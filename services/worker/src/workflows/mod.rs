@@ -41,6 +41,8 @@ mod iterate;
 mod options;
 mod parallel;
 mod record;
+#[cfg(feature = "upgrade-rehearsal")]
+mod rehearsal;
 mod snapshots;
 mod spans;
 
