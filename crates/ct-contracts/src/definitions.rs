@@ -5,14 +5,14 @@
 
 #![allow(unreachable_pub)]
 
-use ct_domain::git::{FeatureWorktree, RestoreReport, Snapshot};
+use ct_domain::git::{FeatureWorktree, PredictedConflict, RestoreReport, Snapshot};
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 
 use crate::names;
 use crate::tasks::{
-    AgentReport, AgentTask, CommitTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, TestReport, TestTask,
-    WorktreesTask,
+    AgentReport, AgentTask, CommitTask, ConflictsTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, TestReport,
+    TestTask, WorktreesTask,
 };
 
 /// The agent and test runs of a stage.
@@ -64,6 +64,12 @@ impl WorkspaceActivities {
 
     #[activity(name = names::REMOVE_WORKTREE)]
     pub fn remove_worktree(task: RemoveWorktreeTask) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// The pairs of branches whose merge would conflict, from in-memory merges.
+    #[activity(name = names::PREDICT_CONFLICTS)]
+    pub fn predict_conflicts(task: ConflictsTask) -> Result<Vec<PredictedConflict>, ActivityError> {
         unimplemented!()
     }
 }

@@ -8,6 +8,7 @@ pub const RESTORE: &str = "WorkspaceActivities::restore";
 pub const CREATE_WORKTREES: &str = "WorkspaceActivities::create_worktrees";
 pub const COMMIT_WORKTREE: &str = "WorkspaceActivities::commit_worktree";
 pub const REMOVE_WORKTREE: &str = "WorkspaceActivities::remove_worktree";
+pub const PREDICT_CONFLICTS: &str = "WorkspaceActivities::predict_conflicts";
 
 /// The NATS object store bucket where agent runs leave checkpoints for a retry on any
 /// executor to resume from: one object per activity, named `<workflow run id>/<activity id>`.

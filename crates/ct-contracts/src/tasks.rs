@@ -142,6 +142,9 @@ pub struct TestReport {
     /// The test-runner that ran them (its Temporal worker identity).
     #[serde(default)]
     pub runner_id: String,
+    /// That test-runner's build (its `CT_BUILD_ID`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub runner_build: String,
     /// How the tests were confined: `landlock-v<N>` or `none`.
     #[serde(default)]
     pub confinement: String,
@@ -180,6 +183,13 @@ pub struct WorktreesTask {
 pub struct CommitTask {
     pub worktree_path: String,
     pub message: String,
+}
+
+/// Feature branches of a project, to find which pairs would conflict.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConflictsTask {
+    pub project_path: String,
+    pub branches: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

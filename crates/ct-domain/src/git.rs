@@ -55,6 +55,17 @@ pub struct FeatureWorktree {
     pub path: String,
 }
 
+/// Two branches whose merge would conflict, and where.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PredictedConflict {
+    pub first: String,
+    pub second: String,
+    /// The conflicting paths (the first [`crate::capped::MAX_LISTED_PATHS`]).
+    pub files: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub files_truncated: bool,
+}
+
 /// A feature name no branch can be made from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FeatureNameError {

@@ -27,6 +27,10 @@ pub struct WorkflowStatus {
     /// The project's tests as they were before the first stage, when they were run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_baseline: Option<TestBaseline>,
+    /// Parallel workflows: the pairs of feature branches whose merge would conflict, once the
+    /// features are done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub predicted_conflicts: Vec<crate::git::PredictedConflict>,
     /// The W3C `traceparent` of the workflow's span: commands on the workflow (approve, reject,
     /// cancel) put their spans under it, so they are in the workflow's trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,6 +158,9 @@ pub struct StageStatus {
     /// The build of the executor that ran the completed run (its `CT_BUILD_ID`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor_build: Option<String>,
+    /// The build of the test-runner that ran the stage's last tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_runner_build: Option<String>,
     /// While the stage's work waits in its task queue for a free executor or test-runner:
     /// for how long, in milliseconds. Filled in by `status` from Temporal, not by the workflow.
     #[serde(default)]

@@ -154,6 +154,18 @@ pub struct AgentStopping {
     pub stage: String,
 }
 
+/// `conflict.predicted`: merging two feature branches would conflict in `files` (an in-memory
+/// merge of their commits, before anything is merged).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConflictPredicted {
+    pub workflow_id: String,
+    pub first: String,
+    pub second: String,
+    pub files: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub files_truncated: bool,
+}
+
 /// `cost.updated`: a stage's figures. While its agent runs, its executor sends them as each
 /// model response ends (`running`, at most one a second); the workflow sends the final ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

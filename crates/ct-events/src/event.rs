@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{
     AgentProgress, AgentStopping, ApprovalDecision, ApprovalRequested, ApprovalTimedOut, BudgetExhausted, BudgetRaised,
-    BudgetWarning, CostUpdated, Snapshot, StageOutcome, StageStarted, TestsCompleted, WorkflowFinished,
-    WorkflowStarted,
+    BudgetWarning, ConflictPredicted, CostUpdated, Snapshot, StageOutcome, StageStarted, TestsCompleted,
+    WorkflowFinished, WorkflowStarted,
 };
 
 /// Prefix of the CloudEvents `type` attribute.
@@ -97,6 +97,7 @@ event_types! {
     BudgetWarning(BudgetWarning) = "budget.warning",
     BudgetExhausted(BudgetExhausted) = "budget.exhausted",
     BudgetRaised(BudgetRaised) = "budget.raised",
+    ConflictPredicted(ConflictPredicted) = "conflict.predicted",
 }
 
 impl EventType {
@@ -147,6 +148,7 @@ impl EventData {
             EventData::BudgetWarning(data) => Some(&data.stage),
             EventData::BudgetExhausted(data) => Some(&data.stage),
             EventData::BudgetRaised(data) => Some(&data.stage),
+            EventData::ConflictPredicted(_) => None,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! A project's git repository as the workflows use it, through libgit2: snapshots of the
-//! whole work tree that never move HEAD, a branch or the index; exact restores; and
-//! feature branches checked out in worktrees of their own.
+//! whole work tree that never move HEAD, a branch or the index; exact restores; feature
+//! branches checked out in worktrees of their own; and the conflicts between branches,
+//! predicted in memory.
 
 mod changes;
+mod conflicts;
 mod control_files;
 mod error;
 mod nofollow;
@@ -11,6 +13,7 @@ mod snapshot;
 mod worktree;
 
 pub use changes::{TreeChanges, changes, work_tree_id, work_tree_root};
+pub use conflicts::predict_conflicts;
 pub use error::GitError;
 pub use snapshot::{list, restore, snapshot};
 pub use worktree::{commit_worktree, create_worktree, remove_worktree};

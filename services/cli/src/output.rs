@@ -5,6 +5,25 @@ use std::fmt::Write as _;
 use ct_domain::spend::AttemptOutcome;
 use ct_domain::{StageState, WorkflowStatus};
 
+/// The stages whose agent or tests ran on another build than the workflow's, said after it
+/// (a pinned workflow has none; an unversioned fleet mid-upgrade may).
+fn ran_elsewhere(status: &WorkflowStatus, build: &str) -> String {
+    fn other<'a>(ran: &'a Option<String>, build: &str) -> Option<&'a str> {
+        ran.as_deref().filter(|ran| *ran != build)
+    }
+    let stages: Vec<String> = status
+        .stages
+        .iter()
+        .filter_map(|stage| match (other(&stage.executor_build, build), other(&stage.test_runner_build, build)) {
+            (None, None) => None,
+            (Some(agent), None) => Some(format!("{} (agent on {agent})", stage.name)),
+            (None, Some(tests)) => Some(format!("{} (tests on {tests})", stage.name)),
+            (Some(agent), Some(tests)) => Some(format!("{} (agent on {agent}, tests on {tests})", stage.name)),
+        })
+        .collect();
+    if stages.is_empty() { String::new() } else { format!("; other builds ran {}", stages.join(", ")) }
+}
+
 pub(crate) fn status_table(status: &WorkflowStatus) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "workflow  {}", status.workflow_id);
@@ -15,6 +34,19 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
     }
     if let Some(trace_id) = &status.trace_id {
         let _ = writeln!(out, "trace     {trace_id}");
+    }
+    for conflict in &status.predicted_conflicts {
+        let more = if conflict.files_truncated { ", and more" } else { "" };
+        let _ = writeln!(
+            out,
+            "conflict  {} × {} would conflict in {}{more}",
+            conflict.first,
+            conflict.second,
+            conflict.files.join(", ")
+        );
+    }
+    if let Some(build) = &status.build {
+        let _ = writeln!(out, "build     {build}{}", ran_elsewhere(status, build));
     }
     let _ = writeln!(
         out,

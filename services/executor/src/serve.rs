@@ -117,6 +117,7 @@ fn check_contracts() -> Result<(), Error> {
         implements(&Contract::create_worktrees, &WorkspaceActivities::create_worktrees),
         implements(&Contract::commit_worktree, &WorkspaceActivities::commit_worktree),
         implements(&Contract::remove_worktree, &WorkspaceActivities::remove_worktree),
+        implements(&Contract::predict_conflicts, &WorkspaceActivities::predict_conflicts),
     ]
     .into_iter()
     .collect::<Result<(), String>>()

@@ -1,14 +1,14 @@
-//! Git work where the files are: snapshots, restores and feature worktrees, through
-//! ct-git, served from the files queue (which, with one shared workspace, is the agents
-//! queue). Every path is checked against the executor's workspace roots. libgit2 blocks, so
-//! every call runs on the blocking pool.
+//! Git work where the files are: snapshots, restores, feature worktrees and predicted
+//! conflicts, through ct-git, served from the files queue with slots of its own. Every path is
+//! checked against the executor's workspace roots. libgit2 blocks, so every call runs on the
+//! blocking pool.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use ct_contracts::failure::{self, INVALID_PROJECT};
-use ct_contracts::{CommitTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, WorktreesTask, names};
-use ct_domain::git::{FeatureWorktree, RestoreReport, Snapshot};
+use ct_contracts::{CommitTask, ConflictsTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, WorktreesTask, names};
+use ct_domain::git::{FeatureWorktree, PredictedConflict, RestoreReport, Snapshot};
 use ct_fleet::WorkspaceRoots;
 use ct_git::GitError;
 use temporalio_macros::activities;
@@ -94,6 +94,17 @@ impl WorkspaceActivities {
         let project = self.allowed(&task.project_path)?;
         let worktree = PathBuf::from(&task.worktree_path);
         blocking("remove_worktree", move || ct_git::remove_worktree(&project, &worktree)).await
+    }
+
+    /// The pairs of branches whose merge would conflict, from in-memory merges.
+    #[activity(name = names::PREDICT_CONFLICTS)]
+    pub(crate) async fn predict_conflicts(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        task: ConflictsTask,
+    ) -> Result<Vec<PredictedConflict>, ActivityError> {
+        let project = self.allowed(&task.project_path)?;
+        blocking("predict_conflicts", move || ct_git::predict_conflicts(&project, &task.branches)).await
     }
 }
 

@@ -170,6 +170,11 @@ pub(crate) fn notice(event: &CloudEvent) -> Notice {
             facts.push(("Spent", dollars(data.spent_usd)));
             format!("Budget raised: {} goes on", data.stage)
         }
+        EventData::ConflictPredicted(data) => {
+            facts.push(("Branches", format!("{} × {}", data.first, data.second)));
+            facts.push(("Files", clip(&data.files.join(", "))));
+            format!("Conflict predicted between {} and {}", data.first, data.second)
+        }
     };
     Notice { title, facts, next_step }
 }

@@ -16,6 +16,8 @@ pub(crate) struct TestActivities {
     pub(crate) tests: Tests,
     pub(crate) runs: RunRegistry,
     pub(crate) identity: String,
+    /// Its build (`CT_BUILD_ID`), named in every report.
+    pub(crate) build_id: String,
     /// Fires when the service begins to shut down: runs it stops then are handed back.
     pub(crate) stopping: CancellationToken,
 }
@@ -79,6 +81,7 @@ impl TestActivities {
             Err(interruption) => return Err(interruption.into_activity_error(&who, self.stopping.is_cancelled())),
         };
         report.runner_id = self.identity.clone();
+        report.runner_build = self.build_id.clone();
         Ok(report)
     }
 }

@@ -117,6 +117,7 @@ pub(crate) fn report(framework: Framework, outcome: Outcome, timeout_ms: u64) ->
         // Set by the caller, which knows how the run was confined and by whom.
         confinement: String::new(),
         runner_id: String::new(),
+        runner_build: String::new(),
     }
 }
 

@@ -38,6 +38,7 @@ pub async fn run(
         tests: Tests::new(config),
         runs: runs.clone(),
         identity: identity.clone(),
+        build_id: membership.build.build_id.clone(),
         stopping: shutdown.clone(),
     });
     let control = ControlPlane { listener: control, token: membership.control_token, description, runs };

@@ -14,6 +14,6 @@ pub use compose::{ComposeService, compose_services};
 pub use fixtures::{fixtures_dir, replayer, save_fixture, scheduled_events};
 pub use paths::{bin, example, rehearsal_bin, tool, workspace_root};
 pub use process::{Service, free_port, processes_matching};
-pub use project::{checkout_state, files, git, git_project, git_project_at, plant_git_programs, ran};
+pub use project::{all_paths, checkout_state, files, git, git_project, git_project_at, plant_git_programs, ran};
 pub use scenarios::step_scenario;
 pub use stack::{Binaries, CliOutput, OtherBuild, Stack, StackOptions, event_kind};

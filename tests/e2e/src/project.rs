@@ -62,6 +62,26 @@ pub fn checkout_state(dir: &Path) -> (Vec<u8>, Vec<u8>, String) {
     )
 }
 
+/// Every path below `dir` outside `.git`, caches included: what a run left behind shows here.
+pub fn all_paths(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).expect("read dir") {
+            let path = entry.expect("dir entry").path();
+            if path.file_name().is_some_and(|name| name == ".git") {
+                continue;
+            }
+            out.push(path.strip_prefix(dir).expect("under dir").to_string_lossy().into_owned());
+            if path.is_dir() && !path.is_symlink() {
+                pending.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Every file of the work tree outside `.git` and the caches tests leave, with its content.
 pub fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {

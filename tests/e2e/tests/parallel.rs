@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use ct_domain::{RunState, StageState, WorkflowStatus};
-use ct_e2e::{Stack, StackOptions, checkout_state, example, files, git, git_project, plant_git_programs, ran};
+use ct_e2e::{
+    Stack, StackOptions, all_paths, checkout_state, example, files, git, git_project, plant_git_programs, ran,
+};
 use ct_scripted_model::Scenario;
 use serde_json::json;
 
@@ -58,6 +60,7 @@ async fn three_features_at_once(planted: bool) {
     std::fs::write(root.join("NOTES.txt"), "the user's untracked notes\n").unwrap();
     let witness = planted.then(|| plant_git_programs(root));
     let before = (checkout_state(root), files(root));
+    let paths_before = all_paths(root);
 
     let mut args = vec!["parallel", root.to_str().unwrap()];
     args.extend(FEATURES.iter().map(|(feature, _, _)| *feature));
@@ -97,6 +100,8 @@ async fn three_features_at_once(planted: bool) {
     }
     assert_eq!(git(root, &["worktree", "list", "--porcelain"]).matches("worktree ").count(), 1, "only the user's");
     assert_eq!((checkout_state(root), files(root)), before, "the user's checkout is untouched");
+    assert_eq!(all_paths(root), paths_before, "nothing was left in the user's checkout, caches included");
+    assert!(status.predicted_conflicts.is_empty(), "features in files of their own: {:?}", status.predicted_conflicts);
 
     let table = stack.cli(&["status", &id]);
     assert!(table.stdout.contains("feature-2-line-counts"), "{}", table.stdout);
@@ -303,6 +308,51 @@ async fn max_concurrent_one_runs_the_features_in_turn() {
 }
 
 /// When each feature's agent first and last talked to the model, in the features' order.
+/// Two features that write the same file differently: once they are done, the conflict their
+/// merge would have is predicted (pair and file), in the status, `status` and the events, with
+/// nothing merged and the user's checkout untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_conflict_two_features_would_have_is_predicted() {
+    let feature = |name: &str, greeting: &str| {
+        json!({ "name": name, "match": format!("Feature: {name}\n"), "turns": [
+            { "text": "Greeting.", "tool_uses": [{ "name": "Write", "input": {
+                "file_path": "{cwd}/textstats/greeting.py", "content": format!("GREETING = '{greeting}'\n") } }],
+              "usage": { "input_tokens": 20, "output_tokens": 5 } },
+            { "text": "Done.", "usage": { "input_tokens": 20, "output_tokens": 5 } }
+        ]})
+    };
+    let separate = json!({ "name": "separate", "match": "Feature: separate\n", "turns": [
+        { "text": "Module.", "tool_uses": [{ "name": "Write", "input": {
+            "file_path": "{cwd}/textstats/separate.py", "content": "SEPARATE = 1\n" } }],
+          "usage": { "input_tokens": 20, "output_tokens": 5 } },
+        { "text": "Done.", "usage": { "input_tokens": 20, "output_tokens": 5 } }
+    ]});
+    let scripts = json!({ "scripts": [feature("polite", "good day"), feature("loud", "HELLO"), separate] });
+    let stack = Stack::start(StackOptions::new(Scenario::from_json(&scripts.to_string()).unwrap())).await;
+    let project = git_project(&example("textstats"));
+    let root = project.path();
+    let before = (checkout_state(root), all_paths(root));
+
+    let started = stack.cli(&["parallel", root.to_str().unwrap(), "polite", "loud", "separate", "--json"]);
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    let id = started.json()["workflow_id"].as_str().unwrap().to_owned();
+    let result = stack.cli(&["result", &id, "--json"]);
+    assert_eq!(result.code, 0, "{}\n{}", result.stderr, stack.logs());
+    let status: WorkflowStatus = serde_json::from_value(result.json()).unwrap();
+
+    let predicted: Vec<(&str, &str, Vec<String>)> =
+        status.predicted_conflicts.iter().map(|c| (c.first.as_str(), c.second.as_str(), c.files.clone())).collect();
+    assert_eq!(predicted, [("feature-1-polite", "feature-2-loud", vec!["textstats/greeting.py".to_owned()])]);
+    let shown = stack.cli(&["status", &id]);
+    assert!(
+        shown.stdout.contains("conflict  feature-1-polite × feature-2-loud would conflict in textstats/greeting.py"),
+        "{}",
+        shown.stdout
+    );
+    assert_eq!(stack.event_counts(&id).get("conflict.predicted").copied(), Some(1));
+    assert_eq!((checkout_state(root), all_paths(root)), before, "nothing merged into the user's checkout");
+}
+
 fn model_spans(stack: &Stack) -> Vec<(Instant, Instant)> {
     let requests = stack.model.requests();
     let span = |module: &str| -> (Instant, Instant) {

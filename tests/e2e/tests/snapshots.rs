@@ -50,6 +50,22 @@ fn add_user_work(project: &std::path::Path) {
     std::fs::write(project.join("NOTES.txt"), "the user's untracked notes\n").unwrap();
 }
 
+/// The scaffold stage's agent takes `turns`; every other stage's does nothing.
+fn scaffold_only(turns: serde_json::Value) -> Scenario {
+    let scripts = json!({ "scripts": [
+        { "name": "scaffold", "match": "Stage: scaffold", "turns": turns },
+        { "name": "other stages", "turns": [done("Nothing to do.")] }
+    ]});
+    Scenario::from_json(&scripts.to_string()).expect("scenario")
+}
+
+/// Waits for workflow `id` to reach the approval gate after core-implementation (or its end).
+fn at_core_gate(stack: &Stack, id: &str) -> WorkflowStatus {
+    stack.wait_for_status(id, "the gate after core-implementation", |s| {
+        s.awaiting_approval.as_deref() == Some("core-implementation") || s.state.is_final()
+    })
+}
+
 fn start(stack: &Stack, project: &std::path::Path) -> String {
     let out = stack.cli(&["start", project.to_str().unwrap(), "--features", "counts", "--json"]);
     assert_eq!(out.code, 0, "start failed: {}", out.stderr);
@@ -129,29 +145,20 @@ async fn a_retried_agent_attempt_starts_from_the_stage_snapshot() {
     // Attempt 1 looks for a leftover, writes a file, then hits a 529; the executor's CLI does
     // not retry (CLAUDE_CODE_MAX_RETRIES=0), so the activity fails and Temporal retries it.
     let probe = "test -e {cwd}/half-done.txt && echo LEFTOVER-PRESENT || echo LEFTOVER-ABSENT";
-    let scenario = Scenario::from_json(
-        &json!({ "scripts": [
-            { "name": "scaffold", "match": "Stage: scaffold", "turns": [
-                { "text": "Checking for leftovers.",
-                  "tool_uses": [{ "name": "Bash", "input": { "command": probe, "description": "look for leftovers" } }],
-                  "usage": { "input_tokens": 10, "output_tokens": 5 } },
-                { "text": "Writing.", "tool_uses": [write("half-done.txt", "written by an attempt\n")],
-                  "usage": { "input_tokens": 10, "output_tokens": 5 } },
-                { "text": "Done.", "fail_first": { "status": 529, "times": 1 },
-                  "usage": { "input_tokens": 10, "output_tokens": 5 } }
-            ]},
-            { "name": "other stages", "turns": [done("Nothing to do.")] }
-        ]})
-        .to_string(),
-    )
-    .expect("scenario");
+    let scenario = scaffold_only(json!([
+        { "text": "Checking for leftovers.",
+          "tool_uses": [{ "name": "Bash", "input": { "command": probe, "description": "look for leftovers" } }],
+          "usage": { "input_tokens": 10, "output_tokens": 5 } },
+        { "text": "Writing.", "tool_uses": [write("half-done.txt", "written by an attempt\n")],
+          "usage": { "input_tokens": 10, "output_tokens": 5 } },
+        { "text": "Done.", "fail_first": { "status": 529, "times": 1 },
+          "usage": { "input_tokens": 10, "output_tokens": 5 } }
+    ]));
     let stack = Stack::start(StackOptions::new(scenario)).await;
     let project = git_project(&example("textstats"));
     let id = start(&stack, project.path());
 
-    let gate = stack.wait_for_status(&id, "the gate after the retried stage", |s| {
-        s.awaiting_approval.as_deref() == Some("core-implementation") || s.state.is_final()
-    });
+    let gate = at_core_gate(&stack, &id);
     assert_eq!(gate.stages[0].state, StageState::Completed, "{gate:?}\n{}", stack.logs());
     assert_eq!(gate.stages[0].attempts, 2, "the stage's agent ran twice");
     let probes: Vec<String> = stack
@@ -246,26 +253,17 @@ async fn a_stage_that_changes_thousands_of_files_reports_the_first_ones_and_says
         "mkdir -p {{cwd}}/generated && cd {{cwd}}/generated && for n in $(seq 1 {}); do echo $n > f$n.txt; done",
         listed + 200
     );
-    let scenario = Scenario::from_json(
-        &json!({ "scripts": [
-            { "name": "scaffold", "match": "Stage: scaffold", "turns": [
-                { "text": "Generating.",
-                  "tool_uses": [{ "name": "Bash", "input": { "command": generate, "description": "generate" } }],
-                  "usage": { "input_tokens": 10, "output_tokens": 5 } },
-                done("Generated.")
-            ]},
-            { "name": "other stages", "turns": [done("Nothing to do.")] }
-        ]})
-        .to_string(),
-    )
-    .expect("scenario");
+    let scenario = scaffold_only(json!([
+        { "text": "Generating.",
+          "tool_uses": [{ "name": "Bash", "input": { "command": generate, "description": "generate" } }],
+          "usage": { "input_tokens": 10, "output_tokens": 5 } },
+        done("Generated.")
+    ]));
     let stack = Stack::start(StackOptions::new(scenario)).await;
     let project = git_project(&example("textstats"));
     let id = start(&stack, project.path());
 
-    let gate = stack.wait_for_status(&id, "the gate after core-implementation", |s| {
-        s.awaiting_approval.as_deref() == Some("core-implementation") || s.state.is_final()
-    });
+    let gate = at_core_gate(&stack, &id);
     let scaffold = &gate.stages[0];
     assert_eq!(scaffold.state, StageState::Completed, "{gate:?}\n{}", stack.logs());
     assert_eq!((scaffold.files_changed.len(), scaffold.files_truncated), (listed, true));

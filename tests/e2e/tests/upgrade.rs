@@ -82,7 +82,15 @@ fn finishes_on(stack: &Stack, id: &str, build: &str) {
     assert_eq!(status.build.as_deref(), Some(build), "{id} ran on another build: {status:?}");
     for stage in &status.stages {
         assert_eq!(stage.executor_build.as_deref(), Some(build), "{id}: stage {} ran elsewhere: {stage:?}", stage.name);
+        assert_eq!(
+            stage.test_runner_build.as_deref(),
+            Some(build),
+            "{id}: {}'s tests ran elsewhere: {stage:?}",
+            stage.name
+        );
     }
+    let shown = stack.cli(&["status", id]);
+    assert!(shown.stdout.contains(&format!("build     {build}\n")), "{}", shown.stdout);
 }
 
 /// Build A is the workspace's; build B is the upgrade rehearsal's (`cargo xtask test` builds

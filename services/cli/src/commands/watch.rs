@@ -146,6 +146,10 @@ fn render(event: &CloudEvent) -> String {
         EventData::BudgetRaised(d) => {
             format!("  budget {}: {} limit raised to ${:.4}; going on", d.stage, d.scope, d.limit_usd)
         }
+        EventData::ConflictPredicted(d) => {
+            let more = if d.files_truncated { ", and more" } else { "" };
+            format!("⚠ conflict predicted: {} × {} in {}{more}", d.first, d.second, d.files.join(", "))
+        }
     };
     format!("{time} {line}")
 }

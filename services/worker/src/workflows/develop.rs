@@ -22,7 +22,7 @@ use super::budget::{self, RunEnd, Waited};
 use super::clock::{elapsed_ms, now};
 use super::events::{self, EventLedger, emit};
 use super::gate::{self, Verdict};
-use super::record::record_agent;
+use super::record::{record_agent, record_tests};
 use super::{options, snapshots, spans};
 use ct_contracts::{AgentTask, SnapshotTask};
 use tracing::Instrument as _;
@@ -300,9 +300,7 @@ async fn run_stage(
             }
         };
         ctx.state_mut(|s| {
-            let status = s.stage_mut(index);
-            status.tests_passed = Some(tests.passed);
-            status.tests_failed = Some(tests.failed);
+            record_tests(s.stage_mut(index), &tests);
         });
         events::tests_completed(ctx, &stage.name, &tests).await;
         let baseline = ctx.state(|s| s.status.test_baseline.clone());

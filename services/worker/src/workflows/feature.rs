@@ -11,7 +11,7 @@ use temporalio_sdk::{
 
 use super::events::EventLedger;
 use super::gate::{self, Verdict};
-use super::record::{record_agent, record_attempts};
+use super::record::{record_agent, record_attempts, record_tests};
 use super::{agent_run, options, spans};
 use ct_contracts::{AgentTask, CommitTask, WorkspaceActivities};
 
@@ -139,9 +139,7 @@ async fn feature(ctx: &mut WorkflowContext<FeatureWorkflow>, task: &FeatureTask)
     let verdict = match &tests {
         Ok(tests) => {
             ctx.state_mut(|s| {
-                let stage = &mut s.status.stages[0];
-                stage.tests_passed = Some(tests.passed);
-                stage.tests_failed = Some(tests.failed);
+                record_tests(&mut s.status.stages[0], tests);
             });
             if tests.is_green() {
                 format!("tests: {} passed", tests.passed)

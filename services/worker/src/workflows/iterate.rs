@@ -27,7 +27,7 @@ use super::budget::{self, RunEnd, Waited};
 use super::clock::{elapsed_ms, now};
 use super::events::{self, EventLedger, emit};
 use super::gate::tests_failure;
-use super::record::record_agent;
+use super::record::{record_agent, record_tests};
 use super::{gate, options, snapshots, spans};
 use ct_contracts::{AgentTask, TestReport};
 use tracing::Instrument as _;
@@ -382,8 +382,7 @@ async fn iteration(
     let best = tracker.best.map(|(iteration, _)| iteration);
     ctx.state_mut(|s| {
         let stage = &mut s.status.stages[index];
-        stage.tests_passed = Some(tests.passed);
-        stage.tests_failed = Some(tests.failed);
+        record_tests(stage, &tests);
         if tests.is_green() {
             stage.state = StageState::Completed;
         } else {

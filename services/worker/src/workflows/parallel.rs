@@ -2,12 +2,13 @@
 //! branch `feature-<i>-<slug>` from HEAD checked out in a worktree of its own, so the agents
 //! never see each other's files and the user's checkout, HEAD and index stay untouched.
 //! Each child runs the agent and the tests in its worktree and commits the result on its
-//! branch; the worktrees are removed at the end unless asked to keep them.
+//! branch; then the pairs of branches that would conflict when merged are predicted (in
+//! memory), and the worktrees are removed unless asked to keep them.
 
 use std::time::SystemTime;
 
 use ct_domain::git::FeatureWorktree;
-use ct_domain::{ParallelInput, RunState, StageState, StageStatus, WorkflowStatus};
+use ct_domain::{ParallelInput, RunState, StageState, StageStatus, TestBaseline, WorkflowStatus};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ApplicationFailure, ChildWorkflowOptions, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
@@ -16,15 +17,21 @@ use temporalio_sdk::{
 use super::WorkflowError;
 use super::clock::{elapsed_ms, now};
 use super::events::{self, EventLedger, emit};
-use super::{gate, options, spans};
+use super::{gate, options, snapshots, spans};
 use ct_events::EventData;
-use ct_events::data::WorkflowStarted;
+use ct_events::data::{ConflictPredicted, WorkflowStarted};
 
-use ct_contracts::{RemoveWorktreeTask, WorkspaceActivities, WorktreesTask};
+use ct_contracts::{ConflictsTask, RemoveWorktreeTask, WorkspaceActivities, WorktreesTask};
 
 use super::feature::{FeatureTask, FeatureWorkflow};
 
 const KIND: &str = "parallel";
+
+/// Marks histories that predict the conflicts between their features' branches.
+const PREDICT_CONFLICTS_PATCH: &str = "parallel-predict-conflicts";
+
+/// Marks histories whose test baseline runs in a feature's worktree.
+const BASELINE_IN_WORKTREE_PATCH: &str = "parallel-baseline-in-worktree";
 
 #[workflow]
 #[derive(Default)]
@@ -98,7 +105,10 @@ impl ParallelWorkflow {
         });
         // Worktrees start from HEAD: the project's tests before any feature are every feature's.
         let wanted = !input.strict_tests;
-        let baseline = gate::take_baseline(ctx, &input.project_path, input.test_timeout_secs, wanted).await;
+        let baseline = match take_baseline(ctx, &input, &worktrees, wanted).await {
+            Ok(baseline) => baseline,
+            Err(failure) => return finish(ctx, Some(failure), started).await,
+        };
         ctx.state_mut(|s| s.status.test_baseline = baseline.clone());
 
         let runs: Vec<_> = worktrees
@@ -122,6 +132,7 @@ impl ParallelWorkflow {
             })
             .collect();
         temporalio_sdk::workflows::join!(events::settle(ctx), temporalio_sdk::workflows::join_all(runs));
+        predict_conflicts(ctx, &input.project_path).await;
 
         if !input.keep_worktrees {
             remove_worktrees(ctx, &input.project_path, &worktrees).await;
@@ -133,6 +144,64 @@ impl ParallelWorkflow {
     pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
         self.status.clone()
     }
+}
+
+/// The project's tests at HEAD, run in the first feature's worktree (never in the user's
+/// checkout), which is then put back to HEAD so that nothing they left reaches the feature.
+/// Histories recorded before ran them in the user's checkout.
+async fn take_baseline(
+    ctx: &WorkflowContext<ParallelWorkflow>,
+    input: &ParallelInput,
+    worktrees: &[FeatureWorktree],
+    wanted: bool,
+) -> Result<Option<TestBaseline>, String> {
+    let Some(first) = worktrees.first().filter(|_| wanted && ctx.patched(BASELINE_IN_WORKTREE_PATCH)) else {
+        return Ok(gate::take_baseline(ctx, &input.project_path, input.test_timeout_secs, wanted).await);
+    };
+    let baseline = gate::take_baseline(ctx, &first.path, input.test_timeout_secs, wanted).await;
+    snapshots::restore(ctx, &first.path, "HEAD").await.map_err(|err| {
+        options::activity_failed(&format!("putting worktree {} back to HEAD after the test baseline", first.path), &err)
+    })?;
+    Ok(baseline)
+}
+
+/// Finds which pairs of the completed features' branches would conflict when merged (in
+/// memory, nothing merged), for the status and as `conflict.predicted` events. A prediction
+/// that cannot be made is logged: the features are done either way.
+async fn predict_conflicts(ctx: &WorkflowContext<ParallelWorkflow>, project_path: &str) {
+    let branches: Vec<String> = ctx.state(|s| {
+        s.status
+            .stages
+            .iter()
+            .filter(|stage| stage.state == StageState::Completed)
+            .filter_map(|stage| stage.branch.clone())
+            .collect()
+    });
+    if branches.len() < 2 || !ctx.patched(PREDICT_CONFLICTS_PATCH) {
+        return;
+    }
+    let task = ConflictsTask { project_path: project_path.to_owned(), branches };
+    let predicted =
+        ctx.execute_activity(WorkspaceActivities::predict_conflicts, task, options::workspace(ctx.task_queue())).await;
+    let predicted = match predicted {
+        Ok(predicted) => predicted,
+        Err(err) => {
+            tracing::warn!(error = %options::failure_message(&err), "conflicts between the features not predicted");
+            return;
+        }
+    };
+    let workflow_id = ctx.workflow_id().to_owned();
+    for conflict in &predicted {
+        let event = ConflictPredicted {
+            workflow_id: workflow_id.clone(),
+            first: conflict.first.clone(),
+            second: conflict.second.clone(),
+            files: conflict.files.clone(),
+            files_truncated: conflict.files_truncated,
+        };
+        emit(ctx, EventData::ConflictPredicted(event)).await;
+    }
+    ctx.state_mut(|s| s.status.predicted_conflicts = predicted);
 }
 
 /// Starts feature `index`'s child workflow once fewer than `max_concurrent` (0: no limit) run,

@@ -1,9 +1,16 @@
-//! What a stage's status keeps of its agent runs: every attempt with what it spent, and the
-//! changes of the one that completed. Shared by every workflow.
+//! What a stage's status keeps of its agent runs (every attempt with what it spent, and the
+//! changes of the one that completed) and of its test runs. Shared by every workflow.
 
-use ct_contracts::AgentReport;
+use ct_contracts::{AgentReport, TestReport};
 use ct_domain::StageStatus;
 use ct_domain::spend::{self, AttemptOutcome, AttemptSpend, Tokens};
+
+/// Records a test run of the stage: its counts and the build of the test-runner that ran it.
+pub(super) fn record_tests(status: &mut StageStatus, tests: &TestReport) {
+    status.tests_passed = Some(tests.passed);
+    status.tests_failed = Some(tests.failed);
+    status.test_runner_build = Some(tests.runner_build.clone()).filter(|build| !build.is_empty());
+}
 
 /// Records a completed run: its attempts (earlier ones included) and what it changed.
 pub(super) fn record_agent(status: &mut StageStatus, report: &AgentReport) {

@@ -1,0 +1,58 @@
+//! Conflicts between branches, predicted without touching any work tree: each pair of branches
+//! merged in memory (libgit2 merges the two commits into an index that is never written) and
+//! the paths that conflict listed. libgit2 runs no merge driver, filter or hook a repository
+//! configures: only its built-in text merge.
+
+use std::path::Path;
+
+use ct_domain::capped;
+use ct_domain::git::PredictedConflict;
+use git2::{BranchType, MergeOptions};
+
+use crate::error::{GitContext, GitError};
+use crate::repo;
+
+/// Every pair of `branches` (in their order) whose merge would conflict, with the conflicting
+/// paths. Pairs that merge cleanly are left out.
+pub fn predict_conflicts(project: &Path, branches: &[String]) -> Result<Vec<PredictedConflict>, GitError> {
+    let project = repo::open(project)?;
+    let repo = &project.repo;
+    let path = &project.workdir;
+    let commits = branches
+        .iter()
+        .map(|name| {
+            repo.find_branch(name, BranchType::Local)
+                .and_then(|branch| branch.get().peel_to_commit())
+                .git(format!("read branch {name}"), path)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut predicted = Vec::new();
+    for (i, first) in commits.iter().enumerate() {
+        for (j, second) in commits.iter().enumerate().skip(i + 1) {
+            let merged = repo
+                .merge_commits(first, second, Some(&MergeOptions::new()))
+                .git(format!("merge {} with {} in memory", branches[i], branches[j]), path)?;
+            if !merged.has_conflicts() {
+                continue;
+            }
+            let mut files = Vec::new();
+            for conflict in merged.conflicts().git("list the conflicts of an in-memory merge", path)? {
+                let conflict = conflict.git("read a conflict of an in-memory merge", path)?;
+                let entry = conflict.our.or(conflict.their).or(conflict.ancestor);
+                if let Some(entry) = entry {
+                    files.push(String::from_utf8_lossy(&entry.path).into_owned());
+                }
+            }
+            files.sort();
+            files.dedup();
+            let files_truncated = capped::keep_first(&mut files, capped::MAX_LISTED_PATHS);
+            predicted.push(PredictedConflict {
+                first: branches[i].clone(),
+                second: branches[j].clone(),
+                files,
+                files_truncated,
+            });
+        }
+    }
+    Ok(predicted)
+}
