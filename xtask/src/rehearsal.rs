@@ -11,15 +11,21 @@ const DIR: &str = "upgrade-rehearsal";
 const BINARIES: [&str; 2] = ["ct-worker", "ct-executor"];
 
 /// Builds the rehearsal binaries, copies them aside, and puts the normal ones back in place
-/// (cargo builds both into the same directory; the second build only relinks).
+/// (cargo builds both into the same directory; the second build only relinks), also when the
+/// rehearsal build or the copy failed.
 pub(crate) fn build(ws: &Workspace) -> anyhow::Result<()> {
+    let built = build_aside(ws);
+    let what = "cargo build --workspace --bins";
+    let restored = check(ws.cargo().args(["build", "--workspace", "--bins"]).status(), what);
+    built.and(restored)
+}
+
+fn build_aside(ws: &Workspace) -> anyhow::Result<()> {
     let features = "ct-worker/upgrade-rehearsal,ct-executor/upgrade-rehearsal";
     let what = format!("cargo build -p ct-worker -p ct-executor --bins --features {features}");
     eprintln!("xtask: {what}");
-    check(
-        ws.cargo().args(["build", "-p", "ct-worker", "-p", "ct-executor", "--bins", "--features", features]).status(),
-        &what,
-    )?;
+    let args = ["build", "-p", "ct-worker", "-p", "ct-executor", "--bins", "--features", features];
+    check(ws.cargo().args(args).status(), &what)?;
     let bin_dir = ws.bin_dir();
     let aside = bin_dir.join(DIR);
     std::fs::create_dir_all(&aside).with_context(|| format!("cannot create {}", aside.display()))?;
@@ -32,6 +38,5 @@ pub(crate) fn build(ws: &Workspace) -> anyhow::Result<()> {
         std::fs::rename(&staged, &to)
             .with_context(|| format!("cannot move {} to {}", staged.display(), to.display()))?;
     }
-    let what = "cargo build --workspace --bins";
-    check(ws.cargo().args(["build", "--workspace", "--bins"]).status(), what)
+    Ok(())
 }

@@ -68,10 +68,14 @@ pub struct TestBaseline {
 }
 
 /// Files listed per stage in a status a workflow carries into its next run.
-const CARRIED_FILES: usize = 20;
+const CARRIED_FILES: usize = 5;
 /// Failing tests listed per stage, and bytes of its error, in a carried status.
-const CARRIED_FAILURES: usize = 20;
-const CARRIED_ERROR_BYTES: usize = 2048;
+const CARRIED_FAILURES: usize = 3;
+const CARRIED_ERROR_BYTES: usize = 256;
+/// Bytes kept of each listed path or test name in a carried status.
+const CARRIED_NAME_BYTES: usize = 128;
+/// A workflow result past this size is returned compacted: Temporal refuses one over 2 MiB.
+const RESULT_BYTES: usize = 1024 * 1024;
 
 impl WorkflowStatus {
     /// This status with every stage's lists and error text shortened (and marked so), to be
@@ -81,12 +85,25 @@ impl WorkflowStatus {
         let mut status = self.clone();
         for stage in &mut status.stages {
             stage.files_truncated |= crate::capped::keep_first(&mut stage.files_changed, CARRIED_FILES);
+            for path in &mut stage.files_changed {
+                stage.files_truncated |= crate::capped::keep_start(path, CARRIED_NAME_BYTES);
+            }
             crate::capped::keep_first(&mut stage.preexisting_failures, CARRIED_FAILURES);
+            for name in &mut stage.preexisting_failures {
+                crate::capped::keep_start(name, CARRIED_NAME_BYTES);
+            }
             if let Some(error) = &mut stage.error {
                 crate::capped::keep_start(error, CARRIED_ERROR_BYTES);
             }
         }
         status
+    }
+
+    /// This status as a workflow's result: whole, unless it is too large for one payload (an
+    /// iterate loop of hundreds of iterations that each changed many files), then compacted.
+    pub fn as_result(self) -> WorkflowStatus {
+        let size = serde_json::to_vec(&self).map_or(usize::MAX, |bytes| bytes.len());
+        if size > RESULT_BYTES { self.compacted() } else { self }
     }
 
     /// Recomputes the totals from the stages, so they can never drift apart.
@@ -228,21 +245,66 @@ mod tests {
     /// The worst a carried iterate status can be: every iteration changed the most files a
     /// report lists and failed with a long error.
     #[test]
-    fn a_compacted_status_of_the_most_iterations_fits_one_payload() {
+    fn what_a_continued_run_of_the_most_iterations_is_handed_fits_one_payload() {
         let stage = StageStatus {
             name: "iteration-500".to_owned(),
             files_changed: (0..crate::capped::MAX_LISTED_PATHS)
-                .map(|n| format!("src/generated/module_{n:04}.rs"))
+                .map(|n| format!("src/{}/module_{n:04}.rs", "deep/".repeat(60)))
                 .collect(),
-            preexisting_failures: (0..100).map(|n| format!("tests/test_{n}.py::test_case_{n}")).collect(),
+            preexisting_failures: (0..100).map(|n| format!("tests/test_{n}.py::{}", "case_".repeat(100))).collect(),
             error: Some("x".repeat(64 * 1024)),
+            attempt_history: vec![
+                crate::spend::AttemptSpend {
+                    attempt: 1,
+                    outcome: crate::spend::AttemptOutcome::Completed,
+                    tokens: crate::spend::Tokens::default(),
+                    cost_usd: 0.25,
+                    priced: true,
+                    session_id: "s".repeat(36),
+                    resumed: false,
+                };
+                2
+            ],
             ..StageStatus::default()
         };
-        let status =
-            WorkflowStatus { stages: vec![stage; crate::MAX_ITERATIONS as usize], ..WorkflowStatus::default() };
+        let status = WorkflowStatus {
+            workflow_id: "w".repeat(100),
+            stages: vec![stage; crate::MAX_ITERATIONS as usize],
+            snapshots: (0..crate::MAX_ITERATIONS).map(|n| format!("{n}: {}", "w".repeat(200))).collect(),
+            ..WorkflowStatus::default()
+        };
         let compacted = status.compacted();
-        let size = serde_json::to_vec(&compacted).unwrap().len();
-        assert!(size < 1024 * 1024, "{size} bytes");
+        // All that a continued iterate run is handed, with long names everywhere.
+        let snapshot = crate::git::Snapshot {
+            number: 500,
+            reference: crate::git::snapshot_ref(&status.workflow_id, 500),
+            commit: "c".repeat(40),
+            stage: "iteration-500".to_owned(),
+            created_unix: 1,
+            files: Vec::new(),
+            files_truncated: true,
+        };
+        let input = crate::IterateInput {
+            project_path: "/p".repeat(100),
+            issue: "i".repeat(16 * 1024),
+            max_iterations: crate::MAX_ITERATIONS,
+            backoff_initial_secs: 1,
+            backoff_max_secs: 1,
+            agent: crate::AgentSettings::default(),
+            test_timeout_secs: 1,
+            budget_usd: None,
+            budget_warn_at: 0.8,
+            budget_wait_secs: 1,
+            carried: Some(Box::new(crate::IterateCarry {
+                status: compacted.clone(),
+                next: crate::MAX_ITERATIONS,
+                snapshots: vec![snapshot; crate::MAX_ITERATIONS as usize],
+                feedback: Some("f".repeat(20 * 1024)),
+                ..crate::IterateCarry::default()
+            })),
+        };
+        let size = serde_json::to_vec(&input).unwrap().len();
+        assert!(size < 3 * 1024 * 1024 / 2, "{size} bytes: Temporal refuses a payload over 2 MiB");
         let first = &compacted.stages[0];
         assert_eq!((first.files_changed.len(), first.files_truncated), (CARRIED_FILES, true));
         assert_eq!(first.error.as_ref().unwrap().len(), CARRIED_ERROR_BYTES);

@@ -89,7 +89,7 @@ fn describe(project: &Project, number: u32, reference: &str) -> Result<Snapshot,
         .filter_map(|d| d.new_file().path().or(d.old_file().path()))
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
-    let files_truncated = capped::keep_first(&mut files, capped::MAX_LISTED_PATHS);
+    let files_truncated = capped::keep_paths(&mut files);
     Ok(Snapshot {
         number,
         reference: reference.to_owned(),
@@ -176,8 +176,10 @@ pub fn restore(project: &Path, reference: &str) -> Result<RestoreReport, GitErro
 
 /// Adds `path` to a restore report's list while it has room; past the cap, marks it truncated.
 fn listed(list: &mut Vec<String>, truncated: &mut bool, path: &Path) {
-    if list.len() < capped::MAX_LISTED_PATHS {
-        list.push(path.to_string_lossy().into_owned());
+    let path = path.to_string_lossy().into_owned();
+    let bytes = list.iter().map(String::len).sum();
+    if capped::path_fits(list.len(), bytes, path.len()) {
+        list.push(path);
     } else {
         *truncated = true;
     }

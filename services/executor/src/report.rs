@@ -54,7 +54,7 @@ pub(crate) fn into_report(
 ) -> AgentReport {
     let usage = result.usage.unwrap_or_default();
     let mut changes = result.changes.unwrap_or_default();
-    let files_truncated = capped::keep_first(&mut changes.files, capped::MAX_LISTED_PATHS);
+    let files_truncated = capped::keep_paths(&mut changes.files);
     let mut result_text = result.result_text;
     let result_truncated = capped::keep_start(&mut result_text, capped::MAX_RESULT_TEXT);
     let mut refused = result.refused;

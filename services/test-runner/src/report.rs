@@ -14,6 +14,8 @@ pub(crate) struct TestFailure {
 
 use crate::process::Finished;
 
+/// A failing test's name, in bytes.
+const MAX_NAME_BYTES: usize = 512;
 /// Per-failure output: enough for the assertion and the lines around it.
 pub(crate) const FAILURE_EXCERPT: usize = 2 * 1024;
 /// `output_tail`, not counting the notes put before it.
@@ -47,7 +49,12 @@ pub(crate) fn read_report(file: &std::path::Path) -> std::io::Result<String> {
 
 impl Tally {
     pub(crate) fn fail(&mut self, name: impl Into<String>, output: &str) {
-        self.failures.push(TestFailure { name: name.into(), output: excerpt(output, FAILURE_EXCERPT) });
+        // Names come from report files the tests could have written: one must not be a novel.
+        let mut name = name.into();
+        if name.len() > MAX_NAME_BYTES {
+            name.truncate(floor_boundary(&name, MAX_NAME_BYTES));
+        }
+        self.failures.push(TestFailure { name, output: excerpt(output, FAILURE_EXCERPT) });
     }
 }
 

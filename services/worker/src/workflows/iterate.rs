@@ -42,6 +42,8 @@ const OUTPUT_TAIL_CHARS: usize = 3000;
 /// Marks histories whose loop continues as a new run when Temporal suggests it. Histories
 /// recorded before go on in one run.
 const CONTINUE_AS_NEW_PATCH: &str = "iterate-continues-as-new";
+/// Marks histories held to [`MAX_ITERATIONS`] whatever they were started with.
+const MAX_ITERATIONS_PATCH: &str = "iterate-max-iterations";
 /// Continues past this many history events even without Temporal's suggestion (a server
 /// configured not to make one); Temporal's own limit is 51,200.
 const CONTINUE_AFTER_EVENTS: u32 = 10_000;
@@ -87,14 +89,24 @@ workflow_state!(IterateWorkflow);
 impl IterateWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, mut input: IterateInput) -> WorkflowResult<WorkflowStatus> {
-        input.max_iterations = input.max_iterations.clamp(1, MAX_ITERATIONS);
+        // The CLI refuses more; a start through the API is held to it too (older histories
+        // replay as they ran).
+        if input.max_iterations > MAX_ITERATIONS && ctx.patched(MAX_ITERATIONS_PATCH) {
+            input.max_iterations = MAX_ITERATIONS;
+        }
         let (mut tracker, first, started) = match input.carried.take() {
             Some(carried) => resume(ctx, *carried),
             None => (Tracker::default(), 1, begin(ctx, &input).await),
         };
-        let end = iterate(ctx, &input, &mut tracker, first).await;
+        let mut end = iterate(ctx, &input, &mut tracker, first).await;
         if let End::Continue(next) = end {
-            return continue_as_new(ctx, input, tracker, next, started).await;
+            // This run's events go out first, so the stream keeps its order across runs; a
+            // cancel that came meanwhile ends the workflow here instead of in the next run.
+            events::settle(ctx).await;
+            if !ctx.cancellation_token().is_cancelled() {
+                return continue_as_new(ctx, input, tracker, next, started).await;
+            }
+            end = End::Cancelled(format!("cancelled before iteration {next}"));
         }
         let kept = keep_best(ctx, &input, &tracker, &end).await;
         finish(ctx, end, kept, started).await
@@ -162,8 +174,11 @@ async fn begin(ctx: &mut WorkflowContext<IterateWorkflow>, input: &IterateInput)
 /// Starts a continued run where the last one left off: its status, the loop's state, and the
 /// first iteration to run. Announces nothing: the workflow goes on.
 fn resume(ctx: &mut WorkflowContext<IterateWorkflow>, carried: IterateCarry) -> (Tracker, u32, SystemTime) {
+    let build = super::pinned_build(ctx);
     ctx.state_mut(|s| {
         s.status = carried.status;
+        // The run may be on another build than the one it continues (a versioning override).
+        s.status.build = build;
         s.keep_changes = carried.keep_changes;
     });
     let tracker = Tracker {
@@ -176,8 +191,8 @@ fn resume(ctx: &mut WorkflowContext<IterateWorkflow>, carried: IterateCarry) -> 
     (tracker, carried.next, UNIX_EPOCH + Duration::from_millis(carried.started_unix_ms))
 }
 
-/// Ends this run and continues the workflow as a new one from iteration `next`, once this
-/// run's events are out (so the stream keeps its order across runs).
+/// Ends this run and continues the workflow as a new one from iteration `next` (this run's
+/// events are out by then).
 async fn continue_as_new(
     ctx: &mut WorkflowContext<IterateWorkflow>,
     mut input: IterateInput,
@@ -185,7 +200,6 @@ async fn continue_as_new(
     next: u32,
     started: SystemTime,
 ) -> WorkflowResult<WorkflowStatus> {
-    events::settle(ctx).await;
     let (status, keep_changes) = ctx.state_mut(|s| {
         progress(&mut s.status).continued += 1;
         (s.status.compacted(), s.keep_changes)
@@ -234,6 +248,10 @@ async fn iterate(
     first: u32,
 ) -> End {
     for n in first..=input.max_iterations {
+        // A continued run may have been cancelled before its first iteration.
+        if n == first && first > 1 && ctx.cancellation_token().is_cancelled() {
+            return End::Cancelled(format!("cancelled before iteration {n}"));
+        }
         if n > first {
             let wait = input.backoff_secs(n);
             if wait > 0 {

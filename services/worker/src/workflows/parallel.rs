@@ -107,7 +107,12 @@ impl ParallelWorkflow {
         let wanted = !input.strict_tests;
         let baseline = match take_baseline(ctx, &input, &worktrees, wanted).await {
             Ok(baseline) => baseline,
-            Err(failure) => return finish(ctx, Some(failure), started).await,
+            Err(failure) => {
+                if !input.keep_worktrees {
+                    remove_worktrees(ctx, &input.project_path, &worktrees).await;
+                }
+                return finish(ctx, Some(failure), started).await;
+            }
         };
         ctx.state_mut(|s| s.status.test_baseline = baseline.clone());
 
@@ -155,8 +160,14 @@ async fn take_baseline(
     worktrees: &[FeatureWorktree],
     wanted: bool,
 ) -> Result<Option<TestBaseline>, String> {
-    let Some(first) = worktrees.first().filter(|_| wanted && ctx.patched(BASELINE_IN_WORKTREE_PATCH)) else {
+    if !wanted {
+        return Ok(None);
+    }
+    if !ctx.patched(BASELINE_IN_WORKTREE_PATCH) {
         return Ok(gate::take_baseline(ctx, &input.project_path, input.test_timeout_secs, wanted).await);
+    }
+    let Some(first) = worktrees.first() else {
+        return Ok(None);
     };
     let baseline = gate::take_baseline(ctx, &first.path, input.test_timeout_secs, wanted).await;
     snapshots::restore(ctx, &first.path, "HEAD").await.map_err(|err| {
