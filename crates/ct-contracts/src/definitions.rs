@@ -5,14 +5,17 @@
 
 #![allow(unreachable_pub)]
 
-use ct_domain::git::{FeatureWorktree, PredictedConflict, RestoreReport, Snapshot};
+use ct_domain::git::{
+    ConcludeOutcome, FeatureWorktree, IntegrationWorktree, MergeOutcome, PredictedConflict, RestoreReport, Snapshot,
+};
+use ct_domain::integration::Landing;
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 
 use crate::names;
 use crate::tasks::{
-    AgentReport, AgentTask, CommitTask, ConflictsTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, TestReport,
-    TestTask, WorktreesTask,
+    AgentReport, AgentTask, CommitTask, ConcludeTask, ConflictsTask, IntegrationWorktreeTask, LandTask, MergeTask,
+    RemoveWorktreeTask, ResetTask, RestoreTask, SnapshotTask, TestReport, TestTask, WorktreesTask,
 };
 
 /// The agent and test runs of a stage.
@@ -70,6 +73,36 @@ impl WorkspaceActivities {
     /// The pairs of branches whose merge would conflict, from in-memory merges.
     #[activity(name = names::PREDICT_CONFLICTS)]
     pub fn predict_conflicts(task: ConflictsTask) -> Result<Vec<PredictedConflict>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// The integration branch, in a worktree of its own, from where the branches forked.
+    #[activity(name = names::CREATE_INTEGRATION_WORKTREE)]
+    pub fn create_integration_worktree(task: IntegrationWorktreeTask) -> Result<IntegrationWorktree, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Merges a branch into the integration worktree; a conflict is left as markers.
+    #[activity(name = names::MERGE_BRANCH)]
+    pub fn merge_branch(task: MergeTask) -> Result<MergeOutcome, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Commits a conflicted merge once no conflict marker is left.
+    #[activity(name = names::CONCLUDE_MERGE)]
+    pub fn conclude_merge(task: ConcludeTask) -> Result<ConcludeOutcome, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Moves the integration branch back to an earlier commit (a feature held back).
+    #[activity(name = names::RESET_INTEGRATION)]
+    pub fn reset_integration(task: ResetTask) -> Result<String, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Fast-forwards the user's branch to the integration branch, when it may.
+    #[activity(name = names::LAND)]
+    pub fn land(task: LandTask) -> Result<Landing, ActivityError> {
         unimplemented!()
     }
 }

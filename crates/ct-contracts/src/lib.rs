@@ -18,8 +18,8 @@ pub mod workflows;
 pub use definitions::{StageActivities, WorkspaceActivities};
 pub use queues::{agents_queue, files_queue, tests_queue};
 pub use tasks::{
-    AgentReport, AgentTask, CommitTask, ConflictsTask, RefusedAccess, RemoveWorktreeTask, RestoreTask, SnapshotTask,
-    TestReport, TestTask, WorktreesTask,
+    AgentReport, AgentTask, CommitTask, ConcludeTask, ConflictsTask, IntegrationWorktreeTask, LandTask, MergeTask,
+    RefusedAccess, RemoveWorktreeTask, ResetTask, RestoreTask, SnapshotTask, TestReport, TestTask, WorktreesTask,
 };
 
 use temporalio_common::ActivityDefinition;

@@ -197,3 +197,44 @@ pub struct RemoveWorktreeTask {
     pub project_path: String,
     pub worktree_path: String,
 }
+
+/// The integration branch to make for a workflow, from where `branches` forked.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IntegrationWorktreeTask {
+    pub project_path: String,
+    pub workflow_id: String,
+    pub branch: String,
+    pub branches: Vec<String>,
+}
+
+/// Merging `branch` into the integration worktree.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MergeTask {
+    pub worktree_path: String,
+    pub branch: String,
+    pub message: String,
+}
+
+/// Committing a conflicted merge of commit `theirs` once `files` were resolved.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConcludeTask {
+    pub worktree_path: String,
+    pub theirs: String,
+    pub files: Vec<String>,
+    pub message: String,
+}
+
+/// Moving the integration branch back to `commit`, work tree and index with it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResetTask {
+    pub worktree_path: String,
+    pub commit: String,
+}
+
+/// Fast-forwarding the user's branch to `branch` if it is still at `base` and clean.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LandTask {
+    pub project_path: String,
+    pub branch: String,
+    pub base: String,
+}

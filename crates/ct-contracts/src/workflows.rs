@@ -2,6 +2,7 @@
 //! code. The worker's `#[workflow]` types implement these names; its tests check each pair
 //! matches (name, input, output), so the CLI never needs to link the worker.
 
+use ct_domain::integration::IntegrateInput;
 use ct_domain::{ApprovalDecision, DevelopInput, IterateInput, ParallelInput, WorkflowStatus};
 use temporalio_common::{
     HasWorkflowDefinition, QueryDefinition, SignalDefinition, UpdateDefinition, WorkflowDefinition,
@@ -19,11 +20,16 @@ pub struct Iterate;
 #[derive(Debug, Clone, Copy)]
 pub struct Parallel;
 
+/// Merges existing branches into one integration branch (`integrate`).
+#[derive(Debug, Clone, Copy)]
+pub struct Integrate;
+
 /// The type names the worker registers; recorded histories carry them.
 pub mod names {
     pub const DEVELOP: &str = "DevelopWorkflow";
     pub const ITERATE: &str = "IterateWorkflow";
     pub const PARALLEL: &str = "ParallelWorkflow";
+    pub const INTEGRATE: &str = "IntegrateWorkflow";
     pub const APPROVE: &str = "approve";
     pub const REJECT: &str = "reject";
     pub const APPROVE_GATE: &str = "approve_gate";
@@ -51,6 +57,7 @@ macro_rules! workflow {
 workflow!(Develop, names::DEVELOP, DevelopInput);
 workflow!(Iterate, names::ITERATE, IterateInput);
 workflow!(Parallel, names::PARALLEL, ParallelInput);
+workflow!(Integrate, names::INTEGRATE, IntegrateInput);
 
 /// Approves the stage waiting at its gate.
 #[derive(Debug, Clone, Copy)]

@@ -112,6 +112,9 @@ pub struct ApprovalDecision {
     pub stage: String,
     /// The approver's comment, or the reason for a rejection.
     pub comment: String,
+    /// Who decided (`ann (claude-temporal CLI)`, `Slack user U123 (ann)`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
 }
 
 #[cfg(test)]

@@ -66,6 +66,46 @@ pub struct PredictedConflict {
     pub files_truncated: bool,
 }
 
+/// The integration branch's checkout.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IntegrationWorktree {
+    pub branch: String,
+    pub path: String,
+    /// The commit the branch starts from: where the integrated branches forked.
+    pub base: String,
+}
+
+/// What merging a branch into the integration worktree did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum MergeOutcome {
+    /// Merged without conflict: the merge commit (or the tip, when the branch was in already).
+    Merged { commit: String },
+    /// The work tree holds the merge with conflict markers in `files`; HEAD has not moved.
+    /// `tree` is that state (a retried resolving run starts over from it), `theirs` the commit
+    /// being merged.
+    Conflicted {
+        files: Vec<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        files_truncated: bool,
+        tree: String,
+        theirs: String,
+    },
+    /// Conflicts no text merge can show (a binary file or a link on either side): nothing was
+    /// changed, and the branch is for a person to merge.
+    Unmergeable { files: Vec<String> },
+}
+
+/// What concluding a conflicted merge did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ConcludeOutcome {
+    /// The merge commit, with both parents.
+    Committed { commit: String },
+    /// Files that still hold conflict markers; nothing was committed.
+    Unresolved { files: Vec<String> },
+}
+
 /// A feature name no branch can be made from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FeatureNameError {

@@ -11,6 +11,7 @@ pub mod capped;
 mod command;
 mod develop;
 pub mod git;
+pub mod integration;
 mod iterate;
 mod parallel;
 pub mod pricing;

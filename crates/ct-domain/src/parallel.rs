@@ -19,6 +19,9 @@ pub struct ParallelInput {
     /// Features that run at once; the others wait their turn, in order. 0: all at once.
     #[serde(default)]
     pub max_concurrent: u32,
+    /// Integrate the features' branches into one once they are done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrate: Option<crate::integration::IntegrateOptions>,
 }
 
 /// One feature, with its prompt already rendered.

@@ -45,6 +45,10 @@ pub struct WorkflowStatus {
     /// While a stage's agent waits for the account's usage limit to reset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_limit: Option<UsageLimitWait>,
+    /// Parallel workflows with `--integrate`, and integrate workflows: the integration branch
+    /// and what became of each feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration: Option<crate::integration::IntegrationStatus>,
 }
 
 /// A stage's agent run refused by the account's usage limit, waiting on a timer for its reset.
@@ -108,8 +112,10 @@ impl WorkflowStatus {
 
     /// Recomputes the totals from the stages, so they can never drift apart.
     pub fn refresh_totals(&mut self) {
-        self.total_tokens = self.stages.iter().map(StageStatus::total_tokens).sum();
-        self.total_cost_usd = self.stages.iter().map(|stage| stage.cost_usd).sum();
+        let runs = self.integration.iter().flat_map(|integration| &integration.runs);
+        let stages = || self.stages.iter().chain(runs.clone());
+        self.total_tokens = stages().map(StageStatus::total_tokens).sum();
+        self.total_cost_usd = stages().map(|stage| stage.cost_usd).sum();
     }
 }
 
@@ -168,6 +174,9 @@ pub struct StageStatus {
     pub lines_removed: u64,
     pub error: Option<String>,
     pub approval_comment: Option<String>,
+    /// Who approved the stage at its gate, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
     /// The executor the stage's agent ran on (its Temporal worker identity,
     /// `executor:<host>:<pid>@<control address>`); while it runs, the one running it.
     #[serde(default)]

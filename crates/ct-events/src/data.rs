@@ -125,6 +125,9 @@ pub struct ApprovalDecision {
     pub workflow_id: String,
     pub stage: String,
     pub comment: Option<String>,
+    /// Who decided, when the decision said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
 }
 
 /// `approval.timed_out`.
@@ -164,6 +167,56 @@ pub struct ConflictPredicted {
     pub files: Vec<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub files_truncated: bool,
+}
+
+/// `integration.started`: the features' branches are merged into `branch` (from `base`) in
+/// `order`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntegrationStarted {
+    pub workflow_id: String,
+    pub branch: String,
+    pub base: String,
+    pub order: Vec<String>,
+}
+
+/// `feature.merged`: `feature` is in the integration branch at `commit`; `outcome` says how
+/// (`merged`, `merged after resolving 1 file`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureMerged {
+    pub workflow_id: String,
+    pub feature: String,
+    pub integration_branch: String,
+    pub commit: String,
+    pub outcome: String,
+}
+
+/// `conflict.resolved`: an agent resolved the conflicts `feature`'s merge had in `files`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConflictResolved {
+    pub workflow_id: String,
+    pub feature: String,
+    pub files: Vec<String>,
+}
+
+/// `feature.held_back`: `feature` is not in the integration branch, for `reason`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureHeldBack {
+    pub workflow_id: String,
+    pub feature: String,
+    pub reason: String,
+}
+
+/// `integration.completed`: the integration branch ends at `commit` with `merged`, without
+/// `held_back`; `landed` names the user's branch when it was fast-forwarded to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntegrationCompleted {
+    pub workflow_id: String,
+    pub branch: String,
+    pub commit: String,
+    pub merged: Vec<String>,
+    pub held_back: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landed: Option<String>,
 }
 
 /// `cost.updated`: a stage's figures. While its agent runs, its executor sends them as each

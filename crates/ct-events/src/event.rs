@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{
     AgentProgress, AgentStopping, ApprovalDecision, ApprovalRequested, ApprovalTimedOut, BudgetExhausted, BudgetRaised,
-    BudgetWarning, ConflictPredicted, CostUpdated, Snapshot, StageOutcome, StageStarted, TestsCompleted,
-    WorkflowFinished, WorkflowStarted,
+    BudgetWarning, ConflictPredicted, ConflictResolved, CostUpdated, FeatureHeldBack, FeatureMerged,
+    IntegrationCompleted, IntegrationStarted, Snapshot, StageOutcome, StageStarted, TestsCompleted, WorkflowFinished,
+    WorkflowStarted,
 };
 
 /// Prefix of the CloudEvents `type` attribute.
@@ -98,6 +99,11 @@ event_types! {
     BudgetExhausted(BudgetExhausted) = "budget.exhausted",
     BudgetRaised(BudgetRaised) = "budget.raised",
     ConflictPredicted(ConflictPredicted) = "conflict.predicted",
+    IntegrationStarted(IntegrationStarted) = "integration.started",
+    FeatureMerged(FeatureMerged) = "feature.merged",
+    ConflictResolved(ConflictResolved) = "conflict.resolved",
+    FeatureHeldBack(FeatureHeldBack) = "feature.held_back",
+    IntegrationCompleted(IntegrationCompleted) = "integration.completed",
 }
 
 impl EventType {
@@ -148,7 +154,12 @@ impl EventData {
             EventData::BudgetWarning(data) => Some(&data.stage),
             EventData::BudgetExhausted(data) => Some(&data.stage),
             EventData::BudgetRaised(data) => Some(&data.stage),
-            EventData::ConflictPredicted(_) => None,
+            EventData::ConflictPredicted(_)
+            | EventData::IntegrationStarted(_)
+            | EventData::FeatureMerged(_)
+            | EventData::ConflictResolved(_)
+            | EventData::FeatureHeldBack(_)
+            | EventData::IntegrationCompleted(_) => None,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use ct_domain::capped;
 use ct_domain::git::PredictedConflict;
-use git2::{BranchType, MergeOptions, Repository};
+use git2::{MergeOptions, Repository};
 
 use crate::error::{GitContext, GitError};
 use crate::repo;
@@ -24,14 +24,7 @@ pub fn predict_conflicts(project: &Path, branches: &[String]) -> Result<Vec<Pred
     let path = &project.workdir;
     let repo =
         &Repository::open_bare(project.repo.commondir()).git("open the repository without its work tree", path)?;
-    let commits = branches
-        .iter()
-        .map(|name| {
-            repo.find_branch(name, BranchType::Local)
-                .and_then(|branch| branch.get().peel_to_commit())
-                .git(format!("read branch {name}"), path)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let commits = branches.iter().map(|name| repo::branch_tip(repo, name, path)).collect::<Result<Vec<_>, _>>()?;
     let mut options = MergeOptions::new();
     options.target_limit(RENAME_CANDIDATES);
     let mut predicted = Vec::new();

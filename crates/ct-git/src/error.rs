@@ -50,6 +50,17 @@ pub enum GitError {
          nothing was removed"
     )]
     NotAFeatureWorktree { path: PathBuf, root: PathBuf },
+    #[error(
+        "{path} is inside the git directory {git_dir} and is no work tree of its own (its `.git` is \
+         gone): nothing was done there"
+    )]
+    InsideGitDirectory { path: PathBuf, git_dir: PathBuf },
+    #[error("branch {branch} does not exist in {path}: `git branch` lists the branches there")]
+    UnknownBranch { branch: String, path: PathBuf },
+    #[error("`{branch}` cannot name a branch: choose another name (letters, digits, `-`, `_`, `/`)")]
+    BadBranchName { branch: String },
+    #[error("{commit} is not an earlier commit of the integration branch in {path}: nothing was reset")]
+    NotAnAncestor { commit: String, path: PathBuf },
     #[error("cannot {action} in {path}: {source}")]
     Git { action: String, path: PathBuf, source: git2::Error },
     #[error("cannot {action} {path}: {source}")]

@@ -31,6 +31,13 @@ pub(crate) fn open(path: &Path) -> Result<Project, GitError> {
         .ok_or_else(|| GitError::Bare { path: path.clone() })?
         .canonicalize()
         .map_err(io("resolve", &path))?;
+    // A worktree kept in the git directory (feature and integration worktrees) whose own `.git`
+    // was removed would be found as the repository the git directory belongs to, and whatever
+    // was meant for the worktree would happen in the user's checkout.
+    let common = real(repo.commondir());
+    if path.starts_with(&common) && !workdir.starts_with(&common) {
+        return Err(GitError::InsideGitDirectory { path: path.clone(), git_dir: common });
+    }
     check_layout(&repo, &path, &workdir)?;
     let prefix = path.strip_prefix(&workdir).unwrap_or(Path::new("")).to_path_buf();
     Ok(Project { repo, workdir, prefix })
@@ -158,4 +165,16 @@ fn index_in_memory(repo: &Repository) -> Result<Index, GitError> {
         }
         Ok(_) => Index::open(&file).git("read the index", repo.path()),
     }
+}
+
+/// The commit local branch `branch` points at; a branch that does not exist is named.
+pub(crate) fn branch_tip<'r>(repo: &'r Repository, branch: &str, path: &Path) -> Result<git2::Commit<'r>, GitError> {
+    let found = match repo.find_branch(branch, git2::BranchType::Local) {
+        Ok(found) => found,
+        Err(err) if err.code() == git2::ErrorCode::NotFound || err.code() == git2::ErrorCode::InvalidSpec => {
+            return Err(GitError::UnknownBranch { branch: branch.to_owned(), path: path.to_path_buf() });
+        }
+        Err(err) => return Err(err).git(format!("read branch {branch}"), path),
+    };
+    found.get().peel_to_commit().git(format!("read branch {branch}"), path)
 }

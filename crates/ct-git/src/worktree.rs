@@ -15,7 +15,7 @@ use crate::error::{GitContext, GitError, io};
 use crate::repo;
 
 /// Where feature `index` of `workflow_id` is checked out.
-fn worktree_path(repo: &Repository, workflow_id: &str, index: u32) -> PathBuf {
+pub(crate) fn worktree_path(repo: &Repository, workflow_id: &str, index: u32) -> PathBuf {
     repo.commondir().join("claude-temporal/worktrees").join(dir_name(workflow_id)).join(index.to_string())
 }
 
@@ -47,32 +47,55 @@ pub fn create_worktree(
         branch: branch.clone(),
         path: path.to_string_lossy().into_owned(),
     };
-    if path.join(".git").exists() {
-        let existing = Repository::open(&path).git("open the feature worktree", &path)?;
-        let on = existing.head().ok().and_then(|h| h.shorthand().ok().map(str::to_owned));
-        if on.as_deref() == Some(branch.as_str()) {
-            return Ok(made);
-        }
+    if existing_worktree(repo, workflow_id, index, &branch).is_some() {
+        return Ok(made);
     }
     let head = repo
         .head()
         .and_then(|h| h.peel_to_commit())
         .git("read the HEAD commit (a feature branch starts there; commit something first)", root)?;
-    let branch_ref = match repo.find_branch(&branch, BranchType::Local) {
-        Ok(existing) if existing.get().target() == Some(head.id()) => existing.into_reference(),
+    add_worktree(&project, workflow_id, index, &branch, &head, &path)?;
+    Ok(made)
+}
+
+/// Makes branch `branch` at `start` (or takes it, when it is there already) and checks it out
+/// in a new worktree at `path`, slot `index` of `workflow_id`'s worktrees.
+pub(crate) fn add_worktree(
+    project: &repo::Project,
+    workflow_id: &str,
+    index: u32,
+    branch: &str,
+    start: &git2::Commit<'_>,
+    path: &Path,
+) -> Result<(), GitError> {
+    let repo = &project.repo;
+    let root = &project.workdir;
+    let branch_ref = match repo.find_branch(branch, BranchType::Local) {
+        Ok(existing) if existing.get().target() == Some(start.id()) => existing.into_reference(),
         Ok(_) => {
-            return Err(GitError::BranchExists { branch, path: root.clone() });
+            return Err(GitError::BranchExists { branch: branch.to_owned(), path: root.clone() });
         }
-        Err(_) => repo.branch(&branch, &head, false).git(format!("create branch {branch}"), root)?.into_reference(),
+        Err(_) => repo.branch(branch, start, false).git(format!("create branch {branch}"), root)?.into_reference(),
     };
     // Real directories all the way: a link planted in the git directory is not followed.
     let below_common = Path::new("claude-temporal/worktrees").join(dir_name(workflow_id)).join(index.to_string());
-    crate::nofollow::real_parent(repo.commondir(), &below_common).map_err(io("create directory", &path))?;
+    crate::nofollow::real_parent(repo.commondir(), &below_common).map_err(io("create directory", path))?;
     let mut options = WorktreeAddOptions::new();
     options.reference(Some(&branch_ref));
-    repo.worktree(&admin_name(&dir_name(workflow_id), index), &path, Some(&options))
+    repo.worktree(&admin_name(&dir_name(workflow_id), index), path, Some(&options))
         .git(format!("add a worktree for {branch} at {}", path.display()), root)?;
-    Ok(made)
+    Ok(())
+}
+
+/// The worktree on `branch` at slot `index` of `workflow_id`, when a first call made it.
+pub(crate) fn existing_worktree(repo: &Repository, workflow_id: &str, index: u32, branch: &str) -> Option<PathBuf> {
+    let path = worktree_path(repo, workflow_id, index);
+    if !path.join(".git").exists() {
+        return None;
+    }
+    let existing = Repository::open(&path).ok()?;
+    let on = existing.head().ok().and_then(|h| h.shorthand().ok().map(str::to_owned));
+    (on.as_deref() == Some(branch)).then_some(path)
 }
 
 /// The name git knows the worktree by (`.git/worktrees/<name>`), unique per workflow and feature.

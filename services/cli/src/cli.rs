@@ -51,6 +51,9 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Reject the stage a workflow is waiting on; the workflow fails with the reason.
     Reject(RejectArgs),
+    /// Print a signed link that approves (or rejects) the gate a workflow waits at, for a
+    /// browser or a phone: it opens a confirmation page on the gateway (`ct-gateway`).
+    Link(LinkArgs),
     /// Show a workflow's budget, or raise it with --add: a run stopped at its budget goes on.
     Budget(BudgetArgs),
     /// Wait for a workflow to end, showing progress; exits 0 only if it completed.
@@ -81,8 +84,13 @@ pub enum Command {
     Watch(WatchArgs),
     /// Summarise the metrics file: cost per workflow and stage, failures.
     Metrics(MetricsArgs),
-    /// Build several features at once, each on branch feature-<i>-<slug> in its own worktree.
+    /// Build several features at once, each on branch feature-<i>-<slug> in its own worktree;
+    /// with --integrate, merge them into one integration branch afterwards.
     Parallel(ParallelArgs),
+    /// Merge existing branches into one integration branch, one after the other: agents resolve
+    /// conflicts and fix tests the combination broke; a branch that still conflicts or breaks
+    /// tests is held back. Your checkout is only touched with --land.
+    Integrate(IntegrateArgs),
     /// List the fleet's builds (which one new workflows start on, and the workflows each still
     /// runs) and the executors and test-runners polling their task queues: capacity, runs in
     /// flight, queued work, agent CLIs and test tools. Needs the stack's control token.
@@ -208,6 +216,25 @@ pub struct ApproveArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LinkArgs {
+    pub id: String,
+    /// A link that rejects instead of approving.
+    #[arg(long)]
+    pub reject: bool,
+    /// Minutes the link works for.
+    #[arg(long, value_name = "MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=10_080))]
+    pub expires_in: u32,
+    /// File holding the key links are signed with: the gateway's `--link-key-file`.
+    #[arg(long, env = "CT_LINK_KEY_FILE")]
+    pub link_key_file: PathBuf,
+    /// Where people reach the gateway.
+    #[arg(long, env = "CT_GATEWAY_URL", default_value = "http://127.0.0.1:8788")]
+    pub gateway_url: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct RejectArgs {
     pub id: String,
     #[arg(long, default_value = "rejected by reviewer")]
@@ -328,12 +355,64 @@ pub struct ParallelArgs {
     /// [default: all at once].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent: Option<u32>,
+    /// Once the features are done, merge their branches into one integration branch.
+    #[arg(long)]
+    pub integrate: bool,
+    #[command(flatten)]
+    pub integration: IntegrationFlags,
     /// Workflow id (default: parallel-<project>-<time>).
     #[arg(long)]
     pub id: Option<String>,
     #[command(flatten)]
     pub agent: AgentArgs,
     /// Wait for the end and print a table per feature.
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How branches are integrated (`parallel --integrate`, `integrate`).
+#[derive(Debug, Args)]
+pub struct IntegrationFlags {
+    /// Name of the integration branch to create [default: integration/<workflow id>].
+    #[arg(long, value_name = "BRANCH")]
+    pub into: Option<String>,
+    /// At the end, fast-forward your branch to the integration branch, only if it is still
+    /// where the features started and your work tree is clean (otherwise it says so and prints
+    /// the command that merges it).
+    #[arg(long)]
+    pub land: bool,
+    /// Agent runs that may fix the tests a merge broke, per branch (0-10) [default: 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub fix_attempts: Option<u32>,
+    /// Merge in the order given instead of fewest predicted conflicts first.
+    #[arg(long)]
+    pub as_given: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IntegrateArgs {
+    /// Path of the git work tree whose repository holds the branches.
+    pub project: PathBuf,
+    /// The branches to merge (local branches of the repository).
+    #[arg(required = true, num_args = 1..)]
+    pub branches: Vec<String>,
+    #[command(flatten)]
+    pub integration: IntegrationFlags,
+    /// Fail a merge on any failing test, also those that failed before it (by default the
+    /// tests run once at the branches' base first, and only new failures count).
+    #[arg(long)]
+    pub strict_tests: bool,
+    /// Keep the integration worktree at the end (the branch is kept either way).
+    #[arg(long)]
+    pub keep: bool,
+    /// Workflow id (default: integrate-<project>-<time>).
+    #[arg(long)]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub agent: AgentArgs,
+    /// Wait for the end and print what became of each branch.
     #[arg(long)]
     pub wait: bool,
     #[arg(long)]

@@ -45,6 +45,9 @@ pub(crate) fn status_table(status: &WorkflowStatus) -> String {
             conflict.files.join(", ")
         );
     }
+    if let Some(integration) = &status.integration {
+        out.push_str(&integration_lines(integration));
+    }
     if let Some(build) = &status.build {
         let _ = writeln!(out, "build     {build}{}", ran_elsewhere(status, build));
     }
@@ -219,4 +222,31 @@ pub(crate) fn print_stdout(text: &str) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+/// The integration branch, what became of each feature, and the landing.
+pub(crate) fn integration_lines(integration: &ct_domain::integration::IntegrationStatus) -> String {
+    use ct_domain::integration::Landing;
+    let mut out = String::new();
+    let at = integration.commit.as_deref().map(|c| format!(" at {}", &c[..c.len().min(12)])).unwrap_or_default();
+    let _ = writeln!(out, "integration  {}{at}", integration.branch);
+    for feature in &integration.features {
+        let _ = writeln!(out, "  {:<36} {}", feature.branch, feature.describe());
+    }
+    if let Some(worktree) = &integration.worktree {
+        let _ = writeln!(out, "  worktree {worktree}");
+    }
+    match &integration.landing {
+        Some(Landing::Landed { branch, commit }) => {
+            let _ = writeln!(out, "  landed: {branch} fast-forwarded to {}", &commit[..commit.len().min(12)]);
+        }
+        Some(Landing::Refused { reason, command }) => {
+            let _ = writeln!(out, "  not landed: {reason}; to merge it yourself: {command}");
+        }
+        None => {}
+    }
+    if let Some(error) = &integration.error {
+        let _ = writeln!(out, "  stopped: {error}");
+    }
+    out
 }

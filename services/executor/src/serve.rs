@@ -118,6 +118,11 @@ fn check_contracts() -> Result<(), Error> {
         implements(&Contract::commit_worktree, &WorkspaceActivities::commit_worktree),
         implements(&Contract::remove_worktree, &WorkspaceActivities::remove_worktree),
         implements(&Contract::predict_conflicts, &WorkspaceActivities::predict_conflicts),
+        implements(&Contract::create_integration_worktree, &WorkspaceActivities::create_integration_worktree),
+        implements(&Contract::merge_branch, &WorkspaceActivities::merge_branch),
+        implements(&Contract::conclude_merge, &WorkspaceActivities::conclude_merge),
+        implements(&Contract::reset_integration, &WorkspaceActivities::reset_integration),
+        implements(&Contract::land, &WorkspaceActivities::land),
     ]
     .into_iter()
     .collect::<Result<(), String>>()

@@ -7,8 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ct_contracts::failure::{self, INVALID_PROJECT};
-use ct_contracts::{CommitTask, ConflictsTask, RemoveWorktreeTask, RestoreTask, SnapshotTask, WorktreesTask, names};
-use ct_domain::git::{FeatureWorktree, PredictedConflict, RestoreReport, Snapshot};
+use ct_contracts::{
+    CommitTask, ConcludeTask, ConflictsTask, IntegrationWorktreeTask, LandTask, MergeTask, RemoveWorktreeTask,
+    ResetTask, RestoreTask, SnapshotTask, WorktreesTask, names,
+};
+use ct_domain::git::{
+    ConcludeOutcome, FeatureWorktree, IntegrationWorktree, MergeOutcome, PredictedConflict, RestoreReport, Snapshot,
+};
+use ct_domain::integration::Landing;
 use ct_fleet::WorkspaceRoots;
 use ct_git::GitError;
 use temporalio_macros::activities;
@@ -105,6 +111,61 @@ impl WorkspaceActivities {
     ) -> Result<Vec<PredictedConflict>, ActivityError> {
         let project = self.allowed(&task.project_path)?;
         blocking("predict_conflicts", move || ct_git::predict_conflicts(&project, &task.branches)).await
+    }
+
+    /// The integration branch, in a worktree of its own, from where the branches forked.
+    #[activity(name = names::CREATE_INTEGRATION_WORKTREE)]
+    pub(crate) async fn create_integration_worktree(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        task: IntegrationWorktreeTask,
+    ) -> Result<IntegrationWorktree, ActivityError> {
+        let project = self.allowed(&task.project_path)?;
+        blocking("create_integration_worktree", move || {
+            ct_git::create_integration_worktree(&project, &task.workflow_id, &task.branch, &task.branches)
+        })
+        .await
+    }
+
+    /// Merges a branch into the integration worktree; a conflict is left as markers.
+    #[activity(name = names::MERGE_BRANCH)]
+    pub(crate) async fn merge_branch(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        task: MergeTask,
+    ) -> Result<MergeOutcome, ActivityError> {
+        let worktree = self.allowed(&task.worktree_path)?;
+        blocking("merge_branch", move || ct_git::merge_branch(&worktree, &task.branch, &task.message)).await
+    }
+
+    /// Commits a conflicted merge once no conflict marker is left.
+    #[activity(name = names::CONCLUDE_MERGE)]
+    pub(crate) async fn conclude_merge(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        task: ConcludeTask,
+    ) -> Result<ConcludeOutcome, ActivityError> {
+        let worktree = self.allowed(&task.worktree_path)?;
+        blocking("conclude_merge", move || ct_git::conclude_merge(&worktree, &task.theirs, &task.files, &task.message))
+            .await
+    }
+
+    /// Moves the integration branch back to an earlier commit (a feature held back).
+    #[activity(name = names::RESET_INTEGRATION)]
+    pub(crate) async fn reset_integration(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        task: ResetTask,
+    ) -> Result<String, ActivityError> {
+        let worktree = self.allowed(&task.worktree_path)?;
+        blocking("reset_integration", move || ct_git::reset_integration(&worktree, &task.commit)).await
+    }
+
+    /// Fast-forwards the user's branch to the integration branch, when it may.
+    #[activity(name = names::LAND)]
+    pub(crate) async fn land(self: Arc<Self>, _ctx: ActivityContext, task: LandTask) -> Result<Landing, ActivityError> {
+        let project = self.allowed(&task.project_path)?;
+        blocking("land", move || ct_git::land(&project, &task.branch, &task.base)).await
     }
 }
 

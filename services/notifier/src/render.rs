@@ -83,6 +83,9 @@ pub(crate) fn notice(event: &CloudEvent) -> Notice {
         }
         EventData::ApprovalGranted(data) | EventData::ApprovalRejected(data) => {
             facts.push(("Stage", data.stage.clone()));
+            if let Some(who) = &data.decided_by {
+                facts.push(("By", clip(who)));
+            }
             if let Some(comment) = &data.comment {
                 facts.push(("Comment", clip(comment)));
             }
@@ -174,6 +177,36 @@ pub(crate) fn notice(event: &CloudEvent) -> Notice {
             facts.push(("Branches", format!("{} × {}", data.first, data.second)));
             facts.push(("Files", clip(&data.files.join(", "))));
             format!("Conflict predicted between {} and {}", data.first, data.second)
+        }
+        EventData::IntegrationStarted(data) => {
+            facts.push(("Order", clip(&data.order.join(", "))));
+            facts.push(("From", data.base.chars().take(12).collect()));
+            format!("Integration started: {}", data.branch)
+        }
+        EventData::ConflictResolved(data) => {
+            facts.push(("Files", clip(&data.files.join(", "))));
+            format!("Conflict resolved: {}", data.feature)
+        }
+        EventData::FeatureMerged(data) => {
+            facts.push(("Into", data.integration_branch.clone()));
+            facts.push(("Commit", data.commit.chars().take(12).collect()));
+            format!("{}: {}", data.feature, data.outcome)
+        }
+        EventData::FeatureHeldBack(data) => {
+            facts.push(("Why", clip(&data.reason)));
+            format!("Held back: {}", data.feature)
+        }
+        EventData::IntegrationCompleted(data) => {
+            facts.push(("Merged", clip(&data.merged.join(", "))));
+            if !data.held_back.is_empty() {
+                facts.push(("Held back", clip(&data.held_back.join(", "))));
+            }
+            facts.push(("Commit", data.commit.chars().take(12).collect()));
+            match &data.landed {
+                Some(branch) => facts.push(("Landed", format!("{branch} fast-forwarded"))),
+                None => next_step = Some(format!("git merge {}", shell_word(&data.branch))),
+            }
+            format!("Integration done: {}", data.branch)
         }
     };
     Notice { title, facts, next_step }

@@ -12,7 +12,7 @@ use ct_service::builds::Build;
 use ct_service::{ConnectError, TemporalTarget, connect_client};
 
 use crate::activities::{EventActivities, serve_workflow_events, workflow_events_queued};
-use crate::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
+use crate::workflows::{DevelopWorkflow, FeatureWorkflow, IntegrateWorkflow, IterateWorkflow, ParallelWorkflow};
 
 /// How long a fleet's first worker keeps trying to make its build current while Temporal
 /// registers the build's first poll.
@@ -58,10 +58,11 @@ pub enum WorkerError {
 
 /// The workflows the CLI starts are the ones registered here, by name and by type.
 fn check_contracts() -> Result<(), String> {
-    use ct_contracts::workflows::{self, Develop, Iterate, Parallel};
+    use ct_contracts::workflows::{self, Develop, Integrate, Iterate, Parallel};
     workflows::implements(&Develop, &DevelopWorkflow::run)?;
     workflows::implements(&Iterate, &IterateWorkflow::run)?;
-    workflows::implements(&Parallel, &ParallelWorkflow::run)
+    workflows::implements(&Parallel, &ParallelWorkflow::run)?;
+    workflows::implements(&Integrate, &IntegrateWorkflow::run)
 }
 
 /// Polls the task queue until `shutdown` fires, then lets running tasks finish.
@@ -84,6 +85,8 @@ pub async fn run(config: Config, shutdown: CancellationToken, on_ready: impl FnO
         .register_workflow::<ParallelWorkflow>()
         .map_err(|e| WorkerError::Start(e.to_string()))?
         .register_workflow::<FeatureWorkflow>()
+        .map_err(|e| WorkerError::Start(e.to_string()))?
+        .register_workflow::<IntegrateWorkflow>()
         .map_err(|e| WorkerError::Start(e.to_string()))?
         .register_activities(EventActivities::new(publisher.clone()))
         .deployment_options(config.build.worker_options(true))
@@ -207,5 +210,6 @@ mod tests {
         same_query(&Status, &DevelopWorkflow::status);
         same_query(&Status, &IterateWorkflow::status);
         same_query(&Status, &ParallelWorkflow::status);
+        same_query(&Status, &IntegrateWorkflow::status);
     }
 }

@@ -36,7 +36,8 @@ impl Approver {
                     };
                     let client = client.clone();
                     tokio::spawn(async move {
-                        let decision = ApprovalDecision { stage: asked.stage, comment: "benchmark".to_owned() };
+                        let decision =
+                            ApprovalDecision { stage: asked.stage, comment: "benchmark".to_owned(), decided_by: None };
                         let handle = client.get_workflow_handle::<Develop>(asked.workflow_id.clone());
                         if let Err(err) =
                             handle.execute_update(ApproveGate, decision, WorkflowExecuteUpdateOptions::default()).await

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ct_worker::workflows::{DevelopWorkflow, FeatureWorkflow, IterateWorkflow, ParallelWorkflow};
+use ct_worker::workflows::{DevelopWorkflow, FeatureWorkflow, IntegrateWorkflow, IterateWorkflow, ParallelWorkflow};
 use temporalio_sdk::opentelemetry::OpenTelemetryPlugin;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
@@ -35,6 +35,8 @@ pub fn replayer() -> WorkflowReplayer {
             .register_workflow::<ParallelWorkflow>()
             .expect("register")
             .register_workflow::<FeatureWorkflow>()
+            .expect("register")
+            .register_workflow::<IntegrateWorkflow>()
             .expect("register")
             .build(),
     )

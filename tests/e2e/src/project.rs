@@ -48,11 +48,15 @@ pub fn git_project_at(source: &Path, dir: &Path) {
 }
 
 /// What git keeps about a checkout, as bytes: the index file, HEAD, and every ref except
-/// the ones claude-temporal adds (snapshots, feature branches).
+/// the ones claude-temporal adds (snapshots, feature and integration branches).
 pub fn checkout_state(dir: &Path) -> (Vec<u8>, Vec<u8>, String) {
     let refs = git(dir, &["for-each-ref", "--format=%(refname) %(objectname)"])
         .lines()
-        .filter(|line| !line.starts_with("refs/claude-temporal/") && !line.starts_with("refs/heads/feature-"))
+        .filter(|line| {
+            !line.starts_with("refs/claude-temporal/")
+                && !line.starts_with("refs/heads/feature-")
+                && !line.starts_with("refs/heads/integration/")
+        })
         .collect::<Vec<_>>()
         .join("\n");
     (

@@ -344,6 +344,24 @@ impl Stack {
         }
     }
 
+    /// A gateway (`ct-gateway`) talking to the stack's Temporal with `args` besides, listening on
+    /// a free loopback port; its process (stopped when dropped) and port.
+    pub fn spawn_gateway(&self, args: &[&str]) -> (Service, u16) {
+        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let port_file = self.dir.path().join(format!("gateway-{n}.port"));
+        let log = self.dir.path().join(format!("gateway-{n}.log"));
+        let mut command = Command::new(bin("ct-gateway"));
+        command
+            .args(["--listen", "127.0.0.1:0", "--temporal-address", &self.temporal_address()])
+            .arg("--port-file")
+            .arg(&port_file)
+            .args(args)
+            .envs(self.env.clone());
+        let mut service = Service::spawn("gateway", command, &log);
+        let port = wait_for_port_file(&mut service, &port_file, &log);
+        (service, port)
+    }
+
     fn temporal_address(&self) -> String {
         format!("127.0.0.1:{}", self.temporal_port)
     }

@@ -71,7 +71,8 @@ async fn develop_runs_six_stages_in_order_and_stops_for_approval() {
     assert!(approve.stderr.contains("approved stage `core-implementation`"), "{}", approve.stderr);
     // The gate is closed now: a second decision for it (a colleague's, sent after the first) is
     // refused by the workflow itself, with the reason, instead of being dropped.
-    let again = ApprovalDecision { stage: "core-implementation".to_owned(), comment: "me too".to_owned() };
+    let again =
+        ApprovalDecision { stage: "core-implementation".to_owned(), comment: "me too".to_owned(), decided_by: None };
     let refused = stack
         .client()
         .await
@@ -105,6 +106,18 @@ async fn develop_runs_six_stages_in_order_and_stops_for_approval() {
         }
     }
     assert_eq!(status.stages[1].approval_comment.as_deref(), Some("looks right"));
+    // Who decided is recorded: in the stage and in the event.
+    let approver = status.stages[1].approved_by.clone().unwrap_or_default();
+    assert!(approver.ends_with("(claude-temporal CLI)"), "{approver:?}");
+    let watch = stack.cli(&["watch", &id, "--json"]);
+    let granted: Vec<serde_json::Value> = watch
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|event| ct_e2e::event_kind(event) == "approval.granted")
+        .collect();
+    assert_eq!(granted.len(), 1, "{}", watch.stdout);
+    assert_eq!(granted[0]["data"]["decided_by"], approver.as_str());
 
     // The agent really changed the project: every file the scenario wrote is there.
     for (path, content) in written_files(&example("scenarios/develop-textstats.json"), project.path()) {

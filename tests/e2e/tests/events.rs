@@ -154,7 +154,7 @@ async fn the_stream_tells_the_path_the_workflow_took_once_each_event() {
     let client = stack.client().await;
     let update_id = id.clone();
     let approval = tokio::spawn(async move {
-        let decision = ApprovalDecision { stage: String::new(), comment: "race".to_owned() };
+        let decision = ApprovalDecision { stage: String::new(), comment: "race".to_owned(), decided_by: None };
         let handle = client.get_workflow_handle::<Develop>(&update_id);
         handle.execute_update(ApproveGate, decision, WorkflowExecuteUpdateOptions::default()).await
     });

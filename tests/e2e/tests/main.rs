@@ -14,6 +14,8 @@ mod cost;
 mod develop;
 mod events;
 mod fleet;
+mod gateway;
+mod integrate;
 mod iterate;
 mod parallel;
 mod replay;

@@ -2,8 +2,6 @@ use std::process::ExitCode;
 
 use ct_contracts::workflows::Iterate;
 use ct_domain::{IterateInput, MAX_ITERATIONS};
-use temporalio_client::WorkflowStartOptions;
-use temporalio_client::errors::WorkflowStartError;
 
 use super::{Session, project, status};
 use crate::cli::{IdArgs, IterateArgs};
@@ -37,29 +35,10 @@ pub(super) async fn run(session: &Session, config: &ct_config::Config, args: Ite
         budget_wait_secs: config.settings.workflow.approval_timeout_secs,
         carried: None,
     };
-    let options = WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build();
-    let (started, trace_id) =
-        session.in_root_span("iterate", &id, session.client.start_workflow(Iterate, input, options)).await;
-    started.map_err(|err| start_error(&id, err))?;
-    let started = project::Started {
-        kind: "iterate",
-        id: &id,
-        project: &project,
-        detail: None,
-        links: session.links(&id, trace_id),
-    };
-    project::announce(&started, args.json && !args.wait);
+    let launch = project::Launch { kind: "iterate", id: &id, project: &project, json: args.json, wait: args.wait };
+    project::launch(session, launch, Iterate, input).await?;
     if args.wait {
         return status::wait_for_result(session, IdArgs { id, json: args.json }).await;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-pub(super) fn start_error(id: &str, err: WorkflowStartError) -> CliError {
-    match err {
-        WorkflowStartError::AlreadyStarted { .. } => {
-            CliError::BadInput(format!("a workflow with id `{id}` is already running; pick another --id"))
-        }
-        other => CliError::Unreachable(format!("cannot start workflow `{id}`: {other}")),
-    }
 }

@@ -6,6 +6,7 @@ mod cancel;
 mod config;
 mod decide;
 mod fleet;
+mod integrate;
 mod iterate;
 mod list;
 mod metrics;
@@ -52,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ));
         }
         Command::Parallel(args) => flags.extend(args.agent.flags()),
+        Command::Integrate(args) => flags.extend(args.agent.flags()),
         Command::Watch(args) => {
             flags.extend(ct_config::Flag::given(ct_config::key::NATS_URL, "--nats-url", args.nats_url.as_ref()))
         }
@@ -104,6 +106,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::show(&session, args).await,
         Command::Result(args) => status::wait_for_result(&session, args).await,
         Command::Approve(args) => decide::approve(&session, args).await,
+        Command::Link(args) => decide::link(&session, args).await,
         Command::Reject(args) => decide::reject(&session, args).await,
         Command::Budget(args) => budget::run(&session, args).await,
         Command::List(args) => list::run(&session, args).await,
@@ -113,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rollback(args) => snapshots::rollback(&session, args).await,
         Command::Iterate(args) => iterate::run(&session, &config, args).await,
         Command::Parallel(args) => parallel::run(&session, &config, args).await,
+        Command::Integrate(args) => integrate::run(&session, &config, args).await,
         Command::Dev(_)
         | Command::Hook(_)
         | Command::Watch(_)

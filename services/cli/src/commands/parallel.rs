@@ -3,9 +3,9 @@ use std::process::ExitCode;
 
 use ct_contracts::workflows::Parallel;
 use ct_domain::{FeaturePlan, ParallelInput, StageState, WorkflowStatus};
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_client::WorkflowGetResultOptions;
 
-use super::{Session, iterate::start_error, project};
+use super::{Session, integrate, project};
 use crate::cli::ParallelArgs;
 use crate::error::CliError;
 use crate::output;
@@ -14,6 +14,16 @@ pub(super) async fn run(session: &Session, config: &ct_config::Config, args: Par
     let project = project::checked(&args.project)?;
     let names: Vec<String> = args.features.iter().map(|f| f.trim().to_owned()).collect();
     ct_domain::git::feature_branches(&names).map_err(|err| CliError::BadInput(err.to_string()))?;
+    let integrate = match args.integrate {
+        true => Some(integrate::options(&args.integration)?),
+        false if args.integration.given() => {
+            return Err(CliError::BadInput(
+                "--into, --land, --fix-attempts and --as-given say how to integrate: add --integrate".to_owned(),
+            )
+            .into());
+        }
+        false => None,
+    };
     let id = args.id.clone().unwrap_or_else(|| project::default_id("parallel", &project));
     let input = ParallelInput {
         project_path: project.to_string_lossy().into_owned(),
@@ -21,25 +31,16 @@ pub(super) async fn run(session: &Session, config: &ct_config::Config, args: Par
         keep_worktrees: args.keep,
         strict_tests: args.strict_tests,
         max_concurrent: args.max_concurrent.unwrap_or(0),
+        integrate,
         agent: crate::settings::agent_settings(config),
         test_timeout_secs: config.settings.workflow.test_timeout_secs,
     };
-    let options = WorkflowStartOptions::new(session.args.task_queue.clone(), id.clone()).build();
-    let (started, trace_id) =
-        session.in_root_span("parallel", &id, session.client.start_workflow(Parallel, input, options)).await;
-    let handle = started.map_err(|err| start_error(&id, err))?;
-    let started = project::Started {
-        kind: "parallel",
-        id: &id,
-        project: &project,
-        detail: None,
-        links: session.links(&id, trace_id),
-    };
-    project::announce(&started, args.json && !args.wait);
+    let launch = project::Launch { kind: "parallel", id: &id, project: &project, json: args.json, wait: args.wait };
+    project::launch(session, launch, Parallel, input).await?;
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }
-    let outcome = handle.get_result(WorkflowGetResultOptions::default()).await;
+    let outcome = session.handle(&id).get_result(WorkflowGetResultOptions::default()).await;
     // The table comes from the workflow's own account, which has every feature, failed or not.
     let status = match &outcome {
         Ok(status) => status.clone(),
@@ -111,6 +112,9 @@ fn table(status: &WorkflowStatus) -> String {
         if let Some(error) = &stage.error {
             let _ = writeln!(out, "{:<28} {error}", "");
         }
+    }
+    if let Some(integration) = &status.integration {
+        let _ = write!(out, "\n{}", output::integration_lines(integration));
     }
     let _ = writeln!(out, "\ntotal     {} tokens, ${:.4}", status.total_tokens, status.total_cost_usd);
     out

@@ -1,9 +1,14 @@
-//! What the iterate, parallel, snapshots and rollback commands share: a checked project
-//! path and a default workflow id.
+//! What the workflow-starting, snapshots and rollback commands share: a checked project path,
+//! a default workflow id, and starting and announcing a workflow.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use temporalio_client::WorkflowStartOptions;
+use temporalio_client::errors::WorkflowStartError;
+use temporalio_common::HasWorkflowDefinition;
+
+use super::Session;
 use crate::error::CliError;
 
 /// The project's absolute path, once it is known to be a git work tree the worker can
@@ -45,11 +50,54 @@ pub(super) struct Started<'a> {
     pub(super) links: Links,
 }
 
+/// A workflow a command starts, and how the command prints what it started.
+pub(super) struct Launch<'a> {
+    pub(super) kind: &'static str,
+    pub(super) id: &'a str,
+    pub(super) project: &'a Path,
+    /// `--json`.
+    pub(super) json: bool,
+    /// `--wait`: the final status follows the announcement.
+    pub(super) wait: bool,
+}
+
+/// Starts `workflow` with `input` as workflow `launch.id` on the session's task queue (inside the
+/// command's root span, where the workflow's trace begins) and announces it.
+pub(super) async fn launch<W>(
+    session: &Session,
+    launch: Launch<'_>,
+    workflow: W,
+    input: W::Input,
+) -> Result<(), CliError>
+where
+    W: HasWorkflowDefinition,
+    W::Input: Send,
+{
+    let Launch { kind, id, project, json, wait } = launch;
+    let options = WorkflowStartOptions::new(session.args.task_queue.clone(), id.to_owned()).build();
+    let (started, trace_id) =
+        session.in_root_span(kind, id, session.client.start_workflow(workflow, input, options)).await;
+    started.map_err(|err| start_error(id, err))?;
+    let started = Started { kind, id, project, detail: None, links: session.links(id, trace_id) };
+    announce(&started, json, json && wait);
+    Ok(())
+}
+
+pub(super) fn start_error(id: &str, err: WorkflowStartError) -> CliError {
+    match err {
+        WorkflowStartError::AlreadyStarted { .. } => {
+            CliError::BadInput(format!("a workflow with id `{id}` is already running; pick another --id"))
+        }
+        other => CliError::Unreachable(format!("cannot start workflow `{id}`: {other}")),
+    }
+}
+
 /// Prints a started workflow's id (stdout) and how to follow it (stderr), or all of it as one
-/// JSON object.
-pub(super) fn announce(started: &Started<'_>, json: bool) {
+/// JSON object. When the command waits and prints the result as JSON (`json_result_follows`),
+/// all of it goes to stderr, so stdout is that one JSON document.
+pub(super) fn announce(started: &Started<'_>, json: bool, json_result_follows: bool) {
     let Started { kind, id, project, detail, links } = started;
-    if json {
+    if json && !json_result_follows {
         let announced = serde_json::json!({
             "workflow_id": id,
             "ui_url": links.ui_url,
@@ -59,7 +107,11 @@ pub(super) fn announce(started: &Started<'_>, json: bool) {
         println!("{announced}");
         return;
     }
-    println!("{id}");
+    if json_result_follows {
+        eprintln!("{id}");
+    } else {
+        println!("{id}");
+    }
     eprintln!("started {kind} workflow `{id}` on {}", project.display());
     if let Some(detail) = detail {
         eprintln!("  {detail}");

@@ -77,7 +77,7 @@ pub(super) async fn run(session: &Session, plan: StartPlan) -> anyhow::Result<Ex
         detail: Some(format!("stages:  {} from {origin}", stage_names.join(", "))),
         links: session.links(&id, trace_id),
     };
-    super::project::announce(&started, json);
+    super::project::announce(&started, json, false);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -92,8 +92,8 @@ fn render(event: &CloudEvent) -> String {
             d.cost_so_far_usd,
             id = d.workflow_id
         ),
-        EventData::ApprovalGranted(d) => format!("approved {}{}", d.stage, comment(&d.comment)),
-        EventData::ApprovalRejected(d) => format!("rejected {}{}", d.stage, comment(&d.comment)),
+        EventData::ApprovalGranted(d) => format!("approved {}{}{}", d.stage, by(&d.decided_by), comment(&d.comment)),
+        EventData::ApprovalRejected(d) => format!("rejected {}{}{}", d.stage, by(&d.decided_by), comment(&d.comment)),
         EventData::ApprovalTimedOut(d) => format!("approval of {} timed out after {}s", d.stage, d.waited_secs),
         EventData::AgentProgress(d) => match &d.tool {
             Some(tool) => format!("  {}: {tool} {}", d.stage, d.message),
@@ -150,8 +150,33 @@ fn render(event: &CloudEvent) -> String {
             let more = if d.files_truncated { ", and more" } else { "" };
             format!("⚠ conflict predicted: {} × {} in {}{more}", d.first, d.second, d.files.join(", "))
         }
+        EventData::IntegrationStarted(d) => {
+            format!("⇢ integration into {}: {}", d.branch, d.order.join(", "))
+        }
+        EventData::ConflictResolved(d) => {
+            format!("  conflict resolved: {} in {}", d.feature, d.files.join(", "))
+        }
+        EventData::FeatureMerged(d) => {
+            format!("✔ {}: {} ({})", d.feature, d.outcome, short(&d.commit))
+        }
+        EventData::FeatureHeldBack(d) => format!("✖ {} held back: {}", d.feature, d.reason),
+        EventData::IntegrationCompleted(d) => {
+            let landed =
+                d.landed.as_deref().map(|branch| format!("; {branch} fast-forwarded to it")).unwrap_or_default();
+            format!(
+                "■ integration {} at {}: {} merged, {} held back{landed}",
+                d.branch,
+                short(&d.commit),
+                d.merged.len(),
+                d.held_back.len()
+            )
+        }
     };
     format!("{time} {line}")
+}
+
+fn by(decided_by: &Option<String>) -> String {
+    decided_by.as_deref().map(|who| format!(" by {who}")).unwrap_or_default()
 }
 
 fn comment(comment: &Option<String>) -> String {

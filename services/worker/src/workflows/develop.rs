@@ -40,8 +40,8 @@ pub struct DevelopWorkflow {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Decision {
-    Approved(String),
-    Rejected(String),
+    Approved(ApprovalDecision),
+    Rejected(ApprovalDecision),
 }
 
 const KIND: &str = "develop";
@@ -128,13 +128,15 @@ impl DevelopWorkflow {
     /// Approves the stage whose gate is open. A signal for any other stage is ignored.
     #[signal]
     pub fn approve(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ApprovalDecision) {
-        self.decide(&decision.stage, Decision::Approved(decision.comment));
+        let stage = decision.stage.clone();
+        self.decide(&stage, Decision::Approved(decision));
     }
 
     /// Rejects the stage whose gate is open; the workflow fails with the reason.
     #[signal]
     pub fn reject(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ApprovalDecision) {
-        self.decide(&decision.stage, Decision::Rejected(decision.comment));
+        let stage = decision.stage.clone();
+        self.decide(&stage, Decision::Rejected(decision));
     }
 
     /// Asks a later cancel to leave the cancelled stage's edits in the tree.
@@ -148,7 +150,7 @@ impl DevelopWorkflow {
     #[update]
     pub fn approve_gate(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ApprovalDecision) -> String {
         let stage = self.status.awaiting_approval.clone().unwrap_or_default();
-        self.decide(&stage, Decision::Approved(decision.comment));
+        self.decide(&stage, Decision::Approved(decision));
         stage
     }
 
@@ -165,7 +167,7 @@ impl DevelopWorkflow {
     #[update]
     pub fn reject_gate(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: ApprovalDecision) -> String {
         let stage = self.status.awaiting_approval.clone().unwrap_or_default();
-        self.decide(&stage, Decision::Rejected(decision.comment));
+        self.decide(&stage, Decision::Rejected(decision));
         stage
     }
 
@@ -437,14 +439,15 @@ async fn await_approval(
         s.decision.take()
     });
     let workflow_id = ctx.workflow_id().to_owned();
-    let decision_event = |comment: &str| ApprovalEvent {
+    let decision_event = |decision: &ApprovalDecision| ApprovalEvent {
         workflow_id: workflow_id.clone(),
         stage: stage.to_owned(),
-        comment: Some(comment.to_owned()).filter(|c| !c.is_empty()),
+        comment: Some(decision.comment.clone()).filter(|c| !c.is_empty()),
+        decided_by: decision.decided_by.clone(),
     };
     match &decision {
-        Some(Decision::Approved(comment)) => emit(ctx, EventData::ApprovalGranted(decision_event(comment))).await,
-        Some(Decision::Rejected(reason)) => emit(ctx, EventData::ApprovalRejected(decision_event(reason))).await,
+        Some(Decision::Approved(approved)) => emit(ctx, EventData::ApprovalGranted(decision_event(approved))).await,
+        Some(Decision::Rejected(rejected)) => emit(ctx, EventData::ApprovalRejected(decision_event(rejected))).await,
         None if ctx.cancellation_token().is_cancelled() => {}
         None => {
             let timed_out = ApprovalTimedOut {
@@ -456,11 +459,18 @@ async fn await_approval(
         }
     }
     match decision {
-        Some(Decision::Approved(comment)) => {
-            ctx.state_mut(|s| s.stage_mut(index).approval_comment = Some(comment));
+        Some(Decision::Approved(approved)) => {
+            ctx.state_mut(|s| {
+                let stage = s.stage_mut(index);
+                stage.approval_comment = Some(approved.comment);
+                stage.approved_by = approved.decided_by;
+            });
             Ok(())
         }
-        Some(Decision::Rejected(reason)) => Err(Stop::Failed(format!("stage `{stage}` was rejected: {reason}"))),
+        Some(Decision::Rejected(rejected)) => {
+            let by = rejected.decided_by.map(|who| format!(" by {who}")).unwrap_or_default();
+            Err(Stop::Failed(format!("stage `{stage}` was rejected{by}: {}", rejected.comment)))
+        }
         None if ctx.cancellation_token().is_cancelled() => {
             Err(Stop::Cancelled(format!("cancelled while stage `{stage}` awaited approval")))
         }

@@ -16,13 +16,12 @@ use ct_domain::{
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ApplicationFailure, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext,
-    WorkflowContextView, WorkflowResult, WorkflowTermination,
+    ActivityExecutionError, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView,
+    WorkflowResult,
 };
 
 use ct_domain::budget::{BudgetRaise, BudgetRaised};
 
-use super::WorkflowError;
 use super::budget::{self, RunEnd, Waited};
 use super::clock::{elapsed_ms, now};
 use super::events::{self, EventLedger, emit};
@@ -485,18 +484,7 @@ async fn finish(
         }
         s.status.clone()
     });
-    let finished = events::finished(KIND, &status, elapsed_ms(started, now(ctx)));
-    let event = match state {
-        RunState::Completed => EventData::WorkflowCompleted(finished),
-        RunState::Cancelled => EventData::WorkflowCancelled(finished),
-        _ => EventData::WorkflowFailed(finished),
-    };
-    events::emit_last(ctx, event).await;
-    match state {
-        RunState::Completed => Ok(status),
-        RunState::Cancelled => Err(WorkflowTermination::cancelled()),
-        _ => Err(ApplicationFailure::non_retryable(WorkflowError(reason)).into()),
-    }
+    super::end::end(ctx, KIND, status, started).await
 }
 
 fn stop(iteration: &str, what: &str, err: &ActivityExecutionError) -> End {

@@ -34,9 +34,12 @@ mod agent_run;
 mod budget;
 mod clock;
 mod develop;
+mod end;
 mod events;
 mod feature;
 mod gate;
+mod integrate;
+mod integration;
 mod iterate;
 mod options;
 mod parallel;
@@ -48,6 +51,7 @@ mod spans;
 
 pub use develop::DevelopWorkflow;
 pub use feature::{FeatureTask, FeatureWorkflow};
+pub use integrate::IntegrateWorkflow;
 pub use iterate::IterateWorkflow;
 pub use parallel::ParallelWorkflow;
 

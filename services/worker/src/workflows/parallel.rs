@@ -3,25 +3,26 @@
 //! never see each other's files and the user's checkout, HEAD and index stay untouched.
 //! Each child runs the agent and the tests in its worktree and commits the result on its
 //! branch; then the pairs of branches that would conflict when merged are predicted (in
-//! memory), and the worktrees are removed unless asked to keep them.
+//! memory), with `--integrate` the branches are merged into one integration branch
+//! (`integration`), and the worktrees are removed unless asked to keep them.
 
 use std::time::SystemTime;
 
 use ct_domain::git::FeatureWorktree;
 use ct_domain::{ParallelInput, RunState, StageState, StageStatus, TestBaseline, WorkflowStatus};
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{
-    ApplicationFailure, ChildWorkflowOptions, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
-};
+use temporalio_sdk::{ApplicationFailure, ChildWorkflowOptions, WorkflowContext, WorkflowContextView, WorkflowResult};
 
 use super::WorkflowError;
-use super::clock::{elapsed_ms, now};
+use super::clock::now;
 use super::events::{self, EventLedger, emit};
 use super::{gate, options, snapshots, spans};
+use ct_domain::integration::IntegrateBranch;
 use ct_events::EventData;
-use ct_events::data::{ConflictPredicted, WorkflowStarted};
+use ct_events::data::WorkflowStarted;
 
-use ct_contracts::{ConflictsTask, RemoveWorktreeTask, WorkspaceActivities, WorktreesTask};
+use super::integration::{self, Plan};
+use ct_contracts::{RemoveWorktreeTask, WorkspaceActivities, WorktreesTask};
 
 use super::feature::{FeatureTask, FeatureWorkflow};
 
@@ -137,12 +138,32 @@ impl ParallelWorkflow {
             })
             .collect();
         temporalio_sdk::workflows::join!(events::settle(ctx), temporalio_sdk::workflows::join_all(runs));
-        predict_conflicts(ctx, &input.project_path).await;
+        let completed = completed_features(ctx);
+        if ctx.patched(PREDICT_CONFLICTS_PATCH) {
+            let branches = completed.iter().map(|branch| branch.branch.clone()).collect();
+            integration::predict_conflicts(ctx, &input.project_path, branches).await;
+        }
+        let integrated = match &input.integrate {
+            Some(options) if !completed.is_empty() && !ctx.cancellation_token().is_cancelled() => {
+                let plan = Plan {
+                    project_path: input.project_path.clone(),
+                    branches: completed,
+                    options: options.clone(),
+                    agent: input.agent.clone(),
+                    test_timeout_secs: input.test_timeout_secs,
+                    strict_tests: input.strict_tests,
+                    baseline,
+                    keep_worktree: input.keep_worktrees,
+                };
+                integration::integrate(ctx, plan).await.map_err(|err| format!("integration: {err}"))
+            }
+            _ => Ok(()),
+        };
 
         if !input.keep_worktrees {
             remove_worktrees(ctx, &input.project_path, &worktrees).await;
         }
-        finish(ctx, None, started).await
+        finish(ctx, integrated.err(), started).await
     }
 
     #[query]
@@ -176,43 +197,19 @@ async fn take_baseline(
     Ok(baseline)
 }
 
-/// Finds which pairs of the completed features' branches would conflict when merged (in
-/// memory, nothing merged), for the status and as `conflict.predicted` events. A prediction
-/// that cannot be made is logged: the features are done either way.
-async fn predict_conflicts(ctx: &WorkflowContext<ParallelWorkflow>, project_path: &str) {
-    let branches: Vec<String> = ctx.state(|s| {
+/// The branches of the features that completed, with what each was for.
+fn completed_features(ctx: &WorkflowContext<ParallelWorkflow>) -> Vec<IntegrateBranch> {
+    ctx.state(|s| {
         s.status
             .stages
             .iter()
-            .filter(|stage| stage.state == StageState::Completed)
-            .filter_map(|stage| stage.branch.clone())
+            .zip(&s.status.features)
+            .filter(|(stage, _)| stage.state == StageState::Completed)
+            .filter_map(|(stage, feature)| {
+                stage.branch.clone().map(|branch| IntegrateBranch { branch, goal: feature.clone() })
+            })
             .collect()
-    });
-    if branches.len() < 2 || !ctx.patched(PREDICT_CONFLICTS_PATCH) {
-        return;
-    }
-    let task = ConflictsTask { project_path: project_path.to_owned(), branches };
-    let predicted =
-        ctx.execute_activity(WorkspaceActivities::predict_conflicts, task, options::workspace(ctx.task_queue())).await;
-    let predicted = match predicted {
-        Ok(predicted) => predicted,
-        Err(err) => {
-            tracing::warn!(error = %options::failure_message(&err), "conflicts between the features not predicted");
-            return;
-        }
-    };
-    let workflow_id = ctx.workflow_id().to_owned();
-    for conflict in &predicted {
-        let event = ConflictPredicted {
-            workflow_id: workflow_id.clone(),
-            first: conflict.first.clone(),
-            second: conflict.second.clone(),
-            files: conflict.files.clone(),
-            files_truncated: conflict.files_truncated,
-        };
-        emit(ctx, EventData::ConflictPredicted(event)).await;
-    }
-    ctx.state_mut(|s| s.status.predicted_conflicts = predicted);
+    })
 }
 
 /// Starts feature `index`'s child workflow once fewer than `max_concurrent` (0: no limit) run,
@@ -337,16 +334,5 @@ async fn finish(
         }
         s.status.clone()
     });
-    let finished = events::finished(KIND, &status, elapsed_ms(started, now(ctx)));
-    let event = match status.state {
-        RunState::Completed => EventData::WorkflowCompleted(finished),
-        RunState::Cancelled => EventData::WorkflowCancelled(finished),
-        _ => EventData::WorkflowFailed(finished),
-    };
-    events::emit_last(ctx, event).await;
-    match status.state {
-        RunState::Completed => Ok(status),
-        RunState::Cancelled => Err(WorkflowTermination::cancelled()),
-        _ => Err(ApplicationFailure::non_retryable(WorkflowError(status.error.unwrap_or_default())).into()),
-    }
+    super::end::end(ctx, KIND, status, started).await
 }

@@ -1,0 +1,129 @@
+//! Signed approval links: `<claim>.<signature>`, both base64url without padding, where the
+//! claim is the JSON of one decision on one gate with an expiry, and the signature its
+//! HMAC-SHA256 under the stack's link key. Verified in constant time before the claim is read.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use crate::GateDecision;
+
+/// The shortest link key accepted: HMAC-SHA256's own output size.
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// Signs and checks links.
+pub struct LinkKey(ring::hmac::Key);
+
+impl LinkKey {
+    pub fn new(secret: &[u8]) -> Result<Self, LinkError> {
+        if secret.len() < MIN_KEY_BYTES {
+            return Err(LinkError::ShortKey { bytes: secret.len() });
+        }
+        Ok(Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret)))
+    }
+}
+
+impl std::fmt::Debug for LinkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkKey(..)")
+    }
+}
+
+/// What a link says: the decision, and until when it may be taken.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LinkClaim {
+    #[serde(flatten)]
+    pub decision: GateDecision,
+    /// Seconds since the Unix epoch after which the link is refused.
+    pub expires_unix: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error(
+        "the link key holds {bytes} bytes; it needs at least {MIN_KEY_BYTES} (make one with `head -c 32 /dev/urandom`)"
+    )]
+    ShortKey { bytes: usize },
+    #[error("this is not an approval link (it was cut or changed): ask for a new one")]
+    Malformed,
+    #[error("this approval link was not signed by this stack (or was changed): ask for a new one")]
+    BadSignature,
+    #[error("this approval link expired; `claude-temporal status {workflow_id}` shows whether the gate is still open")]
+    Expired { workflow_id: String },
+}
+
+/// The link token for `claim`.
+pub fn sign(key: &LinkKey, claim: &LinkClaim) -> String {
+    let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claim).expect("a claim is plain data"));
+    let tag = ring::hmac::sign(&key.0, body.as_bytes());
+    format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+/// The claim of `token`, once its signature holds and it has not expired at `now_unix`.
+pub fn verify(key: &LinkKey, token: &str, now_unix: i64) -> Result<LinkClaim, LinkError> {
+    let (body, tag) = token.split_once('.').ok_or(LinkError::Malformed)?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| LinkError::Malformed)?;
+    ring::hmac::verify(&key.0, body.as_bytes(), &tag).map_err(|_| LinkError::BadSignature)?;
+    let json = URL_SAFE_NO_PAD.decode(body).map_err(|_| LinkError::Malformed)?;
+    let claim: LinkClaim = serde_json::from_slice(&json).map_err(|_| LinkError::Malformed)?;
+    if now_unix > claim.expires_unix {
+        return Err(LinkError::Expired { workflow_id: claim.decision.workflow_id });
+    }
+    Ok(claim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Verdict;
+
+    fn key() -> LinkKey {
+        LinkKey::new(&[7u8; 32]).unwrap()
+    }
+
+    fn claim(expires_unix: i64) -> LinkClaim {
+        LinkClaim {
+            decision: GateDecision {
+                workflow_id: "develop-app-1".into(),
+                stage: "core-implementation".into(),
+                verdict: Verdict::Approve,
+            },
+            expires_unix,
+        }
+    }
+
+    #[test]
+    fn a_signed_link_verifies_until_it_expires() {
+        let token = sign(&key(), &claim(1_000));
+        assert_eq!(verify(&key(), &token, 1_000).unwrap(), claim(1_000));
+        assert_eq!(
+            verify(&key(), &token, 1_001).unwrap_err(),
+            LinkError::Expired { workflow_id: "develop-app-1".into() }
+        );
+    }
+
+    #[test]
+    fn a_changed_claim_or_another_key_is_refused() {
+        let token = sign(&key(), &claim(1_000));
+        let (_, tag) = token.split_once('.').unwrap();
+        let mut rejected = claim(1_000);
+        rejected.decision.verdict = Verdict::Reject;
+        let forged_body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&rejected).unwrap());
+        assert_eq!(verify(&key(), &format!("{forged_body}.{tag}"), 0), Err(LinkError::BadSignature));
+        let other = LinkKey::new(&[8u8; 32]).unwrap();
+        assert_eq!(verify(&other, &token, 0), Err(LinkError::BadSignature));
+        assert_eq!(verify(&key(), "no-dot-here", 0), Err(LinkError::Malformed));
+        assert!(verify(&key(), &format!("{token}x"), 0).is_err());
+    }
+
+    #[test]
+    fn a_short_key_is_refused_with_advice() {
+        let err = LinkKey::new(b"short").unwrap_err();
+        assert!(err.to_string().contains("at least 32"), "{err}");
+    }
+
+    #[test]
+    fn the_update_id_names_the_gate_and_the_verdict() {
+        assert_eq!(claim(0).decision.update_id(), "approve/core-implementation");
+    }
+}

@@ -1,0 +1,250 @@
+//! The gateway end to end: a develop workflow waits at its gate; a signed link (confirmation
+//! page, then a POST from a plain HTTP client) approves it and the workflow goes on; changed,
+//! foreign and expired links, and the used link again, decide nothing. Slack clicks signed with
+//! the app's secret approve once; a bad signature, an old timestamp, a user who is no approver
+//! and the same request replayed are refused, and the message is updated through the click's
+//! `response_url` (a real HTTP receiver here).
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ct_approvals::link::{self, LinkClaim, LinkKey};
+use ct_approvals::slack::{self, SigningSecret};
+use ct_approvals::{GateDecision, Verdict};
+use ct_e2e::{Stack, StackOptions, example, git_project};
+use ct_scripted_model::Scenario;
+
+const STAGE: &str = "core-implementation";
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// A develop workflow waiting at the gate of [`STAGE`]: the stack, the project and its id.
+async fn waiting_at_the_gate() -> (Stack, tempfile::TempDir, String) {
+    let scenario = Scenario::from_file(&example("scenarios/develop-textstats.json")).expect("demo scenario");
+    let stack = Stack::start(StackOptions::new(scenario)).await;
+    let project = git_project(&example("textstats"));
+    let out = stack.cli(&["start", project.path().to_str().unwrap(), "--features", "word counts", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let id = out.json()["workflow_id"].as_str().unwrap().to_owned();
+    stack.wait_for_status(&id, "the gate", |s| s.awaiting_approval.as_deref() == Some(STAGE));
+    (stack, project, id)
+}
+
+/// One HTTP/1.1 request to the gateway; its status and body.
+fn http(port: u16, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn token(key: &LinkKey, id: &str, verdict: Verdict, expires_unix: i64) -> String {
+    let decision = GateDecision { workflow_id: id.to_owned(), stage: STAGE.to_owned(), verdict };
+    link::sign(key, &LinkClaim { decision, expires_unix })
+}
+
+fn write_secret(dir: &Path, name: &str, secret: &[u8]) -> String {
+    let file = dir.join(name);
+    std::fs::write(&file, secret).unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
+fn gate_open(stack: &Stack, id: &str) -> bool {
+    let status = stack.cli(&["status", id, "--json"]);
+    status.json()["awaiting_approval"].as_str() == Some(STAGE)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_link_approves_once_and_changed_foreign_or_expired_links_decide_nothing() {
+    let (stack, _project, id) = waiting_at_the_gate().await;
+    let secret = [42u8; 32];
+    let key_file = write_secret(stack.dir.path(), "link.key", &secret);
+    let (_gateway, port) = stack.spawn_gateway(&["--link-key-file", &key_file]);
+    let key = LinkKey::new(&secret).unwrap();
+    // The link as a person gets it: from the CLI.
+    let gateway_url = format!("http://127.0.0.1:{port}");
+    let issued = stack.cli(&["link", &id, "--link-key-file", &key_file, "--gateway-url", &gateway_url, "--json"]);
+    assert_eq!(issued.code, 0, "{}", issued.stderr);
+    let url = issued.json()["url"].as_str().unwrap().to_owned();
+    let good = url.strip_prefix(&format!("{gateway_url}/decide/")).expect("a link to the gateway").to_owned();
+
+    let (status, page) = http(port, "GET", &format!("/decide/{good}"), &[], b"");
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&format!("Approve stage <b>{STAGE}</b>")) && page.contains("<form method=\"post\""),
+        "{page}"
+    );
+    assert!(gate_open(&stack, &id), "showing the page decides nothing");
+
+    let form = [("Content-Type", "application/x-www-form-urlencoded".to_owned())];
+    let (body, tag) = good.split_once('.').unwrap();
+    let rejected = token(&key, &id, Verdict::Reject, now() + 600);
+    let changed = format!("{}.{tag}", rejected.split_once('.').unwrap().0);
+    assert_ne!(changed, format!("{body}.{tag}"));
+    let foreign = token(&LinkKey::new(&[7u8; 32]).unwrap(), &id, Verdict::Approve, now() + 600);
+    let expired = token(&key, &id, Verdict::Approve, now() - 1);
+    for (link, want) in [(changed, 403), (foreign, 403), (expired, 410)] {
+        let (status, page) = http(port, "POST", &format!("/decide/{link}"), &form, b"comment=x");
+        assert_eq!(status, want, "{page}");
+        assert!(page.contains("does not decide anything"), "{page}");
+    }
+    assert!(gate_open(&stack, &id), "no refused link decided");
+
+    let (status, page) = http(port, "POST", &format!("/decide/{good}"), &form, b"comment=from+my+phone");
+    assert_eq!(status, 200, "{page}\n{}", stack.logs());
+    assert!(page.contains("approved: the workflow goes on"), "{page}");
+    let status = stack.wait_for_status(&id, "the next stage", |s| {
+        s.stages.len() > 2 && s.stages[2].state != ct_domain::StageState::Pending
+    });
+    let approved = &status.stages[1];
+    assert_eq!(approved.approval_comment.as_deref(), Some("from my phone"));
+    assert!(
+        approved.approved_by.as_deref().is_some_and(|by| by.starts_with("a signed approve link, from 127.0.0.1")),
+        "{approved:?}"
+    );
+
+    let (status, page) = http(port, "POST", &format!("/decide/{good}"), &form, b"");
+    assert_eq!(status, 409, "a used link decides nothing: {page}");
+    assert!(page.contains("is not open"), "{page}");
+    assert_eq!(stack.event_counts(&id).get("approval.granted").copied(), Some(1), "decided once");
+}
+
+/// A local stand-in for Slack's `response_url`: every JSON body posted to it.
+fn response_receiver() -> (String, mpsc::Receiver<serde_json::Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/", listener.local_addr().unwrap().port());
+    let (sent, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then as many bytes as Content-Length says.
+            let body = loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break Some(body[..length].to_owned());
+                    }
+                }
+            };
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            if let Some(body) = body.and_then(|b| serde_json::from_str(&b).ok()) {
+                let _ = sent.send(body);
+            }
+        }
+    });
+    (url, received)
+}
+
+fn click_body(id: &str, user: &str, verdict: Verdict) -> Vec<u8> {
+    let decision = GateDecision { workflow_id: id.to_owned(), stage: STAGE.to_owned(), verdict };
+    let payload = serde_json::json!({
+        "type": "block_actions",
+        "user": { "id": user, "username": "ann" },
+        "response_url": "RESPONSE_URL",
+        "actions": [{ "action_id": slack::action_id(verdict), "value": slack::button_value(&decision) }]
+    });
+    format!("payload={}", percent(&payload.to_string())).into_bytes()
+}
+
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_is_refused() {
+    let (stack, _project, id) = waiting_at_the_gate().await;
+    let secret = b"8f742231b10e8888abcd99yyyzzz85a5";
+    let secret_file = write_secret(stack.dir.path(), "slack.secret", secret);
+    let (receiver_url, responses) = response_receiver();
+    let (_gateway, port) = stack.spawn_gateway(&[
+        "--slack-signing-secret-file",
+        &secret_file,
+        "--slack-approvers",
+        "U123,U456",
+        "--slack-response-url-prefix",
+        &receiver_url,
+    ]);
+    let signing = SigningSecret::new(secret);
+    let post = |body: &[u8], timestamp: i64, signature: String| {
+        let headers = [
+            ("Content-Type", "application/x-www-form-urlencoded".to_owned()),
+            ("X-Slack-Request-Timestamp", timestamp.to_string()),
+            ("X-Slack-Signature", signature),
+        ];
+        http(port, "POST", "/slack/interactions", &headers, body)
+    };
+    let with_receiver =
+        |body: Vec<u8>| String::from_utf8(body).unwrap().replace("RESPONSE_URL", &percent(&receiver_url)).into_bytes();
+    let next = || responses.recv_timeout(Duration::from_secs(60)).expect("the gateway posts to the response_url");
+
+    let approve = with_receiver(click_body(&id, "U123", Verdict::Approve));
+    let ts = now();
+    let (status, _) = post(&approve, ts, "v0=00".to_owned());
+    assert_eq!(status, 401, "a bad signature");
+    let old = ts - 6 * 60;
+    let (status, body) = post(&approve, old, slack::signature(&signing, old, &approve));
+    assert_eq!(status, 401, "a timestamp six minutes old: {body}");
+    let stranger = with_receiver(click_body(&id, "U999", Verdict::Approve));
+    let (status, _) = post(&stranger, ts, slack::signature(&signing, ts, &stranger));
+    assert_eq!(status, 200);
+    let told = next();
+    assert!(told["text"].as_str().unwrap().contains("may not decide"), "{told}");
+    assert!(gate_open(&stack, &id), "nothing refused decided");
+
+    let signature = slack::signature(&signing, ts, &approve);
+    let (status, _) = post(&approve, ts, signature.clone());
+    assert_eq!(status, 200);
+    let told = next();
+    assert_eq!(told["replace_original"], true, "{told}");
+    assert!(told["text"].as_str().unwrap().contains("approved by <@U123>"), "{told}");
+    let status = stack.wait_for_status(&id, "the approval", |s| s.stages[1].approved_by.is_some());
+    assert_eq!(status.stages[1].approved_by.as_deref(), Some("Slack user U123 (ann)"));
+
+    // The same request again, as a replay would send it: signed and recent, and refused.
+    let (status, _) = post(&approve, ts, signature);
+    assert_eq!(status, 200);
+    let told = next();
+    assert!(told["text"].as_str().unwrap().starts_with("Nothing was decided"), "{told}");
+    assert_eq!(stack.event_counts(&id).get("approval.granted").copied(), Some(1), "decided once");
+}
