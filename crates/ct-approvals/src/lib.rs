@@ -7,7 +7,24 @@
 pub mod link;
 pub mod slack;
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
+
+/// A key file that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the key file {}: {source}", path.display())]
+pub struct KeyFileError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// The key a file holds: its bytes less the whitespace around them (an editor's newline), so
+/// every process reading the file (gateway, notifier, CLI) signs and checks with the same key.
+pub fn read_key_file(path: &Path) -> Result<Vec<u8>, KeyFileError> {
+    let bytes = std::fs::read(path).map_err(|source| KeyFileError { path: path.to_owned(), source })?;
+    Ok(bytes.trim_ascii().to_vec())
+}
 
 /// What a link or a button decides.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -27,17 +44,21 @@ impl Verdict {
     }
 }
 
-/// A decision on the gate of `stage` of `workflow_id`.
+/// A decision on the gate of `stage` of one run of `workflow_id`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct GateDecision {
     pub workflow_id: String,
+    /// The run whose gate it is: a later run reusing the workflow id has gates of its own,
+    /// which this decision must not reach.
+    pub run_id: String,
     pub stage: String,
     pub verdict: Verdict,
 }
 
 impl GateDecision {
     /// The id of the workflow Update that carries it: the one `claude-temporal approve` uses, so
-    /// a gate is decided once whichever way (a retried or replayed request gets the first answer).
+    /// a gate is decided once whichever way (a retried or replayed request gets the first answer;
+    /// Update ids are per run, and the run is named when the Update is sent).
     pub fn update_id(&self) -> String {
         format!("{}/{}", self.verdict.as_str(), self.stage)
     }

@@ -29,6 +29,27 @@ impl std::fmt::Debug for LinkKey {
     }
 }
 
+/// Writes a new random link key to `file` (mode 0600, as text: 64 hex digits).
+pub fn create_key_file(file: &std::path::Path) -> Result<(), crate::KeyFileError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    use ring::rand::SecureRandom as _;
+
+    let failed = |source| crate::KeyFileError { path: file.to_owned(), source };
+    let mut bytes = [0u8; MIN_KEY_BYTES];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| failed(std::io::Error::other("the system's random source failed")))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(failed)?;
+    }
+    // A new file only: an existing key is never replaced (links signed with it would die).
+    let mut out = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file).map_err(failed)?;
+    out.write_all(hex.as_bytes()).map_err(failed)
+}
+
 /// What a link says: the decision, and until when it may be taken.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LinkClaim {
@@ -41,7 +62,7 @@ pub struct LinkClaim {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
     #[error(
-        "the link key holds {bytes} bytes; it needs at least {MIN_KEY_BYTES} (make one with `head -c 32 /dev/urandom`)"
+        "the link key holds {bytes} bytes; it needs at least {MIN_KEY_BYTES} (make one with `head -c 32 /dev/urandom | base64 > FILE`)"
     )]
     ShortKey { bytes: usize },
     #[error("this is not an approval link (it was cut or changed): ask for a new one")]
@@ -85,6 +106,7 @@ mod tests {
         LinkClaim {
             decision: GateDecision {
                 workflow_id: "develop-app-1".into(),
+                run_id: "run-1".into(),
                 stage: "core-implementation".into(),
                 verdict: Verdict::Approve,
             },
@@ -114,6 +136,21 @@ mod tests {
         assert_eq!(verify(&other, &token, 0), Err(LinkError::BadSignature));
         assert_eq!(verify(&key(), "no-dot-here", 0), Err(LinkError::Malformed));
         assert!(verify(&key(), &format!("{token}x"), 0).is_err());
+    }
+
+    #[test]
+    fn a_created_key_file_is_private_long_enough_and_never_replaced() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("ct-approvals-key-{}", std::process::id()));
+        let file = dir.join("link.key");
+        let _ = std::fs::remove_dir_all(&dir);
+        create_key_file(&file).unwrap();
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        let first = crate::read_key_file(&file).unwrap();
+        assert!(LinkKey::new(&first).is_ok(), "{} bytes", first.len());
+        assert!(create_key_file(&file).is_err(), "an existing key stays");
+        assert_eq!(crate::read_key_file(&file).unwrap(), first);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

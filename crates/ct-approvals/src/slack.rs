@@ -41,23 +41,35 @@ pub enum SlackError {
     NotOurs,
 }
 
-/// Checks the request's signature and age; only then may its body be read.
+/// A request whose signature and age held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// When Slack says it sent the request (seconds since the Unix epoch).
+    pub sent_unix: i64,
+    /// The request's HMAC: the same for the same timestamp and body, so a replay is known by it.
+    pub tag: Vec<u8>,
+}
+
+/// Checks the request's signature and age; only then may its body be read. Both headers are
+/// read strictly (decimal digits; `v0=` and 64 lowercase or uppercase hex digits), so one
+/// request has one spelling and a replay cannot pass as new by respelling it.
 pub fn verify(
     secret: &SigningSecret,
     timestamp: &str,
     signature: &str,
     body: &[u8],
     now_unix: i64,
-) -> Result<(), SlackError> {
-    let sent: i64 = timestamp.trim().parse().map_err(|_| SlackError::NoTimestamp)?;
+) -> Result<Verified, SlackError> {
+    let sent = decimal(timestamp).ok_or(SlackError::NoTimestamp)?;
     let skew_secs = (now_unix - sent).abs();
     if skew_secs > MAX_SKEW_SECS {
         return Err(SlackError::Stale { skew_secs });
     }
-    let tag = signature.trim().strip_prefix("v0=").and_then(hex).ok_or(SlackError::BadSignature)?;
+    let tag = signature.strip_prefix("v0=").and_then(hex).ok_or(SlackError::BadSignature)?;
     let mut signed = format!("v0:{sent}:").into_bytes();
     signed.extend_from_slice(body);
-    ring::hmac::verify(&secret.0, &signed, &tag).map_err(|_| SlackError::BadSignature)
+    ring::hmac::verify(&secret.0, &signed, &tag).map_err(|_| SlackError::BadSignature)?;
+    Ok(Verified { sent_unix: sent, tag })
 }
 
 /// The `v0=` signature Slack would send for `body` at `timestamp` (for tests and tools that
@@ -69,11 +81,20 @@ pub fn signature(secret: &SigningSecret, timestamp: i64, body: &[u8]) -> String 
     format!("v0={}", tag.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
-fn hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+/// Seconds as Slack writes them: decimal digits only (no sign, no spaces), at most 12.
+fn decimal(text: &str) -> Option<i64> {
+    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    text.parse().ok()
+}
+
+/// An HMAC-SHA256 tag in hex: exactly 64 hex digits.
+fn hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
 }
 
 /// A click on one of our buttons, as a verified request tells it.
@@ -152,7 +173,8 @@ mod tests {
     use super::*;
 
     fn body(verdict: Verdict) -> Vec<u8> {
-        let decision = GateDecision { workflow_id: "develop-x".into(), stage: "scaffold".into(), verdict };
+        let decision =
+            GateDecision { workflow_id: "develop-x".into(), run_id: "run-1".into(), stage: "scaffold".into(), verdict };
         let payload = serde_json::json!({
             "type": "block_actions",
             "user": { "id": "U123", "username": "ann" },
@@ -170,7 +192,8 @@ mod tests {
         let secret = SigningSecret::new(b"8f742231b10e8888abcd99yyyzzz85a5");
         let body = body(Verdict::Approve);
         let signed = signature(&secret, 1_000, &body);
-        assert_eq!(verify(&secret, "1000", &signed, &body, 1_000 + MAX_SKEW_SECS), Ok(()));
+        let verified = verify(&secret, "1000", &signed, &body, 1_000 + MAX_SKEW_SECS).unwrap();
+        assert_eq!((verified.sent_unix, verified.tag.len()), (1_000, 32));
         assert_eq!(verify(&secret, "1000", &signed, &body, 1_000 + 360), Err(SlackError::Stale { skew_secs: 360 }));
         let mut changed = body.clone();
         changed.push(b'x');
@@ -179,6 +202,11 @@ mod tests {
         assert_eq!(verify(&SigningSecret::new(b"other"), "1000", &signed, &body, 1_000), Err(SlackError::BadSignature));
         assert_eq!(verify(&secret, "soon", &signed, &body, 1_000), Err(SlackError::NoTimestamp));
         assert_eq!(verify(&secret, "1000", "v0=zz", &body, 1_000), Err(SlackError::BadSignature));
+        // One request, one spelling: no sign, no spaces, no signs inside the hex.
+        assert_eq!(verify(&secret, "+1000", &signed, &body, 1_000), Err(SlackError::NoTimestamp));
+        assert_eq!(verify(&secret, " 1000", &signed, &body, 1_000), Err(SlackError::NoTimestamp));
+        let respelled = format!("v0=+{}", &signed[4..]);
+        assert_eq!(verify(&secret, "1000", &respelled, &body, 1_000), Err(SlackError::BadSignature));
     }
 
     /// The example in Slack's documentation of request signing.
@@ -187,7 +215,7 @@ mod tests {
         let secret = SigningSecret::new(b"8f742231b10e8888abcd99yyyzzz85a5");
         let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
         let signature = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
-        assert_eq!(verify(&secret, "1531420618", signature, body, 1_531_420_618), Ok(()));
+        assert!(verify(&secret, "1531420618", signature, body, 1_531_420_618).is_ok());
     }
 
     #[test]

@@ -9,16 +9,18 @@ pub enum Service {
     TestRunner,
     Notifier,
     MetricsSink,
+    Gateway,
 }
 
 impl Service {
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 7] = [
         Service::Cli,
         Service::Worker,
         Service::Executor,
         Service::TestRunner,
         Service::Notifier,
         Service::MetricsSink,
+        Service::Gateway,
     ];
 
     /// As `config show --service` takes it.
@@ -30,6 +32,7 @@ impl Service {
             Service::TestRunner => "test-runner",
             Service::Notifier => "notifier",
             Service::MetricsSink => "metrics-sink",
+            Service::Gateway => "gateway",
         }
     }
 
@@ -42,6 +45,7 @@ impl Service {
             Service::TestRunner => "ct-test-runner",
             Service::Notifier => "ct-notifier",
             Service::MetricsSink => "ct-metrics-sink",
+            Service::Gateway => "ct-gateway",
         }
     }
 

@@ -6,6 +6,8 @@ use crate::environment::Environment;
 pub(crate) enum Kind {
     Environment,
     HostPort,
+    /// An address to listen on, `ip:port`; port 0 picks a free one.
+    ListenAddress,
     /// A non-empty name without spaces.
     Name,
     /// A name in Temporal's Worker Deployments: letters, digits, `-`, `_` and `.`.
@@ -44,6 +46,10 @@ impl Kind {
         match self {
             Kind::Environment => Environment::parse(value).map(drop),
             Kind::HostPort => host_port(value),
+            Kind::ListenAddress => value
+                .parse::<std::net::SocketAddr>()
+                .map(drop)
+                .map_err(|_| "expected ip:port to listen on, e.g. 127.0.0.1:8788".to_owned()),
             Kind::Name => {
                 if value.trim().is_empty() || value.contains(char::is_whitespace) {
                     Err("expected a non-empty name without spaces".to_owned())

@@ -62,12 +62,31 @@ pub mod key {
     pub const SANDBOX_MAX_FILE_MB: &str = "sandbox.max_file_mb";
     pub const SANDBOX_MAX_OPEN_FILES: &str = "sandbox.max_open_files";
     pub const SANDBOX_MAX_PROCESSES: &str = "sandbox.max_processes";
+    pub const GATEWAY_LISTEN: &str = "gateway.listen";
+    pub const GATEWAY_URL: &str = "gateway.url";
+    pub const LINK_KEY_FILE: &str = "gateway.link_key_file";
+    pub const SLACK_SIGNING_SECRET_FILE: &str = "gateway.slack_signing_secret_file";
+    pub const SLACK_APPROVERS: &str = "gateway.slack_approvers";
+    pub const SLACK_RESPONSE_URL_PREFIX: &str = "gateway.slack_response_url_prefix";
 }
 
 const EVERY_BINARY: &[Service] = &Service::ALL;
-const SERVICES: &[Service] =
-    &[Service::Worker, Service::Executor, Service::TestRunner, Service::Notifier, Service::MetricsSink];
+const SERVICES: &[Service] = &[
+    Service::Worker,
+    Service::Executor,
+    Service::TestRunner,
+    Service::Notifier,
+    Service::MetricsSink,
+    Service::Gateway,
+];
 const TEMPORAL_CLIENTS: &[Service] = &[Service::Cli, Service::Worker, Service::Executor, Service::TestRunner];
+/// Who reaches Temporal: its clients, and the gateway, which only sends decisions.
+const TEMPORAL_REACHERS: &[Service] =
+    &[Service::Cli, Service::Worker, Service::Executor, Service::TestRunner, Service::Gateway];
+const GATEWAY: &[Service] = &[Service::Gateway];
+/// Who makes approval links: the CLI (`link`), the notifier (links in notices), and the gateway
+/// that checks them.
+const LINK_MAKERS: &[Service] = &[Service::Cli, Service::Notifier, Service::Gateway];
 const CLI_ONLY: &[Service] = &[Service::Cli];
 const CLI_AND_EXECUTOR: &[Service] = &[Service::Cli, Service::Executor];
 const NOTIFIER: &[Service] = &[Service::Notifier];
@@ -120,7 +139,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::HostPort,
         default: "127.0.0.1:7233",
         secrecy: Secrecy::Public,
-        used_by: TEMPORAL_CLIENTS,
+        used_by: TEMPORAL_REACHERS,
         help: "Temporal frontend, host:port",
     },
     KeyDef {
@@ -129,7 +148,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Name,
         default: "default",
         secrecy: Secrecy::Public,
-        used_by: TEMPORAL_CLIENTS,
+        used_by: TEMPORAL_REACHERS,
         help: "Temporal namespace",
     },
     KeyDef {
@@ -621,6 +640,60 @@ pub const KEYS: &[KeyDef] = &[
         used_by: RUNNERS,
         help: "processes of the service's user a run may start (RLIMIT_NPROC counts the whole \
                user, and root is exempt); 0: no limit",
+    },
+    KeyDef {
+        key: key::GATEWAY_LISTEN,
+        env: "CT_GATEWAY_LISTEN",
+        kind: Kind::ListenAddress,
+        default: "127.0.0.1:8788",
+        secrecy: Secrecy::Public,
+        used_by: GATEWAY,
+        help: "where the gateway listens; loopback unless a proxy in front of it must reach it",
+    },
+    KeyDef {
+        key: key::GATEWAY_URL,
+        env: "CT_GATEWAY_URL",
+        kind: Kind::HttpUrl,
+        default: "http://127.0.0.1:8788",
+        secrecy: Secrecy::Public,
+        used_by: &[Service::Cli, Service::Notifier],
+        help: "where people reach the gateway: the start of approval links",
+    },
+    KeyDef {
+        key: key::LINK_KEY_FILE,
+        env: "CT_LINK_KEY_FILE",
+        kind: Kind::Path,
+        default: "",
+        secrecy: Secrecy::Public,
+        used_by: LINK_MAKERS,
+        help: "file with the key approval links are signed with (32 bytes or more); none: no links",
+    },
+    KeyDef {
+        key: key::SLACK_SIGNING_SECRET_FILE,
+        env: "SLACK_SIGNING_SECRET_FILE",
+        kind: Kind::Path,
+        default: "",
+        secrecy: Secrecy::Public,
+        used_by: GATEWAY,
+        help: "file with the Slack app's signing secret; none: Slack's buttons are refused",
+    },
+    KeyDef {
+        key: key::SLACK_APPROVERS,
+        env: "CT_SLACK_APPROVERS",
+        kind: Kind::Text,
+        default: "",
+        secrecy: Secrecy::Public,
+        used_by: GATEWAY,
+        help: "Slack user ids (U…) who may approve, comma-separated; none: nobody",
+    },
+    KeyDef {
+        key: key::SLACK_RESPONSE_URL_PREFIX,
+        env: "CT_SLACK_RESPONSE_URL_PREFIX",
+        kind: Kind::HttpUrl,
+        default: "https://hooks.slack.com/",
+        secrecy: Secrecy::Public,
+        used_by: GATEWAY,
+        help: "the only place a Slack click's response_url may point",
     },
 ];
 

@@ -33,8 +33,8 @@ pub use load::{Config, Entry, Flag, Source, Sources, load, redact};
 pub use prices::load_prices;
 pub use service::{ConfigArgs, TemporalArgs};
 pub use settings::{
-    ClaudeSettings, ExecutorSettings, NotificationSettings, SandboxSettings, Secret, Settings, TemporalSettings,
-    TestRunnerSettings, WorkerSettings, WorkflowSettings,
+    ClaudeSettings, ExecutorSettings, GatewaySettings, NotificationSettings, SandboxSettings, Secret, Settings,
+    TemporalSettings, TestRunnerSettings, WorkerSettings, WorkflowSettings,
 };
 
 /// A value that failed its check. `value` is already redacted when the key is a secret.

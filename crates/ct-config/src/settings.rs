@@ -50,6 +50,21 @@ pub struct Settings {
     pub executor: ExecutorSettings,
     pub test_runner: TestRunnerSettings,
     pub sandbox: SandboxSettings,
+    pub gateway: GatewaySettings,
+}
+
+/// The gateway, and the approval links others make for it.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub listen: std::net::SocketAddr,
+    /// Where people reach it: approval links start with it.
+    pub url: String,
+    /// The key links are signed with; none: no links are made or accepted.
+    pub link_key_file: Option<PathBuf>,
+    pub slack_signing_secret_file: Option<PathBuf>,
+    /// Slack user ids allowed to decide.
+    pub slack_approvers: Vec<String>,
+    pub slack_response_url_prefix: String,
 }
 
 /// How executors and test-runners confine their runs.
@@ -250,6 +265,14 @@ impl Settings {
                 max_file_bytes: cap(key::SANDBOX_MAX_FILE_MB).map(|mb| mb.saturating_mul(1 << 20)),
                 max_open_files: cap(key::SANDBOX_MAX_OPEN_FILES),
                 max_processes: cap(key::SANDBOX_MAX_PROCESSES),
+            },
+            gateway: GatewaySettings {
+                listen: get(key::GATEWAY_LISTEN).parse().expect("values are checked before they are typed"),
+                url: text(key::GATEWAY_URL),
+                link_key_file: optional(key::LINK_KEY_FILE).map(PathBuf::from),
+                slack_signing_secret_file: optional(key::SLACK_SIGNING_SECRET_FILE).map(PathBuf::from),
+                slack_approvers: comma_list(get(key::SLACK_APPROVERS)),
+                slack_response_url_prefix: text(key::SLACK_RESPONSE_URL_PREFIX),
             },
         }
     }

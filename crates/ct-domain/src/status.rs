@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct WorkflowStatus {
     pub workflow_id: String,
+    /// The run that answered: a workflow id is reused by a later run, a run id never is, so a
+    /// decision meant for this run's gate names it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
     pub state: RunState,
     pub project_path: String,
     pub features: Vec<String>,

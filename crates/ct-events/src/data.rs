@@ -106,6 +106,10 @@ impl TestCounts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalRequested {
     pub workflow_id: String,
+    /// The run waiting: decisions sent from the event (Slack buttons, signed links) name it,
+    /// so they cannot decide a later run's gate under the same workflow id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
     pub stage: String,
     /// What the reviewer is asked to look at.
     pub summary: Option<String>,

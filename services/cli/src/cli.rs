@@ -224,12 +224,12 @@ pub struct LinkArgs {
     /// Minutes the link works for.
     #[arg(long, value_name = "MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=10_080))]
     pub expires_in: u32,
-    /// File holding the key links are signed with: the gateway's `--link-key-file`.
-    #[arg(long, env = "CT_LINK_KEY_FILE")]
-    pub link_key_file: PathBuf,
-    /// Where people reach the gateway.
-    #[arg(long, env = "CT_GATEWAY_URL", default_value = "http://127.0.0.1:8788")]
-    pub gateway_url: String,
+    /// File holding the key links are signed with, the gateway's own [env: CT_LINK_KEY_FILE].
+    #[arg(long)]
+    pub link_key_file: Option<PathBuf>,
+    /// Where people reach the gateway [env: CT_GATEWAY_URL; default: http://127.0.0.1:8788].
+    #[arg(long)]
+    pub gateway_url: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

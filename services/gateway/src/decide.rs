@@ -8,15 +8,17 @@ use ct_approvals::{GateDecision, Verdict};
 use ct_contracts::workflows::{ApproveGate, Develop, RejectGate, Status};
 use ct_domain::ApprovalDecision;
 use temporalio_client::errors::{WorkflowQueryError, WorkflowUpdateError};
-use temporalio_client::{Client, WorkflowExecuteUpdateOptions, WorkflowQueryOptions};
+use temporalio_client::{
+    Client, NamespacedClient, WorkflowExecuteUpdateOptions, WorkflowExecutionInfo, WorkflowHandle, WorkflowQueryOptions,
+};
 
 /// How long a decision may take before the person is told to look again.
 const DEADLINE: Duration = Duration::from_secs(20);
 
 /// What became of a decision.
 pub(crate) enum Outcome {
-    /// The gate of `stage` is decided as asked.
-    Decided { stage: String },
+    /// The gate is decided as asked.
+    Decided,
     /// Nothing was decided, and why (the gate is closed, the workflow is unknown).
     Refused(String),
     /// It could not be told whether anything was decided.
@@ -24,30 +26,63 @@ pub(crate) enum Outcome {
 }
 
 pub(crate) async fn decide(client: &Client, decision: &GateDecision, decided_by: String, comment: String) -> Outcome {
-    match tokio::time::timeout(DEADLINE, send(client, decision, decided_by, comment)).await {
-        Ok(outcome) => outcome,
-        Err(_) => Outcome::Unknown(format!(
-            "workflow `{}` did not answer within {} s; `claude-temporal status {}` shows whether the gate was decided",
-            decision.workflow_id,
-            DEADLINE.as_secs(),
-            decision.workflow_id
-        )),
+    tokio::time::timeout(DEADLINE, send(client, decision, decided_by, comment)).await.unwrap_or_else(|_| late(decision))
+}
+
+/// Why nothing can be decided now (the gate is closed, the run unknown), or `None` while the
+/// gate is open: the confirmation page asks only then.
+pub(crate) async fn closed(client: &Client, decision: &GateDecision) -> Option<Outcome> {
+    let check = async { open_gate(&handle(client, decision), decision).await.err() };
+    tokio::time::timeout(DEADLINE, check).await.unwrap_or_else(|_| Some(late(decision)))
+}
+
+fn late(decision: &GateDecision) -> Outcome {
+    let id = &decision.workflow_id;
+    Outcome::Unknown(format!(
+        "workflow `{id}` did not answer within {} s; `claude-temporal status {id}` shows whether the gate was decided",
+        DEADLINE.as_secs()
+    ))
+}
+
+/// The run the decision was made for, never whichever run holds the workflow id now.
+fn handle(client: &Client, decision: &GateDecision) -> WorkflowHandle<Client, Develop> {
+    let run = WorkflowExecutionInfo::builder()
+        .namespace(client.namespace())
+        .workflow_id(decision.workflow_id.clone())
+        .run_id(decision.run_id.clone())
+        .build();
+    WorkflowHandle::new(client.clone(), run)
+}
+
+/// `Ok` while the run waits at the decision's gate.
+async fn open_gate(handle: &WorkflowHandle<Client, Develop>, decision: &GateDecision) -> Result<(), Outcome> {
+    let id = &decision.workflow_id;
+    let status = match handle.query(Status, (), WorkflowQueryOptions::default()).await {
+        Ok(status) => status,
+        Err(WorkflowQueryError::NotFound(_)) => {
+            return Err(Outcome::Refused(format!("there is no workflow `{id}` with the run this was made for")));
+        }
+        Err(err) => {
+            // Temporal's own words stay in the log: the person is told what to do.
+            tracing::warn!(workflow = %id, %err, "the workflow could not be asked for its state");
+            return Err(Outcome::Unknown(format!(
+                "workflow `{id}` could not be asked for its state; try again, or `claude-temporal status {id}`"
+            )));
+        }
+    };
+    if status.awaiting_approval.as_deref() != Some(decision.stage.as_str()) {
+        return Err(Outcome::Refused(format!(
+            "the gate of stage `{}` is not open: it was decided already, timed out, or not reached yet",
+            decision.stage
+        )));
     }
+    Ok(())
 }
 
 async fn send(client: &Client, decision: &GateDecision, decided_by: String, comment: String) -> Outcome {
-    let id = &decision.workflow_id;
-    let handle = client.get_workflow_handle::<Develop>(id);
-    let status = match handle.query(Status, (), WorkflowQueryOptions::default()).await {
-        Ok(status) => status,
-        Err(WorkflowQueryError::NotFound(_)) => return Outcome::Refused(format!("there is no workflow `{id}`")),
-        Err(err) => return Outcome::Unknown(format!("workflow `{id}` could not be asked for its state: {err}")),
-    };
-    if status.awaiting_approval.as_deref() != Some(decision.stage.as_str()) {
-        return Outcome::Refused(format!(
-            "the gate of stage `{}` is not open: it was decided already, timed out, or not reached yet",
-            decision.stage
-        ));
+    let handle = handle(client, decision);
+    if let Err(outcome) = open_gate(&handle, decision).await {
+        return outcome;
     }
     let options = WorkflowExecuteUpdateOptions::builder().update_id(decision.update_id()).build();
     let input = ApprovalDecision { stage: decision.stage.clone(), comment, decided_by: Some(decided_by) };
@@ -56,8 +91,14 @@ async fn send(client: &Client, decision: &GateDecision, decided_by: String, comm
         Verdict::Reject => handle.execute_update(RejectGate, input, options).await,
     };
     match sent {
-        Ok(stage) => Outcome::Decided { stage },
+        Ok(_) => Outcome::Decided,
         Err(WorkflowUpdateError::Failed(failure)) => Outcome::Refused(failure.message.clone()),
-        Err(err) => Outcome::Unknown(format!("the decision may not have reached workflow `{id}`: {err}")),
+        Err(err) => {
+            let id = &decision.workflow_id;
+            tracing::warn!(workflow = %id, %err, "a decision's Update failed");
+            Outcome::Unknown(format!(
+                "the decision may not have reached workflow `{id}`; `claude-temporal status {id}` shows whether it did"
+            ))
+        }
     }
 }

@@ -8,26 +8,41 @@
 mod decide;
 mod links;
 mod page;
+mod replay;
 mod slack;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use ct_approvals::link::LinkKey;
 use ct_approvals::slack::SigningSecret;
+use reqwest::Url;
 use temporalio_client::Client;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
 /// The most of a request body read: a Slack interaction payload is a few KiB.
 const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The longest a request may take, body included: a decision waits at most 20 s on Temporal,
+/// and a client that sends its body slowly holds nothing longer than this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests handled at once; more wait their turn.
+const MAX_CONCURRENT_REQUESTS: usize = 256;
+/// Slack decisions going on behind their answered clicks at once; more are turned away.
+const MAX_SLACK_DECISIONS_IN_FLIGHT: usize = 32;
 
 /// What the handlers share.
 pub struct Gateway {
     client: Client,
     link_key: Option<LinkKey>,
     slack: Option<SlackApp>,
+    /// Work going on after its request was answered (Slack decisions): waited for at shutdown.
+    tasks: TaskTracker,
 }
 
 /// The Slack app whose buttons the gateway answers.
@@ -35,9 +50,11 @@ struct SlackApp {
     secret: SigningSecret,
     /// Slack user ids allowed to decide.
     approvers: HashSet<String>,
-    /// Where outcomes are posted (`response_url`s must start with it).
-    response_prefix: String,
+    /// Where outcomes are posted (`response_url`s must be under it).
+    response_prefix: Url,
     http: reqwest::Client,
+    seen: replay::SeenRequests,
+    in_flight: Arc<Semaphore>,
 }
 
 impl Gateway {
@@ -48,19 +65,29 @@ impl Gateway {
         link_key: Option<LinkKey>,
         slack: Option<SigningSecret>,
         approvers: HashSet<String>,
-        response_prefix: String,
+        response_prefix: Url,
     ) -> Arc<Self> {
         let slack = slack.map(|secret| SlackApp {
             secret,
             approvers,
             response_prefix,
+            seen: replay::SeenRequests::default(),
+            in_flight: Arc::new(Semaphore::new(MAX_SLACK_DECISIONS_IN_FLIGHT)),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("an HTTP client with no TLS settings of its own"),
         });
-        Arc::new(Self { client, link_key, slack })
+        Arc::new(Self { client, link_key, slack, tasks: TaskTracker::new() })
+    }
+
+    /// Waits (up to `grace`) for decisions still going on behind answered requests.
+    pub async fn drain(&self, grace: Duration) {
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+            tracing::warn!(left = self.tasks.len(), "stopped with decisions still going on");
+        }
     }
 
     pub fn router(self: Arc<Self>) -> Router {
@@ -69,6 +96,8 @@ impl Gateway {
             .route("/decide/{token}", get(links::confirm).post(links::decide))
             .route("/slack/interactions", post(slack::interaction))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
             .with_state(self)
     }
 }

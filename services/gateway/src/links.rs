@@ -11,11 +11,11 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use ct_approvals::Verdict;
 use ct_approvals::link::{self, LinkClaim, LinkError};
+use ct_approvals::{GateDecision, Verdict};
 
 use crate::Gateway;
-use crate::decide::{Outcome, decide as send};
+use crate::decide::{Outcome, closed, decide as send};
 use crate::page::{escape, page};
 
 /// The longest comment kept with a decision.
@@ -27,6 +27,9 @@ pub(crate) async fn confirm(State(gateway): State<Arc<Gateway>>, Path(token): Pa
         Err(refusal) => return refusal.page(),
     };
     let decision = &claim.decision;
+    if let Some(outcome) = closed(&gateway.client, decision).await {
+        return outcome_page(&outcome, decision);
+    }
     let verb = verb(decision.verdict);
     let body = format!(
         "<p>{verb} stage <b>{stage}</b> of workflow <b>{id}</b>?</p>\
@@ -54,21 +57,27 @@ pub(crate) async fn decide(
         .unwrap_or_default();
     let decision = &claim.decision;
     let by = format!("a signed {} link, from {}", decision.verdict.as_str(), peer.ip());
-    match send(&gateway.client, decision, by, comment).await {
-        Outcome::Decided { stage } => {
+    let outcome = send(&gateway.client, decision, by, comment).await;
+    outcome_page(&outcome, decision)
+}
+
+/// The page telling what became of a decision (or why none can be taken).
+fn outcome_page(outcome: &Outcome, decision: &GateDecision) -> Response {
+    match outcome {
+        Outcome::Decided => {
             let done = match decision.verdict {
                 Verdict::Approve => "approved: the workflow goes on",
                 Verdict::Reject => "rejected: the workflow stops there",
             };
             let body = format!(
                 "<p>Stage <b>{}</b> of <b>{}</b> is {done}.</p>",
-                escape(&stage),
+                escape(&decision.stage),
                 escape(&decision.workflow_id)
             );
             page(StatusCode::OK, "Decided", &body)
         }
-        Outcome::Refused(why) => page(StatusCode::CONFLICT, "Nothing was decided", &format!("<p>{}</p>", escape(&why))),
-        Outcome::Unknown(why) => page(StatusCode::BAD_GATEWAY, "Not known yet", &format!("<p>{}</p>", escape(&why))),
+        Outcome::Refused(why) => page(StatusCode::CONFLICT, "Nothing was decided", &format!("<p>{}</p>", escape(why))),
+        Outcome::Unknown(why) => page(StatusCode::BAD_GATEWAY, "Not known yet", &format!("<p>{}</p>", escape(why))),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Slack's approval buttons: `POST /slack/interactions`. The request is verified (signature,
-//! age) before its body is read; the clicking user must be an approver. Slack is answered at
+//! age, not seen before) before its body is read; the clicking user must be an approver. Slack is answered at
 //! once (it wants an answer within 3 s); the decision goes on behind, and its outcome (who
 //! decided, or why nothing was) replaces the message through the click's `response_url`.
 
@@ -12,8 +12,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ct_approvals::Verdict;
 use ct_approvals::slack::{self, Click};
+use reqwest::Url;
 
 use crate::decide::{Outcome, decide};
+use crate::replay::Seen;
 use crate::{Gateway, SlackApp};
 
 pub(crate) async fn interaction(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -22,45 +24,75 @@ pub(crate) async fn interaction(State(gateway): State<Arc<Gateway>>, headers: He
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let checked =
-        slack::verify(&app.secret, header("x-slack-request-timestamp"), header("x-slack-signature"), &body, now);
-    if let Err(err) = checked {
-        tracing::warn!(%err, "Slack request refused");
-        return (StatusCode::UNAUTHORIZED, format!("{err}\n")).into_response();
+    let verified = match slack::verify(
+        &app.secret,
+        header("x-slack-request-timestamp"),
+        header("x-slack-signature"),
+        &body,
+        now,
+    ) {
+        Ok(verified) => verified,
+        Err(err) => {
+            tracing::warn!(%err, "Slack request refused");
+            return (StatusCode::UNAUTHORIZED, format!("{err}\n")).into_response();
+        }
+    };
+    match app.seen.record(&verified, now) {
+        Seen::New => {}
+        Seen::Replayed => {
+            tracing::warn!("a Slack request came again: refused as a replay");
+            return (StatusCode::CONFLICT, "this request was taken already: refused as a replay\n").into_response();
+        }
+        Seen::Full => return busy(),
     }
     let click = match slack::click(&body) {
         Ok(click) => click,
         Err(err) => return (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response(),
     };
-    if !app.approvers.contains(&click.user_id) {
-        tracing::warn!(user = %click.user_id, workflow = %click.decision.workflow_id, "a Slack user who is no approver clicked");
-        let text = format!("<@{}> may not decide claude-temporal approvals; nothing was decided.", click.user_id);
-        tokio::spawn(respond(gateway.clone(), click, text, false));
-        return StatusCode::OK.into_response();
-    }
-    tokio::spawn(async move {
-        let by = format!("Slack user {} ({})", click.user_id, click.user_name);
-        let outcome = decide(&gateway.client, &click.decision, by, String::new()).await;
-        let (text, replace) = match outcome {
-            Outcome::Decided { stage } => {
-                let verb = match click.decision.verdict {
-                    Verdict::Approve => "approved",
-                    Verdict::Reject => "rejected",
-                };
-                (format!("Stage `{stage}` of `{}` {verb} by <@{}>.", click.decision.workflow_id, click.user_id), true)
-            }
-            Outcome::Refused(why) | Outcome::Unknown(why) => (format!("Nothing was decided: {why}"), false),
-        };
-        respond(gateway, click, text, replace).await;
+    // Slack wants its answer within 3 s: the decision goes on behind, a bounded number at once.
+    let Ok(permit) = app.in_flight.clone().try_acquire_owned() else {
+        return busy();
+    };
+    let task = gateway.clone();
+    gateway.tasks.spawn(async move {
+        let _permit = permit;
+        let (text, replace) = outcome_text(&task, &click).await;
+        respond(&task, &click, text, replace).await;
     });
     StatusCode::OK.into_response()
 }
 
+fn busy() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "too many approval clicks at once; click again in a moment\n").into_response()
+}
+
+/// What the message says after the click, and whether it replaces the request (a decision) or
+/// stands beside it (a refusal, shown to the clicker only).
+async fn outcome_text(gateway: &Gateway, click: &Click) -> (String, bool) {
+    let approvers = gateway.slack.as_ref().map(|app| &app.approvers);
+    if !approvers.is_some_and(|approvers| approvers.contains(&click.user_id)) {
+        tracing::warn!(user = %click.user_id, workflow = %click.decision.workflow_id, "a Slack user who is no approver clicked");
+        return (format!("<@{}> may not decide claude-temporal approvals; nothing was decided.", click.user_id), false);
+    }
+    let by = format!("Slack user {} ({})", click.user_id, click.user_name);
+    let decision = &click.decision;
+    match decide(&gateway.client, decision, by, String::new()).await {
+        Outcome::Decided => {
+            let verb = match decision.verdict {
+                Verdict::Approve => "approved",
+                Verdict::Reject => "rejected",
+            };
+            (format!("Stage `{}` of `{}` {verb} by <@{}>.", decision.stage, decision.workflow_id, click.user_id), true)
+        }
+        Outcome::Refused(why) | Outcome::Unknown(why) => (format!("Nothing was decided: {why}"), false),
+    }
+}
+
 /// Posts `text` to the click's `response_url` (replacing the message, or beside it), when it
 /// points where Slack's do.
-async fn respond(gateway: Arc<Gateway>, click: Click, text: String, replace_original: bool) {
+async fn respond(gateway: &Gateway, click: &Click, text: String, replace_original: bool) {
     let Some(app): Option<&SlackApp> = gateway.slack.as_ref() else { return };
-    let Some(url) = click.response_url.filter(|url| url.starts_with(&app.response_prefix)) else {
+    let Some(url) = click.response_url.as_deref().and_then(|url| within(url, &app.response_prefix)) else {
         tracing::warn!("a Slack click without a response_url of Slack's: the outcome is not shown there");
         return;
     };
@@ -69,7 +101,44 @@ async fn respond(gateway: Arc<Gateway>, click: Click, text: String, replace_orig
         "response_type": if replace_original { "in_channel" } else { "ephemeral" },
         "text": text,
     });
-    if let Err(err) = app.http.post(&url).json(&message).send().await.and_then(|r| r.error_for_status()) {
-        tracing::warn!(%err, "could not update the Slack message");
+    if let Err(err) = app.http.post(url).json(&message).send().await.and_then(|r| r.error_for_status()) {
+        tracing::warn!(err = %err.without_url(), "could not update the Slack message");
+    }
+}
+
+/// `url` when it is under `prefix`: the same scheme, host and port, and a path below the
+/// prefix's. Compared parsed, so `https://hooks.slack.com.evil.example/` or a user-info trick
+/// does not pass as Slack's.
+fn within(url: &str, prefix: &Url) -> Option<Url> {
+    let url = Url::parse(url).ok()?;
+    let same_origin = url.scheme() == prefix.scheme()
+        && url.host_str() == prefix.host_str()
+        && url.port_or_known_default() == prefix.port_or_known_default()
+        && url.username().is_empty()
+        && url.password().is_none();
+    (same_origin && url.path().starts_with(prefix.path())).then_some(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_urls_under_slacks_prefix_are_posted_to() {
+        let prefix = Url::parse("https://hooks.slack.com/").unwrap();
+        assert!(within("https://hooks.slack.com/actions/T1/2/x", &prefix).is_some());
+        for url in [
+            "https://hooks.slack.com.evil.example/actions",
+            "https://evil.example/https://hooks.slack.com/",
+            "https://user@hooks.slack.com/actions",
+            "http://hooks.slack.com/actions",
+            "https://hooks.slack.com:8443/actions",
+            "not a url",
+        ] {
+            assert!(within(url, &prefix).is_none(), "{url}");
+        }
+        let local = Url::parse("http://127.0.0.1:9000/slack/").unwrap();
+        assert!(within("http://127.0.0.1:9000/slack/response/1", &local).is_some());
+        assert!(within("http://127.0.0.1:9000/other", &local).is_none());
     }
 }

@@ -16,6 +16,7 @@ mod deadletter;
 mod dispatch;
 mod error;
 mod filter;
+mod links;
 mod metrics;
 mod recent;
 mod render;
@@ -32,6 +33,7 @@ pub use config::{BackendConfig, ConfigError, backends};
 pub use deadletter::{DEADLETTER_PREFIX, DEADLETTER_STREAM};
 pub use error::Error;
 pub use filter::{EventFilter, FilterError};
+pub use links::ApprovalLinks;
 pub use retry::RetryPolicy;
 pub use secret::{SecretError, SecretUrl, WebhookSecret};
 
@@ -52,6 +54,8 @@ pub struct Config {
     /// Where delivery counters are served as Prometheus `/metrics`; none when unset. Bound by
     /// the caller, so its port is known (and a bad address refused) before the notifier runs.
     pub metrics_listener: Option<std::net::TcpListener>,
+    /// Signs the approve/reject links of approval requests (console and webhook); none: no links.
+    pub approval_links: Option<ApprovalLinks>,
 }
 
 impl Config {
@@ -64,6 +68,7 @@ impl Config {
             retry: RetryPolicy::default(),
             http_timeout: Duration::from_secs(10),
             metrics_listener: None,
+            approval_links: None,
         }
     }
 }
@@ -93,7 +98,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
             }
         });
     }
-    let routes = config.backends.into_iter().map(|backend| route(backend, &http)).collect();
+    let links = config.approval_links.map(std::sync::Arc::new);
+    let routes = config.backends.into_iter().map(|backend| route(backend, &http, links.clone())).collect();
     let client = ct_events::connect(&config.nats_url, config.nats_login.as_ref(), "ct-notifier").await?;
     let ack_wait = config.consumer.ack_wait;
     let mut consumer = EventConsumer::new(client, config.consumer);
@@ -121,14 +127,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     Ok(())
 }
 
-fn route(backend: BackendConfig, http: &HttpClient) -> dispatch::Route {
+fn route(backend: BackendConfig, http: &HttpClient, links: Option<std::sync::Arc<ApprovalLinks>>) -> dispatch::Route {
     match backend {
-        BackendConfig::Console { filter } => dispatch::Route::new(Backend::Console(Console), filter),
+        BackendConfig::Console { filter } => dispatch::Route::new(Backend::Console(Console { links }), filter),
         BackendConfig::Slack { url, channel, filter } => {
             dispatch::Route::new(Backend::Slack(Slack { http: http.clone(), url, channel }), filter)
         }
         BackendConfig::Webhook { url, secret, filter } => {
-            dispatch::Route::new(Backend::Webhook(Webhook { http: http.clone(), url, secret }), filter)
+            dispatch::Route::new(Backend::Webhook(Webhook { http: http.clone(), url, secret, links }), filter)
         }
     }
 }

@@ -70,6 +70,15 @@ struct Args {
     /// Seconds before an unacknowledged event is delivered again.
     #[arg(long, env = "CT_NOTIFIER_ACK_WAIT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     ack_wait_secs: u64,
+    /// File with the key approval links are signed with, the gateway's; approval requests on
+    /// the console and the webhook then carry approve/reject links [env: CT_LINK_KEY_FILE].
+    #[arg(long)]
+    link_key_file: Option<String>,
+
+    /// Where people reach the gateway: the start of those links [env: CT_GATEWAY_URL].
+    #[arg(long)]
+    gateway_url: Option<String>,
+
     /// Serve delivery counters per backend as Prometheus /metrics on this address.
     #[arg(long, env = "CT_NOTIFIER_METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
@@ -88,6 +97,8 @@ async fn main() -> anyhow::Result<()> {
         Flag::given(key::SLACK_EVENTS, "--slack-events", args.slack_events.as_ref()),
         Flag::given(key::WEBHOOK_EVENTS, "--webhook-events", args.webhook_events.as_ref()),
         Flag::given(key::NOTIFY_MAX_ATTEMPTS, "--max-attempts", args.max_attempts.as_ref()),
+        Flag::given(key::LINK_KEY_FILE, "--link-key-file", args.link_key_file.as_ref()),
+        Flag::given(key::GATEWAY_URL, "--gateway-url", args.gateway_url.as_ref()),
     ];
     let configured = args.config.load(Service::Notifier, flags).settings;
     let _telemetry = ct_telemetry::init_at("ct-notifier", &configured.log_level);
@@ -109,6 +120,15 @@ async fn main() -> anyhow::Result<()> {
         max_retry_after: Duration::from_secs(args.retry_after_max_secs),
     };
     config.http_timeout = Duration::from_millis(args.http_timeout_ms);
+    config.approval_links = configured.gateway.link_key_file.as_deref().map(|file| {
+        let key = ct_approvals::read_key_file(file)
+            .map_err(|err| err.to_string())
+            .and_then(|bytes| {
+                ct_approvals::link::LinkKey::new(&bytes).map_err(|err| format!("{}: {err}", file.display()))
+            })
+            .unwrap_or_else(|err| usage_error(&err));
+        ct_notifier::ApprovalLinks::new(key, &configured.gateway.url)
+    });
     config.metrics_listener = match args.metrics_listen.map(std::net::TcpListener::bind).transpose() {
         Ok(listener) => listener,
         Err(err) => {

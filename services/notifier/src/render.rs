@@ -301,6 +301,7 @@ mod tests {
             "/t",
             EventData::ApprovalRequested(ApprovalRequested {
                 workflow_id: "develop-demo".into(),
+                run_id: "run-1".into(),
                 stage: "implement".into(),
                 summary: Some("3 files changed".into()),
                 cost_so_far_usd: 0.5,

@@ -13,10 +13,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use ct_approvals::link::LinkKey;
 use ct_events::data::{ApprovalRequested, StageOutcome, TokenUsage};
 use ct_events::testing::NatsServer;
 use ct_events::{CloudEvent, EventData, Publisher, PublisherConfig};
-use ct_notifier::{BackendConfig, EventFilter, RetryPolicy, SecretUrl, WebhookSecret};
+use ct_notifier::{ApprovalLinks, BackendConfig, EventFilter, RetryPolicy, SecretUrl, WebhookSecret};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -113,8 +114,18 @@ struct Notifier {
 
 impl Notifier {
     fn start(server: &NatsServer, backends: Vec<BackendConfig>, max_attempts: u32) -> Self {
+        Self::start_with_links(server, backends, max_attempts, None)
+    }
+
+    fn start_with_links(
+        server: &NatsServer,
+        backends: Vec<BackendConfig>,
+        max_attempts: u32,
+        links: Option<ct_notifier::ApprovalLinks>,
+    ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut config = ct_notifier::Config::new(server.url(), backends);
+        config.approval_links = links;
         config.retry = RetryPolicy {
             max_attempts,
             initial_delay: Duration::from_millis(50),
@@ -178,6 +189,7 @@ fn approval_requested(workflow_id: &str) -> CloudEvent {
         "/claude-temporal/test",
         EventData::ApprovalRequested(ApprovalRequested {
             workflow_id: workflow_id.to_owned(),
+            run_id: "run-1".to_owned(),
             stage: "implement".to_owned(),
             summary: None,
             cost_so_far_usd: 0.42,
@@ -243,6 +255,32 @@ async fn webhook_deliveries_are_signed_per_the_standard_webhooks_spec() -> anyho
     assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 60, "stale timestamp {timestamp}");
     assert_eq!(header(&request, "content-type"), "application/json");
     assert_eq!(CloudEvent::from_json(&request.body)?, event);
+    notifier.stop().await
+}
+
+#[tokio::test]
+async fn an_approval_request_to_the_webhook_carries_signed_approve_and_reject_links() -> anyhow::Result<()> {
+    let server = NatsServer::start();
+    let receiver = Receiver::start(Vec::new()).await?;
+    let key = || LinkKey::new(b"the stack's link key, 32 bytes or more").unwrap();
+    let links = ApprovalLinks::new(key(), "https://gateway.example/");
+    let notifier = Notifier::start_with_links(&server, vec![webhook(&receiver.url("/hooks/ct"), "*")?], 3, Some(links));
+    let event = approval_requested("develop-demo");
+    publish(&server, std::slice::from_ref(&event)).await?;
+
+    let request = receiver.wait_for(1, Duration::from_secs(15)).await?.remove(0);
+    verify_signature(&request)?;
+    assert_eq!(CloudEvent::from_json(&request.body)?, event, "still the event, with two attributes more");
+    let body: serde_json::Value = serde_json::from_slice(&request.body)?;
+    let claim = |attribute: &str| {
+        let url = body[attribute].as_str().unwrap_or_default();
+        let token = url.strip_prefix("https://gateway.example/decide/").expect("a link to the gateway");
+        ct_approvals::link::verify(&key(), token, chrono::Utc::now().timestamp()).expect("signed with the key")
+    };
+    let (approve, reject) = (claim("approveurl"), claim("rejecturl"));
+    assert_eq!(approve.decision.update_id(), "approve/implement");
+    assert_eq!(reject.decision.update_id(), "reject/implement");
+    assert_eq!(approve.decision.run_id, "run-1");
     notifier.stop().await
 }
 

@@ -3,7 +3,8 @@
 //! foreign and expired links, and the used link again, decide nothing. Slack clicks signed with
 //! the app's secret approve once; a bad signature, an old timestamp, a user who is no approver
 //! and the same request replayed are refused, and the message is updated through the click's
-//! `response_url` (a real HTTP receiver here).
+//! `response_url` (a real HTTP receiver here). A link made for one run decides nothing in a
+//! later run that reuses the workflow id.
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -28,11 +29,26 @@ async fn waiting_at_the_gate() -> (Stack, tempfile::TempDir, String) {
     let scenario = Scenario::from_file(&example("scenarios/develop-textstats.json")).expect("demo scenario");
     let stack = Stack::start(StackOptions::new(scenario)).await;
     let project = git_project(&example("textstats"));
-    let out = stack.cli(&["start", project.path().to_str().unwrap(), "--features", "word counts", "--json"]);
+    let id = start_to_the_gate(&stack, project.path(), &[]);
+    (stack, project, id)
+}
+
+/// Starts a develop workflow on `project` and waits for the gate of [`STAGE`]; its id.
+fn start_to_the_gate(stack: &Stack, project: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["start", project.to_str().unwrap(), "--features", "word counts", "--json"];
+    args.extend_from_slice(extra);
+    let out = stack.cli(&args);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let id = out.json()["workflow_id"].as_str().unwrap().to_owned();
     stack.wait_for_status(&id, "the gate", |s| s.awaiting_approval.as_deref() == Some(STAGE));
-    (stack, project, id)
+    id
+}
+
+/// The run a workflow id names now.
+fn run_of(stack: &Stack, id: &str) -> String {
+    let run = stack.cli(&["status", id, "--json"]).json()["run_id"].as_str().unwrap_or_default().to_owned();
+    assert!(!run.is_empty(), "status names the run");
+    run
 }
 
 /// One HTTP/1.1 request to the gateway; its status and body.
@@ -56,8 +72,9 @@ fn http(port: u16, method: &str, path: &str, headers: &[(&str, String)], body: &
     (status, body)
 }
 
-fn token(key: &LinkKey, id: &str, verdict: Verdict, expires_unix: i64) -> String {
-    let decision = GateDecision { workflow_id: id.to_owned(), stage: STAGE.to_owned(), verdict };
+fn token(key: &LinkKey, id: &str, run: &str, verdict: Verdict, expires_unix: i64) -> String {
+    let decision =
+        GateDecision { workflow_id: id.to_owned(), run_id: run.to_owned(), stage: STAGE.to_owned(), verdict };
     link::sign(key, &LinkClaim { decision, expires_unix })
 }
 
@@ -86,6 +103,7 @@ async fn a_signed_link_approves_once_and_changed_foreign_or_expired_links_decide
     let url = issued.json()["url"].as_str().unwrap().to_owned();
     let good = url.strip_prefix(&format!("{gateway_url}/decide/")).expect("a link to the gateway").to_owned();
 
+    let run = run_of(&stack, &id);
     let (status, page) = http(port, "GET", &format!("/decide/{good}"), &[], b"");
     assert_eq!(status, 200, "{page}");
     assert!(
@@ -96,11 +114,11 @@ async fn a_signed_link_approves_once_and_changed_foreign_or_expired_links_decide
 
     let form = [("Content-Type", "application/x-www-form-urlencoded".to_owned())];
     let (body, tag) = good.split_once('.').unwrap();
-    let rejected = token(&key, &id, Verdict::Reject, now() + 600);
+    let rejected = token(&key, &id, &run, Verdict::Reject, now() + 600);
     let changed = format!("{}.{tag}", rejected.split_once('.').unwrap().0);
     assert_ne!(changed, format!("{body}.{tag}"));
-    let foreign = token(&LinkKey::new(&[7u8; 32]).unwrap(), &id, Verdict::Approve, now() + 600);
-    let expired = token(&key, &id, Verdict::Approve, now() - 1);
+    let foreign = token(&LinkKey::new(&[7u8; 32]).unwrap(), &id, &run, Verdict::Approve, now() + 600);
+    let expired = token(&key, &id, &run, Verdict::Approve, now() - 1);
     for (link, want) in [(changed, 403), (foreign, 403), (expired, 410)] {
         let (status, page) = http(port, "POST", &format!("/decide/{link}"), &form, b"comment=x");
         assert_eq!(status, want, "{page}");
@@ -124,7 +142,40 @@ async fn a_signed_link_approves_once_and_changed_foreign_or_expired_links_decide
     let (status, page) = http(port, "POST", &format!("/decide/{good}"), &form, b"");
     assert_eq!(status, 409, "a used link decides nothing: {page}");
     assert!(page.contains("is not open"), "{page}");
+    let (status, page) = http(port, "GET", &format!("/decide/{good}"), &[], b"");
+    assert_eq!(status, 409, "a used link's page says so, with nothing to confirm: {page}");
+    assert!(page.contains("is not open") && !page.contains("<form"), "{page}");
     assert_eq!(stack.event_counts(&id).get("approval.granted").copied(), Some(1), "decided once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_made_for_one_run_decides_nothing_in_a_later_run_with_the_same_id() {
+    let scenario = Scenario::from_file(&example("scenarios/develop-textstats.json")).expect("demo scenario");
+    let stack = Stack::start(StackOptions::new(scenario)).await;
+    let project = git_project(&example("textstats"));
+    let id = start_to_the_gate(&stack, project.path(), &["--id", "develop-reused"]);
+    let first_run = run_of(&stack, &id);
+    let key_file = write_secret(stack.dir.path(), "link.key", b"a link key of forty-two bytes, for tests\n");
+    let (_gateway, port) = stack.spawn_gateway(&["--link-key-file", &key_file]);
+    let gateway_url = format!("http://127.0.0.1:{port}");
+    let issued = stack.cli(&["link", &id, "--link-key-file", &key_file, "--gateway-url", &gateway_url, "--json"]);
+    assert_eq!(issued.code, 0, "{}", issued.stderr);
+    let url = issued.json()["url"].as_str().unwrap().to_owned();
+    let path = url.strip_prefix(&gateway_url).unwrap().to_owned();
+
+    let cancelled = stack.cli(&["cancel", &id]);
+    assert_eq!(cancelled.code, 0, "{}", cancelled.stderr);
+    stack.wait_for_status(&id, "the cancellation", |s| s.state == ct_domain::RunState::Cancelled);
+    let again = start_to_the_gate(&stack, project.path(), &["--id", "develop-reused"]);
+    assert_eq!(again, id);
+    assert_ne!(run_of(&stack, &id), first_run, "a new run under the same id");
+
+    let form = [("Content-Type", "application/x-www-form-urlencoded".to_owned())];
+    let (status, page) = http(port, "POST", &path, &form, b"");
+    assert_eq!(status, 409, "the first run's link: {page}");
+    assert!(page.contains("is not open"), "{page}");
+    assert!(gate_open(&stack, &id), "the later run's gate is still open");
+    assert_eq!(stack.event_counts(&id).get("approval.granted").copied(), None, "nothing approved");
 }
 
 /// A local stand-in for Slack's `response_url`: every JSON body posted to it.
@@ -168,8 +219,9 @@ fn response_receiver() -> (String, mpsc::Receiver<serde_json::Value>) {
     (url, received)
 }
 
-fn click_body(id: &str, user: &str, verdict: Verdict) -> Vec<u8> {
-    let decision = GateDecision { workflow_id: id.to_owned(), stage: STAGE.to_owned(), verdict };
+fn click_body(id: &str, run: &str, user: &str, verdict: Verdict) -> Vec<u8> {
+    let decision =
+        GateDecision { workflow_id: id.to_owned(), run_id: run.to_owned(), stage: STAGE.to_owned(), verdict };
     let payload = serde_json::json!({
         "type": "block_actions",
         "user": { "id": user, "username": "ann" },
@@ -218,14 +270,15 @@ async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_i
         |body: Vec<u8>| String::from_utf8(body).unwrap().replace("RESPONSE_URL", &percent(&receiver_url)).into_bytes();
     let next = || responses.recv_timeout(Duration::from_secs(60)).expect("the gateway posts to the response_url");
 
-    let approve = with_receiver(click_body(&id, "U123", Verdict::Approve));
+    let run = run_of(&stack, &id);
+    let approve = with_receiver(click_body(&id, &run, "U123", Verdict::Approve));
     let ts = now();
     let (status, _) = post(&approve, ts, "v0=00".to_owned());
     assert_eq!(status, 401, "a bad signature");
     let old = ts - 6 * 60;
     let (status, body) = post(&approve, old, slack::signature(&signing, old, &approve));
     assert_eq!(status, 401, "a timestamp six minutes old: {body}");
-    let stranger = with_receiver(click_body(&id, "U999", Verdict::Approve));
+    let stranger = with_receiver(click_body(&id, &run, "U999", Verdict::Approve));
     let (status, _) = post(&stranger, ts, slack::signature(&signing, ts, &stranger));
     assert_eq!(status, 200);
     let told = next();
@@ -242,9 +295,15 @@ async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_i
     assert_eq!(status.stages[1].approved_by.as_deref(), Some("Slack user U123 (ann)"));
 
     // The same request again, as a replay would send it: signed and recent, and refused.
-    let (status, _) = post(&approve, ts, signature);
+    let (status, body) = post(&approve, ts, signature);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("replay"), "{body}");
+    // A new click on the decided gate (a second approver, say) is told the gate is closed.
+    let late = with_receiver(click_body(&id, &run, "U456", Verdict::Reject));
+    let (status, _) = post(&late, ts, slack::signature(&signing, ts, &late));
     assert_eq!(status, 200);
     let told = next();
     assert!(told["text"].as_str().unwrap().starts_with("Nothing was decided"), "{told}");
     assert_eq!(stack.event_counts(&id).get("approval.granted").copied(), Some(1), "decided once");
+    assert_eq!(stack.event_counts(&id).get("approval.rejected").copied(), None);
 }

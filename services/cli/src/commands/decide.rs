@@ -12,7 +12,7 @@ use crate::error::CliError;
 use crate::output;
 
 pub(super) async fn approve(session: &Session, args: ApproveArgs) -> anyhow::Result<ExitCode> {
-    let (stage, traceparent) = open_gate(session, &args.id, args.stage).await?;
+    let OpenGate { stage, traceparent, .. } = open_gate(session, &args.id, args.stage).await?;
     let request = decision_request(&args.id, "approval", "approve", &stage, traceparent);
     let decision = ApprovalDecision { stage, comment: args.comment, decided_by: Some(decider()) };
     let stage = request.send(session, ApproveGate, decision).await?;
@@ -21,7 +21,7 @@ pub(super) async fn approve(session: &Session, args: ApproveArgs) -> anyhow::Res
 }
 
 pub(super) async fn reject(session: &Session, args: RejectArgs) -> anyhow::Result<ExitCode> {
-    let (stage, traceparent) = open_gate(session, &args.id, args.stage).await?;
+    let OpenGate { stage, traceparent, .. } = open_gate(session, &args.id, args.stage).await?;
     let request = decision_request(&args.id, "rejection", "reject", &stage, traceparent);
     let decision = ApprovalDecision { stage, comment: args.reason, decided_by: Some(decider()) };
     let stage = request.send(session, RejectGate, decision).await?;
@@ -30,21 +30,42 @@ pub(super) async fn reject(session: &Session, args: RejectArgs) -> anyhow::Resul
 }
 
 /// Prints a signed link that decides the gate the workflow waits at.
-pub(super) async fn link(session: &Session, args: LinkArgs) -> anyhow::Result<ExitCode> {
-    let (stage, _) = open_gate(session, &args.id, None).await?;
-    let secret = std::fs::read(&args.link_key_file).map_err(|err| {
-        CliError::BadInput(format!("cannot read the link key {}: {err}", args.link_key_file.display()))
-    })?;
-    let secret = secret.strip_suffix(b"\n").unwrap_or(&secret);
-    let key = LinkKey::new(secret).map_err(|err| CliError::BadInput(err.to_string()))?;
+pub(super) async fn link(
+    session: &Session,
+    gateway: &ct_config::GatewaySettings,
+    args: LinkArgs,
+) -> anyhow::Result<ExitCode> {
+    // The configured gateway, or the local stack's (`dev up` starts one with a key of its own).
+    let (gateway_url, key_file) = match &gateway.link_key_file {
+        Some(file) => (gateway.url.clone(), file.clone()),
+        None => crate::dev::recorded_gateway()?.ok_or_else(|| {
+            CliError::BadInput(
+                "no link key: give --link-key-file or set CT_LINK_KEY_FILE to the gateway's key file, \
+                 or start the local stack (`claude-temporal dev up`), which has a gateway and a key"
+                    .to_owned(),
+            )
+        })?,
+    };
+    let gate = open_gate(session, &args.id, None).await?;
+    let secret = ct_approvals::read_key_file(&key_file).map_err(|err| CliError::BadInput(err.to_string()))?;
+    let key = LinkKey::new(&secret).map_err(|err| CliError::BadInput(err.to_string()))?;
+    if gate.run_id.is_empty() {
+        return Err(CliError::BadInput(format!(
+            "the worker answering for `{}` does not say which run waits (an older build): a link bound to no run \
+             could decide a later one; upgrade the workers (`claude-temporal builds`) or use `claude-temporal approve`",
+            args.id
+        ))
+        .into());
+    }
+    let stage = gate.stage;
     let verdict = if args.reject { Verdict::Reject } else { Verdict::Approve };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let expires_unix = now + i64::from(args.expires_in) * 60;
     let claim = LinkClaim {
-        decision: GateDecision { workflow_id: args.id.clone(), stage: stage.clone(), verdict },
+        decision: GateDecision { workflow_id: args.id.clone(), run_id: gate.run_id, stage: stage.clone(), verdict },
         expires_unix,
     };
-    let url = format!("{}/decide/{}", args.gateway_url.trim_end_matches('/'), ct_approvals::link::sign(&key, &claim));
+    let url = format!("{}/decide/{}", gateway_url.trim_end_matches('/'), ct_approvals::link::sign(&key, &claim));
     if args.json {
         let link = serde_json::json!({ "url": url, "stage": stage, "verdict": verdict.as_str(), "expires_unix": expires_unix });
         println!("{link}");
@@ -73,9 +94,17 @@ fn decision_request<'a>(
     UpdateRequest { workflow_id: id, what, command, update_id: format!("{command}/{stage}"), traceparent }
 }
 
-/// The stage whose gate is open, checked against the one the user named, and the workflow's
-/// `traceparent` (the decision joins its trace).
-async fn open_gate(session: &Session, id: &str, named: Option<String>) -> anyhow::Result<(String, Option<String>)> {
+/// The gate a workflow waits at.
+struct OpenGate {
+    stage: String,
+    /// The run waiting there.
+    run_id: String,
+    /// The workflow's `traceparent`: the decision joins its trace.
+    traceparent: Option<String>,
+}
+
+/// The gate that is open, checked against the stage the user named.
+async fn open_gate(session: &Session, id: &str, named: Option<String>) -> anyhow::Result<OpenGate> {
     let status = session.status(id).await?;
     let Some(awaiting) = status.awaiting_approval else {
         return Err(CliError::BadInput(format!(
@@ -90,6 +119,6 @@ async fn open_gate(session: &Session, id: &str, named: Option<String>) -> anyhow
             Err(CliError::BadInput(format!("workflow `{id}` is waiting for approval of `{awaiting}`, not `{stage}`"))
                 .into())
         }
-        _ => Ok((awaiting, status.traceparent)),
+        _ => Ok(OpenGate { stage: awaiting, run_id: status.run_id, traceparent: status.traceparent }),
     }
 }

@@ -63,6 +63,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             args.metrics_file.as_ref().map(|p| p.display()),
         )),
         Command::Dev(args) => flags.extend(args.flags()),
+        Command::Link(args) => {
+            flags.extend(ct_config::Flag::given(
+                ct_config::key::LINK_KEY_FILE,
+                "--link-key-file",
+                args.link_key_file.as_ref().map(|p| p.display()),
+            ));
+            flags.extend(ct_config::Flag::given(
+                ct_config::key::GATEWAY_URL,
+                "--gateway-url",
+                args.gateway_url.as_ref(),
+            ));
+        }
         Command::Start(args) => {
             flags.extend(args.settings.flags());
             if let Some(project) = &args.project {
@@ -106,7 +118,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::show(&session, args).await,
         Command::Result(args) => status::wait_for_result(&session, args).await,
         Command::Approve(args) => decide::approve(&session, args).await,
-        Command::Link(args) => decide::link(&session, args).await,
+        Command::Link(args) => decide::link(&session, &config.settings.gateway, args).await,
         Command::Reject(args) => decide::reject(&session, args).await,
         Command::Budget(args) => budget::run(&session, args).await,
         Command::List(args) => list::run(&session, args).await,

@@ -17,10 +17,11 @@ pub(crate) enum Component {
     Worker,
     Notifier,
     MetricsSink,
+    Gateway,
 }
 
 impl Component {
-    pub(crate) const ALL: [Self; 8] = [
+    pub(crate) const ALL: [Self; 9] = [
         Self::Temporal,
         Self::Nats,
         Self::ScriptedModel,
@@ -29,6 +30,7 @@ impl Component {
         Self::Worker,
         Self::Notifier,
         Self::MetricsSink,
+        Self::Gateway,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Component {
             Self::Worker => "worker",
             Self::Notifier => "notifier",
             Self::MetricsSink => "metrics-sink",
+            Self::Gateway => "gateway",
         }
     }
 
@@ -54,6 +57,7 @@ impl Component {
             Self::Worker => "ct-worker",
             Self::Notifier => "ct-notifier",
             Self::MetricsSink => "ct-metrics-sink",
+            Self::Gateway => "ct-gateway",
         }
     }
 
@@ -65,6 +69,7 @@ impl Component {
             Self::Worker => Some(ct_config::Service::Worker),
             Self::Notifier => Some(ct_config::Service::Notifier),
             Self::MetricsSink => Some(ct_config::Service::MetricsSink),
+            Self::Gateway => Some(ct_config::Service::Gateway),
             Self::Temporal | Self::Nats | Self::ScriptedModel => None,
         }
     }
@@ -77,6 +82,7 @@ impl Component {
             Self::TestRunner => &[Self::Temporal],
             Self::Worker => &[Self::Temporal, Self::Nats],
             Self::Notifier | Self::MetricsSink => &[Self::Nats],
+            Self::Gateway => &[Self::Temporal],
             _ => &[],
         }
     }

@@ -115,15 +115,38 @@ pub(crate) fn launch(component: Component, binary: &Path, state: &StateDir, stac
             ]),
             Readiness::LogLine { log: state.log_path(component), needle: "worker started" },
         ),
-        Component::Notifier => (
-            argv([
+        Component::Notifier => {
+            let mut args = argv([
                 &"--nats-url",
                 &wired(&stack.nats_url, "nats")?,
                 &"--metrics-listen",
                 &format!("127.0.0.1:{}", options.notifier_metrics_port),
-            ]),
-            Readiness::HttpOk { address: format!("127.0.0.1:{}", options.notifier_metrics_port), path: "/healthz" },
-        ),
+            ]);
+            // Approval requests carry links to the stack's gateway, signed with its key.
+            if let Some(key) = &stack.link_key_file {
+                args.extend(argv([&"--link-key-file", key]));
+                if !env.iter().any(|(name, _)| *name == GATEWAY_URL_VAR) {
+                    args.extend(argv([&"--gateway-url", &format!("http://127.0.0.1:{}", options.gateway_port)]));
+                }
+            }
+            (
+                args,
+                Readiness::HttpOk { address: format!("127.0.0.1:{}", options.notifier_metrics_port), path: "/healthz" },
+            )
+        }
+        Component::Gateway => {
+            let listen = format!("127.0.0.1:{}", options.gateway_port);
+            let key = stack.link_key_file.as_ref().context("the gateway needs the stack's link key")?;
+            let args = argv([
+                &"--temporal-address",
+                &wired(&stack.temporal_address, "temporal")?,
+                &"--listen",
+                &listen,
+                &"--link-key-file",
+                key,
+            ]);
+            (args, Readiness::HttpOk { address: listen, path: "/healthz" })
+        }
         Component::MetricsSink => (
             argv([
                 &"--nats-url",
@@ -140,6 +163,7 @@ pub(crate) fn launch(component: Component, binary: &Path, state: &StateDir, stac
 }
 
 const WORKSPACE_ROOTS_VAR: &str = "CT_WORKSPACE_ROOTS";
+const GATEWAY_URL_VAR: &str = "CT_GATEWAY_URL";
 
 /// The roots as `CT_WORKSPACE_ROOTS` holds them: `:`-separated.
 fn roots_var(roots: &[PathBuf]) -> anyhow::Result<String> {

@@ -30,7 +30,7 @@ pub struct DevArgs {
 #[derive(Debug, Subcommand)]
 enum DevCommand {
     /// Start the local stack (Temporal dev server, NATS, executor, test-runner, worker,
-    /// notifier, metrics-sink) in the background and wait until every part answers.
+    /// notifier, metrics-sink, gateway) in the background and wait until every part answers.
     Up(UpArgs),
     /// Stop what `up` started.
     Down,
@@ -62,6 +62,9 @@ struct UpArgs {
     /// Port of the notifier's Prometheus /metrics (deliveries and failures per backend).
     #[arg(long, default_value_t = 9465)]
     notifier_metrics_port: u16,
+    /// Port of the gateway: approval links and Slack's buttons.
+    #[arg(long, default_value_t = 8788)]
+    gateway_port: u16,
     /// Serve the agent's model from this scenario file (ct-scripted-model) instead of the
     /// Anthropic API, so runs cost nothing and are repeatable.
     #[arg(long, value_name = "FILE")]
@@ -250,6 +253,7 @@ fn print_addresses(stack: &Stack) {
         ("scripted model", &stack.scripted_model_url),
         ("executor", &stack.executor_control),
         ("test-runner", &stack.test_runner_control),
+        ("gateway", &stack.gateway_url),
     ];
     for (label, value) in rows {
         if let Some(value) = value {
@@ -264,6 +268,12 @@ fn print_addresses(stack: &Stack) {
 pub(crate) fn recorded_metrics_file() -> anyhow::Result<Option<PathBuf>> {
     let state = StateDir::resolve(std::env::var_os("CT_STATE_DIR").map(PathBuf::from))?;
     Ok(state.load()?.map(|stack| stack.options.metrics_file))
+}
+
+/// The local stack's gateway and link key, when a stack with a gateway was started.
+pub(crate) fn recorded_gateway() -> anyhow::Result<Option<(String, PathBuf)>> {
+    let state = StateDir::resolve(std::env::var_os("CT_STATE_DIR").map(PathBuf::from))?;
+    Ok(state.load()?.and_then(|stack| Some((stack.gateway_url?, stack.link_key_file?))))
 }
 
 /// The local stack's control-API token file (`CT_STATE_DIR` or the default state directory).

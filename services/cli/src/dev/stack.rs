@@ -31,6 +31,12 @@ pub(crate) struct Stack {
     pub(crate) test_runner_control: Option<String>,
     /// The stack's control-API token (mode 0600); every executor and test-runner requires it.
     pub(crate) control_token_file: PathBuf,
+    /// Where people reach the gateway, once it is up.
+    #[serde(default)]
+    pub(crate) gateway_url: Option<String>,
+    /// The key approval links are signed with (the user's, or one made for the stack).
+    #[serde(default)]
+    pub(crate) link_key_file: Option<PathBuf>,
     /// In start order.
     pub(crate) components: Vec<RunningComponent>,
 }
@@ -48,6 +54,8 @@ pub(crate) struct StackOptions {
     pub(crate) metrics_port: u16,
     #[serde(default = "default_notifier_metrics_port")]
     pub(crate) notifier_metrics_port: u16,
+    #[serde(default = "default_gateway_port")]
+    pub(crate) gateway_port: u16,
     pub(crate) scripted_model: Option<PathBuf>,
     /// Where executors and test-runners accept projects.
     #[serde(default)]
@@ -111,6 +119,10 @@ fn default_notifier_metrics_port() -> u16 {
     9465
 }
 
+fn default_gateway_port() -> u16 {
+    8788
+}
+
 fn default_metrics_port() -> u16 {
     9464
 }
@@ -166,6 +178,11 @@ impl StateDir {
 
     pub(crate) fn control_token_file(&self) -> PathBuf {
         self.root.join("control.token")
+    }
+
+    /// The link key made for the stack when the user configured none.
+    pub(crate) fn link_key_file(&self) -> PathBuf {
+        self.root.join("link.key")
     }
 
     pub(crate) fn port_file(&self, component: Component) -> PathBuf {

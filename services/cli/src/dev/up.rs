@@ -41,6 +41,7 @@ pub(super) async fn up(state: &StateDir, config: &ct_config::Config, args: UpArg
         nats_monitor_port: args.nats_monitor_port,
         metrics_port: args.metrics_port,
         notifier_metrics_port: args.notifier_metrics_port,
+        gateway_port: args.gateway_port,
         scripted_model: scenario,
         workspace_roots: workspace_roots(&config.settings.workspace_roots)?,
         metrics_file: metrics_file(config, state)?,
@@ -88,10 +89,15 @@ pub(super) async fn up(state: &StateDir, config: &ct_config::Config, args: UpArg
         executor_control: None,
         test_runner_control: None,
         control_token_file: state.control_token_file(),
+        gateway_url: None,
+        link_key_file: None,
         components: Vec::new(),
     };
     if !stack.control_token_file.exists() {
         ct_fleet::ControlToken::create(&stack.control_token_file)?;
+    }
+    if stack.options.components.contains(&Component::Gateway) {
+        stack.link_key_file = Some(link_key_file(config, state)?);
     }
     let child_path = child_path(tools.as_deref())?;
     let deadline = Duration::from_secs(args.timeout);
@@ -208,6 +214,9 @@ fn check_ports_free(options: &StackOptions) -> anyhow::Result<()> {
     if options.components.contains(&Component::Notifier) {
         fixed.push((options.notifier_metrics_port, "--notifier-metrics-port"));
     }
+    if options.components.contains(&Component::Gateway) {
+        fixed.push((options.gateway_port, "--gateway-port"));
+    }
     for (i, (port, flag)) in fixed.iter().enumerate() {
         if let Some((_, other)) = fixed[..i].iter().find(|(p, _)| p == port) {
             bail!("{flag} and {other} are both {port}: give each its own port");
@@ -316,6 +325,11 @@ async fn start(
         }
         Component::MetricsSink => Some(format!("127.0.0.1:{}", stack.options.metrics_port)),
         Component::Notifier => Some(format!("127.0.0.1:{}", stack.options.notifier_metrics_port)),
+        Component::Gateway => {
+            let address = format!("127.0.0.1:{}", stack.options.gateway_port);
+            stack.gateway_url = Some(format!("http://{address}"));
+            Some(address)
+        }
         Component::Worker => None,
     };
     if let Some(record) = stack.components.last_mut() {
@@ -352,6 +366,20 @@ fn metrics_file(config: &ct_config::Config, state: &StateDir) -> anyhow::Result<
     }
     std::path::absolute(&config.settings.metrics_file)
         .with_context(|| format!("METRICS_FILE {} cannot be made absolute", config.settings.metrics_file.display()))
+}
+
+/// The link key the user configured, or the stack's own (made once, kept across restarts so
+/// links already sent keep working).
+fn link_key_file(config: &ct_config::Config, state: &StateDir) -> anyhow::Result<PathBuf> {
+    if let Some(configured) = &config.settings.gateway.link_key_file {
+        return std::path::absolute(configured)
+            .with_context(|| format!("CT_LINK_KEY_FILE {} cannot be made absolute", configured.display()));
+    }
+    let file = state.link_key_file();
+    if !file.exists() {
+        ct_approvals::link::create_key_file(&file)?;
+    }
+    Ok(file)
 }
 
 fn remove_if_present(path: &Path) -> anyhow::Result<()> {
@@ -405,6 +433,7 @@ mod tests {
             nats_monitor_port: 8222,
             metrics_port: 9464,
             notifier_metrics_port: 9465,
+            gateway_port: 8788,
             scripted_model: None,
             workspace_roots: Vec::new(),
             metrics_file: PathBuf::new(),

@@ -1,11 +1,17 @@
 //! Slack incoming webhooks, with a Block Kit message: a header, the facts as
-//! fields, the next command, and the event's type and id as context.
+//! fields, the next command, Approve and Reject buttons on approval requests (the
+//! gateway takes the clicks, checking the clicker against its approvers), and the
+//! event's type and id as context.
 
 use ct_events::CloudEvent;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
+use ct_approvals::Verdict;
+use ct_approvals::slack;
+
 use super::{DeliveryError, HttpClient};
+use crate::links::gate_decision;
 use crate::render::{Notice, notice};
 use crate::secret::SecretUrl;
 
@@ -48,6 +54,9 @@ fn message(event: &CloudEvent, notice: &Notice, channel: Option<&str>) -> Value 
             "text": { "type": "mrkdwn", "text": format!("*Next:* `{}`", escape(next)) }
         }));
     }
+    if let Some(buttons) = approval_buttons(event) {
+        blocks.push(buttons);
+    }
     blocks.push(json!({
         "type": "context",
         "elements": [{
@@ -64,6 +73,39 @@ fn message(event: &CloudEvent, notice: &Notice, channel: Option<&str>) -> Value 
         message["channel"] = channel.into();
     }
     message
+}
+
+/// Approve and Reject, for an approval request that names its run; the buttons' values are
+/// the decisions, which the gateway reads back from Slack's signed interaction request.
+fn approval_buttons(event: &CloudEvent) -> Option<Value> {
+    let approve = gate_decision(event, Verdict::Approve)?;
+    let reject = gate_decision(event, Verdict::Reject)?;
+    Some(json!({
+        "type": "actions",
+        "block_id": "ct-approval",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": slack::action_id(Verdict::Approve),
+                "style": "primary",
+                "text": { "type": "plain_text", "text": "Approve" },
+                "value": slack::button_value(&approve),
+            },
+            {
+                "type": "button",
+                "action_id": slack::action_id(Verdict::Reject),
+                "style": "danger",
+                "text": { "type": "plain_text", "text": "Reject" },
+                "value": slack::button_value(&reject),
+                "confirm": {
+                    "title": { "type": "plain_text", "text": "Reject this stage?" },
+                    "text": { "type": "plain_text", "text": "The workflow stops at this stage." },
+                    "confirm": { "type": "plain_text", "text": "Reject" },
+                    "deny": { "type": "plain_text", "text": "Cancel" },
+                },
+            },
+        ]
+    }))
 }
 
 /// Slack's mrkdwn treats `&`, `<` and `>` as control characters.
@@ -91,6 +133,7 @@ mod tests {
             "/t",
             EventData::ApprovalRequested(ApprovalRequested {
                 workflow_id: "develop-demo".into(),
+                run_id: "run-1".into(),
                 stage: "implement".into(),
                 summary: Some("adds <script> & more".into()),
                 cost_so_far_usd: 1.25,
@@ -108,7 +151,16 @@ mod tests {
         assert!(fields.iter().any(|f| f["text"] == "*Summary*\nadds &lt;script&gt; &amp; more"));
         let next = blocks[2]["text"]["text"].as_str().unwrap();
         assert!(next.contains("claude-temporal approve develop-demo"), "{next}");
-        assert_eq!(blocks[3]["type"], "context");
+        assert_eq!(blocks[3]["type"], "actions");
+        let buttons = blocks[3]["elements"].as_array().unwrap();
+        let decisions: Vec<ct_approvals::GateDecision> =
+            buttons.iter().map(|b| serde_json::from_str(b["value"].as_str().unwrap()).unwrap()).collect();
+        assert_eq!(buttons[0]["action_id"], "ct-approve");
+        assert_eq!(decisions[0].update_id(), "approve/implement");
+        assert_eq!(buttons[1]["action_id"], "ct-reject");
+        assert_eq!(decisions[1].update_id(), "reject/implement");
+        assert!(decisions.iter().all(|d| d.workflow_id == "develop-demo" && d.run_id == "run-1"));
+        assert_eq!(blocks[4]["type"], "context");
     }
 
     #[test]

@@ -197,8 +197,8 @@ impl DevelopWorkflow {
     }
 
     #[query]
-    pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
-        self.status.clone()
+    pub fn status(&self, ctx: &WorkflowContextView) -> WorkflowStatus {
+        super::answered(&self.status, ctx)
     }
 }
 
@@ -397,6 +397,7 @@ async fn await_approval(
     stage: &str,
     timeout_secs: u64,
 ) -> Result<(), Stop> {
+    let run_id = ctx.run_id().to_owned();
     let request = ctx.state_mut(|s| {
         s.decision = None;
         s.status.state = RunState::AwaitingApproval;
@@ -416,6 +417,7 @@ async fn await_approval(
         );
         ApprovalRequested {
             workflow_id: s.status.workflow_id.clone(),
+            run_id,
             stage: stage.to_owned(),
             summary: Some(summary),
             cost_so_far_usd: s.status.total_cost_usd,

@@ -94,8 +94,8 @@ impl FeatureWorkflow {
     }
 
     #[query]
-    pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
-        self.status.clone()
+    pub fn status(&self, ctx: &WorkflowContextView) -> WorkflowStatus {
+        super::answered(&self.status, ctx)
     }
 }
 

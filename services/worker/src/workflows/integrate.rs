@@ -72,8 +72,8 @@ impl IntegrateWorkflow {
     }
 
     #[query]
-    pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
-        self.status.clone()
+    pub fn status(&self, ctx: &WorkflowContextView) -> WorkflowStatus {
+        super::answered(&self.status, ctx)
     }
 }
 

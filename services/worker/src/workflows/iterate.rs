@@ -112,8 +112,8 @@ impl IterateWorkflow {
     }
 
     #[query]
-    pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
-        self.status.clone()
+    pub fn status(&self, ctx: &WorkflowContextView) -> WorkflowStatus {
+        super::answered(&self.status, ctx)
     }
 
     /// Raises the budget, as in develop workflows.

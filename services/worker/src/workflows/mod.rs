@@ -61,6 +61,14 @@ fn pinned_build<W>(ctx: &temporalio_sdk::WorkflowContext<W>) -> Option<String> {
     ctx.current_deployment_version().map(|version| version.build_id)
 }
 
+/// A status query's answer: the workflow's status, naming the run that answered.
+fn answered(
+    status: &ct_domain::WorkflowStatus,
+    ctx: &temporalio_sdk::WorkflowContextView,
+) -> ct_domain::WorkflowStatus {
+    ct_domain::WorkflowStatus { run_id: ctx.run_id().to_owned(), ..status.clone() }
+}
+
 /// The failure a workflow ends with: its message is what `status` and `result` show.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -167,8 +167,8 @@ impl ParallelWorkflow {
     }
 
     #[query]
-    pub fn status(&self, _ctx: &WorkflowContextView) -> WorkflowStatus {
-        self.status.clone()
+    pub fn status(&self, ctx: &WorkflowContextView) -> WorkflowStatus {
+        super::answered(&self.status, ctx)
     }
 }
 
