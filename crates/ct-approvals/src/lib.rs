@@ -1,11 +1,14 @@
 //! Decisions on approval gates from outside a shell, verified before anything they say is
 //! believed: approval links signed with a key of the stack's (one gate, one decision, an
-//! expiry), and Slack's interaction requests, signed with the Slack app's signing secret.
+//! expiry), Slack's interaction requests, signed with the Slack app's signing secret, and the
+//! dashboard's sign-in links, sessions and CSRF tokens, signed with the stack's key.
 //! Plain functions of bytes, keys and the current time; the HTTP door that uses them is the
 //! gateway's.
 
 pub mod link;
+pub mod session;
 pub mod slack;
+mod token;
 
 use std::path::{Path, PathBuf};
 

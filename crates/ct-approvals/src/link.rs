@@ -1,12 +1,10 @@
-//! Signed approval links: `<claim>.<signature>`, both base64url without padding, where the
-//! claim is the JSON of one decision on one gate with an expiry, and the signature its
-//! HMAC-SHA256 under the stack's link key. Verified in constant time before the claim is read.
+//! Signed approval links: a token (see `token`) whose claim is one decision on one gate of one
+//! run, with an expiry, signed under the stack's link key.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::GateDecision;
+use crate::token::{self, Broken};
 
 /// The shortest link key accepted: HMAC-SHA256's own output size.
 pub const MIN_KEY_BYTES: usize = 32;
@@ -20,6 +18,12 @@ impl LinkKey {
             return Err(LinkError::ShortKey { bytes: secret.len() });
         }
         Ok(Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret)))
+    }
+}
+
+impl LinkKey {
+    pub(crate) fn hmac(&self) -> &ring::hmac::Key {
+        &self.0
     }
 }
 
@@ -73,20 +77,24 @@ pub enum LinkError {
     Expired { workflow_id: String },
 }
 
+/// The token's purpose: what it is signed for.
+const PURPOSE: &str = "approval-link";
+
 /// The link token for `claim`.
 pub fn sign(key: &LinkKey, claim: &LinkClaim) -> String {
-    let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claim).expect("a claim is plain data"));
-    let tag = ring::hmac::sign(&key.0, body.as_bytes());
-    format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    token::seal(key, PURPOSE, claim)
 }
 
 /// The claim of `token`, once its signature holds and it has not expired at `now_unix`.
 pub fn verify(key: &LinkKey, token: &str, now_unix: i64) -> Result<LinkClaim, LinkError> {
-    let (body, tag) = token.split_once('.').ok_or(LinkError::Malformed)?;
-    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| LinkError::Malformed)?;
-    ring::hmac::verify(&key.0, body.as_bytes(), &tag).map_err(|_| LinkError::BadSignature)?;
-    let json = URL_SAFE_NO_PAD.decode(body).map_err(|_| LinkError::Malformed)?;
-    let claim: LinkClaim = serde_json::from_slice(&json).map_err(|_| LinkError::Malformed)?;
+    let claim: LinkClaim = token::open(key, PURPOSE, token).map_err(|broken| match broken {
+        Broken::Malformed => LinkError::Malformed,
+        Broken::BadSignature => LinkError::BadSignature,
+    })?;
+    // A decision must name its run: one that does not would reach whichever run holds the id.
+    if claim.decision.run_id.is_empty() || claim.decision.workflow_id.is_empty() {
+        return Err(LinkError::Malformed);
+    }
     if now_unix > claim.expires_unix {
         return Err(LinkError::Expired { workflow_id: claim.decision.workflow_id });
     }
@@ -96,6 +104,8 @@ pub fn verify(key: &LinkKey, token: &str, now_unix: i64) -> Result<LinkClaim, Li
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+
     use crate::Verdict;
 
     fn key() -> LinkKey {
@@ -130,11 +140,15 @@ mod tests {
         let (_, tag) = token.split_once('.').unwrap();
         let mut rejected = claim(1_000);
         rejected.decision.verdict = Verdict::Reject;
-        let forged_body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&rejected).unwrap());
+        let forged_body =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&rejected).unwrap());
         assert_eq!(verify(&key(), &format!("{forged_body}.{tag}"), 0), Err(LinkError::BadSignature));
         let other = LinkKey::new(&[8u8; 32]).unwrap();
         assert_eq!(verify(&other, &token, 0), Err(LinkError::BadSignature));
         assert_eq!(verify(&key(), "no-dot-here", 0), Err(LinkError::Malformed));
+        let mut no_run = claim(1_000);
+        no_run.decision.run_id.clear();
+        assert_eq!(verify(&key(), &sign(&key(), &no_run), 0), Err(LinkError::Malformed), "a decision names its run");
         assert!(verify(&key(), &format!("{token}x"), 0).is_err());
     }
 

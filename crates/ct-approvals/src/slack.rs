@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::{GateDecision, Verdict};
+use crate::Verdict;
 
 /// How far a request's timestamp may be from now, as Slack's documentation asks.
 pub const MAX_SKEW_SECS: i64 = 5 * 60;
@@ -103,14 +103,13 @@ pub struct Click {
     /// The Slack user who clicked (`U…`), checked against the approvers.
     pub user_id: String,
     pub user_name: String,
-    pub decision: GateDecision,
+    /// What the clicked button says it does.
+    pub verdict: Verdict,
+    /// The button's value: an approval link's token (see [`crate::link`]), so the decision it
+    /// carries is the stack's, not whatever a message posted to the channel claims.
+    pub token: String,
     /// Where the message is updated with the outcome.
     pub response_url: Option<String>,
-}
-
-/// The value of an approval button: the decision, as JSON.
-pub fn button_value(decision: &GateDecision) -> String {
-    serde_json::to_string(decision).expect("a decision is plain data")
 }
 
 #[derive(Deserialize)]
@@ -151,13 +150,13 @@ pub fn click(body: &[u8]) -> Result<Click, SlackError> {
     if payload.kind != "block_actions" {
         return Err(SlackError::Malformed(format!("an interaction of type {}", payload.kind)));
     }
-    let action = payload.actions.first().ok_or(SlackError::NotOurs)?;
-    let decision: GateDecision = serde_json::from_str(&action.value).map_err(|_| SlackError::NotOurs)?;
-    if action.action_id != action_id(decision.verdict) {
-        return Err(SlackError::NotOurs);
-    }
+    let action = payload.actions.into_iter().next().ok_or(SlackError::NotOurs)?;
+    let verdict = [Verdict::Approve, Verdict::Reject]
+        .into_iter()
+        .find(|verdict| action.action_id == action_id(*verdict))
+        .ok_or(SlackError::NotOurs)?;
     let user_name = if payload.user.username.is_empty() { payload.user.name } else { payload.user.username };
-    Ok(Click { user_id: payload.user.id, user_name, decision, response_url: payload.response_url })
+    Ok(Click { user_id: payload.user.id, user_name, verdict, token: action.value, response_url: payload.response_url })
 }
 
 /// The `action_id` of a button for `verdict`.
@@ -173,13 +172,11 @@ mod tests {
     use super::*;
 
     fn body(verdict: Verdict) -> Vec<u8> {
-        let decision =
-            GateDecision { workflow_id: "develop-x".into(), run_id: "run-1".into(), stage: "scaffold".into(), verdict };
         let payload = serde_json::json!({
             "type": "block_actions",
             "user": { "id": "U123", "username": "ann" },
             "response_url": "https://hooks.slack.com/actions/T/1/x",
-            "actions": [{ "action_id": action_id(verdict), "value": button_value(&decision) }]
+            "actions": [{ "action_id": action_id(verdict), "value": "a-link-token" }]
         });
         form_urlencoded::Serializer::new(String::new())
             .append_pair("payload", &payload.to_string())
@@ -222,8 +219,7 @@ mod tests {
     fn a_click_on_our_button_is_read_and_anything_else_refused() {
         let click = click(&body(Verdict::Reject)).unwrap();
         assert_eq!((click.user_id.as_str(), click.user_name.as_str()), ("U123", "ann"));
-        assert_eq!(click.decision.verdict, Verdict::Reject);
-        assert_eq!(click.decision.update_id(), "reject/scaffold");
+        assert_eq!((click.verdict, click.token.as_str()), (Verdict::Reject, "a-link-token"));
         assert!(matches!(super::click(b"payload=%7B%7D"), Err(SlackError::Malformed(_))));
         assert!(matches!(super::click(b"text=hello"), Err(SlackError::Malformed(_))));
     }

@@ -39,6 +39,7 @@ pub mod key {
     pub const SLACK_EVENTS: &str = "notification.slack_events";
     pub const WEBHOOK_EVENTS: &str = "notification.webhook_events";
     pub const NOTIFY_MAX_ATTEMPTS: &str = "notification.max_attempts";
+    pub const CONSOLE_LINKS: &str = "notification.console_links";
     pub const NATS_URL: &str = "nats.url";
     pub const NATS_USER: &str = "nats.user";
     pub const NATS_PASSWORD_FILE: &str = "nats.password_file";
@@ -426,6 +427,15 @@ pub const KEYS: &[KeyDef] = &[
         help: "attempts per event and backend before the event is dead-lettered",
     },
     KeyDef {
+        key: key::CONSOLE_LINKS,
+        env: "NOTIFY_CONSOLE_LINKS",
+        kind: Kind::OneOf(&["off", "on"]),
+        default: "off",
+        secrecy: Secrecy::Public,
+        used_by: NOTIFIER,
+        help: "on: the console prints approval requests' signed links (anyone reading its log can use them)",
+    },
+    KeyDef {
         key: key::NATS_URL,
         env: "NATS_URL",
         kind: Kind::NatsUrls,
@@ -656,8 +666,8 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::HttpUrl,
         default: "http://127.0.0.1:8788",
         secrecy: Secrecy::Public,
-        used_by: &[Service::Cli, Service::Notifier],
-        help: "where people reach the gateway: the start of approval links",
+        used_by: LINK_MAKERS,
+        help: "where people reach the gateway: the start of approval and sign-in links",
     },
     KeyDef {
         key: key::LINK_KEY_FILE,

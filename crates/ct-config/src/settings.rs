@@ -164,6 +164,8 @@ pub struct NotificationSettings {
     pub slack_events: String,
     pub webhook_events: String,
     pub max_attempts: u32,
+    /// The console prints approval requests' links (anyone reading its log could use them).
+    pub console_links: bool,
 }
 
 impl Settings {
@@ -236,6 +238,7 @@ impl Settings {
                 slack_events: text(key::SLACK_EVENTS),
                 webhook_events: text(key::WEBHOOK_EVENTS),
                 max_attempts: number(key::NOTIFY_MAX_ATTEMPTS) as u32,
+                console_links: get(key::CONSOLE_LINKS) == "on",
             },
             nats_url: text(key::NATS_URL),
             nats_user: optional(key::NATS_USER),

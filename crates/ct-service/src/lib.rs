@@ -6,6 +6,8 @@
 #[cfg(feature = "temporal")]
 pub mod builds;
 mod metrics_http;
+#[cfg(feature = "temporal")]
+pub mod pending;
 mod process;
 #[cfg(feature = "temporal")]
 mod temporal;

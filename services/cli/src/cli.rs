@@ -54,6 +54,9 @@ pub enum Command {
     /// Print a signed link that approves (or rejects) the gate a workflow waits at, for a
     /// browser or a phone: it opens a confirmation page on the gateway (`ct-gateway`).
     Link(LinkArgs),
+    /// Print a one-time link that signs you in to the web dashboard (on the gateway): the
+    /// workflows, their stages, cost and gates, live.
+    Ui(UiArgs),
     /// Show a workflow's budget, or raise it with --add: a run stopped at its budget goes on.
     Budget(BudgetArgs),
     /// Wait for a workflow to end, showing progress; exits 0 only if it completed.
@@ -213,6 +216,19 @@ pub struct ApproveArgs {
     /// The stage to approve (default: the one awaiting approval).
     #[arg(long)]
     pub stage: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// Where people reach the gateway [env: CT_GATEWAY_URL; default: http://127.0.0.1:8788].
+    #[arg(long)]
+    pub gateway_url: Option<String>,
+    /// File holding the stack's link key, the gateway's own [env: CT_LINK_KEY_FILE].
+    #[arg(long)]
+    pub link_key_file: Option<PathBuf>,
+    /// Print the link as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -80,6 +80,10 @@ async fn open_gate(handle: &WorkflowHandle<Client, Develop>, decision: &GateDeci
 }
 
 async fn send(client: &Client, decision: &GateDecision, decided_by: String, comment: String) -> Outcome {
+    // Temporal reads an empty run id as "the latest run": a decision must name its own.
+    if decision.run_id.is_empty() {
+        return Outcome::Refused("the decision names no run of the workflow".to_owned());
+    }
     let handle = handle(client, decision);
     if let Err(outcome) = open_gate(&handle, decision).await {
         return outcome;

@@ -3,8 +3,11 @@
 //! (`/slack/interactions`, verified with the app's signing secret, the clicking user checked
 //! against the approvers). Every decision goes to the workflow as its approve/reject Update
 //! under the gate's own Update id, so a gate is decided once however many clicks, retries or
-//! replays reach it, and it names who decided.
+//! replays reach it, and it names who decided. It also serves the web dashboard (`dashboard`),
+//! to people signed in with a link the CLI makes (`auth`).
 
+mod auth;
+mod dashboard;
 mod decide;
 mod links;
 mod page;
@@ -39,8 +42,12 @@ const MAX_SLACK_DECISIONS_IN_FLIGHT: usize = 32;
 /// What the handlers share.
 pub struct Gateway {
     client: Client,
+    /// Signs and checks approval links, sign-in links, sessions and CSRF tokens.
     link_key: Option<LinkKey>,
     slack: Option<SlackApp>,
+    used_logins: auth::UsedLogins,
+    /// People reach the gateway over HTTPS (a proxy in front of it): cookies are `Secure`.
+    https: bool,
     /// Work going on after its request was answered (Slack decisions): waited for at shutdown.
     tasks: TaskTracker,
 }
@@ -57,16 +64,22 @@ struct SlackApp {
     in_flight: Arc<Semaphore>,
 }
 
+/// How the gateway is set up.
+pub struct Options {
+    pub link_key: Option<LinkKey>,
+    pub slack: Option<SigningSecret>,
+    /// Slack user ids allowed to decide.
+    pub approvers: HashSet<String>,
+    /// The only place a click's `response_url` may point (Slack's `https://hooks.slack.com/`),
+    /// so a request cannot make the gateway post elsewhere.
+    pub response_prefix: Url,
+    /// Whether people reach it over HTTPS.
+    pub https: bool,
+}
+
 impl Gateway {
-    /// `response_prefix`: the only place a click's `response_url` may point (Slack's
-    /// `https://hooks.slack.com/`), so a request cannot make the gateway post elsewhere.
-    pub fn new(
-        client: Client,
-        link_key: Option<LinkKey>,
-        slack: Option<SigningSecret>,
-        approvers: HashSet<String>,
-        response_prefix: Url,
-    ) -> Arc<Self> {
+    pub fn new(client: Client, options: Options) -> Arc<Self> {
+        let Options { link_key, slack, approvers, response_prefix, https } = options;
         let slack = slack.map(|secret| SlackApp {
             secret,
             approvers,
@@ -79,7 +92,14 @@ impl Gateway {
                 .build()
                 .expect("an HTTP client with no TLS settings of its own"),
         });
-        Arc::new(Self { client, link_key, slack, tasks: TaskTracker::new() })
+        Arc::new(Self {
+            client,
+            link_key,
+            slack,
+            used_logins: auth::UsedLogins::default(),
+            https,
+            tasks: TaskTracker::new(),
+        })
     }
 
     /// Waits (up to `grace`) for decisions still going on behind answered requests.
@@ -95,9 +115,12 @@ impl Gateway {
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/decide/{token}", get(links::confirm).post(links::decide))
             .route("/slack/interactions", post(slack::interaction))
+            .route("/login/{token}", get(auth::login_page).post(auth::login))
+            .merge(dashboard::routes())
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+            // The timeout is outermost: a request waiting for a slot is timed out too.
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
             .with_state(self)
     }
 }

@@ -40,8 +40,14 @@ struct Args {
     #[arg(long)]
     listen: Option<String>,
 
-    /// File holding the key approval links are signed with (32 bytes or more); without it,
-    /// links are refused [env: CT_LINK_KEY_FILE].
+    /// Where people reach the gateway; `https://…` makes session cookies `Secure`
+    /// [env: CT_GATEWAY_URL].
+    #[arg(long)]
+    url: Option<String>,
+
+    /// File holding the key approval links, sign-in links and sessions are signed with (32
+    /// bytes or more); without it, links are refused and nobody can sign in
+    /// [env: CT_LINK_KEY_FILE].
     #[arg(long)]
     link_key_file: Option<String>,
 
@@ -72,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
         Flag::given(key::TEMPORAL_ADDRESS, "--temporal-address", args.temporal_address.as_ref()),
         Flag::given(key::TEMPORAL_NAMESPACE, "--namespace", args.namespace.as_ref()),
         Flag::given(key::GATEWAY_LISTEN, "--listen", args.listen.as_ref()),
+        Flag::given(key::GATEWAY_URL, "--url", args.url.as_ref()),
         Flag::given(key::LINK_KEY_FILE, "--link-key-file", args.link_key_file.as_ref()),
         Flag::given(
             key::SLACK_SIGNING_SECRET_FILE,
@@ -117,8 +124,14 @@ async fn main() -> anyhow::Result<()> {
         namespace: configured.temporal.namespace.clone(),
     };
     let client = ct_service::connect_client(&target, "ct-gateway").await?;
-    let approvers = settings.slack_approvers.iter().cloned().collect();
-    let gateway = ct_gateway::Gateway::new(client, link_key, slack, approvers, response_prefix);
+    let options = ct_gateway::Options {
+        link_key,
+        slack,
+        approvers: settings.slack_approvers.iter().cloned().collect(),
+        response_prefix,
+        https: settings.url.starts_with("https://"),
+    };
+    let gateway = ct_gateway::Gateway::new(client, options);
     let router = gateway.clone().router();
 
     let listener = tokio::net::TcpListener::bind(settings.listen)

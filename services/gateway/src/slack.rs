@@ -1,7 +1,9 @@
 //! Slack's approval buttons: `POST /slack/interactions`. The request is verified (signature,
-//! age, not seen before) before its body is read; the clicking user must be an approver. Slack is answered at
-//! once (it wants an answer within 3 s); the decision goes on behind, and its outcome (who
-//! decided, or why nothing was) replaces the message through the click's `response_url`.
+//! age, not seen before) before its body is read; the button's value must be a decision the
+//! stack signed (so a message someone else posts to the channel carries none), for the verdict
+//! the button names; the clicking user must be an approver. Slack is answered at once (it wants
+//! an answer within 3 s); the decision goes on behind, and its outcome (who decided, or why
+//! nothing was) replaces the message through the click's `response_url`.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,8 +12,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ct_approvals::Verdict;
+use ct_approvals::link;
 use ct_approvals::slack::{self, Click};
+use ct_approvals::{GateDecision, Verdict};
 use reqwest::Url;
 
 use crate::decide::{Outcome, decide};
@@ -49,6 +52,13 @@ pub(crate) async fn interaction(State(gateway): State<Arc<Gateway>>, headers: He
         Ok(click) => click,
         Err(err) => return (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response(),
     };
+    let decision = match signed_decision(&gateway, &click, now) {
+        Ok(decision) => decision,
+        Err(why) => {
+            tracing::info!(user = %click.user_id, why, "a Slack click carried no decision of this stack's");
+            return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
+        }
+    };
     // Slack wants its answer within 3 s: the decision goes on behind, a bounded number at once.
     let Ok(permit) = app.in_flight.clone().try_acquire_owned() else {
         return busy();
@@ -56,10 +66,22 @@ pub(crate) async fn interaction(State(gateway): State<Arc<Gateway>>, headers: He
     let task = gateway.clone();
     gateway.tasks.spawn(async move {
         let _permit = permit;
-        let (text, replace) = outcome_text(&task, &click).await;
+        let (text, replace) = outcome_text(&task, &click, &decision).await;
         respond(&task, &click, text, replace).await;
     });
     StatusCode::OK.into_response()
+}
+
+/// The decision the clicked button carries, once its signature, expiry and verdict hold.
+fn signed_decision(gateway: &Gateway, click: &Click, now: i64) -> Result<GateDecision, String> {
+    let Some(key) = &gateway.link_key else {
+        return Err("this gateway has no link key: it cannot check the buttons' decisions".to_owned());
+    };
+    let claim = link::verify(key, &click.token, now).map_err(|err| err.to_string())?;
+    if claim.decision.verdict != click.verdict {
+        return Err("the button's decision is not the one its label says".to_owned());
+    }
+    Ok(claim.decision)
 }
 
 fn busy() -> Response {
@@ -68,24 +90,29 @@ fn busy() -> Response {
 
 /// What the message says after the click, and whether it replaces the request (a decision) or
 /// stands beside it (a refusal, shown to the clicker only).
-async fn outcome_text(gateway: &Gateway, click: &Click) -> (String, bool) {
+async fn outcome_text(gateway: &Gateway, click: &Click, decision: &GateDecision) -> (String, bool) {
     let approvers = gateway.slack.as_ref().map(|app| &app.approvers);
     if !approvers.is_some_and(|approvers| approvers.contains(&click.user_id)) {
-        tracing::warn!(user = %click.user_id, workflow = %click.decision.workflow_id, "a Slack user who is no approver clicked");
+        tracing::warn!(user = %click.user_id, workflow = %decision.workflow_id, "a Slack user who is no approver clicked");
         return (format!("<@{}> may not decide claude-temporal approvals; nothing was decided.", click.user_id), false);
     }
     let by = format!("Slack user {} ({})", click.user_id, click.user_name);
-    let decision = &click.decision;
     match decide(&gateway.client, decision, by, String::new()).await {
         Outcome::Decided => {
             let verb = match decision.verdict {
                 Verdict::Approve => "approved",
                 Verdict::Reject => "rejected",
             };
-            (format!("Stage `{}` of `{}` {verb} by <@{}>.", decision.stage, decision.workflow_id, click.user_id), true)
+            let (stage, id) = (mrkdwn(&decision.stage), mrkdwn(&decision.workflow_id));
+            (format!("Stage `{stage}` of `{id}` {verb} by <@{}>.", click.user_id), true)
         }
-        Outcome::Refused(why) | Outcome::Unknown(why) => (format!("Nothing was decided: {why}"), false),
+        Outcome::Refused(why) | Outcome::Unknown(why) => (format!("Nothing was decided: {}", mrkdwn(&why)), false),
     }
+}
+
+/// Text as Slack's mrkdwn shows it, not runs it (`<!channel>`, links).
+fn mrkdwn(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// Posts `text` to the click's `response_url` (replacing the message, or beside it), when it

@@ -8,9 +8,21 @@ use crate::secret::{SecretError, SecretUrl, WebhookSecret};
 /// One configured backend. Its `Debug` shows redacted URLs only.
 #[derive(Debug, Clone)]
 pub enum BackendConfig {
-    Console { filter: EventFilter },
-    Slack { url: SecretUrl, channel: Option<String>, filter: EventFilter },
-    Webhook { url: SecretUrl, secret: WebhookSecret, filter: EventFilter },
+    Console {
+        filter: EventFilter,
+        /// Print approval requests' links: whoever reads the console (its log) could use them.
+        show_links: bool,
+    },
+    Slack {
+        url: SecretUrl,
+        channel: Option<String>,
+        filter: EventFilter,
+    },
+    Webhook {
+        url: SecretUrl,
+        secret: WebhookSecret,
+        filter: EventFilter,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +85,10 @@ fn backend(settings: &NotificationSettings, name: &str) -> Result<BackendConfig,
             )?,
             filter: filter(&settings.webhook_events, "NOTIFY_WEBHOOK_EVENTS")?,
         },
-        _ => BackendConfig::Console { filter: filter(&settings.console_events, "NOTIFY_CONSOLE_EVENTS")? },
+        _ => BackendConfig::Console {
+            filter: filter(&settings.console_events, "NOTIFY_CONSOLE_EVENTS")?,
+            show_links: settings.console_links,
+        },
     })
 }
 
@@ -107,6 +122,7 @@ mod tests {
             slack_events: configured_default(ct_config::key::SLACK_EVENTS),
             webhook_events: configured_default(ct_config::key::WEBHOOK_EVENTS),
             max_attempts: 5,
+            console_links: false,
         }
     }
 

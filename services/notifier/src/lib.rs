@@ -54,7 +54,8 @@ pub struct Config {
     /// Where delivery counters are served as Prometheus `/metrics`; none when unset. Bound by
     /// the caller, so its port is known (and a bad address refused) before the notifier runs.
     pub metrics_listener: Option<std::net::TcpListener>,
-    /// Signs the approve/reject links of approval requests (console and webhook); none: no links.
+    /// Signs the approve/reject links of approval requests (webhook, and the console when asked)
+    /// and the decisions of Slack's buttons; none: no links and no buttons.
     pub approval_links: Option<ApprovalLinks>,
 }
 
@@ -80,7 +81,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     let http = HttpClient::new(config.http_timeout).map_err(Error::Http)?;
     for backend in &config.backends {
         match backend {
-            BackendConfig::Console { filter } => tracing::info!(%filter, "backend console"),
+            BackendConfig::Console { filter, .. } => tracing::info!(%filter, "backend console"),
             BackendConfig::Slack { url, filter, .. } => {
                 tracing::info!(%url, %filter, "backend slack")
             }
@@ -129,9 +130,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
 
 fn route(backend: BackendConfig, http: &HttpClient, links: Option<std::sync::Arc<ApprovalLinks>>) -> dispatch::Route {
     match backend {
-        BackendConfig::Console { filter } => dispatch::Route::new(Backend::Console(Console { links }), filter),
+        BackendConfig::Console { filter, show_links } => {
+            let links = links.filter(|_| show_links);
+            dispatch::Route::new(Backend::Console(Console { links }), filter)
+        }
         BackendConfig::Slack { url, channel, filter } => {
-            dispatch::Route::new(Backend::Slack(Slack { http: http.clone(), url, channel }), filter)
+            dispatch::Route::new(Backend::Slack(Slack { http: http.clone(), url, channel, links }), filter)
         }
         BackendConfig::Webhook { url, secret, filter } => {
             dispatch::Route::new(Backend::Webhook(Webhook { http: http.clone(), url, secret, links }), filter)

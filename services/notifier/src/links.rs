@@ -10,6 +10,8 @@ use ct_events::{CloudEvent, EventData};
 
 /// How long a link works when its gate has no timeout.
 const UNBOUNDED_GATE_LINK_HOURS: i64 = 24;
+/// Gates that stay open longer than this (thirty days) get links for a day, as unbounded ones.
+const MAX_LINK_SECS: i64 = 30 * 24 * 3600;
 
 /// Makes links to the gateway at `gateway_url`.
 #[derive(Debug)]
@@ -18,7 +20,7 @@ pub struct ApprovalLinks {
     gateway_url: String,
 }
 
-/// The two links of one approval request.
+/// The two links (or tokens) of one approval request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LinkPair {
     pub(crate) approve: String,
@@ -33,24 +35,32 @@ impl ApprovalLinks {
     /// The links of an approval request that names its run; none for other events (and for
     /// requests from a worker too old to name the run: a link must not reach a later run).
     pub(crate) fn for_event(&self, event: &CloudEvent) -> Option<LinkPair> {
+        let tokens = self.tokens(event)?;
+        let url = |token: String| format!("{}/decide/{token}", self.gateway_url);
+        Some(LinkPair { approve: url(tokens.approve), reject: url(tokens.reject) })
+    }
+
+    /// The signed tokens of an approval request's two decisions: the links' last segment, and
+    /// the values of Slack's buttons (so a button's decision is the stack's own).
+    pub(crate) fn tokens(&self, event: &CloudEvent) -> Option<LinkPair> {
         let EventData::ApprovalRequested(request) = &event.data else { return None };
         let approve = gate_decision(event, Verdict::Approve)?;
+        // The gate closes at its timeout; a link need not outlive it.
         let lasts = request
             .timeout_secs
             .and_then(|secs| i64::try_from(secs).ok())
+            .filter(|&secs| secs <= MAX_LINK_SECS)
             .map_or(Duration::hours(UNBOUNDED_GATE_LINK_HOURS), Duration::seconds);
         let expires_unix = (event.time + lasts).timestamp();
-        let url = |decision: GateDecision| {
-            format!("{}/decide/{}", self.gateway_url, link::sign(&self.key, &LinkClaim { decision, expires_unix }))
-        };
+        let sign = |decision: GateDecision| link::sign(&self.key, &LinkClaim { decision, expires_unix });
         let reject = GateDecision { verdict: Verdict::Reject, ..approve.clone() };
-        Some(LinkPair { approve: url(approve), reject: url(reject) })
+        Some(LinkPair { approve: sign(approve), reject: sign(reject) })
     }
 }
 
 /// The decision `verdict` would take on the gate an approval request opened, when the request
 /// names its run.
-pub(crate) fn gate_decision(event: &CloudEvent, verdict: Verdict) -> Option<GateDecision> {
+fn gate_decision(event: &CloudEvent, verdict: Verdict) -> Option<GateDecision> {
     let EventData::ApprovalRequested(request) = &event.data else { return None };
     (!request.run_id.is_empty()).then(|| GateDecision {
         workflow_id: request.workflow_id.clone(),
@@ -102,6 +112,9 @@ mod tests {
         let unbounded = request("run-7", None);
         let pair = links.for_event(&unbounded).unwrap();
         assert_eq!(claim(&pair.approve).expires_unix, unbounded.time.timestamp() + 24 * 3600);
+        let a_year = request("run-7", Some(u64::MAX));
+        let pair = links.for_event(&a_year).unwrap();
+        assert_eq!(claim(&pair.approve).expires_unix, a_year.time.timestamp() + 24 * 3600, "no link for ever");
     }
 
     #[test]

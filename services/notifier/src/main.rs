@@ -70,8 +70,9 @@ struct Args {
     /// Seconds before an unacknowledged event is delivered again.
     #[arg(long, env = "CT_NOTIFIER_ACK_WAIT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     ack_wait_secs: u64,
-    /// File with the key approval links are signed with, the gateway's; approval requests on
-    /// the console and the webhook then carry approve/reject links [env: CT_LINK_KEY_FILE].
+    /// File with the key approval links are signed with, the gateway's; approval requests to
+    /// the webhook (and the console, with NOTIFY_CONSOLE_LINKS=on) then carry approve/reject
+    /// links, and those to Slack Approve/Reject buttons [env: CT_LINK_KEY_FILE].
     #[arg(long)]
     link_key_file: Option<String>,
 

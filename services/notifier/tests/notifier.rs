@@ -372,7 +372,7 @@ async fn every_backend_at_once_each_with_its_filter_and_junk_skipped() -> anyhow
     let notifier = Notifier::start(
         &server,
         vec![
-            BackendConfig::Console { filter: EventFilter::parse("*")? },
+            BackendConfig::Console { filter: EventFilter::parse("*")?, show_links: false },
             slack(&chat.url("/slack"), "approval.requested")?,
             webhook(&hook.url("/hook"), "*")?,
         ],

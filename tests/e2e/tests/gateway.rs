@@ -53,6 +53,18 @@ fn run_of(stack: &Stack, id: &str) -> String {
 
 /// One HTTP/1.1 request to the gateway; its status and body.
 fn http(port: u16, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
+    let (status, _, body) = http_with_head(port, method, path, headers, body);
+    (status, body)
+}
+
+/// One HTTP/1.1 request to the gateway; its status, head and body.
+fn http_with_head(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, String, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut request = format!(
@@ -68,8 +80,8 @@ fn http(port: u16, method: &str, path: &str, headers: &[(&str, String)], body: &
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_owned(), body.to_owned())
 }
 
 fn token(key: &LinkKey, id: &str, run: &str, verdict: Verdict, expires_unix: i64) -> String {
@@ -165,17 +177,21 @@ async fn a_link_made_for_one_run_decides_nothing_in_a_later_run_with_the_same_id
 
     let cancelled = stack.cli(&["cancel", &id]);
     assert_eq!(cancelled.code, 0, "{}", cancelled.stderr);
-    stack.wait_for_status(&id, "the cancellation", |s| s.state == ct_domain::RunState::Cancelled);
-    let again = start_to_the_gate(&stack, project.path(), &["--id", "develop-reused"]);
+    // `result` waits for the run to end (the cancellation undoes the stage first).
+    let ended = stack.cli(&["result", &id]);
+    assert_ne!(ended.code, 0, "a cancelled run: {}", ended.stderr);
+    // The same id again, on a fresh copy of the project: a new run, waiting at the same gate.
+    let second_project = git_project(&example("textstats"));
+    let again = start_to_the_gate(&stack, second_project.path(), &["--id", &id]);
     assert_eq!(again, id);
-    assert_ne!(run_of(&stack, &id), first_run, "a new run under the same id");
+    let second_run = run_of(&stack, &id);
+    assert_ne!(second_run, first_run, "a new run under the same id");
 
     let form = [("Content-Type", "application/x-www-form-urlencoded".to_owned())];
     let (status, page) = http(port, "POST", &path, &form, b"");
     assert_eq!(status, 409, "the first run's link: {page}");
     assert!(page.contains("is not open"), "{page}");
     assert!(gate_open(&stack, &id), "the later run's gate is still open");
-    assert_eq!(stack.event_counts(&id).get("approval.granted").copied(), None, "nothing approved");
 }
 
 /// A local stand-in for Slack's `response_url`: every JSON body posted to it.
@@ -219,14 +235,14 @@ fn response_receiver() -> (String, mpsc::Receiver<serde_json::Value>) {
     (url, received)
 }
 
-fn click_body(id: &str, run: &str, user: &str, verdict: Verdict) -> Vec<u8> {
-    let decision =
-        GateDecision { workflow_id: id.to_owned(), run_id: run.to_owned(), stage: STAGE.to_owned(), verdict };
+/// A click on the button for `verdict`, whose value is `token` (the notifier's: a signed
+/// decision), with the response_url left as `RESPONSE_URL`.
+fn click_with(user: &str, verdict: Verdict, token: &str) -> Vec<u8> {
     let payload = serde_json::json!({
         "type": "block_actions",
         "user": { "id": user, "username": "ann" },
         "response_url": "RESPONSE_URL",
-        "actions": [{ "action_id": slack::action_id(verdict), "value": slack::button_value(&decision) }]
+        "actions": [{ "action_id": slack::action_id(verdict), "value": token }]
     });
     format!("payload={}", percent(&payload.to_string())).into_bytes()
 }
@@ -248,10 +264,14 @@ async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_i
     let (stack, _project, id) = waiting_at_the_gate().await;
     let secret = b"8f742231b10e8888abcd99yyyzzz85a5";
     let secret_file = write_secret(stack.dir.path(), "slack.secret", secret);
+    let key_file = write_secret(stack.dir.path(), "link.key", &[42u8; 32]);
+    let key = LinkKey::new(&[42u8; 32]).unwrap();
     let (receiver_url, responses) = response_receiver();
     let (_gateway, port) = stack.spawn_gateway(&[
         "--slack-signing-secret-file",
         &secret_file,
+        "--link-key-file",
+        &key_file,
         "--slack-approvers",
         "U123,U456",
         "--slack-response-url-prefix",
@@ -271,18 +291,31 @@ async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_i
     let next = || responses.recv_timeout(Duration::from_secs(60)).expect("the gateway posts to the response_url");
 
     let run = run_of(&stack, &id);
-    let approve = with_receiver(click_body(&id, &run, "U123", Verdict::Approve));
+    let approve_token = token(&key, &id, &run, Verdict::Approve, now() + 600);
+    let approve = with_receiver(click_with("U123", Verdict::Approve, &approve_token));
     let ts = now();
     let (status, _) = post(&approve, ts, "v0=00".to_owned());
     assert_eq!(status, 401, "a bad signature");
     let old = ts - 6 * 60;
     let (status, body) = post(&approve, old, slack::signature(&signing, old, &approve));
     assert_eq!(status, 401, "a timestamp six minutes old: {body}");
-    let stranger = with_receiver(click_body(&id, &run, "U999", Verdict::Approve));
+    let stranger = with_receiver(click_with("U999", Verdict::Approve, &approve_token));
     let (status, _) = post(&stranger, ts, slack::signature(&signing, ts, &stranger));
     assert_eq!(status, 200);
     let told = next();
     assert!(told["text"].as_str().unwrap().contains("may not decide"), "{told}");
+    // Buttons whose value is no decision the stack signed: a message anyone posted to the
+    // channel, and an Approve button carrying the signed Reject.
+    let unsigned = serde_json::json!({ "workflow_id": id, "run_id": run, "stage": STAGE, "verdict": "approve" });
+    let reject_token = token(&key, &id, &run, Verdict::Reject, now() + 600);
+    for forged in [
+        click_with("U123", Verdict::Approve, &unsigned.to_string()),
+        click_with("U123", Verdict::Approve, &reject_token),
+    ] {
+        let forged = with_receiver(forged);
+        let (status, body) = post(&forged, ts, slack::signature(&signing, ts, &forged));
+        assert_eq!(status, 403, "{body}");
+    }
     assert!(gate_open(&stack, &id), "nothing refused decided");
 
     let signature = slack::signature(&signing, ts, &approve);
@@ -299,11 +332,92 @@ async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_i
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("replay"), "{body}");
     // A new click on the decided gate (a second approver, say) is told the gate is closed.
-    let late = with_receiver(click_body(&id, &run, "U456", Verdict::Reject));
+    let late = with_receiver(click_with("U456", Verdict::Reject, &reject_token));
     let (status, _) = post(&late, ts, slack::signature(&signing, ts, &late));
     assert_eq!(status, 200);
     let told = next();
     assert!(told["text"].as_str().unwrap().starts_with("Nothing was decided"), "{told}");
     assert_eq!(stack.event_counts(&id).get("approval.granted").copied(), Some(1), "decided once");
     assert_eq!(stack.event_counts(&id).get("approval.rejected").copied(), None);
+}
+
+/// The value of `name` in a page's `<input type="hidden" name=… value=…>`.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} in {page}")) + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_signs_in_through_the_cli_shows_the_gate_and_approves_with_its_csrf_token() {
+    let (stack, _project, id) = waiting_at_the_gate().await;
+    let key_file = write_secret(stack.dir.path(), "link.key", &[42u8; 32]);
+    let (_gateway, port) = stack.spawn_gateway(&["--link-key-file", &key_file]);
+    let gateway_url = format!("http://127.0.0.1:{port}");
+
+    let (status, page) = http(port, "GET", "/", &[], b"");
+    assert_eq!(status, 401, "no session, no list: {page}");
+    assert!(page.contains("claude-temporal ui") && !page.contains(&id), "{page}");
+    let (status, _) = http(port, "GET", &format!("/workflows/{id}/status.json"), &[], b"");
+    assert_eq!(status, 401);
+
+    let issued = stack.cli(&["ui", "--link-key-file", &key_file, "--gateway-url", &gateway_url, "--json"]);
+    assert_eq!(issued.code, 0, "{}", issued.stderr);
+    let login = issued.json()["url"].as_str().unwrap().strip_prefix(&gateway_url).unwrap().to_owned();
+    let (status, page) = http(port, "GET", &login, &[], b"");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<form method=\"post\""), "opening the link signs nobody in: {page}");
+    let (status, head, _) = http_with_head(port, "POST", &login, &[], b"");
+    assert_eq!(status, 303, "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: ").or_else(|| line.strip_prefix("Set-Cookie: ")))
+        .expect("a session cookie")
+        .to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let session = [("Cookie", cookie.split(';').next().unwrap().to_owned())];
+    let (status, _) = http(port, "POST", &login, &[], b"");
+    assert_eq!(status, 409, "a sign-in link works once");
+
+    let (status, list) = http(port, "GET", "/", &session, b"");
+    assert_eq!(status, 200, "{list}");
+    assert!(
+        list.contains(&format!("href=\"/workflows/{id}\"")) && list.contains(&format!("approval of {STAGE}")),
+        "{list}"
+    );
+    let (status, page) = http(port, "GET", &format!("/workflows/{id}"), &session, b"");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&format!("Stage <b>{STAGE}</b> waits for approval")), "{page}");
+    assert!(page.contains("<svg class=\"chart\"") && page.contains("data-stage=\"scaffold\""), "{page}");
+    let (status, live) = http(port, "GET", &format!("/workflows/{id}/status.json"), &session, b"");
+    assert_eq!(status, 200);
+    let live: serde_json::Value = serde_json::from_str(&live).unwrap();
+    assert_eq!(live["awaiting_approval"], STAGE);
+    assert!(live["total_cost_usd"].as_f64().unwrap() > 0.0, "{live}");
+
+    let form_type = ("Content-Type", "application/x-www-form-urlencoded".to_owned());
+    let decide = format!("/workflows/{id}/decide");
+    let fields = format!("run_id={}&stage={STAGE}&verdict=approve&comment=looks+good", hidden(&page, "run_id"));
+    let (status, _) = http(port, "POST", &decide, &[session[0].clone(), form_type.clone()], fields.as_bytes());
+    assert_eq!(status, 403, "a form without the session's CSRF token");
+    let forged = format!("{fields}&csrf={}", "0".repeat(64));
+    let (status, _) = http(port, "POST", &decide, &[session[0].clone(), form_type.clone()], forged.as_bytes());
+    assert_eq!(status, 403, "a made-up CSRF token");
+    let (status, _) = http(
+        port,
+        "POST",
+        &decide,
+        &[form_type.clone()],
+        format!("{fields}&csrf={}", hidden(&page, "csrf")).as_bytes(),
+    );
+    assert_eq!(status, 403, "the token without the session");
+    assert!(gate_open(&stack, &id), "nothing refused decided");
+
+    let good = format!("{fields}&csrf={}", hidden(&page, "csrf"));
+    let (status, head, _) = http_with_head(port, "POST", &decide, &[session[0].clone(), form_type], good.as_bytes());
+    assert_eq!(status, 303, "{head}");
+    let status = stack.wait_for_status(&id, "the approval", |s| s.stages[1].approved_by.is_some());
+    let approved = &status.stages[1];
+    assert!(approved.approved_by.as_deref().is_some_and(|by| by.ends_with("(dashboard)")), "{approved:?}");
+    assert_eq!(approved.approval_comment.as_deref(), Some("looks good"));
 }

@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use ct_approvals::link::{LinkClaim, LinkKey};
+use ct_approvals::link::LinkClaim;
 use ct_approvals::{GateDecision, Verdict};
 use ct_contracts::workflows::{ApproveGate, RejectGate};
 use ct_domain::ApprovalDecision;
@@ -35,20 +35,8 @@ pub(super) async fn link(
     gateway: &ct_config::GatewaySettings,
     args: LinkArgs,
 ) -> anyhow::Result<ExitCode> {
-    // The configured gateway, or the local stack's (`dev up` starts one with a key of its own).
-    let (gateway_url, key_file) = match &gateway.link_key_file {
-        Some(file) => (gateway.url.clone(), file.clone()),
-        None => crate::dev::recorded_gateway()?.ok_or_else(|| {
-            CliError::BadInput(
-                "no link key: give --link-key-file or set CT_LINK_KEY_FILE to the gateway's key file, \
-                 or start the local stack (`claude-temporal dev up`), which has a gateway and a key"
-                    .to_owned(),
-            )
-        })?,
-    };
+    let (gateway_url, key) = super::gateway::url_and_key(gateway)?;
     let gate = open_gate(session, &args.id, None).await?;
-    let secret = ct_approvals::read_key_file(&key_file).map_err(|err| CliError::BadInput(err.to_string()))?;
-    let key = LinkKey::new(&secret).map_err(|err| CliError::BadInput(err.to_string()))?;
     if gate.run_id.is_empty() {
         return Err(CliError::BadInput(format!(
             "the worker answering for `{}` does not say which run waits (an older build): a link bound to no run \
@@ -78,8 +66,15 @@ pub(super) async fn link(
 
 /// Who decides from this shell: the login name, as the decision records it.
 fn decider() -> String {
-    let user = ["USER", "LOGNAME"].iter().find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
-    format!("{} (claude-temporal CLI)", user.as_deref().unwrap_or("unknown user"))
+    format!("{} (claude-temporal CLI)", login_name())
+}
+
+/// The login name of whoever runs the CLI.
+pub(super) fn login_name() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown user".to_owned())
 }
 
 /// A decision on the gate of `stage`: one gate, one decision, so the request is named by both

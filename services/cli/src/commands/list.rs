@@ -19,7 +19,7 @@ pub(super) async fn run(session: &Session, args: ListArgs) -> anyhow::Result<Exi
         let status = format!("{:?}", execution.status()).to_lowercase();
         // Only a running workflow has work in flight; describing the others would cost a call each.
         let (queued, running) = if status == "running" {
-            super::pending::counts(&super::pending::of(session, execution.id()).await)
+            ct_service::pending::counts(&ct_service::pending::of(&session.client, execution.id()).await)
         } else {
             (0, 0)
         };

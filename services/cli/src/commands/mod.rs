@@ -6,12 +6,12 @@ mod cancel;
 mod config;
 mod decide;
 mod fleet;
+mod gateway;
 mod integrate;
 mod iterate;
 mod list;
 mod metrics;
 mod parallel;
-mod pending;
 mod project;
 mod snapshots;
 mod stages;
@@ -63,18 +63,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             args.metrics_file.as_ref().map(|p| p.display()),
         )),
         Command::Dev(args) => flags.extend(args.flags()),
-        Command::Link(args) => {
-            flags.extend(ct_config::Flag::given(
-                ct_config::key::LINK_KEY_FILE,
-                "--link-key-file",
-                args.link_key_file.as_ref().map(|p| p.display()),
-            ));
-            flags.extend(ct_config::Flag::given(
-                ct_config::key::GATEWAY_URL,
-                "--gateway-url",
-                args.gateway_url.as_ref(),
-            ));
-        }
+        Command::Link(args) => flags.extend(gateway_flags(args.link_key_file.as_deref(), args.gateway_url.as_ref())),
+        Command::Ui(args) => flags.extend(gateway_flags(args.link_key_file.as_deref(), args.gateway_url.as_ref())),
         Command::Start(args) => {
             flags.extend(args.settings.flags());
             if let Some(project) = &args.project {
@@ -101,6 +91,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Watch(args) => return watch::run(&config, args).await,
         Command::Metrics(args) => return metrics::run(&config, args).await,
         _ => {}
+    }
+    if let Command::Ui(args) = cli.command {
+        return gateway::ui(&config.settings.gateway, args);
     }
     if let Command::Config(args) = cli.command {
         return config::run(&config, args);
@@ -135,10 +128,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Metrics(_)
         | Command::Config(_)
         | Command::Stages(_)
-        | Command::Start(_) => {
+        | Command::Start(_)
+        | Command::Ui(_) => {
             unreachable!("handled before connecting")
         }
     }
+}
+
+/// The settings `--link-key-file` and `--gateway-url` give.
+fn gateway_flags(key_file: Option<&std::path::Path>, url: Option<&String>) -> impl Iterator<Item = ct_config::Flag> {
+    let key = ct_config::Flag::given(ct_config::key::LINK_KEY_FILE, "--link-key-file", key_file.map(|p| p.display()));
+    let url = ct_config::Flag::given(ct_config::key::GATEWAY_URL, "--gateway-url", url);
+    key.into_iter().chain(url)
 }
 
 /// The span of `claude-temporal <command>` on workflow `id`: a child of the span `parent` names,

@@ -14,7 +14,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 pub(super) async fn show(session: &Session, args: IdArgs) -> anyhow::Result<ExitCode> {
     let mut status = session.status(&args.id).await?;
-    super::pending::overlay(&mut status, &super::pending::of(session, &args.id).await);
+    ct_service::pending::overlay(&mut status, &ct_service::pending::of(&session.client, &args.id).await);
     print_status(session, &status, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -198,8 +198,13 @@ impl StateDir {
     }
 
     pub(crate) fn create(&self) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
         for dir in [self.log_dir(), self.root.join("pids")] {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            // Logs hold what the services printed (a notifier's links, when asked for): they
+            // are the owner's alone.
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot make {} private", dir.display()))?;
         }
         Ok(())
     }

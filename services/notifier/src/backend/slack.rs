@@ -7,11 +7,13 @@ use ct_events::CloudEvent;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+
 use ct_approvals::Verdict;
 use ct_approvals::slack;
 
 use super::{DeliveryError, HttpClient};
-use crate::links::gate_decision;
+use crate::links::{ApprovalLinks, LinkPair};
 use crate::render::{Notice, notice};
 use crate::secret::SecretUrl;
 
@@ -20,11 +22,14 @@ pub(crate) struct Slack {
     pub(crate) url: SecretUrl,
     /// Overrides the webhook's default channel (legacy webhooks honour it).
     pub(crate) channel: Option<String>,
+    /// Signs the buttons' decisions; without it approval requests carry no buttons.
+    pub(crate) links: Option<Arc<ApprovalLinks>>,
 }
 
 impl Slack {
     pub(crate) async fn deliver(&self, event: &CloudEvent) -> Result<(), DeliveryError> {
-        let message = message(event, &notice(event), self.channel.as_deref());
+        let buttons = self.links.as_ref().and_then(|links| links.tokens(event));
+        let message = message(event, &notice(event), self.channel.as_deref(), buttons);
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         // A Value holds only strings and arrays here: serializing cannot fail.
@@ -34,7 +39,7 @@ impl Slack {
 }
 
 /// Block Kit limits: header text 150 characters, at most 10 fields.
-fn message(event: &CloudEvent, notice: &Notice, channel: Option<&str>) -> Value {
+fn message(event: &CloudEvent, notice: &Notice, channel: Option<&str>, buttons: Option<LinkPair>) -> Value {
     let fields: Vec<Value> = notice
         .facts
         .iter()
@@ -54,8 +59,8 @@ fn message(event: &CloudEvent, notice: &Notice, channel: Option<&str>) -> Value 
             "text": { "type": "mrkdwn", "text": format!("*Next:* `{}`", escape(next)) }
         }));
     }
-    if let Some(buttons) = approval_buttons(event) {
-        blocks.push(buttons);
+    if let Some(tokens) = buttons {
+        blocks.push(approval_buttons(tokens));
     }
     blocks.push(json!({
         "type": "context",
@@ -75,12 +80,11 @@ fn message(event: &CloudEvent, notice: &Notice, channel: Option<&str>) -> Value 
     message
 }
 
-/// Approve and Reject, for an approval request that names its run; the buttons' values are
-/// the decisions, which the gateway reads back from Slack's signed interaction request.
-fn approval_buttons(event: &CloudEvent) -> Option<Value> {
-    let approve = gate_decision(event, Verdict::Approve)?;
-    let reject = gate_decision(event, Verdict::Reject)?;
-    Some(json!({
+/// Approve and Reject: each button's value is its decision's signed token, which the gateway
+/// verifies when Slack sends the click back (a message posted to the channel by anyone else
+/// cannot carry a decision the stack did not sign).
+fn approval_buttons(tokens: LinkPair) -> Value {
+    json!({
         "type": "actions",
         "block_id": "ct-approval",
         "elements": [
@@ -89,14 +93,14 @@ fn approval_buttons(event: &CloudEvent) -> Option<Value> {
                 "action_id": slack::action_id(Verdict::Approve),
                 "style": "primary",
                 "text": { "type": "plain_text", "text": "Approve" },
-                "value": slack::button_value(&approve),
+                "value": tokens.approve,
             },
             {
                 "type": "button",
                 "action_id": slack::action_id(Verdict::Reject),
                 "style": "danger",
                 "text": { "type": "plain_text", "text": "Reject" },
-                "value": slack::button_value(&reject),
+                "value": tokens.reject,
                 "confirm": {
                     "title": { "type": "plain_text", "text": "Reject this stage?" },
                     "text": { "type": "plain_text", "text": "The workflow stops at this stage." },
@@ -105,7 +109,7 @@ fn approval_buttons(event: &CloudEvent) -> Option<Value> {
                 },
             },
         ]
-    }))
+    })
 }
 
 /// Slack's mrkdwn treats `&`, `<` and `>` as control characters.
@@ -141,7 +145,8 @@ mod tests {
                 estimate_rest_usd: None,
             }),
         );
-        let message = message(&event, &notice(&event), Some("#builds"));
+        let links = ApprovalLinks::new(ct_approvals::link::LinkKey::new(&[1; 32]).unwrap(), "http://gw");
+        let message = message(&event, &notice(&event), Some("#builds"), links.tokens(&event));
         assert_eq!(message["channel"], "#builds");
         assert_eq!(message["text"], "Approval needed: implement: develop-demo");
         let blocks = message["blocks"].as_array().unwrap();
@@ -153,8 +158,11 @@ mod tests {
         assert!(next.contains("claude-temporal approve develop-demo"), "{next}");
         assert_eq!(blocks[3]["type"], "actions");
         let buttons = blocks[3]["elements"].as_array().unwrap();
-        let decisions: Vec<ct_approvals::GateDecision> =
-            buttons.iter().map(|b| serde_json::from_str(b["value"].as_str().unwrap()).unwrap()).collect();
+        let key = ct_approvals::link::LinkKey::new(&[1; 32]).unwrap();
+        let decisions: Vec<ct_approvals::GateDecision> = buttons
+            .iter()
+            .map(|b| ct_approvals::link::verify(&key, b["value"].as_str().unwrap(), 0).unwrap().decision)
+            .collect();
         assert_eq!(buttons[0]["action_id"], "ct-approve");
         assert_eq!(decisions[0].update_id(), "approve/implement");
         assert_eq!(buttons[1]["action_id"], "ct-reject");

@@ -1,31 +1,29 @@
 //! What Temporal says about a workflow's pending activities: whether the stage's work waits in
 //! its task queue for a free executor or test-runner, and which one runs it. The workflow
-//! itself cannot know this (an activity's start is not a workflow event), so `status` and
-//! `list` ask Temporal.
+//! itself cannot know this (an activity's start is not a workflow event), so the CLI's `status`
+//! and `list` and the gateway's dashboard ask Temporal.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ct_contracts::names;
 use ct_domain::spend::{self, RunHeartbeat};
 use ct_domain::{StageState, WorkflowStatus};
-use temporalio_client::WorkflowDescribeOptions;
+use temporalio_client::{Client, UntypedWorkflow, WorkflowDescribeOptions};
 use temporalio_common::protos::temporal::api::common::v1::Payloads;
 use temporalio_common::protos::temporal::api::enums::v1::PendingActivityState;
 use temporalio_common::protos::temporal::api::workflow::v1::PendingActivityInfo;
 
-use super::Session;
-
 /// One pending activity, as far as `status` cares.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Pending {
-    pub(super) activity_type: String,
+pub struct Pending {
+    pub activity_type: String,
     /// Scheduled but not started: waiting for a slot.
-    pub(super) queued_for: Option<Duration>,
-    pub(super) attempt: u32,
+    pub queued_for: Option<Duration>,
+    pub attempt: u32,
     /// The worker running it (or that ran its last attempt).
-    pub(super) worker: Option<String>,
+    pub worker: Option<String>,
     /// An agent run's figures so far, from its last heartbeat.
-    pub(super) live: Option<RunHeartbeat>,
+    pub live: Option<RunHeartbeat>,
 }
 
 impl Pending {
@@ -55,8 +53,9 @@ fn live_spend(details: &Payloads) -> Option<RunHeartbeat> {
 }
 
 /// The workflow's pending activities; empty when it has none or it cannot be described.
-pub(super) async fn of(session: &Session, id: &str) -> Vec<Pending> {
-    let Ok(description) = session.handle(id).describe(WorkflowDescribeOptions::default()).await else {
+pub async fn of(client: &Client, id: &str) -> Vec<Pending> {
+    let handle = client.get_workflow_handle::<UntypedWorkflow>(id);
+    let Ok(description) = handle.describe(WorkflowDescribeOptions::default()).await else {
         return Vec::new();
     };
     let now = SystemTime::now();
@@ -65,7 +64,7 @@ pub(super) async fn of(session: &Session, id: &str) -> Vec<Pending> {
 
 /// Marks the running stage `queued` while its agent or test run waits for a slot, and names
 /// the executor that runs its agent.
-pub(super) fn overlay(status: &mut WorkflowStatus, pending: &[Pending]) {
+pub fn overlay(status: &mut WorkflowStatus, pending: &[Pending]) {
     let Some(current) = status.current_stage.clone() else {
         return;
     };
@@ -113,7 +112,7 @@ pub(super) fn overlay(status: &mut WorkflowStatus, pending: &[Pending]) {
 }
 
 /// (queued, running) agent and test runs among the pending activities.
-pub(super) fn counts(pending: &[Pending]) -> (usize, usize) {
+pub fn counts(pending: &[Pending]) -> (usize, usize) {
     let runs = pending.iter().filter(|p| p.activity_type == names::RUN_AGENT || p.activity_type == names::RUN_TESTS);
     runs.fold(
         (0, 0),

@@ -1,0 +1,87 @@
+//! The web dashboard: the workflows, one workflow's stages with their figures, files and cost,
+//! live while it runs, and its open gate with Approve and Reject. Server-rendered; its one
+//! stylesheet and one script are in the binary. Every page needs a session (`auth`).
+
+mod chart;
+mod list;
+mod workflow;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+use crate::Gateway;
+use crate::page::escape;
+
+const STYLESHEET: &str = include_str!("../../assets/dashboard.css");
+const SCRIPT: &str = include_str!("../../assets/live.js");
+
+pub(crate) fn routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/", get(list::workflows))
+        .route("/workflows/{id}", get(workflow::page))
+        .route("/workflows/{id}/status.json", get(workflow::status_json))
+        .route("/workflows/{id}/decide", post(workflow::decide))
+        .route("/assets/dashboard.css", get(|| async { asset("text/css; charset=utf-8", STYLESHEET) }))
+        .route("/assets/live.js", get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// A dashboard page for the signed-in `user`.
+fn layout(status: StatusCode, title: &str, user: &str, body_html: &str, live: bool) -> Response {
+    let script = if live { "<script src=\"/assets/live.js\" defer></script>" } else { "" };
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · claude-temporal</title><link rel=\"stylesheet\" href=\"/assets/dashboard.css\">{script}</head>\
+         <body><header><a href=\"/\">claude-temporal</a><span class=\"who\">{user}</span></header>\
+         <main><h1>{title}</h1>{body_html}</main></body></html>",
+        title = escape(title),
+        user = escape(user),
+    );
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    response
+}
+
+/// Dollars as the CLI shows them.
+fn dollars(usd: f64) -> String {
+    format!("${usd:.4}")
+}
+
+/// A duration in milliseconds, briefly.
+fn duration(ms: u64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        0..60 => format!("{:.1} s", ms as f64 / 1000.0),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// A state as its JSON name, for its label and its CSS class.
+fn state_name<T: serde::Serialize>(state: &T) -> String {
+    serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
