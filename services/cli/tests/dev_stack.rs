@@ -358,3 +358,94 @@ async fn settings_only_in_a_config_file_reach_the_notifier_and_the_metrics_sink_
         assert!(!text.contains(&secret) && !text.contains(hook_token), "a secret leaked into:\n{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_starts_the_gateway_with_a_key_the_notifier_signs_links_with_and_ui_signs_in_to() {
+    let state = DevState::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver_port, received) = webhook_receiver();
+    let config_file = dir.path().join("claude-temporal.toml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[notification]\ntype = \"webhook\"\nwebhook_url = \"http://127.0.0.1:{receiver_port}/hooks\"\n\
+             webhook_secret = \"whsec_c2VjcmV0LWZvci10aGUtZGV2LXN0YWNrLXRlc3Q=\"\n"
+        ),
+    )
+    .unwrap();
+    let config = [("CLAUDE_TEMPORAL_CONFIG", config_file.as_path())];
+    let [temporal_port, ui_port, nats_port, monitor_port, notifier_port, gateway_port] = free_ports();
+    let up = state.run_with(
+        &config,
+        &[
+            "up",
+            "--only",
+            "temporal,nats,notifier,gateway",
+            "--temporal-port",
+            &temporal_port.to_string(),
+            "--ui-port",
+            &ui_port.to_string(),
+            "--nats-port",
+            &nats_port.to_string(),
+            "--nats-monitor-port",
+            &monitor_port.to_string(),
+            "--notifier-metrics-port",
+            &notifier_port.to_string(),
+            "--gateway-port",
+            &gateway_port.to_string(),
+            "--json",
+        ],
+    );
+    assert!(up.status.success());
+    let stack = stdout_json(&up);
+    let gateway = format!("127.0.0.1:{gateway_port}");
+    assert_eq!(stack["gateway_url"], format!("http://{gateway}").as_str());
+    let key_file = state.dir.path().join("link.key");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600, "the key is private");
+    let logs = std::fs::metadata(stack["log_dir"].as_str().unwrap()).unwrap();
+    assert_eq!(logs.permissions().mode() & 0o777, 0o700, "so are the logs");
+
+    // An approval request: the webhook's copy carries links to this gateway, signed with the
+    // stack's key (the gateway takes them: the signature holds, and the gate it names is unknown).
+    let publisher = ct_events::Publisher::connect(ct_events::PublisherConfig::new(
+        stack["nats_url"].as_str().unwrap(),
+        "dev-stack-test",
+    ))
+    .await
+    .unwrap();
+    publisher.publish(ct_events::CloudEvent::new(
+        "/claude-temporal/test",
+        ct_events::EventData::ApprovalRequested(ct_events::data::ApprovalRequested {
+            workflow_id: "wf-gateway".to_owned(),
+            run_id: "00000000-0000-4000-8000-000000000001".to_owned(),
+            stage: "implement".to_owned(),
+            summary: None,
+            cost_so_far_usd: 0.1,
+            timeout_secs: Some(600),
+            estimate_rest_usd: None,
+        }),
+    ));
+    publisher.flush(Duration::from_secs(10)).await.unwrap();
+    let request = wait_until("the webhook receives the request", Duration::from_secs(30), || {
+        received.recv_timeout(Duration::from_millis(100)).ok()
+    });
+    let body: Value = serde_json::from_slice(&request.body).unwrap();
+    let link = body["approveurl"].as_str().expect("an approve link");
+    let path = link.strip_prefix(&format!("http://{gateway}")).expect("to this stack's gateway");
+    let page = http_get(&gateway, path);
+    assert_eq!(status_code(&page), "409", "signed with the gateway's key, for a gate that is not open: {page}");
+
+    // `ui` finds the stack's gateway and key by itself.
+    let ui = Command::new(env!("CARGO_BIN_EXE_claude-temporal"))
+        .env("CT_STATE_DIR", state.dir.path())
+        .env_remove("CT_LINK_KEY_FILE")
+        .args(["ui", "--json"])
+        .output()
+        .unwrap();
+    assert!(ui.status.success(), "{}", String::from_utf8_lossy(&ui.stderr));
+    let login = stdout_json(&ui)["url"].as_str().unwrap().to_owned();
+    let page = http_get(&gateway, login.strip_prefix(&format!("http://{gateway}")).unwrap());
+    assert_eq!(status_code(&page), "200", "{page}");
+    assert!(page.contains("Sign in"), "{page}");
+}
