@@ -89,7 +89,11 @@ async fn send(client: &Client, decision: &GateDecision, decided_by: String, comm
         return outcome;
     }
     let options = WorkflowExecuteUpdateOptions::builder().update_id(decision.update_id()).build();
-    let input = ApprovalDecision { stage: decision.stage.clone(), comment, decided_by: Some(decided_by) };
+    let input = ApprovalDecision {
+        stage: decision.stage.clone(),
+        comment: printable(&comment),
+        decided_by: Some(printable(&decided_by)),
+    };
     let sent = match decision.verdict {
         Verdict::Approve => handle.execute_update(ApproveGate, input, options).await,
         Verdict::Reject => handle.execute_update(RejectGate, input, options).await,
@@ -104,5 +108,19 @@ async fn send(client: &Client, decision: &GateDecision, decided_by: String, comm
                 "the decision may not have reached workflow `{id}`; `claude-temporal status {id}` shows whether it did"
             ))
         }
+    }
+}
+
+/// Text from outside (a comment, a Slack name) without control characters but newlines: `status`
+/// and `watch` print it to terminals.
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control() || *c == '\n').collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_do_not_reach_a_terminal() {
+        assert_eq!(super::printable("ok\u{1b}[31m red\nline\u{7}"), "ok[31m red\nline");
     }
 }

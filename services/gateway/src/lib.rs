@@ -112,7 +112,6 @@ impl Gateway {
 
     pub fn router(self: Arc<Self>) -> Router {
         Router::new()
-            .route("/healthz", get(|| async { "ok\n" }))
             .route("/decide/{token}", get(links::confirm).post(links::decide))
             .route("/slack/interactions", post(slack::interaction))
             .route("/login/{token}", get(auth::login_page).post(auth::login))
@@ -121,6 +120,8 @@ impl Gateway {
             // The timeout is outermost: a request waiting for a slot is timed out too.
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
             .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+            // After the limits: a busy gateway still answers its health check.
+            .route("/healthz", get(|| async { "ok\n" }))
             .with_state(self)
     }
 }

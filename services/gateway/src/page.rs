@@ -13,17 +13,24 @@ pub(crate) fn page(status: StatusCode, title: &str, body_html: &str) -> Response
          <body><h1>{title}</h1>{body_html}</body></html>",
         title = escape(title)
     );
+    html_response(
+        status,
+        html,
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    )
+}
+
+/// `html` answered with `status`, uncached, unframed, sending no referrer (tokens travel in
+/// URLs here), under the content security policy `csp`.
+pub(crate) fn html_response(status: StatusCode, html: String, csp: &'static str) -> Response {
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    // The link's token is in the URL: no cache keeps it, no referrer carries it elsewhere.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"),
-    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     response
 }
 

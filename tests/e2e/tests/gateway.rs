@@ -259,25 +259,55 @@ fn percent(text: &str) -> String {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_is_refused() {
-    let (stack, _project, id) = waiting_at_the_gate().await;
-    let secret = b"8f742231b10e8888abcd99yyyzzz85a5";
-    let secret_file = write_secret(stack.dir.path(), "slack.secret", secret);
+/// What a gateway that takes Slack's buttons is given: its signing secret, the link key, who
+/// may approve, and a local stand-in for Slack's `response_url`s.
+struct SlackSetup {
+    args: Vec<String>,
+    key: LinkKey,
+    signing: SigningSecret,
+    receiver_url: String,
+    responses: mpsc::Receiver<serde_json::Value>,
+}
+
+const SLACK_SECRET: &[u8] = b"8f742231b10e8888abcd99yyyzzz85a5";
+
+fn slack_setup(stack: &Stack, approvers: &str) -> SlackSetup {
+    let secret_file = write_secret(stack.dir.path(), "slack.secret", SLACK_SECRET);
     let key_file = write_secret(stack.dir.path(), "link.key", &[42u8; 32]);
-    let key = LinkKey::new(&[42u8; 32]).unwrap();
     let (receiver_url, responses) = response_receiver();
-    let (_gateway, port) = stack.spawn_gateway(&[
+    let args = [
         "--slack-signing-secret-file",
         &secret_file,
         "--link-key-file",
         &key_file,
         "--slack-approvers",
-        "U123,U456",
+        approvers,
         "--slack-response-url-prefix",
         &receiver_url,
-    ]);
-    let signing = SigningSecret::new(secret);
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    SlackSetup {
+        args,
+        key: LinkKey::new(&[42u8; 32]).unwrap(),
+        signing: SigningSecret::new(SLACK_SECRET),
+        receiver_url,
+        responses,
+    }
+}
+
+impl SlackSetup {
+    fn spawn(&self, stack: &Stack) -> (ct_e2e::Service, u16) {
+        stack.spawn_gateway(&self.args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_is_refused() {
+    let (stack, _project, id) = waiting_at_the_gate().await;
+    let setup = slack_setup(&stack, "U123,U456");
+    let (_gateway, port) = setup.spawn(&stack);
+    let SlackSetup { key, signing, receiver_url, responses, .. } = &setup;
     let post = |body: &[u8], timestamp: i64, signature: String| {
         let headers = [
             ("Content-Type", "application/x-www-form-urlencoded".to_owned()),
@@ -455,4 +485,48 @@ async fn in_a_real_browser_the_dashboard_signs_in_shows_the_gate_and_approves() 
     assert_eq!(seen["next_stage"], "streaming", "{seen}");
     let status = stack.wait_for_status(&id, "the approval", |s| s.stages[1].approved_by.is_some());
     assert_eq!(status.stages[1].approval_comment.as_deref(), Some("approved from the browser"));
+}
+
+/// A gateway killed and started again keeps nothing that matters: links and buttons are
+/// signed, not remembered, so they work through the new process; and a click it decided
+/// before, sent again to the new one (whose replay memory is empty), decides nothing twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_killed_and_restarted_decides_nothing_twice_and_loses_nothing() {
+    let (stack, _project, id) = waiting_at_the_gate().await;
+    let setup = slack_setup(&stack, "U123");
+    let SlackSetup { key, signing, receiver_url, responses, .. } = &setup;
+    let next = || responses.recv_timeout(Duration::from_secs(60)).expect("the gateway posts to the response_url");
+    let run = run_of(&stack, &id);
+    let click =
+        String::from_utf8(click_with("U123", Verdict::Approve, &token(&key, &id, &run, Verdict::Approve, now() + 600)))
+            .unwrap()
+            .replace("RESPONSE_URL", &percent(&receiver_url))
+            .into_bytes();
+    let ts = now();
+    let headers = [
+        ("Content-Type", "application/x-www-form-urlencoded".to_owned()),
+        ("X-Slack-Request-Timestamp", ts.to_string()),
+        ("X-Slack-Signature", slack::signature(&signing, ts, &click)),
+    ];
+
+    // The first gateway dies before anything reaches it; the next one takes the click.
+    let (mut first, _) = setup.spawn(&stack);
+    first.kill_hard();
+    let (mut second, port) = setup.spawn(&stack);
+    let (status, _) = http(port, "POST", "/slack/interactions", &headers, &click);
+    assert_eq!(status, 200);
+    assert!(next()["text"].as_str().unwrap().contains("approved by <@U123>"));
+    stack.wait_for_status(&id, "the approval", |s| s.stages[1].approved_by.is_some());
+
+    // Killed after deciding; the same click and a link for the same gate reach a new process.
+    second.kill_hard();
+    let (_third, port) = setup.spawn(&stack);
+    let (status, _) = http(port, "POST", "/slack/interactions", &headers, &click);
+    assert_eq!(status, 200, "a new process has no memory of the request");
+    assert!(next()["text"].as_str().unwrap().starts_with("Nothing was decided"), "but the gate decides once");
+    let link = token(&key, &id, &run, Verdict::Approve, now() + 600);
+    let form = [("Content-Type", "application/x-www-form-urlencoded".to_owned())];
+    let (status, page) = http(port, "POST", &format!("/decide/{link}"), &form, b"");
+    assert_eq!(status, 409, "{page}");
+    assert_eq!(stack.event_counts(&id).get("approval.granted").copied(), Some(1), "decided once");
 }

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 
 use crate::Gateway;
-use crate::page::escape;
+use crate::page::{escape, html_response};
 
 const STYLESHEET: &str = include_str!("../../assets/dashboard.css");
 const SCRIPT: &str = include_str!("../../assets/live.js");
@@ -49,21 +49,12 @@ fn layout(status: StatusCode, title: &str, user: &str, body_html: &str, live: bo
         title = escape(title),
         user = escape(user),
     );
-    let mut response = (status, html).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    response
+    html_response(
+        status,
+        html,
+        "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    )
 }
 
 /// Dollars as the CLI shows them.
