@@ -14,6 +14,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// Seconds since the Unix epoch now: what expiries are compared with.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
 /// A key file that could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read the key file {}: {source}", path.display())]

@@ -25,6 +25,9 @@ pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 pub struct LoginClaim {
     pub user: String,
     pub nonce: String,
+    /// When the CLI made it: a gateway takes only links made since it started, so a link used
+    /// before a restart (which forgets the nonces taken) does not sign in again.
+    pub issued_unix: i64,
     pub expires_unix: i64,
 }
 
@@ -53,6 +56,7 @@ pub fn login_token(key: &LinkKey, user: &str, now_unix: i64) -> String {
     let claim = LoginClaim {
         user: user.to_owned(),
         nonce: random_id(),
+        issued_unix: now_unix,
         expires_unix: now_unix + LOGIN_LIFETIME.as_secs() as i64,
     };
     token::seal(key, LOGIN_PURPOSE, &claim)

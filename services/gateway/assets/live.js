@@ -1,6 +1,7 @@
-// Keeps a workflow's page live: polls its status (same origin, the session's cookie) every two
-// seconds and updates the figures and the stage rows in place. When the workflow's state or
-// its open gate changes, the page is loaded again, so the gate form appears or goes away.
+// Keeps a running workflow's page live: polls its status (same origin, the session's cookie)
+// every two seconds and updates the figures and the stage rows in place. When the workflow's
+// state or its open gate changes, the page is loaded again, so the gate form appears or goes
+// away. It stops once the workflow has ended, or when the gateway refuses (signed out, gone).
 (function () {
   "use strict";
   const root = document.querySelector("[data-status-url]");
@@ -9,10 +10,14 @@
   const shown = root.getAttribute("data-state") + "|" + root.getAttribute("data-gate");
   const dollars = (n) => "$" + Number(n || 0).toFixed(4);
   const set = (selector, text) => document.querySelectorAll(selector).forEach((el) => { el.textContent = text; });
+  let timer = null;
   async function poll() {
     try {
       const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
-      if (!response.ok) return;
+      if (!response.ok) {
+        clearInterval(timer);
+        return;
+      }
       const status = await response.json();
       if ((status.state + "|" + (status.awaiting_approval || "")) !== shown) {
         window.location.reload();
@@ -35,5 +40,5 @@
       // The gateway restarting or the network gone: the next poll tries again.
     }
   }
-  setInterval(poll, 2000);
+  timer = setInterval(poll, 2000);
 })();

@@ -12,6 +12,9 @@ use temporalio_client::{
     Client, NamespacedClient, WorkflowExecuteUpdateOptions, WorkflowExecutionInfo, WorkflowHandle, WorkflowQueryOptions,
 };
 
+/// The longest comment kept with a decision.
+pub(crate) const MAX_COMMENT_CHARS: usize = 2_000;
+
 /// How long a decision may take before the person is told to look again.
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -91,7 +94,7 @@ async fn send(client: &Client, decision: &GateDecision, decided_by: String, comm
     let options = WorkflowExecuteUpdateOptions::builder().update_id(decision.update_id()).build();
     let input = ApprovalDecision {
         stage: decision.stage.clone(),
-        comment: printable(&comment),
+        comment: printable(&comment).chars().take(MAX_COMMENT_CHARS).collect(),
         decided_by: Some(printable(&decided_by)),
     };
     let sent = match decision.verdict {

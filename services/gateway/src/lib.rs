@@ -46,6 +46,8 @@ pub struct Gateway {
     link_key: Option<LinkKey>,
     slack: Option<SlackApp>,
     used_logins: auth::UsedLogins,
+    /// When this process started: sign-in links made before it are not taken.
+    started_unix: i64,
     /// People reach the gateway over HTTPS (a proxy in front of it): cookies are `Secure`.
     https: bool,
     /// Work going on after its request was answered (Slack decisions): waited for at shutdown.
@@ -97,6 +99,7 @@ impl Gateway {
             link_key,
             slack,
             used_logins: auth::UsedLogins::default(),
+            started_unix: ct_approvals::unix_now(),
             https,
             tasks: TaskTracker::new(),
         })
@@ -115,6 +118,7 @@ impl Gateway {
             .route("/decide/{token}", get(links::confirm).post(links::decide))
             .route("/slack/interactions", post(slack::interaction))
             .route("/login/{token}", get(auth::login_page).post(auth::login))
+            .route("/logout", post(auth::logout))
             .merge(dashboard::routes())
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             // The timeout is outermost: a request waiting for a slot is timed out too.

@@ -5,21 +5,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use ct_approvals::link::{self, LinkClaim, LinkError};
 use ct_approvals::{GateDecision, Verdict};
 
 use crate::Gateway;
-use crate::decide::{Outcome, closed, decide as send};
+use crate::auth::{cross_site, same_origin};
+use crate::decide::{MAX_COMMENT_CHARS, Outcome, closed, decide as send};
 use crate::page::{escape, page};
-
-/// The longest comment kept with a decision.
-const MAX_COMMENT_CHARS: usize = 2_000;
 
 pub(crate) async fn confirm(State(gateway): State<Arc<Gateway>>, Path(token): Path<String>) -> Response {
     let claim = match verified(&gateway, &token) {
@@ -44,16 +41,20 @@ pub(crate) async fn confirm(State(gateway): State<Arc<Gateway>>, Path(token): Pa
 pub(crate) async fn decide(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Path(token): Path<String>,
     form: Bytes,
 ) -> Response {
+    if !same_origin(&headers) {
+        return cross_site();
+    }
     let claim = match verified(&gateway, &token) {
         Ok(claim) => claim,
         Err(refusal) => return refusal.page(),
     };
     let comment: String = form_urlencoded::parse(&form)
         .find(|(name, _)| name == "comment")
-        .map(|(_, value)| value.chars().take(MAX_COMMENT_CHARS).collect())
+        .map(|(_, value)| value.into_owned())
         .unwrap_or_default();
     let decision = &claim.decision;
     let by = format!("a signed {} link, from {}", decision.verdict.as_str(), peer.ip());
@@ -103,7 +104,7 @@ fn verified(gateway: &Gateway, token: &str) -> Result<LinkClaim, Refusal> {
             why: "This gateway has no link key: approval links are not accepted here.".to_owned(),
         });
     };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = ct_approvals::unix_now();
     link::verify(key, token, now).map_err(|err| {
         let status = match err {
             LinkError::Expired { .. } => StatusCode::GONE,

@@ -20,14 +20,16 @@ pub(crate) fn page(status: StatusCode, title: &str, body_html: &str) -> Response
     )
 }
 
-/// `html` answered with `status`, uncached, unframed, sending no referrer (tokens travel in
-/// URLs here), under the content security policy `csp`.
+/// `html` answered with `status`, uncached, unframed, sending no referrer to other sites
+/// (tokens travel in URLs here), under the content security policy `csp`. The referrer policy
+/// is `same-origin`, not `no-referrer`: with the latter a browser posts the page's forms with
+/// `Origin: null`, and the gateway could not tell them from another site's.
 pub(crate) fn html_response(status: StatusCode, html: String, csp: &'static str) -> Response {
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));

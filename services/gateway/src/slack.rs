@@ -6,7 +6,6 @@
 //! nothing was) replaces the message through the click's `response_url`.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -26,7 +25,7 @@ pub(crate) async fn interaction(State(gateway): State<Arc<Gateway>>, headers: He
         return (StatusCode::NOT_FOUND, "this gateway has no Slack signing secret\n").into_response();
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = ct_approvals::unix_now();
     let verified = match slack::verify(
         &app.secret,
         header("x-slack-request-timestamp"),

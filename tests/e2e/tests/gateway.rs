@@ -317,38 +317,38 @@ async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_i
         http(port, "POST", "/slack/interactions", &headers, body)
     };
     let with_receiver =
-        |body: Vec<u8>| String::from_utf8(body).unwrap().replace("RESPONSE_URL", &percent(&receiver_url)).into_bytes();
+        |body: Vec<u8>| String::from_utf8(body).unwrap().replace("RESPONSE_URL", &percent(receiver_url)).into_bytes();
     let next = || responses.recv_timeout(Duration::from_secs(60)).expect("the gateway posts to the response_url");
 
     let run = run_of(&stack, &id);
-    let approve_token = token(&key, &id, &run, Verdict::Approve, now() + 600);
+    let approve_token = token(key, &id, &run, Verdict::Approve, now() + 600);
     let approve = with_receiver(click_with("U123", Verdict::Approve, &approve_token));
     let ts = now();
     let (status, _) = post(&approve, ts, "v0=00".to_owned());
     assert_eq!(status, 401, "a bad signature");
     let old = ts - 6 * 60;
-    let (status, body) = post(&approve, old, slack::signature(&signing, old, &approve));
+    let (status, body) = post(&approve, old, slack::signature(signing, old, &approve));
     assert_eq!(status, 401, "a timestamp six minutes old: {body}");
     let stranger = with_receiver(click_with("U999", Verdict::Approve, &approve_token));
-    let (status, _) = post(&stranger, ts, slack::signature(&signing, ts, &stranger));
+    let (status, _) = post(&stranger, ts, slack::signature(signing, ts, &stranger));
     assert_eq!(status, 200);
     let told = next();
     assert!(told["text"].as_str().unwrap().contains("may not decide"), "{told}");
     // Buttons whose value is no decision the stack signed: a message anyone posted to the
     // channel, and an Approve button carrying the signed Reject.
     let unsigned = serde_json::json!({ "workflow_id": id, "run_id": run, "stage": STAGE, "verdict": "approve" });
-    let reject_token = token(&key, &id, &run, Verdict::Reject, now() + 600);
+    let reject_token = token(key, &id, &run, Verdict::Reject, now() + 600);
     for forged in [
         click_with("U123", Verdict::Approve, &unsigned.to_string()),
         click_with("U123", Verdict::Approve, &reject_token),
     ] {
         let forged = with_receiver(forged);
-        let (status, body) = post(&forged, ts, slack::signature(&signing, ts, &forged));
+        let (status, body) = post(&forged, ts, slack::signature(signing, ts, &forged));
         assert_eq!(status, 403, "{body}");
     }
     assert!(gate_open(&stack, &id), "nothing refused decided");
 
-    let signature = slack::signature(&signing, ts, &approve);
+    let signature = slack::signature(signing, ts, &approve);
     let (status, _) = post(&approve, ts, signature.clone());
     assert_eq!(status, 200);
     let told = next();
@@ -363,7 +363,7 @@ async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_i
     assert!(body.contains("replay"), "{body}");
     // A new click on the decided gate (a second approver, say) is told the gate is closed.
     let late = with_receiver(click_with("U456", Verdict::Reject, &reject_token));
-    let (status, _) = post(&late, ts, slack::signature(&signing, ts, &late));
+    let (status, _) = post(&late, ts, slack::signature(signing, ts, &late));
     assert_eq!(status, 200);
     let told = next();
     assert!(told["text"].as_str().unwrap().starts_with("Nothing was decided"), "{told}");
@@ -437,10 +437,14 @@ async fn the_dashboard_signs_in_through_the_cli_shows_the_gate_and_approves_with
         port,
         "POST",
         &decide,
-        &[form_type.clone()],
+        std::slice::from_ref(&form_type),
         format!("{fields}&csrf={}", hidden(&page, "csrf")).as_bytes(),
     );
-    assert_eq!(status, 403, "the token without the session");
+    assert_eq!(status, 401, "the token without the session");
+    let from_elsewhere = [session[0].clone(), form_type.clone(), ("Origin", "http://evil.example".to_owned())];
+    let with_token = format!("{fields}&csrf={}", hidden(&page, "csrf"));
+    let (status, _) = http(port, "POST", &decide, &from_elsewhere, with_token.as_bytes());
+    assert_eq!(status, 403, "a form posted from another site");
     assert!(gate_open(&stack, &id), "nothing refused decided");
 
     let good = format!("{fields}&csrf={}", hidden(&page, "csrf"));
@@ -498,15 +502,15 @@ async fn a_gateway_killed_and_restarted_decides_nothing_twice_and_loses_nothing(
     let next = || responses.recv_timeout(Duration::from_secs(60)).expect("the gateway posts to the response_url");
     let run = run_of(&stack, &id);
     let click =
-        String::from_utf8(click_with("U123", Verdict::Approve, &token(&key, &id, &run, Verdict::Approve, now() + 600)))
+        String::from_utf8(click_with("U123", Verdict::Approve, &token(key, &id, &run, Verdict::Approve, now() + 600)))
             .unwrap()
-            .replace("RESPONSE_URL", &percent(&receiver_url))
+            .replace("RESPONSE_URL", &percent(receiver_url))
             .into_bytes();
     let ts = now();
     let headers = [
         ("Content-Type", "application/x-www-form-urlencoded".to_owned()),
         ("X-Slack-Request-Timestamp", ts.to_string()),
-        ("X-Slack-Signature", slack::signature(&signing, ts, &click)),
+        ("X-Slack-Signature", slack::signature(signing, ts, &click)),
     ];
 
     // The first gateway dies before anything reaches it; the next one takes the click.
@@ -524,7 +528,7 @@ async fn a_gateway_killed_and_restarted_decides_nothing_twice_and_loses_nothing(
     let (status, _) = http(port, "POST", "/slack/interactions", &headers, &click);
     assert_eq!(status, 200, "a new process has no memory of the request");
     assert!(next()["text"].as_str().unwrap().starts_with("Nothing was decided"), "but the gate decides once");
-    let link = token(&key, &id, &run, Verdict::Approve, now() + 600);
+    let link = token(key, &id, &run, Verdict::Approve, now() + 600);
     let form = [("Content-Type", "application/x-www-form-urlencoded".to_owned())];
     let (status, page) = http(port, "POST", &format!("/decide/{link}"), &form, b"");
     assert_eq!(status, 409, "{page}");

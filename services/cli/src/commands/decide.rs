@@ -47,7 +47,7 @@ pub(super) async fn link(
     }
     let stage = gate.stage;
     let verdict = if args.reject { Verdict::Reject } else { Verdict::Approve };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = ct_approvals::unix_now();
     let expires_unix = now + i64::from(args.expires_in) * 60;
     let claim = LinkClaim {
         decision: GateDecision { workflow_id: args.id.clone(), run_id: gate.run_id, stage: stage.clone(), verdict },

@@ -30,7 +30,7 @@ pub(super) fn url_and_key(settings: &ct_config::GatewaySettings) -> anyhow::Resu
 /// Prints a sign-in link to the dashboard, good once, for ten minutes.
 pub(super) fn ui(settings: &ct_config::GatewaySettings, args: UiArgs) -> anyhow::Result<ExitCode> {
     let (url, key) = url_and_key(settings)?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = ct_approvals::unix_now();
     let user = super::decide::login_name();
     let link = format!("{url}/login/{}", ct_approvals::session::login_token(&key, &user, now));
     let minutes = ct_approvals::session::LOGIN_LIFETIME.as_secs() / 60;

@@ -19,7 +19,7 @@ use temporalio_common::protos::temporal::api::enums::v1::WorkflowExecutionStatus
 use temporalio_common::protos::temporal::api::workflow::v1::WorkflowExecutionInfo;
 use temporalio_common::protos::temporal::api::workflowservice::v1::ListWorkflowExecutionsRequest;
 
-use super::{dollars, layout, state_name};
+use super::{dollars, layout, path_segment, state_name};
 use crate::Gateway;
 use crate::auth::signed_in;
 use crate::page::escape;
@@ -50,20 +50,14 @@ pub(crate) async fn workflows(
     headers: HeaderMap,
     Query(paging): Query<Paging>,
 ) -> Response {
-    let (session, _) = match signed_in(&gateway, &headers) {
-        Ok(session) => session,
-        Err(sign_in) => return sign_in,
+    let who = match signed_in(&gateway, &headers) {
+        Ok(who) => who,
+        Err(sign_in) => return *sign_in,
     };
     let token = match paging.page.as_deref().map(|page| URL_SAFE_NO_PAD.decode(page)).transpose() {
         Ok(token) => token.unwrap_or_default(),
         Err(_) => {
-            return layout(
-                StatusCode::BAD_REQUEST,
-                "Workflows",
-                &session.user,
-                "<p>That page does not exist.</p>",
-                false,
-            );
+            return layout(StatusCode::BAD_REQUEST, "Workflows", &who, "<p>That page does not exist.</p>", false);
         }
     };
     let request = ListWorkflowExecutionsRequest {
@@ -80,7 +74,7 @@ pub(crate) async fn workflows(
             return layout(
                 StatusCode::BAD_GATEWAY,
                 "Workflows",
-                &session.user,
+                &who,
                 "<p>Temporal did not answer the list of workflows; try again in a moment.</p>",
                 false,
             );
@@ -93,14 +87,12 @@ pub(crate) async fn workflows(
     .buffered(STATUS_QUERIES_AT_ONCE)
     .collect()
     .await;
-    let next = (!listed.next_page_token.is_empty())
-        .then(|| {
-            format!(
-                "<p class=\"paging\"><a href=\"/?page={}\">Older workflows →</a></p>",
-                URL_SAFE_NO_PAD.encode(&listed.next_page_token)
-            )
-        })
-        .unwrap_or_default();
+    let next = if listed.next_page_token.is_empty() {
+        String::new()
+    } else {
+        let page = URL_SAFE_NO_PAD.encode(&listed.next_page_token);
+        format!("<p class=\"paging\"><a href=\"/?page={page}\">Older workflows →</a></p>")
+    };
     let body = if rows.is_empty() {
         "<p>No workflows yet: <code>claude-temporal start PROJECT --features …</code> starts one.</p>".to_owned()
     } else {
@@ -110,7 +102,7 @@ pub(crate) async fn workflows(
             rows.iter().map(render).collect::<String>()
         )
     };
-    layout(StatusCode::OK, "Workflows", &session.user, &body, false)
+    layout(StatusCode::OK, "Workflows", &who, &body, false)
 }
 
 async fn row(gateway: &Gateway, info: &WorkflowExecutionInfo) -> Row {
@@ -145,7 +137,7 @@ fn render(row: &Row) -> String {
     format!(
         "<tr><td><a href=\"/workflows/{href}\">{id}</a></td><td>{kind}</td><td><span class=\"state {state}\">{state}</span></td>\
          <td>{stage}</td><td class=\"num\">{cost}</td><td>{waiting}</td><td>{started}</td></tr>",
-        href = percent(&row.id),
+        href = path_segment(&row.id),
         id = escape(&row.id),
         kind = escape(&row.kind),
         state = escape(&state),
@@ -167,17 +159,4 @@ fn closed_state(status: WorkflowExecutionStatus) -> &'static str {
         WorkflowExecutionStatus::TimedOut => "timed_out",
         _ => "unknown",
     }
-}
-
-/// A workflow id as a URL path segment.
-pub(crate) fn percent(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

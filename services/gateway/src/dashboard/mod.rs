@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 
 use crate::Gateway;
+use crate::auth::Signed;
 use crate::page::{escape, html_response};
 
 const STYLESHEET: &str = include_str!("../../assets/dashboard.css");
@@ -37,24 +38,36 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     response
 }
 
-/// A dashboard page for the signed-in `user`.
-fn layout(status: StatusCode, title: &str, user: &str, body_html: &str, live: bool) -> Response {
+/// A dashboard page for the signed-in `who`, with the script that keeps it live when `live`.
+fn layout(status: StatusCode, title: &str, who: &Signed, body_html: &str, live: bool) -> Response {
     let script = if live { "<script src=\"/assets/live.js\" defer></script>" } else { "" };
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · claude-temporal</title><link rel=\"stylesheet\" href=\"/assets/dashboard.css\">{script}</head>\
-         <body><header><a href=\"/\">claude-temporal</a><span class=\"who\">{user}</span></header>\
+         <body><header><a href=\"/\">claude-temporal</a><span class=\"who\">{user}</span>\
+         <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button type=\"submit\">Sign out</button></form></header>\
          <main><h1>{title}</h1>{body_html}</main></body></html>",
         title = escape(title),
-        user = escape(user),
+        user = escape(&who.session.user),
+        csrf = escape(&who.csrf),
     );
     html_response(
         status,
         html,
-        "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; \
+        "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
          form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     )
+}
+
+/// What a workflow id keeps as it is in a URL path: letters, digits, `-` and `_`. Everything
+/// else is escaped, `.` too, so an id of `..` stays a segment.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_');
+
+/// A workflow id as one URL path segment.
+fn path_segment(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, SEGMENT).to_string()
 }
 
 /// Dollars as the CLI shows them.
@@ -75,4 +88,13 @@ fn duration(ms: u64) -> String {
 /// A state as its JSON name, for its label and its CSS class.
 fn state_name<T: serde::Serialize>(state: &T) -> String {
     serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_workflow_id_stays_one_path_segment() {
+        assert_eq!(super::path_segment("develop-app_1"), "develop-app_1");
+        assert_eq!(super::path_segment("../a/b?c#d é"), "%2E%2E%2Fa%2Fb%3Fc%23d%20%C3%A9");
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use ct_approvals::{GateDecision, Verdict};
 use ct_contracts::workflows::{Develop, Status};
@@ -16,16 +16,13 @@ use ct_domain::{StageStatus, WorkflowStatus};
 use temporalio_client::WorkflowQueryOptions;
 use temporalio_client::errors::WorkflowQueryError;
 
-use super::list::percent;
-use super::{chart, dollars, duration, layout, state_name};
+use super::{chart, dollars, duration, layout, path_segment, state_name};
 use crate::Gateway;
-use crate::auth::{csrf_holds, signed_in};
-use crate::decide::{Outcome, decide as send};
+use crate::auth::{cross_site, csrf_holds, same_origin, signed_in};
+use crate::decide::{MAX_COMMENT_CHARS, Outcome, decide as send};
 use crate::page::escape;
 
 const QUERY_DEADLINE: Duration = Duration::from_secs(5);
-/// The longest comment kept with a decision.
-const MAX_COMMENT_CHARS: usize = 2_000;
 
 /// The workflow's status with its running stage's live figures, or why there is none.
 async fn status_of(gateway: &Gateway, id: &str) -> Result<WorkflowStatus, (StatusCode, String)> {
@@ -58,28 +55,29 @@ async fn status_of(gateway: &Gateway, id: &str) -> Result<WorkflowStatus, (Statu
 }
 
 pub(crate) async fn page(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (session, csrf) = match signed_in(&gateway, &headers) {
-        Ok(session) => session,
-        Err(sign_in) => return sign_in,
+    let who = match signed_in(&gateway, &headers) {
+        Ok(who) => who,
+        Err(sign_in) => return *sign_in,
     };
     let status = match status_of(&gateway, &id).await {
         Ok(status) => status,
-        Err((code, why)) => return layout(code, &id, &session.user, &format!("<p>{}</p>", escape(&why)), false),
+        Err((code, why)) => return layout(code, &id, &who, &format!("<p>{}</p>", escape(&why)), false),
     };
     let body = format!(
         "{figures}{gate}<h2>Stages</h2>{stages}<h2>Cost over the stages</h2>{chart}",
         figures = figures(&status),
-        gate = gate(&status, &csrf),
+        gate = gate(&status, &who.csrf),
         stages = stages(&status.stages),
         chart = chart::cost_chart(&status.stages),
     );
     let body = format!(
         "<div data-status-url=\"/workflows/{href}/status.json\" data-state=\"{state}\" data-gate=\"{gate}\">{body}</div>",
-        href = percent(&id),
+        href = path_segment(&id),
         state = escape(&state_name(&status.state)),
         gate = escape(status.awaiting_approval.as_deref().unwrap_or_default()),
     );
-    layout(StatusCode::OK, &id, &session.user, &body, true)
+    // A workflow that has ended changes no more: its page does not poll.
+    layout(StatusCode::OK, &id, &who, &body, !status.state.is_final())
 }
 
 pub(crate) async fn status_json(
@@ -88,10 +86,16 @@ pub(crate) async fn status_json(
     Path(id): Path<String>,
 ) -> Response {
     if let Err(sign_in) = signed_in(&gateway, &headers) {
-        return sign_in;
+        return *sign_in;
     }
     match status_of(&gateway, &id).await {
-        Ok(status) => Json(status).into_response(),
+        Ok(status) => {
+            let mut response = Json(status).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            response
+        }
         Err((code, why)) => (code, why).into_response(),
     }
 }
@@ -103,18 +107,21 @@ pub(crate) async fn decide(
     Path(id): Path<String>,
     form: Bytes,
 ) -> Response {
-    let (session, _) = match signed_in(&gateway, &headers) {
-        Ok(session) => session,
-        Err(_) => return (StatusCode::FORBIDDEN, "sign in first: `claude-temporal ui`\n").into_response(),
+    let who = match signed_in(&gateway, &headers) {
+        Ok(who) => who,
+        Err(sign_in) => return *sign_in,
     };
+    if !same_origin(&headers) {
+        return cross_site();
+    }
     let field = |name: &str| {
         form_urlencoded::parse(&form)
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.into_owned())
             .unwrap_or_default()
     };
-    if !csrf_holds(&gateway, &session, &field("csrf")) {
-        tracing::warn!(user = %session.user, %peer, "a decision without the session's CSRF token was refused");
+    if !csrf_holds(&gateway, &who.session, &field("csrf")) {
+        tracing::warn!(user = %who.session.user, %peer, "a decision without the session's CSRF token was refused");
         return (StatusCode::FORBIDDEN, "this form is not one the dashboard gave you: reload the page\n")
             .into_response();
     }
@@ -124,34 +131,42 @@ pub(crate) async fn decide(
         _ => return (StatusCode::BAD_REQUEST, "the form says neither approve nor reject\n").into_response(),
     };
     let decision = GateDecision { workflow_id: id.clone(), run_id: field("run_id"), stage: field("stage"), verdict };
-    let comment: String = field("comment").chars().take(MAX_COMMENT_CHARS).collect();
-    let by = format!("{} (dashboard)", session.user);
+    let comment = field("comment");
+    let by = format!("{} (dashboard)", who.session.user);
     match send(&gateway.client, &decision, by, comment).await {
-        Outcome::Decided => Redirect::to(&format!("/workflows/{}", percent(&id))).into_response(),
+        Outcome::Decided => Redirect::to(&format!("/workflows/{}", path_segment(&id))).into_response(),
         Outcome::Refused(why) => layout(
             StatusCode::CONFLICT,
             "Nothing was decided",
-            &session.user,
-            &format!("<p>{}</p><p><a href=\"/workflows/{}\">Back to the workflow</a></p>", escape(&why), percent(&id)),
+            &who,
+            &format!(
+                "<p>{}</p><p><a href=\"/workflows/{}\">Back to the workflow</a></p>",
+                escape(&why),
+                path_segment(&id)
+            ),
             false,
         ),
         Outcome::Unknown(why) => {
-            layout(StatusCode::BAD_GATEWAY, "Not known yet", &session.user, &format!("<p>{}</p>", escape(&why)), false)
+            layout(StatusCode::BAD_GATEWAY, "Not known yet", &who, &format!("<p>{}</p>", escape(&why)), false)
         }
     }
 }
 
 fn figures(status: &WorkflowStatus) -> String {
-    let figure = |label: &str, live: &str, value: String| {
-        format!("<div class=\"figure\">{label}<b data-live=\"{live}\">{}</b></div>", escape(&value))
+    // `live`: the key live.js updates the figure by; the others change only with the state, which
+    // reloads the page.
+    let figure = |label: &str, live: Option<&str>, value: String| {
+        let live = live.map(|key| format!(" data-live=\"{key}\"")).unwrap_or_default();
+        format!("<div class=\"figure\">{label}<b{live}>{}</b></div>", escape(&value))
     };
     let mut html = String::from("<div class=\"figures\">");
-    html.push_str(&figure("State", "state_name", state_name(&status.state)));
-    html.push_str(&figure("Stage", "current_stage", status.current_stage.clone().unwrap_or_else(|| "-".to_owned())));
-    html.push_str(&figure("Tokens", "total_tokens", status.total_tokens.to_string()));
-    html.push_str(&figure("Cost", "total_cost", dollars(status.total_cost_usd)));
+    html.push_str(&figure("State", None, state_name(&status.state)));
+    let stage = status.current_stage.clone().unwrap_or_else(|| "-".to_owned());
+    html.push_str(&figure("Stage", Some("current_stage"), stage));
+    html.push_str(&figure("Tokens", Some("total_tokens"), status.total_tokens.to_string()));
+    html.push_str(&figure("Cost", Some("total_cost"), dollars(status.total_cost_usd)));
     if let Some(limit) = status.budget.as_ref().and_then(|b| b.limit_usd) {
-        html.push_str(&figure("Budget", "budget", dollars(limit)));
+        html.push_str(&figure("Budget", None, dollars(limit)));
     }
     html.push_str("</div>");
     if let Some(error) = &status.error {
@@ -190,7 +205,7 @@ fn gate(status: &WorkflowStatus, csrf: &str) -> String {
          <button type=\"submit\" name=\"verdict\" value=\"reject\">Reject</button></p></form></div>",
         stage = escape(stage),
         summary = escape(&summary),
-        href = percent(&status.workflow_id),
+        href = path_segment(&status.workflow_id),
         csrf = escape(csrf),
         run = escape(&status.run_id),
     )
