@@ -12,8 +12,8 @@ use crate::workspace::{self, Workspace};
 
 /// Every target of deploy/Dockerfile, built as `claude-temporal/<target>:dev` (the names the
 /// compose files use).
-const TARGETS: [&str; 8] =
-    ["temporal", "nats", "worker", "executor", "test-runner", "notifier", "metrics-sink", "scripted-model"];
+const TARGETS: [&str; 9] =
+    ["temporal", "nats", "worker", "executor", "test-runner", "notifier", "metrics-sink", "gateway", "scripted-model"];
 const ENGINE_START: Duration = Duration::from_secs(60);
 const ENGINE_STOP: Duration = Duration::from_secs(30);
 

@@ -485,8 +485,8 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Args)]
 pub struct ConfigShowArgs {
-    /// Show only the settings this service reads (cli, worker, executor, test-runner, notifier
-    /// or metrics-sink); `dev up` hands it every one that is not its default, and wires the
+    /// Show only the settings this service reads (cli, worker, executor, test-runner, notifier,
+    /// metrics-sink or gateway); `dev up` hands it every one that is not its default, and wires the
     /// addresses of the stack's own servers itself. The service's --print-config shows the same.
     #[arg(long, value_name = "NAME", value_parser = parse_service)]
     pub service: Option<ct_config::Service>,

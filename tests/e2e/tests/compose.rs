@@ -223,6 +223,7 @@ fn the_compose_stack_runs_workflows_over_scaled_executors_and_survives_losing_on
         ("TEMPORAL_UI_PORT".to_owned(), free_port().to_string()),
         ("NATS_PORT".to_owned(), free_port().to_string()),
         ("METRICS_PORT".to_owned(), free_port().to_string()),
+        ("GATEWAY_PORT".to_owned(), free_port().to_string()),
         ("EXECUTOR_MAX_CONCURRENT".to_owned(), "2".to_owned()),
     ]);
     let stack = ComposeStack { project: project.clone(), env, workspace: root.clone(), secrets: secrets.clone() };
@@ -240,8 +241,8 @@ fn the_compose_stack_runs_workflows_over_scaled_executors_and_survives_losing_on
         ]),
         "compose up",
     );
-    // temporal, nats, scripted-model, worker, notifier, metrics-sink, and the scaled two.
-    stack.wait_healthy(6 + EXECUTORS + TEST_RUNNERS, Duration::from_secs(240));
+    // temporal, nats, scripted-model, worker, notifier, metrics-sink, gateway, and the scaled two.
+    stack.wait_healthy(7 + EXECUTORS + TEST_RUNNERS, Duration::from_secs(240));
     eprintln!("compose: stack up in {:.1?}", started.elapsed());
 
     // Every replica polls its queue, and the fleet view reaches each one's control API.
