@@ -149,6 +149,8 @@ mod tests {
         let (other, _) = start_session(&key(), "ann", 0);
         assert!(!csrf_holds(&key(), &other, &csrf), "another session's token");
         assert!(!csrf_holds(&key(), &session, ""));
-        assert!(!csrf_holds(&key(), &session, &csrf.to_uppercase().replace('A', "+")));
+        let changed = format!("{}{}", if csrf.starts_with('0') { '1' } else { '0' }, &csrf[1..]);
+        assert!(!csrf_holds(&key(), &session, &changed), "one digit changed");
+        assert!(!csrf_holds(&key(), &session, &format!("+{}", &csrf[1..])), "not hex");
     }
 }
