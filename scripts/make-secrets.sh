@@ -2,6 +2,7 @@
 # Makes the compose stack's secrets, one random value per file, in DIR (default ./secrets):
 #   control_token        the executors' and test-runners' control-API token
 #   nats_<service>       the NATS password of worker, executor, notifier, metrics_sink and cli
+#                        (the gateway reads events as cli)
 #   link_key             the key approval links are signed with (notifier, gateway, CLI)
 #   slack_signing_secret made empty: put your Slack app's signing secret in it to take its
 #                        buttons (empty, the gateway refuses Slack's requests)

@@ -441,7 +441,14 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::NatsUrls,
         default: "nats://127.0.0.1:4222",
         secrecy: Secrecy::UserInfo,
-        used_by: &[Service::Cli, Service::Worker, Service::Executor, Service::Notifier, Service::MetricsSink],
+        used_by: &[
+            Service::Cli,
+            Service::Worker,
+            Service::Executor,
+            Service::Notifier,
+            Service::MetricsSink,
+            Service::Gateway,
+        ],
         help: "NATS server(s) for events",
     },
     KeyDef {
@@ -450,7 +457,14 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Text,
         default: "",
         secrecy: Secrecy::Public,
-        used_by: &[Service::Cli, Service::Worker, Service::Executor, Service::Notifier, Service::MetricsSink],
+        used_by: &[
+            Service::Cli,
+            Service::Worker,
+            Service::Executor,
+            Service::Notifier,
+            Service::MetricsSink,
+            Service::Gateway,
+        ],
         help: "the user to log in to NATS as, with the password in NATS_PASSWORD_FILE (compose: one user per \
                service, allowed only its own subjects: deploy/nats.conf); empty: no login",
     },
@@ -460,7 +474,14 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Path,
         default: "",
         secrecy: Secrecy::Public,
-        used_by: &[Service::Cli, Service::Worker, Service::Executor, Service::Notifier, Service::MetricsSink],
+        used_by: &[
+            Service::Cli,
+            Service::Worker,
+            Service::Executor,
+            Service::Notifier,
+            Service::MetricsSink,
+            Service::Gateway,
+        ],
         help: "a file holding NATS_USER's password (a file, so that no environment listing shows it)",
     },
     KeyDef {

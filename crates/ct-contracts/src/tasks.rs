@@ -97,6 +97,9 @@ pub struct AgentReport {
     pub refused: Vec<RefusedAccess>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub refused_truncated: bool,
+    /// The work tree before and after the run, when both were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trees: Option<ct_domain::git::StageTrees>,
     /// The snapshot the task asked for, as the run took (or found) it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<ct_domain::git::Snapshot>,

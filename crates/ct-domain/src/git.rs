@@ -30,6 +30,14 @@ pub struct Snapshot {
     pub files_truncated: bool,
 }
 
+/// The work tree as git tree objects before and after an agent run: the stage's diff, read
+/// from the repository's objects (unreferenced, so `git gc` drops them after its prune delay).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StageTrees {
+    pub before: String,
+    pub after: String,
+}
+
 /// What a restore changed in the work tree, relative to the work tree's root.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RestoreReport {

@@ -176,6 +176,9 @@ pub struct StageStatus {
     pub files_truncated: bool,
     pub lines_added: u64,
     pub lines_removed: u64,
+    /// The work tree before and after the stage's agent run: its diff (the dashboard shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trees: Option<crate::git::StageTrees>,
     pub error: Option<String>,
     pub approval_comment: Option<String>,
     /// Who approved the stage at its gate, when known.

@@ -14,6 +14,7 @@
 mod connect;
 mod consumer;
 pub mod data;
+mod describe;
 mod error;
 mod event;
 mod outbox;
@@ -28,6 +29,7 @@ mod watch;
 
 pub use connect::{DEFAULT_NATS_URL, NatsLogin, connect, redact_credentials};
 pub use consumer::{ConsumerSettings, EventConsumer};
+pub use describe::describe;
 pub use error::{ConfigError, Error};
 pub use event::{CloudEvent, DecodeError, EventData, EventType, TYPE_PREFIX};
 pub use outbox::OutboxError;

@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{DiffOptions, Oid};
+use git2::{Diff, DiffOptions, Oid};
 
 use crate::error::{GitContext, GitError};
-use crate::repo::{self, work_tree_tree};
+use crate::repo::{self, Project, work_tree_tree};
 
 /// The files that differ between two trees, relative to the project's directory, and the
 /// lines added and removed in them (binary files count no lines).
@@ -17,6 +17,9 @@ pub struct TreeChanges {
     pub files: Vec<String>,
     pub lines_added: u64,
     pub lines_removed: u64,
+    /// The two trees compared, for a diff of them later ([`patch`]).
+    pub before: String,
+    pub after: String,
 }
 
 /// The root of the work tree holding `project`, once it is found to be a repository the
@@ -35,22 +38,73 @@ pub fn work_tree_id(project: &Path) -> Result<String, GitError> {
 /// What differs between trees `before` and `after` below `project`'s directory.
 pub fn changes(project: &Path, before: &str, after: &str) -> Result<TreeChanges, GitError> {
     let project = repo::open(project)?;
-    let path = &project.workdir;
-    let repo = &project.repo;
+    let diff = diff_trees(&project, before, after)?;
+    let stats = diff.stats().git("count changed lines", &project.workdir)?;
+    let files = diff
+        .deltas()
+        .filter_map(|delta| delta.new_file().path().or(delta.old_file().path()))
+        .map(|file| file.strip_prefix(&project.prefix).unwrap_or(file).to_string_lossy().into_owned())
+        .collect();
+    Ok(TreeChanges {
+        files,
+        lines_added: stats.insertions() as u64,
+        lines_removed: stats.deletions() as u64,
+        before: before.to_owned(),
+        after: after.to_owned(),
+    })
+}
+
+/// The diff from tree `before` to tree `after`, limited to the project's directory.
+fn diff_trees<'r>(project: &'r Project, before: &str, after: &str) -> Result<Diff<'r>, GitError> {
+    let (repo, path) = (&project.repo, &project.workdir);
     let tree = |id: &str| Oid::from_str(id).and_then(|oid| repo.find_tree(oid)).git(format!("read tree {id}"), path);
     let (before, after) = (tree(before)?, tree(after)?);
     let mut options = DiffOptions::new();
     if !project.prefix.as_os_str().is_empty() {
         options.pathspec(&project.prefix);
     }
-    let diff = repo
-        .diff_tree_to_tree(Some(&before), Some(&after), Some(&mut options))
-        .git("compare the work tree before and after", path)?;
-    let stats = diff.stats().git("count changed lines", path)?;
-    let files = diff
-        .deltas()
-        .filter_map(|delta| delta.new_file().path().or(delta.old_file().path()))
-        .map(|file| file.strip_prefix(&project.prefix).unwrap_or(file).to_string_lossy().into_owned())
-        .collect();
-    Ok(TreeChanges { files, lines_added: stats.insertions() as u64, lines_removed: stats.deletions() as u64 })
+    repo.diff_tree_to_tree(Some(&before), Some(&after), Some(&mut options))
+        .git("compare the trees before and after", path)
+}
+
+/// A diff between two trees as text, cut at a size so a page can show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Patch {
+    /// Unified diff lines, each ending with a newline; paths relative to the repository's root.
+    pub text: String,
+    /// The diff went on beyond `text`.
+    pub truncated: bool,
+}
+
+/// The unified diff between trees `before` and `after` below `project`'s directory, its first
+/// `max_bytes` at most (cut at a line). Read from the object database only: no work tree file
+/// is opened, so no link in it is followed, and libgit2 runs no textconv or external diff.
+pub fn patch(project: &Path, before: &str, after: &str, max_bytes: usize) -> Result<Patch, GitError> {
+    let project = repo::open(project)?;
+    let diff = diff_trees(&project, before, after)?;
+    let mut patch = Patch::default();
+    let printed = diff.print(git2::DiffFormat::Patch, |_, _, line| {
+        let origin = match line.origin() {
+            origin @ ('+' | '-' | ' ') => Some(origin),
+            _ => None,
+        };
+        let content = String::from_utf8_lossy(line.content());
+        let size = origin.map_or(0, |_| 1) + content.len() + usize::from(!content.ends_with('\n'));
+        if patch.text.len() + size > max_bytes {
+            patch.truncated = true;
+            return false;
+        }
+        patch.text.extend(origin);
+        patch.text.push_str(&content);
+        if !content.ends_with('\n') {
+            patch.text.push('\n');
+        }
+        true
+    });
+    match printed {
+        Ok(()) => Ok(patch),
+        // The callback stopped the walk at the size cap.
+        Err(_) if patch.truncated => Ok(patch),
+        Err(err) => Err(err).git("print the diff", &project.workdir),
+    }
 }

@@ -14,7 +14,7 @@ mod repo;
 mod snapshot;
 mod worktree;
 
-pub use changes::{TreeChanges, changes, work_tree_id, work_tree_root};
+pub use changes::{Patch, TreeChanges, changes, patch, work_tree_id, work_tree_root};
 pub use conflicts::predict_conflicts;
 pub use error::GitError;
 pub use integration::{conclude_merge, create_integration_worktree, land, merge_branch, reset_integration};

@@ -7,7 +7,9 @@ mod support;
 
 use std::path::Path;
 
-use ct_git::{GitError, changes, commit_worktree, create_worktree, remove_worktree, restore, snapshot, work_tree_id};
+use ct_git::{
+    GitError, changes, commit_worktree, create_worktree, patch, remove_worktree, restore, snapshot, work_tree_id,
+};
 use support::{files, git, repo, write};
 
 /// Plants, in the repository at `root`, every command git runs on its own, each of which
@@ -64,6 +66,7 @@ fn snapshots_changes_restores_and_worktrees_run_nothing_the_repository_configure
         write(root, "notes.txt", "new\n");
         let after = work_tree_id(root).unwrap();
         let changed = changes(root, &before, &after).unwrap();
+        let diff = patch(root, &before, &after, 1 << 20).unwrap();
         let taken = snapshot(root, "develop-h", 1, "core-implementation").unwrap();
         write(root, "src/lib.rs", "broken\n");
         let restored = restore(root, &taken.reference).unwrap();
@@ -72,11 +75,16 @@ fn snapshots_changes_restores_and_worktrees_run_nothing_the_repository_configure
         write(worktree, "feature.rs", "pub fn feature() {}\n");
         let commit = commit_worktree(worktree, "feature one").unwrap();
         remove_worktree(root, worktree).unwrap();
-        seen.push((before, after, changed, taken.commit.len(), restored.written, commit.is_some(), files(root)));
+        seen.push((before, after, changed, diff, taken.commit.len(), restored.written, commit.is_some(), files(root)));
     }
     assert_eq!(ran(witness.path()), Vec::<String>::new(), "a planted command ran");
     assert_eq!(seen[0].2.files, ["notes.txt", "src/lib.rs"]);
     assert_eq!((seen[0].2.lines_added, seen[0].2.lines_removed), (2, 0));
+    let diff = &seen[0].3;
+    assert!(!diff.truncated);
+    for line in ["diff --git a/notes.txt b/notes.txt", "+new", " pub fn one() {}", "+pub fn two() {}"] {
+        assert!(diff.text.lines().any(|l| l == line), "`{line}` is not in the diff:\n{}", diff.text);
+    }
     assert_eq!(seen[0], seen[1], "the hostile repository gives other results");
 }
 
@@ -254,4 +262,27 @@ fn removing_a_worktree_deletes_nothing_a_planted_record_names() {
         victim.path().join("worktrees/ct-parallel-p-1/keep.txt").exists(),
         "a planted record chose what was deleted"
     );
+}
+
+#[test]
+fn a_diff_shows_a_link_as_its_target_and_stops_at_its_size() {
+    let root = repo();
+    let root = root.path();
+    write(root, "a.txt", "one\n");
+    let before = work_tree_id(root).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.join("secrets")).unwrap();
+    write(root, "a.txt", "many lines of text\n".repeat(1000));
+    let after = work_tree_id(root).unwrap();
+
+    let whole = patch(root, &before, &after, 1 << 20).unwrap();
+    assert!(whole.text.contains("+/etc/passwd"), "the link is its target:\n{}", whole.text);
+    assert!(!whole.text.contains("root:"), "the linked file was read");
+    assert!(!whole.truncated);
+
+    let cut = patch(root, &before, &after, 2_000).unwrap();
+    assert!(cut.truncated && cut.text.len() <= 2_000 && cut.text.ends_with('\n'), "{} bytes", cut.text.len());
+    assert!(whole.text.starts_with(&cut.text), "the cut diff is the whole one's start");
+
+    let unknown = "0123456789012345678901234567890123456789";
+    assert!(patch(root, unknown, &after, 1 << 20).is_err(), "a tree git no longer has is an error");
 }

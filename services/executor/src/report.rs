@@ -4,7 +4,7 @@
 use ct_contracts::AgentReport;
 use ct_contracts::failure::{self, AGENT_AUTH_FAILED, AGENT_MAX_TURNS};
 use ct_domain::capped;
-use ct_domain::git::Snapshot;
+use ct_domain::git::{Snapshot, StageTrees};
 use ct_domain::spend::{AttemptOutcome, AttemptSpend};
 use temporalio_sdk::activities::ActivityError;
 
@@ -55,6 +55,9 @@ pub(crate) fn into_report(
     let usage = result.usage.unwrap_or_default();
     let mut changes = result.changes.unwrap_or_default();
     let files_truncated = capped::keep_paths(&mut changes.files);
+    let trees =
+        Some(StageTrees { before: std::mem::take(&mut changes.before), after: std::mem::take(&mut changes.after) })
+            .filter(|trees| !trees.before.is_empty() && !trees.after.is_empty());
     let mut result_text = result.result_text;
     let result_truncated = capped::keep_start(&mut result_text, capped::MAX_RESULT_TEXT);
     let mut refused = result.refused;
@@ -82,6 +85,7 @@ pub(crate) fn into_report(
         confinement: result.confinement,
         refused,
         refused_truncated,
+        trees,
         snapshot,
     }
 }

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use ct_approvals::{GateDecision, Verdict};
 use ct_contracts::workflows::{ApproveGate, Develop, RejectGate, Status};
-use ct_domain::ApprovalDecision;
+use ct_domain::{ApprovalDecision, WorkflowStatus};
 use temporalio_client::errors::{WorkflowQueryError, WorkflowUpdateError};
 use temporalio_client::{
     Client, NamespacedClient, WorkflowExecuteUpdateOptions, WorkflowExecutionInfo, WorkflowHandle, WorkflowQueryOptions,
 };
+use tracing::Instrument as _;
 
 /// The longest comment kept with a decision.
 pub(crate) const MAX_COMMENT_CHARS: usize = 2_000;
@@ -57,8 +58,11 @@ fn handle(client: &Client, decision: &GateDecision) -> WorkflowHandle<Client, De
     WorkflowHandle::new(client.clone(), run)
 }
 
-/// `Ok` while the run waits at the decision's gate.
-async fn open_gate(handle: &WorkflowHandle<Client, Develop>, decision: &GateDecision) -> Result<(), Outcome> {
+/// The run's status while it waits at the decision's gate.
+async fn open_gate(
+    handle: &WorkflowHandle<Client, Develop>,
+    decision: &GateDecision,
+) -> Result<WorkflowStatus, Outcome> {
     let id = &decision.workflow_id;
     let status = match handle.query(Status, (), WorkflowQueryOptions::default()).await {
         Ok(status) => status,
@@ -79,7 +83,7 @@ async fn open_gate(handle: &WorkflowHandle<Client, Develop>, decision: &GateDeci
             decision.stage
         )));
     }
-    Ok(())
+    Ok(status)
 }
 
 async fn send(client: &Client, decision: &GateDecision, decided_by: String, comment: String) -> Outcome {
@@ -88,19 +92,36 @@ async fn send(client: &Client, decision: &GateDecision, decided_by: String, comm
         return Outcome::Refused("the decision names no run of the workflow".to_owned());
     }
     let handle = handle(client, decision);
-    if let Err(outcome) = open_gate(&handle, decision).await {
-        return outcome;
-    }
+    let status = match open_gate(&handle, decision).await {
+        Ok(status) => status,
+        Err(outcome) => return outcome,
+    };
     let options = WorkflowExecuteUpdateOptions::builder().update_id(decision.update_id()).build();
     let input = ApprovalDecision {
         stage: decision.stage.clone(),
         comment: printable(&comment).chars().take(MAX_COMMENT_CHARS).collect(),
         decided_by: Some(printable(&decided_by)),
     };
-    let sent = match decision.verdict {
-        Verdict::Approve => handle.execute_update(ApproveGate, input, options).await,
-        Verdict::Reject => handle.execute_update(RejectGate, input, options).await,
-    };
+    let decided_by = input.decided_by.clone().unwrap_or_default();
+    // The decision joins the workflow's trace, saying who made it.
+    let span = tracing::info_span!(
+        "decide",
+        otel.name = %format!("ct-gateway {}", decision.verdict.as_str()),
+        ct.workflow.id = %decision.workflow_id,
+        ct.stage.name = %decision.stage,
+        ct.approval.decided_by = %decided_by,
+    );
+    if let Some(parent) = &status.traceparent {
+        ct_telemetry::propagate::set_remote_parent(&span, parent);
+    }
+    let sent = async {
+        match decision.verdict {
+            Verdict::Approve => handle.execute_update(ApproveGate, input, options).await,
+            Verdict::Reject => handle.execute_update(RejectGate, input, options).await,
+        }
+    }
+    .instrument(span)
+    .await;
     match sent {
         Ok(_) => Outcome::Decided,
         Err(WorkflowUpdateError::Failed(failure)) => Outcome::Refused(failure.message.clone()),

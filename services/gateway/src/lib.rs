@@ -27,6 +27,7 @@ use ct_approvals::slack::SigningSecret;
 use reqwest::Url;
 use temporalio_client::Client;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// The most of a request body read: a Slack interaction payload is a few KiB.
@@ -38,6 +39,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_CONCURRENT_REQUESTS: usize = 256;
 /// Slack decisions going on behind their answered clicks at once; more are turned away.
 const MAX_SLACK_DECISIONS_IN_FLIGHT: usize = 32;
+/// Dashboard pages following their workflow's events at once; more are turned away.
+const MAX_EVENT_STREAMS: usize = 64;
+/// Stage diffs read at once; more wait their turn.
+const MAX_DIFFS_AT_ONCE: usize = 2;
 
 /// What the handlers share.
 pub struct Gateway {
@@ -52,6 +57,14 @@ pub struct Gateway {
     https: bool,
     /// Work going on after its request was answered (Slack decisions): waited for at shutdown.
     tasks: TaskTracker,
+    /// JetStream on NATS: the dashboard follows workflows' events there.
+    events: async_nats::jetstream::Context,
+    /// Event streams open at once (each holds a consumer on the server).
+    live_streams: Arc<Semaphore>,
+    /// Diffs read at once (each holds a blocking thread while libgit2 reads).
+    diffs: Semaphore,
+    /// Cancelled when the gateway stops: open event streams end, so the server can.
+    stopping: CancellationToken,
 }
 
 /// The Slack app whose buttons the gateway answers.
@@ -77,11 +90,13 @@ pub struct Options {
     pub response_prefix: Url,
     /// Whether people reach it over HTTPS.
     pub https: bool,
+    /// NATS, for the workflows' events on the dashboard.
+    pub nats: async_nats::Client,
 }
 
 impl Gateway {
     pub fn new(client: Client, options: Options) -> Arc<Self> {
-        let Options { link_key, slack, approvers, response_prefix, https } = options;
+        let Options { link_key, slack, approvers, response_prefix, https, nats } = options;
         let slack = slack.map(|secret| SlackApp {
             secret,
             approvers,
@@ -102,7 +117,16 @@ impl Gateway {
             started_unix: ct_approvals::unix_now(),
             https,
             tasks: TaskTracker::new(),
+            events: async_nats::jetstream::new(nats),
+            live_streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
+            diffs: Semaphore::new(MAX_DIFFS_AT_ONCE),
+            stopping: CancellationToken::new(),
         })
+    }
+
+    /// Cancelled when the gateway is to stop; cancelling it ends the open event streams.
+    pub fn stopping(&self) -> CancellationToken {
+        self.stopping.clone()
     }
 
     /// Waits (up to `grace`) for decisions still going on behind answered requests.

@@ -8,7 +8,6 @@ use ct_approvals::read_key_file;
 use ct_approvals::slack::SigningSecret;
 use ct_config::{Flag, Service, key};
 use ct_service::TemporalTarget;
-use tokio_util::sync::CancellationToken;
 
 /// How long a stop waits for decisions still going on behind answered clicks.
 const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(25);
@@ -66,6 +65,10 @@ struct Args {
     #[arg(long)]
     slack_response_url_prefix: Option<String>,
 
+    /// NATS server(s) whose events the dashboard shows [env: NATS_URL].
+    #[arg(long)]
+    nats_url: Option<String>,
+
     /// Write the bound port here once listening (tests, port 0).
     #[arg(long)]
     port_file: Option<PathBuf>,
@@ -77,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
     let flags = [
         Flag::given(key::TEMPORAL_ADDRESS, "--temporal-address", args.temporal_address.as_ref()),
         Flag::given(key::TEMPORAL_NAMESPACE, "--namespace", args.namespace.as_ref()),
+        Flag::given(key::NATS_URL, "--nats-url", args.nats_url.as_ref()),
         Flag::given(key::GATEWAY_LISTEN, "--listen", args.listen.as_ref()),
         Flag::given(key::GATEWAY_URL, "--url", args.url.as_ref()),
         Flag::given(key::LINK_KEY_FILE, "--link-key-file", args.link_key_file.as_ref()),
@@ -124,12 +128,17 @@ async fn main() -> anyhow::Result<()> {
         namespace: configured.temporal.namespace.clone(),
     };
     let client = ct_service::connect_client(&target, "ct-gateway").await?;
+    // Connects in the background: decisions do not wait for NATS, only the events list does.
+    let nats_login =
+        ct_events::NatsLogin::load(configured.nats_user.as_deref(), configured.nats_password_file.as_deref())?;
+    let nats = ct_events::connect(&configured.nats_url, nats_login.as_ref(), "ct-gateway").await?;
     let options = ct_gateway::Options {
         link_key,
         slack,
         approvers: settings.slack_approvers.iter().cloned().collect(),
         response_prefix,
         https: settings.url.starts_with("https://"),
+        nats,
     };
     let gateway = ct_gateway::Gateway::new(client, options);
     let router = gateway.clone().router();
@@ -140,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr().context("could not read the bound address")?;
     tracing::info!("listening on {addr}");
     ct_service::announce_port(args.port_file.as_deref(), addr.port());
-    let shutdown = CancellationToken::new();
+    let shutdown = gateway.stopping();
     tokio::spawn(ct_service::cancel_on_signal(shutdown.clone()));
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -1,7 +1,8 @@
 // The dashboard in a real browser (Debian's chromium, driven headless by playwright-core):
 // a page without a session gets the sign-in page; the CLI's sign-in link signs in; the workflow
-// shows its open gate and its live cost; a POST without the CSRF token is refused; Approve
-// decides, and the next stage is seen starting on the same page. Prints one JSON line with what
+// shows its open gate, its live cost and its events; a POST without the CSRF token is refused;
+// Approve decides, the approval arrives in the events and the next stage is seen starting on the
+// same page; the first stage's diff shows its added lines. Prints one JSON line with what
 // it saw; exits non-zero on the first thing that does not hold.
 //
 //   node dashboard.cjs LOGIN_URL WORKFLOW_ID STAGE [SCREENSHOT_DIR]
@@ -52,6 +53,12 @@ function check(condition, what) {
     const stages = await page.$$eval("tr[data-stage]", (rows) => rows.map((r) => r.getAttribute("data-stage")));
     const next = stages[stages.indexOf(stage) + 1];
     check(next, "a stage follows " + stage);
+    // The events list follows the stream: the request for approval is in it.
+    await page.waitForFunction(
+      () => Array.from(document.querySelectorAll("ol.events li")).some((li) => li.textContent.includes("awaits approval")),
+      null,
+      { timeout: 30000 },
+    );
     if (screenshots) await page.screenshot({ path: path.join(screenshots, "dashboard-gate.png"), fullPage: true });
 
     // The session's cookie without the form's CSRF token decides nothing.
@@ -70,6 +77,21 @@ function check(condition, what) {
       nextState,
       { timeout: 120000 },
     );
+    // And the approval is in it.
+    await page.waitForFunction(
+      (approved) => Array.from(document.querySelectorAll("ol.events li")).some((li) => li.textContent.includes(approved)),
+      "approved " + stage + " by",
+      { timeout: 30000 },
+    );
+    seen.events = await page.$$eval("ol.events li", (items) => items.length);
+    // The finished first stage's diff, from the project's repository.
+    const diffLink = page.locator(`tr[data-stage="${stages[0]}"] a[href$="/diff"]`);
+    check((await diffLink.count()) === 1, "the first stage links to its diff");
+    const diffPage = await context.newPage();
+    await diffPage.goto(origin + (await diffLink.getAttribute("href")));
+    seen.diff_added_lines = await diffPage.locator("pre.diff .add").count();
+    check(seen.diff_added_lines > 0, "the diff shows added lines");
+    if (screenshots) await diffPage.screenshot({ path: path.join(screenshots, "dashboard-diff.png"), fullPage: true });
     seen.next_stage = next;
     seen.next_state = (await page.textContent(nextState)).trim();
     seen.approved_by = (await page.textContent(`tr[data-stage="${stage}"] td:nth-child(8)`)).trim();

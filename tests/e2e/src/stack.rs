@@ -353,6 +353,7 @@ impl Stack {
         let mut command = Command::new(bin("ct-gateway"));
         command
             .args(["--listen", "127.0.0.1:0", "--temporal-address", &self.temporal_address()])
+            .args(["--nats-url", &self.nats.url()])
             .arg("--port-file")
             .arg(&port_file)
             .args(args)

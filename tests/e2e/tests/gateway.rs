@@ -84,6 +84,34 @@ fn http_with_head(
     (status, head.to_owned(), body.to_owned())
 }
 
+/// A GET of the server-sent events at `path`, left open.
+fn open_events(port: u16, path: &str, headers: &[(&str, String)]) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream
+}
+
+/// Reads from `stream` into `seen` until `done` holds of it; fails after a minute.
+fn read_until(stream: &mut TcpStream, seen: &mut String, done: impl Fn(&str) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut buffer = [0u8; 8192];
+    while !done(seen) {
+        assert!(std::time::Instant::now() < deadline, "not seen in a minute:\n{seen}");
+        match stream.read(&mut buffer) {
+            Ok(0) => panic!("the stream ended:\n{seen}"),
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buffer[..n])),
+            Err(err) if matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(err) => panic!("reading the events: {err}"),
+        }
+    }
+}
+
 fn token(key: &LinkKey, id: &str, run: &str, verdict: Verdict, expires_unix: i64) -> String {
     let decision =
         GateDecision { workflow_id: id.to_owned(), run_id: run.to_owned(), stage: STAGE.to_owned(), verdict };
@@ -425,6 +453,29 @@ async fn the_dashboard_signs_in_through_the_cli_shows_the_gate_and_approves_with
     assert_eq!(live["awaiting_approval"], STAGE);
     assert!(live["total_cost_usd"].as_f64().unwrap() > 0.0, "{live}");
 
+    // The first stage's diff, read from the project's repository.
+    let scaffold = &stack.cli(&["status", &id, "--json"]).json()["stages"][0];
+    let written = scaffold["files_changed"][0].as_str().expect("the scaffold stage changed a file").to_owned();
+    let diff_link = format!("/workflows/{id}/stages/1/diff");
+    assert!(page.contains(&format!("href=\"{diff_link}\"")), "{page}");
+    let (status, _) = http(port, "GET", &diff_link, &[], b"");
+    assert_eq!(status, 401, "no session, no diff");
+    let (status, diff) = http(port, "GET", &diff_link, &session, b"");
+    assert_eq!(status, 200, "{diff}");
+    assert!(diff.contains(&format!("diff --git a/{written} b/{written}")), "{diff}");
+    assert!(diff.contains("<span class=\"add\">+"), "{diff}");
+    let (status, _) = http(port, "GET", &format!("/workflows/{id}/stages/99/diff"), &session, b"");
+    assert_eq!(status, 404, "a stage the workflow does not have");
+
+    // The events: the stream so far, then live.
+    let events = format!("/workflows/{id}/events");
+    let (status, _) = http(port, "GET", &events, &[], b"");
+    assert_eq!(status, 401, "no session, no events");
+    let mut stream = open_events(port, &events, &session);
+    let mut seen = String::new();
+    read_until(&mut stream, &mut seen, |seen| seen.contains("approval.requested"));
+    assert!(seen.contains("text/event-stream") && seen.contains("workflow started"), "{seen}");
+
     let form_type = ("Content-Type", "application/x-www-form-urlencoded".to_owned());
     let decide = format!("/workflows/{id}/decide");
     let fields = format!("run_id={}&stage={STAGE}&verdict=approve&comment=looks+good", hidden(&page, "run_id"));
@@ -454,6 +505,10 @@ async fn the_dashboard_signs_in_through_the_cli_shows_the_gate_and_approves_with
     let approved = &status.stages[1];
     assert!(approved.approved_by.as_deref().is_some_and(|by| by.ends_with("(dashboard)")), "{approved:?}");
     assert_eq!(approved.approval_comment.as_deref(), Some("looks good"));
+
+    // The decision reaches the stream that was open before it.
+    read_until(&mut stream, &mut seen, |seen| seen.contains(&format!("approved {STAGE} by")));
+    assert!(seen.contains("(dashboard)"), "{seen}");
 }
 
 /// The dashboard in a real browser: `tests/e2e/browser/dashboard.cjs` (playwright-core driving

@@ -139,6 +139,14 @@ async fn a_develop_workflow_is_one_trace_across_every_process() {
     let stages: Vec<&ReceivedSpan> = trace.iter().copied().filter(|span| span.name.starts_with("stage ")).collect();
     assert_eq!(stages.len(), 6, "{}", summary(&trace));
     assert!(named("claude-temporal approve").count() == 1, "the approval is in the trace:\n{}", summary(&trace));
+    let decided: Vec<&&ReceivedSpan> =
+        stages.iter().filter(|span| span.attribute("ct.approval.verdict") == Some("approved")).collect();
+    assert_eq!(decided.len(), 1, "the gated stage's span says it was approved:\n{}", summary(&trace));
+    assert!(
+        decided[0].attribute("ct.approval.decided_by").is_some_and(|who| who.ends_with("(claude-temporal CLI)")),
+        "and by whom: {:#?}",
+        decided[0]
+    );
 
     // Each agent run is an invoke_agent span with what the CLI reported it used.
     let agents: Vec<&ReceivedSpan> = named("invoke_agent claude-code").collect();

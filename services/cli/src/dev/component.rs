@@ -82,7 +82,7 @@ impl Component {
             Self::TestRunner => &[Self::Temporal],
             Self::Worker => &[Self::Temporal, Self::Nats],
             Self::Notifier | Self::MetricsSink => &[Self::Nats],
-            Self::Gateway => &[Self::Temporal],
+            Self::Gateway => &[Self::Temporal, Self::Nats],
             _ => &[],
         }
     }

@@ -144,6 +144,8 @@ pub(crate) fn launch(component: Component, binary: &Path, state: &StateDir, stac
                 &listen,
                 &"--link-key-file",
                 key,
+                &"--nats-url",
+                &wired(&stack.nats_url, "nats")?,
             ]);
             (args, Readiness::HttpOk { address: listen, path: "/healthz" })
         }

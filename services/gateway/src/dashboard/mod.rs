@@ -1,8 +1,10 @@
-//! The web dashboard: the workflows, one workflow's stages with their figures, files and cost,
-//! live while it runs, and its open gate with Approve and Reject. Server-rendered; its one
+//! The web dashboard: the workflows, one workflow's stages with their figures, files, diffs and
+//! cost, live while it runs, its events as they happen, and its open gate with Approve and Reject. Server-rendered; its one
 //! stylesheet and one script are in the binary. Every page needs a session (`auth`).
 
 mod chart;
+mod diff;
+mod events;
 mod list;
 mod workflow;
 
@@ -24,6 +26,8 @@ pub(crate) fn routes() -> Router<Arc<Gateway>> {
         .route("/", get(list::workflows))
         .route("/workflows/{id}", get(workflow::page))
         .route("/workflows/{id}/status.json", get(workflow::status_json))
+        .route("/workflows/{id}/events", get(events::stream))
+        .route("/workflows/{id}/stages/{number}/diff", get(diff::page))
         .route("/workflows/{id}/decide", post(workflow::decide))
         .route("/assets/dashboard.css", get(|| async { asset("text/css; charset=utf-8", STYLESHEET) }))
         .route("/assets/live.js", get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }))

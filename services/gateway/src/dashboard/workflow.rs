@@ -1,6 +1,7 @@
 //! `/workflows/<id>`: one workflow's figures, its open gate with Approve and Reject, its
 //! stages (state, attempts, tokens, cost, tests, time, who approved, the files changed) and
-//! cost over the stages; kept live by `live.js` polling `status.json`.
+//! cost over the stages, a link to each stage's diff, and the events; kept live by `live.js`
+//! polling `status.json` and following `events`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use ct_approvals::{GateDecision, Verdict};
 use ct_contracts::workflows::{Develop, Status};
-use ct_domain::{StageStatus, WorkflowStatus};
+use ct_domain::WorkflowStatus;
 use temporalio_client::WorkflowQueryOptions;
 use temporalio_client::errors::WorkflowQueryError;
 
@@ -25,7 +26,7 @@ use crate::page::escape;
 const QUERY_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The workflow's status with its running stage's live figures, or why there is none.
-async fn status_of(gateway: &Gateway, id: &str) -> Result<WorkflowStatus, (StatusCode, String)> {
+pub(super) async fn status_of(gateway: &Gateway, id: &str) -> Result<WorkflowStatus, (StatusCode, String)> {
     let handle = gateway.client.get_workflow_handle::<Develop>(id);
     let query = handle.query(Status, (), WorkflowQueryOptions::default());
     let mut status = match tokio::time::timeout(QUERY_DEADLINE, query).await {
@@ -64,20 +65,25 @@ pub(crate) async fn page(State(gateway): State<Arc<Gateway>>, headers: HeaderMap
         Err((code, why)) => return layout(code, &id, &who, &format!("<p>{}</p>", escape(&why)), false),
     };
     let body = format!(
-        "{figures}{gate}<h2>Stages</h2>{stages}<h2>Cost over the stages</h2>{chart}",
+        "{figures}{gate}<h2>Stages</h2>{stages}<h2>Cost over the stages</h2>{chart}\
+         <h2>Events</h2><ol class=\"events\" data-events-url=\"/workflows/{href}/events\">\
+         <li class=\"quiet\">Loading the events…</li></ol>",
         figures = figures(&status),
         gate = gate(&status, &who.csrf),
-        stages = stages(&status.stages),
+        stages = stages(&status),
+        href = path_segment(&id),
         chart = chart::cost_chart(&status.stages),
     );
     let body = format!(
-        "<div data-status-url=\"/workflows/{href}/status.json\" data-state=\"{state}\" data-gate=\"{gate}\">{body}</div>",
+        "<div data-status-url=\"/workflows/{href}/status.json\" data-state=\"{state}\" data-gate=\"{gate}\" \
+         data-poll=\"{poll}\">{body}</div>",
         href = path_segment(&id),
+        // A workflow that has ended changes no more: its page does not poll.
+        poll = !status.state.is_final(),
         state = escape(&state_name(&status.state)),
         gate = escape(status.awaiting_approval.as_deref().unwrap_or_default()),
     );
-    // A workflow that has ended changes no more: its page does not poll.
-    layout(StatusCode::OK, &id, &who, &body, !status.state.is_final())
+    layout(StatusCode::OK, &id, &who, &body, true)
 }
 
 pub(crate) async fn status_json(
@@ -211,20 +217,30 @@ fn gate(status: &WorkflowStatus, csrf: &str) -> String {
     )
 }
 
-fn stages(stages: &[StageStatus]) -> String {
-    let rows: String = stages
+fn stages(status: &WorkflowStatus) -> String {
+    let rows: String = status
+        .stages
         .iter()
-        .map(|stage| {
+        .enumerate()
+        .map(|(index, stage)| {
             let state = state_name(&stage.state);
             let tests = match (stage.tests_passed, stage.tests_failed) {
                 (Some(passed), Some(failed)) => format!("{passed} passed, {failed} failed"),
                 _ => String::new(),
             };
+            let diff = match &stage.trees {
+                Some(_) => format!(
+                    " <a href=\"/workflows/{}/stages/{}/diff\">diff</a>",
+                    path_segment(&status.workflow_id),
+                    index + 1
+                ),
+                None => String::new(),
+            };
             let files = if stage.files_changed.is_empty() {
-                String::new()
+                diff
             } else {
                 format!(
-                    "<details><summary>{}{} files (+{}/-{})</summary><ul>{}</ul></details>",
+                    "<details><summary>{}{} files (+{}/-{})</summary><ul>{}</ul></details>{diff}",
                     if stage.files_truncated { "over " } else { "" },
                     stage.files_changed.len(),
                     stage.lines_added,

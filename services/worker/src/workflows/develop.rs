@@ -448,8 +448,14 @@ async fn await_approval(
         decided_by: decision.decided_by.clone(),
     };
     match &decision {
-        Some(Decision::Approved(approved)) => emit(ctx, EventData::ApprovalGranted(decision_event(approved))).await,
-        Some(Decision::Rejected(rejected)) => emit(ctx, EventData::ApprovalRejected(decision_event(rejected))).await,
+        Some(Decision::Approved(approved)) => {
+            spans::record_decision("approved", approved.decided_by.as_deref());
+            emit(ctx, EventData::ApprovalGranted(decision_event(approved))).await
+        }
+        Some(Decision::Rejected(rejected)) => {
+            spans::record_decision("rejected", rejected.decided_by.as_deref());
+            emit(ctx, EventData::ApprovalRejected(decision_event(rejected))).await
+        }
         None if ctx.cancellation_token().is_cancelled() => {}
         None => {
             let timed_out = ApprovalTimedOut {

@@ -34,6 +34,7 @@ pub(super) fn record_agent(status: &mut StageStatus, report: &AgentReport) {
     status.files_truncated = report.files_truncated;
     status.lines_added = report.lines_added;
     status.lines_removed = report.lines_removed;
+    status.trees = report.trees.clone();
     status.executor_id = Some(report.executor_id.clone()).filter(|id| !id.is_empty());
     status.executor_build = Some(report.executor_build.clone()).filter(|build| !build.is_empty());
     status.session_id = report.session_id.clone();

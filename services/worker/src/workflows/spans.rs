@@ -15,7 +15,18 @@ pub(super) fn stage(kind: &str, name: &str, index: usize) -> tracing::Span {
         ct.stage.name = %name,
         ct.stage.index = index,
         ct.stage.outcome = tracing::field::Empty,
+        ct.approval.verdict = tracing::field::Empty,
+        ct.approval.decided_by = tracing::field::Empty,
     )
+}
+
+/// Says on the current (stage) span how its gate was decided, and by whom when known.
+pub(super) fn record_decision(verdict: &str, decided_by: Option<&str>) {
+    let span = tracing::Span::current();
+    span.record("ct.approval.verdict", verdict);
+    if let Some(who) = decided_by {
+        span.record("ct.approval.decided_by", who);
+    }
 }
 
 /// Says on `span` how its stage ended: `completed`, or the reason it did not.
