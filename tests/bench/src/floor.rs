@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures::{StreamExt as _, TryStreamExt as _};
 use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -42,6 +43,46 @@ impl Floor {
 /// Runs `runs` floor workflows one after the other, each with its worker polling in this
 /// process, and returns their figures.
 pub(crate) async fn measure(client: Client, runs: usize) -> anyhow::Result<Vec<RunFigures>> {
+    with_worker(&client, async {
+        let mut figures = Vec::with_capacity(runs);
+        for run in 0..=runs {
+            let id = format!("bench-floor-{}-{run}", std::process::id());
+            run_one(&client, &id).await?;
+            // The first run warms the worker's caches and connections up.
+            if run > 0 {
+                figures.push(crate::runs::figures_of_kind::<FloorWorkflow>(&client, &id).await?);
+            }
+        }
+        Ok(figures)
+    })
+    .await
+}
+
+/// Runs `count` floor workflows to their end, `at_once` at a time: history for the list pages.
+pub(crate) async fn run_many(client: Client, count: usize, at_once: usize) -> anyhow::Result<()> {
+    with_worker(&client, async {
+        futures::stream::iter(0..count)
+            .map(|n| {
+                let client = client.clone();
+                async move { run_one(&client, &format!("bench-listed-{}-{n}", std::process::id())).await }
+            })
+            .buffer_unordered(at_once)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn run_one(client: &Client, id: &str) -> anyhow::Result<()> {
+    let options = WorkflowStartOptions::new(TASK_QUEUE.to_owned(), id.to_owned()).build();
+    let handle = client.start_workflow(FloorWorkflow::run, (), options).await.context("start a floor workflow")?;
+    handle.get_result(WorkflowGetResultOptions::default()).await.context("a floor workflow failed")?;
+    Ok(())
+}
+
+/// Runs `work` while a floor worker polls in this process.
+async fn with_worker<T>(client: &Client, work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     let runtime = Runtime::from_current_tokio(Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let options = WorkerOptions::new(TASK_QUEUE)
         .register_workflow::<FloorWorkflow>()
@@ -51,22 +92,11 @@ pub(crate) async fn measure(client: Client, runs: usize) -> anyhow::Result<Vec<R
     let mut worker = Worker::new(&runtime, client.clone(), options).map_err(|e| anyhow::anyhow!("{e}"))?;
     let stop = worker.shutdown_handle();
     let work = async {
-        let mut figures = Vec::with_capacity(runs);
-        for run in 0..=runs {
-            let id = format!("bench-floor-{}-{run}", std::process::id());
-            let options = WorkflowStartOptions::new(TASK_QUEUE.to_owned(), id.clone()).build();
-            let handle =
-                client.start_workflow(FloorWorkflow::run, (), options).await.context("start a floor workflow")?;
-            handle.get_result(WorkflowGetResultOptions::default()).await.context("a floor workflow failed")?;
-            // The first run warms the worker's caches and connections up.
-            if run > 0 {
-                figures.push(crate::runs::figures_of_kind::<FloorWorkflow>(&client, &id).await?);
-            }
-        }
+        let out = work.await;
         stop();
-        anyhow::Ok(figures)
+        out
     };
-    let (worked, figures) = tokio::join!(worker.run(), work);
+    let (worked, out) = tokio::join!(worker.run(), work);
     worked.map_err(|e| anyhow::anyhow!("the floor worker failed: {e}"))?;
-    figures
+    out
 }

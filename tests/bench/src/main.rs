@@ -4,6 +4,7 @@
 
 mod events;
 mod floor;
+mod gateway;
 mod history;
 mod memory;
 mod report;
@@ -62,6 +63,13 @@ struct Args {
     /// metrics-sink deliver (latencies come from 200 more, one every 10 ms).
     #[arg(long, default_value_t = 2000)]
     events: usize,
+    /// Slack clicks through the gateway, measured against as many Updates sent straight to
+    /// Temporal.
+    #[arg(long, default_value_t = 20)]
+    clicks: usize,
+    /// Workflows run before the gateway's workflows page is measured.
+    #[arg(long, default_value_t = 1000)]
+    listed_workflows: usize,
     /// Where the results go as JSON.
     #[arg(long, default_value = "bench-results.json")]
     out: PathBuf,
@@ -106,6 +114,9 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let stages = stack.dir.path().join("one-stage.toml");
     std::fs::write(&stages, ONE_STAGE)?;
     let projects = |n: usize| (0..n).map(|_| git_project(source.path())).collect::<Vec<_>>();
+    // Before the approver starts: these gates are decided by the clicks measured.
+    let figures = gateway::measure(&stack, &projects(args.clicks * 2), &stages, args.listed_workflows).await?;
+    gateway_figures(&mut report, &figures);
     let _approver = runs::Approver::start(&stack).await?;
 
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -234,6 +245,35 @@ async fn overhead(
         ),
     );
     Ok(())
+}
+
+fn gateway_figures(report: &mut Report, figures: &gateway::Figures) {
+    let section = "gateway";
+    report.figure(
+        section,
+        "Slack click → workflow's acknowledgement, p50 (ms)",
+        median(&figures.click_ms),
+        Some(("the Update straight to Temporal p50", median(&figures.update_ms))),
+    );
+    report.figure(
+        section,
+        "Slack click → workflow's acknowledgement, max (ms)",
+        quantile(&figures.click_ms, 1.0),
+        Some(("the Update straight to Temporal max", quantile(&figures.update_ms, 1.0))),
+    );
+    report.figure(section, "Slack's request answered, p50 (ms)", median(&figures.click_answered_ms), None);
+    report.figure(
+        section,
+        &format!("workflows page, first {} (ms, p50)", gateway::PAGE_SIZE),
+        median(&figures.first_page_ms),
+        Some(("Temporal's list API, same page p50", median(&figures.first_page_api_ms))),
+    );
+    report.figure(
+        section,
+        &format!("all {} workflows, {} pages (ms)", figures.workflows_listed, figures.pages),
+        figures.all_pages_ms,
+        Some(("Temporal's list API, same pages", figures.all_pages_api_ms)),
+    );
 }
 
 fn concurrency(report: &mut Report, executors: usize, n: usize, wall_s: f64, figures: &[RunFigures]) {

@@ -77,7 +77,9 @@ pub(crate) async fn develop_at_once(
     Ok((ids, began.elapsed().as_secs_f64()))
 }
 
-fn start(stack: &Stack, project: &Path, stages: &Path) -> anyhow::Result<String> {
+/// Starts a develop workflow on `project` through the CLI, with `stages` as its template when
+/// given; its id.
+pub(crate) fn start(stack: &Stack, project: &Path, stages: &Path) -> anyhow::Result<String> {
     let project = project.to_str().context("project path")?;
     let mut args = vec!["start", project, "--json"];
     let stages = stages.to_str().context("stages path")?;

@@ -7,7 +7,7 @@
 //! later run that reuses the workflow id.
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ct_approvals::link::{self, LinkClaim, LinkKey};
 use ct_approvals::slack::{self, SigningSecret};
 use ct_approvals::{GateDecision, Verdict};
-use ct_e2e::{Stack, StackOptions, example, git_project, tool, workspace_root};
+use ct_e2e::slack::{click_with, percent, response_receiver};
+use ct_e2e::{Stack, StackOptions, example, git_project, http, http_with_head, tool, workspace_root};
 use ct_scripted_model::Scenario;
 
 const STAGE: &str = "core-implementation";
@@ -49,39 +50,6 @@ fn run_of(stack: &Stack, id: &str) -> String {
     let run = stack.cli(&["status", id, "--json"]).json()["run_id"].as_str().unwrap_or_default().to_owned();
     assert!(!run.is_empty(), "status names the run");
     run
-}
-
-/// One HTTP/1.1 request to the gateway; its status and body.
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
-    let (status, _, body) = http_with_head(port, method, path, headers, body);
-    (status, body)
-}
-
-/// One HTTP/1.1 request to the gateway; its status, head and body.
-fn http_with_head(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (status, head.to_owned(), body.to_owned())
 }
 
 /// A GET of the server-sent events at `path`, left open.
@@ -220,71 +188,6 @@ async fn a_link_made_for_one_run_decides_nothing_in_a_later_run_with_the_same_id
     assert_eq!(status, 409, "the first run's link: {page}");
     assert!(page.contains("is not open"), "{page}");
     assert!(gate_open(&stack, &id), "the later run's gate is still open");
-}
-
-/// A local stand-in for Slack's `response_url`: every JSON body posted to it.
-fn response_receiver() -> (String, mpsc::Receiver<serde_json::Value>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://127.0.0.1:{}/", listener.local_addr().unwrap().port());
-    let (sent, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            // Headers, then as many bytes as Content-Length says.
-            let body = loop {
-                let n = stream.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break None;
-                }
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request).into_owned();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let length = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= length {
-                        break Some(body[..length].to_owned());
-                    }
-                }
-            };
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-            if let Some(body) = body.and_then(|b| serde_json::from_str(&b).ok()) {
-                let _ = sent.send(body);
-            }
-        }
-    });
-    (url, received)
-}
-
-/// A click on the button for `verdict`, whose value is `token` (the notifier's: a signed
-/// decision), with the response_url left as `RESPONSE_URL`.
-fn click_with(user: &str, verdict: Verdict, token: &str) -> Vec<u8> {
-    let payload = serde_json::json!({
-        "type": "block_actions",
-        "user": { "id": user, "username": "ann" },
-        "response_url": "RESPONSE_URL",
-        "actions": [{ "action_id": slack::action_id(verdict), "value": token }]
-    });
-    format!("payload={}", percent(&payload.to_string())).into_bytes()
-}
-
-fn percent(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// What a gateway that takes Slack's buttons is given: its signing secret, the link key, who
