@@ -26,6 +26,10 @@ pub struct DevelopInput {
     /// The fraction of a limit at which `budget.warning` goes out.
     #[serde(default = "default_warn_at")]
     pub budget_warn_at: f64,
+    /// The Slack users (ids, `U…`) who may decide this workflow's gates with Slack's buttons,
+    /// instead of the gateway's `CT_SLACK_APPROVERS`; empty: those.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slack_approvers: Vec<String>,
 }
 
 pub(crate) fn default_warn_at() -> f64 {

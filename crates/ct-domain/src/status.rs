@@ -46,6 +46,10 @@ pub struct WorkflowStatus {
     /// The workflow's budget, when it or a stage has one: limits, and what a wait is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<crate::budget::Budget>,
+    /// Who may decide the gates with Slack's buttons, when the workflow was started with its
+    /// own list (`start --slack-approvers`); empty: the gateway's `CT_SLACK_APPROVERS`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slack_approvers: Vec<String>,
     /// While a stage's agent waits for the account's usage limit to reset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_limit: Option<UsageLimitWait>,

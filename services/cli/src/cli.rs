@@ -150,6 +150,10 @@ pub struct StartArgs {
     /// default the project's tests run once first, and a stage fails only on tests it broke).
     #[arg(long)]
     pub strict_tests: bool,
+    /// Slack user ids (U…), comma-separated, who may decide this workflow's gates with Slack's
+    /// buttons, instead of the gateway's CT_SLACK_APPROVERS.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub slack_approvers: Vec<String>,
     #[command(flatten)]
     pub settings: RunSettingsArgs,
     /// Print the result as JSON.

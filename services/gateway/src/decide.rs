@@ -29,8 +29,23 @@ pub(crate) enum Outcome {
     Unknown(String),
 }
 
-pub(crate) async fn decide(client: &Client, decision: &GateDecision, decided_by: String, comment: String) -> Outcome {
-    tokio::time::timeout(DEADLINE, send(client, decision, decided_by, comment)).await.unwrap_or_else(|_| late(decision))
+/// Whether the one deciding may decide the run's gates, judged on its status once the gate is
+/// found open: `Err` says why not.
+pub(crate) type MayDecide<'a> = &'a (dyn Fn(&WorkflowStatus) -> Result<(), String> + Sync);
+
+/// For those the door itself vouches for: a signed link's holder, a signed-in person.
+pub(crate) const ANYONE: MayDecide<'static> = &|_| Ok(());
+
+pub(crate) async fn decide(
+    client: &Client,
+    decision: &GateDecision,
+    decided_by: String,
+    comment: String,
+    may_decide: MayDecide<'_>,
+) -> Outcome {
+    tokio::time::timeout(DEADLINE, send(client, decision, decided_by, comment, may_decide))
+        .await
+        .unwrap_or_else(|_| late(decision))
 }
 
 /// Why nothing can be decided now (the gate is closed, the run unknown), or `None` while the
@@ -86,7 +101,13 @@ async fn open_gate(
     Ok(status)
 }
 
-async fn send(client: &Client, decision: &GateDecision, decided_by: String, comment: String) -> Outcome {
+async fn send(
+    client: &Client,
+    decision: &GateDecision,
+    decided_by: String,
+    comment: String,
+    may_decide: MayDecide<'_>,
+) -> Outcome {
     // Temporal reads an empty run id as "the latest run": a decision must name its own.
     if decision.run_id.is_empty() {
         return Outcome::Refused("the decision names no run of the workflow".to_owned());
@@ -96,6 +117,10 @@ async fn send(client: &Client, decision: &GateDecision, decided_by: String, comm
         Ok(status) => status,
         Err(outcome) => return outcome,
     };
+    if let Err(why) = may_decide(&status) {
+        tracing::warn!(workflow = %decision.workflow_id, by = %decided_by, "refused: {why}");
+        return Outcome::Refused(why);
+    }
     let options = WorkflowExecuteUpdateOptions::builder().update_id(decision.update_id()).build();
     let input = ApprovalDecision {
         stage: decision.stage.clone(),

@@ -15,7 +15,7 @@ use ct_approvals::{GateDecision, Verdict};
 
 use crate::Gateway;
 use crate::auth::{cross_site, same_origin};
-use crate::decide::{MAX_COMMENT_CHARS, Outcome, closed, decide as send};
+use crate::decide::{ANYONE, MAX_COMMENT_CHARS, Outcome, closed, decide as send};
 use crate::page::{escape, page};
 
 pub(crate) async fn confirm(State(gateway): State<Arc<Gateway>>, Path(token): Path<String>) -> Response {
@@ -58,7 +58,7 @@ pub(crate) async fn decide(
         .unwrap_or_default();
     let decision = &claim.decision;
     let by = format!("a signed {} link, from {}", decision.verdict.as_str(), peer.ip());
-    let outcome = send(&gateway.client, decision, by, comment).await;
+    let outcome = send(&gateway.client, decision, by, comment, ANYONE).await;
     outcome_page(&outcome, decision)
 }
 

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use ct_approvals::link;
 use ct_approvals::slack::{self, Click};
 use ct_approvals::{GateDecision, Verdict};
+use ct_domain::WorkflowStatus;
 use reqwest::Url;
 
 use crate::decide::{Outcome, decide};
@@ -90,13 +91,23 @@ fn busy() -> Response {
 /// What the message says after the click, and whether it replaces the request (a decision) or
 /// stands beside it (a refusal, shown to the clicker only).
 async fn outcome_text(gateway: &Gateway, click: &Click, decision: &GateDecision) -> (String, bool) {
-    let approvers = gateway.slack.as_ref().map(|app| &app.approvers);
-    if !approvers.is_some_and(|approvers| approvers.contains(&click.user_id)) {
-        tracing::warn!(user = %click.user_id, workflow = %decision.workflow_id, "a Slack user who is no approver clicked");
-        return (format!("<@{}> may not decide claude-temporal approvals; nothing was decided.", click.user_id), false);
-    }
+    let configured = gateway.slack.as_ref().map(|app| &app.approvers);
+    let user = &click.user_id;
+    // The workflow's own list when it was started with one, else the gateway's.
+    let may_decide = |status: &WorkflowStatus| {
+        let allowed = if status.slack_approvers.is_empty() {
+            configured.is_some_and(|approvers| approvers.contains(user))
+        } else {
+            status.slack_approvers.contains(user)
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(format!("Slack user {user} may not decide the gates of workflow `{}`", decision.workflow_id))
+        }
+    };
     let by = format!("Slack user {} ({})", click.user_id, click.user_name);
-    match decide(&gateway.client, decision, by, String::new()).await {
+    match decide(&gateway.client, decision, by, String::new(), &may_decide).await {
         Outcome::Decided => {
             let verb = match decision.verdict {
                 Verdict::Approve => "approved",

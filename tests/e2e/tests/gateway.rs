@@ -2,7 +2,8 @@
 //! page, then a POST from a plain HTTP client) approves it and the workflow goes on; changed,
 //! foreign and expired links, and the used link again, decide nothing. Slack clicks signed with
 //! the app's secret approve once; a bad signature, an old timestamp, a user who is no approver
-//! and the same request replayed are refused, and the message is updated through the click's
+//! and the same request replayed are refused (a workflow started with its own approvers takes
+//! only theirs), and the message is updated through the click's
 //! `response_url` (a real HTTP receiver here). A link made for one run decides nothing in a
 //! later run that reuses the workflow id.
 
@@ -300,6 +301,22 @@ async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_i
     assert!(told["text"].as_str().unwrap().starts_with("Nothing was decided"), "{told}");
     assert_eq!(stack.event_counts(&id).get("approval.granted").copied(), Some(1), "decided once");
     assert_eq!(stack.event_counts(&id).get("approval.rejected").copied(), None);
+
+    // A workflow started with its own approvers: the gateway's are not among them.
+    let other_project = git_project(&example("textstats"));
+    let own = start_to_the_gate(&stack, other_project.path(), &["--slack-approvers", "U777"]);
+    let own_token = token(key, &own, &run_of(&stack, &own), Verdict::Approve, now() + 600);
+    let configured = with_receiver(click_with("U123", Verdict::Approve, &own_token));
+    let (status, _) = post(&configured, ts, slack::signature(signing, ts, &configured));
+    assert_eq!(status, 200);
+    let told = next();
+    assert!(told["text"].as_str().unwrap().contains("U123 may not decide"), "{told}");
+    assert!(gate_open(&stack, &own), "the gateway's approver decided a workflow that names its own");
+    let named = with_receiver(click_with("U777", Verdict::Approve, &own_token));
+    let (status, _) = post(&named, ts, slack::signature(signing, ts, &named));
+    assert_eq!(status, 200);
+    let told = next();
+    assert!(told["text"].as_str().unwrap().contains("approved by <@U777>"), "{told}");
 }
 
 /// The value of `name` in a page's `<input type="hidden" name=… value=…>`.

@@ -51,11 +51,25 @@ pub(super) fn plan(config: &ct_config::Config, args: StartArgs) -> Result<StartP
         strict_tests: args.strict_tests,
         budget_usd: settings.workflow.budget_usd,
         budget_warn_at: settings.workflow.budget_warn_at,
+        slack_approvers: slack_approvers(&args.slack_approvers)?,
     };
     for warning in &config.warnings {
         eprintln!("warning: {warning}");
     }
     Ok(StartPlan { id, project, input, origin: selected.origin, json: args.json })
+}
+
+/// The Slack user ids given, trimmed; refuses what Slack never makes, so that a typo is not
+/// a list that nobody is on.
+fn slack_approvers(given: &[String]) -> Result<Vec<String>, CliError> {
+    let ids: Vec<String> = given.iter().map(|id| id.trim().to_owned()).filter(|id| !id.is_empty()).collect();
+    match ids.iter().find(|id| !id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())) {
+        Some(bad) => Err(CliError::BadInput(format!(
+            "--slack-approvers: `{bad}` is not a Slack user id (like U012AB3CD: the member id in the user's \
+             Slack profile, not a name)"
+        ))),
+        None => Ok(ids),
+    }
 }
 
 pub(super) async fn run(session: &Session, plan: StartPlan) -> anyhow::Result<ExitCode> {
@@ -149,4 +163,15 @@ fn default_id(project: &Path) -> String {
         .collect();
     let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
     format!("develop-{}-{millis}", name.trim_matches('-'))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn slack_approvers_are_member_ids() {
+        let given = |ids: &[&str]| super::slack_approvers(&ids.iter().map(|id| (*id).to_owned()).collect::<Vec<_>>());
+        assert_eq!(given(&[" U012AB3CD", "W0A1", ""]).unwrap(), ["U012AB3CD", "W0A1"]);
+        let err = given(&["U1", "@ann"]).unwrap_err().to_string();
+        assert!(err.contains("`@ann` is not a Slack user id"), "{err}");
+    }
 }

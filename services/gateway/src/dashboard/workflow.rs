@@ -20,7 +20,7 @@ use temporalio_client::errors::WorkflowQueryError;
 use super::{chart, dollars, duration, layout, path_segment, state_name};
 use crate::Gateway;
 use crate::auth::{cross_site, csrf_holds, same_origin, signed_in};
-use crate::decide::{MAX_COMMENT_CHARS, Outcome, decide as send};
+use crate::decide::{ANYONE, MAX_COMMENT_CHARS, Outcome, decide as send};
 use crate::page::escape;
 
 const QUERY_DEADLINE: Duration = Duration::from_secs(5);
@@ -139,7 +139,7 @@ pub(crate) async fn decide(
     let decision = GateDecision { workflow_id: id.clone(), run_id: field("run_id"), stage: field("stage"), verdict };
     let comment = field("comment");
     let by = format!("{} (dashboard)", who.session.user);
-    match send(&gateway.client, &decision, by, comment).await {
+    match send(&gateway.client, &decision, by, comment, ANYONE).await {
         Outcome::Decided => Redirect::to(&format!("/workflows/{}", path_segment(&id))).into_response(),
         Outcome::Refused(why) => layout(
             StatusCode::CONFLICT,

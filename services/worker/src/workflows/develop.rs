@@ -85,6 +85,7 @@ impl DevelopWorkflow {
                     })
                     .collect(),
                 budget: input.budget(),
+                slack_approvers: input.slack_approvers.clone(),
                 trace_id: trace.0.clone(),
                 traceparent: trace.1.clone(),
                 build: super::pinned_build(ctx),
