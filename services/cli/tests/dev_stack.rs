@@ -448,4 +448,17 @@ async fn up_starts_the_gateway_with_a_key_the_notifier_signs_links_with_and_ui_s
     let page = http_get(&gateway, login.strip_prefix(&format!("http://{gateway}")).unwrap());
     assert_eq!(status_code(&page), "200", "{page}");
     assert!(page.contains("Sign in"), "{page}");
+
+    // With the stack's key, at the address people reach it by (a proxy in front of it).
+    let proxied = Command::new(env!("CARGO_BIN_EXE_claude-temporal"))
+        .env("CT_STATE_DIR", state.dir.path())
+        .env_remove("CT_LINK_KEY_FILE")
+        .args(["ui", "--gateway-url", "https://approvals.example.com", "--json"])
+        .output()
+        .unwrap();
+    assert!(proxied.status.success(), "{}", String::from_utf8_lossy(&proxied.stderr));
+    let login = stdout_json(&proxied)["url"].as_str().unwrap().to_owned();
+    let token = login.strip_prefix("https://approvals.example.com/login/").expect("the given address");
+    let page = http_get(&gateway, &format!("/login/{token}"));
+    assert_eq!(status_code(&page), "200", "signed with the stack's key: {page}");
 }

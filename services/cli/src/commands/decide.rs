@@ -30,12 +30,8 @@ pub(super) async fn reject(session: &Session, args: RejectArgs) -> anyhow::Resul
 }
 
 /// Prints a signed link that decides the gate the workflow waits at.
-pub(super) async fn link(
-    session: &Session,
-    gateway: &ct_config::GatewaySettings,
-    args: LinkArgs,
-) -> anyhow::Result<ExitCode> {
-    let (gateway_url, key) = super::gateway::url_and_key(gateway)?;
+pub(super) async fn link(session: &Session, config: &ct_config::Config, args: LinkArgs) -> anyhow::Result<ExitCode> {
+    let (gateway_url, key) = super::gateway::url_and_key(config)?;
     let gate = open_gate(session, &args.id, None).await?;
     if gate.run_id.is_empty() {
         return Err(CliError::BadInput(format!(

@@ -10,17 +10,25 @@ use crate::cli::UiArgs;
 use crate::error::CliError;
 
 /// The gateway's address and the stack's link key: the configured ones (`CT_LINK_KEY_FILE`,
-/// `CT_GATEWAY_URL`), or the local stack's (`dev up` starts a gateway with a key of its own).
-pub(super) fn url_and_key(settings: &ct_config::GatewaySettings) -> anyhow::Result<(String, LinkKey)> {
+/// `CT_GATEWAY_URL`), or the local stack's (`dev up` starts a gateway with a key of its own),
+/// whose address a configured `CT_GATEWAY_URL` still replaces (a proxy in front of it).
+pub(super) fn url_and_key(config: &ct_config::Config) -> anyhow::Result<(String, LinkKey)> {
+    let settings = &config.settings.gateway;
+    let url_given = config
+        .entries
+        .iter()
+        .any(|entry| entry.key == ct_config::key::GATEWAY_URL && entry.source != ct_config::Source::Default);
     let (url, file) = match &settings.link_key_file {
         Some(file) => (settings.url.clone(), file.clone()),
-        None => crate::dev::recorded_gateway()?.ok_or_else(|| {
-            CliError::BadInput(
-                "no link key: give --link-key-file or set CT_LINK_KEY_FILE to the gateway's key file, \
+        None => crate::dev::recorded_gateway()?
+            .map(|(recorded, file)| (if url_given { settings.url.clone() } else { recorded }, file))
+            .ok_or_else(|| {
+                CliError::BadInput(
+                    "no link key: give --link-key-file or set CT_LINK_KEY_FILE to the gateway's key file, \
                  or start the local stack (`claude-temporal dev up`), which has a gateway and a key"
-                    .to_owned(),
-            )
-        })?,
+                        .to_owned(),
+                )
+            })?,
     };
     let secret = ct_approvals::read_key_file(&file).map_err(|err| CliError::BadInput(err.to_string()))?;
     let key = LinkKey::new(&secret).map_err(|err| CliError::BadInput(format!("{}: {err}", file.display())))?;
@@ -28,8 +36,8 @@ pub(super) fn url_and_key(settings: &ct_config::GatewaySettings) -> anyhow::Resu
 }
 
 /// Prints a sign-in link to the dashboard, good once, for ten minutes.
-pub(super) fn ui(settings: &ct_config::GatewaySettings, args: UiArgs) -> anyhow::Result<ExitCode> {
-    let (url, key) = url_and_key(settings)?;
+pub(super) fn ui(config: &ct_config::Config, args: UiArgs) -> anyhow::Result<ExitCode> {
+    let (url, key) = url_and_key(config)?;
     let now = ct_approvals::unix_now();
     let user = super::decide::login_name();
     let link = format!("{url}/login/{}", ct_approvals::session::login_token(&key, &user, now));

@@ -93,7 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     if let Command::Ui(args) = cli.command {
-        return gateway::ui(&config.settings.gateway, args);
+        return gateway::ui(&config, args);
     }
     if let Command::Config(args) = cli.command {
         return config::run(&config, args);
@@ -111,7 +111,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::show(&session, args).await,
         Command::Result(args) => status::wait_for_result(&session, args).await,
         Command::Approve(args) => decide::approve(&session, args).await,
-        Command::Link(args) => decide::link(&session, &config.settings.gateway, args).await,
+        Command::Link(args) => decide::link(&session, &config, args).await,
         Command::Reject(args) => decide::reject(&session, args).await,
         Command::Budget(args) => budget::run(&session, args).await,
         Command::List(args) => list::run(&session, args).await,
