@@ -85,6 +85,10 @@ const TEMPORAL_CLIENTS: &[Service] = &[Service::Cli, Service::Worker, Service::E
 const TEMPORAL_REACHERS: &[Service] =
     &[Service::Cli, Service::Worker, Service::Executor, Service::TestRunner, Service::Gateway];
 const GATEWAY: &[Service] = &[Service::Gateway];
+/// Who talks to NATS: every service but the test-runner (the gateway reads events for the
+/// dashboard).
+const NATS_CLIENTS: &[Service] =
+    &[Service::Cli, Service::Worker, Service::Executor, Service::Notifier, Service::MetricsSink, Service::Gateway];
 /// Who makes approval links: the CLI (`link`), the notifier (links in notices), and the gateway
 /// that checks them.
 const LINK_MAKERS: &[Service] = &[Service::Cli, Service::Notifier, Service::Gateway];
@@ -441,14 +445,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::NatsUrls,
         default: "nats://127.0.0.1:4222",
         secrecy: Secrecy::UserInfo,
-        used_by: &[
-            Service::Cli,
-            Service::Worker,
-            Service::Executor,
-            Service::Notifier,
-            Service::MetricsSink,
-            Service::Gateway,
-        ],
+        used_by: NATS_CLIENTS,
         help: "NATS server(s) for events",
     },
     KeyDef {
@@ -457,14 +454,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Text,
         default: "",
         secrecy: Secrecy::Public,
-        used_by: &[
-            Service::Cli,
-            Service::Worker,
-            Service::Executor,
-            Service::Notifier,
-            Service::MetricsSink,
-            Service::Gateway,
-        ],
+        used_by: NATS_CLIENTS,
         help: "the user to log in to NATS as, with the password in NATS_PASSWORD_FILE (compose: one user per \
                service, allowed only its own subjects: deploy/nats.conf); empty: no login",
     },
@@ -474,14 +464,7 @@ pub const KEYS: &[KeyDef] = &[
         kind: Kind::Path,
         default: "",
         secrecy: Secrecy::Public,
-        used_by: &[
-            Service::Cli,
-            Service::Worker,
-            Service::Executor,
-            Service::Notifier,
-            Service::MetricsSink,
-            Service::Gateway,
-        ],
+        used_by: NATS_CLIENTS,
         help: "a file holding NATS_USER's password (a file, so that no environment listing shows it)",
     },
     KeyDef {

@@ -133,6 +133,7 @@ fn comment(comment: &Option<String>) -> String {
     comment.as_deref().filter(|c| !c.is_empty()).map(|c| format!(": {c}")).unwrap_or_default()
 }
 
+/// A commit's first ten characters (all of it when it is not the hex it should be).
 fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(10)]
+    commit.get(..10).unwrap_or(commit)
 }

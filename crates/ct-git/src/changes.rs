@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{Diff, DiffOptions, Oid};
+use git2::{Diff, DiffOptions, Oid, Repository};
 
 use crate::error::{GitContext, GitError};
 use crate::repo::{self, Project, work_tree_tree};
@@ -38,7 +38,8 @@ pub fn work_tree_id(project: &Path) -> Result<String, GitError> {
 /// What differs between trees `before` and `after` below `project`'s directory.
 pub fn changes(project: &Path, before: &str, after: &str) -> Result<TreeChanges, GitError> {
     let project = repo::open(project)?;
-    let diff = diff_trees(&project, before, after)?;
+    let objects = objects_of(&project)?;
+    let diff = diff_trees(&project, &objects, before, after)?;
     let stats = diff.stats().git("count changed lines", &project.workdir)?;
     let files = diff
         .deltas()
@@ -54,17 +55,30 @@ pub fn changes(project: &Path, before: &str, after: &str) -> Result<TreeChanges,
     })
 }
 
-/// The diff from tree `before` to tree `after`, limited to the project's directory.
-fn diff_trees<'r>(project: &'r Project, before: &str, after: &str) -> Result<Diff<'r>, GitError> {
-    let (repo, path) = (&project.repo, &project.workdir);
-    let tree = |id: &str| Oid::from_str(id).and_then(|oid| repo.find_tree(oid)).git(format!("read tree {id}"), path);
+/// The largest file diffed line by line; larger ones count as binary (no lines), so one huge
+/// blob costs no more than this to compare.
+const MAX_DIFFED_FILE_BYTES: i64 = 4 << 20;
+
+/// The diff from tree `before` to tree `after`, limited to the project's directory, over the
+/// repository's objects alone: `objects` is the repository opened bare, so libgit2 has no work
+/// tree to read `.gitattributes` or anything else from (a file there may be a FIFO or a link).
+fn diff_trees<'r>(project: &Project, objects: &'r Repository, before: &str, after: &str) -> Result<Diff<'r>, GitError> {
+    let path = &project.workdir;
+    let tree = |id: &str| Oid::from_str(id).and_then(|oid| objects.find_tree(oid)).git(format!("read tree {id}"), path);
     let (before, after) = (tree(before)?, tree(after)?);
     let mut options = DiffOptions::new();
+    options.max_size(MAX_DIFFED_FILE_BYTES).disable_pathspec_match(true);
     if !project.prefix.as_os_str().is_empty() {
         options.pathspec(&project.prefix);
     }
-    repo.diff_tree_to_tree(Some(&before), Some(&after), Some(&mut options))
+    objects
+        .diff_tree_to_tree(Some(&before), Some(&after), Some(&mut options))
         .git("compare the trees before and after", path)
+}
+
+/// The repository holding `project`'s objects, opened bare.
+fn objects_of(project: &Project) -> Result<Repository, GitError> {
+    Repository::open_bare(project.repo.commondir()).git("open the repository's objects", &project.workdir)
 }
 
 /// A diff between two trees as text, cut at a size so a page can show it.
@@ -79,9 +93,11 @@ pub struct Patch {
 /// The unified diff between trees `before` and `after` below `project`'s directory, its first
 /// `max_bytes` at most (cut at a line). Read from the object database only: no work tree file
 /// is opened, so no link in it is followed, and libgit2 runs no textconv or external diff.
+/// Files over 4 MiB show as binary.
 pub fn patch(project: &Path, before: &str, after: &str, max_bytes: usize) -> Result<Patch, GitError> {
     let project = repo::open(project)?;
-    let diff = diff_trees(&project, before, after)?;
+    let objects = objects_of(&project)?;
+    let diff = diff_trees(&project, &objects, before, after)?;
     let mut patch = Patch::default();
     let printed = diff.print(git2::DiffFormat::Patch, |_, _, line| {
         let origin = match line.origin() {
@@ -89,6 +105,12 @@ pub fn patch(project: &Path, before: &str, after: &str, max_bytes: usize) -> Res
             _ => None,
         };
         let content = String::from_utf8_lossy(line.content());
+        // "\ No newline at end of file" comes with the newline the line before lacked, which
+        // this text has already added.
+        let content = match line.origin() {
+            '=' | '>' | '<' => content.trim_start_matches('\n').to_owned().into(),
+            _ => content,
+        };
         let size = origin.map_or(0, |_| 1) + content.len() + usize::from(!content.ends_with('\n'));
         if patch.text.len() + size > max_bytes {
             patch.truncated = true;

@@ -272,12 +272,14 @@ fn a_diff_shows_a_link_as_its_target_and_stops_at_its_size() {
     let before = work_tree_id(root).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", root.join("secrets")).unwrap();
     write(root, "a.txt", "many lines of text\n".repeat(1000));
+    write(root, "b.txt", "no newline");
     let after = work_tree_id(root).unwrap();
 
     let whole = patch(root, &before, &after, 1 << 20).unwrap();
     assert!(whole.text.contains("+/etc/passwd"), "the link is its target:\n{}", whole.text);
     assert!(!whole.text.contains("root:"), "the linked file was read");
     assert!(!whole.truncated);
+    assert!(whole.text.contains("+no newline\n\\ No newline at end of file\n"), "{}", whole.text);
 
     let cut = patch(root, &before, &after, 2_000).unwrap();
     assert!(cut.truncated && cut.text.len() <= 2_000 && cut.text.ends_with('\n'), "{} bytes", cut.text.len());

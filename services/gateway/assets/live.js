@@ -24,12 +24,13 @@
       list.append(item);
       while (list.children.length > MAX_EVENTS_SHOWN) list.firstElementChild.remove();
     };
+    // Every connection replays the stream from its start: a reconnection shows it afresh.
+    source.onopen = () => {
+      first = true;
+    };
     source.onmessage = show;
-    // The workflow's last event: the stream ends, and must not be opened again.
-    source.addEventListener("end", (message) => {
-      show(message);
-      source.close();
-    });
+    // After the workflow's last event the stream ends, and must not be opened again.
+    source.addEventListener("end", () => source.close());
     source.onerror = () => {
       if (first && source.readyState === EventSource.CLOSED) {
         list.firstElementChild.textContent = "The events cannot be shown now.";

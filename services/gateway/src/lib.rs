@@ -41,7 +41,7 @@ const MAX_CONCURRENT_REQUESTS: usize = 256;
 const MAX_SLACK_DECISIONS_IN_FLIGHT: usize = 32;
 /// Dashboard pages following their workflow's events at once; more are turned away.
 const MAX_EVENT_STREAMS: usize = 64;
-/// Stage diffs read at once; more wait their turn.
+/// Stage diffs read at once; more are turned away.
 const MAX_DIFFS_AT_ONCE: usize = 2;
 
 /// What the handlers share.
@@ -61,8 +61,8 @@ pub struct Gateway {
     events: async_nats::jetstream::Context,
     /// Event streams open at once (each holds a consumer on the server).
     live_streams: Arc<Semaphore>,
-    /// Diffs read at once (each holds a blocking thread while libgit2 reads).
-    diffs: Semaphore,
+    /// Diffs read at once (each holds a blocking thread while libgit2 reads); more are turned away.
+    diffs: Arc<Semaphore>,
     /// Cancelled when the gateway stops: open event streams end, so the server can.
     stopping: CancellationToken,
 }
@@ -119,7 +119,7 @@ impl Gateway {
             tasks: TaskTracker::new(),
             events: async_nats::jetstream::new(nats),
             live_streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
-            diffs: Semaphore::new(MAX_DIFFS_AT_ONCE),
+            diffs: Arc::new(Semaphore::new(MAX_DIFFS_AT_ONCE)),
             stopping: CancellationToken::new(),
         })
     }

@@ -73,7 +73,7 @@ fn read_until(stream: &mut TcpStream, seen: &mut String, done: impl Fn(&str) -> 
     while !done(seen) {
         assert!(std::time::Instant::now() < deadline, "not seen in a minute:\n{seen}");
         match stream.read(&mut buffer) {
-            Ok(0) => panic!("the stream ended:\n{seen}"),
+            Ok(0) => panic!("the stream ended first:\n{seen}"),
             Ok(n) => seen.push_str(&String::from_utf8_lossy(&buffer[..n])),
             Err(err) if matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
             Err(err) => panic!("reading the events: {err}"),
@@ -429,6 +429,9 @@ async fn the_dashboard_signs_in_through_the_cli_shows_the_gate_and_approves_with
     // The decision reaches the stream that was open before it.
     read_until(&mut stream, &mut seen, |seen| seen.contains(&format!("approved {STAGE} by")));
     assert!(seen.contains("(dashboard)"), "{seen}");
+    // The workflow goes on to its end, and the stream with it.
+    read_until(&mut stream, &mut seen, |seen| seen.contains("event: end"));
+    assert!(seen.contains("workflow completed"), "{seen}");
 }
 
 /// The dashboard in a real browser: `tests/e2e/browser/dashboard.cjs` (playwright-core driving

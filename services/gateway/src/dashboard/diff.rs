@@ -46,12 +46,14 @@ pub(crate) async fn page(
              that did not record one).",
         );
     };
-    // libgit2 works on the blocking pool; a few diffs at a time keep it free for the rest.
-    let Ok(_slot) = gateway.diffs.acquire().await else {
-        return notice(StatusCode::SERVICE_UNAVAILABLE, &title, "The gateway is stopping.");
+    // libgit2 works on the blocking pool; a few diffs at a time keep it free for the rest. The
+    // slot goes with the work, which goes on when the request is timed out and dropped.
+    let Ok(slot) = gateway.diffs.clone().try_acquire_owned() else {
+        return notice(StatusCode::SERVICE_UNAVAILABLE, &title, "Other diffs are being read; try again in a moment.");
     };
     let project = status.project_path.clone();
     let read = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         ct_git::patch(std::path::Path::new(&project), &trees.before, &trees.after, MAX_DIFF_BYTES)
     })
     .await;
@@ -87,7 +89,7 @@ pub(crate) async fn page(
     } else {
         String::new()
     };
-    let body = if patch.text.is_empty() {
+    let body = if patch.text.is_empty() && !patch.truncated {
         "<p>The stage changed nothing.</p>".to_owned()
     } else {
         format!("{cut}<pre class=\"diff\">{}</pre>{cut}", lines(&patch.text))
