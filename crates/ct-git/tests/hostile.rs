@@ -288,3 +288,20 @@ fn a_diff_shows_a_link_as_its_target_and_stops_at_its_size() {
     let unknown = "0123456789012345678901234567890123456789";
     assert!(patch(root, unknown, &after, 1 << 20).is_err(), "a tree git no longer has is an error");
 }
+
+#[test]
+fn a_project_in_a_subdirectory_sees_only_its_own_changes() {
+    let root = repo();
+    let root = root.path();
+    write(root, "app/a.txt", "one\n");
+    write(root, "other.txt", "x\n");
+    let app = root.join("app");
+    let before = work_tree_id(&app).unwrap();
+    write(root, "app/a.txt", "two\n");
+    write(root, "other.txt", "y\n");
+    let after = work_tree_id(&app).unwrap();
+
+    assert_eq!(changes(&app, &before, &after).unwrap().files, ["a.txt"]);
+    let diff = patch(&app, &before, &after, 1 << 20).unwrap();
+    assert!(diff.text.contains("+two") && !diff.text.contains("other.txt"), "{}", diff.text);
+}
