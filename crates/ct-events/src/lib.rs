@@ -35,4 +35,4 @@ pub use event::{CloudEvent, DecodeError, EventData, EventType, TYPE_PREFIX};
 pub use outbox::OutboxError;
 pub use publisher::{Publisher, PublisherConfig};
 pub use stream::{STREAM_NAME, StreamSettings, ensure_stream};
-pub use watch::{WatchError, watch};
+pub use watch::{WatchError, follow, watch};

@@ -34,6 +34,16 @@ pub async fn watch(
     stream: &str,
     workflow_id: Option<&str>,
 ) -> Result<impl Stream<Item = Result<CloudEvent, WatchError>> + use<>, Error> {
+    Ok(follow(jetstream, stream, workflow_id).await?.map(|item| item.map(|(event, _)| event)))
+}
+
+/// Like [`watch`], each event with how many of the workflow's stored events
+/// follow it: 0 once the reader has caught up with what is stored.
+pub async fn follow(
+    jetstream: &jetstream::Context,
+    stream: &str,
+    workflow_id: Option<&str>,
+) -> Result<impl Stream<Item = Result<(CloudEvent, u64), WatchError>> + use<>, Error> {
     let watch_error =
         |source: Box<dyn std::error::Error + Send + Sync>| Error::Watch { stream: stream.to_owned(), source };
     let events = jetstream.get_stream(stream).await.map_err(|err| watch_error(err.into()))?;
@@ -52,7 +62,10 @@ pub async fn watch(
     let messages = consumer.messages().await.map_err(|err| watch_error(err.into()))?;
     Ok(messages.map(|message| {
         let message = message?;
-        CloudEvent::from_json(&message.payload)
-            .map_err(|source| WatchError::Malformed { subject: message.subject.to_string(), source })
+        // Ordered consumers' messages always carry their position; none reads as caught up.
+        let pending = message.info().map_or(0, |info| info.pending);
+        let event = CloudEvent::from_json(&message.payload)
+            .map_err(|source| WatchError::Malformed { subject: message.subject.to_string(), source })?;
+        Ok((event, pending))
     }))
 }

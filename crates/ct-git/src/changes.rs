@@ -11,7 +11,8 @@ use crate::error::{GitContext, GitError};
 use crate::repo::{self, Project, work_tree_tree};
 
 /// The files that differ between two trees, relative to the project's directory, and the
-/// lines added and removed in them (binary files count no lines).
+/// lines added and removed in them. Binary files count no lines, nor do files over 4 MiB; a
+/// `.gitattributes` only in the work tree (not staged) is not read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TreeChanges {
     pub files: Vec<String>,
@@ -76,9 +77,10 @@ fn diff_trees<'r>(project: &Project, objects: &'r Repository, before: &str, afte
         .git("compare the trees before and after", path)
 }
 
-/// The repository holding `project`'s objects, opened bare.
+/// `project`'s repository opened bare: its objects (a linked worktree's through its
+/// `commondir`) and its own index, whose `.gitattributes` are the only ones read.
 fn objects_of(project: &Project) -> Result<Repository, GitError> {
-    Repository::open_bare(project.repo.commondir()).git("open the repository's objects", &project.workdir)
+    Repository::open_bare(project.repo.path()).git("open the repository's objects", &project.workdir)
 }
 
 /// A diff between two trees as text, cut at a size so a page can show it.

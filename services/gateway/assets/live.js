@@ -30,11 +30,17 @@
     };
     source.onmessage = show;
     // After the workflow's last event the stream ends, and must not be opened again.
-    source.addEventListener("end", () => source.close());
+    source.addEventListener("end", () => {
+      source.close();
+      if (first) list.firstElementChild.textContent = "No events are kept for this workflow.";
+    });
     source.onerror = () => {
-      if (first && source.readyState === EventSource.CLOSED) {
-        list.firstElementChild.textContent = "The events cannot be shown now.";
-      }
+      if (source.readyState !== EventSource.CLOSED) return;
+      const notice = document.createElement("li");
+      notice.className = "quiet";
+      notice.textContent = "The events cannot be shown now; reload the page to try again.";
+      if (first) list.textContent = "";
+      list.append(notice);
     };
   }
 

@@ -432,6 +432,11 @@ async fn the_dashboard_signs_in_through_the_cli_shows_the_gate_and_approves_with
     // The workflow goes on to its end, and the stream with it.
     read_until(&mut stream, &mut seen, |seen| seen.contains("event: end"));
     assert!(seen.contains("workflow completed"), "{seen}");
+    // Opened again once it has ended: the whole of it, then the end.
+    let mut again = open_events(port, &events, &session);
+    let mut replayed = String::new();
+    read_until(&mut again, &mut replayed, |seen| seen.contains("event: end"));
+    assert!(replayed.contains("workflow started") && replayed.contains("workflow completed"), "{replayed}");
 }
 
 /// The dashboard in a real browser: `tests/e2e/browser/dashboard.cjs` (playwright-core driving
