@@ -77,17 +77,34 @@ pub enum LinkError {
     Expired { workflow_id: String },
 }
 
-/// The token's purpose: what it is signed for.
-const PURPOSE: &str = "approval-link";
+/// A link token's purpose: what it is signed for.
+const LINK: &str = "approval-link";
+/// A Slack button's: its value is readable by everyone in the channel, so it must not work as a
+/// link, which skips the Slack approvers.
+const SLACK_BUTTON: &str = "slack-button";
 
 /// The link token for `claim`.
 pub fn sign(key: &LinkKey, claim: &LinkClaim) -> String {
-    token::seal(key, PURPOSE, claim)
+    token::seal(key, LINK, claim)
 }
 
-/// The claim of `token`, once its signature holds and it has not expired at `now_unix`.
+/// The claim of link `token`, once its signature holds and it has not expired at `now_unix`.
 pub fn verify(key: &LinkKey, token: &str, now_unix: i64) -> Result<LinkClaim, LinkError> {
-    let claim: LinkClaim = token::open(key, PURPOSE, token).map_err(|broken| match broken {
+    verify_for(LINK, key, token, now_unix)
+}
+
+/// The value of a Slack button that decides as `claim` says.
+pub fn sign_button(key: &LinkKey, claim: &LinkClaim) -> String {
+    token::seal(key, SLACK_BUTTON, claim)
+}
+
+/// The claim of a Slack button's value, as [`verify`] checks a link's.
+pub fn verify_button(key: &LinkKey, token: &str, now_unix: i64) -> Result<LinkClaim, LinkError> {
+    verify_for(SLACK_BUTTON, key, token, now_unix)
+}
+
+fn verify_for(purpose: &str, key: &LinkKey, token: &str, now_unix: i64) -> Result<LinkClaim, LinkError> {
+    let claim: LinkClaim = token::open(key, purpose, token).map_err(|broken| match broken {
         Broken::Malformed => LinkError::Malformed,
         Broken::BadSignature => LinkError::BadSignature,
     })?;
@@ -107,6 +124,21 @@ mod tests {
     use base64::Engine as _;
 
     use crate::Verdict;
+
+    #[test]
+    fn a_slack_button_is_no_link_and_a_link_no_button() {
+        let key = LinkKey::new(&[3; 32]).unwrap();
+        let decision = GateDecision {
+            workflow_id: "w".to_owned(),
+            run_id: "r".to_owned(),
+            stage: "s".to_owned(),
+            verdict: Verdict::Approve,
+        };
+        let claim = LinkClaim { decision, expires_unix: 100 };
+        assert_eq!(verify(&key, &sign_button(&key, &claim), 0), Err(LinkError::BadSignature));
+        assert_eq!(verify_button(&key, &sign(&key, &claim), 0), Err(LinkError::BadSignature));
+        assert_eq!(verify_button(&key, &sign_button(&key, &claim), 0), Ok(claim));
+    }
 
     fn key() -> LinkKey {
         LinkKey::new(&[7u8; 32]).unwrap()

@@ -305,3 +305,19 @@ fn a_project_in_a_subdirectory_sees_only_its_own_changes() {
     let diff = patch(&app, &before, &after, 1 << 20).unwrap();
     assert!(diff.text.contains("+two") && !diff.text.contains("other.txt"), "{}", diff.text);
 }
+
+#[test]
+fn a_huge_file_diffs_as_binary_and_one_endless_line_is_cut() {
+    let root = repo();
+    let root = root.path();
+    let before = work_tree_id(root).unwrap();
+    write(root, "huge.txt", "x\n".repeat(3 << 20));
+    write(root, "endless.txt", "y".repeat(3 << 20));
+    let after = work_tree_id(root).unwrap();
+
+    let cut = patch(root, &before, &after, 64 * 1024).unwrap();
+    assert!(cut.truncated && cut.text.len() <= 64 * 1024, "{} bytes", cut.text.len());
+    let whole = patch(root, &before, &after, 16 << 20).unwrap();
+    assert!(whole.text.contains("Binary files /dev/null and b/huge.txt differ"), "{}", &whole.text[..200]);
+    assert!(!whole.text.contains("+x\n"), "a file over 4 MiB is diffed line by line");
+}

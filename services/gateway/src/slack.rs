@@ -77,7 +77,7 @@ fn signed_decision(gateway: &Gateway, click: &Click, now: i64) -> Result<GateDec
     let Some(key) = &gateway.link_key else {
         return Err("this gateway has no link key: it cannot check the buttons' decisions".to_owned());
     };
-    let claim = link::verify(key, &click.token, now).map_err(|err| err.to_string())?;
+    let claim = link::verify_button(key, &click.token, now).map_err(|err| err.to_string())?;
     if claim.decision.verdict != click.verdict {
         return Err("the button's decision is not the one its label says".to_owned());
     }

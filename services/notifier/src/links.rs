@@ -35,14 +35,19 @@ impl ApprovalLinks {
     /// The links of an approval request that names its run; none for other events (and for
     /// requests from a worker too old to name the run: a link must not reach a later run).
     pub(crate) fn for_event(&self, event: &CloudEvent) -> Option<LinkPair> {
-        let tokens = self.tokens(event)?;
+        let tokens = self.signed(event, link::sign)?;
         let url = |token: String| format!("{}/decide/{token}", self.gateway_url);
         Some(LinkPair { approve: url(tokens.approve), reject: url(tokens.reject) })
     }
 
-    /// The signed tokens of an approval request's two decisions: the links' last segment, and
-    /// the values of Slack's buttons (so a button's decision is the stack's own).
-    pub(crate) fn tokens(&self, event: &CloudEvent) -> Option<LinkPair> {
+    /// The values of the Slack buttons of an approval request's two decisions, so a button's
+    /// decision is the stack's own (and no link: the gateway checks its clicker).
+    pub(crate) fn button_tokens(&self, event: &CloudEvent) -> Option<LinkPair> {
+        self.signed(event, link::sign_button)
+    }
+
+    /// The tokens of an approval request's two decisions, signed by `sign`.
+    fn signed(&self, event: &CloudEvent, sign: fn(&LinkKey, &LinkClaim) -> String) -> Option<LinkPair> {
         let EventData::ApprovalRequested(request) = &event.data else { return None };
         let approve = gate_decision(event, Verdict::Approve)?;
         // The gate closes at its timeout; a link need not outlive it.
@@ -52,7 +57,7 @@ impl ApprovalLinks {
             .filter(|&secs| secs <= MAX_LINK_SECS)
             .map_or(Duration::hours(UNBOUNDED_GATE_LINK_HOURS), Duration::seconds);
         let expires_unix = (event.time + lasts).timestamp();
-        let sign = |decision: GateDecision| link::sign(&self.key, &LinkClaim { decision, expires_unix });
+        let sign = |decision: GateDecision| sign(&self.key, &LinkClaim { decision, expires_unix });
         let reject = GateDecision { verdict: Verdict::Reject, ..approve.clone() };
         Some(LinkPair { approve: sign(approve), reject: sign(reject) })
     }

@@ -88,7 +88,7 @@ pub(crate) async fn measure(
                 stage: STAGE.to_owned(),
                 verdict: Verdict::Approve,
             };
-            let token = link::sign(&key, &LinkClaim { decision, expires_unix: unix_now() + 600 });
+            let token = link::sign_button(&key, &LinkClaim { decision, expires_unix: unix_now() + 600 });
             let body = String::from_utf8(click_with(APPROVER, Verdict::Approve, &token))?
                 .replace("RESPONSE_URL", &percent(&receiver_url))
                 .into_bytes();

@@ -81,10 +81,20 @@ fn read_until(stream: &mut TcpStream, seen: &mut String, done: impl Fn(&str) -> 
     }
 }
 
-fn token(key: &LinkKey, id: &str, run: &str, verdict: Verdict, expires_unix: i64) -> String {
+fn claim(id: &str, run: &str, verdict: Verdict, expires_unix: i64) -> LinkClaim {
     let decision =
         GateDecision { workflow_id: id.to_owned(), run_id: run.to_owned(), stage: STAGE.to_owned(), verdict };
-    link::sign(key, &LinkClaim { decision, expires_unix })
+    LinkClaim { decision, expires_unix }
+}
+
+/// A signed approval link's token.
+fn token(key: &LinkKey, id: &str, run: &str, verdict: Verdict, expires_unix: i64) -> String {
+    link::sign(key, &claim(id, run, verdict, expires_unix))
+}
+
+/// A Slack button's value, as the notifier signs it.
+fn button(key: &LinkKey, id: &str, run: &str, verdict: Verdict, expires_unix: i64) -> String {
+    link::sign_button(key, &claim(id, run, verdict, expires_unix))
 }
 
 fn write_secret(dir: &Path, name: &str, secret: &[u8]) -> String {
@@ -253,7 +263,7 @@ async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_i
     let next = || responses.recv_timeout(Duration::from_secs(60)).expect("the gateway posts to the response_url");
 
     let run = run_of(&stack, &id);
-    let approve_token = token(key, &id, &run, Verdict::Approve, now() + 600);
+    let approve_token = button(key, &id, &run, Verdict::Approve, now() + 600);
     let approve = with_receiver(click_with("U123", Verdict::Approve, &approve_token));
     let ts = now();
     let (status, _) = post(&approve, ts, "v0=00".to_owned());
@@ -269,7 +279,7 @@ async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_i
     // Buttons whose value is no decision the stack signed: a message anyone posted to the
     // channel, and an Approve button carrying the signed Reject.
     let unsigned = serde_json::json!({ "workflow_id": id, "run_id": run, "stage": STAGE, "verdict": "approve" });
-    let reject_token = token(key, &id, &run, Verdict::Reject, now() + 600);
+    let reject_token = button(key, &id, &run, Verdict::Reject, now() + 600);
     for forged in [
         click_with("U123", Verdict::Approve, &unsigned.to_string()),
         click_with("U123", Verdict::Approve, &reject_token),
@@ -305,13 +315,18 @@ async fn a_signed_slack_click_by_an_approver_approves_once_and_everything_else_i
     // A workflow started with its own approvers: the gateway's are not among them.
     let other_project = git_project(&example("textstats"));
     let own = start_to_the_gate(&stack, other_project.path(), &["--slack-approvers", "U777"]);
-    let own_token = token(key, &own, &run_of(&stack, &own), Verdict::Approve, now() + 600);
+    let own_token = button(key, &own, &run_of(&stack, &own), Verdict::Approve, now() + 600);
     let configured = with_receiver(click_with("U123", Verdict::Approve, &own_token));
     let (status, _) = post(&configured, ts, slack::signature(signing, ts, &configured));
     assert_eq!(status, 200);
     let told = next();
     assert!(told["text"].as_str().unwrap().contains("U123 may not decide"), "{told}");
     assert!(gate_open(&stack, &own), "the gateway's approver decided a workflow that names its own");
+    // A button's value (anyone in the channel can read it) is no approval link.
+    let form = [("Content-Type", "application/x-www-form-urlencoded".to_owned())];
+    let (status, page) = http(port, "POST", &format!("/decide/{own_token}"), &form, b"");
+    assert_eq!(status, 403, "{page}");
+    assert!(gate_open(&stack, &own), "a button's value decided as a link");
     let named = with_receiver(click_with("U777", Verdict::Approve, &own_token));
     let (status, _) = post(&named, ts, slack::signature(signing, ts, &named));
     assert_eq!(status, 200);
@@ -485,7 +500,7 @@ async fn a_gateway_killed_and_restarted_decides_nothing_twice_and_loses_nothing(
     let next = || responses.recv_timeout(Duration::from_secs(60)).expect("the gateway posts to the response_url");
     let run = run_of(&stack, &id);
     let click =
-        String::from_utf8(click_with("U123", Verdict::Approve, &token(key, &id, &run, Verdict::Approve, now() + 600)))
+        String::from_utf8(click_with("U123", Verdict::Approve, &button(key, &id, &run, Verdict::Approve, now() + 600)))
             .unwrap()
             .replace("RESPONSE_URL", &percent(receiver_url))
             .into_bytes();

@@ -28,7 +28,7 @@ pub(crate) struct Slack {
 
 impl Slack {
     pub(crate) async fn deliver(&self, event: &CloudEvent) -> Result<(), DeliveryError> {
-        let buttons = self.links.as_ref().and_then(|links| links.tokens(event));
+        let buttons = self.links.as_ref().and_then(|links| links.button_tokens(event));
         let message = message(event, &notice(event), self.channel.as_deref(), buttons);
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -146,7 +146,7 @@ mod tests {
             }),
         );
         let links = ApprovalLinks::new(ct_approvals::link::LinkKey::new(&[1; 32]).unwrap(), "http://gw");
-        let message = message(&event, &notice(&event), Some("#builds"), links.tokens(&event));
+        let message = message(&event, &notice(&event), Some("#builds"), links.button_tokens(&event));
         assert_eq!(message["channel"], "#builds");
         assert_eq!(message["text"], "Approval needed: implement: develop-demo");
         let blocks = message["blocks"].as_array().unwrap();
@@ -161,7 +161,7 @@ mod tests {
         let key = ct_approvals::link::LinkKey::new(&[1; 32]).unwrap();
         let decisions: Vec<ct_approvals::GateDecision> = buttons
             .iter()
-            .map(|b| ct_approvals::link::verify(&key, b["value"].as_str().unwrap(), 0).unwrap().decision)
+            .map(|b| ct_approvals::link::verify_button(&key, b["value"].as_str().unwrap(), 0).unwrap().decision)
             .collect();
         assert_eq!(buttons[0]["action_id"], "ct-approve");
         assert_eq!(decisions[0].update_id(), "approve/implement");
