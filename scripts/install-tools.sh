@@ -69,28 +69,26 @@ if [[ "$playwright_installed" != "$PLAYWRIGHT_CORE_VERSION" ]]; then
         "playwright-core@$PLAYWRIGHT_CORE_VERSION"
 fi
 
-# The dashboard's test drives Debian's chromium (playwright-core downloads no browser).
-if ! command -v chromium >/dev/null; then
+# A system package that `command` needs: installed here when this runs as root on Debian, else
+# named for the user to install (`missing`: what goes without it, and how to install it).
+system_package() {
+    local command=$1 package=$2 note=$3 missing=$4
+    command -v "$command" >/dev/null && return
     if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-        echo "install-tools: apt-get install chromium (about 300 MB)"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
-            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+        echo "install-tools: apt-get install $package$note"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null \
+            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null; }
     else
-        echo "install-tools: chromium is missing: the dashboard's browser test cannot run (install it: sudo apt-get install chromium)" >&2
+        echo "install-tools: $package is missing: $missing" >&2
     fi
-fi
+}
 
-# bubblewrap builds each agent and test run's namespaces (CT_SANDBOX). It is a system package:
-# installed here when this runs as root, else named for the user to install.
-if ! command -v bwrap >/dev/null; then
-    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-        echo "install-tools: apt-get install bubblewrap"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null \
-            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }
-    else
-        echo "install-tools: bubblewrap is missing: runs get Landlock only (install it: sudo apt-get install bubblewrap, or dnf install bubblewrap)" >&2
-    fi
-fi
+# The dashboard's test drives Debian's chromium (playwright-core downloads no browser).
+system_package chromium chromium " (about 300 MB)" \
+    "the dashboard's browser test cannot run (install it: sudo apt-get install chromium)"
+# bubblewrap builds each agent and test run's namespaces (CT_SANDBOX).
+system_package bwrap bubblewrap "" \
+    "runs get Landlock only (install it: sudo apt-get install bubblewrap, or dnf install bubblewrap)"
 
 echo "install-tools: temporal    $("$venv/bin/temporal" --version | head -n1)  at $venv/bin/temporal"
 echo "install-tools: nats-server $("$venv/bin/nats-server" --version)  at $venv/bin/nats-server"

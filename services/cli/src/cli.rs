@@ -222,14 +222,34 @@ pub struct ApproveArgs {
     pub stage: Option<String>,
 }
 
+/// The gateway the CLI makes links for, and the key they are signed with.
 #[derive(Debug, Args)]
-pub struct UiArgs {
+pub struct GatewayArgs {
     /// Where people reach the gateway [env: CT_GATEWAY_URL; default: http://127.0.0.1:8788].
     #[arg(long)]
     pub gateway_url: Option<String>,
-    /// File holding the stack's link key, the gateway's own [env: CT_LINK_KEY_FILE].
+    /// File holding the key links are signed with, the gateway's own [env: CT_LINK_KEY_FILE].
     #[arg(long)]
     pub link_key_file: Option<PathBuf>,
+}
+
+impl GatewayArgs {
+    /// The flags given, as configuration.
+    pub fn flags(&self) -> impl Iterator<Item = ct_config::Flag> {
+        let key = ct_config::Flag::given(
+            ct_config::key::LINK_KEY_FILE,
+            "--link-key-file",
+            self.link_key_file.as_deref().map(std::path::Path::display),
+        );
+        let url = ct_config::Flag::given(ct_config::key::GATEWAY_URL, "--gateway-url", self.gateway_url.as_ref());
+        key.into_iter().chain(url)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
     /// Print the link as JSON.
     #[arg(long)]
     pub json: bool,
@@ -244,12 +264,8 @@ pub struct LinkArgs {
     /// Minutes the link works for.
     #[arg(long, value_name = "MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=10_080))]
     pub expires_in: u32,
-    /// File holding the key links are signed with, the gateway's own [env: CT_LINK_KEY_FILE].
-    #[arg(long)]
-    pub link_key_file: Option<PathBuf>,
-    /// Where people reach the gateway [env: CT_GATEWAY_URL; default: http://127.0.0.1:8788].
-    #[arg(long)]
-    pub gateway_url: Option<String>,
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
     #[arg(long)]
     pub json: bool,
 }

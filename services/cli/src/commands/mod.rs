@@ -63,8 +63,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             args.metrics_file.as_ref().map(|p| p.display()),
         )),
         Command::Dev(args) => flags.extend(args.flags()),
-        Command::Link(args) => flags.extend(gateway_flags(args.link_key_file.as_deref(), args.gateway_url.as_ref())),
-        Command::Ui(args) => flags.extend(gateway_flags(args.link_key_file.as_deref(), args.gateway_url.as_ref())),
+        Command::Link(args) => flags.extend(args.gateway.flags()),
+        Command::Ui(args) => flags.extend(args.gateway.flags()),
         Command::Start(args) => {
             flags.extend(args.settings.flags());
             if let Some(project) = &args.project {
@@ -136,12 +136,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The settings `--link-key-file` and `--gateway-url` give.
-fn gateway_flags(key_file: Option<&std::path::Path>, url: Option<&String>) -> impl Iterator<Item = ct_config::Flag> {
-    let key = ct_config::Flag::given(ct_config::key::LINK_KEY_FILE, "--link-key-file", key_file.map(|p| p.display()));
-    let url = ct_config::Flag::given(ct_config::key::GATEWAY_URL, "--gateway-url", url);
-    key.into_iter().chain(url)
-}
-
 /// The span of `claude-temporal <command>` on workflow `id`: a child of the span `parent` names,
 /// or the root of a new trace.
 fn command_span(command: &str, id: &str, parent: Option<&str>) -> tracing::Span {

@@ -26,8 +26,8 @@ pub(crate) async fn page(
         Ok(who) => who,
         Err(sign_in) => return *sign_in,
     };
+    let back = format!("<p><a href=\"/workflows/{}\">Back to the workflow</a></p>", path_segment(&id));
     let notice = |code: StatusCode, title: &str, text: &str| {
-        let back = format!("<p><a href=\"/workflows/{}\">Back to the workflow</a></p>", path_segment(&id));
         layout(code, title, &who, &format!("<p>{}</p>{back}", escape(text)), false)
     };
     let status = match status_of(&gateway, &id).await {
@@ -94,7 +94,6 @@ pub(crate) async fn page(
     } else {
         format!("{cut}<pre class=\"diff\">{}</pre>{cut}", lines(&patch.text))
     };
-    let back = format!("<p><a href=\"/workflows/{}\">Back to the workflow</a></p>", path_segment(&id));
     layout(StatusCode::OK, &title, &who, &format!("<p>{}</p>{body}{back}", escape(&summary)), false)
 }
 
